@@ -1,0 +1,100 @@
+// Aggregate decode throughput of continuous batching against llama.cpp's llama-batched-bench (and
+// node-llama-cpp with as many sequences), same file, threads and machine, in one run. They alternate
+// (A B C A B C ...) and the report is the median of the per-round ratios, because this machine's speed
+// drifts from run to run.
+//   usage: npx tsx bench/batched.ts [--rounds 2] [--threads 2] [--npp 128] [--ntg 128] [--npl 32] [--node-llama-cpp] [file.gguf]
+// llama-batched-bench's S_TG is B*ntg over the time of the ntg decode steps after all prompts are processed;
+// ours (core/benchmark.ts) is the tokens of the decode-only steps over their time, the same quantity.
+import { execFileSync, spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
+import { runBenchmark } from "../core/benchmark.ts";
+import { Engine } from "../core/engine.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const sharedDir = path.resolve(repoRoot, "../shared");
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rounds: { type: "string", default: "2" },
+    threads: { type: "string", default: "2" },
+    npp: { type: "string", default: "128" },
+    ntg: { type: "string", default: "128" },
+    npl: { type: "string", default: "32" },
+    // node-llama-cpp is slow here (its threads spin in ggml_barrier on this shared 2-core machine): opt in.
+    "node-llama-cpp": { type: "boolean", default: false },
+  },
+});
+const rounds = Number(values.rounds), threads = Number(values.threads);
+const npp = Number(values.npp), ntg = Number(values.ntg), npl = Number(values.npl);
+const file = positionals[0] ?? path.join(sharedDir, "models/stories15M-q8_0.gguf");
+
+function llamaCppTools(): string {
+  const script = path.join(sharedDir, "tools/llama-cpp-tools.sh");
+  return execFileSync("bash", [script], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+}
+
+/** One llama-batched-bench run: its S_TG (aggregate decode tokens/s) for npl sequences. */
+function llamaBatched(tools: string): number {
+  const ctx = npl * (npp + ntg);
+  const args = ["-m", file, "-t", String(threads), "-c", String(ctx), "-b", "2048", "-ub", "512", "-npp", String(npp), "-ntg", String(ntg), "-npl", String(npl)];
+  const r = spawnSync(path.join(tools, "llama-batched-bench"), args, { encoding: "utf8", maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`llama-batched-bench failed (${r.status}): ${r.stderr}`);
+  // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+  const row = r.stdout.split("\n").map((l) => l.split("|").map((c) => c.trim()).filter(Boolean)).find((c) => c.length === 10 && Number(c[2]) === npl);
+  if (!row) throw new Error(`no result row for B=${npl} in:\n${r.stdout}`);
+  return Number(row[7]);
+}
+
+/**
+ * node-llama-cpp with npl sequences of one context (it batches them into one llama_decode per step): all
+ * prompts evaluated first, then the time of ntg greedy tokens on every sequence at once.
+ */
+async function nodeLlamaCppBatched(): Promise<number> {
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: file });
+  try {
+    const ctx = await model.createContext({ sequences: npl, contextSize: npl * (npp + ntg + 8), threads, batchSize: 2048 });
+    const seqs = Array.from({ length: npl }, () => ctx.getSequence());
+    let seed = 777;
+    const prompt = () => Array.from({ length: npp }, () => ((seed = (seed * 1103515245 + 12345) >>> 0), 3 + (seed % 30000)) as Token);
+    await Promise.all(seqs.map((s) => s.evaluateWithoutGeneratingNewTokens(prompt())));
+    const t0 = performance.now();
+    await Promise.all(seqs.map(async (s) => {
+      let n = 0;
+      for await (const _ of s.evaluate([1 as Token], { temperature: 0 })) if (++n >= ntg) break;
+    }));
+    const rate = ((npl * ntg) / (performance.now() - t0)) * 1000;
+    await ctx.dispose();
+    return rate;
+  } finally {
+    await model.dispose();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const tools = llamaCppTools();
+const engine = await Engine.load({ model: file, threads, contextSize: npp + ntg + 8, maxSeqs: npl });
+const ours: { single: number; batched: number }[] = [], llama: number[] = [], peer: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  const o = await runBenchmark(engine, { promptTokens: npp, genTokens: ntg, repetitions: 1, parallel: [npl] });
+  ours.push({ single: o.tgTokensPerS, batched: o.parallel[0]!.tokensPerS });
+  llama.push(llamaBatched(tools));
+  if (values["node-llama-cpp"]) peer.push(await nodeLlamaCppBatched());
+  const peerText = peer.length > r ? `   node-llama-cpp ${peer[r]!.toFixed(1)} t/s` : "";
+  console.log(`round ${r + 1}: infer-repl ${npl} seqs ${ours[r]!.batched.toFixed(1)} t/s (1 seq ${ours[r]!.single.toFixed(1)} t/s)   llama-batched-bench ${llama[r]!.toFixed(1)} t/s${peerText}`);
+}
+console.log(`\n${path.basename(file)}  threads ${threads}, prompt ${npp}, ${ntg} generated per sequence, ${npl} sequences, ${rounds} alternating rounds (medians)`);
+console.log(`  infer-repl aggregate decode      ${median(ours.map((x) => x.batched)).toFixed(1)} t/s`);
+console.log(`  infer-repl single-sequence       ${median(ours.map((x) => x.single)).toFixed(1)} t/s`);
+console.log(`  llama-batched-bench S_TG         ${median(llama).toFixed(1)} t/s`);
+if (peer.length) console.log(`  node-llama-cpp ${npl} sequences     ${median(peer).toFixed(1)} t/s`);
+console.log(`  ratio vs llama-batched-bench     ${median(ours.map((x, i) => x.batched / llama[i]!)).toFixed(2)}x   (target >= 2.5x)`);
+if (peer.length) console.log(`  ratio vs node-llama-cpp          ${median(ours.map((x, i) => x.batched / peer[i]!)).toFixed(2)}x`);
+console.log(`  ratio vs our single sequence     ${median(ours.map((x) => x.batched / x.single)).toFixed(2)}x   (target >= 3x)`);

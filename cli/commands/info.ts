@@ -1,0 +1,52 @@
+import type { Command } from "commander";
+import { ggmlTypeName, readGguf } from "../../core/gguf/index.ts";
+import { readHparams } from "../../core/model/hparams.ts";
+import { writeJson } from "../io.ts";
+
+export function registerInfo(program: Command): void {
+  program
+    .command("info")
+    .description("architecture, hyperparameters, tensor types, memory needed")
+    .argument("<model>", "GGUF model file")
+    .option("--json", "print JSON")
+    .action((path: string, flags: { json?: boolean }) => {
+      const f = readGguf(path);
+      const hp = readHparams(f);
+      const types: Record<string, number> = {};
+      let weightBytes = 0;
+      for (const t of f.tensors) {
+        const name = ggmlTypeName(t.type);
+        types[name] = (types[name] ?? 0) + 1;
+        weightBytes += t.nBytes;
+      }
+      const kvBytesPerToken = hp.nLayer * 2 * hp.nHeadKv * hp.headDim * 2;
+      const info = {
+        path,
+        gguf_version: f.version,
+        architecture: hp.architecture,
+        name: f.metadata.get("general.name") ?? null,
+        hparams: {
+          n_vocab: hp.nVocab, n_embd: hp.nEmbd, n_layer: hp.nLayer, n_head: hp.nHead, n_head_kv: hp.nHeadKv,
+          head_dim: hp.headDim, n_ff: hp.nFf, context_length: hp.contextLength, rope_base: hp.ropeBase,
+          rope_dim: hp.ropeDim, rms_eps: hp.rmsEps,
+        },
+        tokenizer: f.metadata.get("tokenizer.ggml.model") ?? null,
+        tensors: f.tensors.length,
+        tensor_types: types,
+        weights_bytes: weightBytes,
+        kv_bytes_per_token_f16: kvBytesPerToken,
+      };
+      if (flags.json) return writeJson(info);
+      const mib = (b: number) => (b / 2 ** 20).toFixed(1) + " MiB";
+      process.stdout.write(
+        [
+          `${path}`,
+          `  architecture  ${hp.architecture} (GGUF v${f.version})`,
+          `  layers ${hp.nLayer}, embedding ${hp.nEmbd}, heads ${hp.nHead} (KV ${hp.nHeadKv}), head dim ${hp.headDim}, FFN ${hp.nFf}`,
+          `  vocabulary ${hp.nVocab} (${info.tokenizer}), context ${hp.contextLength}, rope base ${hp.ropeBase}`,
+          `  tensors ${f.tensors.length}: ${Object.entries(types).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+          `  memory: weights ${mib(weightBytes)} (mapped), KV ${(kvBytesPerToken / 1024).toFixed(1)} KiB per token (f16)`,
+        ].join("\n") + "\n",
+      );
+    });
+}

@@ -1,0 +1,58 @@
+import { Command, CommanderError } from "commander";
+import { registerBench } from "./commands/bench.ts";
+import { registerGenerate } from "./commands/generate.ts";
+import { registerInfo } from "./commands/info.ts";
+import { registerModelCommands } from "./commands/models.ts";
+import { registerQuantize } from "./commands/quantize.ts";
+import { registerPerplexity } from "./commands/perplexity.ts";
+import { registerRun } from "./commands/run.ts";
+import { runPipe, type PipeFlags } from "./commands/pipe.ts";
+import { registerTokenize } from "./commands/tokenize.ts";
+import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RUNTIME, isBadInput } from "./errors.ts";
+import { addEngineOptions, addGenerateOptions } from "./options.ts";
+
+function buildProgram(): Command {
+  const program = new Command("infer-repl")
+    .description("Local LLM inference: a notebook REPL on a TTY, pipe mode when stdin is piped")
+    .argument("[model]", "GGUF model file")
+    .option("--jsonl", "pipe mode: one JSON object per prompt")
+    .enablePositionalOptions() // -m after a subcommand belongs to the subcommand
+    .exitOverride();
+  addGenerateOptions(addEngineOptions(program));
+  program.action(async (model: string | undefined, flags: PipeFlags) => {
+    if (process.stdin.isTTY) {
+      // React's development build checks every render and makes streaming noticeably heavier; Ink and React load
+      // only for the REPL, so this is the place to choose the production build.
+      process.env["NODE_ENV"] ??= "production";
+      const { launchRepl } = await import("./repl/launch.tsx");
+      await launchRepl(model ?? flags.model, flags as unknown as Record<string, unknown>);
+      return;
+    }
+    await runPipe(model, flags);
+  });
+  registerGenerate(program);
+  registerInfo(program);
+  registerTokenize(program);
+  registerBench(program);
+  registerPerplexity(program);
+  registerModelCommands(program);
+  registerQuantize(program);
+  registerRun(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Runs the command line; returns the exit code (0 ok, 1 runtime failure, 2 bad arguments or input). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`infer-repl: ${message}\n`);
+    return isBadInput(e) ? EXIT_BAD_INPUT : EXIT_RUNTIME;
+  }
+}

@@ -1,0 +1,202 @@
+import { createHash } from "node:crypto";
+import { createReadStream, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import path from "node:path";
+import { runBenchmark } from "../../core/benchmark.ts";
+import { Engine } from "../../core/engine.ts";
+import { resolveModel } from "../../core/models/resolve.ts";
+import { perplexity } from "../../core/perplexity.ts";
+import type { Event, Request } from "./protocol.ts";
+
+/** How often streamed text is sent to the UI: about one frame. */
+const FLUSH_MS = 16;
+/** How often engine stats (KV blocks, tokens/s) are sent while work is running. */
+const STATS_MS = 250;
+
+/**
+ * The engine side of the REPL, run in the worker thread: loads models, runs generations, benchmarks and
+ * perplexity, and reports through `send`. Kept apart from the worker wiring so it can be driven directly.
+ */
+export class EngineHost {
+  private engine: Engine | undefined;
+  private loading: Promise<void> | undefined;
+  private readonly running = new Map<number, AbortController>();
+  private readonly pending = new Map<number, { text: string; count: number }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private busy = 0;
+
+  constructor(private readonly send: (e: Event) => void) {}
+
+  handle(req: Request): void {
+    switch (req.type) {
+      case "load": return void this.track(this.load(req));
+      case "generate": return void this.track(this.generate(req));
+      case "cancel": return this.running.get(req.id)?.abort();
+      case "configure": return this.configure(req);
+      case "bench": return void this.track(this.bench(req));
+      case "ppl": return void this.track(this.ppl(req));
+    }
+  }
+
+  /** Counts work in flight so stats are pushed only while something runs. */
+  private async track(work: Promise<void>): Promise<void> {
+    if (this.busy++ === 0) this.statsTimer = setInterval(() => this.sendStats(), STATS_MS);
+    try {
+      await work;
+    } finally {
+      if (--this.busy === 0) clearInterval(this.statsTimer);
+      this.sendStats();
+    }
+  }
+
+  private sendStats(): void {
+    if (this.engine) this.send({ type: "stats", stats: this.engine.stats() });
+  }
+
+  private async load(req: Extract<Request, { type: "load" }>): Promise<void> {
+    const previous = this.loading;
+    // Work sent before this load belongs to the old model: it is stopped when the new one replaces it. Work sent
+    // after it waits for it (see ready()).
+    const superseded = [...this.running.values()];
+    const job = (async () => {
+      await previous;
+      try {
+        this.send({ type: "progress", phase: "download", received: 0, total: null });
+        const resolve = (model: string | undefined) => resolveModel(model, {
+          onProgress: (p) => this.send({ type: "progress", phase: "download", received: p.received, total: p.total ?? null }),
+          onNotice: (text) => this.send({ type: "notice", text }),
+        });
+        const resolved = await resolve(req.model || undefined);
+        const draftPath = req.settings.draft === undefined ? undefined : (await resolve(req.settings.draft)).path;
+        this.send({ type: "progress", phase: "load", received: 0, total: null });
+        for (const c of superseded) c.abort();
+        this.engine?.close();
+        this.engine = undefined;
+        const engine = await Engine.load({
+          model: resolved.path, threads: req.settings.threads, contextSize: req.settings.ctxSize,
+          kvBlockSize: req.settings.kvBlock, kvType: req.settings.kvType, draftModel: draftPath, ...req.batching,
+        });
+        const sha256 = await hashFile(resolved.path);
+        this.engine = engine;
+        this.send({
+          type: "loaded",
+          model: {
+            path: resolved.path, sha256, name: path.basename(resolved.path), nLayer: engine.model.hparams.nLayer, nVocab: engine.model.hparams.nVocab,
+            contextSize: engine.contextSize, threads: req.settings.threads ?? availableParallelism(), draftPath,
+          },
+          batching: { ...engine.batching },
+          stats: engine.stats(),
+        });
+      } catch (e) {
+        this.send({ type: "load-failed", message: (e as Error).message });
+      }
+    })();
+    this.loading = job;
+    await job;
+  }
+
+  /** The engine once any load in progress has finished; undefined (and an error sent) when there is none. */
+  private async ready(id: number): Promise<Engine | undefined> {
+    await this.loading;
+    if (!this.engine) this.send({ type: "failed", id, message: "no model is loaded (:load MODEL)" });
+    return this.engine;
+  }
+
+  private async generate(req: Extract<Request, { type: "generate" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
+    try {
+      const engine = await this.ready(req.id);
+      if (!engine) return;
+      const stream = engine.stream(req.prompt, { ...req.options, signal: controller.signal });
+      for await (const event of stream) this.queueText(req.id, event.text);
+      const result = await stream.result;
+      this.flush();
+      this.send({ type: "done", id: req.id, finishReason: result.finishReason, text: result.text, stats: numericStats(result.stats) });
+    } catch (e) {
+      this.flush();
+      this.send({ type: "failed", id: req.id, message: (e as Error).message });
+    } finally {
+      this.running.delete(req.id);
+    }
+  }
+
+  private queueText(id: number, text: string): void {
+    const p = this.pending.get(id);
+    if (p) {
+      p.text += text;
+      p.count++;
+    } else {
+      this.pending.set(id, { text, count: 1 });
+    }
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pending.size === 0) return;
+    const chunks = [...this.pending].map(([id, p]) => ({ id, text: p.text, count: p.count }));
+    this.pending.clear();
+    this.send({ type: "tokens", chunks });
+  }
+
+  private configure(req: Extract<Request, { type: "configure" }>): void {
+    if (!this.engine) return;
+    try {
+      this.engine.configure(req.batching);
+      this.send({ type: "configured", batching: { ...this.engine.batching } });
+    } catch (e) {
+      this.send({ type: "notice", text: `batching not changed: ${(e as Error).message}` });
+    }
+  }
+
+  private async bench(req: Extract<Request, { type: "bench" }>): Promise<void> {
+    try {
+      const engine = await this.ready(req.id);
+      if (!engine) return;
+      const result = await runBenchmark(engine, req);
+      this.send({ type: "bench-done", id: req.id, result, promptTokens: req.promptTokens, genTokens: req.genTokens });
+    } catch (e) {
+      this.send({ type: "failed", id: req.id, message: (e as Error).message });
+    }
+  }
+
+  private async ppl(req: Extract<Request, { type: "ppl" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
+    try {
+      const engine = await this.ready(req.id);
+      if (!engine) return;
+      let text: string;
+      try {
+        text = readFileSync(req.file, "utf8");
+      } catch (e) {
+        throw new Error(`${req.file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      }
+      const r = await perplexity(engine, text, {
+        contextSize: req.ctx,
+        onChunk: (done, total, ppl) => this.send({ type: "ppl-progress", id: req.id, done, total, ppl }),
+        signal: controller.signal,
+      });
+      this.send({ type: "ppl-done", id: req.id, file: req.file, ...r });
+    } catch (e) {
+      const message = controller.signal.aborted ? "stopped" : (e as Error).message;
+      this.send({ type: "failed", id: req.id, message });
+    } finally {
+      this.running.delete(req.id);
+    }
+  }
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** The scalar stats a cell shows (drops lists such as the early-exit histogram). */
+function numericStats(stats: object): Record<string, number> {
+  return Object.fromEntries(Object.entries(stats).filter((e): e is [string, number] => typeof e[1] === "number"));
+}

@@ -1,0 +1,24 @@
+import { render } from "ink";
+import { App } from "./App.tsx";
+import { configFromFlags } from "./config.ts";
+import { WorkerEngineLink } from "./engine-client.ts";
+import { loadModel } from "./run-command.ts";
+import { initialState } from "./state.ts";
+import { Store } from "./store.ts";
+
+/**
+ * Starts the notebook REPL on the terminal: the engine in a worker thread, the Ink UI here. Loads MODEL (or the
+ * default model) right away. Resolves when the user quits.
+ */
+export async function launchRepl(model: string | undefined, flags: Record<string, unknown>): Promise<void> {
+  const store = new Store(initialState(configFromFlags(flags)));
+  const link = new WorkerEngineLink();
+  // Ctrl+C is an ordinary key here (it stops a generation); Ctrl+D and :quit leave.
+  const app = render(<App store={store} link={link} />, { exitOnCtrlC: false, maxFps: 60 });
+  loadModel({ store, link }, model ?? "");
+  try {
+    await app.waitUntilExit();
+  } finally {
+    await link.close();
+  }
+}

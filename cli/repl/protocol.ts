@@ -1,0 +1,60 @@
+import { Packr } from "msgpackr";
+import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
+import type { EngineStats } from "../../core/engine.ts";
+import type { GenerateOptions } from "../../core/generation.ts";
+import type { BenchmarkResult } from "../../core/benchmark.ts";
+import type { LoadSettings } from "./config.ts";
+
+/**
+ * Messages between the UI (main thread) and the engine worker, sent as MessagePack bytes. Requests that start work
+ * carry an id chosen by the UI; every event about that work carries it back. Token text is batched per ~16 ms per
+ * generation so a fast model does not flood the UI with one message per token.
+ */
+export type Request =
+  | { type: "load"; model: string; settings: LoadSettings; batching: Partial<BatchingOptions> }
+  | { type: "generate"; id: number; prompt: string; options: Omit<GenerateOptions, "signal"> }
+  | { type: "cancel"; id: number }
+  | { type: "configure"; batching: Partial<BatchingOptions> }
+  | { type: "bench"; id: number; promptTokens: number; genTokens: number; repetitions: number; parallel: number[] }
+  | { type: "ppl"; id: number; file: string; ctx: number };
+
+export interface ModelInfo {
+  readonly path: string;
+  readonly sha256: string;
+  readonly name: string;
+  readonly nLayer: number;
+  readonly nVocab: number;
+  readonly contextSize: number;
+  readonly threads: number;
+  /** The draft model's file, when one was loaded for speculative decoding. */
+  readonly draftPath?: string;
+}
+
+/** Numbers a finished generation reports (GenerationStats's scalars, with specAcceptRate and earlyExitMeanLayers when used). */
+export type CellStats = Record<string, number>;
+
+export type Event =
+  | { type: "progress"; phase: "download" | "load"; received: number; total: number | null }
+  | { type: "notice"; text: string }
+  | { type: "loaded"; model: ModelInfo; batching: BatchingOptions; stats: EngineStats }
+  | { type: "load-failed"; message: string }
+  | { type: "tokens"; chunks: { id: number; text: string; count: number }[] }
+  | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats }
+  | { type: "failed"; id: number; message: string }
+  | { type: "configured"; batching: BatchingOptions }
+  | { type: "stats"; stats: EngineStats }
+  | { type: "bench-done"; id: number; result: BenchmarkResult; promptTokens: number; genTokens: number }
+  | { type: "ppl-progress"; id: number; done: number; total: number; ppl: number }
+  | { type: "ppl-done"; id: number; ppl: number; chunks: number; tokensScored: number; file: string };
+
+// Plain maps (no record extension) so both ends need no shared structure state.
+const packr = new Packr({ useRecords: false });
+
+/** Encodes a message into its own exactly-sized buffer, safe to transfer (msgpackr reuses its output buffer). */
+export function encode(message: Request | Event): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(packr.pack(message));
+}
+
+export function decode<T extends Request | Event>(bytes: Uint8Array): T {
+  return packr.unpack(bytes) as T;
+}

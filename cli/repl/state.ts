@@ -1,0 +1,217 @@
+import type { EngineStats } from "../../core/engine.ts";
+import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
+import type { SessionCell } from "../session/session-file.ts";
+import type { ReplConfig } from "./config.ts";
+import type { CellStats, Event, ModelInfo } from "./protocol.ts";
+
+/** One generation stream of a cell (a cell has several after :parallel N). */
+export interface Stream {
+  readonly genId: number;
+  readonly text: string;
+  readonly tokens: number;
+  readonly status: "running" | "done" | "stopped" | "error";
+  readonly finishReason?: string;
+  readonly stats?: CellStats;
+  readonly error?: string;
+}
+
+export interface Cell {
+  readonly id: number;
+  readonly prompt: string;
+  readonly streams: readonly Stream[];
+}
+
+export type NoticeTone = "info" | "error" | "warn";
+
+/** Everything printed above the live area, in order; it only grows (rendered with Ink's <Static>). */
+export type TranscriptItem =
+  | { readonly kind: "cell"; readonly key: string; readonly cell: Cell }
+  | { readonly kind: "notice"; readonly key: string; readonly tone: NoticeTone; readonly text: string };
+
+export interface Job {
+  readonly id: number;
+  readonly label: string;
+  readonly progress?: { done: number; total: number };
+}
+
+export interface LoadState {
+  readonly model: string;
+  readonly phase: "download" | "load";
+  readonly received: number;
+  readonly total: number | null;
+}
+
+export interface MeasuredFigures {
+  readonly bench?: { pp: number; tg: number; ppTokensPerS: number; tgTokensPerS: number; parallel: { n: number; tokensPerS: number }[] };
+  readonly ppl?: { file: string; ppl: number; chunks: number };
+}
+
+export interface ReplState {
+  readonly config: ReplConfig;
+  /** Finished cells, the notebook that :save writes. */
+  readonly cells: readonly Cell[];
+  /** Cells still generating. */
+  readonly active: readonly Cell[];
+  readonly transcript: readonly TranscriptItem[];
+  readonly model: ModelInfo | null;
+  readonly batching: BatchingOptions | null;
+  readonly stats: EngineStats | null;
+  /** Recent tokens/s samples for the sparkline. */
+  readonly rates: readonly number[];
+  readonly loading: LoadState | null;
+  readonly jobs: readonly Job[];
+  readonly showSettings: boolean;
+  readonly measured: MeasuredFigures;
+  readonly createdAt: string;
+  /** Transcript keys must be unique forever, even across :clear. */
+  readonly serial: number;
+}
+
+export function initialState(config: ReplConfig, now = new Date()): ReplState {
+  return {
+    config, cells: [], active: [], transcript: [], model: null, batching: null, stats: null, rates: [],
+    loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0,
+  };
+}
+
+const RATE_SAMPLES = 40;
+
+export type Action =
+  | { type: "engine"; event: Event }
+  | { type: "notice"; tone: NoticeTone; text: string }
+  | { type: "config"; config: ReplConfig }
+  | { type: "start-cell"; cell: Cell }
+  | { type: "start-load"; model: string }
+  | { type: "start-job"; job: Job }
+  | { type: "toggle-settings" }
+  | { type: "clear-cells" }
+  | { type: "open-session"; config: ReplConfig; cells: readonly Cell[]; createdAt: string; file: string };
+
+function notice(s: ReplState, tone: NoticeTone, text: string): ReplState {
+  return { ...s, transcript: [...s.transcript, { kind: "notice", key: `n${s.serial}`, tone, text }], serial: s.serial + 1 };
+}
+
+export function reduce(s: ReplState, a: Action): ReplState {
+  switch (a.type) {
+    case "notice": return notice(s, a.tone, a.text);
+    case "config": return { ...s, config: a.config };
+    case "start-cell": return { ...s, active: [...s.active, a.cell] };
+    case "start-load": return { ...s, loading: { model: a.model, phase: "download", received: 0, total: null } };
+    case "start-job": return { ...s, jobs: [...s.jobs, a.job] };
+    case "toggle-settings": return { ...s, showSettings: !s.showSettings };
+    case "clear-cells": return notice({ ...s, cells: [] }, "info", "cells cleared");
+    case "open-session": {
+      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt };
+      next = notice(next, "info", `opened ${a.file}: ${a.cells.length} cell${a.cells.length === 1 ? "" : "s"}`);
+      const items = a.cells.map((cell, i): TranscriptItem => ({ kind: "cell", key: `c${next.serial + i}`, cell }));
+      return { ...next, transcript: [...next.transcript, ...items], serial: next.serial + items.length };
+    }
+    case "engine": return onEngineEvent(s, a.event);
+  }
+}
+
+function onEngineEvent(s: ReplState, e: Event): ReplState {
+  switch (e.type) {
+    case "progress":
+      return s.loading ? { ...s, loading: { ...s.loading, phase: e.phase, received: e.received, total: e.total } } : s;
+    case "notice": return notice(s, "warn", e.text);
+    case "loaded":
+      return notice({ ...s, loading: null, model: e.model, batching: e.batching, stats: e.stats },
+        "info", `loaded ${e.model.path} (${e.model.nLayer} layers, vocab ${e.model.nVocab}, context ${e.model.contextSize}` +
+        `${e.model.draftPath ? `; draft ${e.model.draftPath}` : ""})`);
+    case "load-failed": return notice({ ...s, loading: null }, "error", `cannot load the model: ${e.message}`);
+    case "tokens": {
+      const byId = new Map(e.chunks.map((c) => [c.id, c]));
+      return updateStreams(s, (st) => {
+        const c = byId.get(st.genId);
+        return c ? { ...st, text: st.text + c.text, tokens: st.tokens + c.count } : st;
+      });
+    }
+    case "done":
+      return updateStreams(s, (st) => st.genId !== e.id ? st : {
+        ...st, text: e.text, status: e.finishReason === "abort" ? "stopped" : "done", finishReason: e.finishReason, stats: e.stats,
+      });
+    case "failed": {
+      if (s.jobs.some((j) => j.id === e.id)) return notice(endJob(s, e.id), "error", e.message);
+      return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
+    }
+    case "configured": return { ...s, batching: e.batching };
+    case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
+    case "bench-done": {
+      const r = e.result;
+      const bench = { pp: e.promptTokens, tg: e.genTokens, ppTokensPerS: r.ppTokensPerS, tgTokensPerS: r.tgTokensPerS, parallel: r.parallel };
+      const lines = [`bench: pp${e.promptTokens} ${r.ppTokensPerS.toFixed(1)} t/s · tg${e.genTokens} ${r.tgTokensPerS.toFixed(1)} t/s`,
+        ...r.parallel.map((p) => `  parallel ${p.n}: ${p.tokensPerS.toFixed(1)} t/s aggregate decode`)];
+      return notice({ ...endJob(s, e.id), measured: { ...s.measured, bench } }, "info", lines.join("\n"));
+    }
+    case "ppl-progress":
+      return { ...s, jobs: s.jobs.map((j) => (j.id === e.id ? { ...j, progress: { done: e.done, total: e.total } } : j)) };
+    case "ppl-done":
+      return notice({ ...endJob(s, e.id), measured: { ...s.measured, ppl: { file: e.file, ppl: e.ppl, chunks: e.chunks } } },
+        "info", `perplexity of ${e.file}: ${e.ppl.toFixed(4)} (${e.chunks} chunks, ${e.tokensScored} tokens scored)`);
+  }
+}
+
+function endJob(s: ReplState, id: number): ReplState {
+  return { ...s, jobs: s.jobs.filter((j) => j.id !== id) };
+}
+
+/** Applies a change to every stream, then moves cells whose streams have all ended into the notebook. */
+function updateStreams(s: ReplState, f: (st: Stream) => Stream): ReplState {
+  const active: Cell[] = [], finished: Cell[] = [];
+  for (const cell of s.active) {
+    const next = { ...cell, streams: cell.streams.map(f) };
+    (next.streams.every((st) => st.status !== "running") ? finished : active).push(next);
+  }
+  if (finished.length === 0) return { ...s, active };
+  const items = finished.map((cell, i): TranscriptItem => ({ kind: "cell", key: `c${s.serial + i}`, cell }));
+  return { ...s, active, cells: [...s.cells, ...finished], transcript: [...s.transcript, ...items], serial: s.serial + items.length };
+}
+
+/** Generation ids of every stream still running (what Ctrl+C cancels). */
+export function runningIds(s: ReplState): number[] {
+  return s.active.flatMap((c) => c.streams.filter((st) => st.status === "running").map((st) => st.genId));
+}
+
+const STATUS_CODES = ["done", "stopped", "error"] as const;
+
+/**
+ * Cells as the session file stores them: one SessionCell per stream; the stream's place, its status and finish
+ * reason ride along in the numeric stats (`stream`, `streams`, `status`, `finish`) so :open rebuilds the same cells.
+ */
+export function toSessionCells(cells: readonly Cell[]): SessionCell[] {
+  return cells.flatMap((cell) => cell.streams.map((st, i) => ({
+    prompt: cell.prompt,
+    output: st.status === "error" ? (st.error ?? "") : st.text,
+    stats: {
+      ...(st.stats ?? {}), stream: i, streams: cell.streams.length, tokens: st.tokens,
+      status: STATUS_CODES.indexOf(st.status as (typeof STATUS_CODES)[number]),
+      finish: FINISH_REASONS.indexOf(st.finishReason ?? ""),
+    },
+  })));
+}
+
+const FINISH_REASONS = ["eos", "length", "stop", "abort", "error"];
+
+export function fromSessionCells(saved: readonly SessionCell[], firstId: number): Cell[] {
+  const cells: Cell[] = [];
+  for (let i = 0; i < saved.length;) {
+    const n = Math.max(1, Math.min(saved[i]!.stats["streams"] ?? 1, saved.length - i));
+    const group = saved.slice(i, i + n);
+    cells.push({ id: firstId + cells.length, prompt: group[0]!.prompt, streams: group.map(toStream) });
+    i += n;
+  }
+  return cells;
+}
+
+function toStream(c: SessionCell): Stream {
+  const { stream: _stream, streams: _streams, tokens, status, finish, ...stats } = c.stats;
+  const st = STATUS_CODES[status ?? 0] ?? "done";
+  const finishReason = FINISH_REASONS[finish ?? -1];
+  return {
+    genId: -1, text: st === "error" ? "" : c.output, tokens: tokens ?? 0, status: st,
+    ...(finishReason !== undefined ? { finishReason } : {}),
+    ...(Object.keys(stats).length > 0 ? { stats } : {}),
+    ...(st === "error" ? { error: c.output } : {}),
+  };
+}

@@ -1,0 +1,357 @@
+import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
+import { BlockManager } from "./kv/block-manager.ts";
+import { Model, type KvType } from "./model/model.ts";
+import { native, type NativeKvCache } from "./native.ts";
+import { Scheduler, type BatchingOptions, type ScheduledChunk } from "./scheduler/scheduler.ts";
+import { Sequence } from "./scheduler/sequence.ts";
+import { StepBuffers } from "./scheduler/step-buffers.ts";
+import { EarlyExitController } from "./earlyexit/controller.ts";
+import { frequentTokens } from "./earlyexit/exit-head.ts";
+import { resolveEarlyExit } from "./earlyexit/options.ts";
+import { resolveSpeculativeOptions } from "./speculative/options.ts";
+import { Speculator, type DraftModel } from "./speculative/speculator.ts";
+
+export interface EngineOptions extends Partial<BatchingOptions> {
+  /** Path of a GGUF model file. */
+  model: string;
+  /** Threads for the native forward (default: all cores). */
+  threads?: number;
+  /** Most positions one sequence may use (default: the model's context length, at most 4096). */
+  contextSize?: number;
+  /** Tokens per KV block (default 16). */
+  kvBlockSize?: number;
+  /** KV element type (default f16; q8_0 needs a head size that is a multiple of 32). */
+  kvType?: KvType;
+  /** Memory budget of the KV pool in MiB (default: 256, and at least one full context). */
+  kvMemoryMiB?: number;
+  /** A GGUF with the target's vocabulary, for speculative decoding with `speculative: { mode: "draft" }`. */
+  draftModel?: string;
+  /** Early exit's confidence test uses the head rows of this many frequent tokens (default 0: the full head). */
+  earlyExitHead?: number;
+}
+
+export interface EngineStats {
+  /** KV blocks: held by sequences (used), free to hand out (free), and of the free ones, still holding a cached prefix. */
+  blocks: { total: number; used: number; free: number; cached: number };
+  /** Prefix cache: prompt tokens looked up, found (not recomputed), their ratio, and cached blocks evicted. */
+  prefixCache: { lookedUpTokens: number; hitTokens: number; hitRate: number; evictions: number };
+  waiting: number;
+  running: number;
+  preemptions: number;
+  steps: number;
+  promptTokensComputed: number;
+  tokensGenerated: number;
+  /** Generated tokens per second over the last ~2 seconds of steps. */
+  tokensPerS: number;
+}
+
+export const DEFAULT_BATCHING: BatchingOptions = { maxSeqs: 32, maxBatchTokens: 512, maxWaitMs: 0, prefixCaching: true };
+
+/** What one engine step did, for observers (tests, monitoring). */
+export interface StepInfo {
+  step: number;
+  /** Sequences in the step, tokens decoded (one per decoding sequence) and prompt tokens prefilled. */
+  sequences: number;
+  decodeTokens: number;
+  prefillTokens: number;
+  /** After the step: the most KV slots any running sequence holds beyond its computed tokens. */
+  maxUnusedSlots: number;
+  /** Wall time of the native forward. */
+  forwardMs: number;
+}
+
+/** A stream of token events that also exposes the final result. */
+export interface GenerationStream extends AsyncIterable<TokenEvent> {
+  readonly result: Promise<GenerationResult>;
+}
+
+/**
+ * The public engine: a model, a paged KV pool, and a continuous-batching loop. Any number of generate() and
+ * stream() calls may be in flight; each engine step runs every scheduled sequence in one native call, off the
+ * event loop.
+ */
+export class Engine {
+  private readonly scheduler: Scheduler;
+  private readonly buffers: StepBuffers;
+  private nextId = 0;
+  private loopRunning = false;
+  private closed = false;
+  private counters = { steps: 0, promptTokens: 0, generated: 0 };
+  private readonly rate: { t: number; n: number }[] = [];
+  private readonly speculator: Speculator;
+  private readonly earlyExit: EarlyExitController;
+  private readonly stepListeners = new Set<(info: StepInfo) => void>();
+
+  private constructor(
+    readonly model: Model,
+    private readonly kv: NativeKvCache,
+    readonly blocks: BlockManager,
+    readonly contextSize: number,
+    batching: BatchingOptions,
+    private readonly draft: DraftModel | undefined,
+  ) {
+    this.scheduler = new Scheduler(blocks, batching, contextSize);
+    this.buffers = new StepBuffers(model.hparams.nVocab);
+    this.speculator = new Speculator(model, kv, blocks, contextSize, draft);
+    this.earlyExit = new EarlyExitController(model.hparams.nLayer);
+  }
+
+  static async load(options: EngineOptions): Promise<Engine> {
+    if (options.threads !== undefined) native.setThreads(checkInt("threads", options.threads, 1, 512));
+    const model = Model.load(options.model);
+    const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
+    const blockSize = checkInt("kvBlockSize", options.kvBlockSize ?? 16, 1, 4096);
+    const kvType = options.kvType ?? "f16";
+    if (!KV_TYPES.includes(kvType)) throw new RangeError(`kvType must be one of ${KV_TYPES.join(", ")}, got ${String(kvType)}`);
+    if (kvType === "q8_0" && model.hparams.headDim % 32 !== 0) {
+      throw new RangeError(`kvType q8_0 needs a head size that is a multiple of 32; this model's is ${model.hparams.headDim}`);
+    }
+    const budgetBytes = (options.kvMemoryMiB ?? 256) * 2 ** 20;
+    if (!(budgetBytes > 0)) throw new RangeError(`kvMemoryMiB must be positive, got ${options.kvMemoryMiB}`);
+    const blockBytes = model.kvBytesPerToken(kvType) * blockSize;
+    const nBlocks = Math.max(Math.floor(budgetBytes / blockBytes), Math.ceil(contextSize / blockSize));
+    const kv = model.createKvCache(nBlocks, blockSize, kvType);
+    const batching = validateBatching({ ...DEFAULT_BATCHING, ...pickBatching(options) });
+    const exitHead = checkInt("earlyExitHead", options.earlyExitHead ?? 0, 0, model.hparams.nVocab);
+    if (exitHead > 0) model.setExitHead(frequentTokens(model.file, exitHead));
+    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType);
+    const blocks = new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst));
+    return new Engine(model, kv, blocks, contextSize, batching, draft);
+  }
+
+  get batching(): Readonly<BatchingOptions> {
+    return this.scheduler.options;
+  }
+
+  /** Changes batching settings; they apply from the next step. */
+  configure(options: Partial<BatchingOptions>): void {
+    this.scheduler.options = validateBatching({ ...this.scheduler.options, ...pickBatching(options) });
+  }
+
+  tokenize(text: string, options: Pick<GenerateOptions, "addSpecial" | "parseSpecial"> = {}): Int32Array {
+    return this.model.tokenizer.encode(text, options);
+  }
+
+  generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Promise<GenerationResult> {
+    return this.submit(prompt, options).result;
+  }
+
+  stream(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): GenerationStream {
+    const g = this.submit(prompt, options);
+    g.streaming = true;
+    return { result: g.result, [Symbol.asyncIterator]: () => g.events() };
+  }
+
+  /**
+   * Logits after every position of `tokens`, as one Float32Array of tokens.length rows (perplexity, tests).
+   * Runs beside any generations, with blocks of its own that are freed afterwards.
+   */
+  async logits(tokens: ArrayLike<number>): Promise<Float32Array> {
+    const n = tokens.length, vocab = this.model.hparams.nVocab;
+    if (n === 0 || n > this.contextSize) throw new RangeError(`logits: need 1 to ${this.contextSize} tokens, got ${n}`);
+    const table: number[] = [];
+    if (!this.blocks.ensureCapacity(table, n)) throw new Error("logits: the KV pool has no room right now");
+    try {
+      const out = new Float32Array(n * vocab);
+      const chunk = this.scheduler.options.maxBatchTokens;
+      for (let start = 0; start < n; start += chunk) {
+        const count = Math.min(chunk, n - start);
+        const ids = Int32Array.from({ length: count }, (_, i) => tokens[start + i]!);
+        await this.model.forward(this.kv, {
+          tokens: ids,
+          positions: Int32Array.from({ length: count }, (_, i) => start + i),
+          seqIds: new Int32Array(count),
+          blockTables: Int32Array.from(table),
+          tableOffsets: Int32Array.of(0, table.length),
+          logitRows: Int32Array.from({ length: count }, (_, i) => i),
+          logits: out.subarray(start * vocab, (start + count) * vocab),
+        });
+      }
+      return out;
+    } finally {
+      this.blocks.release(table);
+    }
+  }
+
+  /** Calls `listener` after every engine step; returns the function that stops it. */
+  onStep(listener: (info: StepInfo) => void): () => void {
+    this.stepListeners.add(listener);
+    return () => this.stepListeners.delete(listener);
+  }
+
+  stats(): EngineStats {
+    const now = performance.now();
+    while (this.rate.length > 0 && now - this.rate[0]!.t > 2000) this.rate.shift();
+    const n = this.rate.reduce((a, r) => a + r.n, 0);
+    const span = this.rate.length > 1 ? now - this.rate[0]!.t : 0;
+    return {
+      blocks: { total: this.blocks.numBlocks, used: this.blocks.usedBlocks, free: this.blocks.freeBlocks, cached: this.blocks.cachedBlocks },
+      prefixCache: {
+        lookedUpTokens: this.scheduler.prefixLookupTokens,
+        hitTokens: this.scheduler.prefixHitTokens,
+        hitRate: this.scheduler.prefixLookupTokens > 0 ? this.scheduler.prefixHitTokens / this.scheduler.prefixLookupTokens : 0,
+        evictions: this.blocks.evictions,
+      },
+      waiting: this.scheduler.waiting.length,
+      running: this.scheduler.running.length,
+      preemptions: this.scheduler.preemptions,
+      steps: this.counters.steps,
+      promptTokensComputed: this.counters.promptTokens,
+      tokensGenerated: this.counters.generated,
+      tokensPerS: span > 0 ? (n / span) * 1000 : 0,
+    };
+  }
+
+  /** Ends every generation (finish reason "abort") and refuses new ones. */
+  close(): void {
+    this.closed = true;
+    for (const seq of [...this.scheduler.waiting, ...this.scheduler.running]) this.finish(seq, "abort");
+  }
+
+  private submit(prompt: string | ArrayLike<number>, options: GenerateOptions): Generation {
+    if (this.closed) throw new Error("the engine is closed");
+    const tokens = typeof prompt === "string" ? this.tokenize(prompt, options) : Int32Array.from(prompt);
+    if (tokens.length === 0) throw new RangeError("the prompt is empty (no tokens)");
+    const spec = options.speculative && resolveSpeculativeOptions(options.speculative, this.model.hparams.nLayer, this.draft !== undefined);
+    const exits = options.earlyExit && resolveEarlyExit(options.earlyExit, this.model.hparams.nLayer);
+    const g = new Generation(this.model.tokenizer, tokens, options);
+    const seq = new Sequence(this.nextId++, tokens, (logits) => g.sampler.sample(logits), g);
+    const problem = this.scheduler.cannotFit(seq);
+    if (problem) {
+      g.onFinish(seq, "error", new RangeError(`the prompt (${tokens.length} tokens) ${problem}`));
+      return g;
+    }
+    if (spec) this.speculator.attach(seq, spec, g.sampler, () => g.tokensLeft(seq));
+    if (exits) this.earlyExit.attach(seq, exits);
+    if (spec || exits) g.extraStats = () => ({ ...this.speculator.stats(seq), ...this.earlyExit.stats(seq) });
+    if (options.signal) {
+      if (options.signal.aborted) {
+        g.onFinish(seq, "abort");
+        return g;
+      }
+      options.signal.addEventListener("abort", () => this.finish(seq, "abort"), { once: true });
+    }
+    this.scheduler.add(seq);
+    void this.runLoop();
+    return g;
+  }
+
+  private finish(seq: Sequence, reason: Sequence["finished"] & string, error?: Error): void {
+    if (seq.finished) return;
+    seq.finished = reason;
+    this.scheduler.remove(seq);
+    seq.sink.onFinish(seq, reason, error);
+    this.speculator.detach(seq);
+    this.earlyExit.detach(seq);
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.loopRunning) return;
+    this.loopRunning = true;
+    try {
+      const wait = this.scheduler.options.maxWaitMs;
+      if (wait > 0 && this.scheduler.waiting.length < this.scheduler.options.maxSeqs) {
+        await new Promise((r) => setTimeout(r, wait));
+      }
+      while (this.scheduler.hasWork) {
+        await this.speculator.propose(this.scheduler.running);
+        const chunks = this.scheduler.schedule();
+        if (chunks.length === 0) {
+          // Nothing fits even in an empty pool: fail the head of the queue rather than spin.
+          const stuck = this.scheduler.waiting[0];
+          if (stuck) this.finish(stuck, "error", new Error("the KV pool is too small for this request"));
+          continue;
+        }
+        await this.step(chunks);
+      }
+    } catch (e) {
+      for (const seq of [...this.scheduler.waiting, ...this.scheduler.running]) this.finish(seq, "error", e as Error);
+    } finally {
+      this.loopRunning = false;
+    }
+  }
+
+  private async step(chunks: ScheduledChunk[]): Promise<void> {
+    const batch = this.buffers.fill(chunks);
+    this.earlyExit.plan(chunks, batch);
+    const t0 = performance.now();
+    await this.model.forward(this.kv, batch);
+    const forwardMs = performance.now() - t0;
+    this.earlyExit.record(chunks, batch);
+    this.counters.steps++;
+    let row = 0, generated = 0, prefill = 0;
+    const emit = (seq: Sequence, token: number): boolean => {
+      seq.tokens.push(token);
+      generated++;
+      const reason = seq.sink.onToken(seq, token) ?? (seq.tokens.length >= this.contextSize ? "length" : undefined);
+      if (reason) this.finish(seq, reason);
+      return !reason;
+    };
+    for (const c of chunks) {
+      const seq = c.seq;
+      if (c.count - c.drafted > 1 || c.start < seq.promptLength) prefill += c.count;
+      if (seq.finished) { if (c.sample) row += 1 + c.drafted; continue; } // aborted while the step ran
+      seq.computed += c.count;
+      if (seq.computed <= seq.promptLength) this.counters.promptTokens += c.count;
+      if (c.sample && this.speculator.has(seq)) {
+        // Rows for the last token and each draft token; K/V past the accepted draft tokens is rolled back before
+        // any full block is offered to the prefix cache.
+        const base = row;
+        row += 1 + c.drafted;
+        const accepted = this.speculator.verify(seq, (i) => this.buffers.logitsRow(base + i), (t) => emit(seq, t));
+        seq.computed -= c.drafted - accepted;
+        if (!seq.finished) this.scheduler.registerComputed(seq);
+        continue;
+      }
+      this.scheduler.registerComputed(seq);
+      if (c.sample) emit(seq, seq.pickToken(this.buffers.logitsRow(row++)));
+    }
+    this.counters.generated += generated;
+    this.rate.push({ t: performance.now(), n: generated });
+    if (this.rate.length > 4096) this.rate.splice(0, 2048);
+    if (this.stepListeners.size > 0) {
+      const info: StepInfo = {
+        step: this.counters.steps, sequences: chunks.length, decodeTokens: batch.tokens.length - prefill, prefillTokens: prefill,
+        maxUnusedSlots: this.scheduler.maxUnusedSlots(), forwardMs,
+      };
+      for (const listener of this.stepListeners) listener(info);
+    }
+  }
+}
+
+function loadDraftModel(path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType): DraftModel {
+  const model = Model.load(path);
+  if (model.hparams.nVocab !== target.hparams.nVocab) {
+    throw new RangeError(`the draft model has ${model.hparams.nVocab} tokens but the target has ${target.hparams.nVocab}: they must share a vocabulary`);
+  }
+  const kv = model.createKvCache(nBlocks, blockSize, kvType);
+  return { model, kv, blocks: new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst)) };
+}
+
+const KV_TYPES: readonly KvType[] = ["f16", "f32", "q8_0"];
+const BATCHING_KEYS = ["maxSeqs", "maxBatchTokens", "maxWaitMs", "prefixCaching"] as const;
+
+function pickBatching(o: Partial<BatchingOptions>): Partial<BatchingOptions> {
+  const out: Record<string, unknown> = {};
+  for (const k of BATCHING_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as Partial<BatchingOptions>;
+}
+
+function validateBatching(o: BatchingOptions): BatchingOptions {
+  return {
+    maxSeqs: checkInt("maxSeqs", o.maxSeqs, 1, 4096),
+    maxBatchTokens: checkInt("maxBatchTokens", o.maxBatchTokens, 1, 1 << 16),
+    maxWaitMs: checkInt("maxWaitMs", o.maxWaitMs, 0, 60_000),
+    prefixCaching: checkBool("prefixCaching", o.prefixCaching),
+  };
+}
+
+function checkBool(name: string, v: boolean): boolean {
+  if (typeof v !== "boolean") throw new TypeError(`${name} must be true or false, got ${String(v)}`);
+  return v;
+}
+
+function checkInt(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+  return v;
+}

@@ -1,0 +1,178 @@
+import { Sampler, StopMatcher, type SamplingOptions } from "./sampling/index.ts";
+import type { FinishReason, Sequence, SequenceSink } from "./scheduler/sequence.ts";
+import type { EarlyExitStats } from "./earlyexit/controller.ts";
+import type { ExitPoint } from "./earlyexit/options.ts";
+import type { SpeculativeOptions } from "./speculative/options.ts";
+import type { SpeculationStats } from "./speculative/speculator.ts";
+import type { StreamingDecoder, Tokenizer } from "./tokenizer/index.ts";
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate (default 256). */
+  maxTokens?: number;
+  /** Generation ends before any of these strings; no part of one is ever emitted. */
+  stop?: string[];
+  signal?: AbortSignal;
+  /** Add BOS/EOS as the model asks (default true). */
+  addSpecial?: boolean;
+  /** Turn special-token text in the prompt (e.g. "<|im_start|>") into their ids (default false). */
+  parseSpecial?: boolean;
+  /** Keep generating past end-of-generation tokens (benchmarks). */
+  ignoreEos?: boolean;
+  /** Speculative decoding (the output follows the target's distribution exactly; greedy output is unchanged). */
+  speculative?: SpeculativeOptions;
+  /** Early exit: stop after `layer` layers when the top token's probability reaches `threshold`. */
+  earlyExit?: ExitPoint[];
+}
+
+export interface TokenEvent {
+  readonly token: number;
+  /** Text this token released (may be empty while a UTF-8 character or a possible stop string is incomplete). */
+  readonly text: string;
+}
+
+/** Speculation and early-exit stats are present when the request used them. */
+export interface GenerationStats extends Partial<SpeculationStats>, Partial<EarlyExitStats> {
+  promptTokens: number;
+  generatedTokens: number;
+  /** Time to first token, ms from submission. */
+  ttftMs: number;
+  totalMs: number;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number;
+  preemptions: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  tokens: number[];
+  promptTokens: number[];
+  finishReason: FinishReason;
+  stats: GenerationStats;
+}
+
+/**
+ * One request as the user sees it: turns sampled tokens into text (UTF-8-safe, stop strings held back),
+ * feeds a stream, and settles the result.
+ */
+export class Generation implements SequenceSink {
+  readonly sampler: Sampler;
+  private readonly decoder: StreamingDecoder;
+  private readonly stops: StopMatcher;
+  private readonly maxTokens: number;
+  private readonly ignoreEos: boolean;
+  private text = "";
+  private readonly submittedAt = performance.now();
+  private firstTokenAt = 0;
+  private readonly queue: TokenEvent[] = [];
+  private wake: (() => void) | undefined;
+  private settled = false;
+  private readonly resultPromise: Promise<GenerationResult>;
+  private resolveResult!: (r: GenerationResult) => void;
+  private rejectResult!: (e: Error) => void;
+  streaming = false;
+  /** Stats the engine adds to the result (speculation). */
+  extraStats: (() => Partial<SpeculationStats & EarlyExitStats>) | undefined;
+
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    readonly promptTokens: Int32Array,
+    options: GenerateOptions,
+  ) {
+    this.sampler = new Sampler(tokenizer.vocabSize, samplingPart(options));
+    for (const t of promptTokens) this.sampler.accept(t);
+    this.decoder = tokenizer.createDecoder({ continuation: true });
+    this.stops = new StopMatcher(options.stop ?? []);
+    this.maxTokens = options.maxTokens ?? 256;
+    this.ignoreEos = options.ignoreEos ?? false;
+    this.resultPromise = new Promise((resolve, reject) => {
+      this.resolveResult = resolve;
+      this.rejectResult = reject;
+    });
+    // A result nobody awaits (a stream consumer that only iterates) must not become an unhandled rejection.
+    this.resultPromise.catch(() => {});
+  }
+
+  get result(): Promise<GenerationResult> {
+    return this.resultPromise;
+  }
+
+  onToken(seq: Sequence, token: number): FinishReason | undefined {
+    if (this.firstTokenAt === 0) this.firstTokenAt = performance.now();
+    this.sampler.accept(token);
+    if (!this.ignoreEos && this.tokenizer.isEndOfGeneration(token)) return "eos";
+    const { emit, stopped } = this.stops.push(this.decoder.push(token));
+    this.text += emit;
+    if (this.streaming) this.push({ token, text: emit });
+    if (stopped) return "stop";
+    return seq.generated >= this.maxTokens ? "length" : undefined;
+  }
+
+  /** Tokens this request may still generate. */
+  tokensLeft(seq: Sequence): number {
+    return this.maxTokens - seq.generated;
+  }
+
+  onFinish(seq: Sequence, reason: FinishReason, error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (error) {
+      this.rejectResult(error);
+    } else {
+      if (reason !== "stop") {
+        const tail = this.stops.push(this.decoder.flush()).emit + this.stops.flush();
+        this.text += tail;
+        if (this.streaming && tail) this.push({ token: -1, text: tail });
+      }
+      this.resolveResult(this.buildResult(seq, reason));
+    }
+    this.wake?.();
+  }
+
+  private buildResult(seq: Sequence, finishReason: FinishReason): GenerationResult {
+    const end = performance.now();
+    const generated = seq.tokens.slice(seq.promptLength);
+    if (finishReason === "eos") generated.pop();
+    const ttftMs = (this.firstTokenAt || end) - this.submittedAt;
+    const decodeMs = end - (this.firstTokenAt || end);
+    return {
+      text: this.text,
+      tokens: generated,
+      promptTokens: Array.from(this.promptTokens),
+      finishReason,
+      stats: {
+        promptTokens: this.promptTokens.length,
+        generatedTokens: generated.length,
+        ttftMs,
+        totalMs: end - this.submittedAt,
+        prefillTokensPerS: ttftMs > 0 ? (this.promptTokens.length / ttftMs) * 1000 : 0,
+        decodeTokensPerS: decodeMs > 0 && generated.length > 1 ? ((generated.length - 1) / decodeMs) * 1000 : 0,
+        preemptions: seq.preemptions,
+        ...this.extraStats?.(),
+      },
+    };
+  }
+
+  private push(e: TokenEvent): void {
+    this.queue.push(e);
+    this.wake?.();
+  }
+
+  /** The token events, ending when the generation finishes; rejects if it failed. */
+  async *events(): AsyncGenerator<TokenEvent> {
+    for (;;) {
+      while (this.queue.length > 0) yield this.queue.shift()!;
+      if (this.settled) {
+        await this.resultPromise; // rethrows a failure
+        return;
+      }
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+}
+
+/** The sampler's share of the options (it rejects keys it does not know). */
+function samplingPart(options: GenerateOptions): SamplingOptions {
+  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, ...sampling } = options;
+  return sampling;
+}

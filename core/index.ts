@@ -1,0 +1,16 @@
+// The public API of infer-repl: `import { Engine } from "infer-repl"`.
+export { Engine, DEFAULT_BATCHING, type EngineOptions, type EngineStats, type GenerationStream, type StepInfo } from "./engine.ts";
+export type { GenerateOptions, GenerationResult, GenerationStats, TokenEvent } from "./generation.ts";
+export type { BatchingOptions } from "./scheduler/scheduler.ts";
+export type { FinishReason } from "./scheduler/sequence.ts";
+export { DEFAULT_SAMPLING, SamplingError, type SamplingOptions } from "./sampling/index.ts";
+export { perplexity, type PerplexityOptions, type PerplexityResult } from "./perplexity.ts";
+export { runBenchmark, type BenchmarkOptions, type BenchmarkResult } from "./benchmark.ts";
+export { resolveModel, pullModel, ModelNotFoundError, type ResolvedModel } from "./models/resolve.ts";
+export { GgufError, readGguf } from "./gguf/index.ts";
+export {
+  defineRecipe, isRecipe, Recipe, RecipeError,
+  type RecipeConfig, type RecipeInput, type RecipeModel, type RecipeModuleMeta,
+} from "./recipe.ts";
+export { renderRecipe, recipeConfigFromOptions, type RecipeFigures } from "./recipe-export.ts";
+export { sha256File } from "./fs/sha256-file.ts";

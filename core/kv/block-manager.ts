@@ -1,0 +1,152 @@
+import { blockHash } from "./block-hash.ts";
+
+/**
+ * Hands out fixed-size KV blocks from the native pool to sequences. A sequence's block table maps its logical
+ * block i (positions i*blockSize ..) to a physical block. Blocks are reference-counted so that several
+ * sequences can share one.
+ *
+ * Automatic prefix caching: a block that is full of computed K/V gets a key, the chained hash of its tokens and
+ * of every token before it. When the last holder releases it, the block keeps its contents and key and waits in
+ * an LRU list; a later sequence whose tokens hash to the same key takes it back instead of recomputing it. Free
+ * blocks without a key are handed out first; when none is left the least recently released cached block is
+ * evicted. A block with a key is never written again: a sequence that must write into one copies it first.
+ */
+export class BlockManager {
+  private readonly refCounts: Int32Array;
+  /** Key of each block, or undefined when it holds no complete, registered prefix block. */
+  private readonly keys: (number | undefined)[];
+  /** The tokens a keyed block holds, checked on a hit so that a hash collision can never reuse wrong K/V. */
+  private readonly keyTokens: (Int32Array | undefined)[];
+  private readonly byKey = new Map<number, number>();
+  private readonly freeList: number[];
+  /** Released blocks that still hold a cached prefix, oldest first (a Map iterates in insertion order). */
+  private readonly lru = new Map<number, true>();
+  /** Cached blocks dropped to make room for new ones. */
+  evictions = 0;
+
+  constructor(
+    readonly numBlocks: number,
+    readonly blockSize: number,
+    /** Copies the K/V of one physical block to another (the native KvCache's copyBlock). */
+    private readonly copyBlock: (src: number, dst: number) => void,
+  ) {
+    this.refCounts = new Int32Array(numBlocks);
+    this.keys = new Array<number | undefined>(numBlocks).fill(undefined);
+    this.keyTokens = new Array<Int32Array | undefined>(numBlocks).fill(undefined);
+    // Popped from the end: low ids first, which keeps a lightly used pool compact.
+    this.freeList = Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i);
+  }
+
+  /** Blocks that can be handed out now: never used or emptied, plus cached ones nobody holds. */
+  get freeBlocks(): number {
+    return this.freeList.length + this.lru.size;
+  }
+
+  get usedBlocks(): number {
+    return this.numBlocks - this.freeBlocks;
+  }
+
+  /** Released blocks that still hold a reusable prefix (they count as free too). */
+  get cachedBlocks(): number {
+    return this.lru.size;
+  }
+
+  blocksFor(nTokens: number): number {
+    return Math.ceil(nTokens / this.blockSize);
+  }
+
+  /** Grows `table` so it covers nTokens positions. Returns false, changing nothing, when the pool is short. */
+  ensureCapacity(table: number[], nTokens: number): boolean {
+    const missing = this.blocksFor(nTokens) - table.length;
+    if (missing <= 0) return true;
+    if (missing > this.freeBlocks) return false;
+    for (let i = 0; i < missing; i++) table.push(this.allocate());
+    return true;
+  }
+
+  /** Drops the sequence's references; blocks nobody holds go back to the pool (keyed ones to the LRU cache). */
+  release(table: number[]): void {
+    for (const block of table) {
+      if (--this.refCounts[block]! > 0) continue;
+      if (this.keys[block] !== undefined) this.lru.set(block, true);
+      else this.freeList.push(block);
+    }
+    table.length = 0;
+  }
+
+  /**
+   * Fills an empty `table` with the cached blocks that hold the longest prefix of tokens[0 .. maxTokens) made
+   * of full blocks, and returns how many tokens they cover. `hashes` memoizes the sequence's block keys.
+   */
+  acquirePrefix(tokens: readonly number[], maxTokens: number, hashes: number[], table: number[]): number {
+    const bs = this.blockSize, full = Math.floor(maxTokens / bs);
+    let i = 0;
+    for (; i < full; i++) {
+      const block = this.byKey.get(this.keyOf(tokens, i, hashes));
+      if (block === undefined || !sameTokens(this.keyTokens[block]!, tokens, i * bs)) break;
+      if (this.refCounts[block]++ === 0) this.lru.delete(block);
+      table.push(block);
+    }
+    return i * bs;
+  }
+
+  /**
+   * Registers the sequence's full blocks from `from` up to (excluding) block `to` as cached prefixes. A block
+   * whose key another block already holds (two sequences computed the same prefix at once) stays private.
+   */
+  registerFull(tokens: readonly number[], table: readonly number[], hashes: number[], from: number, to: number): void {
+    const bs = this.blockSize;
+    for (let i = from; i < to; i++) {
+      const block = table[i]!;
+      if (this.keys[block] !== undefined) continue; // reused from the cache: registered already
+      const key = this.keyOf(tokens, i, hashes);
+      if (this.byKey.has(key)) continue;
+      this.byKey.set(key, block);
+      this.keys[block] = key;
+      this.keyTokens[block] = Int32Array.from(tokens.slice(i * bs, (i + 1) * bs));
+    }
+  }
+
+  /**
+   * Copy-on-write: makes the block holding position `pos` private to this table and writable (not shared, not
+   * a cached prefix), copying its K/V into a fresh block if needed. Returns false when no block is free.
+   */
+  makeWritable(table: number[], pos: number): boolean {
+    const i = Math.floor(pos / this.blockSize);
+    const block = table[i];
+    if (block === undefined || (this.refCounts[block] === 1 && this.keys[block] === undefined)) return true;
+    if (this.freeBlocks === 0) return false;
+    const copy = this.allocate();
+    this.copyBlock(block, copy);
+    table[i] = copy;
+    if (--this.refCounts[block]! === 0) this.lru.set(block, true);
+    return true;
+  }
+
+  private allocate(): number {
+    let block = this.freeList.pop();
+    if (block === undefined) {
+      block = this.lru.keys().next().value!;
+      this.lru.delete(block);
+      this.byKey.delete(this.keys[block]!);
+      this.keys[block] = undefined;
+      this.keyTokens[block] = undefined;
+      this.evictions++;
+    }
+    this.refCounts[block] = 1;
+    return block;
+  }
+
+  /** Key of logical block i of `tokens`, chained on the key of block i-1 (memoized in `hashes`). */
+  private keyOf(tokens: readonly number[], i: number, hashes: number[]): number {
+    for (let j = hashes.length; j <= i; j++) {
+      hashes.push(blockHash(j === 0 ? 0 : hashes[j - 1]!, tokens, j * this.blockSize, this.blockSize));
+    }
+    return hashes[i]!;
+  }
+}
+
+function sameTokens(a: Int32Array, tokens: readonly number[], start: number): boolean {
+  for (let j = 0; j < a.length; j++) if (a[j] !== tokens[start + j]) return false;
+  return true;
+}

@@ -1,0 +1,63 @@
+import { GgufError, getNumber, getOptionalNumber, getString, type GgufFile } from "../gguf/index.ts";
+import type { NativeModelConfig } from "../native.ts";
+
+/** Architectures the native transformer runs, and how each differs from plain llama. */
+const ARCHITECTURES: Record<string, { ropeNeox: boolean }> = {
+  llama: { ropeNeox: false },
+  mistral: { ropeNeox: false },
+  qwen2: { ropeNeox: true },
+  qwen3: { ropeNeox: true },
+};
+
+export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
+
+export interface ModelHparams extends NativeModelConfig {
+  architecture: string;
+  contextLength: number;
+}
+
+/** Reads the hyperparameters of a llama-family model from GGUF metadata, with llama.cpp's defaults. */
+export function readHparams(f: GgufFile): ModelHparams {
+  const arch = getString(f, "general.architecture");
+  const traits = ARCHITECTURES[arch];
+  if (!traits) throw new GgufError(f.path, `architecture '${arch}' is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(", ")})`);
+  const k = (name: string) => `${arch}.${name}`;
+  const nEmbd = positive(f, k("embedding_length"));
+  const nHead = positive(f, k("attention.head_count"));
+  const nHeadKv = getOptionalNumber(f, k("attention.head_count_kv")) ?? nHead;
+  const headDim = getOptionalNumber(f, k("attention.key_length")) ?? nEmbd / nHead;
+  if (!Number.isInteger(headDim) || headDim < 1) throw new GgufError(f.path, `head dimension ${headDim} is not a whole number`);
+  if (nHeadKv < 1 || nHead % nHeadKv !== 0) throw new GgufError(f.path, `${k("attention.head_count")} (${nHead}) must be a multiple of head_count_kv (${nHeadKv})`);
+  const ropeDim = getOptionalNumber(f, k("rope.dimension_count")) ?? headDim;
+  if (ropeDim < 0 || ropeDim > headDim || ropeDim % 2 !== 0) throw new GgufError(f.path, `${k("rope.dimension_count")} = ${ropeDim} does not fit the head dimension ${headDim}`);
+  const scalingType = getString(f, k("rope.scaling.type"), undefined);
+  const scalingFactor = getOptionalNumber(f, k("rope.scaling.factor")) ?? 1;
+  if (scalingType && scalingType !== "none" && scalingType !== "linear") {
+    throw new GgufError(f.path, `rope scaling '${scalingType}' is not supported (none, linear)`);
+  }
+  const tokens = f.metadata.get("tokenizer.ggml.tokens");
+  const nVocab = getOptionalNumber(f, k("vocab_size")) ?? (typeof tokens === "object" && "items" in tokens ? tokens.items.length : 0);
+  if (nVocab < 1) throw new GgufError(f.path, "the vocabulary size is unknown (no tokenizer.ggml.tokens)");
+  return {
+    architecture: arch,
+    nVocab,
+    nEmbd,
+    nLayer: positive(f, k("block_count")),
+    nHead,
+    nHeadKv,
+    headDim,
+    nFf: positive(f, k("feed_forward_length")),
+    ropeDim,
+    ropeNeox: traits.ropeNeox,
+    ropeBase: getOptionalNumber(f, k("rope.freq_base")) ?? 10000,
+    ropeFreqScale: scalingType === "linear" && scalingFactor > 0 ? 1 / scalingFactor : 1,
+    rmsEps: getOptionalNumber(f, k("attention.layer_norm_rms_epsilon")) ?? 1e-5,
+    contextLength: getOptionalNumber(f, k("context_length")) ?? 2048,
+  };
+}
+
+function positive(f: GgufFile, key: string): number {
+  const v = getNumber(f, key);
+  if (!Number.isInteger(v) || v < 1) throw new GgufError(f.path, `metadata '${key}' must be a positive integer, got ${v}`);
+  return v;
+}

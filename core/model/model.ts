@@ -1,0 +1,59 @@
+import { readGguf, type GgufFile } from "../gguf/index.ts";
+import { native, type NativeKvCache, type NativeModel, type NativeStepBatch } from "../native.ts";
+import { loadTokenizer, type Tokenizer } from "../tokenizer/index.ts";
+import { readHparams, type ModelHparams } from "./hparams.ts";
+import { weightTable } from "./weights.ts";
+
+export type KvType = "f16" | "f32" | "q8_0";
+
+/**
+ * A loaded GGUF model: its header, hyperparameters, tokenizer and the native weights (mmapped).
+ * Everything that can be wrong with the file is reported by load(), before any forward runs.
+ */
+export class Model {
+  private constructor(
+    readonly file: GgufFile,
+    readonly hparams: ModelHparams,
+    readonly tokenizer: Tokenizer,
+    private readonly nativeModel: NativeModel,
+  ) {}
+
+  static load(path: string): Model {
+    const file = readGguf(path);
+    const hparams = readHparams(file);
+    const tokenizer = loadTokenizer(file);
+    const nativeModel = new native.Model({ path, config: hparams, tensors: weightTable(file, hparams) });
+    return new Model(file, hparams, tokenizer, nativeModel);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** Bytes of K and V one token takes across all layers. */
+  kvBytesPerToken(type: KvType): number {
+    const elements = this.hparams.nLayer * 2 * this.hparams.nHeadKv * this.hparams.headDim;
+    // q8_0: blocks of 32 int8 values and one f16 scale.
+    return type === "f32" ? elements * 4 : type === "f16" ? elements * 2 : (elements / 32) * 34;
+  }
+
+  createKvCache(nBlocks: number, blockSize: number, type: KvType): NativeKvCache {
+    const { nLayer, nHeadKv, headDim } = this.hparams;
+    return new native.KvCache({ nLayer, nBlocks, blockSize, kvDim: nHeadKv * headDim, type });
+  }
+
+  /** Head rows (token ids) of forwards with draftHead set (greedy drafting's reduced head); empty = none. */
+  setDraftHead(tokenIds: Int32Array): void {
+    this.nativeModel.setDraftHead(tokenIds);
+  }
+
+  /** Head rows (token ids) the early-exit confidence test uses; empty = the full head. */
+  setExitHead(tokenIds: Int32Array): void {
+    this.nativeModel.setExitHead(tokenIds);
+  }
+
+  /** One engine step: all tokens of all scheduled sequences, off the event loop. */
+  forward(kv: NativeKvCache, batch: NativeStepBatch): Promise<void> {
+    return this.nativeModel.forward(kv, batch);
+  }
+}

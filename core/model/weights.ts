@@ -1,0 +1,62 @@
+import { GgufError, GgmlType, ggmlTypeName, type GgufFile, type TensorInfo } from "../gguf/index.ts";
+import type { NativeTensorRef } from "../native.ts";
+import type { ModelHparams } from "./hparams.ts";
+
+/** Weight types the native kernels compute with; a tensor of another type is refused by name at load time. */
+export const SUPPORTED_WEIGHT_TYPES: ReadonlySet<GgmlType> = new Set([
+  GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
+  GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ4_NL,
+  GgmlType.IQ4_XS,
+]);
+
+/**
+ * Checks that every tensor the llama-family forward needs is present with the shape the hyperparameters imply,
+ * and returns the table the native loader maps (absolute offsets into the file).
+ */
+export function weightTable(f: GgufFile, hp: ModelHparams): Record<string, NativeTensorRef> {
+  const byName = new Map(f.tensors.map((t) => [t.name, t]));
+  const table: Record<string, NativeTensorRef> = {};
+  const qDim = hp.nHead * hp.headDim, kvDim = hp.nHeadKv * hp.headDim;
+
+  const take = (name: string, dims: number[], opts: { optional?: boolean; f32?: boolean } = {}) => {
+    const t = byName.get(name);
+    if (!t) {
+      if (opts.optional) return;
+      throw new GgufError(f.path, `missing tensor '${name}'`);
+    }
+    checkTensor(f, t, dims, opts.f32 ?? false);
+    table[name] = { type: t.type, offset: f.dataOffset + t.offset, nBytes: t.nBytes, cols: t.dims[0]!, rows: t.dims[1] ?? 1 };
+  };
+
+  take("token_embd.weight", [hp.nEmbd, hp.nVocab]);
+  take("output_norm.weight", [hp.nEmbd], { f32: true });
+  take("output.weight", [hp.nEmbd, hp.nVocab], { optional: true });
+  take("rope_freqs.weight", [hp.ropeDim / 2], { optional: true, f32: true });
+  for (let l = 0; l < hp.nLayer; l++) {
+    const p = `blk.${l}.`;
+    take(p + "attn_norm.weight", [hp.nEmbd], { f32: true });
+    take(p + "attn_q.weight", [hp.nEmbd, qDim]);
+    take(p + "attn_k.weight", [hp.nEmbd, kvDim]);
+    take(p + "attn_v.weight", [hp.nEmbd, kvDim]);
+    take(p + "attn_output.weight", [qDim, hp.nEmbd]);
+    take(p + "attn_q.bias", [qDim], { optional: true, f32: true });
+    take(p + "attn_k.bias", [kvDim], { optional: true, f32: true });
+    take(p + "attn_v.bias", [kvDim], { optional: true, f32: true });
+    take(p + "attn_q_norm.weight", [hp.headDim], { optional: true, f32: true });
+    take(p + "attn_k_norm.weight", [hp.headDim], { optional: true, f32: true });
+    take(p + "ffn_norm.weight", [hp.nEmbd], { f32: true });
+    take(p + "ffn_gate.weight", [hp.nEmbd, hp.nFf]);
+    take(p + "ffn_up.weight", [hp.nEmbd, hp.nFf]);
+    take(p + "ffn_down.weight", [hp.nFf, hp.nEmbd]);
+  }
+  return table;
+}
+
+function checkTensor(f: GgufFile, t: TensorInfo, dims: number[], mustBeF32: boolean): void {
+  const same = t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i]);
+  if (!same) throw new GgufError(f.path, `tensor '${t.name}' has shape [${t.dims.join(", ")}], expected [${dims.join(", ")}] from the hyperparameters`);
+  if (mustBeF32 && t.type !== GgmlType.F32) throw new GgufError(f.path, `tensor '${t.name}' must be F32, it is ${ggmlTypeName(t.type)}`);
+  if (!SUPPORTED_WEIGHT_TYPES.has(t.type)) {
+    throw new GgufError(f.path, `tensor '${t.name}' has type ${ggmlTypeName(t.type)}, which infer-repl cannot compute with yet`);
+  }
+}

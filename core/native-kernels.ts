@@ -1,0 +1,45 @@
+import { native } from "./native.ts";
+
+/** Kernel variants: the scalar reference and the SIMD paths the addon was built with. */
+export type KernelVariant = "scalar" | "avx2" | "avx512";
+
+export interface KernelCpuFeatures {
+  avx2: boolean; fma: boolean; f16c: boolean;
+  avx512f: boolean; avx512bw: boolean; avx512vl: boolean; avx512vnni: boolean; avx512bf16: boolean;
+  /** The variant matmul picks on this CPU. */
+  autoVariant: KernelVariant;
+  /** Every variant that can run here (always includes "scalar"). */
+  variants: KernelVariant[];
+}
+
+/** The addon's synchronous kernel test surface (native/kernels/kernels_napi.cc). Types are GgmlType numbers. */
+export interface NativeKernels {
+  /** llama.cpp's quantize_row_*_ref for weight types (what llama-quantize writes without an imatrix). */
+  quantizeRow(type: number, x: Float32Array): Uint8Array;
+  /**
+   * The activation encoding llama.cpp's CPU backend pairs with `weightType` (Q8_0/Q8_1/Q8_K/F16/BF16/F32), as a
+   * given variant's matmul computes it (every variant must produce the same bytes).
+   */
+  quantizeActivations(weightType: number, x: Float32Array, variant?: KernelVariant | "auto"): Uint8Array;
+  dequantizeRow(type: number, data: Uint8Array, n: number): Float32Array;
+  /**
+   * The row-interleaved copy of a matrix that the model makes at load for the AVX-512 kernels (native/kernels/pack.h),
+   * or null for types without one (Q8_0, Q5_0, Q4_0 and IQ4_NL have one).
+   */
+  pack(type: number, weights: Uint8Array, rows: number, cols: number): Uint8Array | null;
+  /**
+   * y[m * rows + r] = dot(weight row r, x row m). With `packed` (from pack), the avx512 variant computes from it
+   * (the same results); other variants ignore it.
+   */
+  matmul(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number,
+    variant?: KernelVariant | "auto", packed?: Uint8Array): Float32Array;
+  /** Several matrices applied to the same activations in one pass (as Q/K/V or gate/up are); one output each. */
+  matmulGroup(matrices: { type: number; weights: Uint8Array; rows: number; packed?: Uint8Array }[], cols: number, x: Float32Array,
+    nAct: number, variant?: KernelVariant | "auto"): Float32Array[];
+  /** silu(gate)·up with llama.cpp's vector exp, as the FFN should compute it to match llama.cpp bit for bit. */
+  swiglu(gate: Float32Array, up: Float32Array): Float32Array;
+  cpuFeatures(): KernelCpuFeatures;
+  supports(type: number): boolean;
+}
+
+export const nativeKernels: NativeKernels = (native as unknown as { kernels: NativeKernels }).kernels;

@@ -1,0 +1,60 @@
+import { createRequire } from "node:module";
+
+/** The typed surface of the C++ addon (native/addon.cc). Only core/ talks to it. */
+export interface NativeTensorRef { type: number; offset: number; nBytes: number; cols: number; rows: number }
+
+export interface NativeModelConfig {
+  nVocab: number; nEmbd: number; nLayer: number; nHead: number; nHeadKv: number; headDim: number; nFf: number;
+  ropeDim: number; ropeNeox: boolean; ropeBase: number; ropeFreqScale: number; rmsEps: number;
+}
+
+export interface NativeModelSpec {
+  path: string;
+  config: NativeModelConfig;
+  tensors: Record<string, NativeTensorRef>;
+}
+
+/** One engine step, all typed arrays: see StepBatch in native/model/transformer.h. */
+export interface NativeStepBatch {
+  tokens: Int32Array;
+  positions: Int32Array;
+  seqIds: Int32Array;
+  blockTables: Int32Array;
+  tableOffsets: Int32Array;
+  logitRows: Int32Array;
+  logits: Float32Array;
+  /** Run only the first nLayers layers before the final norm and head (self-drafting); default all. */
+  nLayers?: number;
+  /** Early exit (decode steps): see ExitPlan in native/model/transformer.h; exitLayersUsed is written back. */
+  exitLayers?: Int32Array;
+  exitThresholds?: Float32Array;
+  exitLayersUsed?: Int32Array;
+  /**
+   * Greedy drafting in one call (see native/model/greedy_chain.h): logit row s must be sequence s's last token;
+   * sequence s then drafts greedySteps[s] tokens (argmax fed back at the next positions) into
+   * greedyTokens[s * max(greedySteps) ...]. `logits` ends up holding the last forward's rows.
+   */
+  greedySteps?: Int32Array;
+  greedyTokens?: Int32Array;
+  /** Logits over the draft head's tokens only (setDraftHead), each row that many wide. */
+  draftHead?: boolean;
+}
+
+export interface NativeKvCache { readonly bytes: number; copyBlock(src: number, dst: number): void }
+export interface NativeModel {
+  forward(kv: NativeKvCache, batch: NativeStepBatch): Promise<void>;
+  /** Head rows (token ids) for the early-exit confidence test; empty = the full head. */
+  setExitHead(tokenIds: Int32Array): void;
+  /** Head rows (token ids) of batches with draftHead set; empty = none. */
+  setDraftHead(tokenIds: Int32Array): void;
+}
+
+export interface NativeAddon {
+  Model: new (spec: NativeModelSpec) => NativeModel;
+  KvCache: new (o: { nLayer: number; nBlocks: number; blockSize: number; kvDim: number; type: "f16" | "f32" | "q8_0" }) => NativeKvCache;
+  setThreads(n: number): void;
+}
+
+const require = createRequire(import.meta.url);
+/** INFER_REPL_ADDON selects another build of the addon (e.g. the AddressSanitizer one of scripts/asan.sh). */
+export const native: NativeAddon = require(process.env.INFER_REPL_ADDON ?? "../build/Release/infer_native.node");

@@ -1,0 +1,139 @@
+import { CandidateSet } from "./candidates.ts";
+import { SamplingError } from "./errors.ts";
+import { applyMinP, applyTopP, applyTypical, finalWeights } from "./filters.ts";
+import { LogitBias } from "./logit-bias.ts";
+import { DEFAULT_SAMPLING, validateSamplingOptions, type ResolvedSamplingOptions, type SamplingOptions } from "./options.ts";
+import { PenaltyWindow, penaltiesActive } from "./penalties.ts";
+import { Xoshiro128 } from "./prng.ts";
+
+/**
+ * One request's sampler. The chain, in llama.cpp's default order:
+ *   logit bias -> penalties -> top-k -> typical -> top-p -> min-p -> temperature -> draw.
+ * Temperature 0 is greedy: the argmax after logit bias and penalties; the truncation filters and the seed are
+ * then skipped. (llama.cpp runs them first; that only differs with typicalP < 1, which can drop the argmax.)
+ * Filters see the untempered distribution and each renormalises over the tokens left by the previous one.
+ *
+ * Scratch buffers (candidate ids, keys, the dense distribution) are allocated once per sampler, sized to the
+ * vocabulary (16 bytes per token, plus 8 when penalties are on), so sampling a token allocates nothing.
+ */
+export class Sampler {
+  private resolved!: Readonly<ResolvedSamplingOptions>;
+  private bias!: LogitBias;
+  private penalties: PenaltyWindow | undefined;
+  private readonly rng = new Xoshiro128(0);
+  private readonly candidates: CandidateSet;
+  private dense: Float32Array | undefined;
+
+  constructor(readonly vocabSize: number, options?: SamplingOptions) {
+    if (!Number.isSafeInteger(vocabSize) || vocabSize <= 0) {
+      throw new SamplingError(`vocabSize must be a positive integer, got ${vocabSize}`);
+    }
+    this.candidates = new CandidateSet(vocabSize);
+    this.reset(options);
+  }
+
+  /** The options in effect, defaults filled in; `seed` is the one actually used, so a run can be reproduced. */
+  get options(): Readonly<SamplingOptions> {
+    return this.resolved;
+  }
+
+  /**
+   * Starts a new request on this sampler (reusing its scratch buffers): new options, empty penalty window,
+   * PRNG reseeded.
+   */
+  reset(options?: SamplingOptions): void {
+    const given = validateSamplingOptions(options);
+    const seed = given.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
+    this.resolved = Object.freeze({ ...DEFAULT_SAMPLING, ...given, seed });
+    this.bias = new LogitBias(given.logitBias, this.vocabSize);
+    this.penalties = penaltiesActive(this.resolved) ? new PenaltyWindow(this.vocabSize, this.resolved) : undefined;
+    this.rng.seed(seed);
+  }
+
+  reseed(seed: number): void {
+    validateSamplingOptions({ seed });
+    this.resolved = Object.freeze({ ...this.resolved, seed });
+    this.rng.seed(seed);
+  }
+
+  /** A uniform draw in [0, 1) from this request's own stream (for speculative acceptance tests), so those stay
+   *  reproducible from the seed too. */
+  random(): number {
+    return this.rng.nextDouble();
+  }
+
+  /** Records a generated (or prompt) token for the penalty window. */
+  accept(token: number): void {
+    if (!Number.isInteger(token) || token < 0 || token >= this.vocabSize) {
+      throw new SamplingError(`token must be an integer in [0, ${this.vocabSize}), got ${token}`);
+    }
+    this.penalties?.accept(token);
+  }
+
+  /** Draws the next token. Modifies `logits` in place (logit bias and penalties are added to it), so call either
+   *  `sample` or `probabilities` once per logits row, not both on the same row. */
+  sample(logits: Float32Array): number {
+    const greedy = this.prepare(logits);
+    if (greedy !== undefined) return greedy;
+    const c = this.candidates;
+    const total = finalWeights(c, this.resolved.temperature);
+    let remaining = this.rng.nextDouble() * total;
+    for (let i = 0; i < c.count - 1; i++) {
+      remaining -= c.key[c.ids[i]];
+      if (remaining < 0) return c.ids[i];
+    }
+    return c.ids[c.count - 1]; // rounding can leave a sliver of mass past the last weight
+  }
+
+  /**
+   * The distribution `sample` would draw from, as a vocabulary-sized array (zeros for filtered tokens), for
+   * speculative rejection sampling. It is a view into this sampler's scratch: valid until the next call to
+   * `probabilities` on this sampler; copy it to keep it. Modifies `logits` in place like `sample`, and does not
+   * consume randomness.
+   */
+  probabilities(logits: Float32Array): Float32Array {
+    const dense = (this.dense ??= new Float32Array(this.vocabSize));
+    dense.fill(0);
+    const greedy = this.prepare(logits);
+    if (greedy !== undefined) {
+      dense[greedy] = 1;
+      return dense;
+    }
+    const c = this.candidates;
+    const total = finalWeights(c, this.resolved.temperature);
+    for (let i = 0; i < c.count; i++) dense[c.ids[i]] = c.key[c.ids[i]] / total;
+    return dense;
+  }
+
+  /** Runs the chain up to (not including) temperature; returns the token when greedy decides it alone. */
+  private prepare(logits: Float32Array): number | undefined {
+    if (logits.length !== this.vocabSize) {
+      throw new SamplingError(`logits must have vocabSize (${this.vocabSize}) entries, got ${logits.length}`);
+    }
+    const o = this.resolved;
+    this.bias.apply(logits);
+    this.penalties?.apply(logits);
+    if (o.temperature === 0) return argmax(logits);
+    const c = this.candidates;
+    if (o.topK > 0 && o.topK < this.vocabSize) c.loadTopK(logits, o.topK);
+    else c.loadAll(logits);
+    applyTypical(c, o.typicalP);
+    applyTopP(c, o.topP);
+    applyMinP(c, o.minP);
+    return undefined;
+  }
+}
+
+/** First index of the largest logit (llama.cpp's greedy sampler also keeps the first of equal maxima). */
+function argmax(logits: Float32Array): number {
+  let best = -1;
+  let bestLogit = -Infinity;
+  for (let t = 0; t < logits.length; t++) {
+    if (logits[t] > bestLogit) {
+      bestLogit = logits[t];
+      best = t;
+    }
+  }
+  if (best < 0) throw new SamplingError("no token can be sampled: every logit is -Infinity or NaN (check logitBias bans)");
+  return best;
+}

@@ -1,0 +1,167 @@
+import type { BlockManager } from "../kv/block-manager.ts";
+import type { Sequence } from "./sequence.ts";
+
+export interface BatchingOptions {
+  /** Sequences in one step. */
+  maxSeqs: number;
+  /** Tokens in one step (decodes count one each; prefill fills the rest in chunks). */
+  maxBatchTokens: number;
+  /** How long an idle engine waits for more requests before the first step, to batch them together. */
+  maxWaitMs: number;
+  /** Reuse the K/V of full blocks another sequence computed for the same prefix (automatic prefix caching). */
+  prefixCaching: boolean;
+}
+
+export interface ScheduledChunk {
+  readonly seq: Sequence;
+  /** First token index (= position) fed this step, and how many. */
+  readonly start: number;
+  readonly count: number;
+  /** Whether this chunk ends at the sequence's last token, so the step samples its next one. */
+  readonly sample: boolean;
+  /** Speculative decoding: the chunk also feeds seq.draft (its last `drafted` tokens), with logits for each. */
+  readonly drafted: number;
+}
+
+/**
+ * Continuous batching: FCFS waiting queue and a running set. Each step gives every running decode one token,
+ * then spends what is left of the token budget on prompt chunks (chunked prefill), admitting waiting
+ * sequences while there is room. When the KV pool runs dry the newest running sequence is preempted: its blocks
+ * are freed and it goes back to the front of the queue, to be recomputed later. With prefix caching, an
+ * admitted sequence starts past the full blocks of its tokens that are still cached.
+ */
+export class Scheduler {
+  readonly waiting: Sequence[] = [];
+  readonly running: Sequence[] = [];
+  preemptions = 0;
+  /** Tokens of admitted sequences looked up in the prefix cache, and how many were found there (not computed). */
+  prefixLookupTokens = 0;
+  prefixHitTokens = 0;
+
+  constructor(private readonly blocks: BlockManager, public options: BatchingOptions, private readonly maxContext: number) {}
+
+  get hasWork(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0;
+  }
+
+  add(seq: Sequence): void {
+    this.waiting.push(seq);
+  }
+
+  /** Removes a sequence wherever it is and frees its blocks. */
+  remove(seq: Sequence): void {
+    for (const queue of [this.waiting, this.running]) {
+      const i = queue.indexOf(seq);
+      if (i >= 0) queue.splice(i, 1);
+    }
+    this.blocks.release(seq.blockTable);
+  }
+
+  /** A sequence that can never fit: it needs more blocks than the whole pool, or more than the context. */
+  cannotFit(seq: Sequence): string | undefined {
+    if (seq.tokens.length > this.maxContext) return `needs ${seq.tokens.length} positions but the context holds ${this.maxContext}`;
+    if (this.blocks.blocksFor(seq.tokens.length) > this.blocks.numBlocks) {
+      return `needs ${this.blocks.blocksFor(seq.tokens.length)} KV blocks but the pool has ${this.blocks.numBlocks}`;
+    }
+    return undefined;
+  }
+
+  schedule(): ScheduledChunk[] {
+    const chunks: ScheduledChunk[] = [];
+    const scheduled = new Set<Sequence>();
+    let budget = this.options.maxBatchTokens;
+    const add = (seq: Sequence, count: number, drafted = 0) => {
+      chunks.push({ seq, start: seq.computed, count: count + drafted, sample: count === seq.pending, drafted });
+      scheduled.add(seq);
+      budget -= count + drafted;
+    };
+
+    // Decodes first: a running sequence with one pending token never waits behind a long prompt.
+    for (let i = 0; i < this.running.length && budget > 0; i++) {
+      const seq = this.running[i]!;
+      if (seq.pending !== 1) continue;
+      // A draft is only fed when its positions fit without preempting anyone.
+      if (!this.blocks.ensureCapacity(seq.blockTable, seq.tokens.length + seq.draft.length)) seq.draft.length = 0;
+      if (this.reserve(seq, seq.tokens.length, scheduled)) add(seq, 1, seq.draft.length);
+      else if (this.running[i] !== seq) i--; // seq itself was preempted: index i now holds the next one
+    }
+    // Then prompt chunks of running sequences (resumed or long prompts), then newly admitted ones.
+    for (const seq of [...this.running]) {
+      if (budget <= 0) break;
+      if (seq.pending <= 1 || scheduled.has(seq) || !this.running.includes(seq)) continue;
+      const take = Math.min(seq.pending, budget);
+      if (this.reserve(seq, seq.computed + take, scheduled)) add(seq, take);
+    }
+    while (budget > 0 && this.waiting.length > 0 && this.running.length < this.options.maxSeqs) {
+      const seq = this.waiting[0]!;
+      if (!this.admit(seq, budget)) break;
+      this.waiting.shift();
+      this.running.push(seq);
+      add(seq, Math.min(seq.pending, budget));
+    }
+    return chunks;
+  }
+
+  /**
+   * Gives a waiting sequence its blocks for the first chunk: cached prefix blocks first (at least the last
+   * token is always computed, so its logits exist), then fresh ones. Changes nothing when the pool is short.
+   */
+  private admit(seq: Sequence, budget: number): boolean {
+    if (this.options.prefixCaching) {
+      seq.computed = Math.min(this.blocks.acquirePrefix(seq.tokens, seq.tokens.length, seq.blockHashes, seq.blockTable), seq.tokens.length - 1);
+      seq.registeredBlocks = seq.blockTable.length;
+    }
+    const take = Math.min(seq.pending, budget);
+    if (this.blocks.makeWritable(seq.blockTable, seq.computed) && this.blocks.ensureCapacity(seq.blockTable, seq.computed + take)) {
+      if (this.options.prefixCaching) {
+        this.prefixLookupTokens += seq.tokens.length;
+        this.prefixHitTokens += seq.computed;
+      }
+      return true;
+    }
+    this.blocks.release(seq.blockTable);
+    seq.computed = 0;
+    seq.registeredBlocks = 0;
+    return false;
+  }
+
+  /** After a step: offers the sequence's newly completed blocks to the prefix cache. */
+  registerComputed(seq: Sequence): void {
+    const full = Math.floor(seq.computed / this.blocks.blockSize);
+    if (!this.options.prefixCaching || full <= seq.registeredBlocks) return;
+    this.blocks.registerFull(seq.tokens, seq.blockTable, seq.blockHashes, seq.registeredBlocks, full);
+    seq.registeredBlocks = full;
+  }
+
+  /** The most KV slots a running sequence holds beyond its computed tokens (at most blockSize - 1 by design). */
+  maxUnusedSlots(): number {
+    let most = 0;
+    for (const seq of this.running) most = Math.max(most, seq.blockTable.length * this.blocks.blockSize - seq.computed);
+    return most;
+  }
+
+  /**
+   * Makes room for `nTokens` positions of a running sequence, preempting the newest sequences not already in
+   * this step. Returns false when the sequence has to sit this step out (it may itself have been preempted).
+   */
+  private reserve(seq: Sequence, nTokens: number, scheduled: ReadonlySet<Sequence>): boolean {
+    while (!this.blocks.ensureCapacity(seq.blockTable, nTokens)) {
+      const victim = this.running.findLast((s) => !scheduled.has(s));
+      if (!victim) return false;
+      this.preempt(victim);
+      if (victim === seq) return false;
+    }
+    return true;
+  }
+
+  private preempt(seq: Sequence): void {
+    this.running.splice(this.running.indexOf(seq), 1);
+    this.blocks.release(seq.blockTable);
+    seq.computed = 0;
+    seq.draft.length = 0;
+    seq.registeredBlocks = 0;
+    seq.preemptions++;
+    this.preemptions++;
+    this.waiting.unshift(seq);
+  }
+}

@@ -1,0 +1,75 @@
+import type { NativeStepBatch } from "../native.ts";
+import type { ScheduledChunk } from "./scheduler.ts";
+
+/**
+ * The typed arrays of one engine step, reused from step to step (grown when a step needs more), so building a
+ * batch allocates nothing per token.
+ */
+export class StepBuffers {
+  private tokens = new Int32Array(1024);
+  private positions = new Int32Array(1024);
+  private seqIds = new Int32Array(1024);
+  private tables = new Int32Array(1024);
+  private offsets = new Int32Array(64);
+  private rows = new Int32Array(64);
+  private logits = new Float32Array(0);
+
+  constructor(private readonly nVocab: number) {}
+
+  fill(chunks: readonly ScheduledChunk[]): NativeStepBatch {
+    let nTokens = 0, nTable = 0, nRows = 0;
+    for (const c of chunks) {
+      nTokens += c.count;
+      nTable += c.seq.blockTable.length;
+      if (c.sample) nRows += 1 + c.drafted;
+    }
+    this.reserve(nTokens, nTable, chunks.length + 1, nRows);
+
+    let t = 0, tb = 0, r = 0;
+    chunks.forEach((c, s) => {
+      this.offsets[s] = tb;
+      this.tables.set(c.seq.blockTable, tb);
+      tb += c.seq.blockTable.length;
+      const fromTokens = c.count - c.drafted;
+      for (let i = 0; i < c.count; i++, t++) {
+        this.tokens[t] = i < fromTokens ? c.seq.tokens[c.start + i]! : c.seq.draft[i - fromTokens]!;
+        this.positions[t] = c.start + i;
+        this.seqIds[t] = s;
+      }
+      // Logits for the last token and, when speculating, after each draft token.
+      if (c.sample) for (let i = c.drafted; i >= 0; i--) this.rows[r++] = t - 1 - i;
+    });
+    this.offsets[chunks.length] = tb;
+    return {
+      tokens: this.tokens.subarray(0, nTokens),
+      positions: this.positions.subarray(0, nTokens),
+      seqIds: this.seqIds.subarray(0, nTokens),
+      blockTables: this.tables.subarray(0, nTable),
+      tableOffsets: this.offsets.subarray(0, chunks.length + 1),
+      logitRows: this.rows.subarray(0, nRows),
+      logits: this.logits.subarray(0, nRows * this.nVocab),
+    };
+  }
+
+  /** Logits of the r-th sampled row of the last step (a view, valid until the next step). */
+  logitsRow(r: number): Float32Array {
+    return this.logits.subarray(r * this.nVocab, (r + 1) * this.nVocab);
+  }
+
+  private reserve(nTokens: number, nTable: number, nOffsets: number, nRows: number): void {
+    if (nTokens > this.tokens.length) {
+      const n = grow(this.tokens.length, nTokens);
+      this.tokens = new Int32Array(n);
+      this.positions = new Int32Array(n);
+      this.seqIds = new Int32Array(n);
+    }
+    if (nTable > this.tables.length) this.tables = new Int32Array(grow(this.tables.length, nTable));
+    if (nOffsets > this.offsets.length) this.offsets = new Int32Array(grow(this.offsets.length, nOffsets));
+    if (nRows > this.rows.length) this.rows = new Int32Array(grow(this.rows.length, nRows));
+    if (nRows * this.nVocab > this.logits.length) this.logits = new Float32Array(grow(this.logits.length, nRows * this.nVocab));
+  }
+}
+
+function grow(current: number, needed: number): number {
+  return Math.max(needed, current * 2);
+}

@@ -1,0 +1,146 @@
+import type { BlockManager } from "../kv/block-manager.ts";
+import type { Model } from "../model/model.ts";
+import type { NativeKvCache, NativeStepBatch } from "../native.ts";
+import type { Sampler } from "../sampling/index.ts";
+
+/** Where one sequence's draft K/V lives and how far it is filled. A cache of its own also records which token
+ *  each position holds (fed[i], i < computed), so it can be rewound to what the target accepted. */
+export interface DraftCursor {
+  readonly table: number[];
+  readonly fed?: number[];
+  computed: number;
+}
+
+/** One sequence's share of a drafting round. */
+export interface DraftJob {
+  /** The sequence's tokens (prompt + generated); drafting continues after the last one. */
+  readonly tokens: readonly number[];
+  readonly cursor: DraftCursor;
+  /** Tokens to draft. */
+  readonly k: number;
+  /** Draws each draft token from the draft distribution (its q is then recorded); otherwise takes the argmax. */
+  readonly sampler?: Sampler;
+  /** Greedy drafting may use the draft model's reduced head (its draft vocabulary) for this sequence. */
+  readonly reducedHead?: boolean;
+  /** Out: the drafted tokens and, when sampled, their draft distributions. */
+  readonly draft: number[];
+  readonly q: Float32Array[];
+}
+
+/**
+ * Autoregressive drafting with a model over a paged KV cache: the draft model (its own cache and blocks), or the
+ * target itself cut to its first layers (self-drafting, on the target's cache: the verifying full-depth step
+ * rewrites those positions in every layer). All sequences draft together, one batched forward per draft token.
+ */
+export class ChainDrafter {
+  constructor(
+    private readonly model: Model,
+    private readonly kv: NativeKvCache,
+    private readonly blocks: BlockManager,
+    /** Layers to run, 0 for all. */
+    private readonly nLayers: number,
+  ) {}
+
+  /** Rewinds the cursor to the longest prefix it shares with `tokens`. */
+  static sync(cursor: DraftCursor & { fed: number[] }, tokens: readonly number[]): void {
+    let n = Math.min(cursor.computed, tokens.length);
+    for (let i = 0; i < n; i++) {
+      if (cursor.fed[i] !== tokens[i]) { n = i; break; }
+    }
+    cursor.computed = n;
+    cursor.fed.length = n;
+  }
+
+  /** reducedHead: greedy drafts (no job samples) take the argmax over the model's draft head only. */
+  async draft(jobs: DraftJob[], reducedHead = false): Promise<void> {
+    // Room for every position drafting feeds: up to the last token plus k - 1 drafts.
+    let active = jobs.filter((j) => j.k > 0 && this.blocks.ensureCapacity(j.cursor.table, j.tokens.length + j.k - 1));
+    if (active.length > 0 && active.every((j) => !j.sampler)) return this.draftGreedy(active, reducedHead);
+    for (let step = 0; active.length > 0; step++) {
+      const feeds = active.map((j) => {
+        const from = j.cursor.computed;
+        const pending = step === 0 ? j.tokens.slice(from) : [j.draft[j.draft.length - 1]!];
+        return { job: j, start: from, tokens: pending };
+      });
+      const batch = buildBatch(feeds.map((f) => ({ tokens: f.tokens, start: f.start, table: f.job.cursor.table })), this.model.hparams.nVocab);
+      if (this.nLayers > 0) batch.nLayers = this.nLayers;
+      await this.model.forward(this.kv, batch);
+      const vocab = this.model.hparams.nVocab;
+      feeds.forEach((f, r) => {
+        const c = f.job.cursor;
+        c.fed?.push(...f.tokens);
+        c.computed += f.tokens.length;
+        const row = batch.logits.subarray(r * vocab, (r + 1) * vocab);
+        if (f.job.sampler) {
+          const q = Float32Array.from(f.job.sampler.probabilities(row));
+          f.job.q.push(q);
+          f.job.draft.push(drawFrom(q, f.job.sampler.random()));
+        } else {
+          f.job.draft.push(argmax(row));
+        }
+      });
+      active = active.filter((j) => j.draft.length < j.k);
+    }
+  }
+
+  /** Greedy drafts of every job in one native call: the same tokens the step-by-step loop picks (argmax). */
+  private async draftGreedy(jobs: DraftJob[], reducedHead: boolean): Promise<void> {
+    const feeds = jobs.map((j) => ({ tokens: j.tokens.slice(j.cursor.computed), start: j.cursor.computed, table: j.cursor.table }));
+    const batch = buildBatch(feeds, this.model.hparams.nVocab);
+    if (this.nLayers > 0) batch.nLayers = this.nLayers;
+    if (reducedHead) batch.draftHead = true;
+    const kMax = Math.max(...jobs.map((j) => j.k));
+    batch.greedySteps = Int32Array.from(jobs, (j) => j.k);
+    batch.greedyTokens = new Int32Array(jobs.length * kMax);
+    await this.model.forward(this.kv, batch);
+    jobs.forEach((j, s) => {
+      const drafted = Array.from(batch.greedyTokens!.subarray(s * kMax, s * kMax + j.k));
+      const fed = [...feeds[s]!.tokens, ...drafted.slice(0, -1)];
+      j.cursor.fed?.push(...fed);
+      j.cursor.computed += fed.length;
+      j.draft.push(...drafted);
+    });
+  }
+}
+
+/** A batch feeding each entry's tokens from `start`, with logits for each entry's last token. */
+function buildBatch(entries: { tokens: readonly number[]; start: number; table: readonly number[] }[], nVocab: number): NativeStepBatch {
+  const nTokens = entries.reduce((a, e) => a + e.tokens.length, 0);
+  const tokens = new Int32Array(nTokens), positions = new Int32Array(nTokens), seqIds = new Int32Array(nTokens);
+  const offsets = new Int32Array(entries.length + 1), rows = new Int32Array(entries.length);
+  const tables: number[] = [];
+  let t = 0;
+  entries.forEach((e, s) => {
+    offsets[s] = tables.length;
+    tables.push(...e.table);
+    for (let i = 0; i < e.tokens.length; i++, t++) {
+      tokens[t] = e.tokens[i]!;
+      positions[t] = e.start + i;
+      seqIds[t] = s;
+    }
+    rows[s] = t - 1;
+  });
+  offsets[entries.length] = tables.length;
+  return {
+    tokens, positions, seqIds, blockTables: Int32Array.from(tables), tableOffsets: offsets, logitRows: rows,
+    logits: new Float32Array(entries.length * nVocab),
+  };
+}
+
+/** Inverse-CDF draw from a distribution that sums to 1 (u uniform in [0, 1)). */
+export function drawFrom(p: Float32Array, u: number): number {
+  let last = 0;
+  for (let t = 0; t < p.length; t++) {
+    if (p[t]! <= 0) continue;
+    last = t;
+    u -= p[t]!;
+    if (u < 0) return t;
+  }
+  return last;
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let t = 1; t < x.length; t++) if (x[t]! > x[best]!) best = t;
+  return best;
+}

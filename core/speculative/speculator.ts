@@ -1,0 +1,205 @@
+import type { BlockManager } from "../kv/block-manager.ts";
+import type { Model } from "../model/model.ts";
+import type { NativeKvCache } from "../native.ts";
+import { Sampler, type SamplingOptions } from "../sampling/index.ts";
+import type { Sequence } from "../scheduler/sequence.ts";
+import { judgeDraft } from "./acceptance.ts";
+import { ChainDrafter, type DraftCursor, type DraftJob } from "./drafter.ts";
+import { DraftVocabulary } from "./draft-vocabulary.ts";
+import { ngramPropose } from "./ngram.ts";
+import type { ResolvedSpeculativeOptions } from "./options.ts";
+
+export interface SpeculationStats {
+  /** Accepted draft tokens / drafted tokens. */
+  specAcceptRate: number;
+  /** Tokens emitted per target step of this sequence (1 without speculation). */
+  specTokensPerStep: number;
+  specDrafted: number;
+  specAccepted: number;
+  /** Tokens in the draft model's reduced head the last time it drafted for this sequence (0: the full head). */
+  specDraftHead: number;
+}
+
+/** A draft model with its own paged KV cache (loaded once per engine). */
+export interface DraftModel {
+  readonly model: Model;
+  readonly kv: NativeKvCache;
+  readonly blocks: BlockManager;
+}
+
+interface SpecState {
+  readonly options: ResolvedSpeculativeOptions;
+  /** The target's sampler (the request's): its final distribution is what the output must follow. */
+  readonly sampler: Sampler;
+  /** Draws draft tokens from the draft model's distribution when the request samples (temperature > 0). */
+  readonly draftSampler: Sampler | undefined;
+  /** Most tokens the request may still generate. */
+  readonly tokensLeft: () => number;
+  /** Draft tokens to propose next; adapts to the acceptance. */
+  k: number;
+  /** Draft distributions of seq.draft (draft model, sampling only). */
+  q: Float32Array[];
+  cursor: (DraftCursor & { fed: number[] }) | undefined;
+  steps: number;
+  emitted: number;
+  drafted: number;
+  accepted: number;
+  /** Tokens of the sequence already added to the draft vocabulary. */
+  observed: number;
+  draftHead: number;
+}
+
+/**
+ * Speculative decoding inside the engine's batching loop. Before a step, `propose` puts draft tokens on each
+ * speculating sequence (seq.draft); the scheduler feeds them with the sequence's last token, so one batched
+ * target step yields logits for all k + 1 positions; `verify` then accepts a prefix of the draft by rejection
+ * sampling and emits it plus one token from the target, through the caller's `emit` (stop conditions apply per
+ * token, in order). Rejected positions are rolled back by the caller (seq.computed).
+ */
+export class Speculator {
+  private readonly states = new Map<Sequence, SpecState>();
+  private readonly draftDrafter: ChainDrafter | undefined;
+  /** The draft model's reduced head for greedy drafting: the tokens of the speculating sequences. */
+  private readonly draftVocabulary: DraftVocabulary | undefined;
+  private readonly selfDrafters = new Map<number, ChainDrafter>();
+
+  constructor(
+    private readonly target: Model,
+    private readonly targetKv: NativeKvCache,
+    private readonly targetBlocks: BlockManager,
+    private readonly contextSize: number,
+    private readonly draftModel: DraftModel | undefined,
+  ) {
+    if (draftModel) {
+      this.draftDrafter = new ChainDrafter(draftModel.model, draftModel.kv, draftModel.blocks, 0);
+      this.draftVocabulary = new DraftVocabulary(draftModel.model.hparams.nVocab);
+    }
+  }
+
+  attach(seq: Sequence, options: ResolvedSpeculativeOptions, sampler: Sampler, tokensLeft: () => number): void {
+    const o = sampler.options;
+    const sampled = options.mode === "draft" && (o.temperature ?? 0) > 0;
+    const draftOptions: SamplingOptions = {
+      temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, typicalP: o.typicalP,
+      seed: ((o.seed ?? 0) ^ 0x5bd1e995) >>> 0,
+    };
+    this.states.set(seq, {
+      options, sampler, tokensLeft,
+      draftSampler: sampled ? new Sampler(sampler.vocabSize, draftOptions) : undefined,
+      k: options.k, q: [],
+      cursor: options.mode === "draft" ? { table: [], fed: [], computed: 0 } : undefined,
+      steps: 0, emitted: 0, drafted: 0, accepted: 0, observed: 0, draftHead: 0,
+    });
+  }
+
+  /** Forgets a finished sequence and frees its draft-model blocks. */
+  detach(seq: Sequence): void {
+    const s = this.states.get(seq);
+    if (s?.cursor) this.draftModel!.blocks.release(s.cursor.table);
+    this.states.delete(seq);
+  }
+
+  has(seq: Sequence): boolean {
+    return this.states.has(seq);
+  }
+
+  stats(seq: Sequence): SpeculationStats | undefined {
+    const s = this.states.get(seq);
+    if (!s) return undefined;
+    return {
+      specAcceptRate: s.drafted > 0 ? s.accepted / s.drafted : 0,
+      specTokensPerStep: s.steps > 0 ? s.emitted / s.steps : 0,
+      specDrafted: s.drafted,
+      specAccepted: s.accepted,
+      specDraftHead: s.draftHead,
+    };
+  }
+
+  /** Drafts for every speculating sequence that is about to decode (one pending token). */
+  async propose(running: readonly Sequence[]): Promise<void> {
+    const draftJobs: DraftJob[] = [];
+    const drafting: SpecState[] = [];
+    const selfJobs = new Map<number, DraftJob[]>();
+    for (const seq of running) {
+      const s = this.states.get(seq);
+      if (!s) continue;
+      seq.draft.length = 0;
+      s.q = [];
+      if (seq.pending !== 1 || seq.finished) continue;
+      // The verifying step feeds positions up to tokens.length - 1 + k; the last emitted token must fit too.
+      const k = Math.min(s.k, this.contextSize - seq.tokens.length, s.tokensLeft());
+      if (k < 1) continue;
+      if (s.options.mode === "ngram") {
+        seq.draft.push(...ngramPropose(seq.tokens, k));
+        continue;
+      }
+      if (s.options.mode === "draft") {
+        if (s.options.draftHead === "seen") {
+          this.draftVocabulary!.observe(seq.tokens.slice(s.observed));
+          s.observed = seq.tokens.length;
+        }
+        ChainDrafter.sync(s.cursor!, seq.tokens);
+        draftJobs.push({ tokens: seq.tokens, cursor: s.cursor!, k, sampler: s.draftSampler, draft: seq.draft, q: s.q, reducedHead: s.options.draftHead === "seen" });
+        drafting.push(s);
+      } else {
+        const list = selfJobs.get(s.options.layers) ?? [];
+        list.push({ tokens: seq.tokens, cursor: { table: seq.blockTable, computed: seq.computed }, k, draft: seq.draft, q: s.q });
+        selfJobs.set(s.options.layers, list);
+      }
+    }
+    if (draftJobs.length > 0) {
+      // The reduced head only when every drafting sequence agrees to it (they draft in one batch).
+      const vocabulary = this.draftVocabulary!;
+      const reduced = vocabulary.active && draftJobs.every((j) => j.reducedHead && !j.sampler);
+      const update = reduced ? vocabulary.takeUpdate() : undefined;
+      if (update) this.draftModel!.model.setDraftHead(update);
+      for (const s of drafting) s.draftHead = reduced ? vocabulary.size : 0;
+      await this.draftDrafter!.draft(draftJobs, reduced);
+    }
+    for (const [layers, jobs] of selfJobs) await this.selfDrafter(layers).draft(jobs);
+  }
+
+  /**
+   * Judges the draft of `seq` against the target's rows (row(0) follows the last token, row(i) the i-th draft
+   * token) and emits the accepted tokens and one more; `emit` returns false once the sequence has finished.
+   * Returns how many draft tokens were accepted (their K/V stays valid).
+   */
+  verify(seq: Sequence, row: (i: number) => Float32Array, emit: (token: number) => boolean): number {
+    const s = this.states.get(seq)!;
+    const draft = seq.draft.slice();
+    seq.draft.length = 0;
+    // Counters move before each emit: the sequence may finish inside it, and its result reads them then.
+    s.steps++;
+    s.drafted += draft.length;
+    let accepted = 0;
+    for (const token of draft) {
+      const j = judgeDraft(s.sampler, row(accepted), token, s.q[accepted]);
+      s.emitted++;
+      if (j.accepted) {
+        accepted++;
+        s.accepted++;
+      }
+      if (!emit(j.token) || !j.accepted) {
+        this.adapt(s, draft.length, accepted);
+        return accepted;
+      }
+    }
+    this.adapt(s, draft.length, accepted);
+    s.emitted++;
+    emit(s.sampler.sample(row(accepted)));
+    return accepted;
+  }
+
+  /** Grows the draft length after a fully accepted draft, shrinks it to just past an early rejection. */
+  private adapt(s: SpecState, drafted: number, accepted: number): void {
+    if (drafted === 0) return;
+    if (accepted === drafted) s.k = Math.min(s.options.k, s.k + 1);
+    else if (accepted < drafted / 2) s.k = Math.max(1, Math.min(s.k - 1, accepted + 1));
+  }
+
+  private selfDrafter(layers: number): ChainDrafter {
+    let d = this.selfDrafters.get(layers);
+    if (!d) this.selfDrafters.set(layers, (d = new ChainDrafter(this.target, this.targetKv, this.targetBlocks, layers)));
+    return d;
+  }
+}

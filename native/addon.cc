@@ -1,0 +1,374 @@
+// N-API glue: the Model (mapped weights + transformer), the KvCache (paged K/V store) and the one-call-per-step
+// forward, run off the event loop on libuv's worker threads. Every value from JavaScript is checked here.
+#include <napi.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "engine_threads.h"
+#include "kernels/kernels_napi.h"
+#include "kernels/matmul.h"
+#include "kv/kv_pool.h"
+#include "mapped_file.h"
+#include "model/greedy_chain.h"
+#include "model/transformer.h"
+
+namespace ir {
+namespace {
+
+int get_int(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw std::invalid_argument(std::string("'") + key + "' must be a number");
+  return v.As<Napi::Number>().Int32Value();
+}
+
+double get_double(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw std::invalid_argument(std::string("'") + key + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+class KvCache : public Napi::ObjectWrap<KvCache> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "KvCache", {
+      InstanceMethod("copyBlock", &KvCache::CopyBlock),
+      InstanceAccessor("bytes", &KvCache::Bytes, nullptr),
+    });
+  }
+
+  explicit KvCache(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KvCache>(info) {
+    try {
+      if (!info[0].IsObject()) throw std::invalid_argument("KvCache options must be an object");
+      auto o = info[0].As<Napi::Object>();
+      const int n_layer = get_int(o, "nLayer"), n_blocks = get_int(o, "nBlocks");
+      const int block_size = get_int(o, "blockSize"), kv_dim = get_int(o, "kvDim");
+      const std::string type = o.Get("type").ToString();
+      if (n_layer < 1 || n_blocks < 1 || block_size < 1 || kv_dim < 1) throw std::invalid_argument("KvCache sizes must be positive");
+      if (double(n_layer) * n_blocks * block_size * kv_dim * 2 * 4 > double(64) * (1ull << 30))
+        throw std::invalid_argument("KvCache would exceed 64 GiB");
+      if (type != "f16" && type != "f32" && type != "q8_0") throw std::invalid_argument("KvCache type must be f16, f32 or q8_0, got " + type);
+      const KvType kv_type = type == "f32" ? KvType::F32 : type == "f16" ? KvType::F16 : KvType::Q8_0;
+      pool_ = std::make_unique<KvPool>(n_layer, n_blocks, block_size, kv_dim, kv_type);
+    } catch (const std::exception& e) {
+      Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    }
+  }
+
+  KvPool* pool() { return pool_.get(); }
+
+ private:
+  Napi::Value CopyBlock(const Napi::CallbackInfo& info) {
+    const int src = info[0].As<Napi::Number>().Int32Value(), dst = info[1].As<Napi::Number>().Int32Value();
+    if (!pool_ || src < 0 || dst < 0 || src >= pool_->n_blocks() || dst >= pool_->n_blocks()) {
+      Napi::RangeError::New(info.Env(), "copyBlock: block id out of range").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    pool_->copy_block(src, dst);
+    return info.Env().Undefined();
+  }
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), pool_ ? double(pool_->bytes()) : 0);
+  }
+
+  std::unique_ptr<KvPool> pool_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Builds the weight views from the tensor table JavaScript sends, checking each against the file's bounds.
+class WeightBinder {
+ public:
+  WeightBinder(const MappedFile& file, Napi::Object tensors) : file_(file), tensors_(tensors) {}
+
+  Matrix matrix(const std::string& name, int64_t cols, int64_t rows) {
+    Napi::Object t = lookup(name);
+    Matrix m{bytes(t, name), get_int(t, "type"), rows, cols};
+    check_shape(t, name, cols, rows);
+    if (!kernel_supports(m.type)) throw std::invalid_argument("tensor '" + name + "' has type " + std::to_string(m.type) + ", which this build cannot compute with");
+    return m;
+  }
+
+  const float* vector(const std::string& name, int64_t n, bool optional = false) {
+    if (optional && !tensors_.Has(name)) return nullptr;
+    Napi::Object t = lookup(name);
+    if (get_int(t, "type") != GGML_F32) throw std::invalid_argument("tensor '" + name + "' must be F32");
+    check_shape(t, name, n, 1);
+    return reinterpret_cast<const float*>(bytes(t, name));
+  }
+
+  bool has(const std::string& name) { return tensors_.Has(name); }
+
+ private:
+  Napi::Object lookup(const std::string& name) {
+    if (!tensors_.Has(name)) throw std::invalid_argument("missing tensor '" + name + "'");
+    return tensors_.Get(name).As<Napi::Object>();
+  }
+
+  const uint8_t* bytes(const Napi::Object& t, const std::string& name) {
+    const double offset = get_double(t, "offset"), n = get_double(t, "nBytes");
+    if (offset < 0 || n < 0 || offset + n > double(file_.size()))
+      throw std::invalid_argument("tensor '" + name + "' lies outside the file");
+    if (size_t(offset) % 4 != 0) throw std::invalid_argument("tensor '" + name + "' is not 4-byte aligned");
+    return file_.data() + size_t(offset);
+  }
+
+  void check_shape(const Napi::Object& t, const std::string& name, int64_t cols, int64_t rows) {
+    const int type = get_int(t, "type");
+    const double n = get_double(t, "nBytes");
+    if (get_double(t, "cols") != double(cols) || get_double(t, "rows") != double(rows))
+      throw std::invalid_argument("tensor '" + name + "' has shape [" + std::to_string(int64_t(get_double(t, "cols"))) + ", " +
+                                  std::to_string(int64_t(get_double(t, "rows"))) + "], expected [" + std::to_string(cols) + ", " +
+                                  std::to_string(rows) + "]");
+    TypeTraits tt = type_traits(type);
+    if (!tt.block_size || cols % tt.block_size != 0) throw std::invalid_argument("tensor '" + name + "' has an unusable type or row length");
+    if (double(row_bytes(type, cols)) * double(rows) != n) throw std::invalid_argument("tensor '" + name + "' has the wrong byte size");
+  }
+
+  const MappedFile& file_;
+  Napi::Object tensors_;
+};
+
+ModelConfig read_config(const Napi::Object& c) {
+  ModelConfig cfg;
+  cfg.n_vocab = get_int(c, "nVocab"); cfg.n_embd = get_int(c, "nEmbd"); cfg.n_layer = get_int(c, "nLayer");
+  cfg.n_head = get_int(c, "nHead"); cfg.n_head_kv = get_int(c, "nHeadKv"); cfg.head_dim = get_int(c, "headDim");
+  cfg.n_ff = get_int(c, "nFf"); cfg.rope_dim = get_int(c, "ropeDim");
+  cfg.rope_neox = c.Get("ropeNeox").ToBoolean();
+  cfg.rope_base = float(get_double(c, "ropeBase")); cfg.rope_freq_scale = float(get_double(c, "ropeFreqScale"));
+  cfg.rms_eps = float(get_double(c, "rmsEps"));
+  if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
+    throw std::invalid_argument("model hyperparameters must be positive");
+  if (cfg.n_head % cfg.n_head_kv != 0) throw std::invalid_argument("head count must be a multiple of the KV head count");
+  if (cfg.rope_dim < 0 || cfg.rope_dim > cfg.head_dim || cfg.rope_dim % 2) throw std::invalid_argument("bad rope dimension count");
+  return cfg;
+}
+
+class Model : public Napi::ObjectWrap<Model> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Model", {InstanceMethod("forward", &Model::Forward), InstanceMethod("setExitHead", &Model::SetExitHead),
+                                     InstanceMethod("setDraftHead", &Model::SetDraftHead)});
+  }
+
+  // new Model({ path, config, tensors: { name: { type, offset, nBytes, cols, rows } } })
+  explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+    try {
+      if (!info[0].IsObject()) throw std::invalid_argument("Model spec must be an object");
+      auto spec = info[0].As<Napi::Object>();
+      file_ = std::make_unique<MappedFile>(spec.Get("path").ToString().Utf8Value());
+      const ModelConfig cfg = read_config(spec.Get("config").As<Napi::Object>());
+      WeightBinder bind(*file_, spec.Get("tensors").As<Napi::Object>());
+      const int d = cfg.n_embd, qd = cfg.n_head * cfg.head_dim, kvd = cfg.n_head_kv * cfg.head_dim;
+      ModelWeights w;
+      w.token_embd = bind.matrix("token_embd.weight", d, cfg.n_vocab);
+      w.output_norm = bind.vector("output_norm.weight", d);
+      w.output = bind.has("output.weight") ? bind.matrix("output.weight", d, cfg.n_vocab) : w.token_embd;
+      w.rope_freqs = bind.vector("rope_freqs.weight", cfg.rope_dim / 2, true);
+      for (int l = 0; l < cfg.n_layer; l++) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        LayerWeights L;
+        L.attn_norm = bind.vector(p + "attn_norm.weight", d);
+        L.wq = bind.matrix(p + "attn_q.weight", d, qd);
+        L.wk = bind.matrix(p + "attn_k.weight", d, kvd);
+        L.wv = bind.matrix(p + "attn_v.weight", d, kvd);
+        L.wo = bind.matrix(p + "attn_output.weight", qd, d);
+        L.bq = bind.vector(p + "attn_q.bias", qd, true);
+        L.bk = bind.vector(p + "attn_k.bias", kvd, true);
+        L.bv = bind.vector(p + "attn_v.bias", kvd, true);
+        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.head_dim, true);
+        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.head_dim, true);
+        L.ffn_norm = bind.vector(p + "ffn_norm.weight", d);
+        L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
+        L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
+        L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
+        w.layers.push_back(L);
+      }
+      net_ = std::make_unique<Transformer>(cfg, std::move(w));
+    } catch (const std::exception& e) {
+      Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    }
+  }
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+
+  // model.setExitHead(tokenIds: Int32Array): the head rows the early-exit confidence test uses (empty = all).
+  Napi::Value SetExitHead(const Napi::CallbackInfo& info) {
+    return set_head_rows(info, "setExitHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_exit_head(rows); });
+  }
+
+  // model.setDraftHead(tokenIds: Int32Array): the head rows of batches with draftHead set (empty = none).
+  Napi::Value SetDraftHead(const Napi::CallbackInfo& info) {
+    return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows); });
+  }
+
+  template <typename Apply>
+  Napi::Value set_head_rows(const Napi::CallbackInfo& info, const char* name, Apply apply) {
+    Napi::Env env = info.Env();
+    if (!net_ || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Napi::TypeError::New(env, std::string(name) + "(tokenIds) expects an Int32Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto ids = info[0].As<Napi::Int32Array>();
+    std::vector<int32_t> rows(ids.Data(), ids.Data() + ids.ElementLength());
+    for (int32_t t : rows)
+      if (t < 0 || t >= net_->config().n_vocab) {
+        Napi::RangeError::New(env, std::string(name) + ": token id " + std::to_string(t) + " is outside the vocabulary").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    apply(*net_, rows);
+    return env.Undefined();
+  }
+
+  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<Transformer> net_;
+  friend class ForwardWorker;
+};
+
+template <typename T>
+T typed(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray()) throw std::invalid_argument(std::string("batch.") + key + " must be a typed array");
+  auto ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_int32_array && ta.TypedArrayType() != napi_float32_array)
+    throw std::invalid_argument(std::string("batch.") + key + " has the wrong element type");
+  return v.As<T>();
+}
+
+class ForwardWorker : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, Model* model, KvCache* kv, Napi::Object model_obj, Napi::Object kv_obj, Napi::Object batch)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(model), kv_(kv) {
+    model_ref_ = Napi::Persistent(model_obj);
+    kv_ref_ = Napi::Persistent(kv_obj);
+    batch_ref_ = Napi::Persistent(batch);
+    auto tokens = typed<Napi::Int32Array>(batch, "tokens");
+    auto positions = typed<Napi::Int32Array>(batch, "positions");
+    auto seq_ids = typed<Napi::Int32Array>(batch, "seqIds");
+    auto tables = typed<Napi::Int32Array>(batch, "blockTables");
+    auto offsets = typed<Napi::Int32Array>(batch, "tableOffsets");
+    auto rows = typed<Napi::Int32Array>(batch, "logitRows");
+    auto logits = typed<Napi::Float32Array>(batch, "logits");
+    const ModelConfig& cfg = model->net_->config();
+    if (tokens.ElementLength() != positions.ElementLength() || tokens.ElementLength() != seq_ids.ElementLength())
+      throw std::invalid_argument("batch.tokens, positions and seqIds must have the same length");
+    if (offsets.ElementLength() < 1) throw std::invalid_argument("batch.tableOffsets must have n_seqs + 1 entries");
+    b_.n_tokens = int(tokens.ElementLength());
+    b_.tokens = tokens.Data(); b_.positions = positions.Data(); b_.seq_ids = seq_ids.Data();
+    b_.n_seqs = int(offsets.ElementLength()) - 1;
+    b_.block_tables = tables.Data(); b_.table_offsets = offsets.Data();
+    if (b_.n_seqs > 0 && size_t(offsets.Data()[b_.n_seqs]) > tables.ElementLength())
+      throw std::invalid_argument("batch.tableOffsets points past batch.blockTables");
+    b_.n_logit_rows = int(rows.ElementLength()); b_.logit_rows = rows.Data();
+    if (logits.ElementLength() < size_t(b_.n_logit_rows) * size_t(cfg.n_vocab))
+      throw std::invalid_argument("batch.logits is too small for the requested rows");
+    b_.logits = logits.Data();
+    if (batch.Has("nLayers") && !batch.Get("nLayers").IsUndefined()) b_.n_layers = get_int(batch, "nLayers");
+    b_.draft_head = batch.Has("draftHead") && batch.Get("draftHead").ToBoolean();
+    if (batch.Has("exitLayers") && !batch.Get("exitLayers").IsUndefined()) {
+      auto layers = typed<Napi::Int32Array>(batch, "exitLayers");
+      auto thresholds = typed<Napi::Float32Array>(batch, "exitThresholds");
+      auto used = typed<Napi::Int32Array>(batch, "exitLayersUsed");
+      if (thresholds.ElementLength() != layers.ElementLength()) throw std::invalid_argument("batch.exitThresholds must match batch.exitLayers");
+      if (used.ElementLength() < size_t(b_.n_logit_rows)) throw std::invalid_argument("batch.exitLayersUsed is too small for the requested rows");
+      b_.exit = ExitPlan{int(layers.ElementLength()), layers.Data(), thresholds.Data(), used.Data()};
+    }
+    std::string problem = model->net_->validate(b_, *kv->pool());
+    if (!problem.empty()) throw std::invalid_argument(problem);
+    if (batch.Has("greedySteps") && !batch.Get("greedySteps").IsUndefined()) {
+      auto steps = typed<Napi::Int32Array>(batch, "greedySteps");
+      auto out = typed<Napi::Int32Array>(batch, "greedyTokens");
+      if (steps.ElementLength() != size_t(b_.n_seqs)) throw std::invalid_argument("batch.greedySteps needs one entry per sequence");
+      int k_max = 0;
+      for (size_t s = 0; s < steps.ElementLength(); s++) k_max = std::max(k_max, steps.Data()[s]);
+      if (out.ElementLength() < size_t(b_.n_seqs) * size_t(std::max(k_max, 0))) throw std::invalid_argument("batch.greedyTokens is too small for the drafts");
+      chain_ = GreedyChain{steps.Data(), k_max, out.Data()};
+      problem = validate_greedy_chain(b_, chain_);
+      if (!problem.empty()) throw std::invalid_argument(problem);
+      has_chain_ = true;
+    }
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    if (has_chain_) {
+      const std::string problem = run_greedy_chain(*model_->net_, engine_pool(), *kv_->pool(), b_, chain_);
+      if (!problem.empty()) SetError(problem);
+    } else {
+      model_->net_->forward(engine_pool(), *kv_->pool(), b_);
+    }
+    engine_pool().rest();
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Model* model_;
+  KvCache* kv_;
+  Napi::ObjectReference model_ref_, kv_ref_, batch_ref_;
+  StepBatch b_;
+  GreedyChain chain_;
+  bool has_chain_ = false;
+};
+
+// model.forward(kvCache, batch): Promise<void>. Logits land in batch.logits.
+Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!net_) throw std::invalid_argument("the model failed to load");
+    if (!info[0].IsObject() || !info[1].IsObject()) throw std::invalid_argument("forward(kvCache, batch) expects two objects");
+    auto kv_obj = info[0].As<Napi::Object>();
+    if (!kv_obj.InstanceOf(env.GetInstanceData<Napi::FunctionReference>()->Value()))
+      throw std::invalid_argument("forward: the first argument is not a KvCache");
+    KvCache* kv = KvCache::Unwrap(kv_obj);
+    if (!kv->pool()) throw std::invalid_argument("the KvCache failed to initialize");
+    auto* w = new ForwardWorker(env, this, kv, info.This().As<Napi::Object>(), kv_obj, info[1].As<Napi::Object>());
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  } catch (const std::exception& e) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(Napi::Error::New(env, e.what()).Value());
+    return d.Promise();
+  }
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "setThreads(n) expects a number").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 1 || n > 512) {
+    Napi::RangeError::New(info.Env(), "thread count must be between 1 and 512").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  set_engine_threads(n);
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function kv = KvCache::Define(env);
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(kv)));
+  exports.Set("KvCache", kv);
+  exports.Set("Model", Model::Define(env));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  register_kernel_api(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace ir
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return ir::Init(env, exports); }
+NODE_API_MODULE(infer_native, InitAddon)

@@ -1,0 +1,205 @@
+// Scalar reference dot products, one per weight type, written straight from the block formats (independently of
+// the SIMD paths, which unpack weights first) with llama.cpp's per-block arithmetic: exact integer sums inside a
+// block, then scaled and accumulated in float.
+#include "kernel_variants.h"
+
+#include <cstring>
+
+#include "quants.h"
+
+namespace ir {
+namespace {
+
+inline float h2f(ggml_half h) { return fp16_lut(h); }
+
+// Weight nibbles/levels of 32-element blocks, as signed integers, with the block's min (0 when symmetric).
+inline void block32_levels(int wtype, const uint8_t* blk, int q[32], float* d, float* m) {
+  *m = 0;
+  switch (wtype) {
+    case GGML_Q4_0: case GGML_Q4_1: case GGML_IQ4_NL: {
+      const bool has_min = wtype == GGML_Q4_1;
+      *d = h2f(*reinterpret_cast<const ggml_half*>(blk));
+      if (has_min) *m = h2f(*reinterpret_cast<const ggml_half*>(blk + 2));
+      const uint8_t* qs = blk + (has_min ? 4 : 2);
+      for (int j = 0; j < 16; j++) {
+        const int lo = qs[j] & 0xF, hi = qs[j] >> 4;
+        q[j] = wtype == GGML_IQ4_NL ? kIq4nlValues[lo] : lo - (has_min ? 0 : 8);
+        q[j + 16] = wtype == GGML_IQ4_NL ? kIq4nlValues[hi] : hi - (has_min ? 0 : 8);
+      }
+      return;
+    }
+    case GGML_Q5_0: case GGML_Q5_1: {
+      const bool has_min = wtype == GGML_Q5_1;
+      *d = h2f(*reinterpret_cast<const ggml_half*>(blk));
+      if (has_min) *m = h2f(*reinterpret_cast<const ggml_half*>(blk + 2));
+      uint32_t qh;
+      std::memcpy(&qh, blk + (has_min ? 4 : 2), 4);
+      const uint8_t* qs = blk + (has_min ? 8 : 6);
+      for (int j = 0; j < 16; j++) {
+        q[j] = int((qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - (has_min ? 0 : 16);
+        q[j + 16] = int((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - (has_min ? 0 : 16);
+      }
+      return;
+    }
+    default: {  // Q8_0
+      auto* b = reinterpret_cast<const block_q8_0*>(blk);
+      *d = h2f(b->d);
+      for (int j = 0; j < 32; j++) q[j] = b->qs[j];
+    }
+  }
+}
+
+float dot_block32(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
+  const size_t wsize = size_t(type_traits(wtype).type_size);
+  const bool q8_1_act = vec_dot_type(wtype) == GGML_Q8_1;
+  float sum = 0;
+  int q[32];
+  for (int64_t b = 0; b < k / 32; b++) {
+    float d, m;
+    block32_levels(wtype, w + size_t(b) * wsize, q, &d, &m);
+    const uint8_t* ab = a + size_t(b) * (q8_1_act ? sizeof(block_q8_1) : sizeof(block_q8_0));
+    const int8_t* aq = reinterpret_cast<const int8_t*>(ab + (q8_1_act ? 4 : 2));
+    int isum = 0;
+    for (int j = 0; j < 32; j++) isum += q[j] * aq[j];
+    const float ad = h2f(*reinterpret_cast<const ggml_half*>(ab));
+    sum += float(isum) * (d * ad);
+    if (q8_1_act) sum += m * h2f(*reinterpret_cast<const ggml_half*>(ab + 2));
+  }
+  return sum;
+}
+
+// One K-quant super-block as signed levels, a scale per 16 elements and a min per 16 elements.
+void ksuper_levels(int wtype, const uint8_t* blk, int q[QK_K], int sc[16], int mn[16], float* d, float* dmin) {
+  *dmin = 0;
+  for (int j = 0; j < 16; j++) mn[j] = 0;
+  switch (wtype) {
+    case GGML_Q2_K: {
+      auto* b = reinterpret_cast<const block_q2_K*>(blk);
+      *d = h2f(b->d);
+      *dmin = h2f(b->dmin);
+      for (int j = 0; j < 16; j++) { sc[j] = b->scales[j] & 0xF; mn[j] = b->scales[j] >> 4; }
+      for (int i = 0; i < QK_K; i++) {
+        const int half = i / 128, shift = 2 * ((i % 128) / 32), l = i % 32;
+        q[i] = (b->qs[32 * half + l] >> shift) & 3;
+      }
+      return;
+    }
+    case GGML_Q3_K: {
+      auto* b = reinterpret_cast<const block_q3_K*>(blk);
+      *d = h2f(b->d);
+      int8_t s[16];
+      q3k_scales(b->scales, s);
+      for (int j = 0; j < 16; j++) sc[j] = s[j];
+      for (int i = 0; i < QK_K; i++) {
+        const int half = i / 128, group = (i % 128) / 32, l = i % 32;
+        const int lo = (b->qs[32 * half + l] >> (2 * group)) & 3;
+        const bool high = b->hmask[l] & (1 << (4 * half + group));
+        q[i] = lo - (high ? 0 : 4);
+      }
+      return;
+    }
+    case GGML_Q4_K: case GGML_Q5_K: {
+      const bool five = wtype == GGML_Q5_K;
+      *d = h2f(*reinterpret_cast<const ggml_half*>(blk));
+      *dmin = h2f(*reinterpret_cast<const ggml_half*>(blk + 2));
+      const uint8_t* scales = blk + 4;
+      const uint8_t* qh = blk + 16;
+      const uint8_t* ql = blk + (five ? 48 : 16);
+      for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        k4_scale_min(j, scales, &s, &m);
+        sc[2 * j] = sc[2 * j + 1] = s;
+        mn[2 * j] = mn[2 * j + 1] = m;
+      }
+      for (int i = 0; i < QK_K; i++) {
+        const int chunk = i / 64, l = i % 32, upper = (i % 64) / 32;
+        int v = upper ? ql[32 * chunk + l] >> 4 : ql[32 * chunk + l] & 0xF;
+        if (five && (qh[l] >> (2 * chunk + upper)) & 1) v += 16;
+        q[i] = v;
+      }
+      return;
+    }
+    case GGML_Q6_K: {
+      auto* b = reinterpret_cast<const block_q6_K*>(blk);
+      *d = h2f(b->d);
+      for (int j = 0; j < 16; j++) sc[j] = b->scales[j];
+      for (int i = 0; i < QK_K; i++) {
+        const int half = i / 128, group = (i % 128) / 32, l = i % 32;
+        const uint8_t lo = b->ql[64 * half + 32 * (group & 1) + l];
+        const int low4 = group < 2 ? lo & 0xF : lo >> 4;
+        const int high2 = (b->qh[32 * half + l] >> (2 * group)) & 3;
+        q[i] = (low4 | (high2 << 4)) - 32;
+      }
+      return;
+    }
+    default: {  // IQ4_XS
+      auto* b = reinterpret_cast<const block_iq4_xs*>(blk);
+      *d = h2f(b->d);
+      for (int ib = 0; ib < 8; ib++) {
+        const int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b->scales_h >> (2 * ib)) & 3) << 4);
+        sc[2 * ib] = sc[2 * ib + 1] = ls - 32;
+        for (int j = 0; j < 16; j++) {
+          q[32 * ib + j] = kIq4nlValues[b->qs[16 * ib + j] & 0xF];
+          q[32 * ib + j + 16] = kIq4nlValues[b->qs[16 * ib + j] >> 4];
+        }
+      }
+    }
+  }
+}
+
+float dot_ksuper(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
+  const size_t wsize = size_t(type_traits(wtype).type_size);
+  auto* act = reinterpret_cast<const block_q8_K*>(a);
+  int q[QK_K], sc[16], mn[16];
+  float sum = 0;
+  for (int64_t b = 0; b < k / QK_K; b++) {
+    float d, dmin;
+    ksuper_levels(wtype, w + size_t(b) * wsize, q, sc, mn, &d, &dmin);
+    int isum = 0, msum = 0;
+    for (int j = 0; j < 16; j++) {
+      int s16 = 0;
+      for (int l = 0; l < 16; l++) s16 += q[16 * j + l] * act[b].qs[16 * j + l];
+      isum += sc[j] * s16;
+      msum += mn[j] * act[b].bsums[j];
+    }
+    sum += d * act[b].d * float(isum) - dmin * act[b].d * float(msum);
+  }
+  return sum;
+}
+
+}  // namespace
+
+float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
+  switch (wtype) {
+    case GGML_F32: case GGML_F16: case GGML_BF16: {
+      float s = 0;
+      for (int64_t i = 0; i < k; i++) {
+        float x, y;
+        if (wtype == GGML_F32) {
+          x = reinterpret_cast<const float*>(w)[i];
+          y = reinterpret_cast<const float*>(a)[i];
+        } else if (wtype == GGML_F16) {
+          x = h2f(reinterpret_cast<const uint16_t*>(w)[i]);
+          y = h2f(reinterpret_cast<const uint16_t*>(a)[i]);
+        } else {
+          x = bf16_to_fp32(reinterpret_cast<const uint16_t*>(w)[i]);
+          y = bf16_to_fp32(reinterpret_cast<const uint16_t*>(a)[i]);
+        }
+        s += x * y;
+      }
+      return s;
+    }
+    case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: case GGML_Q8_0: case GGML_IQ4_NL:
+      return dot_block32(wtype, w, a, k);
+    default: return dot_ksuper(wtype, w, a, k);
+  }
+}
+
+void tile_scalar(const TileArgs& t) {
+  const size_t arow = row_bytes(vec_dot_type(t.wtype), t.k);
+  for (int r = 0; r < t.nw; r++)
+    for (int m = 0; m < t.n_act; m++)
+      t.y[int64_t(m) * t.ldy + r] = vec_dot_ref(t.wtype, t.w + t.wrow * size_t(r), t.act + arow * size_t(m), t.k);
+}
+
+}  // namespace ir

@@ -1,0 +1,53 @@
+// The per-ISA matmul tile kernels. Each computes a band of weight rows against prepared activation rows; matmul.cc
+// picks one variant at load time (cpuid) and drives it from the thread pool.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace ir {
+
+struct TileArgs {
+  int wtype;
+  int64_t k;           // elements per row
+  const uint8_t* w;    // first weight row of the band
+  size_t wrow;         // bytes per weight row
+  int nw;              // weight rows in the band
+  const uint8_t* act;  // first activation row, in act_encoding's layout
+  int n_act;
+  float* y;            // y[m * ldy + r] receives dot(weight row r, activation row m)
+  int64_t ldy;
+  bool single_row;     // the whole matmul has one activation row (llama.cpp picks its float kernels by this)
+  // The weights come from memory, not cache, and there are few activation rows: float tiles then walk one weight
+  // row at a time (a single stream the prefetcher follows) instead of four interleaved ones, which stall on
+  // memory (an f32 LM head ran 2x slower for 2-9 activation rows than for one). The sums are the same.
+  bool stream_rows = false;
+};
+
+enum class Variant { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+// Scalar reference: llama.cpp's block formulas, activation rows in vec_dot_type(wtype) layout.
+float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k);
+void tile_scalar(const TileArgs& t);
+
+// SIMD variants (separate static libraries built with their own -m flags). Activations arrive in
+// vec_dot_type(wtype) layout, except that F16/BF16 activations arrive as f32 holding the already rounded values.
+// A variant returns false from *_supports for types it leaves to the scalar path.
+// quantize_activations writes exactly what quantize_activation_row does (same values, same bytes) for Q8_0, Q8_1,
+// Q8_K and F16, faster; false for other encodings.
+namespace avx2 {
+bool supports(int wtype);
+void tile(const TileArgs& t);
+bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+}  // namespace avx2
+namespace avx512 {
+bool supports(int wtype);
+void tile(const TileArgs& t);
+// A band of a packed Q8_0/Q5_0/Q4_0/IQ4_NL matrix (pack.h; tile_packed.cc): t.w is its first packed group, t.wrow the bytes
+// per group and t.nw a multiple of kPackRows. Same results as tile on the unpacked rows, bit for bit.
+void tile_packed(const TileArgs& t);
+bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+}  // namespace avx512
+
+}  // namespace ir

@@ -1,0 +1,254 @@
+#include "kernels_napi.h"
+
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../engine_threads.h"
+#include "cpu_features.h"
+#include "matmul.h"
+#include "pack.h"
+#include "quants.h"
+
+namespace ir {
+namespace {
+
+int arg_int(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw std::invalid_argument(std::string(name) + " must be a number");
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (v != double(int64_t(v)) || v < 0 || v > 2147483647.0) throw std::invalid_argument(std::string(name) + " must be a non-negative integer");
+  return int(v);
+}
+
+Napi::Float32Array arg_f32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw std::invalid_argument(std::string(name) + " must be a Float32Array");
+  return info[i].As<Napi::Float32Array>();
+}
+
+Napi::Uint8Array arg_u8(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw std::invalid_argument(std::string(name) + " must be a Uint8Array");
+  return info[i].As<Napi::Uint8Array>();
+}
+
+void check_row_length(int type, int64_t n) {
+  const int bs = type_traits(type).block_size;
+  if (!bs) throw std::invalid_argument("unknown GGML type " + std::to_string(type));
+  if (n % bs) throw std::invalid_argument("row length " + std::to_string(n) + " is not a multiple of the type's block size " + std::to_string(bs));
+}
+
+// Runs fn, turning C++ exceptions into JS errors (the addon is built without C++ exceptions crossing N-API).
+template <typename Fn>
+Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+}
+
+Variant parse_variant(const Napi::Value& v) {
+  if (v.IsUndefined()) return auto_variant();
+  if (!v.IsString()) throw std::invalid_argument("variant must be \"scalar\", \"avx2\", \"avx512\" or \"auto\"");
+  const std::string s = v.As<Napi::String>();
+  Variant out;
+  if (s == "auto") return auto_variant();
+  if (s == "scalar") out = Variant::Scalar;
+  else if (s == "avx2") out = Variant::Avx2;
+  else if (s == "avx512") out = Variant::Avx512;
+  else throw std::invalid_argument("unknown kernel variant '" + s + "'");
+  if (!variant_available(out)) throw std::invalid_argument("kernel variant '" + s + "' is not available on this CPU");
+  return out;
+}
+
+// An optional packed copy (from kernels.pack) of a rows × cols matrix: nullptr when absent.
+const uint8_t* arg_packed(const Napi::Value& v, int type, int rows, int cols) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw std::invalid_argument("packed must be a Uint8Array from kernels.pack");
+  if (!packable(type)) throw std::invalid_argument("type " + std::to_string(type) + " has no packed form");
+  auto p = v.As<Napi::Uint8Array>();
+  if (p.ByteLength() != packed_bytes(type, rows, cols)) throw std::invalid_argument("packed does not match the matrix's type and shape");
+  return p.Data();
+}
+
+// pack(type, weights, rows, cols) -> Uint8Array | null: the row-interleaved copy the model makes at load (pack.h),
+// or null for types without a packed form.
+Napi::Value Pack(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto w = arg_u8(info, 1, "weights");
+    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols");
+    if (!packable(type)) return info.Env().Null();
+    check_row_length(type, cols);
+    if (w.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("pack: weights must be rows * row bytes long");
+    auto out = Napi::Uint8Array::New(info.Env(), packed_bytes(type, rows, cols));
+    pack_matrix(type, w.Data(), rows, cols, out.Data());
+    return out;
+  });
+}
+
+Napi::Value QuantizeRow(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto x = arg_f32(info, 1, "x");
+    if (!can_quantize(type)) throw std::invalid_argument("quantizeRow: type " + std::to_string(type) + " has no reference quantizer");
+    check_row_length(type, int64_t(x.ElementLength()));
+    auto out = Napi::Uint8Array::New(info.Env(), row_bytes(type, int64_t(x.ElementLength())));
+    quantize_row_ref(type, x.Data(), out.Data(), int64_t(x.ElementLength()));
+    return out;
+  });
+}
+
+Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int wtype = arg_int(info, 0, "weightType");
+    auto x = arg_f32(info, 1, "x");
+    const int atype = vec_dot_type(wtype);
+    const Variant variant = parse_variant(info[2]);
+    const int64_t n = int64_t(x.ElementLength());
+    check_row_length(atype, n);
+    auto out = Napi::Uint8Array::New(info.Env(), row_bytes(atype, n));
+    const bool simd = variant == Variant::Avx512 ? avx512::quantize_activations(atype, x.Data(), n, out.Data())
+                    : variant == Variant::Avx2   ? avx2::quantize_activations(atype, x.Data(), n, out.Data())
+                                                 : false;
+    if (!simd) quantize_activation_row(atype, x.Data(), out.Data(), n);
+    return out;
+  });
+}
+
+Napi::Value DequantizeRow(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto src = arg_u8(info, 1, "data");
+    const int n = arg_int(info, 2, "n");
+    check_row_length(type, n);
+    if (src.ByteLength() < row_bytes(type, n)) throw std::invalid_argument("dequantizeRow: data is shorter than n elements of this type");
+    auto out = Napi::Float32Array::New(info.Env(), size_t(n));
+    if (!dequantize_row_any(type, src.Data(), out.Data(), n)) throw std::invalid_argument("dequantizeRow: unsupported type " + std::to_string(type));
+    return out;
+  });
+}
+
+
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto wbytes = arg_u8(info, 1, "weights");
+    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols");
+    auto x = arg_f32(info, 4, "x");
+    const int n_act = arg_int(info, 5, "nAct");
+    const Variant variant = parse_variant(info[6]);
+    if (!kernel_supports(type)) throw std::invalid_argument("matmul: unsupported weight type " + std::to_string(type));
+    check_row_length(type, cols);
+    if (rows < 1 || cols < 1 || n_act < 1) throw std::invalid_argument("matmul: rows, cols and nAct must be positive");
+    if (wbytes.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("matmul: weights must be rows * row bytes long");
+    if (x.ElementLength() != size_t(n_act) * size_t(cols)) throw std::invalid_argument("matmul: x must hold nAct * cols floats");
+    const uint8_t* packed = arg_packed(info[7], type, rows, cols);
+    auto y = Napi::Float32Array::New(info.Env(), size_t(n_act) * size_t(rows));
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    matmul_variant(engine_pool(), Matrix{wbytes.Data(), type, rows, cols, packed}, x.Data(), n_act, y.Data(), variant);
+    return y;
+  });
+}
+
+// matmulGroup([{type, weights, rows, packed?}, ...], cols, x, nAct, variant?) -> Float32Array[]: matrices sharing one input.
+Napi::Value MatmulGroup(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    if (!info[0].IsArray()) throw std::invalid_argument("matmulGroup: first argument must be an array of {type, weights, rows}");
+    auto list = info[0].As<Napi::Array>();
+    const int cols = arg_int(info, 1, "cols");
+    auto x = arg_f32(info, 2, "x");
+    const int n_act = arg_int(info, 3, "nAct");
+    const Variant variant = parse_variant(info[4]);
+    if (cols < 1 || n_act < 1 || x.ElementLength() != size_t(n_act) * size_t(cols)) throw std::invalid_argument("matmulGroup: x must hold nAct * cols floats");
+    std::vector<Matrix> ms;
+    std::vector<Napi::Float32Array> outs;
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      if (!list.Get(i).IsObject()) throw std::invalid_argument("matmulGroup: entries must be objects");
+      auto o = list.Get(i).As<Napi::Object>();
+      const Napi::Value tv = o.Get("type"), wv = o.Get("weights"), rv = o.Get("rows");
+      if (!tv.IsNumber() || !rv.IsNumber() || !wv.IsTypedArray() || wv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw std::invalid_argument("matmulGroup: each entry needs numeric type and rows and Uint8Array weights");
+      const int type = tv.As<Napi::Number>().Int32Value(), rows = rv.As<Napi::Number>().Int32Value();
+      auto w = wv.As<Napi::Uint8Array>();
+      if (!kernel_supports(type)) throw std::invalid_argument("matmulGroup: unsupported weight type " + std::to_string(type));
+      check_row_length(type, cols);
+      if (rows < 1 || w.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("matmulGroup: weights must be rows * row bytes long");
+      ms.push_back(Matrix{w.Data(), type, rows, cols, arg_packed(o.Get("packed"), type, rows, cols)});
+      outs.push_back(Napi::Float32Array::New(info.Env(), size_t(n_act) * size_t(rows)));
+    }
+    std::vector<const Matrix*> mp;
+    std::vector<float*> yp;
+    for (size_t i = 0; i < ms.size(); i++) { mp.push_back(&ms[i]); yp.push_back(outs[i].Data()); }
+    {
+      std::lock_guard<std::mutex> lock(engine_mutex());
+      matmul_group(engine_pool(), mp.data(), yp.data(), int(ms.size()), x.Data(), n_act, variant);
+    }
+    auto result = Napi::Array::New(info.Env(), outs.size());
+    for (uint32_t i = 0; i < outs.size(); i++) result.Set(i, outs[i]);
+    return result;
+  });
+}
+
+Napi::Value Swiglu(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto g = arg_f32(info, 0, "gate");
+    auto u = arg_f32(info, 1, "up");
+    if (g.ElementLength() != u.ElementLength()) throw std::invalid_argument("swiglu: gate and up must have the same length");
+    auto out = Napi::Float32Array::New(info.Env(), g.ElementLength());
+    swiglu(g.Data(), u.Data(), out.Data(), int64_t(g.ElementLength()));
+    return out;
+  });
+}
+
+const char* variant_name(Variant v) {
+  return v == Variant::Avx512 ? "avx512" : v == Variant::Avx2 ? "avx2" : "scalar";
+}
+
+Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
+  const CpuFeatures& f = cpu_features();
+  auto o = Napi::Object::New(info.Env());
+  o.Set("avx2", f.avx2);
+  o.Set("fma", f.fma);
+  o.Set("f16c", f.f16c);
+  o.Set("avx512f", f.avx512f);
+  o.Set("avx512bw", f.avx512bw);
+  o.Set("avx512vl", f.avx512vl);
+  o.Set("avx512vnni", f.avx512vnni);
+  o.Set("avx512bf16", f.avx512bf16);
+  o.Set("autoVariant", variant_name(auto_variant()));
+  auto list = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+  for (Variant v : {Variant::Scalar, Variant::Avx2, Variant::Avx512})
+    if (variant_available(v)) list.Set(n++, variant_name(v));
+  o.Set("variants", list);
+  return o;
+}
+
+Napi::Value Supports(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), kernel_supports(arg_int(info, 0, "type")));
+  });
+}
+
+}  // namespace
+
+void register_kernel_api(Napi::Env env, Napi::Object exports) {
+  auto k = Napi::Object::New(env);
+  k.Set("quantizeRow", Napi::Function::New(env, QuantizeRow));
+  k.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations));
+  k.Set("dequantizeRow", Napi::Function::New(env, DequantizeRow));
+  k.Set("pack", Napi::Function::New(env, Pack));
+  k.Set("matmul", Napi::Function::New(env, Matmul));
+  k.Set("matmulGroup", Napi::Function::New(env, MatmulGroup));
+  k.Set("swiglu", Napi::Function::New(env, Swiglu));
+  k.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesJs));
+  k.Set("supports", Napi::Function::New(env, Supports));
+  exports.Set("kernels", k);
+}
+
+}  // namespace ir

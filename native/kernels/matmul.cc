@@ -1,0 +1,205 @@
+#include "matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <cstring>
+#include <vector>
+
+#include "cpu_features.h"
+#include "pack.h"
+#include "quants.h"
+
+namespace ir {
+
+namespace {
+
+Variant widest_variant() {
+  const CpuFeatures& f = cpu_features();
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx2 && f.fma && f.f16c) return Variant::Avx512;
+  if (f.avx2 && f.fma && f.f16c) return Variant::Avx2;
+  return Variant::Scalar;
+}
+
+// Chosen once at load: the widest variant this CPU runs, or a narrower one named by INFER_REPL_KERNELS
+// (scalar / avx2 / avx512) for benchmarking and debugging; a name the CPU cannot run is ignored.
+const Variant g_widest = widest_variant();
+const Variant g_auto_variant = [] {
+  const char* env = std::getenv("INFER_REPL_KERNELS");
+  const std::string want = env ? env : "";
+  Variant v = g_widest;
+  if (want == "scalar") v = Variant::Scalar;
+  else if (want == "avx2") v = Variant::Avx2;
+  else if (want == "avx512") v = Variant::Avx512;
+  return int(v) <= int(g_widest) ? v : g_widest;
+}();
+
+using TileFn = void (*)(const TileArgs&);
+
+TileFn tile_for(Variant v, int wtype) {
+  if (v == Variant::Avx512 && avx512::supports(wtype)) return avx512::tile;
+  if (v != Variant::Scalar && avx2::supports(wtype)) return avx2::tile;
+  return tile_scalar;
+}
+
+// Bytes of one prepared activation row and how to fill it. SIMD tiles take F16/BF16 activations as f32 holding
+// the rounded values, so the weights' partner values are identical while the inner loop stays in f32.
+struct ActLayout {
+  int encoding;        // quantize_activation_row encoding
+  bool widen_to_f32;   // F16/BF16 values expanded back to f32 after rounding
+  size_t row_bytes;
+};
+
+ActLayout act_layout(int wtype, int64_t k, bool simd) {
+  const int enc = vec_dot_type(wtype);
+  const bool widen = simd && (enc == GGML_F16 || enc == GGML_BF16);
+  return {enc, widen, widen ? size_t(k) * 4 : row_bytes(enc, k)};
+}
+
+void prepare_row(const ActLayout& L, Variant v, const float* x, int64_t k, uint8_t* out) {
+  if (!L.widen_to_f32) {
+    const bool done = v == Variant::Avx512 ? avx512::quantize_activations(L.encoding, x, k, out)
+                    : v == Variant::Avx2   ? avx2::quantize_activations(L.encoding, x, k, out)
+                                           : false;
+    if (!done) quantize_activation_row(L.encoding, x, out, k);
+    return;
+  }
+  auto* o = reinterpret_cast<float*>(out);
+  for (int64_t i = 0; i < k; i++)
+    o[i] = L.encoding == GGML_F16 ? fp16_lut(fp32_to_fp16(x[i])) : bf16_to_fp32(fp32_to_bf16(x[i]));
+}
+
+}  // namespace
+
+Variant auto_variant() { return g_auto_variant; }
+
+bool variant_available(Variant v) {
+  return int(v) <= int(g_widest);
+}
+
+bool kernel_supports(int type) {
+  switch (type) {
+    case GGML_F32: case GGML_F16: case GGML_BF16: case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1:
+    case GGML_Q8_0: case GGML_IQ4_NL: case GGML_Q2_K: case GGML_Q3_K: case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K:
+    case GGML_IQ4_XS: return true;
+    default: return false;
+  }
+}
+
+void dequantize_row(int type, const uint8_t* src, float* dst, int64_t n) {
+  if (!dequantize_row_any(type, src, dst, n)) std::memset(dst, 0, size_t(n) * 4);
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  switch (g_auto_variant) {
+    case Variant::Avx512: avx512::swiglu(gate, up, out, n); return;
+    case Variant::Avx2: avx2::swiglu(gate, up, out, n); return;
+    default:
+      for (int64_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  }
+}
+
+void matmul(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y) {
+  matmul_variant(pool, w, x, n_act, y, g_auto_variant);
+}
+
+void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y, Variant variant) {
+  const Matrix* ws[1] = {&w};
+  float* ys[1] = {y};
+  matmul_group(pool, ws, ys, 1, x, n_act, variant);
+}
+
+void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act) {
+  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant);
+}
+
+void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
+                  Variant variant) {
+  if (n_act <= 0 || n <= 0) return;
+  const int64_t k = ws[0]->cols;
+  struct Job { TileFn tile; ActLayout layout; int act_buffer; const uint8_t* act; bool packed; };
+  thread_local std::vector<Job> jobs;
+  thread_local std::vector<std::vector<uint8_t>> acts;
+  jobs.clear();
+
+  // Activations are converted once per call and layout (the matrices usually share one), not per row band.
+  int n_buffers = 0;
+  for (int j = 0; j < n; j++) {
+    const TileFn tile = tile_for(variant, ws[j]->type);
+    const ActLayout L = act_layout(ws[j]->type, k, tile != tile_scalar);
+    int buffer = -1;
+    for (int i = 0; i < j && buffer < 0; i++)
+      if (jobs[size_t(i)].layout.encoding == L.encoding && jobs[size_t(i)].layout.widen_to_f32 == L.widen_to_f32) buffer = jobs[size_t(i)].act_buffer;
+    if (buffer < 0) {
+      buffer = n_buffers++;
+      if (acts.size() < size_t(n_buffers)) acts.resize(size_t(n_buffers));
+      acts[size_t(buffer)].resize(L.row_bytes * size_t(n_act));
+      uint8_t* a = acts[size_t(buffer)].data();
+      const Variant pv = tile == tile_scalar ? Variant::Scalar : variant;
+      auto prep = [&](int m, int) { prepare_row(L, pv, x + int64_t(m) * k, k, a + L.row_bytes * size_t(m)); };
+      if (n_act >= 8 && pool.size() > 1) pool.parallel_for(n_act, prep);
+      else for (int m = 0; m < n_act; m++) prep(m, 0);
+    }
+    jobs.push_back({tile, L, buffer, nullptr, variant == Variant::Avx512 && ws[j]->packed != nullptr});
+  }
+  // Buffers are thread-local to this (calling) thread: hand the workers plain pointers.
+  for (Job& jb : jobs) jb.act = acts[size_t(jb.act_buffer)].data();
+
+  // Row bands over all matrices, several per thread so uneven progress balances. A tile walks its band 4 rows at
+  // a time and runs each 4-row group (unpacked once) against a chunk of activations small enough to stay in L2.
+  // Float matrices this large are not in cache from one step to the next (TileArgs::stream_rows).
+  constexpr size_t kStreamMinBytes = size_t(256) << 10;
+  constexpr int kStreamMaxActs = 16;
+  // With packed matrices, bands start at multiples of the packed group size, so their packed rows are whole groups.
+  bool any_packed = false;
+  for (const Job& jb : jobs) any_packed = any_packed || jb.packed;
+  const int64_t row_align = any_packed ? kPackRows : 4;
+  int64_t total_rows = 0;
+  for (int j = 0; j < n; j++) total_rows += ws[j]->rows;
+  const int64_t target_tasks = int64_t(pool.size()) * 8;
+  int64_t band = (total_rows + target_tasks - 1) / target_tasks;
+  band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
+  struct Band { int job; int64_t r0, r1; };
+  thread_local std::vector<Band> bands;
+  bands.clear();
+  for (int j = 0; j < n; j++)
+    for (int64_t r0 = 0; r0 < ws[j]->rows; r0 += band) bands.push_back({j, r0, std::min(ws[j]->rows, r0 + band)});
+
+  const Job* job_list = jobs.data();
+  const Band* band_list = bands.data();
+  pool.parallel_for(int(bands.size()), [&](int task, int) {
+    const Band& b = band_list[task];
+    const Job& jb = job_list[b.job];
+    const Matrix& w = *ws[b.job];
+    const size_t wrow = row_bytes(w.type, k);
+    // Rows [0, packed_end) run from the packed copy, the rest (a partial group) from the file's rows.
+    const int64_t packed_end = jb.packed ? w.rows / kPackRows * kPackRows : 0;
+    const size_t group_bytes = jb.packed ? packed_group_bytes(w.type, k) : 0;
+    const uint8_t* a = jb.act;
+    const int act_chunk = int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
+    for (int m0 = 0; m0 < n_act; m0 += act_chunk) {
+      TileArgs t;
+      t.wtype = w.type;
+      t.k = k;
+      t.act = a + jb.layout.row_bytes * size_t(m0);
+      t.n_act = std::min(act_chunk, n_act - m0);
+      t.ldy = w.rows;
+      t.single_row = n_act == 1;
+      t.stream_rows = n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
+      auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
+        t.w = first;
+        t.wrow = stride;
+        t.nw = int(r1 - r0);
+        t.y = ys[b.job] + int64_t(m0) * w.rows + r0;
+        fn(t);
+      };
+      if (b.r0 < packed_end)
+        run(avx512::tile_packed, w.packed + size_t(b.r0 / kPackRows) * group_bytes, group_bytes, b.r0, std::min(b.r1, packed_end));
+      const int64_t r0 = std::max(b.r0, packed_end);
+      if (r0 < b.r1) run(jb.tile, w.data + size_t(r0) * wrow, wrow, r0, b.r1);
+    }
+  });
+}
+
+}  // namespace ir

@@ -1,0 +1,51 @@
+// Matrix multiply of weights (any supported GGML type, mmapped) against f32 activations.
+// Activations are first converted to the type llama.cpp pairs with the weight type ("vec_dot type":
+// F16 for F16, BF16 for BF16, Q8_0 for the 32-blocks, Q8_K for the K-quants), so results agree with it.
+#pragma once
+#include <cstdint>
+
+#include "../ggml_types.h"
+#include "../thread_pool.h"
+#include "kernel_variants.h"
+
+namespace ir {
+
+// A 2-D weight tensor: `rows` rows of `cols` elements each, rows contiguous.
+struct Matrix {
+  const uint8_t* data;
+  int type;
+  int64_t rows;
+  int64_t cols;
+  // Optional row-interleaved copy of the first rows / 16 * 16 rows (pack.h), which the AVX-512 variant computes
+  // with instead of `data`; every variant gives the same results either way.
+  const uint8_t* packed = nullptr;
+};
+
+// True when matmul and dequantize_row handle this weight type.
+bool kernel_supports(int type);
+
+// y[m * w.rows + n] = dot(row n of w, x[m * w.cols ...]) for m < n_act, n < w.rows.
+void matmul(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y);
+
+// matmul with an explicit kernel variant (tests compare variants); a variant the CPU lacks falls back to scalar
+// per weight type only where that variant has no kernel, so callers must check variant_available first.
+void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y, Variant variant);
+// Several matrices with the same column count applied to the same activations (Q/K/V, or FFN gate/up): the
+// activations are converted once and all row bands go to the pool in one parallel section. ys[j] gets matrix j's
+// output, laid out as in matmul.
+void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act);
+void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
+                  Variant variant);
+
+// The variant matmul uses: the widest this CPU supports (AVX-512 needs F/BW/VL/VNNI; AVX2 needs FMA and F16C).
+Variant auto_variant();
+bool variant_available(Variant v);
+
+// out[i] = silu(gate[i]) * up[i] computed as llama.cpp's ggml_vec_swiglu_f32 does on this CPU (its own vector
+// exp approximation), so that the FFN's quantized input matches llama.cpp's bit for bit.
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+// Expands one row (n elements) of any supported type to f32.
+void dequantize_row(int type, const uint8_t* src, float* dst, int64_t n);
+
+}  // namespace ir

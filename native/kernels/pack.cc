@@ -1,0 +1,91 @@
+#include "pack.h"
+
+#include <cstring>
+#include <new>
+
+namespace ir {
+
+namespace {
+constexpr size_t kAlign = 64;
+constexpr size_t kScaleBytes = kPackRows * sizeof(ggml_half);
+}  // namespace
+
+bool packable(int type) { return type == GGML_Q8_0 || type == GGML_Q4_0 || type == GGML_IQ4_NL || type == GGML_Q5_0; }
+
+size_t packed_level_bytes(int type) {
+  switch (type) {
+    case GGML_Q8_0: return 8 * 64;
+    case GGML_Q5_0: return 4 * 64 + 8 * 8;
+    default: return 4 * 64;
+  }
+}
+
+size_t packed_group_bytes(int type, int64_t cols) {
+  const size_t raw = size_t(cols / 32) * (packed_level_bytes(type) + kScaleBytes);
+  return (raw + kAlign - 1) / kAlign * kAlign;
+}
+
+size_t packed_bytes(int type, int64_t rows, int64_t cols) {
+  return size_t(rows / kPackRows) * packed_group_bytes(type, cols);
+}
+
+namespace {
+
+// Row r's part of one block's packed levels (layout in pack.h).
+void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
+  auto put = [&](int vector, int j, uint8_t q) { levels[64 * vector + 4 * r + j] = q; };
+  switch (type) {
+    case GGML_Q8_0:
+      for (int v = 0; v < 8; v++)
+        for (int j = 0; j < 4; j++) put(v, j, uint8_t(blk[2 + 4 * v + j] ^ 0x80));
+      return;
+    case GGML_Q5_0: {
+      const uint8_t* qh = blk + 2;
+      for (int v = 0; v < 4; v++)
+        for (int j = 0; j < 4; j++) put(v, j, blk[6 + 4 * v + j]);
+      for (int i = 0; i < 8; i++)
+        for (int e = 0; e < 4; e++) {
+          const int bit = 4 * i + e, mask_bit = 4 * r + e;
+          if ((qh[bit / 8] >> (bit % 8)) & 1) levels[4 * 64 + 8 * i + mask_bit / 8] |= uint8_t(1u << (mask_bit % 8));
+        }
+      return;
+    }
+    default:  // Q4_0, IQ4_NL
+      for (int v = 0; v < 4; v++)
+        for (int j = 0; j < 4; j++) put(v, j, blk[2 + 4 * v + j]);
+  }
+}
+
+}  // namespace
+
+void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  const size_t src_row = row_bytes(type, cols), src_block = src_row / size_t(nb);
+  const size_t level_bytes = packed_level_bytes(type), group_bytes = packed_group_bytes(type, cols);
+  for (int64_t g = 0; g < rows / kPackRows; g++) {
+    uint8_t* levels = dst + size_t(g) * group_bytes;
+    uint8_t* scales = levels + size_t(nb) * level_bytes;
+    std::memset(levels, 0, group_bytes);
+    for (int r = 0; r < kPackRows; r++) {
+      const uint8_t* row = src + size_t(g * kPackRows + r) * src_row;
+      for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* blk = row + size_t(b) * src_block;  // every packable block starts with its f16 scale
+        std::memcpy(scales + size_t(b) * kScaleBytes + size_t(r) * sizeof(ggml_half), blk, sizeof(ggml_half));
+        pack_block_levels(type, blk, r, levels + size_t(b) * level_bytes);
+      }
+    }
+  }
+}
+
+void PackedWeights::AlignedFree::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlign)); }
+
+void PackedWeights::attach(Matrix& m) {
+  if (auto_variant() != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
+  const size_t n = packed_bytes(m.type, m.rows, m.cols);
+  auto* p = static_cast<uint8_t*>(::operator new[](n, std::align_val_t(kAlign)));
+  buffers_.emplace_back(p);
+  pack_matrix(m.type, m.data, m.rows, m.cols, p);
+  m.packed = p;
+}
+
+}  // namespace ir

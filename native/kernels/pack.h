@@ -1,0 +1,47 @@
+// Row-interleaved copies of Q8_0, Q4_0, IQ4_NL and Q5_0 weight matrices for the AVX-512 VNNI kernels (tile_packed.cc), made
+// once at model load as llama.cpp's CPU repack buffers are. In a packed group of kPackRows rows, one 64-byte
+// vector holds the same 4 bytes of one block of all 16 rows (32-bit lane r = row r), so one vpdpbusd against a
+// broadcast activation dword gives one exact integer partial sum per row, and the per-row float arithmetic of the
+// unpacked kernels runs 16 rows at a time, lane by lane, in the same order.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "matmul.h"
+
+namespace ir {
+
+constexpr int kPackRows = 16;
+
+// Layout of one group of 16 rows with nb = cols / 32 blocks:
+//   levels, nb blocks of packed_level_bytes(type):
+//     Q8_0: 8 vectors; vector i, lane r = bytes 4i..4i+3 of row r's block, each plus 128 (vpdpbusd multiplies
+//           unsigned by signed bytes; the kernel takes 128·Σa back out of each partial sum)
+//     Q4_0, IQ4_NL: 4 vectors; vector j, lane r = qs bytes 4j..4j+3 of row r's block as stored: low nibbles are
+//           elements 4j..4j+3, high nibbles 16+4j..16+4j+3 (the kernel decodes them to unsigned values and takes
+//           the offset out of the block total)
+//     Q5_0: the 4 nibble vectors as for Q4_0, then 8 masks of 64 bits: mask i, bit 4r + e = the fifth bit of
+//           element 4i + e of row r (so the kernel rebuilds each 4-element group's bytes, w + 16, in a vector)
+//   scales: nb × 16 f16 (block b: rows 0..15)
+//   then padding to a multiple of 64 bytes, so every group starts cache-line aligned relative to the first.
+bool packable(int type);
+size_t packed_level_bytes(int type);
+size_t packed_group_bytes(int type, int64_t cols);
+// Bytes of the packed copy of a rows × cols matrix: its whole groups only (the rows past them stay unpacked).
+size_t packed_bytes(int type, int64_t rows, int64_t cols);
+void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
+
+// Owns the packed copies of a model's matrices.
+class PackedWeights {
+ public:
+  // Points m.packed at a new packed copy of m when the matmul variant in use has a packed kernel for its type.
+  void attach(Matrix& m);
+
+ private:
+  struct AlignedFree { void operator()(uint8_t* p) const; };
+  std::vector<std::unique_ptr<uint8_t[], AlignedFree>> buffers_;
+};
+
+}  // namespace ir

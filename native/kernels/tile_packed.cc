@@ -1,0 +1,210 @@
+// AVX-512 VNNI kernels for packed Q8_0, Q5_0, Q4_0 and IQ4_NL weights (layout in pack.h). Vector lane r is weight
+// row r of a 16-row group, so the float arithmetic per (weight row, activation row) pair is the unpacked kernels'
+// (tile_simd.cc), lane by lane:
+//   Q8_0, Q5_0 (ggml_vec_dot order): 8 accumulators per pair, accumulator i holding the exact int32 sum of
+//        elements 4i..4i+3 of each block scaled by dw·da with one fused multiply-add per block, then the 8 reduced
+//        as hsum does: ((acc0+acc4) + (acc2+acc6)) + ((acc1+acc5) + (acc3+acc7)).
+//   Q4_0, IQ4_NL (llama.cpp's repacked order): per block the exact int32 total, fused multiply-added by dw·da.
+// The weights enter vpdpbusd unsigned (Q8_0: w + 128; Q5_0: w + 16; Q4_0: the nibble, w + 8; IQ4_NL: its table
+// value + 128); each integer sum starts from the offset that cancels this (-c·Σa per 4-byte group or per block),
+// so every sum stays exact. A group of weights is read once per MA activation rows (register blocking) and stays
+// in L1 between them.
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernel_variants.h"
+#include "pack.h"
+#include "quants.h"
+
+namespace ir {
+namespace avx512 {
+namespace {
+
+constexpr size_t kActBlock = sizeof(block_q8_0);
+
+inline float h2f(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+inline __m512i broadcast_dword(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// What the unsigned encoding adds to each weight.
+int weight_bias(int wtype) {
+  switch (wtype) {
+    case GGML_Q4_0: return 8;
+    case GGML_Q5_0: return 16;
+    default: return 128;  // Q8_0, IQ4_NL
+  }
+}
+
+bool lane8_order(int wtype) { return wtype == GGML_Q8_0 || wtype == GGML_Q5_0; }
+
+// The integer offsets that cancel the unsigned weight encoding, per activation row and block: one per 4-byte
+// group (8 per block) in the ggml_vec_dot order, else one per block.
+void activation_offsets(int wtype, const uint8_t* act, int n_act, int64_t nb, int32_t* out) {
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < int64_t(n_act) * nb; i++) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act + size_t(i) * kActBlock + 2));
+    const __m256i group_sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, a);
+    if (lane8_order(wtype)) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * i), _mm256_mullo_epi32(group_sums, _mm256_set1_epi32(-weight_bias(wtype))));
+    } else {
+      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(group_sums), _mm256_extracti128_si256(group_sums, 1));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+      out[i] = -weight_bias(wtype) * _mm_cvtsi128_si32(s);
+    }
+  }
+}
+
+// Vector i (elements 4i..4i+3 of the 16 rows, unsigned) of one block's packed levels.
+template <int kType>
+inline __m512i lane8_levels(const uint8_t* block, int i) {
+  if (kType == GGML_Q8_0) return _mm512_loadu_si512(block + 64 * i);
+  // Q5_0: the nibbles (low ones for groups 0..3, high ones for 4..7) plus 16 where the fifth bit is set.
+  const __m512i nibbles = _mm512_loadu_si512(block + 64 * (i & 3));
+  const __m512i low4 = _mm512_set1_epi8(0xF);
+  const __m512i v = i < 4 ? _mm512_and_si512(nibbles, low4) : _mm512_and_si512(_mm512_srli_epi16(nibbles, 4), low4);
+  uint64_t fifth;
+  std::memcpy(&fifth, block + 4 * 64 + 8 * i, 8);
+  return _mm512_mask_add_epi8(v, __mmask64(fifth), v, _mm512_set1_epi8(16));
+}
+
+// One packed Q8_0 or Q5_0 group against MA activation rows (act: their blocks, offsets: 8 per block);
+// y[m * ldy + r].
+template <int MA, int kType>
+void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
+  const size_t level_bytes = packed_level_bytes(kType);
+  const uint8_t* levels = group;
+  const uint8_t* scales = group + size_t(nb) * level_bytes;
+  __m512 acc[MA][8];
+  for (int m = 0; m < MA; m++)
+    for (int i = 0; i < 8; i++) acc[m][i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + size_t(b) * 32)));
+    __m512 dd[MA];
+    const int8_t* aq[MA];
+    const int32_t* off[MA];
+    for (int m = 0; m < MA; m++) {
+      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * kActBlock;
+      dd[m] = _mm512_mul_ps(dw, _mm512_set1_ps(h2f(ab)));
+      aq[m] = reinterpret_cast<const int8_t*>(ab + 2);
+      off[m] = offsets + (size_t(m) * size_t(nb) + size_t(b)) * 8;
+    }
+    for (int i = 0; i < 8; i++) {
+      const __m512i w = lane8_levels<kType>(levels + size_t(b) * level_bytes, i);
+      for (int m = 0; m < MA; m++) {
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[m][i]), w, broadcast_dword(aq[m] + 4 * i));
+        acc[m][i] = _mm512_fmadd_ps(dd[m], _mm512_cvtepi32_ps(p), acc[m][i]);
+      }
+    }
+  }
+  for (int m = 0; m < MA; m++) {
+    const __m512 s0 = _mm512_add_ps(acc[m][0], acc[m][4]), s1 = _mm512_add_ps(acc[m][1], acc[m][5]);
+    const __m512 s2 = _mm512_add_ps(acc[m][2], acc[m][6]), s3 = _mm512_add_ps(acc[m][3], acc[m][7]);
+    _mm512_storeu_ps(y + size_t(m) * size_t(ldy), _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+  }
+}
+
+// One packed Q4_0 or IQ4_NL group against MA activation rows (offsets: 1 per block); y[m * ldy + r].
+template <int MA, bool kIq4nl>
+void nibble_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
+  const uint8_t* levels = group;
+  const uint8_t* scales = group + size_t(nb) * packed_level_bytes(GGML_Q4_0);
+  const __m512i low4 = _mm512_set1_epi8(0xF);
+  // IQ4_NL: nibble -> table value + 128, looked up in each 128-bit lane.
+  const __m512i table = _mm512_xor_si512(
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues))), _mm512_set1_epi8(char(0x80)));
+  auto decode = [&](__m512i nibbles) { return kIq4nl ? _mm512_shuffle_epi8(table, nibbles) : nibbles; };
+  __m512 acc[MA];
+  for (int m = 0; m < MA; m++) acc[m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + size_t(b) * 32)));
+    __m512i lo[4], hi[4];
+    for (int j = 0; j < 4; j++) {
+      const __m512i w = _mm512_loadu_si512(levels + size_t(b) * 256 + 64 * j);
+      lo[j] = decode(_mm512_and_si512(w, low4));
+      hi[j] = decode(_mm512_and_si512(_mm512_srli_epi16(w, 4), low4));
+    }
+    for (int m = 0; m < MA; m++) {
+      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * kActBlock;
+      const int8_t* aq = reinterpret_cast<const int8_t*>(ab + 2);
+      // Two independent chains shorten the dependency on vpdpbusd's latency; integer sums are exact in any order.
+      __m512i p = _mm512_set1_epi32(offsets[size_t(m) * size_t(nb) + size_t(b)]), q = _mm512_setzero_si512();
+      for (int j = 0; j < 4; j++) {
+        p = _mm512_dpbusd_epi32(p, lo[j], broadcast_dword(aq + 4 * j));
+        q = _mm512_dpbusd_epi32(q, hi[j], broadcast_dword(aq + 16 + 4 * j));
+      }
+      const __m512 total = _mm512_cvtepi32_ps(_mm512_add_epi32(p, q));
+      acc[m] = _mm512_fmadd_ps(total, _mm512_mul_ps(dw, _mm512_set1_ps(h2f(ab))), acc[m]);
+    }
+  }
+  for (int m = 0; m < MA; m++) _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
+}
+
+// A packed Q5_0 group rewritten in the packed Q8_0 layout (bytes w + 16, then the scales), so that several passes
+// over it (many activation rows) decode the fifth bits once.
+void expand_q5_0_group(const uint8_t* group, int64_t nb, uint8_t* out) {
+  const size_t in_bytes = packed_level_bytes(GGML_Q5_0), out_bytes = packed_level_bytes(GGML_Q8_0);
+  for (int64_t b = 0; b < nb; b++)
+    for (int i = 0; i < 8; i++)
+      _mm512_storeu_si512(out + size_t(b) * out_bytes + 64 * i, lane8_levels<GGML_Q5_0>(group + size_t(b) * in_bytes, i));
+  std::memcpy(out + size_t(nb) * out_bytes, group + size_t(nb) * in_bytes, size_t(nb) * kPackRows * sizeof(ggml_half));
+}
+
+using GroupFn = void (*)(const uint8_t*, int64_t, const uint8_t*, const int32_t*, float*, int64_t);
+
+}  // namespace
+
+void tile_packed(const TileArgs& t) {
+  const int64_t nb = t.k / 32;
+  const bool lane8 = lane8_order(t.wtype);
+  const size_t offsets_per_row = size_t(nb) * (lane8 ? 8 : 1);
+  thread_local std::vector<int32_t> offsets;
+  offsets.resize(offsets_per_row * size_t(t.n_act));
+  activation_offsets(t.wtype, t.act, t.n_act, nb, offsets.data());
+
+  // Activation rows per pass over a weight group: the ggml_vec_dot order keeps 8 accumulators per row, the
+  // repacked order one (of 32 registers).
+  const int block = lane8 ? 2 : 4;
+  GroupFn full, one;
+  switch (t.wtype) {
+    case GGML_Q8_0: full = lane8_group<2, GGML_Q8_0>; one = lane8_group<1, GGML_Q8_0>; break;
+    case GGML_Q5_0: full = lane8_group<2, GGML_Q5_0>; one = lane8_group<1, GGML_Q5_0>; break;
+    case GGML_IQ4_NL: full = nibble_group<4, true>; one = nibble_group<1, true>; break;
+    default: full = nibble_group<4, false>; one = nibble_group<1, false>; break;
+  }
+  // Q5_0 against more activation rows than one pass takes: expand each group once (its offsets already use w + 16).
+  const bool expand = t.wtype == GGML_Q5_0 && t.n_act > block;
+  thread_local std::vector<uint8_t> expanded;
+  if (expand) {
+    expanded.resize(packed_group_bytes(GGML_Q8_0, t.k));
+    full = lane8_group<2, GGML_Q8_0>;
+    one = lane8_group<1, GGML_Q8_0>;
+  }
+  const size_t act_row = size_t(nb) * kActBlock;
+  for (int g = 0; g < t.nw / kPackRows; g++) {
+    const uint8_t* group = t.w + size_t(g) * t.wrow;
+    if (expand) {
+      expand_q5_0_group(group, nb, expanded.data());
+      group = expanded.data();
+    }
+    float* y = t.y + g * kPackRows;
+    int m = 0;
+    for (; m + block <= t.n_act; m += block)
+      full(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy);
+    for (; m < t.n_act; m++)
+      one(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy);
+  }
+}
+
+}  // namespace avx512
+}  // namespace ir

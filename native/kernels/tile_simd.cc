@@ -1,0 +1,889 @@
+// SIMD matmul tiles, compiled once per instruction set (binding.gyp builds this file into one static library per
+// variant with its own -m flags and -DIR_SIMD_NS=<namespace>). A tile unpacks up to kMaxRows weight rows once into
+// a small per-thread buffer (signed 8-bit levels plus scales, or f32; Q8_0 is read in place), then runs the
+// activation rows against them a few at a time (register blocking), so each weight block is read and decoded once
+// per tile whatever the number of activation rows.
+//
+// Arithmetic per (weight row, activation row) pair is llama.cpp's on x86, operation for operation: exact integer
+// block sums in the same 32-bit lanes, then the same float scale products, fused multiply-adds and horizontal sums
+// (vec_dot order, or the repacked kernels' order for the types llama.cpp repacks). Logits then match llama.cpp's
+// bit for bit where the rest of the forward does.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../ggml_types.h"
+#include "kernel_variants.h"
+#include "quants.h"
+
+#ifndef IR_SIMD_NS
+#error "IR_SIMD_NS must name the variant namespace"
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
+#define IR_AVX512 1
+#else
+#define IR_AVX512 0
+#endif
+
+namespace ir {
+namespace IR_SIMD_NS {
+namespace {
+
+constexpr int kMaxRows = 4;
+
+inline float h2f(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// The four horizontal sums of p0..p3, as one vector.
+inline __m128i hsum4_i32(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
+  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+// llama.cpp repacks Q4_0/IQ4_NL/Q4_K (and Q2_K with AVX-512) weights on x86 and its kernels for them add one
+// fused multiply-add per block (per super-block for K) and row, in block order; the other types go through
+// ggml_vec_dot_*, which keeps 8 float lanes per row. Mirroring the order keeps logits bit-identical to it.
+inline bool sequential_order(int wtype) {
+  return wtype == GGML_Q4_0 || wtype == GGML_IQ4_NL || wtype == GGML_Q4_K || wtype == GGML_Q2_K;
+}
+
+// Σ w·a over 32 signed bytes as 8 partial int32 sums (lane i: bytes 4i..4i+3, as llama.cpp's
+// mul_sum_i8_pairs). |w| comes from the caller, which reuses it across activation rows; a·sign(w) keeps the
+// unsigned×signed instruction forms exact.
+inline __m256i dot32_abs(__m256i w_abs, __m256i w, __m256i a) {
+#if IR_AVX512
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w_abs, _mm256_sign_epi8(a, w));
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(a, w)), _mm256_set1_epi16(1));
+#endif
+}
+
+// Activation rows a tile runs at once against its weight rows (register blocking; AVX-512 has 32 registers).
+constexpr int kActBlock = IR_AVX512 ? 4 : 2;
+constexpr int kActBlockK = IR_AVX512 ? 2 : 1;
+
+
+enum class Family { Float, Block32, KSuper };
+
+Family family(int wtype) {
+  switch (wtype) {
+    case GGML_F32: case GGML_F16: case GGML_BF16: return Family::Float;
+    case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: case GGML_Q8_0: case GGML_IQ4_NL: return Family::Block32;
+    default: return Family::KSuper;
+  }
+}
+
+// ---- unpacked weight rows ----------------------------------------------------------------------------------
+
+struct Scratch {
+  std::vector<int8_t> q;       // levels, k per row
+  std::vector<int16_t> sc16;   // K: per 32 elements, 8 copies of each of its two 16-element scales
+  std::vector<int16_t> mn;     // K: min per 16 elements
+  std::vector<float> d, m;     // Block32: scale and min per block; K: d and dmin per super-block
+  std::vector<float> f;        // Float: the row as f32
+  void reserve(int64_t k) {
+    q.resize(size_t(k) * kMaxRows);
+    sc16.resize(size_t(k) / 2 * kMaxRows + 16);
+    mn.resize(size_t(k) / 16 * kMaxRows + 16);
+    d.resize(size_t(k) / 32 * kMaxRows + 1);
+    m.resize(size_t(k) / 32 * kMaxRows + 1);
+    f.resize(size_t(k) * kMaxRows);
+  }
+};
+
+// One 32-element block's levels as signed bytes, with its scale (and min, for Q4_1/Q5_1), decoded in registers.
+inline __m256i block32_levels(int wtype, const uint8_t* blk, float* d, float* m) {
+  *d = h2f(blk);
+  const __m256i low4 = _mm256_set1_epi8(0xF);
+  auto nibbles = [&](const uint8_t* qs) {  // low nibbles are elements 0..15, high nibbles 16..31
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4);
+  };
+  switch (wtype) {
+    case GGML_Q8_0: return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    case GGML_Q4_0: return _mm256_sub_epi8(nibbles(blk + 2), _mm256_set1_epi8(8));
+    case GGML_Q4_1: *m = h2f(blk + 2); return nibbles(blk + 4);
+    case GGML_IQ4_NL: {
+      const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+      return _mm256_shuffle_epi8(table, nibbles(blk + 2));
+    }
+    default: {  // Q5_0, Q5_1: a fifth bit per element from qh
+      const bool has_min = wtype == GGML_Q5_1;
+      if (has_min) *m = h2f(blk + 2);
+      uint32_t qh;
+      std::memcpy(&qh, blk + (has_min ? 4 : 2), 4);
+      // Spread the 32 high bits to bytes: byte j gets bit j of qh.
+      const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+      const __m256i bitsel = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+      __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), shuf);
+      hb = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bitsel), bitsel);
+      const __m256i v = _mm256_or_si256(nibbles(blk + (has_min ? 8 : 6)), _mm256_and_si256(hb, _mm256_set1_epi8(16)));
+      return has_min ? v : _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+    }
+  }
+}
+
+void unpack_block32(int wtype, const uint8_t* row, int64_t nb, int8_t* q, float* d, float* m) {
+  const size_t bsize = size_t(type_traits(wtype).type_size);
+  for (int64_t b = 0; b < nb; b++, q += 32)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), block32_levels(wtype, row + size_t(b) * bsize, d + b, m + b));
+}
+
+// One K-quant row: levels, 16-bit scales (per 32 elements: 8 copies of each half's scale, for madd), mins per 16 (Q6_K: its scales, for the
+// level offset), d/dmin per super-block.
+// Bits shift .. shift+width-1 of every byte, at the bottom of the byte (a 16-bit shift cannot carry the other byte's
+// bits that far down once masked).
+inline __m256i byte_bits(__m256i v, int shift, int mask) {
+  return _mm256_and_si256(_mm256_srli_epi16(v, shift), _mm256_set1_epi8(char(mask)));
+}
+
+void unpack_ksuper(int wtype, const uint8_t* row, int64_t nsb, int8_t* q, int16_t* sc16, int16_t* mn, float* d,
+                   float* dmin) {
+  const size_t bsize = size_t(type_traits(wtype).type_size);
+  for (int64_t s = 0; s < nsb; s++, q += QK_K, sc16 += QK_K / 2, mn += 16) {
+    const uint8_t* blk = row + size_t(s) * bsize;
+    const __m256i kLow4 = _mm256_set1_epi8(0x0F);  // (not a global: its initializer would run on any CPU)
+    int sc[16];
+    for (int j = 0; j < 16; j++) mn[j] = 0;
+    dmin[s] = 0;
+    switch (wtype) {
+      case GGML_Q2_K: {
+        auto* b = reinterpret_cast<const block_q2_K*>(blk);
+        d[s] = _cvtsh_ss(b->d);
+        dmin[s] = _cvtsh_ss(b->dmin);
+        for (int j = 0; j < 16; j++) { sc[j] = b->scales[j] & 0xF; mn[j] = int16_t(b->scales[j] >> 4); }
+        for (int half = 0; half < 2; half++)
+          for (int g = 0; g < 4; g++)
+            for (int l = 0; l < 32; l++) q[128 * half + 32 * g + l] = int8_t((b->qs[32 * half + l] >> (2 * g)) & 3);
+        break;
+      }
+      case GGML_Q3_K: {
+        auto* b = reinterpret_cast<const block_q3_K*>(blk);
+        d[s] = _cvtsh_ss(b->d);
+        int8_t s8[16];
+        q3k_scales(b->scales, s8);
+        for (int j = 0; j < 16; j++) sc[j] = s8[j];
+        for (int half = 0; half < 2; half++)
+          for (int g = 0; g < 4; g++) {
+            const int bit = 4 * half + g;
+            for (int l = 0; l < 32; l++)
+              q[128 * half + 32 * g + l] =
+                  int8_t(((b->qs[32 * half + l] >> (2 * g)) & 3) - (((b->hmask[l] >> bit) & 1) ? 0 : 4));
+          }
+        break;
+      }
+      case GGML_Q4_K: case GGML_Q5_K: {
+        const bool five = wtype == GGML_Q5_K;
+        d[s] = h2f(blk);
+        dmin[s] = h2f(blk + 2);
+        const uint8_t* scales = blk + 4;
+        const uint8_t* qh = blk + 16;
+        const uint8_t* ql = blk + (five ? 48 : 16);
+        for (int j = 0; j < 8; j++) {
+          uint8_t a, b;
+          k4_scale_min(j, scales, &a, &b);
+          sc[2 * j] = sc[2 * j + 1] = a;
+          mn[2 * j] = mn[2 * j + 1] = b;
+        }
+        // Per 32-byte run of ql: low nibbles are elements 64c..64c+31, high nibbles the next 32 (plus, for Q5_K,
+        // bits 2c and 2c+1 of qh as the fifth bit).
+        const __m256i h = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * c));
+          __m256i lo = _mm256_and_si256(v, kLow4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), kLow4);
+          if (five) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(byte_bits(h, 2 * c, 1), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(byte_bits(h, 2 * c + 1, 1), 4));
+          }
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c), lo);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32), hi);
+        }
+        break;
+      }
+      case GGML_Q6_K: {
+        auto* b = reinterpret_cast<const block_q6_K*>(blk);
+        d[s] = _cvtsh_ss(b->d);
+        // Levels stay unsigned (0..63); the -32 comes back per lane from the activation sums, as llama.cpp does.
+        for (int j = 0; j < 16; j++) sc[j] = mn[j] = b->scales[j];
+        for (int half = 0; half < 2; half++) {
+          const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * half));
+          const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * half + 32));
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * half));
+          auto* o = reinterpret_cast<__m256i*>(q + 128 * half);
+          // Element l of each quarter: a nibble of ql and two bits of qh (bits 0-1, 2-3, 4-5, 6-7).
+          _mm256_storeu_si256(o, _mm256_or_si256(_mm256_and_si256(l0, kLow4), _mm256_slli_epi16(byte_bits(h, 0, 3), 4)));
+          _mm256_storeu_si256(o + 1, _mm256_or_si256(_mm256_and_si256(l1, kLow4), _mm256_slli_epi16(byte_bits(h, 2, 3), 4)));
+          _mm256_storeu_si256(o + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), kLow4), _mm256_slli_epi16(byte_bits(h, 4, 3), 4)));
+          _mm256_storeu_si256(o + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), kLow4), _mm256_slli_epi16(byte_bits(h, 6, 3), 4)));
+        }
+        break;
+      }
+      default: {  // IQ4_XS
+        auto* b = reinterpret_cast<const block_iq4_xs*>(blk);
+        d[s] = _cvtsh_ss(b->d);
+        for (int ib = 0; ib < 8; ib++) {
+          const int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b->scales_h >> (2 * ib)) & 3) << 4);
+          sc[2 * ib] = sc[2 * ib + 1] = ls - 32;
+          for (int j = 0; j < 16; j++) {
+            q[32 * ib + j] = kIq4nlValues[b->qs[16 * ib + j] & 0xF];
+            q[32 * ib + j + 16] = kIq4nlValues[b->qs[16 * ib + j] >> 4];
+          }
+        }
+      }
+    }
+    for (int c = 0; c < 8; c++) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(sc16 + 16 * c), _mm_set1_epi16(int16_t(sc[2 * c])));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(sc16 + 16 * c + 8), _mm_set1_epi16(int16_t(sc[2 * c + 1])));
+    }
+  }
+}
+
+void unpack_float(int wtype, const uint8_t* row, int64_t k, float* out) {
+  auto* h = reinterpret_cast<const uint16_t*>(row);
+  int64_t i = 0;
+  if (wtype == GGML_F16) {
+    for (; i + 8 <= k; i += 8)
+      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+    for (; i < k; i++) out[i] = _cvtsh_ss(h[i]);
+  } else {
+    for (; i + 8 <= k; i += 8) {
+      const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
+      _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    for (; i < k; i++) out[i] = bf16_to_fp32(h[i]);
+  }
+}
+
+// ---- tiles --------------------------------------------------------------------------------------------------
+
+// Weight levels of a band: block b of row r starts at q + r * row_stride + b * block_stride (unpacked rows, or
+// Q8_0 blocks read in place).
+struct Levels {
+  const int8_t* q;
+  size_t row_stride, block_stride;
+  const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
+};
+
+// NW f32 weight rows against one activation row in ggml_vec_dot_f32/_f16's order: four vector accumulators per
+// pair over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one
+// product at a time in double, and the double result is rounded to float.
+template <int NW>
+void float_vec_dot_row(const float* const* wr, int64_t k, const TileArgs& t, int m) {
+  const float* a = reinterpret_cast<const float*>(t.act) + size_t(m) * size_t(k);
+#if IR_AVX512
+  constexpr int kLanes = 16;
+  using Vec = __m512;
+  auto zero = [] { return _mm512_setzero_ps(); };
+  auto load = [](const float* p) { return _mm512_loadu_ps(p); };
+  auto fma = [](Vec x, Vec y, Vec acc) { return _mm512_fmadd_ps(x, y, acc); };
+  auto add = [](Vec x, Vec y) { return _mm512_add_ps(x, y); };
+  auto reduce = [](Vec x) { return double(_mm512_reduce_add_ps(x)); };
+#else
+  constexpr int kLanes = 8;
+  using Vec = __m256;
+  auto zero = [] { return _mm256_setzero_ps(); };
+  auto load = [](const float* p) { return _mm256_loadu_ps(p); };
+  auto fma = [](Vec x, Vec y, Vec acc) { return _mm256_fmadd_ps(x, y, acc); };
+  auto add = [](Vec x, Vec y) { return _mm256_add_ps(x, y); };
+  auto reduce = [](Vec x) {
+    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    const __m128 t1 = _mm_hadd_ps(t0, t0);
+    return double(_mm_cvtss_f32(_mm_hadd_ps(t1, t1)));
+  };
+#endif
+  constexpr int kStep = 4 * kLanes;
+  const int64_t np = k & ~int64_t(kStep - 1);
+  Vec acc[NW][4];
+  for (int r = 0; r < NW; r++)
+    for (int j = 0; j < 4; j++) acc[r][j] = zero();
+  for (int64_t i = 0; i < np; i += kStep) {
+    for (int j = 0; j < 4; j++) {
+      const Vec av = load(a + i + j * kLanes);
+      for (int r = 0; r < NW; r++) acc[r][j] = fma(load(wr[r] + i + j * kLanes), av, acc[r][j]);
+    }
+  }
+  for (int r = 0; r < NW; r++) {
+    const double reduced = reduce(add(add(acc[r][0], acc[r][2]), add(acc[r][1], acc[r][3])));
+    if (t.wtype == GGML_F32) {
+      // ggml_vec_dot_f32 adds the leftover products in float; ggml_vec_dot_f16 in double.
+      float sum = float(reduced);
+      for (int64_t i = np; i < k; i++) sum += wr[r][i] * a[i];
+      t.y[int64_t(m) * t.ldy + r] = sum;
+    } else {
+      double sum = reduced;
+      for (int64_t i = np; i < k; i++) sum += double(wr[r][i] * a[i]);
+      t.y[int64_t(m) * t.ldy + r] = float(sum);
+    }
+  }
+}
+
+// MA activation rows against NW f32 weight rows in llamafile's tinyBLAS order (what llama.cpp uses when a matmul
+// has 2+ activation rows): one vector accumulator per pair, one horizontal sum at the end.
+template <int NW, int MA>
+void float_group(const float* const* wr, int64_t k, const TileArgs& t, int m0) {
+  const float* a[MA];
+  for (int i = 0; i < MA; i++) a[i] = reinterpret_cast<const float*>(t.act) + size_t(m0 + i) * size_t(k);
+  float out[NW][MA];
+#if IR_AVX512
+  __m512 acc[NW][MA];
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) acc[r][i] = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    // Streaming one row (TileArgs::stream_rows): ask for the weights 2 KiB ahead, past this row into the next
+    // ones, which the hardware prefetcher alone fetches too late for this short a loop.
+    if (NW == 1 && t.stream_rows) _mm_prefetch(reinterpret_cast<const char*>(wr[0] + j + 512), _MM_HINT_T0);
+    __m512 av[MA];
+    for (int i = 0; i < MA; i++) av[i] = _mm512_loadu_ps(a[i] + j);
+    for (int r = 0; r < NW; r++) {
+      const __m512 wv = _mm512_loadu_ps(wr[r] + j);
+      for (int i = 0; i < MA; i++) acc[r][i] = _mm512_fmadd_ps(wv, av[i], acc[r][i]);
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) out[r][i] = _mm512_reduce_add_ps(acc[r][i]);
+#else
+  __m256 acc[NW][MA];
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) acc[r][i] = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    __m256 av[MA];
+    for (int i = 0; i < MA; i++) av[i] = _mm256_loadu_ps(a[i] + j);
+    for (int r = 0; r < NW; r++) {
+      const __m256 wv = _mm256_loadu_ps(wr[r] + j);
+      for (int i = 0; i < MA; i++) acc[r][i] = _mm256_fmadd_ps(wv, av[i], acc[r][i]);
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) out[r][i] = hsum(acc[r][i]);
+#endif
+  for (; j < k; j++)
+    for (int r = 0; r < NW; r++)
+      for (int i = 0; i < MA; i++) out[r][i] += wr[r][j] * a[i][j];
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) t.y[int64_t(m0 + i) * t.ldy + r] = out[r][i];
+}
+
+// llama.cpp's float matmuls take two paths: ggml_vec_dot_* for a single activation row (decode), tinyBLAS for
+// more. Following the same split keeps results identical to it in both cases.
+template <int NW>
+void tile_float(const float* const* wr, int64_t k, const TileArgs& t) {
+  if (t.single_row) {  // one row at a time streams best (measured 2.4x faster than 4 rows for an f32 LM head)
+    for (int r = 0; r < NW; r++) {
+      TileArgs one = t;
+      one.y = t.y + r;
+      float_vec_dot_row<1>(wr + r, k, one, 0);
+    }
+    return;
+  }
+  if (t.stream_rows) {  // one weight row at a time against all activation rows (same sums, one memory stream)
+    for (int r = 0; r < NW; r++) {
+      TileArgs one = t;
+      one.y = t.y + r;
+      int m = 0;
+      for (; m + 2 * kActBlock <= t.n_act; m += 2 * kActBlock) float_group<1, 2 * kActBlock>(wr + r, k, one, m);
+      for (; m + kActBlock <= t.n_act; m += kActBlock) float_group<1, kActBlock>(wr + r, k, one, m);
+      for (; m < t.n_act; m++) float_group<1, 1>(wr + r, k, one, m);
+    }
+    return;
+  }
+  int m = 0;
+  for (; m + kActBlock <= t.n_act; m += kActBlock) float_group<NW, kActBlock>(wr, k, t, m);
+  for (; m < t.n_act; m++) float_group<NW, 1>(wr, k, t, m);
+}
+
+// MA activation rows m0.. against NW weight rows, llama.cpp's vec_dot order per (row, activation) pair.
+template <int NW, int MA>
+void block32_group(Levels q, const float* d, const float* mins, bool has_min, int64_t nb, const TileArgs& t, int m0) {
+  const size_t ablk = has_min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+  const size_t qoff = has_min ? 4 : 2;
+  __m256 acc[NW][MA];
+  float msum[NW][MA];
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) { acc[r][i] = _mm256_setzero_ps(); msum[r][i] = 0; }
+  for (int64_t b = 0; b < nb; b++) {
+    __m256i av[MA];
+    float da[MA];
+    for (int i = 0; i < MA; i++) {
+      const uint8_t* ab = t.act + (size_t(m0 + i) * size_t(nb) + size_t(b)) * ablk;
+      av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + qoff));
+      da[i] = h2f(ab);
+      if (has_min) {
+        const float sa = h2f(ab + 2);
+        for (int r = 0; r < NW; r++) msum[r][i] += mins[r * nb + b] * sa;
+      }
+    }
+    for (int r = 0; r < NW; r++) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.at(r, b)));
+      const __m256i wa = _mm256_abs_epi8(wv);
+      const float dw = d[r * nb + b];
+      for (int i = 0; i < MA; i++)
+        acc[r][i] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[i]), _mm256_cvtepi32_ps(dot32_abs(wa, wv, av[i])), acc[r][i]);
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) t.y[int64_t(m0 + i) * t.ldy + r] = hsum(acc[r][i]) + msum[r][i];
+}
+
+template <int NW>
+void tile_block32(Levels q, const float* d, const float* mins, bool has_min, int64_t k, const TileArgs& t) {
+  const int64_t nb = k / 32;
+  int m = 0;
+  for (; m + kActBlock <= t.n_act; m += kActBlock) block32_group<NW, kActBlock>(q, d, mins, has_min, nb, t, m);
+  for (; m < t.n_act; m++) block32_group<NW, 1>(q, d, mins, has_min, nb, t, m);
+}
+
+// As block32_group, in the repacked kernels' order: one fused multiply-add per block, row and activation.
+template <int NW, int MA>
+void block32_seq_group(Levels q, const float* d, int64_t nb, const TileArgs& t, int m0) {
+  __m128 acc[MA];
+  for (int i = 0; i < MA; i++) acc[i] = _mm_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    __m256i av[MA];
+    float da[MA];
+    for (int i = 0; i < MA; i++) {
+      const uint8_t* ab = t.act + (size_t(m0 + i) * size_t(nb) + size_t(b)) * sizeof(block_q8_0);
+      av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + 2));
+      da[i] = h2f(ab);
+    }
+    __m256i p[MA][4];
+    float dw[4] = {0, 0, 0, 0};
+    for (int r = 0; r < 4; r++) {
+      if (r < NW) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.at(r, b)));
+        const __m256i wa = _mm256_abs_epi8(wv);
+        dw[r] = d[r * nb + b];
+        for (int i = 0; i < MA; i++) p[i][r] = dot32_abs(wa, wv, av[i]);
+      } else {
+        for (int i = 0; i < MA; i++) p[i][r] = _mm256_setzero_si256();
+      }
+    }
+    const __m128 dwv = _mm_loadu_ps(dw);
+    for (int i = 0; i < MA; i++)
+      acc[i] = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_i32(p[i][0], p[i][1], p[i][2], p[i][3])), _mm_mul_ps(dwv, _mm_set1_ps(da[i])), acc[i]);
+  }
+  for (int i = 0; i < MA; i++) {
+    float out[4];
+    _mm_storeu_ps(out, acc[i]);
+    for (int r = 0; r < NW; r++) t.y[int64_t(m0 + i) * t.ldy + r] = out[r];
+  }
+}
+
+// Any 32-element type against a single activation row, decoding each weight block in registers (no unpack
+// buffer: for one activation row its round trip would cost as much as the dot product). Same arithmetic as
+// block32_group / block32_seq_group.
+template <int NW>
+void block32_single_row(const TileArgs& t) {
+  const int64_t nb = t.k / 32;
+  const size_t wblk = size_t(type_traits(t.wtype).type_size);
+  const bool has_min = t.wtype == GGML_Q4_1 || t.wtype == GGML_Q5_1;
+  const size_t ablk = has_min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+  if (sequential_order(t.wtype)) {
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* ab = t.act + size_t(b) * ablk;
+      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + 2));
+      const float da = h2f(ab);
+      __m256i p[4];
+      float dw[4] = {0, 0, 0, 0}, unused;
+      for (int r = 0; r < 4; r++) {
+        if (r < NW) {
+          const __m256i wv = block32_levels(t.wtype, t.w + size_t(r) * t.wrow + size_t(b) * wblk, &dw[r], &unused);
+          p[r] = dot32_abs(_mm256_abs_epi8(wv), wv, av);
+        } else {
+          p[r] = _mm256_setzero_si256();
+        }
+      }
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_i32(p[0], p[1], p[2], p[3])), _mm_mul_ps(_mm_loadu_ps(dw), _mm_set1_ps(da)), acc);
+    }
+    float out[4];
+    _mm_storeu_ps(out, acc);
+    for (int r = 0; r < NW; r++) t.y[r] = out[r];
+    return;
+  }
+  __m256 acc[NW];
+  float msum[NW];
+  for (int r = 0; r < NW; r++) { acc[r] = _mm256_setzero_ps(); msum[r] = 0; }
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* ab = t.act + size_t(b) * ablk;
+    const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + (has_min ? 4 : 2)));
+    const float da = h2f(ab);
+    const float sa = has_min ? h2f(ab + 2) : 0.0f;
+    for (int r = 0; r < NW; r++) {
+      float dw, mw = 0;
+      const __m256i wv = block32_levels(t.wtype, t.w + size_t(r) * t.wrow + size_t(b) * wblk, &dw, &mw);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), _mm256_cvtepi32_ps(dot32_abs(_mm256_abs_epi8(wv), wv, av)), acc[r]);
+      if (has_min) msum[r] += mw * sa;
+    }
+  }
+  for (int r = 0; r < NW; r++) t.y[r] = hsum(acc[r]) + msum[r];
+}
+
+template <int NW>
+void tile_block32_sequential(Levels q, const float* d, int64_t k, const TileArgs& t) {
+  const int64_t nb = k / 32;
+  int m = 0;
+  for (; m + kActBlock <= t.n_act; m += kActBlock) block32_seq_group<NW, kActBlock>(q, d, nb, t, m);
+  for (; m < t.n_act; m++) block32_seq_group<NW, 1>(q, d, nb, t, m);
+}
+
+// MA activation rows against NW K-quant weight rows. Per pair: exact integer sums per super-block, then either
+// llama.cpp's vec_dot order (8 float lanes) or the repacked kernels' (one fused multiply-add per super-block).
+template <int NW, int MA>
+void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t, int m0) {
+  const int64_t nsb = k / QK_K;
+  const block_q8_K* arow[MA];
+  for (int i = 0; i < MA; i++) arow[i] = reinterpret_cast<const block_q8_K*>(t.act) + size_t(m0 + i) * size_t(nsb);
+  __m256 acc[NW][MA];
+  float msum[NW][MA], seq[NW][MA];
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++) { acc[r][i] = _mm256_setzero_ps(); msum[r][i] = 0; seq[r][i] = 0; }
+  for (int64_t sb = 0; sb < nsb; sb++) {
+    __m256i isum[NW][MA];
+    for (int r = 0; r < NW; r++)
+      for (int i = 0; i < MA; i++) isum[r][i] = _mm256_setzero_si256();
+    for (int c = 0; c < QK_K / 32; c++) {
+      __m256i av[MA];
+      for (int i = 0; i < MA; i++) av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(arow[i][sb].qs + 32 * c));
+      for (int r = 0; r < NW; r++) {
+        const size_t qi = size_t(r) * size_t(k) + size_t(sb) * QK_K + 32 * size_t(c);
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.q.data() + qi));
+        const __m256i wa = _mm256_abs_epi8(wv);
+        const __m256i sv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.sc16.data() + qi / 2));
+        for (int i = 0; i < MA; i++)
+          isum[r][i] = _mm256_add_epi32(isum[r][i], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av[i], wv)), sv));
+      }
+    }
+    for (int i = 0; i < MA; i++) {
+      const block_q8_K& A = arow[i][sb];
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
+      for (int r = 0; r < NW; r++) {
+        const __m256i mv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.mn.data() + (r * nsb + sb) * 16));
+        if (offset32) isum[r][i] = _mm256_sub_epi32(isum[r][i], _mm256_slli_epi32(_mm256_madd_epi16(bs, mv), 5));
+        const float dd = s.d[r * nsb + sb] * A.d;
+        if (sequential) seq[r][i] = std::fma(float(hsum_i32(isum[r][i])), dd, seq[r][i]);
+        else acc[r][i] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum[r][i]), acc[r][i]);
+        if (has_min) {
+          const float mins = float(hsum_i32(_mm256_madd_epi16(mv, bs)));
+          const float dm = s.m[r * nsb + sb] * A.d;
+          msum[r][i] = sequential ? std::fma(mins, dm, msum[r][i]) : msum[r][i] + dm * mins;
+        }
+      }
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int i = 0; i < MA; i++)
+      t.y[int64_t(m0 + i) * t.ldy + r] = (sequential ? seq[r][i] : hsum(acc[r][i])) - msum[r][i];
+}
+
+#if IR_AVX512
+// Q4_K against one activation row, reading the weight blocks in place (no unpacking into scratch): for decode the
+// unpacked copy is used once, so building it cost more than the dot products. Same arithmetic as ksuper_group's
+// sequential order (llama.cpp's repacked Q4_K): per super-block the exact integer Σ scale_j·Σ w·a and
+// Σ min_j·bsums_j, then one fused multiply-add each.
+void q4k_single_row(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int r = 0; r < t.nw; r++) {
+    const auto* w = reinterpret_cast<const block_q4_K*>(t.w + size_t(r) * t.wrow);
+    float seq = 0, msum = 0;
+    for (int64_t sb = 0; sb < nsb; sb++) {
+      const block_q4_K& B = w[sb];
+      const block_q8_K& A = act[sb];
+      uint8_t sc[8], mn[8];
+      for (int j = 0; j < 8; j++) k4_scale_min(j, B.scales, &sc[j], &mn[j]);
+      __m256i isum = _mm256_setzero_si256();
+      for (int c = 0; c < 4; c++) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qs + 32 * c));
+        const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c));
+        const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c + 32));
+        const __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(v, low4), a0);
+        const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), a1);
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * c])));
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * c + 1])));
+      }
+      int mins = 0;
+      for (int j = 0; j < 8; j++) mins += int(mn[j]) * (int(A.bsums[2 * j]) + int(A.bsums[2 * j + 1]));
+      seq = std::fma(float(hsum_i32(isum)), h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d, seq);
+      msum = std::fma(float(mins), h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d, msum);
+    }
+    t.y[r] = seq - msum;
+  }
+}
+#endif
+
+template <int NW>
+void tile_ksuper(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t) {
+  int m = 0;
+  for (; m + kActBlockK <= t.n_act; m += kActBlockK) ksuper_group<NW, kActBlockK>(s, has_min, sequential, offset32, k, t, m);
+  for (; m < t.n_act; m++) ksuper_group<NW, 1>(s, has_min, sequential, offset32, k, t, m);
+}
+
+template <template <int> class Fn, typename... Args>
+void by_rows(int nw, Args&&... args) {
+  switch (nw) {
+    case 1: Fn<1>::run(args...); break;
+    case 2: Fn<2>::run(args...); break;
+    case 3: Fn<3>::run(args...); break;
+    default: Fn<4>::run(args...); break;
+  }
+}
+template <int NW> struct FloatTile { template <typename... A> static void run(A&&... a) { tile_float<NW>(a...); } };
+template <int NW> struct Block32Tile { template <typename... A> static void run(A&&... a) { tile_block32<NW>(a...); } };
+template <int NW> struct Block32SeqTile { template <typename... A> static void run(A&&... a) { tile_block32_sequential<NW>(a...); } };
+template <int NW> struct Block32SingleRow { template <typename... A> static void run(A&&... a) { block32_single_row<NW>(a...); } };
+template <int NW> struct KSuperTile { template <typename... A> static void run(A&&... a) { tile_ksuper<NW>(a...); } };
+
+// Max |x| over 32 floats.
+inline float absmax32(const float* x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+  for (int j = 8; j < 32; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+// 32 floats times `scale`, rounded half to even, packed to int8 in order; returns the four int32 partial sums.
+inline __m256i round_pack32(const float* x, float scale, int8_t* out) {
+  const __m256 mul = _mm256_set1_ps(scale);
+  __m256i i[4];
+  for (int j = 0; j < 4; j++)
+    i[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * j), mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+}
+
+}  // namespace
+
+bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out) {
+  switch (encoding) {
+    case GGML_Q8_0: case GGML_Q8_1: {
+      const bool q81 = encoding == GGML_Q8_1;
+      const size_t bsize = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+      for (int64_t b = 0; b < k / 32; b++, x += 32) {
+        uint8_t* blk = out + size_t(b) * bsize;
+        const float amax = absmax32(x);
+        const float d = amax / 127.f;
+        const __m256i sums = round_pack32(x, amax != 0.0f ? 127.f / amax : 0.0f, reinterpret_cast<int8_t*>(blk + (q81 ? 4 : 2)));
+        const uint16_t dh = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        std::memcpy(blk, &dh, 2);
+        if (q81) {
+          const uint16_t sh = _cvtss_sh(d * float(hsum_i32(sums)), _MM_FROUND_TO_NEAREST_INT);
+          std::memcpy(blk + 2, &sh, 2);
+        }
+      }
+      return true;
+    }
+    case GGML_Q8_K: {
+      for (int64_t b = 0; b < k / QK_K; b++, x += QK_K) {
+        auto* y = reinterpret_cast<block_q8_K*>(out) + b;
+        float amax = 0;
+        for (int j = 0; j < QK_K; j += 32) amax = std::max(amax, absmax32(x + j));
+        if (amax == 0) {
+          std::memset(y, 0, sizeof(block_q8_K));
+          continue;
+        }
+        int first = 0;  // the reference takes the sign of the first element reaching the maximum magnitude
+        while (std::fabs(x[first]) != amax) first++;
+        const float iscale = -127.f / x[first];
+        for (int j = 0; j < QK_K; j += 32) round_pack32(x + j, iscale, y->qs + j);
+        for (int j = 0; j < 16; j++) {
+          const __m128i q16 = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(y->qs + 16 * j)));
+          const __m128i q16b = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(y->qs + 16 * j + 8)));
+          __m128i s = _mm_madd_epi16(_mm_add_epi16(q16, q16b), _mm_set1_epi16(1));
+          s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+          s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+          y->bsums[j] = int16_t(_mm_cvtsi128_si32(s));
+        }
+        y->d = 1 / iscale;
+      }
+      return true;
+    }
+    case GGML_F16: {
+      auto* o = reinterpret_cast<uint16_t*>(out);
+      int64_t i = 0;
+      for (; i + 8 <= k; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+      for (; i < k; i++) o[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+      return true;
+    }
+    default: return false;
+  }
+}
+
+namespace {
+
+// exp(x) as ggml_v_expf computes it (the Arm optimized-routines polynomial, |error| < 1.5 ulp): the exact sequence
+// of roundings matters, because SiLU feeds an 8-bit quantizer whose rounding flips on 1-ulp differences.
+#if IR_AVX512
+inline __m512 expf_ggml(__m512 x) {
+  const __m512 shift = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), shift);
+  const __m512 n = _mm512_sub_ps(z, shift);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 hi = _mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f));
+  const __m512 mid = _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f));
+  const __m512 lo = _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f));
+  const __m512 poly = _mm512_fmadd_ps(_mm512_fmadd_ps(hi, u, mid), u, lo);
+  const __m512 res = _mm512_scalef_ps(poly, n);
+  const __mmask16 out_of_range = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+  if (_mm512_kortestz(out_of_range, out_of_range)) return res;
+  const __m512 saturated = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                                _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(out_of_range, res, saturated);
+}
+
+inline __m512 silu_ggml(__m512 x) {
+  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1), expf_ggml(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+constexpr int kSiluLanes = 16;
+inline void swiglu_vec(const float* g, const float* u, float* y) {
+  _mm512_storeu_ps(y, _mm512_mul_ps(silu_ggml(_mm512_loadu_ps(g)), _mm512_loadu_ps(u)));
+}
+#else
+inline __m256 expf_ggml(__m256 x) {
+  const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+  const __m256 n = _mm256_sub_ps(z, shift);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+  const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(sign, n), _mm256_set1_ps(126), _CMP_GT_OQ);
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 hi = _mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f));
+  const __m256 mid = _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f));
+  const __m256 j = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, u, mid), u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  if (!_mm256_movemask_ps(big)) return _mm256_fmadd_ps(j, k, k);
+  // Large |n|: scale in two steps so the exponent does not overflow, and saturate beyond |n| > 192.
+  const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                     _mm256_set1_epi32(int(0x82000000u)));
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+  const __m256 huge = _mm256_cmp_ps(_mm256_andnot_ps(sign, n), _mm256_set1_ps(192), _CMP_GT_OQ);
+  const __m256 scaled = _mm256_or_ps(_mm256_and_ps(big, _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+                                     _mm256_andnot_ps(big, _mm256_fmadd_ps(k, j, k)));
+  return _mm256_or_ps(_mm256_and_ps(huge, _mm256_mul_ps(s1, s1)), _mm256_andnot_ps(huge, scaled));
+}
+
+inline __m256 silu_ggml(__m256 x) {
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1), expf_ggml(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+constexpr int kSiluLanes = 8;
+inline void swiglu_vec(const float* g, const float* u, float* y) {
+  _mm256_storeu_ps(y, _mm256_mul_ps(silu_ggml(_mm256_loadu_ps(g)), _mm256_loadu_ps(u)));
+}
+#endif
+
+}  // namespace
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + kSiluLanes <= n; i += kSiluLanes) swiglu_vec(gate + i, up + i, out + i);
+  for (; i < n; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+bool supports(int wtype) {
+  switch (wtype) {
+    case GGML_F32: case GGML_F16: case GGML_BF16: case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1:
+    case GGML_Q8_0: case GGML_IQ4_NL: case GGML_Q2_K: case GGML_Q3_K: case GGML_Q4_K: case GGML_Q5_K: case GGML_Q6_K:
+    case GGML_IQ4_XS: return true;
+    default: return false;
+  }
+}
+
+void tile(const TileArgs& t) {
+  thread_local Scratch s;
+  for (int r0 = 0; r0 < t.nw; r0 += kMaxRows) {
+    const int nw = t.nw - r0 < kMaxRows ? t.nw - r0 : kMaxRows;
+    TileArgs sub = t;
+    sub.w = t.w + size_t(r0) * t.wrow;
+    sub.nw = nw;
+    sub.y = t.y + r0;
+    switch (family(t.wtype)) {
+      case Family::Float: {
+        const float* rows[kMaxRows];
+        if (t.wtype == GGML_F32) {
+          for (int r = 0; r < nw; r++) rows[r] = reinterpret_cast<const float*>(sub.w + size_t(r) * t.wrow);
+        } else {
+          if (s.f.size() < size_t(t.k) * kMaxRows) s.f.resize(size_t(t.k) * kMaxRows);
+          for (int r = 0; r < nw; r++) {
+            unpack_float(t.wtype, sub.w + size_t(r) * t.wrow, t.k, s.f.data() + size_t(r) * size_t(t.k));
+            rows[r] = s.f.data() + size_t(r) * size_t(t.k);
+          }
+        }
+        by_rows<FloatTile>(nw, rows, t.k, sub);
+        break;
+      }
+      case Family::Block32: {
+        if (t.single_row) {
+          by_rows<Block32SingleRow>(nw, sub);
+          break;
+        }
+        if (s.q.size() < size_t(t.k) * kMaxRows) s.reserve(t.k);
+        const int64_t nb = t.k / 32;
+        Levels lv{s.q.data(), size_t(t.k), 32};
+        if (t.wtype == GGML_Q8_0) {  // already 8-bit: read the levels in place, convert only the scales
+          lv = Levels{reinterpret_cast<const int8_t*>(sub.w + 2), t.wrow, sizeof(block_q8_0)};
+          for (int r = 0; r < nw; r++)
+            for (int64_t b = 0; b < nb; b++) s.d[r * nb + b] = h2f(sub.w + size_t(r) * t.wrow + size_t(b) * sizeof(block_q8_0));
+        } else {
+          for (int r = 0; r < nw; r++)
+            unpack_block32(t.wtype, sub.w + size_t(r) * t.wrow, nb, s.q.data() + size_t(r) * size_t(t.k),
+                           s.d.data() + r * nb, s.m.data() + r * nb);
+        }
+        const bool has_min = t.wtype == GGML_Q4_1 || t.wtype == GGML_Q5_1;
+        if (sequential_order(t.wtype)) by_rows<Block32SeqTile>(nw, lv, s.d.data(), t.k, sub);
+        else by_rows<Block32Tile>(nw, lv, s.d.data(), s.m.data(), has_min, t.k, sub);
+        break;
+      }
+      case Family::KSuper: {
+#if IR_AVX512
+        if (t.single_row && t.wtype == GGML_Q4_K) {
+          q4k_single_row(sub);
+          break;
+        }
+#endif
+        if (s.q.size() < size_t(t.k) * kMaxRows) s.reserve(t.k);
+        const int64_t nsb = t.k / QK_K;
+        for (int r = 0; r < nw; r++)
+          unpack_ksuper(t.wtype, sub.w + size_t(r) * t.wrow, nsb, s.q.data() + size_t(r) * size_t(t.k),
+                        s.sc16.data() + size_t(r) * size_t(t.k) / 2, s.mn.data() + r * nsb * 16, s.d.data() + r * nsb,
+                        s.m.data() + r * nsb);
+        const bool has_min = t.wtype == GGML_Q2_K || t.wtype == GGML_Q4_K || t.wtype == GGML_Q5_K;
+        by_rows<KSuperTile>(nw, s, has_min, sequential_order(t.wtype), t.wtype == GGML_Q6_K, t.k, sub);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace IR_SIMD_NS
+}  // namespace ir

@@ -1,0 +1,65 @@
+#include "kv_pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace ir {
+
+void quantize_q8_0(const float* x, block_q8_0* out, int n) {
+  for (int b = 0; b < n / QK8_0; b++) {
+    const float* xb = x + b * QK8_0;
+    float amax = 0.0f;
+    for (int j = 0; j < QK8_0; j++) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = d ? 1.0f / d : 0.0f;
+    out[b].d = fp32_to_fp16(d);
+    for (int j = 0; j < QK8_0; j++) out[b].qs[j] = int8_t(std::nearbyint(xb[j] * id));
+  }
+}
+
+KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType type)
+    : n_layer_(n_layer), n_blocks_(n_blocks), block_size_(block_size), kv_dim_(kv_dim), type_(type),
+      elt_size_(type == KvType::F32 ? 4 : 2) {
+  if (type == KvType::Q8_0 && kv_dim % QK8_0 != 0) throw std::invalid_argument("a q8_0 KV cache needs kv_dim divisible by 32");
+  row_bytes_ = bytes_for(kv_dim);
+  data_.resize(size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2);
+}
+
+// Layout: [layer][block][K|V][slot][kv_dim] (F16 K: [dim][slot]), so one block of one layer is contiguous.
+size_t KvPool::slot_offset(int layer, int block, int slot, bool is_v) const {
+  const size_t half = row_bytes_ * block_size_;
+  return ((size_t(layer) * n_blocks_ + block) * 2 + (is_v ? 1 : 0)) * half + size_t(slot) * row_bytes_;
+}
+
+void KvPool::store(size_t off, const float* x) {
+  switch (type_) {
+    case KvType::F32: std::memcpy(&data_[off], x, size_t(kv_dim_) * 4); break;
+    case KvType::F16: fp32_to_fp16_row(x, reinterpret_cast<uint16_t*>(&data_[off]), kv_dim_); break;
+    case KvType::Q8_0: quantize_q8_0(x, reinterpret_cast<block_q8_0*>(&data_[off]), kv_dim_); break;
+  }
+}
+
+void KvPool::store_transposed(size_t block_off, int slot, const float* x) {
+  thread_local std::vector<uint16_t> h;
+  h.resize(size_t(kv_dim_));
+  fp32_to_fp16_row(x, h.data(), kv_dim_);
+  auto* o = reinterpret_cast<uint16_t*>(&data_[block_off]) + slot;
+  for (int i = 0; i < kv_dim_; i++) o[size_t(i) * block_size_] = h[size_t(i)];
+}
+
+void KvPool::write(int layer, int block, int slot, const float* k, const float* v) {
+  if (k_transposed()) store_transposed(slot_offset(layer, block, 0, false), slot, k);
+  else store(slot_offset(layer, block, slot, false), k);
+  store(slot_offset(layer, block, slot, true), v);
+}
+
+void KvPool::copy_block(int src, int dst) {
+  const size_t len = row_bytes_ * block_size_ * 2;
+  for (int l = 0; l < n_layer_; l++) {
+    std::memcpy(&data_[slot_offset(l, dst, 0, false)], &data_[slot_offset(l, src, 0, false)], len);
+  }
+}
+
+}  // namespace ir

@@ -1,0 +1,64 @@
+// The paged KV store: for every layer, K and V for `n_blocks` blocks of `block_size` token slots.
+// Which sequence owns which block is decided in TypeScript (the BlockManager); native code only reads and
+// writes slots through the block tables it is handed, after checking every index.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "../ggml_types.h"
+
+namespace ir {
+
+// Element type of the stored K/V. Q8_0 stores each run of 32 values as int8 with one f16 scale (as llama.cpp's
+// q8_0 cache type), so a head's size must be a multiple of 32.
+enum class KvType { F32, F16, Q8_0 };
+
+class KvPool {
+ public:
+  KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType type);
+
+  int n_layer() const { return n_layer_; }
+  int n_blocks() const { return n_blocks_; }
+  int block_size() const { return block_size_; }
+  int kv_dim() const { return kv_dim_; }
+  KvType type() const { return type_; }
+  size_t bytes() const { return data_.size(); }
+
+  // Stores one token's K and V (kv_dim floats each) for a layer at (block, slot).
+  void write(int layer, int block, int slot, const float* k, const float* v);
+  // F16 K is stored transposed within each block, [dim][slot], so that attention reads the block's positions
+  // of one dimension as one contiguous vector (the scores vectorize across positions without transposing).
+  bool k_transposed() const { return type_ == KvType::F16; }
+  // Stride in elements between consecutive dimensions of one token's K: 1, or block_size when transposed.
+  int k_dim_stride() const { return k_transposed() ? block_size_ : 1; }
+  // Bytes from one slot's K to the next slot's within a block, and the same for V.
+  size_t k_slot_stride() const { return k_transposed() ? elt_size_ : row_bytes_; }
+  size_t v_slot_stride() const { return row_bytes_; }
+  // Raw pointer to a token's first K element or its V row (kv_dim elements of the pool's type) at (layer,
+  // block, slot); K's dimensions then follow at k_dim_stride().
+  const uint8_t* k_row(int layer, int block, int slot) const {
+    return k_transposed() ? &data_[slot_offset(layer, block, 0, false) + size_t(slot) * elt_size_] : &data_[slot_offset(layer, block, slot, false)];
+  }
+  const uint8_t* v_row(int layer, int block, int slot) const { return &data_[slot_offset(layer, block, slot, true)]; }
+  // Bytes that `n` leading elements of a row take (n a multiple of 32 for Q8_0); for a transposed K, multiply by
+  // k_dim_stride() to skip n dimensions.
+  size_t bytes_for(int n) const { return type_ == KvType::Q8_0 ? size_t(n / QK8_0) * sizeof(block_q8_0) : size_t(n) * elt_size_; }
+  // Copies every layer's slots of block `src` to block `dst` (copy-on-write of a shared block).
+  void copy_block(int src, int dst);
+
+ private:
+  size_t slot_offset(int layer, int block, int slot, bool is_v) const;
+  void store(size_t off, const float* x);
+  void store_transposed(size_t block_off, int slot, const float* x);
+
+  int n_layer_, n_blocks_, block_size_, kv_dim_;
+  KvType type_;
+  size_t elt_size_;  // bytes per element for F32/F16
+  size_t row_bytes_;
+  std::vector<uint8_t> data_;
+};
+
+// Quantizes n floats (a multiple of 32) to q8_0 blocks: per block, scale = max|x| / 127, values rounded to nearest.
+void quantize_q8_0(const float* x, block_q8_0* out, int n);
+
+}  // namespace ir

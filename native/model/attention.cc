@@ -1,0 +1,482 @@
+#include "attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace ir {
+
+namespace {
+
+// Attention runs in two passes: all scores q·k first (independent per position, so they vectorize across
+// positions or across head_dim), then the online softmax over positions in order, which updates the output
+// accumulator with one V row at a time (vectorized across head_dim).
+
+// Where each position's K and V rows of the head are, gathered once per call by walking the block table (so
+// the inner loops neither divide by the block size nor chase the table).
+struct Rows {
+  const uint8_t* const* k;
+  const uint8_t* const* v;
+};
+
+// ---- scores: s[p] = dot(q, k_p) * scale for p < n_ctx --------------------------------------------------
+
+// f16 K (stored transposed, dimension j of position p at k_p[j * stride]): the exact products f16(k)·f16(q)
+// (exact in f32) summed in double in index order, as llama.cpp's ggml_vec_dot_f16 does for its leftover elements.
+float dot_f16_exact(const uint16_t* k, int stride, const float* qh, int hd) {
+  double dot = 0;
+  for (int j = 0; j < hd; j++) dot += double(fp16_lut(k[size_t(j) * stride]) * qh[j]);
+  return float(dot);
+}
+
+void scores_f16_portable(const HeadAttention& a, const Rows& rows, const void* q, float* s, int from) {
+  const auto* qh = static_cast<const float*>(q);
+  const int stride = a.kv->k_dim_stride();
+  for (int p = from; p < a.n_ctx; p++)
+    s[p] = dot_f16_exact(reinterpret_cast<const uint16_t*>(rows.k[p]), stride, qh, a.head_dim) * a.scale;
+}
+
+#if defined(__x86_64__)
+// Positions in lanes: with K transposed, dimension j of G consecutive positions of a block is one contiguous
+// vector of f16, and every lane adds its products in dot_f16_exact's order (bit-identical scores). NG groups of
+// positions run together so their addition chains overlap. The block size must be a multiple of G.
+
+// NG groups of 8 positions from p (AVX + F16C).
+template <int NG>
+__attribute__((target("avx,f16c"))) void scores_f16_groups8(const uint16_t* const* k, int stride, const float* qh, int hd, float scale, float* s) {
+  __m256d lo[NG], hi[NG];
+  for (int g = 0; g < NG; g++) lo[g] = hi[g] = _mm256_setzero_pd();
+  for (int j = 0; j < hd; j++) {
+    const __m256 qj = _mm256_set1_ps(qh[j]);
+    for (int g = 0; g < NG; g++) {
+      const __m256 prod = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k[g] + size_t(j) * stride))), qj);
+      lo[g] = _mm256_add_pd(lo[g], _mm256_cvtps_pd(_mm256_castps256_ps128(prod)));
+      hi[g] = _mm256_add_pd(hi[g], _mm256_cvtps_pd(_mm256_extractf128_ps(prod, 1)));
+    }
+  }
+  for (int g = 0; g < NG; g++) {
+    const __m256 dots = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo[g])), _mm256_cvtpd_ps(hi[g]), 1);
+    _mm256_storeu_ps(s + 8 * g, _mm256_mul_ps(dots, _mm256_set1_ps(scale)));
+  }
+}
+
+// NG groups of 16 positions from p (AVX-512).
+template <int NG>
+__attribute__((target("avx512f,f16c"))) void scores_f16_groups16(const uint16_t* const* k, int stride, const float* qh, int hd, float scale, float* s) {
+  __m512d lo[NG], hi[NG];
+  for (int g = 0; g < NG; g++) lo[g] = hi[g] = _mm512_setzero_pd();
+  for (int j = 0; j < hd; j++) {
+    const __m512 qj = _mm512_set1_ps(qh[j]);
+    for (int g = 0; g < NG; g++) {
+      const __m512 prod = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k[g] + size_t(j) * stride))), qj);
+      lo[g] = _mm512_add_pd(lo[g], _mm512_cvtps_pd(_mm512_castps512_ps256(prod)));
+      hi[g] = _mm512_add_pd(hi[g], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(prod), 1))));
+    }
+  }
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (int g = 0; g < NG; g++) {
+    _mm256_storeu_ps(s + 16 * g, _mm256_mul_ps(_mm512_cvtpd_ps(lo[g]), vscale));
+    _mm256_storeu_ps(s + 16 * g + 8, _mm256_mul_ps(_mm512_cvtpd_ps(hi[g]), vscale));
+  }
+}
+
+// Scores of every group of G positions, NG groups at a time, then one at a time. Groups start at multiples of G
+// and the block size is a multiple of G, so a group never leaves its block.
+template <int G, int NG, void (*Many)(const uint16_t* const*, int, const float*, int, float, float*),
+          void (*One)(const uint16_t* const*, int, const float*, int, float, float*)>
+void scores_f16_grouped(const HeadAttention& a, const Rows& rows, const void* q, float* s) {
+  const auto* qh = static_cast<const float*>(q);
+  const int stride = a.kv->k_dim_stride(), n = a.n_ctx;
+  const uint16_t* k[NG];
+  int p = 0;
+  for (; p + NG * G <= n; p += NG * G) {
+    for (int g = 0; g < NG; g++) k[g] = reinterpret_cast<const uint16_t*>(rows.k[p + g * G]);
+    Many(k, stride, qh, a.head_dim, a.scale, s + p);
+  }
+  for (; p + G <= n; p += G) {
+    k[0] = reinterpret_cast<const uint16_t*>(rows.k[p]);
+    One(k, stride, qh, a.head_dim, a.scale, s + p);
+  }
+  if (p < n) {  // the last positions: their group's other slots are in the same block (unused), so compute all G
+    alignas(64) float tail[G];
+    k[0] = reinterpret_cast<const uint16_t*>(rows.k[p]);
+    One(k, stride, qh, a.head_dim, a.scale, tail);
+    for (int i = 0; p + i < n; i++) s[p + i] = tail[i];
+  }
+}
+
+void scores_f16_avx(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
+  if (a.kv->k_dim_stride() % 8 != 0) return scores_f16_portable(a, rows, q, s, 0);
+  scores_f16_grouped<8, 4, scores_f16_groups8<4>, scores_f16_groups8<1>>(a, rows, q, s);
+}
+
+void scores_f16_avx512(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
+  if (a.kv->k_dim_stride() % 16 != 0) return scores_f16_avx(a, rows, q, s, 0);
+  scores_f16_grouped<16, 4, scores_f16_groups16<4>, scores_f16_groups16<1>>(a, rows, q, s);
+}
+#endif
+
+void scores_f32_portable(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
+  const auto* qf = static_cast<const float*>(q);
+  for (int p = 0; p < a.n_ctx; p++) {
+    const auto* k = reinterpret_cast<const float*>(rows.k[p]);
+    float dot = 0;
+    for (int j = 0; j < a.head_dim; j++) dot += k[j] * qf[j];
+    s[p] = dot * a.scale;
+  }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void scores_f32_avx2(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
+  const auto* qf = static_cast<const float*>(q);
+  const int hd = a.head_dim;
+  if (hd % 8 != 0) return scores_f32_portable(a, rows, q, s, 0);
+  for (int p = 0; p < a.n_ctx; p++) {
+    const auto* k = reinterpret_cast<const float*>(rows.k[p]);
+    __m256 acc = _mm256_setzero_ps();
+    for (int j = 0; j < hd; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(k + j), _mm256_loadu_ps(qf + j), acc);
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    s[p] = _mm_cvtss_f32(x) * a.scale;
+  }
+}
+#endif
+
+// q8_0 K against the query quantized to q8_0 (llama.cpp's vec_dot_q8_0_q8_0): integer sums per block of 32.
+void scores_q8_0(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
+  const auto* qb = static_cast<const block_q8_0*>(q);
+  const int nb = a.head_dim / QK8_0;
+  for (int p = 0; p < a.n_ctx; p++) {
+    const auto* kb = reinterpret_cast<const block_q8_0*>(rows.k[p]);
+    float dot = 0;
+    for (int b = 0; b < nb; b++) {
+      int sum = 0;
+      for (int j = 0; j < QK8_0; j++) sum += int(kb[b].qs[j]) * int(qb[b].qs[j]);
+      dot += float(sum) * (fp16_lut(kb[b].d) * fp16_lut(qb[b].d));
+    }
+    s[p] = dot * a.scale;
+  }
+}
+
+// One head's online-softmax bookkeeping for position p: the rescale of what was accumulated and the weight of p.
+struct SoftmaxStep {
+  float max_score = -INFINITY, sum = 0.0f;
+  inline void next(float score, float& ms, float& vs) {
+    ms = 1.0f;
+    vs = 1.0f;
+    if (score > max_score) {
+      const float old = max_score;
+      max_score = score;
+      ms = std::exp(old - max_score);
+    } else {
+      vs = std::exp(score - max_score);
+    }
+    // llama.cpp rounds `S*ms + vs` twice; the empty asm keeps an FMA-enabled caller from fusing it.
+    float scaled = sum * ms;
+#if defined(__x86_64__)
+    asm("" : "+x"(scaled));
+#else
+    asm("" : "+r"(scaled));
+#endif
+    sum = scaled + vs;
+  }
+};
+
+// The online softmax's per-position factors for scores s[0..n): ms[p] rescales what was accumulated before p,
+// vs[p] weighs V row p. Computed ahead of the V pass so that the pass makes no calls (a call would force its
+// vector accumulators out of registers at every position). Returns the denominator.
+float softmax_factors(const float* s, int n, float* ms, float* vs) {
+  SoftmaxStep step;
+  for (int p = 0; p < n; p++) step.next(s[p], ms[p], vs[p]);
+  return step.sum;
+}
+
+// ---- output update: out = out * ms + v * vs, for one position -------------------------------------------
+// Multiplying by ms = 1 changes nothing, and in the f16 path the accumulator always holds f16 values, so
+// rescaling unconditionally is bit-identical to rescaling only when the maximum moved.
+// f16 V: llama.cpp's ggml_vec_mad_f16 sends a head of fewer than 64 elements (its AVX-512 step) through its
+// scalar loop `y = f16(y + x*v)`, which the prebuilt CPU libraries compile to one fused multiply-add: so the
+// product and the sum round once, as std::fma / _mm256_fmadd_ps do here.
+
+void update_f16_portable(float* out, const uint8_t* vrow, int hd, float ms, float vs) {
+  const auto* v = reinterpret_cast<const uint16_t*>(vrow);
+  for (int j = 0; j < hd; j++) {
+    const float scaled = fp16_to_fp32(fp32_to_fp16(out[j] * ms));
+    out[j] = fp16_to_fp32(fp32_to_fp16(std::fma(fp16_lut(v[j]), vs, scaled)));
+  }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx,fma,f16c"))) void update_f16_avx(float* out, const uint8_t* vrow, int hd, float ms, float vs) {
+  const auto* v = reinterpret_cast<const uint16_t*>(vrow);
+  const __m256 vms = _mm256_set1_ps(ms), vvs = _mm256_set1_ps(vs);
+  int j = 0;
+  if (ms == 1.0f) {  // the usual case once the maximum has settled: no rescale, half the dependency chain
+    for (; j + 8 <= hd; j += 8) {
+      const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + j)));
+      const __m256 o = _mm256_fmadd_ps(vv, vvs, _mm256_loadu_ps(out + j));
+      _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm256_cvtps_ph(o, _MM_FROUND_TO_NEAREST_INT)));
+    }
+  }
+  for (; j + 8 <= hd; j += 8) {
+    __m256 o = _mm256_mul_ps(_mm256_loadu_ps(out + j), vms);
+    o = _mm256_cvtph_ps(_mm256_cvtps_ph(o, _MM_FROUND_TO_NEAREST_INT));
+    const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + j)));
+    o = _mm256_fmadd_ps(vv, vvs, o);
+    _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm256_cvtps_ph(o, _MM_FROUND_TO_NEAREST_INT)));
+  }
+  if (j < hd) update_f16_portable(out + j, vrow + size_t(j) * 2, hd - j, ms, vs);
+}
+#endif
+
+#if defined(__x86_64__)
+
+// The whole online-softmax pass over an f16 V with the accumulator held in registers (NV vectors of 8, head size
+// 8·NV): the same operations as update_f16_avx (fused multiply-add included) position after position, without storing and reloading the
+// accumulator between positions, which put a store-to-load round trip on the chain that every position waits on.
+// Returns the softmax denominator; out receives the unnormalized accumulator.
+__attribute__((target("avx,fma,f16c"))) inline __m256 round16(__m256 x) {
+  return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+template <int NV>
+__attribute__((target("avx,fma,f16c"))) void softmax_v_f16_avx(const float* ms, const float* vs, const uint8_t* const* v_rows, int n, float* out) {
+  __m256 acc[NV];
+  for (int i = 0; i < NV; i++) acc[i] = _mm256_setzero_ps();
+  for (int p = 0; p < n; p++) {
+    const auto* v = reinterpret_cast<const __m128i*>(v_rows[p]);
+    if (ms[p] != 1.0f) {
+      const __m256 vms = _mm256_set1_ps(ms[p]);
+      for (int i = 0; i < NV; i++) acc[i] = round16(_mm256_mul_ps(acc[i], vms));
+    }
+    const __m256 vvs = _mm256_set1_ps(vs[p]);
+    for (int i = 0; i < NV; i++) acc[i] = round16(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(v + i)), vvs, acc[i]));
+  }
+  for (int i = 0; i < NV; i++) _mm256_storeu_ps(out + 8 * i, acc[i]);
+}
+
+using SoftmaxVFn = void (*)(const float*, const float*, const uint8_t* const*, int, float*);
+
+// The register-resident pass for the head sizes it is instantiated for, else null (the caller checked the CPU).
+SoftmaxVFn softmax_v_f16_avx_for(int hd) {
+  switch (hd) {
+    case 32: return softmax_v_f16_avx<4>;
+    case 48: return softmax_v_f16_avx<6>;
+    case 64: return softmax_v_f16_avx<8>;
+    case 80: return softmax_v_f16_avx<10>;
+    case 96: return softmax_v_f16_avx<12>;
+    case 128: return softmax_v_f16_avx<16>;
+    default: return nullptr;
+  }
+}
+
+// Two heads of one token at once: the same passes as softmax_v_f16_avx for each, interleaved so that the two
+// per-position dependency chains overlap (one head's chain alone leaves the core mostly waiting), in 16-lane
+// vectors (head sizes that are multiples of 16).
+
+
+__attribute__((target("avx512f,fma,f16c"))) inline __m512 round16_512(__m512 x) {
+  return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+template <int NV>
+__attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_pair(const float* const* ms, const float* const* vs, const uint8_t* const* v0_rows,
+                                                                   const uint8_t* const* v1_rows, int n, float* out0, float* out1) {
+  __m512 acc0[NV], acc1[NV];
+  for (int i = 0; i < NV; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int p = 0; p < n; p++) {
+    const auto* v0 = reinterpret_cast<const __m256i*>(v0_rows[p]);
+    const auto* v1 = reinterpret_cast<const __m256i*>(v1_rows[p]);
+    if (ms[0][p] != 1.0f) for (int i = 0; i < NV; i++) acc0[i] = round16_512(_mm512_mul_ps(acc0[i], _mm512_set1_ps(ms[0][p])));
+    if (ms[1][p] != 1.0f) for (int i = 0; i < NV; i++) acc1[i] = round16_512(_mm512_mul_ps(acc1[i], _mm512_set1_ps(ms[1][p])));
+    const __m512 w0 = _mm512_set1_ps(vs[0][p]), w1 = _mm512_set1_ps(vs[1][p]);
+    for (int i = 0; i < NV; i++) {
+      acc0[i] = round16_512(_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v0 + i)), w0, acc0[i]));
+      acc1[i] = round16_512(_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v1 + i)), w1, acc1[i]));
+    }
+  }
+  for (int i = 0; i < NV; i++) {
+    _mm512_storeu_ps(out0 + 16 * i, acc0[i]);
+    _mm512_storeu_ps(out1 + 16 * i, acc1[i]);
+  }
+}
+
+using SoftmaxPairFn = void (*)(const float* const*, const float* const*, const uint8_t* const*, const uint8_t* const*, int, float*, float*);
+
+SoftmaxPairFn softmax_v_f16_pair_for(int hd) {
+  switch (hd) {
+    case 32: return softmax_v_f16_pair<2>;
+    case 48: return softmax_v_f16_pair<3>;
+    case 64: return softmax_v_f16_pair<4>;
+    case 128: return softmax_v_f16_pair<8>;
+    default: return nullptr;
+  }
+}
+#endif
+
+void update_f32(float* out, const uint8_t* vrow, int hd, float ms, float vs) {
+  const auto* v = reinterpret_cast<const float*>(vrow);
+  for (int j = 0; j < hd; j++) out[j] = out[j] * ms + v[j] * vs;
+}
+
+void update_q8_0(float* out, const uint8_t* vrow, int hd, float ms, float vs) {
+  const auto* vb = reinterpret_cast<const block_q8_0*>(vrow);
+  for (int b = 0; b < hd / QK8_0; b++) {
+    const float d = fp16_lut(vb[b].d);
+    for (int j = 0; j < QK8_0; j++) {
+      float& o = out[b * QK8_0 + j];
+      o = o * ms + float(vb[b].qs[j]) * d * vs;
+    }
+  }
+}
+
+using ScoresFn = void (*)(const HeadAttention&, const Rows&, const void*, float*, int);
+using UpdateFn = void (*)(float*, const uint8_t*, int, float, float);
+
+struct Kernels {
+  ScoresFn scores_f16 = scores_f16_portable, scores_f32 = scores_f32_portable;
+  UpdateFn update_f16 = update_f16_portable;
+  bool avx_fma_f16c = false;      // softmax_v_f16_avx runs
+  bool avx512_fma_f16c = false;  // softmax_v_f16_pair runs
+};
+
+const Kernels kernels = [] {
+  Kernels k;
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) k.scores_f16 = scores_f16_avx;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")) k.scores_f16 = scores_f16_avx512;
+  if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    k.update_f16 = update_f16_avx;
+    k.avx_fma_f16c = true;
+    k.avx512_fma_f16c = __builtin_cpu_supports("avx512f");
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k.scores_f32 = scores_f32_avx2;
+#endif
+  return k;
+}();
+
+}  // namespace
+
+namespace {
+
+// Per-thread scratch of attend_head(s): scores and the gathered K/V row pointers, grown as contexts grow.
+struct Scratch {
+  std::vector<float> s0, s1, ms0, vs0, ms1, vs1;  // scores and softmax factors of up to two heads
+  std::vector<const uint8_t*> k0, v0, k1, v1;
+  void reserve(int n) {
+    if (s0.size() >= size_t(n)) return;
+    for (auto* x : {&s0, &s1, &ms0, &vs0, &ms1, &vs1}) x->resize(size_t(n) * 2);
+    for (auto* x : {&k0, &v0, &k1, &v1}) x->resize(size_t(n) * 2);
+  }
+};
+
+// Where each position's K and V rows of the head start, walking the block table once.
+Rows gather_rows(const HeadAttention& a, std::vector<const uint8_t*>& k_rows, std::vector<const uint8_t*>& v_rows) {
+  const int n = a.n_ctx, bs = a.kv->block_size();
+  const size_t v_off = a.kv->bytes_for(a.kv_offset), k_off = v_off * size_t(a.kv->k_dim_stride());
+  const size_t k_step = a.kv->k_slot_stride(), v_step = a.kv->v_slot_stride();
+  for (int p0 = 0, i = 0; p0 < n; p0 += bs, i++) {
+    const uint8_t* k = a.kv->k_row(a.layer, a.block_table[i], 0) + k_off;
+    const uint8_t* v = a.kv->v_row(a.layer, a.block_table[i], 0) + v_off;
+    const int end = std::min(bs, n - p0);
+    for (int slot = 0; slot < end; slot++) {
+      k_rows[size_t(p0 + slot)] = k + size_t(slot) * k_step;
+      v_rows[size_t(p0 + slot)] = v + size_t(slot) * v_step;
+    }
+  }
+  return {k_rows.data(), v_rows.data()};
+}
+
+// s[p] = q·k_p · scale in the arithmetic of the pool's type; returns the matching V update.
+UpdateFn compute_scores(const HeadAttention& a, const Rows& rows, const float* q, float* s) {
+  const int hd = a.head_dim;
+  // The query in the form the K dot products take: f16-rounded, q8_0 blocks, or as is.
+  alignas(32) float qh[kMaxHeadDim];
+  uint16_t qhalf[kMaxHeadDim];
+  block_q8_0 qq[kMaxHeadDim / QK8_0];
+  switch (a.kv->type()) {
+    case KvType::F16:
+      fp32_to_fp16_row(q, qhalf, hd);
+      for (int j = 0; j < hd; j++) qh[j] = fp16_lut(qhalf[j]);
+      kernels.scores_f16(a, rows, qh, s, 0);
+      return kernels.update_f16;
+    case KvType::F32:
+      kernels.scores_f32(a, rows, q, s, 0);
+      return update_f32;
+    case KvType::Q8_0:
+    default:
+      quantize_q8_0(q, qq, hd);
+      scores_q8_0(a, rows, qq, s, 0);
+      return update_q8_0;
+  }
+}
+
+void normalize(float* out, int hd, float total) {
+  const float inv = total > 0 ? 1.0f / total : 0.0f;
+  for (int j = 0; j < hd; j++) out[j] *= inv;
+}
+
+}  // namespace
+
+void attend_head(const HeadAttention& a, const float* q, float* out) {
+  const int hd = a.head_dim, n = a.n_ctx;
+  thread_local Scratch sc;
+  sc.reserve(n);
+  const Rows rows = gather_rows(a, sc.k0, sc.v0);
+  float* s = sc.s0.data();
+  const UpdateFn update = compute_scores(a, rows, q, s);
+
+#if defined(__x86_64__)
+  if (a.kv->type() == KvType::F16 && kernels.avx_fma_f16c) {
+    if (const SoftmaxVFn softmax_v = softmax_v_f16_avx_for(hd)) {
+      const float total = softmax_factors(s, n, sc.ms0.data(), sc.vs0.data());
+      softmax_v(sc.ms0.data(), sc.vs0.data(), rows.v, n, out);
+      normalize(out, hd, total);
+      return;
+    }
+  }
+#endif
+  // Online softmax in position order (llama.cpp's order): M the running maximum, S the running sum.
+  for (int j = 0; j < hd; j++) out[j] = 0.0f;
+  SoftmaxStep step;
+  for (int p = 0; p < n; p++) {
+    float ms, vs;
+    step.next(s[p], ms, vs);
+    update(out, rows.v[p], hd, ms, vs);
+  }
+  normalize(out, hd, step.sum);
+}
+
+void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const float* q0, const float* q1, float* out0, float* out1) {
+#if defined(__x86_64__)
+  const SoftmaxPairFn pair = kernels.avx512_fma_f16c && a0.kv->type() == KvType::F16 && a0.n_ctx == a1.n_ctx &&
+                                     a0.block_table == a1.block_table && a0.head_dim == a1.head_dim
+                                 ? softmax_v_f16_pair_for(a0.head_dim)
+                                 : nullptr;
+  if (pair) {
+    const int n = a0.n_ctx, hd = a0.head_dim;
+    thread_local Scratch sc;
+    sc.reserve(n);
+    const Rows rows0 = gather_rows(a0, sc.k0, sc.v0), rows1 = gather_rows(a1, sc.k1, sc.v1);
+    compute_scores(a0, rows0, q0, sc.s0.data());
+    compute_scores(a1, rows1, q1, sc.s1.data());
+    const float total0 = softmax_factors(sc.s0.data(), n, sc.ms0.data(), sc.vs0.data());
+    const float total1 = softmax_factors(sc.s1.data(), n, sc.ms1.data(), sc.vs1.data());
+    const float* ms[2] = {sc.ms0.data(), sc.ms1.data()};
+    const float* vs[2] = {sc.vs0.data(), sc.vs1.data()};
+    pair(ms, vs, rows0.v, rows1.v, n, out0, out1);
+    normalize(out0, hd, total0);
+    normalize(out1, hd, total1);
+    return;
+  }
+#endif
+  attend_head(a0, q0, out0);
+  attend_head(a1, q1, out1);
+}
+
+}  // namespace ir

@@ -1,0 +1,34 @@
+// Attention of one query head over the K/V a sequence has in the paged pool.
+#pragma once
+#include <cstdint>
+
+#include "../kv/kv_pool.h"
+
+namespace ir {
+
+// Largest head size attend_head handles (checked when a batch is validated).
+constexpr int kMaxHeadDim = 512;
+
+struct HeadAttention {
+  const KvPool* kv;
+  int layer;
+  const int32_t* block_table;  // the sequence's blocks, already checked against the pool
+  int n_ctx;                   // positions 0 .. n_ctx-1 are attended (causal)
+  int kv_offset;               // element offset of the KV head inside a K/V row
+  int head_dim;
+  float scale;
+};
+
+// out[head_dim] = softmax(q·K^T * scale) · V, reading K and V through the block table.
+// With an f16 pool this follows llama.cpp's CPU flash-attention arithmetic step for step (query rounded to
+// f16, f16·f16 products summed in double, online softmax, the V accumulator rounded to f16 after every
+// position), so greedy output agrees with llama.cpp's token for token; the SIMD paths keep that order exactly.
+// With a q8_0 pool the query is quantized to q8_0 for the K dot products and V is accumulated in f32, as
+// llama.cpp does; with an f32 pool everything stays in f32.
+// The result for a query depends only on the query and the K/V it reads, never on the rest of the batch.
+void attend_head(const HeadAttention& a, const float* q, float* out);
+// Two heads of the same token (same context and block table): the same results as two attend_head calls,
+// computed together where the CPU allows, so the two heads' sequential softmax chains overlap.
+void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const float* q0, const float* q1, float* out0, float* out1);
+
+}  // namespace ir

@@ -1,0 +1,188 @@
+#include "transformer.h"
+
+#include "attention.h"
+#include "norm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ir {
+
+Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights) : cfg_(cfg), w_(std::move(weights)) {
+  packed_.attach(w_.output);
+  for (LayerWeights& L : w_.layers)
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) packed_.attach(*m);
+}
+
+std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
+  if (b.n_tokens <= 0) return "the batch has no tokens";
+  if (cfg_.head_dim > kMaxHeadDim) return "head size " + std::to_string(cfg_.head_dim) + " exceeds " + std::to_string(kMaxHeadDim);
+  if (kv.type() == KvType::Q8_0 && cfg_.head_dim % QK8_0 != 0) return "a q8_0 KV cache needs a head size divisible by 32";
+  if (kv.n_layer() != cfg_.n_layer || kv.kv_dim() != cfg_.n_head_kv * cfg_.head_dim)
+    return "the KV cache was made for a different model";
+  for (int s = 0; s < b.n_seqs; s++)
+    if (b.table_offsets[s] < 0 || b.table_offsets[s + 1] < b.table_offsets[s]) return "bad block table offsets";
+  const int bs = kv.block_size();
+  for (int i = 0; i < b.n_tokens; i++) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= cfg_.n_vocab) return "token id " + std::to_string(b.tokens[i]) + " is outside the vocabulary";
+    const int s = b.seq_ids[i];
+    if (s < 0 || s >= b.n_seqs) return "sequence index out of range";
+    if (b.positions[i] < 0) return "negative position";
+    const int n_blocks = b.table_offsets[s + 1] - b.table_offsets[s];
+    if (b.positions[i] / bs >= n_blocks) return "position " + std::to_string(b.positions[i]) + " lies beyond its block table";
+  }
+  for (int s = 0; s < b.n_seqs; s++)
+    for (int j = b.table_offsets[s]; j < b.table_offsets[s + 1]; j++)
+      if (b.block_tables[j] < 0 || b.block_tables[j] >= kv.n_blocks()) return "block id out of range";
+  if (b.n_layers < 0 || b.n_layers > cfg_.n_layer) return "nLayers must be from 0 to " + std::to_string(cfg_.n_layer);
+  for (int e = 0; e < b.exit.n; e++)
+    if (b.exit.layers[e] < 1 || b.exit.layers[e] >= cfg_.n_layer || (e > 0 && b.exit.layers[e] <= b.exit.layers[e - 1]))
+      return "exit layers must increase and lie in [1, " + std::to_string(cfg_.n_layer) + ")";
+  for (int r = 0; r < b.n_logit_rows; r++)
+    if (b.logit_rows[r] < 0 || b.logit_rows[r] >= b.n_tokens) return "logit row out of range";
+  return "";
+}
+
+// cos/sin of every rotated pair for each token's position, computed once per forward for all heads and layers,
+// with llama.cpp's rope cache arithmetic (theta = base^(-2i/n) by repeated multiplication, freq_scale·(theta/ff)).
+void Transformer::fill_rope_cache(const StepBatch& b) {
+  const int nd = cfg_.rope_dim;
+  const float theta_scale = std::pow(cfg_.rope_base, -2.0f / float(nd));
+  rope_cache_.resize(size_t(b.n_tokens) * nd);
+  for (int i = 0; i < b.n_tokens; i++) {
+    float* cs = &rope_cache_[size_t(i) * nd];
+    float theta = float(b.positions[i]);
+    for (int i0 = 0; i0 < nd; i0 += 2) {
+      const float ff = w_.rope_freqs ? w_.rope_freqs[i0 / 2] : 1.0f;
+      const float t = cfg_.rope_freq_scale * (theta / ff);
+      cs[i0] = std::cos(t);
+      cs[i0 + 1] = std::sin(t);
+      theta *= theta_scale;
+    }
+  }
+}
+
+void Transformer::rope(float* x, int n_heads, int token) const {
+  const int hd = cfg_.head_dim, nd = cfg_.rope_dim;
+  const float* cs = &rope_cache_[size_t(token) * nd];
+  for (int h = 0; h < n_heads; h++) {
+    float* v = x + size_t(h) * hd;
+    for (int i0 = 0; i0 < nd; i0 += 2) {
+      const float c = cs[i0], s = cs[i0 + 1];
+      const int a = cfg_.rope_neox ? i0 / 2 : i0;
+      const int bi = cfg_.rope_neox ? i0 / 2 + nd / 2 : i0 + 1;
+      const float x0 = v[a], x1 = v[bi];
+      // Fused as llama.cpp's prebuilt CPU libraries compile ggml's rotate_pairs (GCC contracts
+      // `x0*cos - x1*sin` into fma(x0, cos, -(x1*sin)) when FMA is enabled): one rounding fewer than the
+      // plain expression, and the f16 KV cache turns a last-bit difference here into visible logit drift.
+      v[a] = std::fma(x0, c, -(x1 * s));
+      v[bi] = std::fma(x0, s, x1 * c);
+    }
+  }
+}
+
+void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b) {
+  const int hd = cfg_.head_dim, nh = cfg_.n_head, group = cfg_.n_head / cfg_.n_head_kv, q_dim = nh * hd;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  // Tasks are pairs of heads of one token (attend_head_pair overlaps their sequential softmax chains).
+  const int pairs = (nh + 1) / 2;
+  pool.parallel_for(b.n_tokens * pairs, [&](int task, int) {
+    const int i = task / pairs, h = 2 * (task % pairs);
+    const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
+    const HeadAttention a0{&kv, layer, table, b.positions[i] + 1, (h / group) * hd, hd, scale};
+    const float* q = q_.data() + size_t(i) * q_dim;
+    float* out = att_.data() + size_t(i) * q_dim;
+    if (h + 1 == nh) {
+      attend_head(a0, q + size_t(h) * hd, out + size_t(h) * hd);
+      return;
+    }
+    const HeadAttention a1{&kv, layer, table, b.positions[i] + 1, ((h + 1) / group) * hd, hd, scale};
+    attend_head_pair(a0, a1, q + size_t(h) * hd, q + size_t(h + 1) * hd, out + size_t(h) * hd, out + size_t(h + 1) * hd);
+  });
+}
+
+void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
+  const int T = b.n_tokens, d = cfg_.n_embd, hd = cfg_.head_dim;
+  const int q_dim = cfg_.n_head * hd, kv_dim = cfg_.n_head_kv * hd, ff = cfg_.n_ff;
+  x_.resize(size_t(T) * d); xn_.resize(size_t(T) * std::max(d, ff));
+  q_.resize(size_t(T) * q_dim); k_.resize(size_t(T) * kv_dim); v_.resize(size_t(T) * kv_dim);
+  att_.resize(size_t(T) * q_dim); proj_.resize(size_t(T) * d);
+  gate_.resize(size_t(T) * ff); up_.resize(size_t(T) * ff);
+
+  fill_rope_cache(b);
+  const size_t embd_row = row_bytes(w_.token_embd.type, d);
+  for (int i = 0; i < T; i++)
+    dequantize_row(w_.token_embd.type, w_.token_embd.data + embd_row * size_t(b.tokens[i]), &x_[size_t(i) * d], d);
+
+  const int n_run = b.n_layers > 0 ? b.n_layers : cfg_.n_layer;
+  for (int l = 0; l < n_run; l++) {
+    const LayerWeights& L = w_.layers[size_t(l)];
+    for (int i = 0; i < T; i++) rmsnorm(&x_[size_t(i) * d], L.attn_norm, d, cfg_.rms_eps, &xn_[size_t(i) * d]);
+    {
+      const Matrix* ws[3] = {&L.wq, &L.wk, &L.wv};
+      float* ys[3] = {q_.data(), k_.data(), v_.data()};
+      matmul_shared_input(pool, ws, ys, 3, xn_.data(), T);
+    }
+    add_bias(q_.data(), L.bq, T, q_dim);
+    add_bias(k_.data(), L.bk, T, kv_dim);
+    add_bias(v_.data(), L.bv, T, kv_dim);
+    for (int i = 0; i < T; i++) {
+      float* q = &q_[size_t(i) * q_dim];
+      if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
+      rope(q, cfg_.n_head, i);
+    }
+    write_kv(kv, b, l, L);
+    attention(pool, kv, l, b);
+    matmul(pool, L.wo, att_.data(), T, proj_.data());
+    for (size_t j = 0; j < size_t(T) * d; j++) x_[j] += proj_[j];
+
+    const int rows = l == n_run - 1 ? keep_logit_rows(b) : T;
+    if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
+    for (int i = 0; i < rows; i++) rmsnorm(&x_[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &xn_[size_t(i) * d]);
+    {
+      const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
+      float* ys[2] = {gate_.data(), up_.data()};
+      matmul_shared_input(pool, ws, ys, 2, xn_.data(), rows);
+    }
+    swiglu(gate_.data(), up_.data(), xn_.data(), int64_t(rows) * ff);
+    matmul(pool, L.ffn_down, xn_.data(), rows, proj_.data());
+    for (size_t j = 0; j < size_t(rows) * d; j++) x_[j] += proj_[j];
+    if (try_exit(pool, kv, b, l + 1)) return;
+  }
+  if (b.exit.layers_used) for (int r = 0; r < b.n_logit_rows; r++) b.exit.layers_used[r] = n_run;
+
+  if (b.n_logit_rows == 0) return;
+  final_.resize(size_t(b.n_logit_rows) * d);
+  for (int r = 0; r < b.n_logit_rows; r++)
+    rmsnorm(&x_[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &final_[size_t(r) * d]);
+  matmul(pool, uses_draft_head(b) ? draft_head_.matrix() : w_.output, final_.data(), b.n_logit_rows, b.logits);
+}
+
+// Before the last layer's feed-forward: when fewer rows want logits than the batch has tokens, keeps only
+// those rows, moved to the front of x_ in output order, and returns their number (else the token count).
+// llama.cpp does the same (its inp_out_ids), so that layer's matmuls see as many rows as llama.cpp's and take
+// the same summation path (one row: the vec_dot order, not the tiled one). Nothing after that layer reads the
+// dropped rows: their K/V is already written, and an early exit needs every row's logits.
+int Transformer::keep_logit_rows(const StepBatch& b) {
+  const int d = cfg_.n_embd, n = b.n_logit_rows;
+  if (n >= b.n_tokens) return b.n_tokens;
+  final_.resize(size_t(n) * d);
+  for (int r = 0; r < n; r++) std::copy_n(&x_[size_t(b.logit_rows[r]) * d], d, &final_[size_t(r) * d]);
+  std::copy(final_.begin(), final_.end(), x_.begin());
+  return n;
+}
+
+// K and V of the tokens' current k_/v_ projections for one layer: K/V norm, rope, then into the paged pool.
+void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L) {
+  const int hd = cfg_.head_dim, kv_dim = cfg_.n_head_kv * hd;
+  for (int i = 0; i < b.n_tokens; i++) {
+    float* k = &k_[size_t(i) * kv_dim];
+    if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
+    rope(k, cfg_.n_head_kv, i);
+    const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
+    const int pos = b.positions[i];
+    kv.write(layer, table[pos / kv.block_size()], pos % kv.block_size(), k, &v_[size_t(i) * kv_dim]);
+  }
+}
+
+}  // namespace ir

@@ -1,0 +1,113 @@
+// The llama-family decoder (llama, mistral, qwen2, qwen3): one batched forward over tokens of many sequences,
+// K/V read and written through block tables in a KvPool.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../kernels/matmul.h"
+#include "../kernels/pack.h"
+#include "reduced_head.h"
+#include "../kv/kv_pool.h"
+#include "../thread_pool.h"
+
+namespace ir {
+
+struct ModelConfig {
+  int n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
+  int rope_dim = 0;          // rotated dimensions per head (<= head_dim)
+  bool rope_neox = false;    // rotate (i, i + rope_dim/2) pairs instead of adjacent ones
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+  float rms_eps = 1e-5f;
+};
+
+// A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  Matrix wq{}, wk{}, wv{}, wo{};
+  const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
+  const float *q_norm = nullptr, *k_norm = nullptr;  // qwen3: per-head RMSNorm of Q and K
+  const float* ffn_norm = nullptr;
+  Matrix ffn_gate{}, ffn_up{}, ffn_down{};
+};
+
+struct ModelWeights {
+  Matrix token_embd{};
+  const float* output_norm = nullptr;
+  Matrix output{};  // token_embd when tied
+  const float* rope_freqs = nullptr;  // llama3-style per-dimension frequency factors, rope_dim / 2 of them
+  std::vector<LayerWeights> layers;
+};
+
+// Early exit (decode steps whose every token wants logits): after layers[e] layers, if every row's confidence
+// (top softmax probability, over the exit head when one is set, else over the full head) reaches
+// thresholds[e], the forward stops there; see early_exit.cc.
+struct ExitPlan {
+  int n = 0;
+  const int32_t* layers = nullptr;      // increasing, each in [1, n_layer)
+  const float* thresholds = nullptr;
+  int32_t* layers_used = nullptr;       // out: layers each logit row went through
+};
+
+// One engine step: tokens of several sequences. Sequence s owns block table
+// block_tables[table_offsets[s] .. table_offsets[s+1]); token i sits at positions[i] of seq_ids[i].
+struct StepBatch {
+  int n_tokens = 0;
+  const int32_t* tokens = nullptr;
+  const int32_t* positions = nullptr;
+  const int32_t* seq_ids = nullptr;
+  int n_seqs = 0;
+  const int32_t* block_tables = nullptr;
+  const int32_t* table_offsets = nullptr;
+  int n_logit_rows = 0;
+  const int32_t* logit_rows = nullptr;  // token indices whose logits are wanted, in output order
+  float* logits = nullptr;              // n_logit_rows * n_vocab
+  // Self-drafting: run only the first n_layers layers, then the final norm and head (0 = all layers). K/V of
+  // the skipped layers is left untouched for these positions; the verifying full-depth step overwrites it.
+  int n_layers = 0;
+  ExitPlan exit;
+  // Greedy drafting with a reduced head: logits only over the draft head's tokens (set_draft_head), each row
+  // draft_head().size() wide; ignored while no draft head is set.
+  bool draft_head = false;
+};
+
+class Transformer {
+ public:
+  // Packs the matrices the forward multiplies by (not token_embd, which is only looked up) for the packed kernels.
+  Transformer(const ModelConfig& cfg, ModelWeights weights);
+  const ModelConfig& config() const { return cfg_; }
+
+  // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
+  std::string validate(const StepBatch& b, const KvPool& kv) const;
+  void forward(ThreadPool& pool, KvPool& kv, const StepBatch& b);
+  // The rows of the output head (token ids) that the early-exit confidence test uses; empty = the full head.
+  void set_exit_head(const std::vector<int32_t>& token_ids);
+  // The output rows greedy drafting computes when a batch asks for the draft head; empty = none.
+  void set_draft_head(const std::vector<int32_t>& token_ids) { draft_head_.set(w_.output, token_ids); }
+  const ReducedHead& draft_head() const { return draft_head_; }
+  bool uses_draft_head(const StepBatch& b) const { return b.draft_head && !draft_head_.empty(); }
+  // Columns of a logits row this batch produces.
+  int logits_width(const StepBatch& b) const { return uses_draft_head(b) ? draft_head_.size() : cfg_.n_vocab; }
+
+ private:
+  // early_exit.cc: after `done` layers, tests the plan's exit at that depth; on exit writes the logits and the
+  // skipped layers' K/V and returns true.
+  bool try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done);
+  void fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer);
+  void write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L);
+  void attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b);
+  void fill_rope_cache(const StepBatch& b);
+  void rope(float* x, int n_heads, int token) const;  // token: index in the batch (its rope_cache_ row)
+  int keep_logit_rows(const StepBatch& b);
+
+  ModelConfig cfg_;
+  ModelWeights w_;
+  PackedWeights packed_;  // owns the packed copies w_'s matrices point to
+  // Scratch, grown to the largest batch seen.
+  std::vector<float> rope_cache_;
+  std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, final_, exit_logits_;
+  ReducedHead exit_head_, draft_head_;
+};
+
+}  // namespace ir

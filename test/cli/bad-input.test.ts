@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+import { runCli } from "../helpers/cli.ts";
+import { noShared, sharedModel } from "../helpers/index.ts";
+
+const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-cli-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const model = sharedModel("stories260K.gguf");
+
+/** Argument lists (with stdin) that must exit 2 with a message naming the problem. */
+const badArguments: [string, string[], string | Buffer, RegExp][] = [
+  ["unknown flag", ["-m", model, "--bogus"], "hi\n", /unknown option '--bogus'/],
+  ["temperature that is not a number", ["-m", model, "--temp", "warm"], "hi\n", /--temp.*expected a number/],
+  ["negative token count", ["-m", model, "-n", "-5"], "hi\n", /-n, --n-predict.*expected an integer/],
+  ["zero threads", ["-m", model, "-t", "0"], "hi\n", /--threads.*expected an integer from 1/],
+  ["top-p above one", ["-m", model, "--top-p", "3"], "hi\n", /--top-p.*from 0 to 1/],
+  ["kv type that does not exist", ["-m", model, "--kv-type", "q3"], "hi\n", /--kv-type.*q3/],
+  ["missing model file", ["-m", path.join(dir, "absent.gguf")], "hi\n", /absent\.gguf.* is not a file/],
+  ["no prompts on stdin", ["-m", model], "\n\n", /no prompts/],
+  ["generate without a prompt", ["generate", "-m", model], "", /no prompt/],
+  ["prompt longer than the context", ["-m", model, "-c", "8"], "Once upon a time there was a very long prompt indeed\n", /context holds 8/],
+  ["detokenize of an id outside the vocabulary", ["detokenize", "-m", model], "[1, 99999]", /99999/],
+  ["detokenize of something that is not JSON", ["detokenize", "-m", model], "1 2 3", /JSON array/],
+  ["tokenize of bytes that are not UTF-8", ["tokenize", "-m", model], Buffer.from([0xff, 0xfe, 0x41]), /UTF-8/],
+  ["bench with a bad --parallel list", ["bench", "-m", model, "--parallel", "1,x"], "", /--parallel/],
+];
+
+for (const [name, args, stdin, message] of badArguments) {
+  test(`bad input exits 2 with a clear message: ${name}`, { skip: noShared }, async () => {
+    const r = await runCli(args, stdin);
+    assert.equal(r.code, 2, `exit code ${r.code}; stderr: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+}
+
+test("a corrupt model file exits 2 naming the file and the problem", { skip: noShared }, async () => {
+  const bytes = readFileSync(model);
+  bytes.writeBigUInt64LE(1n << 50n, 16); // metadata count far beyond the file
+  const corrupt = path.join(dir, "corrupt.gguf");
+  writeFileSync(corrupt, bytes);
+  for (const args of [["-m", corrupt], ["info", corrupt], ["generate", "-m", corrupt, "-p", "x"]]) {
+    const r = await runCli(args, "hi\n");
+    assert.equal(r.code, 2, `${args.join(" ")}: exit ${r.code}, ${r.stderr}`);
+    assert.match(r.stderr, /corrupt\.gguf: metadata count/);
+  }
+});

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, test } from "node:test";
+import { runCli } from "../helpers/cli.ts";
+import { noShared, sharedDir, sharedModel } from "../helpers/index.ts";
+
+const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-ppl-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const model = sharedModel("stories260K.gguf");
+const evalText = path.join(sharedDir, "reference/eval-stories.txt");
+
+test("infer-repl perplexity --json: llama.cpp's figure for stories260K on eval-stories.txt (4.2587)", { skip: noShared, timeout: 120_000 }, async () => {
+  const r = await runCli(["perplexity", "-m", model, "-f", evalText, "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(out).sort(), ["chunks", "model", "ppl", "tokens"]);
+  assert.equal(out["model"], model);
+  assert.equal(out["chunks"], 10);
+  assert.equal(out["tokens"], 10 * 63, "positions 64..126 of each 128-token chunk are scored");
+  assert.ok(Math.abs((out["ppl"] as number) - 4.2587) / 4.2587 < 0.005, `ppl ${out["ppl"]}`);
+});
+
+test("infer-repl perplexity: -c sets the chunk size; plain output names it", { skip: noShared, timeout: 120_000 }, async () => {
+  const r = await runCli(["perplexity", "-m", model, "-f", evalText, "-c", "64"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /perplexity \d+\.\d{4} \(21 chunks of 64 tokens, 651 tokens scored\)/);
+});
+
+test("infer-repl perplexity: bad input exits 2 with a message naming the problem", { skip: noShared, timeout: 120_000 }, async () => {
+  const short = path.join(dir, "short.txt");
+  writeFileSync(short, "Once upon a time.");
+  const cases: [string, string[], RegExp][] = [
+    ["missing file", ["-f", path.join(dir, "absent.txt")], /cannot read the text file .*absent\.txt: no such file/],
+    ["a folder", ["-f", dir], /cannot read the text file .*: it is a folder/],
+    ["no -f", [], /required option '-f, --file <path>'/],
+    ["text shorter than one chunk", ["-f", short], /fewer than one 128-token chunk/],
+    ["chunk size below 4", ["-f", evalText, "-c", "2"], /-c, --ctx-size.*expected an integer from 4/],
+  ];
+  for (const [what, args, message] of cases) {
+    const r = await runCli(["perplexity", "-m", model, ...args]);
+    assert.equal(r.code, 2, `${what}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, message, what);
+    assert.equal(r.stdout, "", what);
+  }
+});

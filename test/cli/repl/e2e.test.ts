@@ -1,0 +1,199 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadSession } from "../../../cli/session/session-file.ts";
+
+// Drives the real CLI in a pseudo-terminal (tmux): what a user types, what the screen shows.
+const repoRoot = path.resolve(fileURLToPath(import.meta.url), "../../../..");
+const modelsDir = path.resolve(repoRoot, "../shared/models");
+const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
+const skip = !hasTmux ? "tmux is not installed (apt-get install -y tmux)"
+  : !existsSync(path.join(modelsDir, "stories15M-f32.gguf")) ? "../shared/models is missing" : false;
+
+class Terminal {
+  readonly name = `infer-repl-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  readonly exitFile: string;
+
+  constructor(readonly dir: string, args: string[] = []) {
+    this.exitFile = path.join(dir, `${this.name}.exit`);
+    const env = `INFER_REPL_MODELS=${modelsDir} INFER_REPL_CACHE=${path.join(dir, "cache")}`;
+    const command = `cd ${repoRoot} && env ${env} node bin/infer-repl.mjs ${args.join(" ")}; echo $? > ${this.exitFile}; sleep 60`;
+    execFileSync("tmux", ["new-session", "-d", "-s", this.name, "-x", "150", "-y", "50", command]);
+  }
+
+  screen(): string {
+    return execFileSync("tmux", ["capture-pane", "-p", "-J", "-S", "-300", "-t", this.name], { encoding: "utf8" });
+  }
+
+  /** Types text literally (no key names), or sends named keys such as Enter or C-c. */
+  type(text: string): void {
+    execFileSync("tmux", ["send-keys", "-t", this.name, "-l", text]);
+  }
+
+  key(...keys: string[]): void {
+    execFileSync("tmux", ["send-keys", "-t", this.name, ...keys]);
+  }
+
+  line(text: string): void {
+    this.type(text);
+    this.key("Enter");
+  }
+
+  async waitFor(check: (screen: string) => boolean, what: string, timeoutMs = 60_000, pollMs = 25): Promise<string> {
+    const start = Date.now();
+    for (;;) {
+      const s = this.screen();
+      if (check(s)) return s;
+      if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${s}`);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  /**
+   * Milliseconds from sending each of `n` keys until the screen shows it on the input line (which must be empty).
+   * Includes tmux's own round trips (~10-20 ms per call on a busy machine), so it overstates the UI's share.
+   */
+  async keypressLatencies(n: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      const start = performance.now();
+      this.type("q");
+      await this.waitFor((s) => s.includes("› " + "q".repeat(i)), `keypress ${i}`, 5_000, 0);
+      out.push(performance.now() - start);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    this.key("C-u");
+    return out;
+  }
+
+  waitText(text: string, timeoutMs?: number): Promise<string> {
+    return this.waitFor((s) => s.includes(text), JSON.stringify(text), timeoutMs);
+  }
+
+  async exitCode(): Promise<number> {
+    const start = Date.now();
+    while (!existsSync(this.exitFile) || readFileSync(this.exitFile, "utf8").trim() === "") {
+      if (Date.now() - start > 20_000) assert.fail(`the REPL did not exit; screen:\n${this.screen()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return Number(readFileSync(this.exitFile, "utf8").trim());
+  }
+
+  kill(): void {
+    spawnSync("tmux", ["kill-session", "-t", this.name]);
+  }
+}
+
+test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :quit; :open restores the session", { skip, timeout: 600_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), "repl-e2e-"));
+  const session = path.join(dir, "notebook.session"), recipe = path.join(dir, "tuned.ts");
+  const term = new Terminal(dir);
+  t.after(() => term.kill());
+
+  await term.waitText("loaded " + modelsDir);
+  term.line(":set temp 0");
+  await term.waitText("temp = 0 (from the next prompt)");
+  term.line(":set n-predict 12");
+  await term.waitText("n-predict = 12");
+
+  // A short prompt ends with its stats line. (Twelve tokens take ~100 ms, too quick to catch the live
+  // counter reliably; the long generation below checks the live cell while it streams.)
+  term.line("Once upon a time");
+  await term.waitFor((s) => /ttft \d+ ms · [\d.]+ tokens\/s .*· 12 tokens · length/.test(s), "the finished cell's stats");
+
+  // A long generation: keys typed meanwhile must show within 100 ms; Ctrl+C stops it.
+  const idle = await term.keypressLatencies(5);
+  term.line(":set n-predict 1500");
+  await term.waitText("n-predict = 1500");
+  term.line("The little dog");
+  await term.waitFor((s) => /The little dog\n\S.*\n\d+ tokens…/.test(s), "the long generation streaming");
+  const latencies = await term.keypressLatencies(10);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1]!;
+  t.diagnostic(`idle keypress-to-screen latency (ms): ${idle.map((l) => l.toFixed(0)).join(", ")}`);
+  t.diagnostic(`keypress-to-screen latency while streaming (ms): ${latencies.map((l) => l.toFixed(0)).join(", ")}; median ${median.toFixed(0)}, max ${sorted.at(-1)!.toFixed(0)}`);
+  assert.ok(median < 100, `median keypress latency ${median.toFixed(0)} ms, want < 100 ms`);
+  assert.ok(term.screen().includes("tokens…"), "the generation was still running while keys were typed");
+
+  term.key("C-c");
+  await term.waitFor((s) => /· \d+ tokens · stopped/.test(s), "the stopped cell");
+  term.line(":set n-predict 8");
+  await term.waitText("n-predict = 8");
+  term.line("Lily");
+  await term.waitFor((s) => /\[\d+\] Lily\n[\s\S]*· 8 tokens · length/.test(s), "the next prompt after Ctrl+C");
+
+  term.line(`:save ${session}`);
+  await term.waitText(`saved 3 cells and the settings to ${session}`);
+  term.line(`:export recipe ${recipe}`);
+  await term.waitText(`wrote the recipe ${recipe}`);
+  const source = readFileSync(recipe, "utf8");
+  assert.match(source, /import \{ defineRecipe \} from "infer-repl";/);
+  assert.match(source, /sampling: \{ temperature: 0 \}/);
+  assert.match(source, /sha256: "[0-9a-f]{64}"/);
+  term.line(":quit");
+  assert.equal(await term.exitCode(), 0);
+
+  // A new process opens the session and, saved again, it is the same notebook.
+  const again = new Terminal(dir);
+  t.after(() => again.kill());
+  await again.waitText("loaded " + modelsDir);
+  again.line(`:open ${session}`);
+  const screen = await again.waitText(`opened ${session}: 3 cells`);
+  assert.match(screen, /\[\d+\] Lily\n/);
+  const resaved = path.join(dir, "resaved.session");
+  again.line(`:save ${resaved}`);
+  await again.waitText(`saved 3 cells`);
+  again.key("C-d");
+  assert.equal(await again.exitCode(), 0);
+  const a = loadSession(session), b = loadSession(resaved);
+  assert.deepEqual(b.cells, a.cells);
+  assert.deepEqual(b.config, a.config);
+  assert.equal(a.config["temp"], 0);
+  assert.deepEqual(a.cells.map((c) => c.prompt), ["Once upon a time", "The little dog", "Lily"]);
+});
+
+test("issue 8: a recipe exported from a seeded session, run with tsx on the same prompt, prints the cell's text", { skip, timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), "repl-export-"));
+  const session = path.join(dir, "seeded.session");
+  // Inside the repository (tmp/ is git-ignored) so the recipe's `import "infer-repl"` resolves to this checkout.
+  mkdirSync(path.join(repoRoot, "tmp"), { recursive: true });
+  const recipe = path.join(repoRoot, "tmp", `exported-${process.pid}.ts`);
+  t.after(() => rmSync(recipe, { force: true }));
+  const term = new Terminal(dir);
+  t.after(() => term.kill());
+
+  await term.waitText("loaded " + modelsDir);
+  term.line(":set seed 7");
+  await term.waitText("seed = 7");
+  term.line(":set temp 0.8");
+  await term.waitText("temp = 0.8");
+  term.line(":set n-predict 40");
+  await term.waitText("n-predict = 40");
+  term.line(":spec ngram");
+  await term.waitText("spec = ngram");
+  const prompt = "Once upon a time";
+  term.line(prompt);
+  await term.waitFor((s) => /· \d+ tokens · (length|eos)/.test(s), "the seeded cell");
+  term.line(`:save ${session}`);
+  await term.waitText("saved 1 cell");
+  term.line(`:export recipe ${recipe}`);
+  await term.waitText(`wrote the recipe ${recipe}`);
+  term.line(":quit");
+  assert.equal(await term.exitCode(), 0);
+
+  const cell = loadSession(session).cells[0]!;
+  assert.equal(cell.prompt, prompt);
+  assert.ok(cell.output.length > 0, "the cell generated text");
+  t.diagnostic(`the cell's text: ${JSON.stringify(cell.output)}`);
+  const source = readFileSync(recipe, "utf8");
+  assert.match(source, /sampling: \{ temperature: 0\.8, seed: 7 \}/);
+  assert.match(source, /speculative: \{ mode: "ngram" \}/);
+  const run = spawnSync("npx", ["tsx", recipe, prompt], { cwd: repoRoot, encoding: "utf8", timeout: 120_000 });
+  assert.equal(run.status, 0, run.stderr);
+  // Script mode prints the prompt, then the continuation, then a newline.
+  assert.equal(run.stdout, prompt + cell.output + "\n");
+});

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { generateOptionsOf, loadSettingsOf } from "../../../cli/repl/config.ts";
+import { EngineHost } from "../../../cli/repl/engine-host.ts";
+import type { Event } from "../../../cli/repl/protocol.ts";
+import { noShared, sharedModel } from "../../helpers/index.ts";
+
+/** An EngineHost driven directly, with the events it sends collected; `next` waits for one of a type. */
+function host() {
+  const events: Event[] = [];
+  const waiting: (() => void)[] = [];
+  const h = new EngineHost((e) => {
+    events.push(e);
+    waiting.splice(0).forEach((wake) => wake());
+  });
+  async function next<T extends Event["type"]>(type: T): Promise<Extract<Event, { type: T }>> {
+    for (;;) {
+      const found = events.find((e) => e.type === type || e.type === "failed" || e.type === "load-failed");
+      if (found) {
+        events.splice(events.indexOf(found), 1);
+        if (found.type !== type) assert.fail(`${found.type}: ${(found as { message: string }).message}`);
+        return found as Extract<Event, { type: T }>;
+      }
+      await new Promise<void>((wake) => waiting.push(wake));
+    }
+  }
+  return { h, next };
+}
+
+test("the REPL's :set draft, :spec draft and :exit-early reach the engine, and the cell stats report them", { skip: noShared }, async () => {
+  const { h, next } = host();
+  const config = { draft: sharedModel("stories15M-q4_0.gguf"), spec: "draft", "spec-k": 4, temp: 0, "n-predict": 24 };
+  h.handle({ type: "load", model: sharedModel("stories15M-f32.gguf"), settings: loadSettingsOf(config), batching: {} });
+  assert.equal((await next("loaded")).model.draftPath, sharedModel("stories15M-q4_0.gguf"));
+
+  h.handle({ type: "generate", id: 1, prompt: "Once upon a time", options: generateOptionsOf(config) });
+  const spec = await next("done");
+  assert.ok(spec.stats["specAcceptRate"]! > 0 && spec.stats["specAcceptRate"]! <= 1, JSON.stringify(spec.stats));
+  h.handle({ type: "generate", id: 2, prompt: "Once upon a time", options: generateOptionsOf({ temp: 0, "n-predict": 24 }) });
+  assert.equal((await next("done")).text, spec.text, "greedy speculation gives the plain greedy text");
+
+  h.handle({ type: "generate", id: 3, prompt: "Once upon a time", options: generateOptionsOf({ temp: 0, "n-predict": 24, "exit-early": "3:0.5" }) });
+  const exit = await next("done");
+  assert.ok(exit.stats["earlyExitMeanLayers"]! >= 3 && exit.stats["earlyExitMeanLayers"]! <= 6, JSON.stringify(exit.stats));
+});

@@ -1,0 +1,62 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { loadSession, saveSession } from "../../../cli/session/session-file.ts";
+import { fromSessionCells, initialState, reduce, toSessionCells, type Cell } from "../../../cli/repl/state.ts";
+import { sessionRecipe } from "../../../cli/repl/export-recipe.ts";
+
+const cells: Cell[] = [
+  { id: 1, prompt: "Once", streams: [{ genId: -1, text: " upon", tokens: 2, status: "done", finishReason: "length", stats: { ttftMs: 3.5, decodeTokensPerS: 100 } }] },
+  { id: 2, prompt: "par", streams: [
+    { genId: -1, text: "a", tokens: 1, status: "stopped", finishReason: "abort", stats: { ttftMs: 1 } },
+    { genId: -1, text: "", tokens: 0, status: "error", error: "the prompt is too long" },
+  ] },
+];
+
+test("cells survive the session file exactly, :parallel groups included", () => {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "repl-state-")), "s.session");
+  saveSession(file, { model: null, config: { temp: 0, stop: ["\n"] }, cells: toSessionCells(cells), createdAt: new Date(0).toISOString() });
+  const back = loadSession(file);
+  assert.deepEqual(fromSessionCells(back.cells, 1), cells);
+  assert.deepEqual(back.config, { temp: 0, stop: ["\n"] });
+});
+
+test("tokens stream into the running cell, which moves to the notebook when done", () => {
+  let s = reduce(initialState({}), { type: "start-cell", cell: { id: 1, prompt: "p", streams: [{ genId: 7, text: "", tokens: 0, status: "running" }] } });
+  s = reduce(s, { type: "engine", event: { type: "tokens", chunks: [{ id: 7, text: "ab", count: 2 }, { id: 99, text: "x", count: 1 }] } });
+  assert.equal(s.active[0]!.streams[0]!.text, "ab");
+  s = reduce(s, { type: "engine", event: { type: "done", id: 7, finishReason: "eos", text: "abc", stats: {} } });
+  assert.equal(s.active.length, 0);
+  assert.equal(s.cells[0]!.streams[0]!.text, "abc");
+  assert.equal(s.transcript.at(-1)!.kind, "cell");
+});
+
+test("an exported recipe is core's recipe of the session: model and sha256, settings, speculation and early exit, measured figures", () => {
+  let s = initialState({ temp: 0.8, seed: 7, "top-k": 1, "n-predict": 50, stop: ["\n"], "max-seqs": 8, "kv-type": "f32", threads: 2, spec: "self:3", "spec-k": 5, "exit-early": "4:0.9,3:0.95" });
+  s = { ...s, cells, model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, threads: 2 } };
+  s = reduce(s, { type: "engine", event: { type: "ppl-done", id: 1, ppl: 5.1119, chunks: 5, tokensScored: 315, file: "/texts/eval.txt" } });
+  const source = sessionRecipe(s, "/m/recipes/tuned.ts", new Date(0));
+  assert.match(source, /^\/\/ infer-repl recipe, exported 1970-01-01T00:00:00\.000Z\.$/m);
+  assert.match(source, /^\/\/ Measured when tuned: 100\.0 tokens\/s; perplexity 5\.112 on eval\.txt\.$/m);
+  assert.match(source, /^export default defineRecipe\(import\.meta, \{$/m);
+  assert.match(source, new RegExp(`model: \\{ file: "\\.\\./x\\.gguf", sha256: "${"b".repeat(64)}" \\}`));
+  assert.match(source, /sampling: \{ temperature: 0\.8, topK: 1, seed: 7 \}/);
+  assert.match(source, /maxTokens: 50,/);
+  assert.match(source, /stop: \["\\n"\],/);
+  assert.match(source, /batching: \{ maxSeqs: 8 \}/);
+  assert.match(source, /kv: \{ type: "f32" \}/);
+  assert.match(source, /threads: 2,/);
+  assert.match(source, /speculative: \{ mode: "self", layers: 3, k: 5 \},/);
+  assert.match(source, /earlyExit: \[\{ layer: 4, threshold: 0\.9 \}, \{ layer: 3, threshold: 0\.95 \}\],/);
+});
+
+test("an exported recipe carries the loaded draft model beside spec = draft, and the session's draft acceptance", () => {
+  const specCell: Cell = { id: 3, prompt: "Once", streams: [{ genId: -1, text: " upon", tokens: 2, status: "done", finishReason: "length", stats: { decodeTokensPerS: 90, specAcceptRate: 0.625 } }] };
+  let s = initialState({ spec: "draft", draft: "d.gguf" });
+  s = { ...s, cells: [specCell], model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, threads: 2, draftPath: "/m/d.gguf" } };
+  const source = sessionRecipe(s, "/m/recipes/tuned.ts", new Date(0));
+  assert.match(source, /speculative: \{ mode: "draft", draft: "\.\.\/d\.gguf" \},/);
+  assert.match(source, /^\/\/ Measured when tuned: 90\.0 tokens\/s; speculative accept rate 62\.5%\.$/m);
+});

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { BlockManager } from "../../../core/kv/block-manager.ts";
+
+function manager(nBlocks: number, blockSize = 4) {
+  const copies: [number, number][] = [];
+  return { bm: new BlockManager(nBlocks, blockSize, (src, dst) => copies.push([src, dst])), copies };
+}
+
+const seq = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
+
+test("allocation grows a table block by block and refuses, unchanged, when the pool is short", () => {
+  const { bm } = manager(3);
+  const t: number[] = [];
+  assert.ok(bm.ensureCapacity(t, 5));
+  assert.equal(t.length, 2);
+  assert.ok(!bm.ensureCapacity(t, 13));
+  assert.equal(t.length, 2);
+  assert.equal(bm.freeBlocks, 1);
+  bm.release(t);
+  assert.equal(bm.freeBlocks, 3);
+  assert.equal(t.length, 0);
+});
+
+test("a released full block is found again by the same prefix, and only by the same whole prefix", () => {
+  const { bm } = manager(8);
+  const tokens = seq(10);
+  const a: number[] = [];
+  bm.ensureCapacity(a, 10);
+  bm.registerFull(tokens, a, [], 0, 2);
+  const held = [...a];
+  bm.release(a);
+  assert.equal(bm.cachedBlocks, 2);
+  assert.equal(bm.freeBlocks, 8);
+
+  const b: number[] = [];
+  assert.equal(bm.acquirePrefix(tokens, 10, [], b), 8);
+  assert.deepEqual(b, held.slice(0, 2));
+  assert.equal(bm.cachedBlocks, 0);
+  assert.equal(bm.usedBlocks, 2);
+  bm.release(b);
+
+  // Same second block, different first block: the chained key misses at block 0 and so at block 1.
+  const other = [99, ...tokens.slice(1)];
+  const c: number[] = [];
+  assert.equal(bm.acquirePrefix(other, 10, [], c), 0);
+  // Same first block, different second: one block hits.
+  const d: number[] = [];
+  assert.equal(bm.acquirePrefix([...tokens.slice(0, 4), 77, ...tokens.slice(5)], 10, [], d), 4);
+  bm.release(d);
+});
+
+test("shared blocks are reference-counted: freed only when the last holder releases them", () => {
+  const { bm } = manager(4);
+  const tokens = seq(8);
+  const a: number[] = [];
+  bm.ensureCapacity(a, 8);
+  bm.registerFull(tokens, a, [], 0, 2);
+  const b: number[] = [];
+  assert.equal(bm.acquirePrefix(tokens, 8, [], b), 8);
+  assert.deepEqual(b, a);
+  assert.equal(bm.usedBlocks, 2);
+  bm.release(a);
+  assert.equal(bm.usedBlocks, 2, "b still holds both");
+  bm.release(b);
+  assert.equal(bm.usedBlocks, 0);
+  assert.equal(bm.cachedBlocks, 2);
+});
+
+test("copy-on-write: writing into a shared or cached block copies it first", () => {
+  const { bm, copies } = manager(4);
+  const tokens = seq(8);
+  const a: number[] = [];
+  bm.ensureCapacity(a, 8);
+  bm.registerFull(tokens, a, [], 0, 2);
+  const b: number[] = [];
+  bm.acquirePrefix(tokens, 8, [], b);
+  assert.ok(bm.makeWritable(b, 7));
+  assert.equal(copies.length, 1);
+  assert.deepEqual(copies[0], [a[1], b[1]]);
+  assert.notEqual(b[1], a[1]);
+  assert.equal(b[0], a[0]);
+  // A private, unregistered block is written in place.
+  assert.ok(bm.makeWritable(b, 7));
+  assert.equal(copies.length, 1);
+  bm.release(a);
+  bm.release(b);
+  assert.equal(bm.freeBlocks, 4);
+});
+
+test("when no plain free block is left, the least recently released cached block is evicted", () => {
+  const { bm } = manager(2, 2);
+  const x = [1, 2], y = [3, 4];
+  const tx: number[] = [], ty: number[] = [];
+  bm.ensureCapacity(tx, 2);
+  bm.registerFull(x, tx, [], 0, 1);
+  bm.ensureCapacity(ty, 2);
+  bm.registerFull(y, ty, [], 0, 1);
+  bm.release(tx); // older
+  bm.release(ty);
+  const t: number[] = [];
+  bm.ensureCapacity(t, 2);
+  assert.equal(bm.evictions, 1);
+  assert.equal(bm.acquirePrefix(x, 2, [], []), 0, "x was evicted");
+  const again: number[] = [];
+  assert.equal(bm.acquirePrefix(y, 2, [], again), 2, "y is still cached");
+  bm.release(again);
+  bm.release(t);
+  assert.equal(bm.freeBlocks, 2);
+});
+
+test("a second block with a key already cached stays private and goes back to the plain free list", () => {
+  const { bm } = manager(4);
+  const tokens = seq(4);
+  const a: number[] = [], b: number[] = [];
+  bm.ensureCapacity(a, 4);
+  bm.ensureCapacity(b, 4);
+  bm.registerFull(tokens, a, [], 0, 1);
+  bm.registerFull(tokens, b, [], 0, 1);
+  bm.release(a);
+  bm.release(b);
+  assert.equal(bm.cachedBlocks, 1);
+  assert.equal(bm.freeBlocks, 4);
+});

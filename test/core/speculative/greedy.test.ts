@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Engine } from "../../../core/engine.ts";
+import type { SpeculativeOptions } from "../../../core/speculative/options.ts";
+import { noShared, sharedModel } from "../../helpers/index.ts";
+import { greedyReferences } from "../../helpers/reference.ts";
+
+const prompts = greedyReferences().filter((r) => r.model === "stories15M-f32.gguf").map((r) => r.prompt);
+const proposers: SpeculativeOptions[] = [{ mode: "draft", k: 6 }, { mode: "ngram", k: 4 }, { mode: "self", layers: 3, k: 4 }];
+
+let engine: Engine | undefined;
+async function loadEngine(): Promise<Engine> {
+  engine ??= await Engine.load({
+    model: sharedModel("stories15M-f32.gguf"), draftModel: sharedModel("stories15M-q4_0.gguf"), threads: 2, contextSize: 256,
+  });
+  return engine;
+}
+
+test("greedy speculative decoding gives plain greedy's tokens with every proposer, all prompts in one batch", { skip: noShared || prompts.length === 0 }, async () => {
+  const e = await loadEngine();
+  const plain = await Promise.all(prompts.map((p) => e.generate(p, { temperature: 0, maxTokens: 64 })));
+  for (const speculative of proposers) {
+    // A plain request decodes in the same steps as the speculating ones.
+    const [mixed, ...spec] = await Promise.all([
+      e.generate(prompts[0]!, { temperature: 0, maxTokens: 64 }),
+      ...prompts.map((p) => e.generate(p, { temperature: 0, maxTokens: 64, speculative })),
+    ]);
+    assert.deepEqual(mixed!.tokens, plain[0]!.tokens);
+    spec.forEach((r, i) => {
+      assert.deepEqual(r.tokens, plain[i]!.tokens, `${speculative.mode}: ${prompts[i]}`);
+      assert.equal(r.text, plain[i]!.text);
+      assert.ok(r.stats.specTokensPerStep! >= 1, `${speculative.mode}: tokens per step ${r.stats.specTokensPerStep}`);
+    });
+    if (speculative.mode === "draft") {
+      const rate = spec.reduce((a, r) => a + r.stats.specAcceptRate!, 0) / spec.length;
+      assert.ok(rate > 0.5, `a q4_0 draft of the same model should mostly agree, accepted ${rate}`);
+    }
+  }
+  assert.equal(e.stats().blocks.used, 0, "draft and target blocks all returned");
+});
+
+test("drafting over the learned draft vocabulary (reduced head) still gives plain greedy's tokens", { skip: noShared }, async () => {
+  const e = await loadEngine();
+  const prompt = "Once upon a time";
+  const plain = await e.generate(prompt, { temperature: 0, maxTokens: 160 });
+  // Drafting the same story again teaches the draft its vocabulary; new tokens then become rare enough to use it.
+  for (let i = 0; i < 2; i++) await e.generate(prompt, { temperature: 0, maxTokens: 160, speculative: { mode: "draft" } });
+  const reduced = await e.generate(prompt, { temperature: 0, maxTokens: 160, speculative: { mode: "draft" } });
+  assert.ok(reduced.stats.specDraftHead! > 0, "the reduced head was in use");
+  assert.ok(reduced.stats.specDraftHead! < e.model.hparams.nVocab / 4, `reduced head of ${reduced.stats.specDraftHead} tokens`);
+  assert.deepEqual(reduced.tokens, plain.tokens);
+  const full = await e.generate(prompt, { temperature: 0, maxTokens: 160, speculative: { mode: "draft", draftHead: "full" } });
+  assert.equal(full.stats.specDraftHead, 0);
+  assert.deepEqual(full.tokens, plain.tokens);
+});
+
+test("stop strings and the token limit apply per accepted token, in order", { skip: noShared }, async () => {
+  const e = await loadEngine();
+  const full = await e.generate("Once upon a time", { temperature: 0, maxTokens: 40 });
+  for (const speculative of proposers) {
+    for (const maxTokens of [1, 2, 7, 13]) {
+      const r = await e.generate("Once upon a time", { temperature: 0, maxTokens, speculative });
+      assert.deepEqual(r.tokens, full.tokens.slice(0, maxTokens), `${speculative.mode} maxTokens ${maxTokens}`);
+      assert.equal(r.finishReason, "length");
+    }
+    const stopped = await e.generate("Once upon a time", { temperature: 0, maxTokens: 40, stop: ["Lily"], speculative });
+    assert.equal(stopped.finishReason, "stop");
+    assert.equal(stopped.text, full.text.slice(0, full.text.indexOf("Lily")));
+  }
+});
+
+test("bad speculative options are refused with a clear error", { skip: noShared }, async () => {
+  const e = await Engine.load({ model: sharedModel("stories260K.gguf"), threads: 2 });
+  assert.throws(() => e.generate("Hi", { speculative: { mode: "draft" } }), /needs a draft model/);
+  assert.throws(() => e.generate("Hi", { speculative: { mode: "self" } }), /layers must be/);
+  assert.throws(() => e.generate("Hi", { speculative: { mode: "ngram", k: 0 } }), /k must be/);
+  assert.throws(() => e.generate("Hi", { speculative: { mode: "x" as "ngram" } }), /mode must be/);
+  await assert.rejects(Engine.load({ model: sharedModel("stories260K.gguf"), draftModel: sharedModel("stories15M-q8_0.gguf") }), /share a vocabulary/);
+});

@@ -1,0 +1,27 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { repoRoot } from "./paths.ts";
+
+export interface CliResult { code: number | null; stdout: string; stderr: string }
+
+/** Runs the real `infer-repl` command (bin/infer-repl.mjs) with the given stdin. */
+export function runCli(args: string[], stdin: string | Buffer = "", env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runNode([path.join(repoRoot, "bin/infer-repl.mjs"), ...args], stdin, env);
+}
+
+/** Runs node with these arguments in the repository root, feeding stdin and collecting both outputs. */
+export function runNode(nodeArgs: string[], stdin: string | Buffer = "", env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, nodeArgs, {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "", stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}

@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { GgmlType } from "../../../core/gguf/index.ts";
+import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { prng } from "../../helpers/index.ts";
+import { KERNEL_TYPES, randomFloats, randomWeights, typeName } from "./random-weights.ts";
+
+// Tolerances: every path computes exact integer block sums, so paths differ only in float rounding and summation
+// order. Differences are bounded by TOL × Σ|w·x| (the sum of absolute products), a scale-free bound.
+const TOL = 2e-6;
+const ROWS = 13; // not a multiple of the 4-row tile, so partial tiles run
+const N_ACT = [1, 3, 8, 33];
+const simdVariants = k.cpuFeatures().variants.filter((v) => v !== "scalar");
+
+/** The activation type llama.cpp pairs with each weight type, as GgmlType. */
+function dequantizedActivations(type: GgmlType, x: Float32Array, cols: number, nAct: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let m = 0; m < nAct; m++) {
+    const row = x.subarray(m * cols, (m + 1) * cols);
+    const q = k.quantizeActivations(type, row);
+    const actType = activationType(type);
+    out.set(actType === GgmlType.F32 ? row : k.dequantizeRow(actType, q, cols), m * cols);
+  }
+  return out;
+}
+
+function activationType(t: GgmlType): GgmlType {
+  switch (t) {
+    case GgmlType.F16: return GgmlType.F16;
+    case GgmlType.BF16: return GgmlType.BF16;
+    case GgmlType.F32: return GgmlType.F32;
+    case GgmlType.Q4_1: case GgmlType.Q5_1: return GgmlType.Q8_1;
+    case GgmlType.Q4_0: case GgmlType.Q5_0: case GgmlType.Q8_0: case GgmlType.IQ4_NL: return GgmlType.Q8_0;
+    default: return GgmlType.Q8_K;
+  }
+}
+
+function f16(bits: number): number {
+  const e = (bits >> 10) & 31, f = bits & 1023, sign = bits & 0x8000 ? -1 : 1;
+  return sign * (e === 0 ? f * 2 ** -24 : (1 + f / 1024) * 2 ** (e - 15));
+}
+
+/**
+ * Q4_1/Q5_1 × Q8_1: llama.cpp applies each weight block's min to the activation block's s = d·Σq stored as f16,
+ * not to the exact sum; the correction is m·(s − d·Σq) per block.
+ */
+function minTermRounding(type: GgmlType, wRow: Uint8Array, x: Float32Array, a: Float64Array, cols: number): number {
+  const wBlock = type === GgmlType.Q4_1 ? 20 : 24;
+  const q = k.quantizeActivations(type, Float32Array.from(x.subarray(0, cols)));
+  const wv = new DataView(wRow.buffer, wRow.byteOffset), av = new DataView(q.buffer, q.byteOffset);
+  let corr = 0;
+  for (let b = 0; b < cols / 32; b++) {
+    const m = f16(wv.getUint16(b * wBlock + 2, true));
+    let exact = 0;
+    for (let i = 0; i < 32; i++) exact += a[b * 32 + i]!;
+    corr += m * (f16(av.getUint16(b * 36 + 2, true)) - exact);
+  }
+  return corr;
+}
+
+for (const { type, cols: colsList } of KERNEL_TYPES) {
+  test(`${typeName(type)}: scalar matmul equals the float64 product of dequantized weights and activations`, () => {
+    const rand = prng(1000 + type);
+    for (const cols of colsList) {
+      const w = randomWeights(rand, type, ROWS, cols);
+      const rowBytes = w.length / ROWS;
+      const wf = Array.from({ length: ROWS }, (_, r) => k.dequantizeRow(type, w.subarray(r * rowBytes, (r + 1) * rowBytes), cols));
+      const nAct = 3;
+      const x = randomFloats(rand, nAct * cols);
+      const a = dequantizedActivations(type, x, cols, nAct);
+      const y = k.matmul(type, w, ROWS, cols, x, nAct, "scalar");
+      for (let m = 0; m < nAct; m++) {
+        for (let r = 0; r < ROWS; r++) {
+          let want = 0, mag = 0;
+          for (let i = 0; i < cols; i++) { const p = wf[r]![i]! * a[m * cols + i]!; want += p; mag += Math.abs(p); }
+          if (activationType(type) === GgmlType.Q8_1) want += minTermRounding(type, w.subarray(r * rowBytes), x.subarray(m * cols), a.subarray(m * cols), cols);
+          const got = y[m * ROWS + r]!;
+          assert.ok(Math.abs(got - want) <= 1e-5 * mag + 1e-6, `cols ${cols} act ${m} row ${r}: ${got} vs ${want} (Σ|wx| ${mag})`);
+        }
+      }
+    }
+  });
+
+  test(`${typeName(type)}: SIMD variants (${simdVariants.join(", ") || "none on this CPU"}) agree with scalar`, { skip: simdVariants.length === 0 && "no SIMD variant runs on this CPU" }, () => {
+    const rand = prng(2000 + type);
+    for (const cols of colsList) {
+      const w = randomWeights(rand, type, ROWS, cols);
+      const rowBytes = w.length / ROWS;
+      const wf = Array.from({ length: ROWS }, (_, r) => k.dequantizeRow(type, w.subarray(r * rowBytes, (r + 1) * rowBytes), cols));
+      for (const nAct of N_ACT) {
+        const x = randomFloats(rand, nAct * cols);
+        const ref = k.matmul(type, w, ROWS, cols, x, nAct, "scalar");
+        for (const v of simdVariants) {
+          const y = k.matmul(type, w, ROWS, cols, x, nAct, v);
+          for (let m = 0; m < nAct; m++) {
+            for (let r = 0; r < ROWS; r++) {
+              let mag = 0;
+              for (let i = 0; i < cols; i++) mag += Math.abs(wf[r]![i]! * x[m * cols + i]!);
+              const got = y[m * ROWS + r]!, want = ref[m * ROWS + r]!;
+              assert.ok(Math.abs(got - want) <= TOL * mag + 1e-7, `${v} cols ${cols} nAct ${nAct} act ${m} row ${r}: ${got} vs scalar ${want}`);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+test("large row counts split across threads give the same result as one band", () => {
+  const rand = prng(7);
+  const rows = 1001, cols = 288;
+  const w = randomWeights(rand, GgmlType.Q8_0, rows, cols);
+  const x = randomFloats(rand, 2 * cols);
+  const all = k.matmul(GgmlType.Q8_0, w, rows, cols, x, 2);
+  const rowBytes = w.length / rows;
+  for (const r of [0, 3, 4, 517, 1000]) {
+    const one = k.matmul(GgmlType.Q8_0, w.subarray(r * rowBytes, (r + 1) * rowBytes), 1, cols, x, 2);
+    assert.equal(all[r], one[0]);
+    assert.equal(all[rows + r], one[1]);
+  }
+});
+
+test("float matrices too large to stay cached (one weight row at a time for ≤ 16 activation rows) sum exactly as small ones", () => {
+  const rand = prng(11);
+  const rows = 500, cols = 288; // f32 563 KiB, f16 281 KiB: over the 256 KiB streaming threshold; a 3-row slice is far under it
+  for (const type of [GgmlType.F32, GgmlType.F16]) {
+    const w = randomWeights(rand, type, rows, cols);
+    const rowBytes = w.length / rows;
+    for (const nAct of [2, 5, 9, 16]) {
+      const x = randomFloats(rand, nAct * cols);
+      const all = k.matmul(type, w, rows, cols, x, nAct);
+      for (const r0 of [0, 101, 497]) {
+        const part = k.matmul(type, w.subarray(r0 * rowBytes, (r0 + 3) * rowBytes), 3, cols, x, nAct);
+        for (let m = 0; m < nAct; m++)
+          for (let r = 0; r < 3; r++) assert.equal(all[m * rows + r0 + r], part[m * 3 + r], `${typeName(type)} nAct ${nAct} act ${m} row ${r0 + r}`);
+      }
+    }
+  }
+});
+
+test("SIMD activation quantizers write the same bytes as the reference ones", { skip: simdVariants.length === 0 && "no SIMD variant" }, () => {
+  const rand = prng(5);
+  for (const type of [GgmlType.Q8_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.F16, GgmlType.BF16]) {
+    for (const n of [256, 512, 4096]) {
+      const x = randomFloats(rand, n);
+      x.fill(0, 32, 64); // an all-zero block
+      x[300] = 5; x[301] = -5; // equal magnitudes of both signs: the first one sets the Q8_K sign
+      for (const i of [7, 8, 9]) x[256 + i] = (i - 8) * 0.5; // exact halves after scaling are common near zero
+      const ref = k.quantizeActivations(type, x, "scalar");
+      for (const v of simdVariants) assert.deepEqual(k.quantizeActivations(type, x, v), ref, `${typeName(type)} n ${n} ${v}`);
+    }
+  }
+});
+
+test("matmulGroup (shared input, mixed types) gives exactly each matrix's own matmul result", () => {
+  const rand = prng(11);
+  const cols = 256;
+  const mats = [GgmlType.Q5_0, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.F16].map((type, i) => ({ type, rows: 9 + 10 * i, weights: randomWeights(rand, type, 9 + 10 * i, cols) }));
+  for (const nAct of [1, 5]) {
+    const x = randomFloats(rand, nAct * cols);
+    const outs = k.matmulGroup(mats, cols, x, nAct);
+    mats.forEach((m, i) => assert.deepEqual(outs[i], k.matmul(m.type, m.weights, m.rows, cols, x, nAct), `matrix ${i}`));
+  }
+});
+
+test("swiglu is silu(gate)·up to within llama.cpp's exp approximation (1.5 ulp), for every length", () => {
+  const rand = prng(13);
+  for (const n of [1, 7, 16, 768, 1000]) {
+    const g = randomFloats(rand, n, 4), u = randomFloats(rand, n);
+    g[0] = -120; // exp(-x) overflows: silu → -0
+    const y = k.swiglu(g, u);
+    for (let i = 0; i < n; i++) {
+      const want = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
+      assert.ok(Math.abs(y[i]! - want) <= 1e-6 * Math.abs(want) + 1e-30, `n ${n} i ${i}: ${y[i]} vs ${want}`);
+    }
+  }
+});
+
+test("unsupported weight types and malformed arguments are refused with clear errors", () => {
+  assert.equal(k.supports(GgmlType.IQ2_XXS), false);
+  assert.throws(() => k.matmul(GgmlType.IQ2_XXS, new Uint8Array(66), 1, 256, new Float32Array(256), 1), /unsupported weight type 16/);
+  assert.throws(() => k.matmul(GgmlType.Q8_0, new Uint8Array(34), 1, 33, new Float32Array(33), 1), /not a multiple of the type's block size 32/);
+  assert.throws(() => k.matmul(GgmlType.Q8_0, new Uint8Array(33), 1, 32, new Float32Array(32), 1), /rows \* row bytes/);
+  assert.throws(() => k.matmul(GgmlType.Q8_0, new Uint8Array(34), 1, 32, new Float32Array(31), 1), /nAct \* cols/);
+  assert.throws(() => k.matmul(GgmlType.Q8_0, new Uint8Array(34), 1, 32, new Float32Array(32), 1, "sse9" as never), /unknown kernel variant/);
+  assert.throws(() => k.quantizeRow(GgmlType.IQ2_XXS, new Float32Array(256)), /no reference quantizer/);
+});
