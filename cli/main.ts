@@ -24,6 +24,9 @@ function buildProgram(): Command {
       // React's development build checks every render and makes streaming noticeably heavier; Ink and React load
       // only for the REPL, so this is the place to choose the production build.
       process.env["NODE_ENV"] ??= "production";
+      // Ink reads CI / CONTINUOUS_INTEGRATION when it loads and, if set, draws no live area at all (no input line, no
+      // streaming cell) until exit. A TTY on stdin is a person typing, whatever the environment says.
+      if (process.stdout.isTTY) for (const key of ["CI", "CONTINUOUS_INTEGRATION"]) delete process.env[key];
       const { launchRepl } = await import("./repl/launch.tsx");
       await launchRepl(model ?? flags.model, flags as unknown as Record<string, unknown>);
       return;
