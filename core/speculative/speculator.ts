@@ -190,10 +190,13 @@ export class Speculator {
     return accepted;
   }
 
-  /** Grows the draft length after a fully accepted draft, shrinks it to just past an early rejection. */
+  /**
+   * Doubles the draft length after a fully accepted draft (a run of copied or easy text tends to go on), shrinks it
+   * to just past an early rejection.
+   */
   private adapt(s: SpecState, drafted: number, accepted: number): void {
     if (drafted === 0) return;
-    if (accepted === drafted) s.k = Math.min(s.options.k, s.k + 1);
+    if (accepted === drafted) s.k = Math.min(s.options.k, s.k * 2);
     else if (accepted < drafted / 2) s.k = Math.max(1, Math.min(s.k - 1, accepted + 1));
   }
 

@@ -13,8 +13,13 @@ test("proposes what followed the most recent earlier occurrence of the longest m
 
 test("stops at k tokens and at the end of the sequence; nothing when no suffix repeats", () => {
   assert.deepEqual(ngramPropose([1, 2, 3, 1, 2, 3, 1], 10), [2, 3, 1]);
-  assert.deepEqual(ngramPropose([1, 2, 3, 1], 1), [2]);
+  assert.deepEqual(ngramPropose([1, 2, 3, 1], 1, 4, 1), [2]);
   assert.deepEqual(ngramPropose([1, 2, 3, 4], 4), []);
   assert.deepEqual(ngramPropose([], 4), []);
   assert.deepEqual(ngramPropose([7], 4), []);
+});
+
+test("a one-token match proposes nothing unless asked for (it predicts too little to pay for a verify)", () => {
+  assert.deepEqual(ngramPropose([1, 2, 3, 1], 4), []);
+  assert.deepEqual(ngramPropose([1, 2, 3, 1], 4, 4, 1), [2, 3, 1]);
 });
