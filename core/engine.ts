@@ -8,6 +8,7 @@ import { StepBuffers } from "./scheduler/step-buffers.ts";
 import { EarlyExitController } from "./earlyexit/controller.ts";
 import { frequentTokens } from "./earlyexit/exit-head.ts";
 import { resolveEarlyExit } from "./earlyexit/options.ts";
+import { SamplingError } from "./sampling/errors.ts";
 import { resolveSpeculativeOptions } from "./speculative/options.ts";
 import { Speculator, type DraftModel } from "./speculative/speculator.ts";
 
@@ -215,7 +216,7 @@ export class Engine {
     const spec = options.speculative && resolveSpeculativeOptions(options.speculative, this.model.hparams.nLayer, this.draft !== undefined);
     const exits = options.earlyExit && resolveEarlyExit(options.earlyExit, this.model.hparams.nLayer);
     const g = new Generation(this.model.tokenizer, tokens, options);
-    const seq = new Sequence(this.nextId++, tokens, (logits) => g.sampler.sample(logits), g);
+    const seq = new Sequence(this.nextId++, tokens, g.sampler, g);
     const problem = this.scheduler.cannotFit(seq);
     if (problem) {
       g.onFinish(seq, "error", new RangeError(`the prompt (${tokens.length} tokens) ${problem}`));
@@ -274,6 +275,11 @@ export class Engine {
   private async step(chunks: ScheduledChunk[]): Promise<void> {
     const batch = this.buffers.fill(chunks);
     this.earlyExit.plan(chunks, batch);
+    // A step whose every sampled row only needs its argmax (greedy, no bias or penalties, no verification, no
+    // early exit) gets just those indices from the forward, which skips most of the head's exact work.
+    const argmax = !batch.exitLayers && batch.logitRows.length > 0 &&
+      chunks.every((c) => !c.sample || (c.seq.picker.argmaxSuffices && !this.speculator.has(c.seq)));
+    if (argmax) batch.argmax = this.buffers.argmax(batch.logitRows.length);
     const t0 = performance.now();
     await this.model.forward(this.kv, batch);
     const forwardMs = performance.now() - t0;
@@ -304,7 +310,7 @@ export class Engine {
         continue;
       }
       this.scheduler.registerComputed(seq);
-      if (c.sample) emit(seq, seq.pickToken(this.buffers.logitsRow(row++)));
+      if (c.sample) emit(seq, argmax ? greedyToken(batch.argmax![row++]!) : seq.picker.sample(this.buffers.logitsRow(row++)));
     }
     this.counters.generated += generated;
     this.rate.push({ t: performance.now(), n: generated });
@@ -317,6 +323,12 @@ export class Engine {
       for (const listener of this.stepListeners) listener(info);
     }
   }
+}
+
+/** The forward's argmax of a row: -1 means no logit was a number above -Infinity, as the sampler reports. */
+function greedyToken(index: number): number {
+  if (index < 0) throw new SamplingError("no token can be sampled: every logit is -Infinity or NaN (check logitBias bans)");
+  return index;
 }
 
 function loadDraftModel(path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType): DraftModel {

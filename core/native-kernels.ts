@@ -33,6 +33,11 @@ export interface NativeKernels {
    */
   matmul(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number,
     variant?: KernelVariant | "auto", packed?: Uint8Array): Float32Array;
+  /**
+   * Per activation row, the index of the largest of matmul's outputs (first of equal maxima, -1 if none is a
+   * number above -Infinity); with a packed Q8_0 matrix through an estimate and exact checks of the close rows.
+   */
+  matmulArgmax(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number, packed?: Uint8Array): Int32Array;
   /** Several matrices applied to the same activations in one pass (as Q/K/V or gate/up are); one output each. */
   matmulGroup(matrices: { type: number; weights: Uint8Array; rows: number; packed?: Uint8Array }[], cols: number, x: Float32Array,
     nAct: number, variant?: KernelVariant | "auto"): Float32Array[];

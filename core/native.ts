@@ -38,6 +38,13 @@ export interface NativeStepBatch {
   greedyTokens?: Int32Array;
   /** Logits over the draft head's tokens only (setDraftHead), each row that many wide. */
   draftHead?: boolean;
+  /**
+   * Greedy rows: argmax[r] receives the index of logit row r's largest logit (first of equal maxima; -1 when none
+   * is finite) instead of the row being written to `logits`. Exactly the scan of the full row, computed with
+   * less of the head's work where the weights allow (matmul_argmax, native/kernels/matmul.h). Not with early
+   * exit, the draft head or greedy drafting.
+   */
+  argmax?: Int32Array;
 }
 
 export interface NativeKvCache { readonly bytes: number; copyBlock(src: number, dst: number): void }

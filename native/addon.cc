@@ -279,6 +279,13 @@ class ForwardWorker : public Napi::AsyncWorker {
       if (used.ElementLength() < size_t(b_.n_logit_rows)) throw std::invalid_argument("batch.exitLayersUsed is too small for the requested rows");
       b_.exit = ExitPlan{int(layers.ElementLength()), layers.Data(), thresholds.Data(), used.Data()};
     }
+    if (batch.Has("argmax") && !batch.Get("argmax").IsUndefined()) {
+      auto argmax = typed<Napi::Int32Array>(batch, "argmax");
+      if (argmax.ElementLength() < size_t(b_.n_logit_rows)) throw std::invalid_argument("batch.argmax is too small for the requested rows");
+      if (b_.exit.n > 0 || b_.draft_head || batch.Has("greedySteps"))
+        throw std::invalid_argument("batch.argmax cannot be combined with early exit, the draft head or greedy drafting");
+      b_.argmax = argmax.Data();
+    }
     std::string problem = model->net_->validate(b_, *kv->pool());
     if (!problem.empty()) throw std::invalid_argument(problem);
     if (batch.Has("greedySteps") && !batch.Get("greedySteps").IsUndefined()) {

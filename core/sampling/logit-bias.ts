@@ -17,6 +17,11 @@ export class LogitBias {
     });
   }
 
+  /** True when there is no bias to apply. */
+  get empty(): boolean {
+    return this.ids.length === 0;
+  }
+
   apply(logits: Float32Array): void {
     for (let i = 0; i < this.ids.length; i++) logits[this.ids[i]] += this.biases[i];
   }

@@ -70,6 +70,14 @@ export class Sampler {
     this.penalties?.accept(token);
   }
 
+  /**
+   * True when the next token is plainly the argmax of the raw logits (temperature 0, no logit bias, no
+   * penalties): the engine may then ask the native forward for that index instead of the logits row.
+   */
+  get argmaxSuffices(): boolean {
+    return this.resolved.temperature === 0 && this.bias.empty && this.penalties === undefined;
+  }
+
   /** Draws the next token. Modifies `logits` in place (logit bias and penalties are added to it), so call either
    *  `sample` or `probabilities` once per logits row, not both on the same row. */
   sample(logits: Float32Array): number {

@@ -7,6 +7,13 @@ export interface SequenceSink {
   onFinish(seq: Sequence, reason: FinishReason, error?: Error): void;
 }
 
+/** How a sequence's next token is chosen from a row of logits. */
+export interface TokenPicker {
+  sample(logits: Float32Array): number;
+  /** The choice is the argmax of the raw logits, which the native forward can give instead of the row. */
+  readonly argmaxSuffices: boolean;
+}
+
 /**
  * Scheduler-level state of one generation: its tokens (prompt, then generated), how many of them have K/V in
  * the cache, and its block table. Preemption resets `computed` and the table; the tokens are kept and recomputed
@@ -29,8 +36,8 @@ export class Sequence {
   constructor(
     readonly id: number,
     prompt: ArrayLike<number>,
-    /** Sampling of the next token from a row of logits (the engine binds the request's sampler). */
-    readonly pickToken: (logits: Float32Array) => number,
+    /** Chooses the next token (the request's sampler). */
+    readonly picker: TokenPicker,
     readonly sink: SequenceSink,
   ) {
     this.tokens = Array.from(prompt);

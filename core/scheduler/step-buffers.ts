@@ -13,6 +13,7 @@ export class StepBuffers {
   private offsets = new Int32Array(64);
   private rows = new Int32Array(64);
   private logits = new Float32Array(0);
+  private argmaxes = new Int32Array(64);
 
   constructor(private readonly nVocab: number) {}
 
@@ -49,6 +50,12 @@ export class StepBuffers {
       logitRows: this.rows.subarray(0, nRows),
       logits: this.logits.subarray(0, nRows * this.nVocab),
     };
+  }
+
+  /** Room for the argmax of n sampled rows (a view, valid until the next step). */
+  argmax(n: number): Int32Array {
+    if (n > this.argmaxes.length) this.argmaxes = new Int32Array(grow(this.argmaxes.length, n));
+    return this.argmaxes.subarray(0, n);
   }
 
   /** Logits of the r-th sampled row of the last step (a view, valid until the next step). */

@@ -46,6 +46,10 @@ void tile(const TileArgs& t);
 // A band of a packed Q8_0/Q5_0/Q4_0/IQ4_NL matrix (pack.h; tile_packed.cc): t.w is its first packed group, t.wrow the bytes
 // per group and t.nw a multiple of kPackRows. Same results as tile on the unpacked rows, bit for bit.
 void tile_packed(const TileArgs& t);
+// Packed Q8_0 only: each block's products summed exactly as integers, then one fused multiply-add by dw·da per
+// block. A different float order from llama.cpp's (and tile_packed's): matmul_argmax uses it only as an estimate
+// whose distance from the exact result it bounds.
+void tile_packed_q8_0_block_sums(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx512

@@ -155,6 +155,29 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   });
 }
 
+// matmulArgmax(type, weights, rows, cols, x, nAct, packed?) -> Int32Array: per activation row, the index of the
+// largest output (matmul_argmax).
+Napi::Value MatmulArgmax(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto wbytes = arg_u8(info, 1, "weights");
+    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols");
+    auto x = arg_f32(info, 4, "x");
+    const int n_act = arg_int(info, 5, "nAct");
+    if (!kernel_supports(type)) throw std::invalid_argument("matmulArgmax: unsupported weight type " + std::to_string(type));
+    check_row_length(type, cols);
+    if (rows < 1 || cols < 1 || n_act < 1) throw std::invalid_argument("matmulArgmax: rows, cols and nAct must be positive");
+    if (wbytes.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("matmulArgmax: weights must be rows * row bytes long");
+    if (x.ElementLength() != size_t(n_act) * size_t(cols)) throw std::invalid_argument("matmulArgmax: x must hold nAct * cols floats");
+    Matrix w{wbytes.Data(), type, rows, cols, arg_packed(info[6], type, rows, cols)};
+    if (w.packed && type == GGML_Q8_0) w.max_abs_scale = q8_0_max_abs_scale(w.data, rows, cols);
+    auto out = Napi::Int32Array::New(info.Env(), size_t(n_act));
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    matmul_argmax(engine_pool(), w, x.Data(), n_act, out.Data());
+    return out;
+  });
+}
+
 // matmulGroup([{type, weights, rows, packed?}, ...], cols, x, nAct, variant?) -> Float32Array[]: matrices sharing one input.
 Napi::Value MatmulGroup(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -245,6 +268,7 @@ void register_kernel_api(Napi::Env env, Napi::Object exports) {
   k.Set("pack", Napi::Function::New(env, Pack));
   k.Set("matmul", Napi::Function::New(env, Matmul));
   k.Set("matmulGroup", Napi::Function::New(env, MatmulGroup));
+  k.Set("matmulArgmax", Napi::Function::New(env, MatmulArgmax));
   k.Set("swiglu", Napi::Function::New(env, Swiglu));
   k.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesJs));
   k.Set("supports", Napi::Function::New(env, Supports));

@@ -202,4 +202,132 @@ void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, i
   });
 }
 
+namespace {
+
+// First index of the largest value (NaN never counts), -1 when there is none: JavaScript's greedy scan.
+int32_t argmax_row(const float* y, int64_t n) {
+  int32_t best = -1;
+  float best_value = -INFINITY;
+  for (int64_t i = 0; i < n; i++)
+    if (y[i] > best_value) {
+      best_value = y[i];
+      best = int32_t(i);
+    }
+  return best;
+}
+
+// gamma_n = n·u / (1 - n·u), u = 2^-24: the relative error bound of n roundings in a float sum.
+double gamma(int64_t n) {
+  const double nu = double(n) * 0x1p-24;
+  return nu / (1 - nu);
+}
+
+}  // namespace
+
+void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out) {
+  if (n_act <= 0) return;
+  const int64_t k = w.cols;
+  thread_local std::vector<float> y;
+  y.resize(size_t(n_act) * size_t(w.rows));
+  const bool estimate = g_auto_variant == Variant::Avx512 && w.type == GGML_Q8_0 && w.packed != nullptr &&
+                        w.max_abs_scale > 0 && w.rows % kPackRows == 0;
+  if (!estimate) {
+    matmul(pool, w, x, n_act, y.data());
+    for (int m = 0; m < n_act; m++) out[m] = argmax_row(y.data() + size_t(m) * size_t(w.rows), w.rows);
+    return;
+  }
+  const ActLayout L = act_layout(w.type, k, true);
+  thread_local std::vector<uint8_t> act;
+  act.resize(L.row_bytes * size_t(n_act));
+  for (int m = 0; m < n_act; m++) prepare_row(L, Variant::Avx512, x + int64_t(m) * k, k, act.data() + L.row_bytes * size_t(m));
+
+  // Estimates of every output, row bands of whole packed groups over the pool; each band also notes its largest
+  // estimate per activation row, so that looking for candidates below skips the bands that cannot hold one.
+  const size_t group_bytes = packed_group_bytes(w.type, k);
+  const int64_t groups = w.rows / kPackRows;
+  const int64_t per_task = std::max<int64_t>(1, groups / (int64_t(pool.size()) * 8));
+  const int n_tasks = int((groups + per_task - 1) / per_task);
+  thread_local std::vector<float> band_top;
+  band_top.assign(size_t(n_tasks) * size_t(n_act), -INFINITY);
+  const uint8_t* a = act.data();
+  float* est = y.data();
+  float* tops = band_top.data();
+  pool.parallel_for(n_tasks, [&](int task, int) {
+    const int64_t g0 = int64_t(task) * per_task, g1 = std::min(groups, g0 + per_task);
+    TileArgs t;
+    t.wtype = w.type;
+    t.k = k;
+    t.w = w.packed + size_t(g0) * group_bytes;
+    t.wrow = group_bytes;
+    t.nw = int((g1 - g0) * kPackRows);
+    t.act = a;
+    t.n_act = n_act;
+    t.y = est + g0 * kPackRows;
+    t.ldy = w.rows;
+    t.single_row = n_act == 1;
+    avx512::tile_packed_q8_0_block_sums(t);
+    for (int m = 0; m < n_act; m++) {
+      float top = -INFINITY;
+      const float* e = t.y + size_t(m) * size_t(w.rows);
+      for (int r = 0; r < t.nw; r++) top = std::max(top, e[r]);  // keeps top when e[r] is NaN
+      tops[size_t(task) * size_t(n_act) + size_t(m)] = top;
+    }
+  });
+
+  // Both the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact integer sum) in
+  // float, in different orders: each is within gamma(rounding steps)·Σ|terms| of their exact sum, and
+  // Σ|terms| <= (1+u)·max|dw|·128·Σ_b |da_b|·Σ_j |a_bj| (|w| <= 128). matmul keeps 8 partial sums per pair
+  // (nb roundings each, 3 more to combine them); the estimate one (nb).
+  const int64_t nb = k / QK8_0;
+  const TileFn exact_tile = tile_for(Variant::Avx512, w.type);
+  const size_t wrow = row_bytes(w.type, k);
+  for (int m = 0; m < n_act; m++) {
+    const auto* blocks = reinterpret_cast<const block_q8_0*>(a + L.row_bytes * size_t(m));
+    double mass = 0;
+    for (int64_t b = 0; b < nb; b++) {
+      int32_t l1 = 0;
+      for (int j = 0; j < QK8_0; j++) l1 += std::abs(int32_t(blocks[b].qs[j]));
+      mass += std::fabs(double(fp16_to_fp32(blocks[b].d))) * double(l1);
+    }
+    const double bound = (gamma(nb + 3) + gamma(nb)) * (1 + 0x1p-24) * double(w.max_abs_scale) * 128.0 * mass;
+    const float* e = est + size_t(m) * size_t(w.rows);
+    float top = -INFINITY;
+    for (int task = 0; task < n_tasks; task++) top = std::max(top, tops[size_t(task) * size_t(n_act) + size_t(m)]);
+    if (!std::isfinite(top) || !(bound < 1e30)) {  // nothing finite to bound (or near overflow): the row exactly
+      matmul(pool, w, x + int64_t(m) * k, 1, y.data() + size_t(m) * size_t(w.rows));
+      out[m] = argmax_row(y.data() + size_t(m) * size_t(w.rows), w.rows);
+      continue;
+    }
+    // Candidates in index order, so equal exact maxima resolve to the first, as the scan does.
+    const double floor = double(top) - 2 * bound;
+    int32_t best = -1;
+    float best_value = -INFINITY;
+    for (int64_t r = 0; r < w.rows; r++) {
+      if (r % (per_task * kPackRows) == 0 && !(double(tops[size_t(r / (per_task * kPackRows)) * size_t(n_act) + size_t(m)]) >= floor)) {
+        r += per_task * kPackRows - 1;  // no candidate in this band
+        continue;
+      }
+      if (!(double(e[r]) >= floor)) continue;
+      float value;
+      TileArgs t;
+      t.wtype = w.type;
+      t.k = k;
+      t.w = w.data + size_t(r) * wrow;
+      t.wrow = wrow;
+      t.nw = 1;
+      t.act = a + L.row_bytes * size_t(m);
+      t.n_act = 1;
+      t.y = &value;
+      t.ldy = 1;
+      t.single_row = true;
+      exact_tile(t);
+      if (value > best_value) {
+        best_value = value;
+        best = int32_t(r);
+      }
+    }
+    out[m] = best;
+  }
+}
+
 }  // namespace ir

@@ -19,6 +19,8 @@ struct Matrix {
   // Optional row-interleaved copy of the first rows / 16 * 16 rows (pack.h), which the AVX-512 variant computes
   // with instead of `data`; every variant gives the same results either way.
   const uint8_t* packed = nullptr;
+  // Largest |block scale| of a packed Q8_0 matrix (set with `packed`; 0 = unknown): bounds matmul_argmax's estimate.
+  float max_abs_scale = 0;
 };
 
 // True when matmul and dequantize_row handle this weight type.
@@ -26,6 +28,13 @@ bool kernel_supports(int type);
 
 // y[m * w.rows + n] = dot(row n of w, x[m * w.cols ...]) for m < n_act, n < w.rows.
 void matmul(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y);
+
+// out[m] = the index of the largest of matmul's outputs for activation row m (the first of equal maxima, NaN never
+// largest; -1 when every output is NaN or -infinity): exactly what scanning matmul's output gives. For a packed
+// Q8_0 matrix it computes a cheaper estimate of every output (per-block integer sums, one multiply-add per block),
+// bounds the estimate's distance from matmul's result from the scales and the activations, and computes
+// matmul's exact value only for the rows within twice that bound of the largest estimate.
+void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out);
 
 // matmul with an explicit kernel variant (tests compare variants); a variant the CPU lacks falls back to scalar
 // per weight type only where that variant has no kernel, so callers must check variant_available first.

@@ -1,5 +1,9 @@
 #include "pack.h"
 
+#include "../ggml_types.h"
+
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <new>
 
@@ -77,6 +81,13 @@ void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8
   }
 }
 
+float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
+  const auto* blocks = reinterpret_cast<const block_q8_0*>(data);
+  float largest = 0;
+  for (int64_t i = 0; i < rows * (cols / QK8_0); i++) largest = std::max(largest, std::fabs(fp16_to_fp32(blocks[i].d)));
+  return largest;
+}
+
 void PackedWeights::AlignedFree::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlign)); }
 
 void PackedWeights::attach(Matrix& m) {
@@ -86,6 +97,7 @@ void PackedWeights::attach(Matrix& m) {
   buffers_.emplace_back(p);
   pack_matrix(m.type, m.data, m.rows, m.cols, p);
   m.packed = p;
+  if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);
 }
 
 }  // namespace ir

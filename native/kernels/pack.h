@@ -32,6 +32,8 @@ size_t packed_group_bytes(int type, int64_t cols);
 // Bytes of the packed copy of a rows × cols matrix: its whole groups only (the rows past them stay unpacked).
 size_t packed_bytes(int type, int64_t rows, int64_t cols);
 void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
+// Largest |scale| over a Q8_0 matrix's blocks (Matrix::max_abs_scale).
+float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols);
 
 // Owns the packed copies of a model's matrices.
 class PackedWeights {

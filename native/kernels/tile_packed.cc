@@ -206,5 +206,58 @@ void tile_packed(const TileArgs& t) {
   }
 }
 
+namespace {
+
+// One packed Q8_0 group against MA activation rows, each block's 32 products summed exactly as integers and then
+// fused multiply-added by dw·da once per block (offsets: one per block). Not llama.cpp's order: matmul_argmax
+// uses these sums only to bound which rows can hold the maximum.
+template <int MA>
+void q8_0_block_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
+  const size_t level_bytes = packed_level_bytes(GGML_Q8_0);
+  const uint8_t* scales = group + size_t(nb) * level_bytes;
+  __m512 acc[MA];
+  for (int m = 0; m < MA; m++) acc[m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + size_t(b) * 32)));
+    __m512i w[8];
+    for (int i = 0; i < 8; i++) w[i] = _mm512_loadu_si512(group + size_t(b) * level_bytes + 64 * i);
+    for (int m = 0; m < MA; m++) {
+      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * kActBlock;
+      const int8_t* aq = reinterpret_cast<const int8_t*>(ab + 2);
+      __m512i p = _mm512_set1_epi32(offsets[size_t(m) * size_t(nb) + size_t(b)]), q = _mm512_setzero_si512();
+      for (int i = 0; i < 8; i += 2) {
+        p = _mm512_dpbusd_epi32(p, w[i], broadcast_dword(aq + 4 * i));
+        q = _mm512_dpbusd_epi32(q, w[i + 1], broadcast_dword(aq + 4 * i + 4));
+      }
+      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(h2f(ab)));
+      acc[m] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(_mm512_add_epi32(p, q)), acc[m]);
+    }
+  }
+  for (int m = 0; m < MA; m++) _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
+}
+
+}  // namespace
+
+void tile_packed_q8_0_block_sums(const TileArgs& t) {
+  const int64_t nb = t.k / 32;
+  thread_local std::vector<int32_t> offsets;
+  offsets.resize(size_t(nb) * size_t(t.n_act));
+  // -128 times each activation block's sum cancels the unsigned (w + 128) weight encoding.
+  for (int64_t i = 0; i < int64_t(t.n_act) * nb; i++) {
+    const auto* a = reinterpret_cast<const int8_t*>(t.act + size_t(i) * kActBlock + 2);
+    int32_t sum = 0;
+    for (int j = 0; j < 32; j++) sum += a[j];
+    offsets[size_t(i)] = -128 * sum;
+  }
+  const size_t act_row = size_t(nb) * kActBlock;
+  for (int g = 0; g < t.nw / kPackRows; g++) {
+    const uint8_t* group = t.w + size_t(g) * t.wrow;
+    float* y = t.y + g * kPackRows;
+    int m = 0;
+    for (; m + 4 <= t.n_act; m += 4) q8_0_block_group<4>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy);
+    for (; m < t.n_act; m++) q8_0_block_group<1>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy);
+  }
+}
+
 }  // namespace avx512
 }  // namespace ir

@@ -155,6 +155,7 @@ void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
   final_.resize(size_t(b.n_logit_rows) * d);
   for (int r = 0; r < b.n_logit_rows; r++)
     rmsnorm(&x_[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &final_[size_t(r) * d]);
+  if (b.argmax && !uses_draft_head(b)) return matmul_argmax(pool, w_.output, final_.data(), b.n_logit_rows, b.argmax);
   matmul(pool, uses_draft_head(b) ? draft_head_.matrix() : w_.output, final_.data(), b.n_logit_rows, b.logits);
 }
 

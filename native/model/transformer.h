@@ -70,6 +70,9 @@ struct StepBatch {
   // Greedy drafting with a reduced head: logits only over the draft head's tokens (set_draft_head), each row
   // draft_head().size() wide; ignored while no draft head is set.
   bool draft_head = false;
+  // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index of row r's largest logit and the
+  // logits are not written — with the full head, through matmul_argmax, which skips most of the head's exact work.
+  int32_t* argmax = nullptr;
 };
 
 class Transformer {

@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { GgmlType } from "../../../core/gguf/index.ts";
+import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { prng } from "../../helpers/index.ts";
+import { randomFloats, randomWeights } from "./random-weights.ts";
+
+// matmul_argmax (native/kernels/matmul.cc) must give exactly the index that scanning matmul's output gives — the
+// first of equal maxima — also where its estimate cannot tell rows apart: duplicated rows (exact ties), rows that
+// differ by one quantization step, and rows whose real dot products are equal but whose float sums differ in the
+// last bits (weight blocks 1 and 2 swapped where the activation's blocks 1 and 2 are equal), which only the estimate's
+// error bound keeps among the candidates.
+const noAvx512 = !k.cpuFeatures().variants.includes("avx512") && "the estimate runs on packed Q8_0 (AVX-512)";
+
+function scanArgmax(y: Float32Array, rows: number, nAct: number): number[] {
+  return Array.from({ length: nAct }, (_, m) => {
+    let best = -1, value = -Infinity;
+    for (let r = 0; r < rows; r++) if (y[m * rows + r]! > value) { value = y[m * rows + r]!; best = r; }
+    return best;
+  });
+}
+
+/** A Q8_0 matrix whose rows are copies of a few distinct rows, some with one weight nudged by one step. */
+function nearTies(rand: () => number, rows: number, cols: number): Uint8Array {
+  const rowBytes = (cols / 32) * 34;
+  const base = randomWeights(rand, GgmlType.Q8_0, 4, cols);
+  const w = new Uint8Array(rows * rowBytes);
+  for (let r = 0; r < rows; r++) {
+    w.set(base.subarray((r % 4) * rowBytes, (r % 4 + 1) * rowBytes), r * rowBytes);
+    if (r % 3 === 2 && cols >= 96) { // swap blocks 1 and 2 (the activations repeat block 1 as block 2)
+      const b1 = w.slice(r * rowBytes + 34, r * rowBytes + 68);
+      w.copyWithin(r * rowBytes + 34, r * rowBytes + 68, r * rowBytes + 102);
+      w.set(b1, r * rowBytes + 68);
+    }
+    if (r % 3 === 1) { // nudge one weight of one block by one step (clamped to int8)
+      const at = r * rowBytes + Math.floor(rand() * (cols / 32)) * 34 + 2 + Math.floor(rand() * 32);
+      const v = (w[at]! << 24) >> 24;
+      w[at] = (v === 127 ? 126 : v + 1) & 0xff;
+    }
+  }
+  return w;
+}
+
+test("Q8_0 packed: argmax equals the scan of matmul's output on random, tied and nearly tied rows", { skip: noAvx512 }, () => {
+  const rand = prng(515);
+  for (const [rows, cols] of [[16, 32], [64, 288], [512, 288], [2048, 768]] as const) {
+    for (const kind of ["random", "near ties"] as const) {
+      const w = kind === "random" ? randomWeights(rand, GgmlType.Q8_0, rows, cols) : nearTies(rand, rows, cols);
+      const packed = k.pack(GgmlType.Q8_0, w, rows, cols)!;
+      for (const nAct of [1, 3, 4, 9]) {
+        const x = randomFloats(rand, nAct * cols);
+        if (kind === "near ties" && cols >= 96) for (let m = 0; m < nAct; m++) x.copyWithin(m * cols + 64, m * cols + 32, m * cols + 64);
+        const want = scanArgmax(k.matmul(GgmlType.Q8_0, w, rows, cols, x, nAct, "avx512", packed), rows, nAct);
+        assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.Q8_0, w, rows, cols, x, nAct, packed)), want, `${kind} ${rows}x${cols} nAct ${nAct}`);
+      }
+    }
+  }
+});
+
+test("without a packed Q8_0 matrix it is the scan of the full output; NaN rows give -1", () => {
+  const rand = prng(516);
+  for (const type of [GgmlType.F32, GgmlType.Q4_0, GgmlType.Q8_0]) {
+    const rows = 40, cols = 64, nAct = 3;
+    const w = randomWeights(rand, type, rows, cols);
+    const x = randomFloats(rand, nAct * cols);
+    assert.deepEqual(Array.from(k.matmulArgmax(type, w, rows, cols, x, nAct)), scanArgmax(k.matmul(type, w, rows, cols, x, nAct), rows, nAct));
+  }
+  const w = randomWeights(rand, GgmlType.F32, 8, 32);
+  assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.F32, w, 8, 32, new Float32Array(32).fill(NaN), 1)), [-1]);
+});
+
+test("Q8_0 packed: rows equal in exact arithmetic but not in float are told apart by the exact values", { skip: noAvx512 }, () => {
+  // Rows 0..14 are one row; row 15 is it with blocks 1 and 2 swapped, and every activation row repeats its block
+  // 1 as block 2: all 16 rows have the same real dot product, and only the float order tells them apart, so
+  // which row wins is decided in the last bits, where the estimate's own order may disagree.
+  const rand = prng(517);
+  const rows = 16, cols = 288, rowBytes = (cols / 32) * 34, nAct = 8;
+  let checked = 0;
+  for (let trial = 0; trial < 60; trial++) {
+    const base = randomWeights(rand, GgmlType.Q8_0, 1, cols);
+    const w = new Uint8Array(rows * rowBytes);
+    for (let r = 0; r < rows; r++) w.set(base, r * rowBytes);
+    w.set(base.subarray(68, 102), 15 * rowBytes + 34);
+    w.set(base.subarray(34, 68), 15 * rowBytes + 68);
+    const x = randomFloats(rand, nAct * cols);
+    for (let m = 0; m < nAct; m++) x.copyWithin(m * cols + 64, m * cols + 32, m * cols + 64);
+    const packed = k.pack(GgmlType.Q8_0, w, rows, cols)!;
+    const want = scanArgmax(k.matmul(GgmlType.Q8_0, w, rows, cols, x, nAct, "avx512", packed), rows, nAct);
+    checked += want.filter((i) => i === 15).length;
+    assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.Q8_0, w, rows, cols, x, nAct, packed)), want, `trial ${trial}`);
+  }
+  assert.ok(checked > 0, "some trials must have the swapped row ahead in float");
+});
