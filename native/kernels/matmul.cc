@@ -265,13 +265,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     t.y = est + g0 * kPackRows;
     t.ldy = w.rows;
     t.single_row = n_act == 1;
-    avx512::tile_packed_q8_0_block_sums(t);
-    for (int m = 0; m < n_act; m++) {
-      float top = -INFINITY;
-      const float* e = t.y + size_t(m) * size_t(w.rows);
-      for (int r = 0; r < t.nw; r++) top = std::max(top, e[r]);  // keeps top when e[r] is NaN
-      tops[size_t(task) * size_t(n_act) + size_t(m)] = top;
-    }
+    avx512::tile_packed_q8_0_block_sums(t, tops + size_t(task) * size_t(n_act));
   });
 
   // Both the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact integer sum) in

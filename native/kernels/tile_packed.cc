@@ -11,6 +11,7 @@
 // in L1 between them.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -212,7 +213,8 @@ namespace {
 // fused multiply-added by dw·da once per block (offsets: one per block). Not llama.cpp's order: matmul_argmax
 // uses these sums only to bound which rows can hold the maximum.
 template <int MA>
-void q8_0_block_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
+void q8_0_block_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy,
+                      __m512* top) {
   const size_t level_bytes = packed_level_bytes(GGML_Q8_0);
   const uint8_t* scales = group + size_t(nb) * level_bytes;
   __m512 acc[MA];
@@ -233,12 +235,15 @@ void q8_0_block_group(const uint8_t* group, int64_t nb, const uint8_t* act, cons
       acc[m] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(_mm512_add_epi32(p, q)), acc[m]);
     }
   }
-  for (int m = 0; m < MA; m++) _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
+  for (int m = 0; m < MA; m++) {
+    _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
+    top[m] = _mm512_max_ps(acc[m], top[m]);  // takes top[m] when the new value is NaN: NaN never counts
+  }
 }
 
 }  // namespace
 
-void tile_packed_q8_0_block_sums(const TileArgs& t) {
+void tile_packed_q8_0_block_sums(const TileArgs& t, float* band_max) {
   const int64_t nb = t.k / 32;
   thread_local std::vector<int32_t> offsets;
   offsets.resize(size_t(nb) * size_t(t.n_act));
@@ -250,13 +255,18 @@ void tile_packed_q8_0_block_sums(const TileArgs& t) {
     offsets[size_t(i)] = -128 * sum;
   }
   const size_t act_row = size_t(nb) * kActBlock;
+  thread_local std::vector<__m512> top;
+  top.assign(size_t(t.n_act), _mm512_set1_ps(-INFINITY));
   for (int g = 0; g < t.nw / kPackRows; g++) {
     const uint8_t* group = t.w + size_t(g) * t.wrow;
     float* y = t.y + g * kPackRows;
     int m = 0;
-    for (; m + 4 <= t.n_act; m += 4) q8_0_block_group<4>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy);
-    for (; m < t.n_act; m++) q8_0_block_group<1>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy);
+    for (; m + 4 <= t.n_act; m += 4)
+      q8_0_block_group<4>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy, top.data() + m);
+    for (; m < t.n_act; m++)
+      q8_0_block_group<1>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy, top.data() + m);
   }
+  for (int m = 0; m < t.n_act; m++) band_max[m] = _mm512_reduce_max_ps(top[size_t(m)]);
 }
 
 }  // namespace avx512
