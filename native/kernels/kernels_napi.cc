@@ -134,23 +134,35 @@ Napi::Value DequantizeRow(const Napi::CallbackInfo& info) {
 }
 
 
+// The arguments matmul and matmulArgmax share: (type, weights, rows, cols, x, nAct), checked against each other.
+struct MatmulArgs {
+  int type, rows, cols, n_act;
+  Napi::Uint8Array weights;
+  Napi::Float32Array x;
+};
+
+MatmulArgs matmul_args(const Napi::CallbackInfo& info, const std::string& name) {
+  MatmulArgs a{arg_int(info, 0, "type"), 0, 0, 0, arg_u8(info, 1, "weights"), {}};
+  a.rows = arg_int(info, 2, "rows");
+  a.cols = arg_int(info, 3, "cols");
+  a.x = arg_f32(info, 4, "x");
+  a.n_act = arg_int(info, 5, "nAct");
+  if (!kernel_supports(a.type)) throw std::invalid_argument(name + ": unsupported weight type " + std::to_string(a.type));
+  check_row_length(a.type, a.cols);
+  if (a.rows < 1 || a.cols < 1 || a.n_act < 1) throw std::invalid_argument(name + ": rows, cols and nAct must be positive");
+  if (a.weights.ByteLength() != row_bytes(a.type, a.cols) * size_t(a.rows)) throw std::invalid_argument(name + ": weights must be rows * row bytes long");
+  if (a.x.ElementLength() != size_t(a.n_act) * size_t(a.cols)) throw std::invalid_argument(name + ": x must hold nAct * cols floats");
+  return a;
+}
+
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    const int type = arg_int(info, 0, "type");
-    auto wbytes = arg_u8(info, 1, "weights");
-    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols");
-    auto x = arg_f32(info, 4, "x");
-    const int n_act = arg_int(info, 5, "nAct");
+    const MatmulArgs a = matmul_args(info, "matmul");
     const Variant variant = parse_variant(info[6]);
-    if (!kernel_supports(type)) throw std::invalid_argument("matmul: unsupported weight type " + std::to_string(type));
-    check_row_length(type, cols);
-    if (rows < 1 || cols < 1 || n_act < 1) throw std::invalid_argument("matmul: rows, cols and nAct must be positive");
-    if (wbytes.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("matmul: weights must be rows * row bytes long");
-    if (x.ElementLength() != size_t(n_act) * size_t(cols)) throw std::invalid_argument("matmul: x must hold nAct * cols floats");
-    const uint8_t* packed = arg_packed(info[7], type, rows, cols);
-    auto y = Napi::Float32Array::New(info.Env(), size_t(n_act) * size_t(rows));
+    const uint8_t* packed = arg_packed(info[7], a.type, a.rows, a.cols);
+    auto y = Napi::Float32Array::New(info.Env(), size_t(a.n_act) * size_t(a.rows));
     std::lock_guard<std::mutex> lock(engine_mutex());
-    matmul_variant(engine_pool(), Matrix{wbytes.Data(), type, rows, cols, packed}, x.Data(), n_act, y.Data(), variant);
+    matmul_variant(engine_pool(), Matrix{a.weights.Data(), a.type, a.rows, a.cols, packed}, a.x.Data(), a.n_act, y.Data(), variant);
     return y;
   });
 }
@@ -159,21 +171,12 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 // largest output (matmul_argmax).
 Napi::Value MatmulArgmax(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    const int type = arg_int(info, 0, "type");
-    auto wbytes = arg_u8(info, 1, "weights");
-    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols");
-    auto x = arg_f32(info, 4, "x");
-    const int n_act = arg_int(info, 5, "nAct");
-    if (!kernel_supports(type)) throw std::invalid_argument("matmulArgmax: unsupported weight type " + std::to_string(type));
-    check_row_length(type, cols);
-    if (rows < 1 || cols < 1 || n_act < 1) throw std::invalid_argument("matmulArgmax: rows, cols and nAct must be positive");
-    if (wbytes.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("matmulArgmax: weights must be rows * row bytes long");
-    if (x.ElementLength() != size_t(n_act) * size_t(cols)) throw std::invalid_argument("matmulArgmax: x must hold nAct * cols floats");
-    Matrix w{wbytes.Data(), type, rows, cols, arg_packed(info[6], type, rows, cols)};
-    if (w.packed && type == GGML_Q8_0) w.max_abs_scale = q8_0_max_abs_scale(w.data, rows, cols);
-    auto out = Napi::Int32Array::New(info.Env(), size_t(n_act));
+    const MatmulArgs a = matmul_args(info, "matmulArgmax");
+    Matrix w{a.weights.Data(), a.type, a.rows, a.cols, arg_packed(info[6], a.type, a.rows, a.cols)};
+    if (w.packed && a.type == GGML_Q8_0) w.max_abs_scale = q8_0_max_abs_scale(w.data, a.rows, a.cols);
+    auto out = Napi::Int32Array::New(info.Env(), size_t(a.n_act));
     std::lock_guard<std::mutex> lock(engine_mutex());
-    matmul_argmax(engine_pool(), w, x.Data(), n_act, out.Data());
+    matmul_argmax(engine_pool(), w, a.x.Data(), a.n_act, out.Data());
     return out;
   });
 }

@@ -248,7 +248,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const int64_t per_task = std::max<int64_t>(1, groups / (int64_t(pool.size()) * 8));
   const int n_tasks = int((groups + per_task - 1) / per_task);
   thread_local std::vector<float> band_top;
-  band_top.assign(size_t(n_tasks) * size_t(n_act), -INFINITY);
+  band_top.resize(size_t(n_tasks) * size_t(n_act));  // every task writes its n_act entries
   const uint8_t* a = act.data();
   float* est = y.data();
   float* tops = band_top.data();
