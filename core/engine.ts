@@ -8,7 +8,7 @@ import { StepBuffers } from "./scheduler/step-buffers.ts";
 import { EarlyExitController } from "./earlyexit/controller.ts";
 import { frequentTokens } from "./earlyexit/exit-head.ts";
 import { resolveEarlyExit } from "./earlyexit/options.ts";
-import { SamplingError } from "./sampling/errors.ts";
+import { noSampleableToken } from "./sampling/errors.ts";
 import { resolveSpeculativeOptions } from "./speculative/options.ts";
 import { Speculator, type DraftModel } from "./speculative/speculator.ts";
 
@@ -327,7 +327,7 @@ export class Engine {
 
 /** The forward's argmax of a row: -1 means no logit was a number above -Infinity, as the sampler reports. */
 function greedyToken(index: number): number {
-  if (index < 0) throw new SamplingError("no token can be sampled: every logit is -Infinity or NaN (check logitBias bans)");
+  if (index < 0) throw noSampleableToken();
   return index;
 }
 

@@ -1,4 +1,4 @@
-import { SamplingError } from "./errors.ts";
+import { noSampleableToken, SamplingError } from "./errors.ts";
 import { sortIdsByKey } from "./sort.ts";
 
 /** Below this many candidates, sorting them directly is cheaper than a partition pass. */
@@ -183,7 +183,7 @@ export class CandidateSet {
     this.sortedByLogit = sorted;
     this.refreshMax();
     if (count === 0) {
-      throw new SamplingError("no token can be sampled: every logit is -Infinity or NaN (check logitBias bans)");
+      throw noSampleableToken();
     }
     if (this.maxLogit === Infinity) throw new SamplingError("logits contain +Infinity");
   }

@@ -5,3 +5,8 @@ export class SamplingError extends Error {
     this.name = "SamplingError";
   }
 }
+
+/** Every logit was -Infinity or NaN (after bias and penalties): no token can be chosen. */
+export function noSampleableToken(): SamplingError {
+  return new SamplingError("no token can be sampled: every logit is -Infinity or NaN (check logitBias bans)");
+}

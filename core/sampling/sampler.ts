@@ -1,5 +1,5 @@
 import { CandidateSet } from "./candidates.ts";
-import { SamplingError } from "./errors.ts";
+import { noSampleableToken, SamplingError } from "./errors.ts";
 import { applyMinP, applyTopP, applyTypical, finalWeights } from "./filters.ts";
 import { LogitBias } from "./logit-bias.ts";
 import { DEFAULT_SAMPLING, validateSamplingOptions, type ResolvedSamplingOptions, type SamplingOptions } from "./options.ts";
@@ -142,6 +142,6 @@ function argmax(logits: Float32Array): number {
       best = t;
     }
   }
-  if (best < 0) throw new SamplingError("no token can be sampled: every logit is -Infinity or NaN (check logitBias bans)");
+  if (best < 0) throw noSampleableToken();
   return best;
 }
