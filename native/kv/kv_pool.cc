@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <stdexcept>
+#include <vector>
 
 namespace ir {
 
@@ -24,7 +26,9 @@ KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType typ
       elt_size_(type == KvType::F32 ? 4 : 2) {
   if (type == KvType::Q8_0 && kv_dim % QK8_0 != 0) throw std::invalid_argument("a q8_0 KV cache needs kv_dim divisible by 32");
   row_bytes_ = bytes_for(kv_dim);
-  data_.resize(size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2);
+  bytes_ = size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2;
+  data_.reset(static_cast<uint8_t*>(std::calloc(bytes_, 1)));
+  if (!data_) throw std::bad_alloc();
 }
 
 // Layout: [layer][block][K|V][slot][kv_dim] (F16 K: [dim][slot]), so one block of one layer is contiguous.

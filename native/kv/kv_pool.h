@@ -3,7 +3,8 @@
 // writes slots through the block tables it is handed, after checking every index.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <cstdlib>
+#include <memory>
 
 #include "../ggml_types.h"
 
@@ -22,7 +23,7 @@ class KvPool {
   int block_size() const { return block_size_; }
   int kv_dim() const { return kv_dim_; }
   KvType type() const { return type_; }
-  size_t bytes() const { return data_.size(); }
+  size_t bytes() const { return bytes_; }
 
   // Stores one token's K and V (kv_dim floats each) for a layer at (block, slot).
   void write(int layer, int block, int slot, const float* k, const float* v);
@@ -55,7 +56,13 @@ class KvPool {
   KvType type_;
   size_t elt_size_;  // bytes per element for F32/F16
   size_t row_bytes_;
-  std::vector<uint8_t> data_;
+  // calloc'd: large pools come straight from the kernel as zero pages, touched only when a block is first written
+  // (a zero-filled std::vector wrote all of a 256 MiB default pool at engine load).
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  size_t bytes_;
+  std::unique_ptr<uint8_t[], Free> data_;
 };
 
 // Quantizes n floats (a multiple of 32) to q8_0 blocks: per block, scale = max|x| / 127, values rounded to nearest.

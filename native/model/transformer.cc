@@ -2,6 +2,7 @@
 
 #include "attention.h"
 #include "norm.h"
+#include "../kernels/cpu_features.h"
 
 #include <algorithm>
 #include <cmath>
@@ -62,23 +63,52 @@ void Transformer::fill_rope_cache(const StepBatch& b) {
   }
 }
 
-void Transformer::rope(float* x, int n_heads, int token) const {
-  const int hd = cfg_.head_dim, nd = cfg_.rope_dim;
-  const float* cs = &rope_cache_[size_t(token) * nd];
+namespace {
+
+// Rotates the pairs of n_heads heads of one token by the token's cos/sin row. Fused as llama.cpp's prebuilt CPU
+// libraries compile ggml's rotate_pairs (GCC contracts `x0*cos - x1*sin` into fma(x0, cos, -(x1*sin)) when FMA is
+// enabled): one rounding fewer than the plain expression, and the f16 KV cache turns a last-bit difference here
+// into visible logit drift.
+struct RopeShape {
+  int hd, nd;
+  bool neox;
+};
+
+__attribute__((always_inline)) inline void rope_heads_body(float* x, int n_heads, const float* cs, RopeShape r) {
   for (int h = 0; h < n_heads; h++) {
-    float* v = x + size_t(h) * hd;
-    for (int i0 = 0; i0 < nd; i0 += 2) {
+    float* v = x + size_t(h) * r.hd;
+    for (int i0 = 0; i0 < r.nd; i0 += 2) {
       const float c = cs[i0], s = cs[i0 + 1];
-      const int a = cfg_.rope_neox ? i0 / 2 : i0;
-      const int bi = cfg_.rope_neox ? i0 / 2 + nd / 2 : i0 + 1;
+      const int a = r.neox ? i0 / 2 : i0;
+      const int bi = r.neox ? i0 / 2 + r.nd / 2 : i0 + 1;
       const float x0 = v[a], x1 = v[bi];
-      // Fused as llama.cpp's prebuilt CPU libraries compile ggml's rotate_pairs (GCC contracts
-      // `x0*cos - x1*sin` into fma(x0, cos, -(x1*sin)) when FMA is enabled): one rounding fewer than the
-      // plain expression, and the f16 KV cache turns a last-bit difference here into visible logit drift.
-      v[a] = std::fma(x0, c, -(x1 * s));
-      v[bi] = std::fma(x0, s, x1 * c);
+      v[a] = __builtin_fmaf(x0, c, -(x1 * s));
+      v[bi] = __builtin_fmaf(x0, s, x1 * c);
     }
   }
+}
+
+void rope_heads_portable(float* x, int n_heads, const float* cs, RopeShape r) { rope_heads_body(x, n_heads, cs, r); }
+
+#if defined(__x86_64__)
+// The same operations with the fused multiply-add as an instruction (the portable build calls libm's fmaf).
+__attribute__((target("fma"))) void rope_heads_fma(float* x, int n_heads, const float* cs, RopeShape r) {
+  rope_heads_body(x, n_heads, cs, r);
+}
+#endif
+
+using RopeHeadsFn = void (*)(float*, int, const float*, RopeShape);
+const RopeHeadsFn rope_heads = [] {
+#if defined(__x86_64__)
+  if (cpu_features().fma) return rope_heads_fma;
+#endif
+  return rope_heads_portable;
+}();
+
+}  // namespace
+
+void Transformer::rope(float* x, int n_heads, int token) const {
+  rope_heads(x, n_heads, &rope_cache_[size_t(token) * cfg_.rope_dim], {cfg_.head_dim, cfg_.rope_dim, cfg_.rope_neox});
 }
 
 void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b) {
