@@ -44,6 +44,11 @@ export interface NativeKernels {
   /** silu(gate)·up with llama.cpp's vector exp, as the FFN should compute it to match llama.cpp bit for bit. */
   swiglu(gate: Float32Array, up: Float32Array): Float32Array;
   cpuFeatures(): KernelCpuFeatures;
+  /**
+   * The attention's vectorized expf (native/kernels/expf_libm.h) against the C library's expf over `count`
+   * consecutive float bit patterns from `firstBits`; `vectorized` says whether the vector path runs on this CPU.
+   */
+  expfMismatches(firstBits: number, count: number): { mismatches: number; firstMismatchBits: number | null; vectorized: boolean };
   supports(type: number): boolean;
 }
 

@@ -7,6 +7,7 @@
 
 #include "../engine_threads.h"
 #include "cpu_features.h"
+#include "expf_libm.h"
 #include "matmul.h"
 #include "pack.h"
 #include "quants.h"
@@ -14,12 +15,16 @@
 namespace ir {
 namespace {
 
-int arg_int(const Napi::CallbackInfo& info, size_t i, const char* name) {
+// A non-negative integer argument no larger than max.
+int64_t arg_count(const Napi::CallbackInfo& info, size_t i, const char* name, double max) {
   if (!info[i].IsNumber()) throw std::invalid_argument(std::string(name) + " must be a number");
   const double v = info[i].As<Napi::Number>().DoubleValue();
-  if (v != double(int64_t(v)) || v < 0 || v > 2147483647.0) throw std::invalid_argument(std::string(name) + " must be a non-negative integer");
-  return int(v);
+  if (!(v >= 0 && v <= max) || v != double(int64_t(v)))
+    throw std::invalid_argument(std::string(name) + " must be an integer from 0 to " + std::to_string(int64_t(max)));
+  return int64_t(v);
 }
+
+int arg_int(const Napi::CallbackInfo& info, size_t i, const char* name) { return int(arg_count(info, i, name, 2147483647.0)); }
 
 Napi::Float32Array arg_f32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
@@ -255,6 +260,23 @@ Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// expfMismatches(firstBits, count) -> { mismatches, firstMismatchBits, vectorized }: expf_libm_row against the C
+// library's expf over `count` consecutive float bit patterns.
+Napi::Value ExpfMismatches(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int64_t first = arg_count(info, 0, "firstBits", 4294967295.0), count = arg_count(info, 1, "count", 4294967296.0);
+    if (first + count > 0x100000000ll)
+      throw std::invalid_argument("expfMismatches: the range must lie within the 2^32 float bit patterns");
+    uint32_t first_bad = 0;
+    const int64_t bad = expf_libm_mismatches(uint32_t(first), uint32_t(count), &first_bad);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("mismatches", double(bad));
+    o.Set("firstMismatchBits", bad ? Napi::Value(Napi::Number::New(info.Env(), first_bad)) : info.Env().Null());
+    o.Set("vectorized", expf_libm_vectorized());
+    return o;
+  });
+}
+
 Napi::Value Supports(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     return Napi::Boolean::New(info.Env(), kernel_supports(arg_int(info, 0, "type")));
@@ -275,6 +297,7 @@ void register_kernel_api(Napi::Env env, Napi::Object exports) {
   k.Set("swiglu", Napi::Function::New(env, Swiglu));
   k.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesJs));
   k.Set("supports", Napi::Function::New(env, Supports));
+  k.Set("expfMismatches", Napi::Function::New(env, ExpfMismatches));
   exports.Set("kernels", k);
 }
 

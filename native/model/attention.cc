@@ -1,5 +1,7 @@
 #include "attention.h"
 
+#include "../kernels/expf_libm.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -163,37 +165,39 @@ void scores_q8_0(const HeadAttention& a, const Rows& rows, const void* q, float*
   }
 }
 
-// One head's online-softmax bookkeeping for position p: the rescale of what was accumulated and the weight of p.
-struct SoftmaxStep {
-  float max_score = -INFINITY, sum = 0.0f;
-  inline void next(float score, float& ms, float& vs) {
-    ms = 1.0f;
-    vs = 1.0f;
-    if (score > max_score) {
-      const float old = max_score;
-      max_score = score;
-      ms = std::exp(old - max_score);
-    } else {
-      vs = std::exp(score - max_score);
-    }
-    // llama.cpp rounds `S*ms + vs` twice; the empty asm keeps an FMA-enabled caller from fusing it.
-    float scaled = sum * ms;
-#if defined(__x86_64__)
-    asm("" : "+x"(scaled));
-#else
-    asm("" : "+r"(scaled));
-#endif
-    sum = scaled + vs;
+// The online softmax in llama.cpp's order: with M the running maximum before position p, a score above it raises
+// it and rescales what was accumulated by ms = exp(M - score) (and weighs V row p by vs = 1); any other score
+// weighs its V row by vs = exp(score - M) (and ms = 1). Both exponents are smaller minus larger, so all of them
+// are computed in one vectorized pass (the C library's expf, bit for bit) after a scalar pass finds the maxima.
+// The factors are ready before the V pass, which then makes no calls (a call would force its vector
+// accumulators out of registers at every position).
+void softmax_factors(const float* s, int n, float* ms, float* vs) {
+  float m = -INFINITY;
+  for (int p = 0; p < n; p++) {
+    const float sp = s[p];
+    const bool raises = sp > m;
+    vs[p] = raises ? m - sp : sp - m;
+    ms[p] = raises ? 0.0f : 1.0f;  // marks the positions that raise the maximum until the exponents are in
+    m = raises ? sp : m;
   }
-};
+  expf_libm_row(vs, vs, n);
+  for (int p = 0; p < n; p++) {
+    const bool raises = ms[p] == 0.0f;
+    ms[p] = raises ? vs[p] : 1.0f;
+    vs[p] = raises ? 1.0f : vs[p];
+  }
+}
 
-// The online softmax's per-position factors for scores s[0..n): ms[p] rescales what was accumulated before p,
-// vs[p] weighs V row p. Computed ahead of the V pass so that the pass makes no calls (a call would force its
-// vector accumulators out of registers at every position). Returns the denominator.
-float softmax_factors(const float* s, int n, float* ms, float* vs) {
-  SoftmaxStep step;
-  for (int p = 0; p < n; p++) step.next(s[p], ms[p], vs[p]);
-  return step.sum;
+// The softmax denominator's next value, S·ms + vs rounded twice as llama.cpp computes it; the empty asm keeps an
+// FMA-enabled caller from fusing the two.
+inline float softmax_sum_step(float sum, float ms, float vs) {
+  float scaled = sum * ms;
+#if defined(__x86_64__)
+  asm("" : "+x"(scaled));
+#else
+  asm("" : "+r"(scaled));
+#endif
+  return scaled + vs;
 }
 
 // ---- output update: out = out * ms + v * vs, for one position -------------------------------------------
@@ -245,10 +249,12 @@ __attribute__((target("avx,fma,f16c"))) inline __m256 round16(__m256 x) {
 }
 
 template <int NV>
-__attribute__((target("avx,fma,f16c"))) void softmax_v_f16_avx(const float* ms, const float* vs, const uint8_t* const* v_rows, int n, float* out) {
+__attribute__((target("avx,fma,f16c"))) float softmax_v_f16_avx(const float* ms, const float* vs, const uint8_t* const* v_rows, int n, float* out) {
   __m256 acc[NV];
   for (int i = 0; i < NV; i++) acc[i] = _mm256_setzero_ps();
+  float sum = 0.0f;
   for (int p = 0; p < n; p++) {
+    sum = softmax_sum_step(sum, ms[p], vs[p]);
     const auto* v = reinterpret_cast<const __m128i*>(v_rows[p]);
     if (ms[p] != 1.0f) {
       const __m256 vms = _mm256_set1_ps(ms[p]);
@@ -258,9 +264,11 @@ __attribute__((target("avx,fma,f16c"))) void softmax_v_f16_avx(const float* ms, 
     for (int i = 0; i < NV; i++) acc[i] = round16(_mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(v + i)), vvs, acc[i]));
   }
   for (int i = 0; i < NV; i++) _mm256_storeu_ps(out + 8 * i, acc[i]);
+  return sum;
 }
 
-using SoftmaxVFn = void (*)(const float*, const float*, const uint8_t* const*, int, float*);
+// Returns the softmax denominator; out receives the unnormalized accumulator.
+using SoftmaxVFn = float (*)(const float*, const float*, const uint8_t* const*, int, float*);
 
 // The register-resident pass for the head sizes it is instantiated for, else null (the caller checked the CPU).
 SoftmaxVFn softmax_v_f16_avx_for(int hd) {
@@ -286,10 +294,13 @@ __attribute__((target("avx512f,fma,f16c"))) inline __m512 round16_512(__m512 x) 
 
 template <int NV>
 __attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_pair(const float* const* ms, const float* const* vs, const uint8_t* const* v0_rows,
-                                                                   const uint8_t* const* v1_rows, int n, float* out0, float* out1) {
+                                                                   const uint8_t* const* v1_rows, int n, float* out0, float* out1, float* sums) {
   __m512 acc0[NV], acc1[NV];
   for (int i = 0; i < NV; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  float sum0 = 0.0f, sum1 = 0.0f;
   for (int p = 0; p < n; p++) {
+    sum0 = softmax_sum_step(sum0, ms[0][p], vs[0][p]);
+    sum1 = softmax_sum_step(sum1, ms[1][p], vs[1][p]);
     const auto* v0 = reinterpret_cast<const __m256i*>(v0_rows[p]);
     const auto* v1 = reinterpret_cast<const __m256i*>(v1_rows[p]);
     if (ms[0][p] != 1.0f) for (int i = 0; i < NV; i++) acc0[i] = round16_512(_mm512_mul_ps(acc0[i], _mm512_set1_ps(ms[0][p])));
@@ -304,9 +315,12 @@ __attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_pair(const float*
     _mm512_storeu_ps(out0 + 16 * i, acc0[i]);
     _mm512_storeu_ps(out1 + 16 * i, acc1[i]);
   }
+  sums[0] = sum0;
+  sums[1] = sum1;
 }
 
-using SoftmaxPairFn = void (*)(const float* const*, const float* const*, const uint8_t* const*, const uint8_t* const*, int, float*, float*);
+// sums receives the two softmax denominators; out0/out1 the unnormalized accumulators.
+using SoftmaxPairFn = void (*)(const float* const*, const float* const*, const uint8_t* const*, const uint8_t* const*, int, float*, float*, float*);
 
 SoftmaxPairFn softmax_v_f16_pair_for(int hd) {
   switch (hd) {
@@ -434,22 +448,23 @@ void attend_head(const HeadAttention& a, const float* q, float* out) {
 #if defined(__x86_64__)
   if (a.kv->type() == KvType::F16 && kernels.avx_fma_f16c) {
     if (const SoftmaxVFn softmax_v = softmax_v_f16_avx_for(hd)) {
-      const float total = softmax_factors(s, n, sc.ms0.data(), sc.vs0.data());
-      softmax_v(sc.ms0.data(), sc.vs0.data(), rows.v, n, out);
-      normalize(out, hd, total);
+      softmax_factors(s, n, sc.ms0.data(), sc.vs0.data());
+      normalize(out, hd, softmax_v(sc.ms0.data(), sc.vs0.data(), rows.v, n, out));
       return;
     }
   }
 #endif
-  // Online softmax in position order (llama.cpp's order): M the running maximum, S the running sum.
+  // Position by position: the running sum, and the accumulator rescaled by ms and updated with V row p by vs.
+  const float* ms = sc.ms0.data();
+  const float* vs = sc.vs0.data();
+  softmax_factors(s, n, sc.ms0.data(), sc.vs0.data());
   for (int j = 0; j < hd; j++) out[j] = 0.0f;
-  SoftmaxStep step;
+  float sum = 0.0f;
   for (int p = 0; p < n; p++) {
-    float ms, vs;
-    step.next(s[p], ms, vs);
-    update(out, rows.v[p], hd, ms, vs);
+    sum = softmax_sum_step(sum, ms[p], vs[p]);
+    update(out, rows.v[p], hd, ms[p], vs[p]);
   }
-  normalize(out, hd, step.sum);
+  normalize(out, hd, sum);
 }
 
 void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const float* q0, const float* q1, float* out0, float* out1) {
@@ -465,13 +480,14 @@ void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const fl
     const Rows rows0 = gather_rows(a0, sc.k0, sc.v0), rows1 = gather_rows(a1, sc.k1, sc.v1);
     compute_scores(a0, rows0, q0, sc.s0.data());
     compute_scores(a1, rows1, q1, sc.s1.data());
-    const float total0 = softmax_factors(sc.s0.data(), n, sc.ms0.data(), sc.vs0.data());
-    const float total1 = softmax_factors(sc.s1.data(), n, sc.ms1.data(), sc.vs1.data());
+    softmax_factors(sc.s0.data(), n, sc.ms0.data(), sc.vs0.data());
+    softmax_factors(sc.s1.data(), n, sc.ms1.data(), sc.vs1.data());
     const float* ms[2] = {sc.ms0.data(), sc.ms1.data()};
     const float* vs[2] = {sc.vs0.data(), sc.vs1.data()};
-    pair(ms, vs, rows0.v, rows1.v, n, out0, out1);
-    normalize(out0, hd, total0);
-    normalize(out1, hd, total1);
+    float sums[2];
+    pair(ms, vs, rows0.v, rows1.v, n, out0, out1, sums);
+    normalize(out0, hd, sums[0]);
+    normalize(out1, hd, sums[1]);
     return;
   }
 #endif
