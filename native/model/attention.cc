@@ -165,29 +165,6 @@ void scores_q8_0(const HeadAttention& a, const Rows& rows, const void* q, float*
   }
 }
 
-// The online softmax in llama.cpp's order: with M the running maximum before position p, a score above it raises
-// it and rescales what was accumulated by ms = exp(M - score) (and weighs V row p by vs = 1); any other score
-// weighs its V row by vs = exp(score - M) (and ms = 1). Both exponents are smaller minus larger, so all of them
-// are computed in one vectorized pass (the C library's expf, bit for bit) after a scalar pass finds the maxima.
-// The factors are ready before the V pass, which then makes no calls (a call would force its vector
-// accumulators out of registers at every position).
-void softmax_factors(const float* s, int n, float* ms, float* vs) {
-  float m = -INFINITY;
-  for (int p = 0; p < n; p++) {
-    const float sp = s[p];
-    const bool raises = sp > m;
-    vs[p] = raises ? m - sp : sp - m;
-    ms[p] = raises ? 0.0f : 1.0f;  // marks the positions that raise the maximum until the exponents are in
-    m = raises ? sp : m;
-  }
-  expf_libm_row(vs, vs, n);
-  for (int p = 0; p < n; p++) {
-    const bool raises = ms[p] == 0.0f;
-    ms[p] = raises ? vs[p] : 1.0f;
-    vs[p] = raises ? 1.0f : vs[p];
-  }
-}
-
 // The softmax denominator's next value, S·ms + vs rounded twice as llama.cpp computes it; the empty asm keeps an
 // FMA-enabled caller from fusing the two.
 inline float softmax_sum_step(float sum, float ms, float vs) {
@@ -373,6 +350,67 @@ const Kernels kernels = [] {
 #endif
   return k;
 }();
+
+// The online softmax in llama.cpp's order: with M the running maximum before position p, a score above it raises
+// it and rescales what was accumulated by ms = exp(M - score) (and weighs V row p by vs = 1); any other score
+// weighs its V row by vs = exp(score - M) (and ms = 1). Both exponents are smaller minus larger, so all of them
+// are computed in one vectorized pass (the C library's expf, bit for bit) after a scalar pass finds the maxima.
+// The factors are ready before the V pass, which then makes no calls (a call would force its vector
+// accumulators out of registers at every position).
+// Exponent arguments and raise marks for positions [from, n), continuing from running maximum m.
+void softmax_arguments_scalar(const float* s, int from, int n, float m, float* ms, float* vs) {
+  for (int p = from; p < n; p++) {
+    const float sp = s[p];
+    const bool raises = sp > m;
+    vs[p] = raises ? m - sp : sp - m;
+    ms[p] = raises ? 0.0f : 1.0f;  // marks the positions that raise the maximum until the exponents are in
+    m = raises ? sp : m;
+  }
+}
+
+#if defined(__x86_64__)
+// The same for 16 positions at a time: the maximum before each position is a prefix maximum within the vector
+// (lanes shifted up by 1, 2, 4, 8) joined with the maximum carried from the positions before. A NaN score never
+// raises the maximum, so it enters the scan as -inf. Which of two equal maxima (+0, -0) the scan keeps changes
+// nothing: every use subtracts it from a score or compares with it.
+__attribute__((target("avx512f"))) void softmax_arguments_avx512(const float* s, int n, float* ms, float* vs) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  __m512 carry = ninf;
+  int p = 0;
+  for (; p + 16 <= n; p += 16) {
+    const __m512 x = _mm512_loadu_ps(s + p);
+    __m512 m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x, ninf);
+    m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(m), _mm512_castps_si512(ninf), 15)));
+    m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(m), _mm512_castps_si512(ninf), 14)));
+    m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(m), _mm512_castps_si512(ninf), 12)));
+    m = _mm512_max_ps(m, _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(m), _mm512_castps_si512(ninf), 8)));
+    m = _mm512_max_ps(m, carry);  // the maximum up to and including each position
+    const __m512 before = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(m), _mm512_castps_si512(carry), 15));
+    const __mmask16 raises = _mm512_cmp_ps_mask(x, before, _CMP_GT_OQ);
+    _mm512_storeu_ps(vs + p, _mm512_mask_blend_ps(raises, _mm512_sub_ps(x, before), _mm512_sub_ps(before, x)));
+    _mm512_storeu_ps(ms + p, _mm512_mask_blend_ps(raises, _mm512_set1_ps(1.0f), _mm512_setzero_ps()));
+    carry = _mm512_permutexvar_ps(_mm512_set1_epi32(15), m);
+  }
+  softmax_arguments_scalar(s, p, n, _mm512_cvtss_f32(carry), ms, vs);
+}
+#endif
+
+void softmax_arguments(const float* s, int n, float* ms, float* vs) {
+#if defined(__x86_64__)
+  if (kernels.avx512_fma_f16c) return softmax_arguments_avx512(s, n, ms, vs);
+#endif
+  softmax_arguments_scalar(s, 0, n, -INFINITY, ms, vs);
+}
+
+void softmax_factors(const float* s, int n, float* ms, float* vs) {
+  softmax_arguments(s, n, ms, vs);
+  expf_libm_row(vs, vs, n);
+  for (int p = 0; p < n; p++) {
+    const bool raises = ms[p] == 0.0f;
+    ms[p] = raises ? vs[p] : 1.0f;
+    vs[p] = raises ? 1.0f : vs[p];
+  }
+}
 
 }  // namespace
 

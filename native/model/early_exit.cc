@@ -66,7 +66,7 @@ void Transformer::fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch&
     matmul(pool, L.wv, xn_.data(), T, v_.data());
     add_bias(k_.data(), L.bk, T, kv_dim);
     add_bias(v_.data(), L.bv, T, kv_dim);
-    write_kv(kv, b, l, L);
+    write_kv(kv, b, l, L, 0, T);
   }
 }
 

@@ -156,12 +156,18 @@ void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
     add_bias(q_.data(), L.bq, T, q_dim);
     add_bias(k_.data(), L.bk, T, kv_dim);
     add_bias(v_.data(), L.bv, T, kv_dim);
-    for (int i = 0; i < T; i++) {
-      float* q = &q_[size_t(i) * q_dim];
-      if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
-      rope(q, cfg_.n_head, i);
-    }
-    write_kv(kv, b, l, L);
+    // Q norm and rope, then K norm, rope and the KV write, for chunks of tokens in parallel (each token writes
+    // its own slot).
+    const int chunk = 8;
+    pool.parallel_for((T + chunk - 1) / chunk, [&](int task, int) {
+      const int from = task * chunk, to = std::min(T, from + chunk);
+      for (int i = from; i < to; i++) {
+        float* q = &q_[size_t(i) * q_dim];
+        if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
+        rope(q, cfg_.n_head, i);
+      }
+      write_kv(kv, b, l, L, from, to);
+    });
     attention(pool, kv, l, b);
     matmul(pool, L.wo, att_.data(), T, proj_.data());
     for (size_t j = 0; j < size_t(T) * d; j++) x_[j] += proj_[j];
@@ -203,10 +209,10 @@ int Transformer::keep_logit_rows(const StepBatch& b) {
   return n;
 }
 
-// K and V of the tokens' current k_/v_ projections for one layer: K/V norm, rope, then into the paged pool.
-void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L) {
+// K and V of tokens [from, to)'s current k_/v_ projections for one layer: K/V norm, rope, then into the paged pool.
+void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to) {
   const int hd = cfg_.head_dim, kv_dim = cfg_.n_head_kv * hd;
-  for (int i = 0; i < b.n_tokens; i++) {
+  for (int i = from; i < to; i++) {
     float* k = &k_[size_t(i) * kv_dim];
     if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
     rope(k, cfg_.n_head_kv, i);

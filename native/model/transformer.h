@@ -98,7 +98,7 @@ class Transformer {
   // skipped layers' K/V and returns true.
   bool try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done);
   void fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer);
-  void write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L);
+  void write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to);
   void attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b);
   void fill_rope_cache(const StepBatch& b);
   void rope(float* x, int n_heads, int token) const;  // token: index in the batch (its rope_cache_ row)
