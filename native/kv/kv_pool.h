@@ -3,8 +3,8 @@
 // writes slots through the block tables it is handed, after checking every index.
 #pragma once
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include "../ggml_types.h"
 
@@ -56,13 +56,22 @@ class KvPool {
   KvType type_;
   size_t elt_size_;  // bytes per element for F32/F16
   size_t row_bytes_;
-  // calloc'd: large pools come straight from the kernel as zero pages, touched only when a block is first written
-  // (a zero-filled std::vector wrote all of a 256 MiB default pool at engine load).
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
+  // Anonymous memory from the kernel, in transparent huge pages where it allows. A background thread faults the
+  // pages in (zeroing them) while the engine starts serving: zero-filling all of a 256 MiB default pool delayed
+  // engine load, and leaving it to the forwards made the first pass over a fresh pool pay a page fault and a
+  // page clear every few KiB of KV.
+  struct Unmap {
+    size_t bytes;
+    void operator()(uint8_t* p) const;
   };
   size_t bytes_;
-  std::unique_ptr<uint8_t[], Free> data_;
+  std::unique_ptr<uint8_t[], Unmap> data_;
+  std::thread prefault_;  // joined before the memory is unmapped (declared after data_: destroyed first)
+
+ public:
+  ~KvPool();
+  KvPool(const KvPool&) = delete;
+  KvPool& operator=(const KvPool&) = delete;
 };
 
 // Quantizes n floats (a multiple of 32) to q8_0 blocks: per block, scale = max|x| / 127, values rounded to nearest.

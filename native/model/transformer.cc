@@ -157,8 +157,9 @@ void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
     add_bias(k_.data(), L.bk, T, kv_dim);
     add_bias(v_.data(), L.bv, T, kv_dim);
     // Q norm and rope, then K norm, rope and the KV write, for chunks of tokens in parallel (each token writes
-    // its own slot).
-    const int chunk = 8;
+    // its own slot). A chunk is a KV block's worth of tokens: a prompt's consecutive positions then fill one
+    // block from one thread (the transposed f16 K puts a block's 16 slots of a dimension in one cache line).
+    const int chunk = kv.block_size();
     pool.parallel_for((T + chunk - 1) / chunk, [&](int task, int) {
       const int from = task * chunk, to = std::min(T, from + chunk);
       for (int i = from; i < to; i++) {
