@@ -609,32 +609,45 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
 // Q4_K against one activation row, reading the weight blocks in place (no unpacking into scratch): for decode the
 // unpacked copy is used once, so building it cost more than the dot products. Same arithmetic as ksuper_group's
 // sequential order (llama.cpp's repacked Q4_K): per super-block the exact integer Σ scale_j·Σ w·a and
-// Σ min_j·bsums_j, then one fused multiply-add each.
+// Σ min_j·bsums_j, then one fused multiply-add each. The integer sums are exact in any order, so they run 64
+// weights per instruction: a 32-byte chunk of nibbles broadcast to both halves of a vector (low nibbles for
+// sub-block 2c, high ones for 2c+1, matching the 64 activations of the chunk), pairs summed by maddubs (at most
+// 2·15·128, no saturation) and weighted by each half's sub-block scale with madd.
 void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+  __m512i scale_index[4];  // vpermw indices: scale 2c for the low 16 lanes, 2c+1 for the high 16
+  for (int c = 0; c < 4; c++)
+    scale_index[c] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(2 * c)), _mm512_set1_epi16(short(2 * c + 1)));
   for (int r = 0; r < t.nw; r++) {
     const auto* w = reinterpret_cast<const block_q4_K*>(t.w + size_t(r) * t.wrow);
     float seq = 0, msum = 0;
     for (int64_t sb = 0; sb < nsb; sb++) {
       const block_q4_K& B = w[sb];
       const block_q8_K& A = act[sb];
-      uint8_t sc[8], mn[8];
-      for (int j = 0; j < 8; j++) k4_scale_min(j, B.scales, &sc[j], &mn[j]);
-      __m256i isum = _mm256_setzero_si256();
+      // The eight 6-bit scales into u[0..1] and mins into u[2..3], a byte each (k4_scale_min for all j at once).
+      uint32_t u[4];
+      std::memcpy(u, B.scales, 12);
+      u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+      const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
+      u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+      u[2] = mins_low;
+      u[0] &= 0x3F3F3F3Fu;
+      const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[1]), int(u[0]))));
+      __m512i isum = _mm512_setzero_si512();
       for (int c = 0; c < 4; c++) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qs + 32 * c));
-        const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c));
-        const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c + 32));
-        const __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(v, low4), a0);
-        const __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(_mm256_srli_epi16(v, 4), low4), a1);
-        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * c])));
-        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * c + 1])));
+        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qs + 32 * c)));
+        const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
+        const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(A.qs + 64 * c));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, _mm512_permutexvar_epi16(scale_index[c], scales)));
       }
-      int mins = 0;
-      for (int j = 0; j < 8; j++) mins += int(mn[j]) * (int(A.bsums[2 * j]) + int(A.bsums[2 * j + 1]));
-      seq = std::fma(float(hsum_i32(isum)), h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d, seq);
+      const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
+      const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
+      const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
+      const int mins = hsum_i32(mprod);
+      seq = std::fma(float(_mm512_reduce_add_epi32(isum)), h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d, seq);
       msum = std::fma(float(mins), h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d, msum);
     }
     t.y[r] = seq - msum;
