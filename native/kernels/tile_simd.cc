@@ -653,6 +653,50 @@ void q4k_single_row(const TileArgs& t) {
     t.y[r] = seq - msum;
   }
 }
+
+// Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as ksuper_group computes it
+// from unpacked levels (8 int32 lanes per super-block, lane m holding bytes 4m..4m+3 of every 32-element run, the
+// levels unsigned and 32·Σ scale·bsums taken off per lane; one fused multiply-add per lane and super-block; the
+// lanes summed at the end). Here 64 levels per vector: a half super-block's 64 bytes of ql give the low nibbles of
+// elements 0..63 and the high ones of 64..127, two bits of the broadcast qh each (moved into bits 4-5 by 64-bit
+// shifts, the bits that cross bytes masked off); the two 32-element runs of a vector are added lane by lane.
+void q6k_single_row(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+  const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);   // qh bits 0-1 | 2-3 up to 4-5
+  const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);  // qh bits 4-5 | 6-7 down to 4-5
+  __m512i scale_index[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
+  for (int j = 0; j < 4; j++)
+    scale_index[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+  for (int r = 0; r < t.nw; r++) {
+    const auto* w = reinterpret_cast<const block_q6_K*>(t.w + size_t(r) * t.wrow);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+      const block_q6_K& B = w[sb];
+      const block_q8_K& A = act[sb];
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
+      const __m512i scales = _mm512_castsi256_si512(sc16);
+      __m512i isum = _mm512_setzero_si512();
+      for (int half = 0; half < 2; half++) {
+        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+        const __m512i q_low = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
+        const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                               _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
+        const __m512i a_low = _mm512_loadu_si512(A.qs + 128 * half), a_high = _mm512_loadu_si512(A.qs + 128 * half + 64);
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(scale_index[2 * half], scales)));
+        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(scale_index[2 * half + 1], scales)));
+      }
+      __m256i isum8 = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
+      isum8 = _mm256_sub_epi32(isum8, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(B.d) * A.d), _mm256_cvtepi32_ps(isum8), acc);
+    }
+    t.y[r] = hsum(acc);
+  }
+}
 #endif
 
 template <int NW>
@@ -888,6 +932,10 @@ void tile(const TileArgs& t) {
 #if IR_AVX512
         if (t.single_row && t.wtype == GGML_Q4_K) {
           q4k_single_row(sub);
+          break;
+        }
+        if (t.single_row && t.wtype == GGML_Q6_K) {
+          q6k_single_row(sub);
           break;
         }
 #endif
