@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <new>
 
 namespace ir {
 
@@ -88,13 +87,11 @@ float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
   return largest;
 }
 
-void PackedWeights::AlignedFree::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlign)); }
-
 void PackedWeights::attach(Matrix& m) {
   if (auto_variant() != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
   const size_t n = packed_bytes(m.type, m.rows, m.cols);
-  auto* p = static_cast<uint8_t*>(::operator new[](n, std::align_val_t(kAlign)));
-  buffers_.emplace_back(p);
+  buffers_.emplace_back(n);
+  uint8_t* p = buffers_.back().data();
   pack_matrix(m.type, m.data, m.rows, m.cols, p);
   m.packed = p;
   if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);

@@ -6,8 +6,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
+
+#include "../anonymous_memory.h"
 
 #include "matmul.h"
 
@@ -42,8 +43,7 @@ class PackedWeights {
   void attach(Matrix& m);
 
  private:
-  struct AlignedFree { void operator()(uint8_t* p) const; };
-  std::vector<std::unique_ptr<uint8_t[], AlignedFree>> buffers_;
+  std::vector<AnonymousMemory> buffers_;
 };
 
 }  // namespace ir

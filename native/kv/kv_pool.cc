@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <new>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,31 +28,19 @@ KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType typ
       elt_size_(type == KvType::F32 ? 4 : 2) {
   if (type == KvType::Q8_0 && kv_dim % QK8_0 != 0) throw std::invalid_argument("a q8_0 KV cache needs kv_dim divisible by 32");
   row_bytes_ = bytes_for(kv_dim);
-  bytes_ = size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2;
-  void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-#if defined(MADV_HUGEPAGE)
-  madvise(p, bytes_, MADV_HUGEPAGE);  // advice only: the pool works the same without it
-#endif
-  data_ = std::unique_ptr<uint8_t[], Unmap>(static_cast<uint8_t*>(p), Unmap{bytes_});
-#if defined(MADV_POPULATE_WRITE)
-  // Populating never changes a page's contents, so forwards may write blocks meanwhile. Kernels without it
-  // (before Linux 5.14) refuse the advice, and pages are then faulted in on first write.
+  mem_ = AnonymousMemory(size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2);
+  data_ = mem_.data();
   // At the lowest priority, so that it takes idle time rather than time from the forwards.
-  prefault_ = std::thread([p, n = bytes_] {
+  prefault_ = std::thread([this] {
     setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), 19);
-    madvise(p, n, MADV_POPULATE_WRITE);
+    mem_.populate();
   });
-#endif
 }
 
 KvPool::~KvPool() {
   if (prefault_.joinable()) prefault_.join();
 }
 
-void KvPool::Unmap::operator()(uint8_t* p) const {
-  munmap(p, bytes);
-}
 
 // Layout: [layer][block][K|V][slot][kv_dim] (F16 K: [dim][slot]), so one block of one layer is contiguous.
 size_t KvPool::slot_offset(int layer, int block, int slot, bool is_v) const {

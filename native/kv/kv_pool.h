@@ -3,9 +3,9 @@
 // writes slots through the block tables it is handed, after checking every index.
 #pragma once
 #include <cstdint>
-#include <memory>
 #include <thread>
 
+#include "../anonymous_memory.h"
 #include "../ggml_types.h"
 
 namespace ir {
@@ -23,7 +23,7 @@ class KvPool {
   int block_size() const { return block_size_; }
   int kv_dim() const { return kv_dim_; }
   KvType type() const { return type_; }
-  size_t bytes() const { return bytes_; }
+  size_t bytes() const { return mem_.size(); }
 
   // Stores one token's K and V (kv_dim floats each) for a layer at (block, slot).
   void write(int layer, int block, int slot, const float* k, const float* v);
@@ -56,17 +56,12 @@ class KvPool {
   KvType type_;
   size_t elt_size_;  // bytes per element for F32/F16
   size_t row_bytes_;
-  // Anonymous memory from the kernel, in transparent huge pages where it allows. A background thread faults the
-  // pages in (zeroing them) while the engine starts serving: zero-filling all of a 256 MiB default pool delayed
-  // engine load, and leaving it to the forwards made the first pass over a fresh pool pay a page fault and a
-  // page clear every few KiB of KV.
-  struct Unmap {
-    size_t bytes;
-    void operator()(uint8_t* p) const;
-  };
-  size_t bytes_;
-  std::unique_ptr<uint8_t[], Unmap> data_;
-  std::thread prefault_;  // joined before the memory is unmapped (declared after data_: destroyed first)
+  // Faulted in by a background thread while the engine starts serving: zero-filling all of a 256 MiB default
+  // pool delayed engine load, and leaving it to the forwards made the first pass over a fresh pool pay a page
+  // fault and a page clear every few KiB of KV.
+  AnonymousMemory mem_;
+  uint8_t* data_;
+  std::thread prefault_;  // joined before the memory is unmapped (declared after mem_: destroyed first)
 
  public:
   ~KvPool();
