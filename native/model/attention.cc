@@ -120,6 +120,53 @@ void scores_f16_avx512(const HeadAttention& a, const Rows& rows, const void* q, 
   if (a.kv->k_dim_stride() % 16 != 0) return scores_f16_avx(a, rows, q, s, 0);
   scores_f16_grouped<16, 4, scores_f16_groups16<4>, scores_f16_groups16<1>>(a, rows, q, s);
 }
+
+// Scores of NQ queries against one K block of 16 positions already converted to double (kd[16j .. 16j+15]: the
+// 16 positions of dimension j): per query and position the products f16(k)·f16(q), exact in double, added in
+// dimension order by fused multiply-adds (exact product, one rounding: dot_f16_exact's arithmetic). A prompt's
+// queries share their K, so each K value is converted once per tile of queries instead of once per query.
+template <int NQ>
+__attribute__((target("avx512f"))) void tile_scores_block(const double* kd, int hd, const double* const* qd, float scale, float* const* s) {
+  __m512d lo[NQ], hi[NQ];
+  for (int t = 0; t < NQ; t++) lo[t] = hi[t] = _mm512_setzero_pd();
+  for (int j = 0; j < hd; j++) {
+    for (int t = 0; t < NQ; t++) {
+      const __m512d qj = _mm512_set1_pd(qd[t][j]);
+      lo[t] = _mm512_fmadd_pd(_mm512_loadu_pd(kd + 16 * j), qj, lo[t]);
+      hi[t] = _mm512_fmadd_pd(_mm512_loadu_pd(kd + 16 * j + 8), qj, hi[t]);
+    }
+  }
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (int t = 0; t < NQ; t++) {
+    _mm256_storeu_ps(s[t], _mm256_mul_ps(_mm512_cvtpd_ps(lo[t]), vscale));
+    _mm256_storeu_ps(s[t] + 8, _mm256_mul_ps(_mm512_cvtpd_ps(hi[t]), vscale));
+  }
+}
+
+// The hd dimensions of 16 positions of a transposed f16 K block (dimension j at k + j·stride) as doubles.
+__attribute__((target("avx512f,f16c"))) void k_block_to_double(const uint16_t* k, int stride, int hd, double* kd) {
+  for (int j = 0; j < hd; j++) {
+    const __m512 v = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + size_t(j) * stride)));
+    _mm512_storeu_pd(kd + 16 * j, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    _mm512_storeu_pd(kd + 16 * j + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+  }
+}
+
+// Scores of queries [t0, count) for the 16 positions from p0: s[t] + p0 receives query t's.
+void tile_scores(const double* kd, int hd, const double* const* qd, float scale, float* const* s, int t0, int count, int p0) {
+  float* dst[4];
+  for (int t = t0; t < count;) {
+    const int nq = std::min(4, count - t);
+    for (int i = 0; i < nq; i++) dst[i] = s[t + i] + p0;
+    switch (nq) {
+      case 4: tile_scores_block<4>(kd, hd, qd + t, scale, dst); break;
+      case 3: tile_scores_block<3>(kd, hd, qd + t, scale, dst); break;
+      case 2: tile_scores_block<2>(kd, hd, qd + t, scale, dst); break;
+      default: tile_scores_block<1>(kd, hd, qd + t, scale, dst); break;
+    }
+    t += nq;
+  }
+}
 #endif
 
 void scores_f32_portable(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
@@ -531,6 +578,84 @@ void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const fl
 #endif
   attend_head(a0, q0, out0);
   attend_head(a1, q1, out1);
+}
+
+void attend_tile(const HeadAttention& a0, const HeadAttention* a1, int count, const float* q, size_t q_stride, float* out,
+                 size_t out_stride) {
+  const int hd = a0.head_dim, n_max = a0.n_ctx;
+  auto query = [&](const HeadAttention& a, int t) {
+    HeadAttention at = a;
+    at.n_ctx = n_max - (count - 1 - t);
+    return at;
+  };
+#if defined(__x86_64__)
+  const SoftmaxPairFn pair = a1 ? softmax_v_f16_pair_for(hd) : nullptr;
+  const SoftmaxVFn single = a1 ? nullptr : softmax_v_f16_avx_for(hd);
+  const bool tiled = count > 1 && count <= kMaxTile && kernels.avx512_fma_f16c && a0.kv->type() == KvType::F16 && a0.kv->k_dim_stride() % 16 == 0 &&
+                     (a1 ? pair != nullptr && a1->n_ctx == n_max && a1->block_table == a0.block_table : single != nullptr);
+  if (tiled) {
+    struct TileScratch {
+      std::vector<float> s, ms[2], vs[2];
+      std::vector<double> qd;
+      std::vector<const uint8_t*> k[2], v[2];
+      std::vector<double> kd;
+    };
+    thread_local TileScratch ts;
+    const int heads = a1 ? 2 : 1;
+    const size_t span = size_t(n_max + 16);  // scores of a query and head, whole blocks of 16
+    ts.s.resize(span * size_t(count) * size_t(heads));
+    ts.qd.resize(size_t(hd) * size_t(count) * size_t(heads));
+    ts.kd.resize(size_t(hd) * 16);
+    for (int hh = 0; hh < heads; hh++) {
+      for (auto* x : {&ts.ms[hh], &ts.vs[hh]}) x->resize(span);
+      for (auto* x : {&ts.k[hh], &ts.v[hh]}) x->resize(span);
+    }
+    const HeadAttention* as[2] = {&a0, a1};
+    Rows rows[2];
+    const double* qd[2][kMaxTile];
+    float* s[2][kMaxTile];
+    for (int hh = 0; hh < heads; hh++) {
+      rows[hh] = gather_rows(*as[hh], ts.k[hh], ts.v[hh]);
+      for (int t = 0; t < count; t++) {
+        // The query rounded to f16, as compute_scores rounds it.
+        uint16_t qhalf[kMaxHeadDim];
+        fp32_to_fp16_row(q + size_t(t) * q_stride + size_t(hh) * hd, qhalf, hd);
+        double* d = ts.qd.data() + (size_t(hh) * count + t) * hd;
+        for (int j = 0; j < hd; j++) d[j] = fp16_lut(qhalf[j]);
+        qd[hh][t] = d;
+        s[hh][t] = ts.s.data() + (size_t(hh) * count + t) * span;
+      }
+      const int stride = as[hh]->kv->k_dim_stride();
+      for (int p0 = 0; p0 < n_max; p0 += 16) {
+        k_block_to_double(reinterpret_cast<const uint16_t*>(rows[hh].k[p0]), stride, hd, ts.kd.data());
+        // Queries whose context reaches position p0 (query t sees n_max - (count - 1 - t) positions).
+        tile_scores(ts.kd.data(), hd, qd[hh], as[hh]->scale, s[hh], std::max(0, count - (n_max - p0)), count, p0);
+      }
+    }
+    for (int t = 0; t < count; t++) {
+      const int n = n_max - (count - 1 - t);
+      float* o = out + size_t(t) * out_stride;
+      for (int hh = 0; hh < heads; hh++) softmax_factors(s[hh][t], n, ts.ms[hh].data(), ts.vs[hh].data());
+      if (!a1) {
+        normalize(o, hd, single(ts.ms[0].data(), ts.vs[0].data(), rows[0].v, n, o));
+        continue;
+      }
+      const float* ms[2] = {ts.ms[0].data(), ts.ms[1].data()};
+      const float* vs[2] = {ts.vs[0].data(), ts.vs[1].data()};
+      float sums[2];
+      pair(ms, vs, rows[0].v, rows[1].v, n, o, o + hd, sums);
+      normalize(o, hd, sums[0]);
+      normalize(o + hd, hd, sums[1]);
+    }
+    return;
+  }
+#endif
+  for (int t = 0; t < count; t++) {
+    const float* qt = q + size_t(t) * q_stride;
+    float* o = out + size_t(t) * out_stride;
+    if (a1) attend_head_pair(query(a0, t), query(*a1, t), qt, qt + hd, o, o + hd);
+    else attend_head(query(a0, t), qt, o);
+  }
 }
 
 }  // namespace ir

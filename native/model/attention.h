@@ -31,4 +31,13 @@ void attend_head(const HeadAttention& a, const float* q, float* out);
 // computed together where the CPU allows, so the two heads' sequential softmax chains overlap.
 void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const float* q0, const float* q1, float* out0, float* out1);
 
+// Most consecutive queries attend_tile takes.
+constexpr int kMaxTile = 8;
+// A tile of `count` (<= kMaxTile) consecutive queries of one sequence, for one head or two adjacent ones (a1, or
+// null): query t is at q + t·q_stride (the second head's hd floats after the first's) and writes out + t·out_stride
+// likewise. a0/a1 describe the last query; query t attends to n_ctx - (count - 1 - t) positions. The same results
+// as attend_head(_pair) for each query; K is read once for the whole tile.
+void attend_tile(const HeadAttention& a0, const HeadAttention* a1, int count, const float* q, size_t q_stride, float* out,
+                 size_t out_stride);
+
 }  // namespace ir

@@ -114,20 +114,25 @@ void Transformer::rope(float* x, int n_heads, int token) const {
 void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b) {
   const int hd = cfg_.head_dim, nh = cfg_.n_head, group = cfg_.n_head / cfg_.n_head_kv, q_dim = nh * hd;
   const float scale = 1.0f / std::sqrt(float(hd));
-  // Tasks are pairs of heads of one token (attend_head_pair overlaps their sequential softmax chains).
-  const int pairs = (nh + 1) / 2;
-  pool.parallel_for(b.n_tokens * pairs, [&](int task, int) {
-    const int i = task / pairs, h = 2 * (task % pairs);
-    const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
-    const HeadAttention a0{&kv, layer, table, b.positions[i] + 1, (h / group) * hd, hd, scale};
-    const float* q = q_.data() + size_t(i) * q_dim;
-    float* out = att_.data() + size_t(i) * q_dim;
-    if (h + 1 == nh) {
-      attend_head(a0, q + size_t(h) * hd, out + size_t(h) * hd);
-      return;
-    }
-    const HeadAttention a1{&kv, layer, table, b.positions[i] + 1, ((h + 1) / group) * hd, hd, scale};
-    attend_head_pair(a0, a1, q + size_t(h) * hd, q + size_t(h + 1) * hd, out + size_t(h) * hd, out + size_t(h + 1) * hd);
+  // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each
+  // with its heads in pairs (the two heads' sequential softmax chains overlap). Tiles run last to first: a
+  // prompt's last tokens attend to the most positions, and starting them first evens out the threads' work.
+  tiles_.clear();
+  for (int i = 0; i < b.n_tokens;) {
+    int n = 1;
+    while (n < kMaxTile && i + n < b.n_tokens && b.seq_ids[i + n] == b.seq_ids[i] && b.positions[i + n] == b.positions[i] + n) n++;
+    tiles_.push_back({i, n});
+    i += n;
+  }
+  const int pairs = (nh + 1) / 2, n_tiles = int(tiles_.size());
+  pool.parallel_for(n_tiles * pairs, [&](int task, int) {
+    const Tile tile = tiles_[size_t(n_tiles - 1 - task / pairs)];
+    const int h = 2 * (task % pairs), last = tile.first + tile.count - 1;
+    const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
+    const HeadAttention a0{&kv, layer, table, b.positions[last] + 1, (h / group) * hd, hd, scale};
+    const HeadAttention a1{&kv, layer, table, b.positions[last] + 1, ((h + 1) / group) * hd, hd, scale};
+    const size_t first = size_t(tile.first) * q_dim + size_t(h) * hd;
+    attend_tile(a0, h + 1 < nh ? &a1 : nullptr, tile.count, q_.data() + first, q_dim, att_.data() + first, q_dim);
   });
 }
 

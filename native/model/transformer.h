@@ -109,6 +109,10 @@ class Transformer {
   PackedWeights packed_;  // owns the packed copies w_'s matrices point to
   // Scratch, grown to the largest batch seen.
   std::vector<float> rope_cache_;
+  struct Tile {
+    int first, count;  // consecutive tokens of one sequence, attended together
+  };
+  std::vector<Tile> tiles_;
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, final_, exit_logits_;
   ReducedHead exit_head_, draft_head_;
 };
