@@ -42,10 +42,12 @@ KvPool::~KvPool() {
 }
 
 
-// Layout: [layer][block][K|V][slot][kv_dim] (F16 K: [dim][slot]), so one block of one layer is contiguous.
+// Layout: [block][layer][K|V][slot][kv_dim] (F16 K: [dim][slot]). One block of one layer is contiguous for
+// attention, and all of a block is: blocks are handed out from low ids, so a fresh pool's pages are first
+// touched in address order, the order the background populate faults them in.
 size_t KvPool::slot_offset(int layer, int block, int slot, bool is_v) const {
   const size_t half = row_bytes_ * block_size_;
-  return ((size_t(layer) * n_blocks_ + block) * 2 + (is_v ? 1 : 0)) * half + size_t(slot) * row_bytes_;
+  return ((size_t(block) * n_layer_ + layer) * 2 + (is_v ? 1 : 0)) * half + size_t(slot) * row_bytes_;
 }
 
 void KvPool::store(size_t off, const float* x) {
@@ -71,10 +73,7 @@ void KvPool::write(int layer, int block, int slot, const float* k, const float* 
 }
 
 void KvPool::copy_block(int src, int dst) {
-  const size_t len = row_bytes_ * block_size_ * 2;
-  for (int l = 0; l < n_layer_; l++) {
-    std::memcpy(&data_[slot_offset(l, dst, 0, false)], &data_[slot_offset(l, src, 0, false)], len);
-  }
+  std::memcpy(&data_[slot_offset(0, dst, 0, false)], &data_[slot_offset(0, src, 0, false)], row_bytes_ * block_size_ * 2 * n_layer_);
 }
 
 }  // namespace ir
