@@ -33,12 +33,4 @@ AnonymousMemory& AnonymousMemory::operator=(AnonymousMemory&& other) noexcept {
   return *this;
 }
 
-bool AnonymousMemory::populate() const {
-#if defined(MADV_POPULATE_WRITE)
-  return data_ && madvise(data_, bytes_, MADV_POPULATE_WRITE) == 0;
-#else
-  return false;
-#endif
-}
-
 }  // namespace ir

@@ -1,6 +1,6 @@
 // Zero-filled memory straight from the kernel (an anonymous mapping), in transparent huge pages where the kernel
 // allows: for the large buffers the engine reads in streams (packed weights, the KV pool), 2 MiB pages cut the
-// TLB misses and page faults of 4 KiB ones.
+// TLB misses and page faults of 4 KiB ones. Pages are zeroed by the kernel when first touched.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -19,9 +19,6 @@ class AnonymousMemory {
 
   uint8_t* data() const { return data_; }
   size_t size() const { return bytes_; }
-  // Faults every page in, writable, without changing its contents (so others may use the memory meanwhile);
-  // false where the kernel cannot (before Linux 5.14), and pages then fault in on first write.
-  bool populate() const;
 
  private:
   uint8_t* data_ = nullptr;

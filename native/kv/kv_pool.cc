@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <stdexcept>
 #include <vector>
 
@@ -30,21 +27,11 @@ KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType typ
   row_bytes_ = bytes_for(kv_dim);
   mem_ = AnonymousMemory(size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2);
   data_ = mem_.data();
-  // At the lowest priority, so that it takes idle time rather than time from the forwards.
-  prefault_ = std::thread([this] {
-    setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), 19);
-    mem_.populate();
-  });
 }
-
-KvPool::~KvPool() {
-  if (prefault_.joinable()) prefault_.join();
-}
-
 
 // Layout: [block][layer][K|V][slot][kv_dim] (F16 K: [dim][slot]). One block of one layer is contiguous for
-// attention, and all of a block is: blocks are handed out from low ids, so a fresh pool's pages are first
-// touched in address order, the order the background populate faults them in.
+// attention, and all of a block is: a new request's first blocks share a few huge pages instead of touching a
+// page in every layer's region of the pool.
 size_t KvPool::slot_offset(int layer, int block, int slot, bool is_v) const {
   const size_t half = row_bytes_ * block_size_;
   return ((size_t(block) * n_layer_ + layer) * 2 + (is_v ? 1 : 0)) * half + size_t(slot) * row_bytes_;

@@ -3,7 +3,6 @@
 // writes slots through the block tables it is handed, after checking every index.
 #pragma once
 #include <cstdint>
-#include <thread>
 
 #include "../anonymous_memory.h"
 #include "../ggml_types.h"
@@ -56,17 +55,11 @@ class KvPool {
   KvType type_;
   size_t elt_size_;  // bytes per element for F32/F16
   size_t row_bytes_;
-  // Faulted in by a background thread while the engine starts serving: zero-filling all of a 256 MiB default
-  // pool delayed engine load, and leaving it to the forwards made the first pass over a fresh pool pay a page
-  // fault and a page clear every few KiB of KV.
+  // Anonymous memory in transparent huge pages, touched as blocks are first written (a zero-filled vector wrote
+  // all of a 256 MiB default pool at engine load; populating it in the background cost a short pipe run 0.2-0.4 s
+  // of CPU for memory it never used).
   AnonymousMemory mem_;
   uint8_t* data_;
-  std::thread prefault_;  // joined before the memory is unmapped (declared after mem_: destroyed first)
-
- public:
-  ~KvPool();
-  KvPool(const KvPool&) = delete;
-  KvPool& operator=(const KvPool&) = delete;
 };
 
 // Quantizes n floats (a multiple of 32) to q8_0 blocks: per block, scale = max|x| / 127, values rounded to nearest.
