@@ -35,7 +35,8 @@ export interface NativeKernels {
     variant?: KernelVariant | "auto", packed?: Uint8Array): Float32Array;
   /**
    * Per activation row, the index of the largest of matmul's outputs (first of equal maxima, -1 if none is a
-   * number above -Infinity); with a packed Q8_0 matrix through an estimate and exact checks of the close rows.
+   * number above -Infinity); with a packed Q8_0 matrix, or a float matrix (F32/F16/BF16, through a Q8_0 copy made
+   * for the call, as the model makes one for its head), through an estimate and exact checks of the close rows.
    */
   matmulArgmax(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number, packed?: Uint8Array): Int32Array;
   /** Several matrices applied to the same activations in one pass (as Q/K/V or gate/up are); one output each. */

@@ -222,6 +222,29 @@ double gamma(int64_t n) {
   return nu / (1 - nu);
 }
 
+// How far matmul's value for a row can be from the estimate through a float matrix's Q8_0 copy, for activation
+// row x: exact - est = (exact - w·x') + (w·x' - w·x) + (w·x - ŵ·x̂) + (ŵ·x̂ - est), with x' the activations as the
+// float products see them (rounded to f16/bf16 for those types), ŵ/x̂ the Q8_0 weights and activations:
+//   |exact - w·x'| <= gamma(k+8)·W·Σ|x'| (any float summation order of k products)
+//   |w·x' - w·x| <= W·Σ|x' - x|
+//   |w·x - ŵ·x̂| <= E·Σ|x| + 128·S·Σ|x - x̂|      (E the largest |w - ŵ|, 128·S bounds |ŵ|)
+//   |ŵ·x̂ - est| <= gamma(nb+2)·(1+u)·S·128·mass (the estimate's roundings, its block scales rounded once more)
+double shadow_bound(const ArgmaxShadow& sh, const float* x, const float* x_seen, const block_q8_0* xq, int64_t k, double mass) {
+  double sum_x = 0, sum_seen = 0, seen_err = 0, quant_err = 0;
+  for (int64_t j = 0; j < k; j++) {
+    sum_x += std::fabs(double(x[j]));
+    sum_seen += std::fabs(double(x_seen[j]));
+    seen_err += std::fabs(double(x_seen[j]) - double(x[j]));
+    const block_q8_0& b = xq[j / QK8_0];
+    quant_err += std::fabs(double(fp16_to_fp32(b.d)) * double(b.qs[j % QK8_0]) - double(x[j]));
+  }
+  const double W = sh.max_abs_weight, E = sh.max_abs_error, S = sh.max_abs_scale;
+  const double nb = double(k / QK8_0);
+  const double bound = gamma(k + 8) * W * sum_seen + W * seen_err + E * sum_x + 128 * S * quant_err +
+                       gamma(int64_t(nb) + 2) * (1 + 0x1p-24) * S * 128 * mass;
+  return bound * (1 + 1e-6);  // slack for the double arithmetic of the bound itself
+}
+
 }  // namespace
 
 void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out) {
@@ -229,21 +252,32 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const int64_t k = w.cols;
   thread_local std::vector<float> y;
   y.resize(size_t(n_act) * size_t(w.rows));
-  const bool estimate = g_auto_variant == Variant::Avx512 && w.type == GGML_Q8_0 && w.packed != nullptr &&
-                        w.max_abs_scale > 0 && w.rows % kPackRows == 0;
-  if (!estimate) {
+  // The estimate runs on a packed Q8_0 matrix: the matrix itself, or the Q8_0 copy of a float matrix.
+  const bool avx512 = g_auto_variant == Variant::Avx512 && w.rows % kPackRows == 0;
+  const bool own = avx512 && w.type == GGML_Q8_0 && w.packed != nullptr && w.max_abs_scale > 0;
+  const ArgmaxShadow* shadow = avx512 && !own && w.shadow && w.shadow->max_abs_scale > 0 ? w.shadow : nullptr;
+  if (!own && !shadow) {
     matmul(pool, w, x, n_act, y.data());
     for (int m = 0; m < n_act; m++) out[m] = argmax_row(y.data() + size_t(m) * size_t(w.rows), w.rows);
     return;
   }
-  const ActLayout L = act_layout(w.type, k, true);
+  const ActLayout L = act_layout(GGML_Q8_0, k, true);
   thread_local std::vector<uint8_t> act;
   act.resize(L.row_bytes * size_t(n_act));
   for (int m = 0; m < n_act; m++) prepare_row(L, Variant::Avx512, x + int64_t(m) * k, k, act.data() + L.row_bytes * size_t(m));
+  // A float matrix's exact products take the activations in its own layout (f32, or f16/bf16 widened to f32).
+  const ActLayout F = act_layout(w.type, k, true);
+  thread_local std::vector<uint8_t> seen;
+  if (shadow) {
+    seen.resize(F.row_bytes * size_t(n_act));
+    for (int m = 0; m < n_act; m++) prepare_row(F, Variant::Avx512, x + int64_t(m) * k, k, seen.data() + F.row_bytes * size_t(m));
+  }
+  const uint8_t* est_packed = own ? w.packed : shadow->packed;
+  const float est_scale = own ? w.max_abs_scale : shadow->max_abs_scale;
 
   // Estimates of every output, row bands of whole packed groups over the pool; each band also notes its largest
   // estimate per activation row, so that looking for candidates below skips the bands that cannot hold one.
-  const size_t group_bytes = packed_group_bytes(w.type, k);
+  const size_t group_bytes = packed_group_bytes(GGML_Q8_0, k);
   const int64_t groups = w.rows / kPackRows;
   const int64_t per_task = std::max<int64_t>(1, groups / (int64_t(pool.size()) * 8));
   const int n_tasks = int((groups + per_task - 1) / per_task);
@@ -255,9 +289,9 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   pool.parallel_for(n_tasks, [&](int task, int) {
     const int64_t g0 = int64_t(task) * per_task, g1 = std::min(groups, g0 + per_task);
     TileArgs t;
-    t.wtype = w.type;
+    t.wtype = GGML_Q8_0;
     t.k = k;
-    t.w = w.packed + size_t(g0) * group_bytes;
+    t.w = est_packed + size_t(g0) * group_bytes;
     t.wrow = group_bytes;
     t.nw = int((g1 - g0) * kPackRows);
     t.act = a;
@@ -268,13 +302,15 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     avx512::tile_packed_q8_0_block_sums(t, tops + size_t(task) * size_t(n_act));
   });
 
-  // Both the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact integer sum) in
-  // float, in different orders: each is within gamma(rounding steps)·Σ|terms| of their exact sum, and
-  // Σ|terms| <= (1+u)·max|dw|·128·Σ_b |da_b|·Σ_j |a_bj| (|w| <= 128). matmul keeps 8 partial sums per pair
-  // (nb roundings each, 3 more to combine them); the estimate one (nb).
+  // For a Q8_0 matrix, the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact
+  // integer sum) in float, in different orders: each is within gamma(rounding steps)·Σ|terms| of their exact sum,
+  // and Σ|terms| <= (1+u)·max|dw|·128·Σ_b |da_b|·Σ_j |a_bj| (|w| <= 128). matmul keeps 8 partial sums per pair
+  // (nb roundings each, 3 more to combine them); the estimate one (nb). A float matrix: shadow_bound.
   const int64_t nb = k / QK8_0;
   const TileFn exact_tile = tile_for(Variant::Avx512, w.type);
   const size_t wrow = row_bytes(w.type, k);
+  thread_local std::vector<float> full;  // matmul's outputs, computed only if some row cannot be bounded
+  bool have_full = false;
   for (int m = 0; m < n_act; m++) {
     const auto* blocks = reinterpret_cast<const block_q8_0*>(a + L.row_bytes * size_t(m));
     double mass = 0;
@@ -283,13 +319,19 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
       for (int j = 0; j < QK8_0; j++) l1 += std::abs(int32_t(blocks[b].qs[j]));
       mass += std::fabs(double(fp16_to_fp32(blocks[b].d))) * double(l1);
     }
-    const double bound = (gamma(nb + 3) + gamma(nb)) * (1 + 0x1p-24) * double(w.max_abs_scale) * 128.0 * mass;
+    const uint8_t* exact_act = own ? a + L.row_bytes * size_t(m) : seen.data() + F.row_bytes * size_t(m);
+    const double bound = own ? (gamma(nb + 3) + gamma(nb)) * (1 + 0x1p-24) * double(est_scale) * 128.0 * mass
+                             : shadow_bound(*shadow, x + int64_t(m) * k, reinterpret_cast<const float*>(exact_act), blocks, k, mass);
     const float* e = est + size_t(m) * size_t(w.rows);
     float top = -INFINITY;
     for (int task = 0; task < n_tasks; task++) top = std::max(top, tops[size_t(task) * size_t(n_act) + size_t(m)]);
-    if (!std::isfinite(top) || !(bound < 1e30)) {  // nothing finite to bound (or near overflow): the row exactly
-      matmul(pool, w, x + int64_t(m) * k, 1, y.data() + size_t(m) * size_t(w.rows));
-      out[m] = argmax_row(y.data() + size_t(m) * size_t(w.rows), w.rows);
+    if (!std::isfinite(top) || !(bound < 1e30)) {  // nothing finite to bound (or near overflow): matmul's values
+      if (!have_full) {
+        full.resize(size_t(n_act) * size_t(w.rows));
+        matmul(pool, w, x, n_act, full.data());
+        have_full = true;
+      }
+      out[m] = argmax_row(full.data() + size_t(m) * size_t(w.rows), w.rows);
       continue;
     }
     // Candidates in index order, so equal exact maxima resolve to the first, as the scan does.
@@ -309,11 +351,12 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
       t.w = w.data + size_t(r) * wrow;
       t.wrow = wrow;
       t.nw = 1;
-      t.act = a + L.row_bytes * size_t(m);
+      t.act = exact_act;
       t.n_act = 1;
       t.y = &value;
       t.ldy = 1;
-      t.single_row = true;
+      // Float types sum one activation row in vec_dot's order and several in tinyBLAS's: as matmul would here.
+      t.single_row = own || n_act == 1;
       exact_tile(t);
       if (value > best_value) {
         best_value = value;

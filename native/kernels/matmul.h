@@ -11,6 +11,15 @@
 namespace ir {
 
 // A 2-D weight tensor: `rows` rows of `cols` elements each, rows contiguous.
+// A Q8_0 copy of a float (F32/F16/BF16) matrix, packed (pack.h), that matmul_argmax estimates with, and what
+// bounds how far its products can be from the float matrix's.
+struct ArgmaxShadow {
+  const uint8_t* packed;
+  float max_abs_scale;   // largest |block scale| of the copy
+  float max_abs_weight;  // largest |w| of the float matrix
+  float max_abs_error;   // largest |w - copy| over all elements
+};
+
 struct Matrix {
   const uint8_t* data;
   int type;
@@ -21,6 +30,8 @@ struct Matrix {
   const uint8_t* packed = nullptr;
   // Largest |block scale| of a packed Q8_0 matrix (set with `packed`; 0 = unknown): bounds matmul_argmax's estimate.
   float max_abs_scale = 0;
+  // Optional estimate copy of a float matrix for matmul_argmax (AVX-512 only).
+  const ArgmaxShadow* shadow = nullptr;
 };
 
 // True when matmul and dequantize_row handle this weight type.

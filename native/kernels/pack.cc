@@ -1,6 +1,7 @@
 #include "pack.h"
 
 #include "../ggml_types.h"
+#include "quants.h"
 
 #include <algorithm>
 #include <cmath>
@@ -95,6 +96,34 @@ void PackedWeights::attach(Matrix& m) {
   pack_matrix(m.type, m.data, m.rows, m.cols, p);
   m.packed = p;
   if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);
+}
+
+void PackedWeights::attach_argmax_shadow(Matrix& m) {
+  const bool float_type = m.type == GGML_F32 || m.type == GGML_F16 || m.type == GGML_BF16;
+  if (auto_variant() != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return;
+  const int64_t nb = m.cols / QK8_0;
+  const size_t q8_row = size_t(nb) * sizeof(block_q8_0), src_row = row_bytes(m.type, m.cols);
+  std::vector<uint8_t> q8(q8_row * size_t(m.rows));
+  std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
+  double max_w = 0, max_err = 0;
+  for (int64_t r = 0; r < m.rows; r++) {
+    dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
+    uint8_t* q = q8.data() + size_t(r) * q8_row;
+    quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
+    dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
+    for (int64_t j = 0; j < m.cols; j++) {
+      max_w = std::max(max_w, std::fabs(double(x[size_t(j)])));
+      max_err = std::max(max_err, std::fabs(double(x[size_t(j)]) - double(back[size_t(j)])));
+    }
+  }
+  buffers_.emplace_back(packed_bytes(GGML_Q8_0, m.rows, m.cols));
+  uint8_t* p = buffers_.back().data();
+  pack_matrix(GGML_Q8_0, q8.data(), m.rows, m.cols, p);
+  // Rounded up to the next float, so that the bounds built from them stay bounds.
+  auto up = [](double v) { return std::nextafter(float(v), INFINITY); };
+  shadows_.push_back(std::make_unique<ArgmaxShadow>(
+      ArgmaxShadow{p, q8_0_max_abs_scale(q8.data(), m.rows, m.cols), up(max_w), up(max_err)}));
+  m.shadow = shadows_.back().get();
 }
 
 }  // namespace ir

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "../anonymous_memory.h"
@@ -41,9 +42,13 @@ class PackedWeights {
  public:
   // Points m.packed at a new packed copy of m when the matmul variant in use has a packed kernel for its type.
   void attach(Matrix& m);
+  // Points m.shadow at a new Q8_0 estimate copy of a float matrix, for greedy steps (matmul_argmax), when the
+  // AVX-512 variant is in use and the shape allows (rows a multiple of 16, columns of 32).
+  void attach_argmax_shadow(Matrix& m);
 
  private:
   std::vector<AnonymousMemory> buffers_;
+  std::vector<std::unique_ptr<ArgmaxShadow>> shadows_;
 };
 
 }  // namespace ir

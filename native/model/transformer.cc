@@ -11,6 +11,7 @@ namespace ir {
 
 Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights) : cfg_(cfg), w_(std::move(weights)) {
   packed_.attach(w_.output);
+  packed_.attach_argmax_shadow(w_.output);  // a float head: greedy steps estimate with a Q8_0 copy
   for (LayerWeights& L : w_.layers)
     for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) packed_.attach(*m);
 }

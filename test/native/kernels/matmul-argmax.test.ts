@@ -91,3 +91,67 @@ test("Q8_0 packed: rows equal in exact arithmetic but not in float are told apar
   }
   assert.ok(checked > 0, "some trials must have the swapped row ahead in float");
 });
+
+/** Float rows: copies of 4 base rows, some nudged by one ulp in one weight, some with weights 1 and 2 swapped
+ *  (the activations repeat element 1 as element 2: the same real dot, another float sum). */
+function floatNearTies(rand: () => number, rows: number, cols: number): Float32Array {
+  const base = randomFloats(rand, 4 * cols);
+  const w = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    w.set(base.subarray((r % 4) * cols, (r % 4 + 1) * cols), r * cols);
+    if (r % 3 === 1) {
+      const at = r * cols + Math.floor(rand() * cols);
+      w[at] = w[at]! * (1 + 2 ** -23);
+    }
+    if (r % 3 === 2) [w[r * cols + 1], w[r * cols + 2]] = [w[r * cols + 2]!, w[r * cols + 1]!];
+  }
+  return w;
+}
+
+/** A float row matrix as the bytes of a GGUF tensor of `type` (F32, F16 or BF16). */
+function floatBytes(type: GgmlType, w: Float32Array): Uint8Array {
+  if (type === GgmlType.F32) return new Uint8Array(w.buffer.slice(0));
+  return k.quantizeRow(type, w);
+}
+
+test("float heads (F32, F16, BF16): argmax through the Q8_0 estimate copy equals the scan of matmul's output", { skip: noAvx512 }, () => {
+  const rand = prng(518);
+  for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16]) {
+    for (const [rows, cols] of [[16, 32], [64, 288], [1024, 288]] as const) {
+      for (const kind of ["random", "near ties"] as const) {
+        const wf = kind === "random" ? randomFloats(rand, rows * cols) : floatNearTies(rand, rows, cols);
+        const w = floatBytes(type, wf);
+        for (const nAct of [1, 3, 9]) {
+          const x = randomFloats(rand, nAct * cols);
+          if (kind === "near ties") for (let m = 0; m < nAct; m++) x[m * cols + 2] = x[m * cols + 1]!;
+          const want = scanArgmax(k.matmul(type, w, rows, cols, x, nAct, "avx512"), rows, nAct);
+          assert.deepEqual(Array.from(k.matmulArgmax(type, w, rows, cols, x, nAct)), want, `type ${type} ${kind} ${rows}x${cols} nAct ${nAct}`);
+        }
+      }
+    }
+  }
+});
+
+test("float heads: rows equal in exact arithmetic but not in float are told apart by the exact values", { skip: noAvx512 }, () => {
+  // All 16 rows hold the same weights in different orders over positions whose activations are equal: one real
+  // dot product, 16 float sums; the winner is decided in the last bits, by the exact values only.
+  const rand = prng(519);
+  const rows = 16, cols = 288, nAct = 4;
+  let moved = 0;
+  for (let trial = 0; trial < 40; trial++) {
+    const base = randomFloats(rand, cols);
+    const w = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      w.set(base, r * cols);
+      // rotate elements 0..15 by r: the activations below are equal there
+      for (let j = 0; j < 16; j++) w[r * cols + j] = base[(j + r) % 16]!;
+    }
+    const x = randomFloats(rand, nAct * cols);
+    for (let m = 0; m < nAct; m++) x.fill(x[m * cols]!, m * cols, m * cols + 16);
+    const bytes = floatBytes(GgmlType.F32, w);
+    const want = scanArgmax(k.matmul(GgmlType.F32, bytes, rows, cols, x, nAct, "avx512"), rows, nAct);
+    moved += want.filter((i) => i !== 0).length;
+    assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.F32, bytes, rows, cols, x, nAct)), want, `trial ${trial}`);
+  }
+  assert.ok(moved > 0, "the float order must make some row other than the first win");
+});
