@@ -224,24 +224,27 @@ double gamma(int64_t n) {
 
 // How far matmul's value for a row can be from the estimate through a float matrix's Q8_0 copy, for activation
 // row x: exact - est = (exact - w·x') + (w·x' - w·x) + (w·x - ŵ·x̂) + (ŵ·x̂ - est), with x' the activations as the
-// float products see them (rounded to f16/bf16 for those types), ŵ/x̂ the Q8_0 weights and activations:
-//   |exact - w·x'| <= gamma(k+8)·W·Σ|x'| (any float summation order of k products)
-//   |w·x' - w·x| <= W·Σ|x' - x|
-//   |w·x - ŵ·x̂| <= E·Σ|x| + 128·S·Σ|x - x̂|      (E the largest |w - ŵ|, 128·S bounds |ŵ|)
-//   |ŵ·x̂ - est| <= gamma(nb+2)·(1+u)·S·128·mass (the estimate's roundings, its block scales rounded once more)
+// float products see them (rounded to f16/bf16 for those types), ŵ/x̂ the Q8_0 weights and activations. With
+// Cauchy-Schwarz (|a·b| <= |a|·|b|) and the largest row norms of w, ŵ and w - ŵ:
+//   |exact - w·x'| <= gamma(k+8)·|w|·|x'|    (any float summation order of k products)
+//   |w·x' - w·x|   <= |w|·|x' - x|
+//   |w·x - ŵ·x̂|    <= |w - ŵ|·|x| + |ŵ|·|x - x̂|
+//   |ŵ·x̂ - est|    <= gamma(nb+2)·(1+u)·S·128·mass (the estimate's roundings, its block scales rounded once more)
 double shadow_bound(const ArgmaxShadow& sh, const float* x, const float* x_seen, const block_q8_0* xq, int64_t k, double mass) {
-  double sum_x = 0, sum_seen = 0, seen_err = 0, quant_err = 0;
+  double x2 = 0, seen2 = 0, seen_err2 = 0, quant_err2 = 0;
   for (int64_t j = 0; j < k; j++) {
-    sum_x += std::fabs(double(x[j]));
-    sum_seen += std::fabs(double(x_seen[j]));
-    seen_err += std::fabs(double(x_seen[j]) - double(x[j]));
+    const double v = x[j], seen = x_seen[j];
     const block_q8_0& b = xq[j / QK8_0];
-    quant_err += std::fabs(double(fp16_to_fp32(b.d)) * double(b.qs[j % QK8_0]) - double(x[j]));
+    const double quant = double(fp16_to_fp32(b.d)) * double(b.qs[j % QK8_0]);
+    x2 += v * v;
+    seen2 += seen * seen;
+    seen_err2 += (seen - v) * (seen - v);
+    quant_err2 += (quant - v) * (quant - v);
   }
-  const double W = sh.max_abs_weight, E = sh.max_abs_error, S = sh.max_abs_scale;
   const double nb = double(k / QK8_0);
-  const double bound = gamma(k + 8) * W * sum_seen + W * seen_err + E * sum_x + 128 * S * quant_err +
-                       gamma(int64_t(nb) + 2) * (1 + 0x1p-24) * S * 128 * mass;
+  const double bound = gamma(k + 8) * sh.max_norm * std::sqrt(seen2) + sh.max_norm * std::sqrt(seen_err2) +
+                       sh.max_error_norm * std::sqrt(x2) + sh.max_copy_norm * std::sqrt(quant_err2) +
+                       gamma(int64_t(nb) + 2) * (1 + 0x1p-24) * sh.max_abs_scale * 128 * mass;
   return bound * (1 + 1e-6);  // slack for the double arithmetic of the bound itself
 }
 

@@ -16,8 +16,8 @@ namespace ir {
 struct ArgmaxShadow {
   const uint8_t* packed;
   float max_abs_scale;   // largest |block scale| of the copy
-  float max_abs_weight;  // largest |w| of the float matrix
-  float max_abs_error;   // largest |w - copy| over all elements
+  // Largest Euclidean norms over the rows r of: w_r, the copy ŵ_r, and w_r - ŵ_r (each rounded up).
+  float max_norm, max_copy_norm, max_error_norm;
 };
 
 struct Matrix {

@@ -105,24 +105,30 @@ void PackedWeights::attach_argmax_shadow(Matrix& m) {
   const size_t q8_row = size_t(nb) * sizeof(block_q8_0), src_row = row_bytes(m.type, m.cols);
   std::vector<uint8_t> q8(q8_row * size_t(m.rows));
   std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
-  double max_w = 0, max_err = 0;
+  double max_w = 0, max_copy = 0, max_err = 0;  // squared norms
   for (int64_t r = 0; r < m.rows; r++) {
     dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
     uint8_t* q = q8.data() + size_t(r) * q8_row;
     quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
     dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
+    double w2 = 0, copy2 = 0, err2 = 0;
     for (int64_t j = 0; j < m.cols; j++) {
-      max_w = std::max(max_w, std::fabs(double(x[size_t(j)])));
-      max_err = std::max(max_err, std::fabs(double(x[size_t(j)]) - double(back[size_t(j)])));
+      const double w = x[size_t(j)], c = back[size_t(j)];
+      w2 += w * w;
+      copy2 += c * c;
+      err2 += (w - c) * (w - c);
     }
+    max_w = std::max(max_w, w2);
+    max_copy = std::max(max_copy, copy2);
+    max_err = std::max(max_err, err2);
   }
   buffers_.emplace_back(packed_bytes(GGML_Q8_0, m.rows, m.cols));
   uint8_t* p = buffers_.back().data();
   pack_matrix(GGML_Q8_0, q8.data(), m.rows, m.cols, p);
-  // Rounded up to the next float, so that the bounds built from them stay bounds.
-  auto up = [](double v) { return std::nextafter(float(v), INFINITY); };
-  shadows_.push_back(std::make_unique<ArgmaxShadow>(
-      ArgmaxShadow{p, q8_0_max_abs_scale(q8.data(), m.rows, m.cols), up(max_w), up(max_err)}));
+  // Norms rounded up past the double arithmetic's error, so that the bounds built from them stay bounds.
+  auto norm_up = [](double squared) { return std::nextafter(float(std::sqrt(squared) * (1 + 1e-9)), INFINITY); };
+  shadows_.push_back(std::make_unique<ArgmaxShadow>(ArgmaxShadow{
+      p, q8_0_max_abs_scale(q8.data(), m.rows, m.cols), norm_up(max_w), norm_up(max_copy), norm_up(max_err)}));
   m.shadow = shadows_.back().get();
 }
 
