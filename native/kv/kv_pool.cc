@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace ir {
@@ -25,7 +26,12 @@ KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType typ
       elt_size_(type == KvType::F32 ? 4 : 2) {
   if (type == KvType::Q8_0 && kv_dim % QK8_0 != 0) throw std::invalid_argument("a q8_0 KV cache needs kv_dim divisible by 32");
   row_bytes_ = bytes_for(kv_dim);
-  mem_ = AnonymousMemory(size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2);
+  const size_t bytes = size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2;
+  try {
+    mem_ = AnonymousMemory(bytes);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("the KV cache needs " + std::to_string(bytes >> 20) + " MiB, more memory than the system grants (lower the KV memory budget)");
+  }
   data_ = mem_.data();
 }
 
