@@ -606,51 +606,108 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
 }
 
 #if IR_AVX512
-// Q4_K against one activation row, reading the weight blocks in place (no unpacking into scratch): for decode the
-// unpacked copy is used once, so building it cost more than the dot products. Same arithmetic as ksuper_group's
-// sequential order (llama.cpp's repacked Q4_K): per super-block the exact integer Σ scale_j·Σ w·a and
-// Σ min_j·bsums_j, then one fused multiply-add each. The integer sums are exact in any order, so they run 64
-// weights per instruction: a 32-byte chunk of nibbles broadcast to both halves of a vector (low nibbles for
-// sub-block 2c, high ones for 2c+1, matching the 64 activations of the chunk), pairs summed by maddubs (at most
-// 2·15·128, no saturation) and weighted by each half's sub-block scale with madd.
+// Q4_K and Q5_K against one activation row, reading the weight blocks in place (no unpacking into scratch): for
+// decode the unpacked copy is used once, so building it cost more than the dot products. The integer sums are
+// exact in any order, so they run 64 weights per instruction: a 32-byte chunk of nibbles broadcast to both halves
+// of a vector (low nibbles for sub-block 2c, high ones for 2c+1, matching the 64 activations of the chunk; Q5_K's
+// fifth bits from the broadcast qh likewise), pairs summed by maddubs (at most 2·31·128, no saturation) and
+// weighted by each half's sub-block scale with madd.
+
+// The eight 6-bit scales of a super-block as int16 lanes 0..7 (for vpermw), and Σ min_j·bsums_j.
+struct K4Scales {
+  __m512i scales;
+  int mins;
+};
+inline K4Scales k4_scales(const uint8_t* packed, const int16_t* bsums) {
+  // Scales into u[0..1] and mins into u[2..3], a byte each (k4_scale_min for all j at once).
+  uint32_t u[4];
+  std::memcpy(u, packed, 12);
+  u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
+  u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  u[2] = mins_low;
+  u[0] &= 0x3F3F3F3Fu;
+  const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
+  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
+  const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
+  return {_mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[1]), int(u[0])))), hsum_i32(mprod)};
+}
+
+// vpermw indices: scale 2c for the low 16 int16 lanes, 2c+1 for the high 16.
+struct K4ScaleIndex {
+  __m512i c[4];
+  K4ScaleIndex() {
+    for (int i = 0; i < 4; i++)
+      c[i] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(2 * i)), _mm512_set1_epi16(short(2 * i + 1)));
+  }
+};
+
+// Σ scale·Σ w·a of one super-block in 16 int32 lanes: lane m (< 8) holds bytes 4m..4m+3 of the even sub-blocks,
+// lane 8 + m those of the odd ones. qh is null for Q4_K.
+template <bool kFive>
+inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, __m512i scales, const K4ScaleIndex& index) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+  const __m512i h = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh))) : __m512i{};
+  __m512i isum = _mm512_setzero_si512();
+  for (int c = 0; c < 4; c++) {
+    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
+    __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
+    if (kFive) {  // bit 2c of qh for the low half, 2c+1 for the high half, into bit 4 of each byte
+      const __m512i bit = _mm512_and_si512(_mm512_srlv_epi64(h, _mm512_set_epi64(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c, 2 * c, 2 * c)),
+                                           _mm512_set1_epi8(1));
+      q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
+    }
+    const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq + 64 * c));
+    isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, _mm512_permutexvar_epi16(index.c[c], scales)));
+  }
+  return isum;
+}
+
+// Q4_K: ksuper_group's sequential order (llama.cpp's repacked Q4_K): per super-block the exact integers, then
+// one fused multiply-add each.
 void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
-  __m512i scale_index[4];  // vpermw indices: scale 2c for the low 16 lanes, 2c+1 for the high 16
-  for (int c = 0; c < 4; c++)
-    scale_index[c] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(2 * c)), _mm512_set1_epi16(short(2 * c + 1)));
+  const K4ScaleIndex index;
   for (int r = 0; r < t.nw; r++) {
     const auto* w = reinterpret_cast<const block_q4_K*>(t.w + size_t(r) * t.wrow);
     float seq = 0, msum = 0;
     for (int64_t sb = 0; sb < nsb; sb++) {
       const block_q4_K& B = w[sb];
       const block_q8_K& A = act[sb];
-      // The eight 6-bit scales into u[0..1] and mins into u[2..3], a byte each (k4_scale_min for all j at once).
-      uint32_t u[4];
-      std::memcpy(u, B.scales, 12);
-      u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-      const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
-      u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-      u[2] = mins_low;
-      u[0] &= 0x3F3F3F3Fu;
-      const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[1]), int(u[0]))));
-      __m512i isum = _mm512_setzero_si512();
-      for (int c = 0; c < 4; c++) {
-        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qs + 32 * c)));
-        const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
-        const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(A.qs + 64 * c));
-        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, _mm512_permutexvar_epi16(scale_index[c], scales)));
-      }
-      const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
-      const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-      const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
-      const int mins = hsum_i32(mprod);
+      const K4Scales sc = k4_scales(B.scales, A.bsums);
+      const __m512i isum = k4_isum<false>(B.qs, nullptr, A.qs, sc.scales, index);
       seq = std::fma(float(_mm512_reduce_add_epi32(isum)), h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d, seq);
-      msum = std::fma(float(mins), h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d, msum);
+      msum = std::fma(float(sc.mins), h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d, msum);
     }
     t.y[r] = seq - msum;
+  }
+}
+
+// Q5_K: ksuper_group's vec_dot order (llama.cpp's ggml_vec_dot_q5_K): 8 float lanes, one fused multiply-add per
+// lane and super-block (the even and odd sub-blocks' lanes added first, exactly), the mins apart; lanes summed at
+// the end.
+void q5k_single_row(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const K4ScaleIndex index;
+  for (int r = 0; r < t.nw; r++) {
+    const auto* w = reinterpret_cast<const block_q5_K*>(t.w + size_t(r) * t.wrow);
+    __m256 acc = _mm256_setzero_ps();
+    float msum = 0;
+    for (int64_t sb = 0; sb < nsb; sb++) {
+      const block_q5_K& B = w[sb];
+      const block_q8_K& A = act[sb];
+      const K4Scales sc = k4_scales(B.scales, A.bsums);
+      const __m512i isum = k4_isum<true>(B.qs, B.qh, A.qs, sc.scales, index);
+      const __m256i isum8 = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+      const float dd = h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d;
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc);
+      const float dm = h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d;
+      msum = msum + dm * float(sc.mins);
+    }
+    t.y[r] = hsum(acc) - msum;
   }
 }
 
@@ -936,6 +993,10 @@ void tile(const TileArgs& t) {
         }
         if (t.single_row && t.wtype == GGML_Q6_K) {
           q6k_single_row(sub);
+          break;
+        }
+        if (t.single_row && t.wtype == GGML_Q5_K) {
+          q5k_single_row(sub);
           break;
         }
 #endif
