@@ -1,6 +1,7 @@
 // node-llama-cpp (llama.cpp for Node, prebuilt) measured the same way as our bench: prefill of random tokens,
 // then greedy decode. The TypeScript peer our numbers are shown beside.
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
+import { logSoftmaxAt } from "../core/perplexity.ts";
 
 export async function nodeLlamaCppBench(file: string, threads: number, pp: number, tg: number): Promise<{ pp: number; tg: number }> {
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
@@ -40,7 +41,7 @@ export async function nodeLlamaCppPerplexity(file: string, text: string, ctx: nu
     const seq = context.getSequence();
     const want = { generateNext: { logits: true } } as const;
     let nll = 0, count = 0;
-    for (let c = 0; c + 1 <= Math.floor(tokens.length / ctx); c++) {
+    for (let c = 0; c < Math.floor(tokens.length / ctx); c++) {
       await seq.clearHistory();
       const chunk = tokens.slice(c * ctx, (c + 1) * ctx);
       chunk[0] = bos;
@@ -49,10 +50,9 @@ export async function nodeLlamaCppPerplexity(file: string, text: string, ctx: nu
         if (j < ctx / 2) continue;
         const logits = out?.next.logits;
         if (!logits) throw new Error("node-llama-cpp returned no logits");
-        let max = -Infinity, sum = 0;
-        for (const v of logits.values()) max = Math.max(max, v);
-        for (const v of logits.values()) sum += Math.exp(v - max);
-        nll -= logits.get(chunk[j + 1]!)! - max - Math.log(sum);
+        const row = new Float32Array(logits.size);
+        for (const [id, v] of logits) row[id] = v;
+        nll -= logSoftmaxAt(row, chunk[j + 1]!);
         count++;
       }
     }

@@ -642,6 +642,9 @@ struct K4ScaleIndex {
   }
 };
 
+// Lanes m and 8 + m added: the two 32-element runs of a 64-level vector, as llama.cpp's 8 lanes hold them.
+inline __m256i add_runs(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+
 // Σ scale·Σ w·a of one super-block in 16 int32 lanes: lane m (< 8) holds bytes 4m..4m+3 of the even sub-blocks,
 // lane 8 + m those of the odd ones. qh is null for Q4_K.
 template <bool kFive>
@@ -701,7 +704,7 @@ void q5k_single_row(const TileArgs& t) {
       const block_q8_K& A = act[sb];
       const K4Scales sc = k4_scales(B.scales, A.bsums);
       const __m512i isum = k4_isum<true>(B.qs, B.qh, A.qs, sc.scales, index);
-      const __m256i isum8 = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+      const __m256i isum8 = add_runs(isum);
       const float dd = h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d;
       acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc);
       const float dm = h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d;
@@ -746,12 +749,23 @@ void q6k_single_row(const TileArgs& t) {
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(scale_index[2 * half], scales)));
         isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(scale_index[2 * half + 1], scales)));
       }
-      __m256i isum8 = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+      __m256i isum8 = add_runs(isum);
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
       isum8 = _mm256_sub_epi32(isum8, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
       acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(B.d) * A.d), _mm256_cvtepi32_ps(isum8), acc);
     }
     t.y[r] = hsum(acc);
+  }
+}
+
+// The in-place single-row kernel for a K-quant type, or null.
+using TileFn = void (*)(const TileArgs&);
+TileFn ksuper_single_row(int wtype) {
+  switch (wtype) {
+    case GGML_Q4_K: return q4k_single_row;
+    case GGML_Q5_K: return q5k_single_row;
+    case GGML_Q6_K: return q6k_single_row;
+    default: return nullptr;
   }
 }
 #endif
@@ -987,16 +1001,8 @@ void tile(const TileArgs& t) {
       }
       case Family::KSuper: {
 #if IR_AVX512
-        if (t.single_row && t.wtype == GGML_Q4_K) {
-          q4k_single_row(sub);
-          break;
-        }
-        if (t.single_row && t.wtype == GGML_Q6_K) {
-          q6k_single_row(sub);
-          break;
-        }
-        if (t.single_row && t.wtype == GGML_Q5_K) {
-          q5k_single_row(sub);
+        if (const TileFn single = t.single_row ? ksuper_single_row(t.wtype) : nullptr) {
+          single(sub);
           break;
         }
 #endif

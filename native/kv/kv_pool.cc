@@ -32,7 +32,6 @@ KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType typ
   } catch (const std::bad_alloc&) {
     throw std::runtime_error("the KV cache needs " + std::to_string(bytes >> 20) + " MiB, more memory than the system grants (lower the KV memory budget)");
   }
-  data_ = mem_.data();
 }
 
 // Layout: [block][layer][K|V][slot][kv_dim] (F16 K: [dim][slot]). One block of one layer is contiguous for
@@ -45,9 +44,9 @@ size_t KvPool::slot_offset(int layer, int block, int slot, bool is_v) const {
 
 void KvPool::store(size_t off, const float* x) {
   switch (type_) {
-    case KvType::F32: std::memcpy(&data_[off], x, size_t(kv_dim_) * 4); break;
-    case KvType::F16: fp32_to_fp16_row(x, reinterpret_cast<uint16_t*>(&data_[off]), kv_dim_); break;
-    case KvType::Q8_0: quantize_q8_0(x, reinterpret_cast<block_q8_0*>(&data_[off]), kv_dim_); break;
+    case KvType::F32: std::memcpy(&mem_.data()[off], x, size_t(kv_dim_) * 4); break;
+    case KvType::F16: fp32_to_fp16_row(x, reinterpret_cast<uint16_t*>(&mem_.data()[off]), kv_dim_); break;
+    case KvType::Q8_0: quantize_q8_0(x, reinterpret_cast<block_q8_0*>(&mem_.data()[off]), kv_dim_); break;
   }
 }
 
@@ -55,7 +54,7 @@ void KvPool::store_transposed(size_t block_off, int slot, const float* x) {
   thread_local std::vector<uint16_t> h;
   h.resize(size_t(kv_dim_));
   fp32_to_fp16_row(x, h.data(), kv_dim_);
-  auto* o = reinterpret_cast<uint16_t*>(&data_[block_off]) + slot;
+  auto* o = reinterpret_cast<uint16_t*>(&mem_.data()[block_off]) + slot;
   for (int i = 0; i < kv_dim_; i++) o[size_t(i) * block_size_] = h[size_t(i)];
 }
 
@@ -66,7 +65,7 @@ void KvPool::write(int layer, int block, int slot, const float* k, const float* 
 }
 
 void KvPool::copy_block(int src, int dst) {
-  std::memcpy(&data_[slot_offset(0, dst, 0, false)], &data_[slot_offset(0, src, 0, false)], row_bytes_ * block_size_ * 2 * n_layer_);
+  std::memcpy(&mem_.data()[slot_offset(0, dst, 0, false)], &mem_.data()[slot_offset(0, src, 0, false)], row_bytes_ * block_size_ * 2 * n_layer_);
 }
 
 }  // namespace ir

@@ -37,9 +37,9 @@ class KvPool {
   // Raw pointer to a token's first K element or its V row (kv_dim elements of the pool's type) at (layer,
   // block, slot); K's dimensions then follow at k_dim_stride().
   const uint8_t* k_row(int layer, int block, int slot) const {
-    return k_transposed() ? &data_[slot_offset(layer, block, 0, false) + size_t(slot) * elt_size_] : &data_[slot_offset(layer, block, slot, false)];
+    return k_transposed() ? &mem_.data()[slot_offset(layer, block, 0, false) + size_t(slot) * elt_size_] : &mem_.data()[slot_offset(layer, block, slot, false)];
   }
-  const uint8_t* v_row(int layer, int block, int slot) const { return &data_[slot_offset(layer, block, slot, true)]; }
+  const uint8_t* v_row(int layer, int block, int slot) const { return &mem_.data()[slot_offset(layer, block, slot, true)]; }
   // Bytes that `n` leading elements of a row take (n a multiple of 32 for Q8_0); for a transposed K, multiply by
   // k_dim_stride() to skip n dimensions.
   size_t bytes_for(int n) const { return type_ == KvType::Q8_0 ? size_t(n / QK8_0) * sizeof(block_q8_0) : size_t(n) * elt_size_; }
@@ -59,7 +59,6 @@ class KvPool {
   // all of a 256 MiB default pool at engine load; populating it in the background cost a short pipe run 0.2-0.4 s
   // of CPU for memory it never used).
   AnonymousMemory mem_;
-  uint8_t* data_;
 };
 
 // Quantizes n floats (a multiple of 32) to q8_0 blocks: per block, scale = max|x| / 127, values rounded to nearest.

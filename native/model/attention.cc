@@ -398,13 +398,7 @@ const Kernels kernels = [] {
   return k;
 }();
 
-// The online softmax in llama.cpp's order: with M the running maximum before position p, a score above it raises
-// it and rescales what was accumulated by ms = exp(M - score) (and weighs V row p by vs = 1); any other score
-// weighs its V row by vs = exp(score - M) (and ms = 1). Both exponents are smaller minus larger, so all of them
-// are computed in one vectorized pass (the C library's expf, bit for bit) after a scalar pass finds the maxima.
-// The factors are ready before the V pass, which then makes no calls (a call would force its vector
-// accumulators out of registers at every position).
-// Exponent arguments and raise marks for positions [from, n), continuing from running maximum m.
+// Exponent arguments and raise marks (softmax_factors) for positions [from, n), continuing from running maximum m.
 void softmax_arguments_scalar(const float* s, int from, int n, float m, float* ms, float* vs) {
   for (int p = from; p < n; p++) {
     const float sp = s[p];
@@ -449,6 +443,12 @@ void softmax_arguments(const float* s, int n, float* ms, float* vs) {
   softmax_arguments_scalar(s, 0, n, -INFINITY, ms, vs);
 }
 
+// The online softmax in llama.cpp's order: with M the running maximum before position p, a score above it raises
+// it and rescales what was accumulated by ms = exp(M - score) (and weighs V row p by vs = 1); any other score
+// weighs its V row by vs = exp(score - M) (and ms = 1). Both exponents are smaller minus larger, so all of them
+// are computed in one vectorized pass (the C library's expf, bit for bit) after a pass that finds the maxima.
+// The factors are ready before the V pass, which then makes no calls (a call would force its vector
+// accumulators out of registers at every position).
 void softmax_factors(const float* s, int n, float* ms, float* vs) {
   softmax_arguments(s, n, ms, vs);
   expf_libm_row(vs, vs, n);
@@ -491,17 +491,23 @@ Rows gather_rows(const HeadAttention& a, std::vector<const uint8_t*>& k_rows, st
   return {k_rows.data(), v_rows.data()};
 }
 
+// The query as the f16 K dot products take it: each element rounded to f16 (held as float or double).
+template <typename T>
+void f16_rounded_query(const float* q, int hd, T* out) {
+  uint16_t half[kMaxHeadDim];
+  fp32_to_fp16_row(q, half, hd);
+  for (int j = 0; j < hd; j++) out[j] = T(fp16_lut(half[j]));
+}
+
 // s[p] = q·k_p · scale in the arithmetic of the pool's type; returns the matching V update.
 UpdateFn compute_scores(const HeadAttention& a, const Rows& rows, const float* q, float* s) {
   const int hd = a.head_dim;
   // The query in the form the K dot products take: f16-rounded, q8_0 blocks, or as is.
   alignas(32) float qh[kMaxHeadDim];
-  uint16_t qhalf[kMaxHeadDim];
   block_q8_0 qq[kMaxHeadDim / QK8_0];
   switch (a.kv->type()) {
     case KvType::F16:
-      fp32_to_fp16_row(q, qhalf, hd);
-      for (int j = 0; j < hd; j++) qh[j] = fp16_lut(qhalf[j]);
+      f16_rounded_query(q, hd, qh);
       kernels.scores_f16(a, rows, qh, s, 0);
       return kernels.update_f16;
     case KvType::F32:
@@ -617,11 +623,8 @@ void attend_tile(const HeadAttention& a0, const HeadAttention* a1, int count, co
     for (int hh = 0; hh < heads; hh++) {
       rows[hh] = gather_rows(*as[hh], ts.k[hh], ts.v[hh]);
       for (int t = 0; t < count; t++) {
-        // The query rounded to f16, as compute_scores rounds it.
-        uint16_t qhalf[kMaxHeadDim];
-        fp32_to_fp16_row(q + size_t(t) * q_stride + size_t(hh) * hd, qhalf, hd);
         double* d = ts.qd.data() + (size_t(hh) * count + t) * hd;
-        for (int j = 0; j < hd; j++) d[j] = fp16_lut(qhalf[j]);
+        f16_rounded_query(q + size_t(t) * q_stride + size_t(hh) * hd, hd, d);
         qd[hh][t] = d;
         s[hh][t] = ts.s.data() + (size_t(hh) * count + t) * span;
       }
