@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -331,55 +332,71 @@ SoftmaxVFn softmax_v_f16_avx_for(int hd) {
   }
 }
 
-// Two heads of one token at once: the same passes as softmax_v_f16_avx for each, interleaved so that the two
+// Several heads of one token at once: the same passes as softmax_v_f16_avx for each, interleaved so that their
 // per-position dependency chains overlap (one head's chain alone leaves the core mostly waiting), in 16-lane
-// vectors (head sizes that are multiples of 16).
-
-
+// vectors (head sizes that are multiples of 16). rescale[p] is set where any head's maximum rises: a head whose
+// ms is 1 is then multiplied by 1, which leaves its f16-valued accumulator as it is, so one branch per position
+// serves all heads.
 __attribute__((target("avx512f,fma,f16c"))) inline __m512 round16_512(__m512 x) {
   return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
 }
 
-template <int NV>
-__attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_pair(const float* const* ms, const float* const* vs, const uint8_t* const* v0_rows,
-                                                                   const uint8_t* const* v1_rows, int n, float* out0, float* out1, float* sums) {
-  __m512 acc0[NV], acc1[NV];
-  for (int i = 0; i < NV; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  float sum0 = 0.0f, sum1 = 0.0f;
+template <int H, int NV>
+__attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_heads(const float* const* ms, const float* const* vs,
+                                                                    const uint8_t* const* const* v_rows, const uint8_t* rescale, int n,
+                                                                    float* const* out, float* sums) {
+  __m512 acc[H][NV];
+  float sum[H];
+  for (int h = 0; h < H; h++) {
+    sum[h] = 0.0f;
+    for (int i = 0; i < NV; i++) acc[h][i] = _mm512_setzero_ps();
+  }
   for (int p = 0; p < n; p++) {
-    sum0 = softmax_sum_step(sum0, ms[0][p], vs[0][p]);
-    sum1 = softmax_sum_step(sum1, ms[1][p], vs[1][p]);
-    if (p + kVPrefetchDistance < n) {
-      prefetch_row(v0_rows[p + kVPrefetchDistance], 32 * NV);
-      prefetch_row(v1_rows[p + kVPrefetchDistance], 32 * NV);
-    }
-    const auto* v0 = reinterpret_cast<const __m256i*>(v0_rows[p]);
-    const auto* v1 = reinterpret_cast<const __m256i*>(v1_rows[p]);
-    if (ms[0][p] != 1.0f) for (int i = 0; i < NV; i++) acc0[i] = round16_512(_mm512_mul_ps(acc0[i], _mm512_set1_ps(ms[0][p])));
-    if (ms[1][p] != 1.0f) for (int i = 0; i < NV; i++) acc1[i] = round16_512(_mm512_mul_ps(acc1[i], _mm512_set1_ps(ms[1][p])));
-    const __m512 w0 = _mm512_set1_ps(vs[0][p]), w1 = _mm512_set1_ps(vs[1][p]);
-    for (int i = 0; i < NV; i++) {
-      acc0[i] = round16_512(_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v0 + i)), w0, acc0[i]));
-      acc1[i] = round16_512(_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v1 + i)), w1, acc1[i]));
+    if (p + kVPrefetchDistance < n)
+      for (int h = 0; h < H; h++) prefetch_row(v_rows[h][p + kVPrefetchDistance], 32 * NV);
+    for (int h = 0; h < H; h++) sum[h] = softmax_sum_step(sum[h], ms[h][p], vs[h][p]);
+    if (rescale[p])
+      for (int h = 0; h < H; h++) {
+        const __m512 f = _mm512_set1_ps(ms[h][p]);
+        for (int i = 0; i < NV; i++) acc[h][i] = round16_512(_mm512_mul_ps(acc[h][i], f));
+      }
+    for (int h = 0; h < H; h++) {
+      const auto* v = reinterpret_cast<const __m256i*>(v_rows[h][p]);
+      const __m512 w = _mm512_set1_ps(vs[h][p]);
+      for (int i = 0; i < NV; i++) acc[h][i] = round16_512(_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v + i)), w, acc[h][i]));
     }
   }
-  for (int i = 0; i < NV; i++) {
-    _mm512_storeu_ps(out0 + 16 * i, acc0[i]);
-    _mm512_storeu_ps(out1 + 16 * i, acc1[i]);
+  for (int h = 0; h < H; h++) {
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(out[h] + 16 * i, acc[h][i]);
+    sums[h] = sum[h];
   }
-  sums[0] = sum0;
-  sums[1] = sum1;
 }
 
-// sums receives the two softmax denominators; out0/out1 the unnormalized accumulators.
-using SoftmaxPairFn = void (*)(const float* const*, const float* const*, const uint8_t* const*, const uint8_t* const*, int, float*, float*, float*);
+// sums receives the heads' softmax denominators, out their unnormalized accumulators.
+using SoftmaxHeadsFn = void (*)(const float* const*, const float* const*, const uint8_t* const* const*, const uint8_t*, int, float* const*, float*);
 
-SoftmaxPairFn softmax_v_f16_pair_for(int hd) {
+// Heads per pass for NV vectors per head: as many as keep 24 accumulators or fewer in the 32 registers.
+constexpr int max_heads_for(int nv) { return nv <= 3 ? 6 : nv == 4 ? 4 : 2; }
+
+template <int NV, int... Hs>
+SoftmaxHeadsFn pick_heads(int heads, std::integer_sequence<int, Hs...>) {
+  SoftmaxHeadsFn fn = nullptr;
+  ((heads == Hs + 1 ? (fn = softmax_v_f16_heads<Hs + 1, NV>, 0) : 0), ...);
+  return fn;
+}
+
+template <int NV>
+SoftmaxHeadsFn heads_fn(int heads) {
+  return pick_heads<NV>(heads, std::make_integer_sequence<int, max_heads_for(NV)>{});
+}
+
+// The pass for `heads` heads of size hd, or null if none is instantiated (the caller checked the CPU).
+SoftmaxHeadsFn softmax_v_f16_heads_for(int hd, int heads) {
   switch (hd) {
-    case 32: return softmax_v_f16_pair<2>;
-    case 48: return softmax_v_f16_pair<3>;
-    case 64: return softmax_v_f16_pair<4>;
-    case 128: return softmax_v_f16_pair<8>;
+    case 32: return heads_fn<2>(heads);
+    case 48: return heads_fn<3>(heads);
+    case 64: return heads_fn<4>(heads);
+    case 128: return heads_fn<8>(heads);
     default: return nullptr;
   }
 }
@@ -408,7 +425,7 @@ struct Kernels {
   ScoresFn scores_f16 = scores_f16_portable, scores_f32 = scores_f32_portable;
   UpdateFn update_f16 = update_f16_portable;
   bool avx_fma_f16c = false;      // softmax_v_f16_avx runs
-  bool avx512_fma_f16c = false;  // softmax_v_f16_pair runs
+  bool avx512_fma_f16c = false;  // softmax_v_f16_heads runs
 };
 
 const Kernels kernels = [] {
@@ -491,14 +508,14 @@ void softmax_factors(const float* s, int n, float* ms, float* vs) {
 
 namespace {
 
-// Per-thread scratch of attend_head(s): scores and the gathered K/V row pointers, grown as contexts grow.
-struct Scratch {
-  std::vector<float> s0, s1, ms0, vs0, ms1, vs1;  // scores and softmax factors of up to two heads
-  std::vector<const uint8_t*> k0, v0, k1, v1;
+// Per-thread scratch of one head: its scores, softmax factors and gathered K/V row pointers, grown as contexts grow.
+struct HeadScratch {
+  std::vector<float> s, ms, vs;
+  std::vector<const uint8_t*> k, v;
   void reserve(int n) {
-    if (s0.size() >= size_t(n)) return;
-    for (auto* x : {&s0, &s1, &ms0, &vs0, &ms1, &vs1}) x->resize(size_t(n) * 2);
-    for (auto* x : {&k0, &v0, &k1, &v1}) x->resize(size_t(n) * 2);
+    if (s.size() >= size_t(n)) return;
+    for (auto* x : {&s, &ms, &vs}) x->resize(size_t(n) * 2);
+    for (auto* x : {&k, &v}) x->resize(size_t(n) * 2);
   }
 };
 
@@ -554,29 +571,71 @@ void normalize(float* out, int hd, float total) {
   for (int j = 0; j < hd; j++) out[j] *= inv;
 }
 
+#if defined(__x86_64__)
+// The multi-head f16 pass for these heads, or null where it does not apply: it needs AVX-512, an f16 pool and
+// heads of one token (the same context, block table and head size).
+SoftmaxHeadsFn heads_pass(const HeadAttention* heads, int n_heads) {
+  if (!kernels.avx512_fma_f16c || heads[0].kv->type() != KvType::F16) return nullptr;
+  for (int h = 1; h < n_heads; h++)
+    if (heads[h].n_ctx != heads[0].n_ctx || heads[h].block_table != heads[0].block_table || heads[h].head_dim != heads[0].head_dim) return nullptr;
+  return softmax_v_f16_heads_for(heads[0].head_dim, n_heads);
+}
+
+// Softmax and V pass of heads whose scores s[h] over n positions are ready: out[h] = the normalized output.
+void softmax_v_heads(SoftmaxHeadsFn pass, int n_heads, int hd, float* const* s, int n, float* const* ms, float* const* vs,
+                     const uint8_t* const* const* v_rows, float* const* out) {
+  thread_local std::vector<uint8_t> rescale;
+  rescale.resize(size_t(n));
+  for (int h = 0; h < n_heads; h++) softmax_factors(s[h], n, ms[h], vs[h]);
+  for (int p = 0; p < n; p++) {
+    bool any = false;
+    for (int h = 0; h < n_heads; h++) any |= ms[h][p] != 1.0f;
+    rescale[size_t(p)] = any;
+  }
+  float sums[kMaxHeadGroup];
+  pass(ms, vs, v_rows, rescale.data(), n, out, sums);
+  for (int h = 0; h < n_heads; h++) normalize(out[h], hd, sums[h]);
+}
+#endif
+
 }  // namespace
+
+int heads_per_pass(int head_dim) {
+#if defined(__x86_64__)
+  if (kernels.avx512_fma_f16c) {
+    switch (head_dim) {
+      case 32: return max_heads_for(2);
+      case 48: return max_heads_for(3);
+      case 64: return max_heads_for(4);
+      case 128: return max_heads_for(8);
+      default: break;
+    }
+  }
+#else
+  (void)head_dim;
+#endif
+  return 2;
+}
 
 void attend_head(const HeadAttention& a, const float* q, float* out) {
   const int hd = a.head_dim, n = a.n_ctx;
-  thread_local Scratch sc;
+  thread_local HeadScratch sc;
   sc.reserve(n);
-  const Rows rows = gather_rows(a, sc.k0, sc.v0);
-  float* s = sc.s0.data();
+  const Rows rows = gather_rows(a, sc.k, sc.v);
+  float* s = sc.s.data();
   const UpdateFn update = compute_scores(a, rows, q, s);
-
+  float* ms = sc.ms.data();
+  float* vs = sc.vs.data();
+  softmax_factors(s, n, ms, vs);
 #if defined(__x86_64__)
   if (a.kv->type() == KvType::F16 && kernels.avx_fma_f16c) {
     if (const SoftmaxVFn softmax_v = softmax_v_f16_avx_for(hd)) {
-      softmax_factors(s, n, sc.ms0.data(), sc.vs0.data());
-      normalize(out, hd, softmax_v(sc.ms0.data(), sc.vs0.data(), rows.v, n, out));
+      normalize(out, hd, softmax_v(ms, vs, rows.v, n, out));
       return;
     }
   }
 #endif
   // Position by position: the running sum, and the accumulator rescaled by ms and updated with V row p by vs.
-  const float* ms = sc.ms0.data();
-  const float* vs = sc.vs0.data();
-  softmax_factors(s, n, sc.ms0.data(), sc.vs0.data());
   for (int j = 0; j < hd; j++) out[j] = 0.0f;
   float sum = 0.0f;
   for (int p = 0; p < n; p++) {
@@ -586,106 +645,78 @@ void attend_head(const HeadAttention& a, const float* q, float* out) {
   normalize(out, hd, sum);
 }
 
-void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const float* q0, const float* q1, float* out0, float* out1) {
+void attend_heads(const HeadAttention* heads, int n_heads, const float* q, float* out) {
+  const int hd = heads[0].head_dim;
 #if defined(__x86_64__)
-  const SoftmaxPairFn pair = kernels.avx512_fma_f16c && a0.kv->type() == KvType::F16 && a0.n_ctx == a1.n_ctx &&
-                                     a0.block_table == a1.block_table && a0.head_dim == a1.head_dim
-                                 ? softmax_v_f16_pair_for(a0.head_dim)
-                                 : nullptr;
-  if (pair) {
-    const int n = a0.n_ctx, hd = a0.head_dim;
-    thread_local Scratch sc;
-    sc.reserve(n);
-    const Rows rows0 = gather_rows(a0, sc.k0, sc.v0), rows1 = gather_rows(a1, sc.k1, sc.v1);
-    compute_scores(a0, rows0, q0, sc.s0.data());
-    compute_scores(a1, rows1, q1, sc.s1.data());
-    softmax_factors(sc.s0.data(), n, sc.ms0.data(), sc.vs0.data());
-    softmax_factors(sc.s1.data(), n, sc.ms1.data(), sc.vs1.data());
-    const float* ms[2] = {sc.ms0.data(), sc.ms1.data()};
-    const float* vs[2] = {sc.vs0.data(), sc.vs1.data()};
-    float sums[2];
-    pair(ms, vs, rows0.v, rows1.v, n, out0, out1, sums);
-    normalize(out0, hd, sums[0]);
-    normalize(out1, hd, sums[1]);
+  if (const SoftmaxHeadsFn pass = heads_pass(heads, n_heads)) {
+    const int n = heads[0].n_ctx;
+    thread_local HeadScratch sc[kMaxHeadGroup];
+    float *s[kMaxHeadGroup], *ms[kMaxHeadGroup], *vs[kMaxHeadGroup], *o[kMaxHeadGroup];
+    const uint8_t* const* v[kMaxHeadGroup];
+    for (int h = 0; h < n_heads; h++) {
+      sc[h].reserve(n);
+      const Rows rows = gather_rows(heads[h], sc[h].k, sc[h].v);
+      compute_scores(heads[h], rows, q + size_t(h) * hd, sc[h].s.data());
+      s[h] = sc[h].s.data(), ms[h] = sc[h].ms.data(), vs[h] = sc[h].vs.data(), v[h] = rows.v, o[h] = out + size_t(h) * hd;
+    }
+    softmax_v_heads(pass, n_heads, hd, s, n, ms, vs, v, o);
     return;
   }
 #endif
-  attend_head(a0, q0, out0);
-  attend_head(a1, q1, out1);
+  for (int h = 0; h < n_heads; h++) attend_head(heads[h], q + size_t(h) * hd, out + size_t(h) * hd);
 }
 
-void attend_tile(const HeadAttention& a0, const HeadAttention* a1, int count, const float* q, size_t q_stride, float* out,
-                 size_t out_stride) {
-  const int hd = a0.head_dim, n_max = a0.n_ctx;
-  auto query = [&](const HeadAttention& a, int t) {
-    HeadAttention at = a;
-    at.n_ctx = n_max - (count - 1 - t);
-    return at;
-  };
+void attend_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
+  const int hd = heads[0].head_dim, n_max = heads[0].n_ctx;
 #if defined(__x86_64__)
-  const SoftmaxPairFn pair = a1 ? softmax_v_f16_pair_for(hd) : nullptr;
-  const SoftmaxVFn single = a1 ? nullptr : softmax_v_f16_avx_for(hd);
-  const bool tiled = count > 1 && count <= kMaxTile && kernels.avx512_fma_f16c && a0.kv->type() == KvType::F16 && a0.kv->k_dim_stride() % 16 == 0 &&
-                     (a1 ? pair != nullptr && a1->n_ctx == n_max && a1->block_table == a0.block_table : single != nullptr);
-  if (tiled) {
+  const SoftmaxHeadsFn pass = heads_pass(heads, n_heads);
+  if (count > 1 && count <= kMaxTile && pass && heads[0].kv->k_dim_stride() % 16 == 0) {
     struct TileScratch {
-      std::vector<float> s, ms[2], vs[2];
-      std::vector<double> qd;
-      std::vector<const uint8_t*> k[2], v[2];
-      std::vector<double> kd;
+      std::vector<float> s;
+      std::vector<double> qd, kd;
+      HeadScratch head[kMaxHeadGroup];  // its ms, vs, k and v
     };
     thread_local TileScratch ts;
-    const int heads = a1 ? 2 : 1;
     const size_t span = size_t(n_max + 16);  // scores of a query and head, whole blocks of 16
-    ts.s.resize(span * size_t(count) * size_t(heads));
-    ts.qd.resize(size_t(hd) * size_t(count) * size_t(heads));
+    ts.s.resize(span * size_t(count) * size_t(n_heads));
+    ts.qd.resize(size_t(hd) * size_t(count) * size_t(n_heads));
     ts.kd.resize(size_t(hd) * 16);
-    for (int hh = 0; hh < heads; hh++) {
-      for (auto* x : {&ts.ms[hh], &ts.vs[hh]}) x->resize(span);
-      for (auto* x : {&ts.k[hh], &ts.v[hh]}) x->resize(span);
-    }
-    const HeadAttention* as[2] = {&a0, a1};
-    Rows rows[2];
-    const double* qd[2][kMaxTile];
-    float* s[2][kMaxTile];
-    for (int hh = 0; hh < heads; hh++) {
-      rows[hh] = gather_rows(*as[hh], ts.k[hh], ts.v[hh]);
+    const uint8_t* const* v[kMaxHeadGroup];
+    float* s[kMaxHeadGroup][kMaxTile];
+    for (int h = 0; h < n_heads; h++) {
+      ts.head[h].reserve(int(span));
+      const Rows rows = gather_rows(heads[h], ts.head[h].k, ts.head[h].v);
+      v[h] = rows.v;
+      const double* qd[kMaxTile];
       for (int t = 0; t < count; t++) {
-        double* d = ts.qd.data() + (size_t(hh) * count + t) * hd;
-        f16_rounded_query(q + size_t(t) * q_stride + size_t(hh) * hd, hd, d);
-        qd[hh][t] = d;
-        s[hh][t] = ts.s.data() + (size_t(hh) * count + t) * span;
+        double* d = ts.qd.data() + (size_t(h) * count + t) * hd;
+        f16_rounded_query(q + size_t(t) * q_stride + size_t(h) * hd, hd, d);
+        qd[t] = d;
+        s[h][t] = ts.s.data() + (size_t(h) * count + t) * span;
       }
-      const int stride = as[hh]->kv->k_dim_stride();
+      const int stride = heads[h].kv->k_dim_stride();
       for (int p0 = 0; p0 < n_max; p0 += 16) {
-        k_block_to_double(reinterpret_cast<const uint16_t*>(rows[hh].k[p0]), stride, hd, ts.kd.data());
+        k_block_to_double(reinterpret_cast<const uint16_t*>(rows.k[p0]), stride, hd, ts.kd.data());
         // Queries whose context reaches position p0 (query t sees n_max - (count - 1 - t) positions).
-        tile_scores(ts.kd.data(), hd, qd[hh], as[hh]->scale, s[hh], std::max(0, count - (n_max - p0)), count, p0);
+        tile_scores(ts.kd.data(), hd, qd, heads[h].scale, s[h], std::max(0, count - (n_max - p0)), count, p0);
       }
     }
+    float *st[kMaxHeadGroup], *ms[kMaxHeadGroup], *vs[kMaxHeadGroup], *o[kMaxHeadGroup];
+    for (int h = 0; h < n_heads; h++) ms[h] = ts.head[h].ms.data(), vs[h] = ts.head[h].vs.data();
     for (int t = 0; t < count; t++) {
-      const int n = n_max - (count - 1 - t);
-      float* o = out + size_t(t) * out_stride;
-      for (int hh = 0; hh < heads; hh++) softmax_factors(s[hh][t], n, ts.ms[hh].data(), ts.vs[hh].data());
-      if (!a1) {
-        normalize(o, hd, single(ts.ms[0].data(), ts.vs[0].data(), rows[0].v, n, o));
-        continue;
-      }
-      const float* ms[2] = {ts.ms[0].data(), ts.ms[1].data()};
-      const float* vs[2] = {ts.vs[0].data(), ts.vs[1].data()};
-      float sums[2];
-      pair(ms, vs, rows[0].v, rows[1].v, n, o, o + hd, sums);
-      normalize(o, hd, sums[0]);
-      normalize(o + hd, hd, sums[1]);
+      for (int h = 0; h < n_heads; h++) st[h] = s[h][t], o[h] = out + size_t(t) * out_stride + size_t(h) * hd;
+      softmax_v_heads(pass, n_heads, hd, st, n_max - (count - 1 - t), ms, vs, v, o);
     }
     return;
   }
 #endif
+  HeadAttention at[kMaxHeadGroup];
   for (int t = 0; t < count; t++) {
-    const float* qt = q + size_t(t) * q_stride;
-    float* o = out + size_t(t) * out_stride;
-    if (a1) attend_head_pair(query(a0, t), query(*a1, t), qt, qt + hd, o, o + hd);
-    else attend_head(query(a0, t), qt, o);
+    for (int h = 0; h < n_heads; h++) {
+      at[h] = heads[h];
+      at[h].n_ctx = n_max - (count - 1 - t);
+    }
+    attend_heads(at, n_heads, q + size_t(t) * q_stride, out + size_t(t) * out_stride);
   }
 }
 

@@ -27,17 +27,21 @@ struct HeadAttention {
 // llama.cpp does; with an f32 pool everything stays in f32.
 // The result for a query depends only on the query and the K/V it reads, never on the rest of the batch.
 void attend_head(const HeadAttention& a, const float* q, float* out);
-// Two heads of the same token (same context and block table): the same results as two attend_head calls,
-// computed together where the CPU allows, so the two heads' sequential softmax chains overlap.
-void attend_head_pair(const HeadAttention& a0, const HeadAttention& a1, const float* q0, const float* q1, float* out0, float* out1);
+// Most heads attend_heads and attend_tile take at once.
+constexpr int kMaxHeadGroup = 6;
+// How many heads of this size to hand attend_heads / attend_tile at once on this CPU: as many as the multi-head
+// pass keeps in registers (their sequential softmax chains overlap), else 2.
+int heads_per_pass(int head_dim);
+// n_heads (<= kMaxHeadGroup) heads of the same token: head h's query at q + h·head_dim, its output at out + h·head_dim.
+// The same results as an attend_head call per head, computed together where the CPU allows.
+void attend_heads(const HeadAttention* heads, int n_heads, const float* q, float* out);
 
 // Most consecutive queries attend_tile takes.
 constexpr int kMaxTile = 8;
-// A tile of `count` (<= kMaxTile) consecutive queries of one sequence, for one head or two adjacent ones (a1, or
-// null): query t is at q + t·q_stride (the second head's hd floats after the first's) and writes out + t·out_stride
-// likewise. a0/a1 describe the last query; query t attends to n_ctx - (count - 1 - t) positions. The same results
-// as attend_head(_pair) for each query; K is read once for the whole tile.
-void attend_tile(const HeadAttention& a0, const HeadAttention* a1, int count, const float* q, size_t q_stride, float* out,
-                 size_t out_stride);
+// A tile of `count` (<= kMaxTile) consecutive queries of one sequence, for n_heads adjacent heads: query t's heads
+// are at q + t·q_stride (as for attend_heads) and write out + t·out_stride likewise. heads describe the last query;
+// query t attends to n_ctx - (count - 1 - t) positions. The same results as attend_heads for each query; K is
+// read once for the whole tile.
+void attend_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride);
 
 }  // namespace ir

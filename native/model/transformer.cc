@@ -115,9 +115,9 @@ void Transformer::rope(float* x, int n_heads, int token) const {
 void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b) {
   const int hd = cfg_.head_dim, nh = cfg_.n_head, group = cfg_.n_head / cfg_.n_head_kv, q_dim = nh * hd;
   const float scale = 1.0f / std::sqrt(float(hd));
-  // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each
-  // with its heads in pairs (the two heads' sequential softmax chains overlap). Tiles run last to first: a
-  // prompt's last tokens attend to the most positions, and starting them first evens out the threads' work.
+  // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each with
+  // its heads in passes of several (their sequential softmax chains overlap). Tiles run last to first: a prompt's
+  // last tokens attend to the most positions, and starting them first evens out the threads' work.
   tiles_.clear();
   for (int i = 0; i < b.n_tokens;) {
     int n = 1;
@@ -125,15 +125,20 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
     tiles_.push_back({i, n});
     i += n;
   }
-  const int pairs = (nh + 1) / 2, n_tiles = int(tiles_.size());
-  pool.parallel_for(n_tiles * pairs, [&](int task, int) {
-    const Tile tile = tiles_[size_t(n_tiles - 1 - task / pairs)];
-    const int h = 2 * (task % pairs), last = tile.first + tile.count - 1;
+  const int n_tiles = int(tiles_.size());
+  // Fewer heads per pass while there would be fewer than two tasks per thread (a single sequence's decode), down
+  // to pairs.
+  int per_pass = std::min(nh, heads_per_pass(hd));
+  while (per_pass > 2 && n_tiles * ((nh + per_pass - 1) / per_pass) < 2 * pool.size()) per_pass = std::max(2, per_pass / 2);
+  const int passes = (nh + per_pass - 1) / per_pass;
+  pool.parallel_for(n_tiles * passes, [&](int task, int) {
+    const Tile tile = tiles_[size_t(n_tiles - 1 - task / passes)];
+    const int h0 = per_pass * (task % passes), n_heads = std::min(per_pass, nh - h0), last = tile.first + tile.count - 1;
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
-    const HeadAttention a0{&kv, layer, table, b.positions[last] + 1, (h / group) * hd, hd, scale};
-    const HeadAttention a1{&kv, layer, table, b.positions[last] + 1, ((h + 1) / group) * hd, hd, scale};
-    const size_t first = size_t(tile.first) * q_dim + size_t(h) * hd;
-    attend_tile(a0, h + 1 < nh ? &a1 : nullptr, tile.count, q_.data() + first, q_dim, att_.data() + first, q_dim);
+    HeadAttention heads[kMaxHeadGroup];
+    for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale};
+    const size_t first = size_t(tile.first) * q_dim + size_t(h0) * hd;
+    attend_tile(heads, n_heads, tile.count, q_.data() + first, q_dim, att_.data() + first, q_dim);
   });
 }
 
