@@ -1,6 +1,6 @@
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
-import { Model, type KvType } from "./model/model.ts";
+import { Model, type Arithmetic, type KvType } from "./model/model.ts";
 import { native, type NativeKvCache } from "./native.ts";
 import { Scheduler, type BatchingOptions, type ScheduledChunk } from "./scheduler/scheduler.ts";
 import { Sequence } from "./scheduler/sequence.ts";
@@ -29,6 +29,8 @@ export interface EngineOptions extends Partial<BatchingOptions> {
   draftModel?: string;
   /** Early exit's confidence test uses the head rows of this many frequent tokens (default 0: the full head). */
   earlyExitHead?: number;
+  /** Which of llama.cpp's arithmetics to reproduce (default "token", its generation path; see Arithmetic). */
+  arithmetic?: Arithmetic;
 }
 
 export interface EngineStats {
@@ -99,7 +101,9 @@ export class Engine {
 
   static async load(options: EngineOptions): Promise<Engine> {
     if (options.threads !== undefined) native.setThreads(checkInt("threads", options.threads, 1, 512));
-    const model = Model.load(options.model);
+    const arithmetic = options.arithmetic ?? "token";
+    if (arithmetic !== "token" && arithmetic !== "batch") throw new RangeError(`arithmetic must be "token" or "batch", got ${String(arithmetic)}`);
+    const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
     const blockSize = checkInt("kvBlockSize", options.kvBlockSize ?? 16, 1, 4096);
     const kvType = options.kvType ?? "f16";

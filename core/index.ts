@@ -2,6 +2,7 @@
 export { Engine, DEFAULT_BATCHING, type EngineOptions, type EngineStats, type GenerationStream, type StepInfo } from "./engine.ts";
 export type { GenerateOptions, GenerationResult, GenerationStats, TokenEvent } from "./generation.ts";
 export type { BatchingOptions } from "./scheduler/scheduler.ts";
+export type { Arithmetic, KvType } from "./model/model.ts";
 export type { FinishReason } from "./scheduler/sequence.ts";
 export { DEFAULT_SAMPLING, SamplingError, type SamplingOptions } from "./sampling/index.ts";
 export { perplexity, type PerplexityOptions, type PerplexityResult } from "./perplexity.ts";

@@ -6,6 +6,8 @@ export interface NativeTensorRef { type: number; offset: number; nBytes: number;
 export interface NativeModelConfig {
   nVocab: number; nEmbd: number; nLayer: number; nHead: number; nHeadKv: number; headDim: number; nFf: number;
   ropeDim: number; ropeNeox: boolean; ropeBase: number; ropeFreqScale: number; rmsEps: number;
+  /** Compute as llama.cpp computes a batch of 64+ tokens (ModelConfig::batch_arithmetic); default false. */
+  batchArithmetic?: boolean;
 }
 
 export interface NativeModelSpec {

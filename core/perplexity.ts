@@ -53,7 +53,7 @@ export async function perplexity(engine: PerplexityEngine, text: string, options
 }
 
 /** log softmax(row)[index], computed stably in double precision. */
-export function logSoftmaxAt(row: Float32Array, index: number): number {
+function logSoftmaxAt(row: Float32Array, index: number): number {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
   let sum = 0;

@@ -141,6 +141,7 @@ ModelConfig read_config(const Napi::Object& c) {
   cfg.rope_neox = c.Get("ropeNeox").ToBoolean();
   cfg.rope_base = float(get_double(c, "ropeBase")); cfg.rope_freq_scale = float(get_double(c, "ropeFreqScale"));
   cfg.rms_eps = float(get_double(c, "rmsEps"));
+  cfg.batch_arithmetic = c.Get("batchArithmetic").ToBoolean();
   if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
     throw std::invalid_argument("model hyperparameters must be positive");
   if (cfg.n_head % cfg.n_head_kv != 0) throw std::invalid_argument("head count must be a multiple of the KV head count");

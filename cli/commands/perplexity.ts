@@ -22,7 +22,10 @@ export function registerPerplexity(program: Command): void {
     .action(async (flags: Flags) => {
       const text = readText(flags.file); // before the model loads: a wrong path fails at once
       const model = await resolveModelArg(flags.model);
-      const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize });
+      // llama-perplexity evaluates each chunk as one batch, and for chunks of 64 tokens or more llama.cpp computes
+      // such a batch with its batched arithmetic, so its figure is that arithmetic's: compute the same way.
+      const arithmetic = flags.ctxSize >= 64 ? "batch" : "token";
+      const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic });
       try {
         const progress = process.stderr.isTTY
           ? (done: number, total: number, ppl: number) => process.stderr.write(`\r[${done}/${total}] ${ppl.toFixed(4)}${done === total ? "\n" : ""}`)

@@ -7,6 +7,14 @@ import { weightTable } from "./weights.ts";
 export type KvType = "f16" | "f32" | "q8_0";
 
 /**
+ * Which of llama.cpp's arithmetics the forward reproduces, bit for bit. "token": as llama.cpp computes a lone token
+ * (its generation path: greedy output equals its own). "batch": as it computes the tokens of a batch of 64 or more
+ * (its tiled flash attention and batched Q4_K order), which is what llama-perplexity evaluates each chunk with.
+ * Either way a token's result does not depend on what else is in the step.
+ */
+export type Arithmetic = "token" | "batch";
+
+/**
  * A loaded GGUF model: its header, hyperparameters, tokenizer and the native weights (mmapped).
  * Everything that can be wrong with the file is reported by load(), before any forward runs.
  */
@@ -18,11 +26,12 @@ export class Model {
     private readonly nativeModel: NativeModel,
   ) {}
 
-  static load(path: string): Model {
+  static load(path: string, arithmetic: Arithmetic = "token"): Model {
     const file = readGguf(path);
     const hparams = readHparams(file);
     const tokenizer = loadTokenizer(file);
-    const nativeModel = new native.Model({ path, config: hparams, tensors: weightTable(file, hparams) });
+    const config = { ...hparams, batchArithmetic: arithmetic === "batch" };
+    const nativeModel = new native.Model({ path, config, tensors: weightTable(file, hparams) });
     return new Model(file, hparams, tokenizer, nativeModel);
   }
 

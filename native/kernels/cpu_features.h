@@ -1,11 +1,14 @@
 // x86 instruction-set features of the running CPU (and OS support for their register state), read once.
+// INFER_REPL_KERNELS=avx2 hides the AVX-512 ones and =scalar all of them, so that every kernel (matmul, attention,
+// expf) takes the paths a narrower CPU would: for benchmarking, and for tests that check those paths compute the
+// same numbers.
 #pragma once
 
 namespace ir {
 
 struct CpuFeatures {
-  bool avx2 = false, fma = false, f16c = false;
-  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool avx = false, avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512dq = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
 };
 
 const CpuFeatures& cpu_features();

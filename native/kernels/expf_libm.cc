@@ -85,7 +85,7 @@ using RowFn = void (*)(const float*, float*, int);
 RowFn pick_row_fn() {
 #if defined(__x86_64__)
   const CpuFeatures& f = cpu_features();
-  if (!(f.avx512f && f.fma && __builtin_cpu_supports("avx512dq"))) return expf_row_scalar;
+  if (!(f.avx512f && f.fma && f.avx512dq)) return expf_row_scalar;
   std::vector<float> x(1 << 14), y(x.size());
   const uint32_t stride = (0xC2E00000u - 0x80000000u) / uint32_t(x.size()) | 1;  // from -0 to below -104
   for (size_t i = 0; i < x.size(); i++) {

@@ -21,6 +21,9 @@ struct TileArgs {
   // row at a time (a single stream the prefetcher follows) instead of four interleaved ones, which stall on
   // memory (an f32 LM head ran 2x slower for 2-9 activation rows than for one). The sums are the same.
   bool stream_rows = false;
+  // Q4_K: llama.cpp's batched (GEMM) order, one fused multiply-add per 64 weights, instead of its single-row
+  // (GEMV) order, one per 256-weight super-block (Matrix::gemm_order).
+  bool gemm_order = false;
 };
 
 enum class Variant { Scalar = 0, Avx2 = 1, Avx512 = 2 };

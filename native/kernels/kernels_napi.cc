@@ -167,7 +167,9 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     const uint8_t* packed = arg_packed(info[7], a.type, a.rows, a.cols);
     auto y = Napi::Float32Array::New(info.Env(), size_t(a.n_act) * size_t(a.rows));
     std::lock_guard<std::mutex> lock(engine_mutex());
-    matmul_variant(engine_pool(), Matrix{a.weights.Data(), a.type, a.rows, a.cols, packed}, a.x.Data(), a.n_act, y.Data(), variant);
+    Matrix w{a.weights.Data(), a.type, a.rows, a.cols, packed};
+    w.gemm_order = info.Length() > 8 && info[8].ToBoolean();
+    matmul_variant(engine_pool(), w, a.x.Data(), a.n_act, y.Data(), variant);
     return y;
   });
 }

@@ -22,18 +22,8 @@ Variant widest_variant() {
   return Variant::Scalar;
 }
 
-// Chosen once at load: the widest variant this CPU runs, or a narrower one named by INFER_REPL_KERNELS
-// (scalar / avx2 / avx512) for benchmarking and debugging; a name the CPU cannot run is ignored.
-const Variant g_widest = widest_variant();
-const Variant g_auto_variant = [] {
-  const char* env = std::getenv("INFER_REPL_KERNELS");
-  const std::string want = env ? env : "";
-  Variant v = g_widest;
-  if (want == "scalar") v = Variant::Scalar;
-  else if (want == "avx2") v = Variant::Avx2;
-  else if (want == "avx512") v = Variant::Avx512;
-  return int(v) <= int(g_widest) ? v : g_widest;
-}();
+// Chosen once at load: the widest variant this CPU runs (INFER_REPL_KERNELS can narrow it: cpu_features.h).
+const Variant g_auto_variant = widest_variant();
 
 using TileFn = void (*)(const TileArgs&);
 
@@ -75,7 +65,7 @@ void prepare_row(const ActLayout& L, Variant v, const float* x, int64_t k, uint8
 Variant auto_variant() { return g_auto_variant; }
 
 bool variant_available(Variant v) {
-  return int(v) <= int(g_widest);
+  return int(v) <= int(g_auto_variant);
 }
 
 bool kernel_supports(int type) {
@@ -189,6 +179,7 @@ void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, i
       t.ldy = w.rows;
       t.single_row = n_act == 1;
       t.stream_rows = n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
+      t.gemm_order = w.gemm_order;
       auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
         t.w = first;
         t.wrow = stride;
@@ -362,6 +353,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
       t.ldy = 1;
       // Float types sum one activation row in vec_dot's order and several in tinyBLAS's: as matmul would here.
       t.single_row = own || n_act == 1;
+      t.gemm_order = w.gemm_order;
       exact_tile(t);
       if (value > best_value) {
         best_value = value;

@@ -32,6 +32,10 @@ struct Matrix {
   float max_abs_scale = 0;
   // Optional estimate copy of a float matrix for matmul_argmax (AVX-512 only).
   const ArgmaxShadow* shadow = nullptr;
+  // Sum Q4_K rows in the order of llama.cpp's batched kernel (ggml_gemm_q4_K_8x8_q8_K: a fused multiply-add per
+  // 64 weights) rather than its single-row one (per 256-weight super-block), for every activation row: how a
+  // model computing with llama.cpp's batch arithmetic (ModelConfig::batch_arithmetic) sums.
+  bool gemm_order = false;
 };
 
 // True when matmul and dequantize_row handle this weight type.

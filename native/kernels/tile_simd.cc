@@ -556,10 +556,29 @@ void tile_block32_sequential(Levels q, const float* d, int64_t k, const TileArgs
   for (; m < t.n_act; m++) block32_seq_group<NW, 1>(q, d, nb, t, m);
 }
 
+// ksuper_group's gemm order: after each 64 weights (pair `p` of 32-weight sub-blocks of super-block sb), the
+// integer sum so far and the pair's mins · 16-element activation sums each take one fused multiply-add.
+template <int NW, int MA>
+inline void ksuper_flush64(const Scratch& s, const block_q8_K* const* arow, int64_t sb, int64_t nsb, int p, __m256i (&isum)[NW][MA],
+                           float (&seq)[NW][MA], float (&msum)[NW][MA]) {
+  for (int i = 0; i < MA; i++) {
+    const block_q8_K& A = arow[i][sb];
+    for (int r = 0; r < NW; r++) {
+      seq[r][i] = std::fma(float(hsum_i32(isum[r][i])), s.d[r * nsb + sb] * A.d, seq[r][i]);
+      isum[r][i] = _mm256_setzero_si256();
+      int32_t mins = 0;
+      for (int j = 4 * p; j < 4 * p + 4; j++) mins += int32_t(s.mn[(r * nsb + sb) * 16 + j]) * int32_t(A.bsums[j]);
+      msum[r][i] = std::fma(float(mins), s.m[r * nsb + sb] * A.d, msum[r][i]);
+    }
+  }
+}
+
 // MA activation rows against NW K-quant weight rows. Per pair: exact integer sums per super-block, then either
-// llama.cpp's vec_dot order (8 float lanes) or the repacked kernels' (one fused multiply-add per super-block).
+// llama.cpp's vec_dot order (8 float lanes) or the repacked kernels' (one fused multiply-add per super-block; with
+// t.gemm_order, its batched kernel's one per 64 weights, the mins likewise).
 template <int NW, int MA>
 void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t, int m0) {
+  const bool per64 = sequential && t.gemm_order && t.wtype == GGML_Q4_K;
   const int64_t nsb = k / QK_K;
   const block_q8_K* arow[MA];
   for (int i = 0; i < MA; i++) arow[i] = reinterpret_cast<const block_q8_K*>(t.act) + size_t(m0 + i) * size_t(nsb);
@@ -582,8 +601,9 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
         for (int i = 0; i < MA; i++)
           isum[r][i] = _mm256_add_epi32(isum[r][i], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av[i], wv)), sv));
       }
+      if (per64 && c % 2 == 1) ksuper_flush64(s, arow, sb, nsb, c / 2, isum, seq, msum);
     }
-    for (int i = 0; i < MA; i++) {
+    for (int i = 0; i < MA && !per64; i++) {
       const block_q8_K& A = arow[i][sb];
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
       for (int r = 0; r < NW; r++) {
@@ -1001,7 +1021,7 @@ void tile(const TileArgs& t) {
       }
       case Family::KSuper: {
 #if IR_AVX512
-        if (const TileFn single = t.single_row ? ksuper_single_row(t.wtype) : nullptr) {
+        if (const TileFn single = t.single_row && !t.gemm_order ? ksuper_single_row(t.wtype) : nullptr) {
           single(sub);
           break;
         }

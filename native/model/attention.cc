@@ -1,5 +1,6 @@
 #include "attention.h"
 
+#include "../kernels/cpu_features.h"
 #include "../kernels/expf_libm.h"
 
 #include <algorithm>
@@ -431,14 +432,15 @@ struct Kernels {
 const Kernels kernels = [] {
   Kernels k;
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c")) k.scores_f16 = scores_f16_avx;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")) k.scores_f16 = scores_f16_avx512;
-  if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+  const CpuFeatures& f = cpu_features();
+  if (f.avx && f.f16c) k.scores_f16 = scores_f16_avx;
+  if (f.avx512f && f.f16c) k.scores_f16 = scores_f16_avx512;
+  if (f.avx && f.fma && f.f16c) {
     k.update_f16 = update_f16_avx;
     k.avx_fma_f16c = true;
-    k.avx512_fma_f16c = __builtin_cpu_supports("avx512f");
+    k.avx512_fma_f16c = f.avx512f && f.avx512dq;
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k.scores_f32 = scores_f32_avx2;
+  if (f.avx2 && f.fma) k.scores_f32 = scores_f32_avx2;
 #endif
   return k;
 }();
@@ -575,7 +577,7 @@ void normalize(float* out, int hd, float total) {
 // The multi-head f16 pass for these heads, or null where it does not apply: it needs AVX-512, an f16 pool and
 // heads of one token (the same context, block table and head size).
 SoftmaxHeadsFn heads_pass(const HeadAttention* heads, int n_heads) {
-  if (!kernels.avx512_fma_f16c || heads[0].kv->type() != KvType::F16) return nullptr;
+  if (!kernels.avx512_fma_f16c || heads[0].kv->type() != KvType::F16 || heads[0].batch_arithmetic) return nullptr;
   for (int h = 1; h < n_heads; h++)
     if (heads[h].n_ctx != heads[0].n_ctx || heads[h].block_table != heads[0].block_table || heads[h].head_dim != heads[0].head_dim) return nullptr;
   return softmax_v_f16_heads_for(heads[0].head_dim, n_heads);
@@ -598,6 +600,180 @@ void softmax_v_heads(SoftmaxHeadsFn pass, int n_heads, int hd, float* const* s, 
 }
 #endif
 
+// ---- llama.cpp's batch arithmetic ------------------------------------------------------------------------
+// For each 64-position tile of the context: the tile's scores (f32 fused multiply-add chains over the head's
+// dimensions, then times the scale), the running maximum raised to the tile's (rescaling the f32 accumulator
+// and the sum by libm's expf of the difference when it rises), the weights by ggml's vectorized expf (its
+// ggml_v_expf for 16 lanes), their sum added in double per 16 lanes (summed as _mm512_reduce_add_ps pairs them),
+// and V accumulated by fused multiply-adds position after position. The portable path computes the same
+// operations one lane at a time.
+
+// ggml_v_expf on one lane: a 2^n split by a rounding constant, a degree-5 polynomial, then scalef by n.
+float ggml_expf_lane(float x) {
+  const float r = 0x1.8p23f;
+  const float z = std::fma(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+  if (std::fabs(n) > 192) return n <= 0 ? 0.0f : INFINITY;
+  const float u = b * b;
+  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                           std::fma(0x1.ffffecp-1f, b, 1.0f));
+  return std::ldexp(j, int(n));
+}
+
+// The sum of 16 lanes as _mm512_reduce_add_ps pairs them: halves, then quarters, then lanes 0+2 and 1+3.
+float reduce_add16(const float* v) {
+  float t[8];
+  for (int i = 0; i < 8; i++) t[i] = v[i] + v[i + 8];
+  float u[4];
+  for (int i = 0; i < 4; i++) u[i] = t[i] + t[i + 4];
+  return (u[0] + u[2]) + (u[1] + u[3]);
+}
+
+constexpr int kBatchTile = 64;  // llama.cpp's GGML_FA_TILE_KV
+
+// Whether the batch arithmetic applies to this head: llama.cpp's tiled path takes f16 or f32 K/V and head sizes
+// that are a multiple of its 16-lane vectors (else it computes the token's way, as here).
+bool batch_arithmetic_applies(const HeadAttention& a) {
+  return a.batch_arithmetic && a.head_dim % 16 == 0 && (a.kv->type() == KvType::F16 || a.kv->type() == KvType::F32);
+}
+
+// The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
+// factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
+inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512);
+
+void attend_batch_portable(const HeadAttention& a, const Rows& rows, const float* q, float* out) {
+  const int hd = a.head_dim, n = a.n_ctx;
+  const bool f16 = a.kv->type() == KvType::F16;
+  const int stride = a.kv->k_dim_stride();
+  float acc[kMaxHeadDim] = {};
+  float M = -INFINITY, S = 0.0f;
+  float e[kBatchTile];
+  for (int t0 = 0; t0 < n; t0 += kBatchTile) {
+    const int valid = std::min(kBatchTile, n - t0);
+    for (int j = 0; j < kBatchTile; j++) {
+      if (j >= valid) { e[j] = -INFINITY; continue; }
+      float dot = 0.0f;
+      for (int d = 0; d < hd; d++) {
+        const float k = f16 ? fp16_lut(reinterpret_cast<const uint16_t*>(rows.k[t0 + j])[size_t(d) * stride])
+                            : reinterpret_cast<const float*>(rows.k[t0 + j])[d];
+        dot = std::fma(k, q[d], dot);
+      }
+      e[j] = dot * a.scale;
+    }
+    const float ms = batch_tile_softmax(e, M, S, false);
+    if (ms != 1.0f) for (int d = 0; d < hd; d++) acc[d] *= ms;
+    for (int j = 0; j < valid; j++)
+      for (int d = 0; d < hd; d++) {
+        const float v = f16 ? fp16_lut(reinterpret_cast<const uint16_t*>(rows.v[t0 + j])[d]) : reinterpret_cast<const float*>(rows.v[t0 + j])[d];
+        acc[d] = std::fma(v, e[j], acc[d]);
+      }
+  }
+  const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+  for (int d = 0; d < hd; d++) out[d] = acc[d] * inv;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,fma"))) inline __m512 ggml_expf16(__m512 x) {
+  const __m512 r = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+  const __m512 n = _mm512_sub_ps(z, r);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                                                   _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+                                   u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 res = _mm512_scalef_ps(j, n);
+  if (_mm512_kortestz(big, big)) return res;
+  const __m512 limit = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(big, res, limit);
+}
+
+__attribute__((target("avx512f,avx512dq,fma"))) void batch_weights_avx512(float* e, float max, double* sum) {
+  for (int g = 0; g < kBatchTile / 16; g++) {
+    const __m512 w = ggml_expf16(_mm512_sub_ps(_mm512_loadu_ps(e + 16 * g), _mm512_set1_ps(max)));
+    _mm512_storeu_ps(e + 16 * g, w);
+    *sum += double(_mm512_reduce_add_ps(w));
+  }
+}
+
+// f16 K stored transposed (16 positions of a dimension in one vector): scores of a tile 16 positions at a time.
+__attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(const HeadAttention& a, const Rows& rows, const float* q, float* out) {
+  const int hd = a.head_dim, n = a.n_ctx, nv = hd / 16, stride = a.kv->k_dim_stride();
+  __m512 acc[kMaxHeadDim / 16];
+  for (int i = 0; i < nv; i++) acc[i] = _mm512_setzero_ps();
+  float M = -INFINITY, S = 0.0f;
+  alignas(64) float e[kBatchTile];
+  for (int t0 = 0; t0 < n; t0 += kBatchTile) {
+    const int valid = std::min(kBatchTile, n - t0);
+    for (int g = 0; g < kBatchTile / 16; g++) {
+      __m512 dot = _mm512_setzero_ps();
+      if (16 * g < valid) {
+        const auto* k = reinterpret_cast<const uint16_t*>(rows.k[t0 + 16 * g]);
+        for (int d = 0; d < hd; d++)
+          dot = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + size_t(d) * stride))), _mm512_set1_ps(q[d]), dot);
+      }
+      _mm512_storeu_ps(e + 16 * g, _mm512_mul_ps(dot, _mm512_set1_ps(a.scale)));
+    }
+    for (int j = valid; j < kBatchTile; j++) e[j] = -INFINITY;
+    const float ms = batch_tile_softmax(e, M, S, true);
+    if (ms != 1.0f) for (int i = 0; i < nv; i++) acc[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(ms));
+    for (int j = 0; j < valid; j++) {
+      if (j + kVPrefetchDistance < valid) prefetch_row(rows.v[t0 + j + kVPrefetchDistance], size_t(hd) * 2);
+      const auto* v = reinterpret_cast<const __m256i*>(rows.v[t0 + j]);
+      const __m512 w = _mm512_set1_ps(e[j]);
+      for (int i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v + i)), w, acc[i]);
+    }
+  }
+  const __m512 inv = _mm512_set1_ps(S == 0.0f ? 0.0f : 1.0f / S);
+  for (int i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(acc[i], inv));
+}
+#endif
+
+inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512) {
+  float tile_max = -INFINITY;
+  for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
+  if (tile_max == -INFINITY) {  // nothing to attend in this tile (llama.cpp skips the row)
+    for (int j = 0; j < kBatchTile; j++) e[j] = 0.0f;
+    return 1.0f;
+  }
+  const float m_new = std::fmax(M, tile_max);
+  float ms = 1.0f;
+  if (m_new > M) {
+    ms = std::exp(M - m_new);
+    S *= ms;
+  }
+  M = m_new;
+  double sum = 0;
+#if defined(__x86_64__)
+  if (avx512) {
+    batch_weights_avx512(e, m_new, &sum);
+    S = float(double(S) + sum);
+    return ms;
+  }
+#else
+  (void)avx512;
+#endif
+  for (int g = 0; g < kBatchTile / 16; g++) {
+    for (int j = 16 * g; j < 16 * g + 16; j++) e[j] = ggml_expf_lane(e[j] - m_new);
+    sum += double(reduce_add16(e + 16 * g));
+  }
+  S = float(double(S) + sum);
+  return ms;
+}
+
+// One head of one query in the batch arithmetic.
+void attend_batch(const HeadAttention& a, const float* q, float* out) {
+  thread_local HeadScratch sc;
+  sc.reserve(a.n_ctx);
+  const Rows rows = gather_rows(a, sc.k, sc.v);
+#if defined(__x86_64__)
+  if (kernels.avx512_fma_f16c && a.kv->type() == KvType::F16 && a.kv->k_dim_stride() % 16 == 0) return attend_batch_avx512(a, rows, q, out);
+#endif
+  attend_batch_portable(a, rows, q, out);
+}
+
 }  // namespace
 
 int heads_per_pass(int head_dim) {
@@ -618,6 +794,7 @@ int heads_per_pass(int head_dim) {
 }
 
 void attend_head(const HeadAttention& a, const float* q, float* out) {
+  if (batch_arithmetic_applies(a)) return attend_batch(a, q, out);
   const int hd = a.head_dim, n = a.n_ctx;
   thread_local HeadScratch sc;
   sc.reserve(n);

@@ -17,6 +17,8 @@ struct HeadAttention {
   int kv_offset;               // element offset of the KV head inside a K/V row
   int head_dim;
   float scale;
+  // Compute as llama.cpp computes the tokens of a batch of 64 or more (see attend_head) instead of a lone token's.
+  bool batch_arithmetic = false;
 };
 
 // out[head_dim] = softmax(q·K^T * scale) · V, reading K and V through the block table.
@@ -25,7 +27,12 @@ struct HeadAttention {
 // position), so greedy output agrees with llama.cpp's token for token; the SIMD paths keep that order exactly.
 // With a q8_0 pool the query is quantized to q8_0 for the K dot products and V is accumulated in f32, as
 // llama.cpp does; with an f32 pool everything stays in f32.
-// The result for a query depends only on the query and the K/V it reads, never on the rest of the batch.
+// With batch_arithmetic (and an f16 or f32 pool whose head size is a multiple of 16, as llama.cpp requires), the
+// arithmetic is instead that of llama.cpp's flash attention for a batch of 64 or more tokens
+// (ggml_compute_forward_flash_attn_ext_tiled): query in f32, scores as f32 fused multiply-add chains, the online
+// softmax over tiles of 64 positions with its vectorized expf and sums in double, V accumulated in f32.
+// The result for a query depends only on the query, the K/V it reads and the arithmetic, never on the rest of the
+// batch.
 void attend_head(const HeadAttention& a, const float* q, float* out);
 // Most heads attend_heads and attend_tile take at once.
 constexpr int kMaxHeadGroup = 6;

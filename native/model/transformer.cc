@@ -12,8 +12,12 @@ namespace ir {
 Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights) : cfg_(cfg), w_(std::move(weights)) {
   packed_.attach(w_.output);
   packed_.attach_argmax_shadow(w_.output);  // a float head: greedy steps estimate with a Q8_0 copy
+  w_.output.gemm_order = cfg.batch_arithmetic;
   for (LayerWeights& L : w_.layers)
-    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) packed_.attach(*m);
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
+      packed_.attach(*m);
+      m->gemm_order = cfg.batch_arithmetic;
+    }
 }
 
 std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
@@ -136,7 +140,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
     const int h0 = per_pass * (task % passes), n_heads = std::min(per_pass, nh - h0), last = tile.first + tile.count - 1;
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
     HeadAttention heads[kMaxHeadGroup];
-    for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale};
+    for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale, cfg_.batch_arithmetic};
     const size_t first = size_t(tile.first) * q_dim + size_t(h0) * hd;
     attend_tile(heads, n_heads, tile.count, q_.data() + first, q_dim, att_.data() + first, q_dim);
   });

@@ -20,6 +20,10 @@ struct ModelConfig {
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
   float rms_eps = 1e-5f;
+  // Compute every token as llama.cpp computes the tokens of a batch of 64 or more (its tiled flash attention, its
+  // batched Q4_K kernel's order) instead of as it computes a lone token (the default: its generation path).
+  // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order.
+  bool batch_arithmetic = false;
 };
 
 // A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.

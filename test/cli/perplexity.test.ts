@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -20,7 +20,27 @@ test("infer-repl perplexity --json: llama.cpp's figure for stories260K on eval-s
   assert.equal(out["model"], model);
   assert.equal(out["chunks"], 10);
   assert.equal(out["tokens"], 10 * 63, "positions 64..126 of each 128-token chunk are scored");
-  assert.ok(Math.abs((out["ppl"] as number) - 4.2587) / 4.2587 < 0.005, `ppl ${out["ppl"]}`);
+  assert.equal((out["ppl"] as number).toFixed(4), "4.2587");
+});
+
+/** The reference README's perplexity table: llama-perplexity -c 128 -b 128 (file name -> PPL). */
+function referencePerplexities(): Map<string, number> {
+  const readme = readFileSync(path.join(sharedDir, "reference/README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Perplexity"), readme.indexOf("## Speed"));
+  return new Map([...section.matchAll(/^\| (stories15M-\S+) \| ([\d.]+) \|$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+// llama-perplexity evaluates each 128-token chunk as one batch, which llama.cpp computes with its batched kernels;
+// the command computes with the same arithmetic, so its figure is llama.cpp's to every printed digit.
+test("infer-repl perplexity: llama-perplexity's figure to 4 decimals for each shared stories15M file", { skip: noShared, timeout: 300_000 }, async () => {
+  const want = referencePerplexities();
+  assert.equal(want.size, 6, `reference table: ${[...want.keys()].join(", ")}`);
+  for (const [name, ppl] of want) {
+    const r = await runCli(["perplexity", "-m", sharedModel(`${name}.gguf`), "-f", evalText, "-t", "2", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const got = (JSON.parse(r.stdout) as { ppl: number }).ppl;
+    assert.equal(got.toFixed(4), ppl.toFixed(4), `${name}: ${got}`);
+  }
 });
 
 test("infer-repl perplexity: -c sets the chunk size; plain output names it", { skip: noShared, timeout: 120_000 }, async () => {

@@ -185,3 +185,60 @@ test("unsupported weight types and malformed arguments are refused with clear er
   assert.throws(() => k.matmul(GgmlType.Q8_0, new Uint8Array(34), 1, 32, new Float32Array(32), 1, "sse9" as never), /unknown kernel variant/);
   assert.throws(() => k.quantizeRow(GgmlType.IQ2_XXS, new Float32Array(256)), /no reference quantizer/);
 });
+
+/**
+ * llama.cpp's batched Q4_K kernel (ggml_gemm_q4_K_8x8_q8_K), one output: per 64 weights (two 32-weight sub-blocks)
+ * the exact Σ scale·w·a and Σ min·(activation sums), each fused multiply-added into its own float sum by
+ * d_w·d_a and dmin_w·d_a, and the two sums subtracted at the end. Fused multiply-adds are computed in double: the
+ * product of two floats is exact there, and with these magnitudes the sum rounds once.
+ */
+function q4kGemmReference(w: Uint8Array, act: Uint8Array, cols: number): number {
+  const fma = (a: number, b: number, c: number) => Math.fround(a * b + c);
+  const wv = new DataView(w.buffer, w.byteOffset, w.byteLength), av = new DataView(act.buffer, act.byteOffset, act.byteLength);
+  let seq = 0, msum = 0;
+  for (let sb = 0; sb < cols / 256; sb++) {
+    const wb = sb * 144, ab = sb * 292;
+    const d = f16(wv.getUint16(wb, true)), dmin = f16(wv.getUint16(wb + 2, true)), da = av.getFloat32(ab, true);
+    const sc = (j: number) => (j < 4 ? w[wb + 4 + j]! & 63 : (w[wb + 4 + j + 4]! & 15) | ((w[wb + 4 + j - 4]! >> 6) << 4));
+    const mn = (j: number) => (j < 4 ? w[wb + 4 + j + 4]! & 63 : (w[wb + 4 + j + 4]! >> 4) | ((w[wb + 4 + j]! >> 6) << 4));
+    const level = (i: number) => {
+      const byte = w[wb + 16 + 32 * Math.floor(i / 64) + (i % 32)]!;
+      return (i % 64) < 32 ? byte & 15 : byte >> 4;
+    };
+    for (let p = 0; p < 4; p++) {
+      let isum = 0, mins = 0;
+      for (const j of [2 * p, 2 * p + 1]) {
+        let dot = 0;
+        for (let l = 0; l < 32; l++) dot += level(32 * j + l) * av.getInt8(ab + 4 + 32 * j + l);
+        isum += sc(j) * dot;
+        mins += mn(j) * (av.getInt16(ab + 260 + 4 * j, true) + av.getInt16(ab + 262 + 4 * j, true));
+      }
+      seq = fma(Math.fround(isum), Math.fround(d * da), seq);
+      msum = fma(Math.fround(mins), Math.fround(dmin * da), msum);
+    }
+  }
+  return Math.fround(seq - msum);
+}
+
+test("Q4_K in llama.cpp's batched order (gemmOrder): every output equals its kernel's, for any number of activation rows", () => {
+  const rand = prng(17);
+  let defaultDiffers = 0;
+  for (const cols of [256, 768]) {
+    const w = randomWeights(rand, GgmlType.Q4_K, ROWS, cols);
+    const rowBytes = w.length / ROWS;
+    for (const nAct of N_ACT) {
+      const x = randomFloats(rand, nAct * cols);
+      const y = k.matmul(GgmlType.Q4_K, w, ROWS, cols, x, nAct, "auto", undefined, true);
+      const plain = k.matmul(GgmlType.Q4_K, w, ROWS, cols, x, nAct);
+      for (let m = 0; m < nAct; m++) {
+        const act = k.quantizeActivations(GgmlType.Q4_K, x.subarray(m * cols, (m + 1) * cols));
+        for (let r = 0; r < ROWS; r++) {
+          const want = q4kGemmReference(w.subarray(r * rowBytes, (r + 1) * rowBytes), act, cols);
+          assert.equal(y[m * ROWS + r], want, `cols ${cols} nAct ${nAct} act ${m} row ${r}`);
+          if (plain[m * ROWS + r] !== want) defaultDiffers++;
+        }
+      }
+    }
+  }
+  assert.ok(defaultDiffers > 0, "the single-row order never differed: the test could not tell the orders apart");
+});
