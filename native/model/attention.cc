@@ -638,9 +638,66 @@ bool batch_arithmetic_applies(const HeadAttention& a) {
   return a.batch_arithmetic && a.head_dim % 16 == 0 && (a.kv->type() == KvType::F16 || a.kv->type() == KvType::F32);
 }
 
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,fma"))) inline __m512 ggml_expf16(__m512 x) {
+  const __m512 r = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+  const __m512 n = _mm512_sub_ps(z, r);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                                                   _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+                                   u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 res = _mm512_scalef_ps(j, n);
+  if (_mm512_kortestz(big, big)) return res;
+  const __m512 limit = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(big, res, limit);
+}
+
+__attribute__((target("avx512f,avx512dq,fma"))) void batch_weights_avx512(float* e, float max, double* sum) {
+  for (int g = 0; g < kBatchTile / 16; g++) {
+    const __m512 w = ggml_expf16(_mm512_sub_ps(_mm512_loadu_ps(e + 16 * g), _mm512_set1_ps(max)));
+    _mm512_storeu_ps(e + 16 * g, w);
+    *sum += double(_mm512_reduce_add_ps(w));
+  }
+}
+
+#endif
+
 // The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
 // factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
-inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512);
+inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512) {
+  float tile_max = -INFINITY;
+  for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
+  if (tile_max == -INFINITY) {  // nothing to attend in this tile (llama.cpp skips the row)
+    for (int j = 0; j < kBatchTile; j++) e[j] = 0.0f;
+    return 1.0f;
+  }
+  const float m_new = std::fmax(M, tile_max);
+  float ms = 1.0f;
+  if (m_new > M) {
+    ms = std::exp(M - m_new);
+    S *= ms;
+  }
+  M = m_new;
+  double sum = 0;
+#if defined(__x86_64__)
+  if (avx512) {
+    batch_weights_avx512(e, m_new, &sum);
+    S = float(double(S) + sum);
+    return ms;
+  }
+#else
+  (void)avx512;
+#endif
+  for (int g = 0; g < kBatchTile / 16; g++) {
+    for (int j = 16 * g; j < 16 * g + 16; j++) e[j] = ggml_expf_lane(e[j] - m_new);
+    sum += double(reduce_add16(e + 16 * g));
+  }
+  S = float(double(S) + sum);
+  return ms;
+}
 
 void attend_batch_portable(const HeadAttention& a, const Rows& rows, const float* q, float* out) {
   const int hd = a.head_dim, n = a.n_ctx;
@@ -674,30 +731,6 @@ void attend_batch_portable(const HeadAttention& a, const Rows& rows, const float
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f,avx512dq,fma"))) inline __m512 ggml_expf16(__m512 x) {
-  const __m512 r = _mm512_set1_ps(0x1.8p23f);
-  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
-  const __m512 n = _mm512_sub_ps(z, r);
-  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
-  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
-  const __m512 u = _mm512_mul_ps(b, b);
-  const __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
-                                                   _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
-                                   u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
-  const __m512 res = _mm512_scalef_ps(j, n);
-  if (_mm512_kortestz(big, big)) return res;
-  const __m512 limit = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
-  return _mm512_mask_blend_ps(big, res, limit);
-}
-
-__attribute__((target("avx512f,avx512dq,fma"))) void batch_weights_avx512(float* e, float max, double* sum) {
-  for (int g = 0; g < kBatchTile / 16; g++) {
-    const __m512 w = ggml_expf16(_mm512_sub_ps(_mm512_loadu_ps(e + 16 * g), _mm512_set1_ps(max)));
-    _mm512_storeu_ps(e + 16 * g, w);
-    *sum += double(_mm512_reduce_add_ps(w));
-  }
-}
-
 // f16 K stored transposed (16 positions of a dimension in one vector): scores of a tile 16 positions at a time.
 __attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(const HeadAttention& a, const Rows& rows, const float* q, float* out) {
   const int hd = a.head_dim, n = a.n_ctx, nv = hd / 16, stride = a.kv->k_dim_stride();
@@ -730,38 +763,6 @@ __attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(co
   for (int i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(acc[i], inv));
 }
 #endif
-
-inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512) {
-  float tile_max = -INFINITY;
-  for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
-  if (tile_max == -INFINITY) {  // nothing to attend in this tile (llama.cpp skips the row)
-    for (int j = 0; j < kBatchTile; j++) e[j] = 0.0f;
-    return 1.0f;
-  }
-  const float m_new = std::fmax(M, tile_max);
-  float ms = 1.0f;
-  if (m_new > M) {
-    ms = std::exp(M - m_new);
-    S *= ms;
-  }
-  M = m_new;
-  double sum = 0;
-#if defined(__x86_64__)
-  if (avx512) {
-    batch_weights_avx512(e, m_new, &sum);
-    S = float(double(S) + sum);
-    return ms;
-  }
-#else
-  (void)avx512;
-#endif
-  for (int g = 0; g < kBatchTile / 16; g++) {
-    for (int j = 16 * g; j < 16 * g + 16; j++) e[j] = ggml_expf_lane(e[j] - m_new);
-    sum += double(reduce_add16(e + 16 * g));
-  }
-  S = float(double(S) + sum);
-  return ms;
-}
 
 // One head of one query in the batch arithmetic.
 void attend_batch(const HeadAttention& a, const float* q, float* out) {
