@@ -94,7 +94,9 @@ const engine = await Engine.load({ model: file, threads, contextSize: npp + ntg 
 // shorter attention: the faster figure).
 const ours: { single: number; emptyContext: number; batched: number }[] = [], llama: number[] = [], peer: number[] = [];
 for (let r = 0; r < rounds; r++) {
-  const o = await runBenchmark(engine, { promptTokens: npp, genTokens: ntg, repetitions: 1, parallel: [1, npl] });
+  // Three runs of each per round (their mean, as llama-bench reports): one 128-token sequence takes ~0.1 s, short
+  // enough for one slow moment of this machine to halve it (seen: 685 against 1870 t/s in the next round).
+  const o = await runBenchmark(engine, { promptTokens: npp, genTokens: ntg, repetitions: 3, parallel: [1, npl] });
   ours.push({ single: o.parallel[0]!.tokensPerS, emptyContext: o.tgTokensPerS, batched: o.parallel[1]!.tokensPerS });
   llama.push(llamaBatched(tools));
   if (values["node-llama-cpp"]) peer.push(await nodeLlamaCppBatched());
