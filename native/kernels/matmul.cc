@@ -246,13 +246,13 @@ double shadow_bound(const ArgmaxShadow& sh, const float* x, const float* x_seen,
 void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out) {
   if (n_act <= 0) return;
   const int64_t k = w.cols;
-  thread_local std::vector<float> y;
-  y.resize(size_t(n_act) * size_t(w.rows));
   // The estimate runs on a packed Q8_0 matrix: the matrix itself, or the Q8_0 copy of a float matrix.
   const bool avx512 = g_auto_variant == Variant::Avx512 && w.rows % kPackRows == 0;
   const bool own = avx512 && w.type == GGML_Q8_0 && w.packed != nullptr && w.max_abs_scale > 0;
   const ArgmaxShadow* shadow = avx512 && !own && w.shadow && w.shadow->max_abs_scale > 0 ? w.shadow : nullptr;
   if (!own && !shadow) {
+    thread_local std::vector<float> y;
+    y.resize(size_t(n_act) * size_t(w.rows));
     matmul(pool, w, x, n_act, y.data());
     for (int m = 0; m < n_act; m++) out[m] = argmax_row(y.data() + size_t(m) * size_t(w.rows), w.rows);
     return;
@@ -271,17 +271,17 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const uint8_t* est_packed = own ? w.packed : shadow->packed;
   const float est_scale = own ? w.max_abs_scale : shadow->max_abs_scale;
 
-  // Estimates of every output, row bands of whole packed groups over the pool; each band also notes its largest
-  // estimate per activation row, so that looking for candidates below skips the bands that cannot hold one.
+  // The largest estimate of every packed group (16 rows) per activation row, bands of groups over the pool. The
+  // estimates themselves are not kept (32 activation rows of a 32000-row head would write 4 MB per step): the few
+  // groups that can hold a candidate are estimated again below, for their activation row only (the same bits).
   const size_t group_bytes = packed_group_bytes(GGML_Q8_0, k);
   const int64_t groups = w.rows / kPackRows;
   const int64_t per_task = std::max<int64_t>(1, groups / (int64_t(pool.size()) * 8));
   const int n_tasks = int((groups + per_task - 1) / per_task);
-  thread_local std::vector<float> band_top;
-  band_top.resize(size_t(n_tasks) * size_t(n_act));  // every task writes its n_act entries
+  thread_local std::vector<float> group_top;
+  group_top.resize(size_t(groups) * size_t(n_act));
   const uint8_t* a = act.data();
-  float* est = y.data();
-  float* tops = band_top.data();
+  float* tops = group_top.data();
   pool.parallel_for(n_tasks, [&](int task, int) {
     const int64_t g0 = int64_t(task) * per_task, g1 = std::min(groups, g0 + per_task);
     TileArgs t;
@@ -292,11 +292,26 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     t.nw = int((g1 - g0) * kPackRows);
     t.act = a;
     t.n_act = n_act;
-    t.y = est + g0 * kPackRows;
-    t.ldy = w.rows;
+    t.y = nullptr;
     t.single_row = n_act == 1;
-    avx512::tile_packed_q8_0_block_sums(t, tops + size_t(task) * size_t(n_act));
+    avx512::tile_packed_q8_0_block_sums(t, tops + size_t(g0) * size_t(n_act));
   });
+  // One group's estimates for activation row m.
+  auto group_estimates = [&](int64_t g, int m, float* out) {
+    TileArgs t;
+    t.wtype = GGML_Q8_0;
+    t.k = k;
+    t.w = est_packed + size_t(g) * group_bytes;
+    t.wrow = group_bytes;
+    t.nw = kPackRows;
+    t.act = a + L.row_bytes * size_t(m);
+    t.n_act = 1;
+    t.y = out;
+    t.ldy = kPackRows;
+    t.single_row = true;
+    float unused;
+    avx512::tile_packed_q8_0_block_sums(t, &unused);
+  };
 
   // For a Q8_0 matrix, the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact
   // integer sum) in float, in different orders: each is within gamma(rounding steps)·Σ|terms| of their exact sum,
@@ -318,9 +333,8 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     const uint8_t* exact_act = own ? a + L.row_bytes * size_t(m) : seen.data() + F.row_bytes * size_t(m);
     const double bound = own ? (gamma(nb + 3) + gamma(nb)) * (1 + 0x1p-24) * double(est_scale) * 128.0 * mass
                              : shadow_bound(*shadow, x + int64_t(m) * k, reinterpret_cast<const float*>(exact_act), blocks, k, mass);
-    const float* e = est + size_t(m) * size_t(w.rows);
     float top = -INFINITY;
-    for (int task = 0; task < n_tasks; task++) top = std::max(top, tops[size_t(task) * size_t(n_act) + size_t(m)]);
+    for (int64_t g = 0; g < groups; g++) top = std::max(top, tops[size_t(g) * size_t(n_act) + size_t(m)]);
     if (!std::isfinite(top) || !(bound < 1e30)) {  // nothing finite to bound (or near overflow): matmul's values
       if (!have_full) {
         full.resize(size_t(n_act) * size_t(w.rows));
@@ -334,30 +348,31 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     const double floor = double(top) - 2 * bound;
     int32_t best = -1;
     float best_value = -INFINITY;
-    for (int64_t r = 0; r < w.rows; r++) {
-      if (r % (per_task * kPackRows) == 0 && !(double(tops[size_t(r / (per_task * kPackRows)) * size_t(n_act) + size_t(m)]) >= floor)) {
-        r += per_task * kPackRows - 1;  // no candidate in this band
-        continue;
-      }
-      if (!(double(e[r]) >= floor)) continue;
-      float value;
-      TileArgs t;
-      t.wtype = w.type;
-      t.k = k;
-      t.w = w.data + size_t(r) * wrow;
-      t.wrow = wrow;
-      t.nw = 1;
-      t.act = exact_act;
-      t.n_act = 1;
-      t.y = &value;
-      t.ldy = 1;
-      // Float types sum one activation row in vec_dot's order and several in tinyBLAS's: as matmul would here.
-      t.single_row = own || n_act == 1;
-      t.gemm_order = w.gemm_order;
-      exact_tile(t);
-      if (value > best_value) {
-        best_value = value;
-        best = int32_t(r);
+    for (int64_t g = 0; g < groups; g++) {
+      if (!(double(tops[size_t(g) * size_t(n_act) + size_t(m)]) >= floor)) continue;  // no candidate in this group
+      float e[kPackRows];
+      group_estimates(g, m, e);
+      for (int i = 0; i < kPackRows; i++) {
+        if (!(double(e[i]) >= floor)) continue;
+        const int64_t r = g * kPackRows + i;
+        float value;
+        TileArgs t;
+        t.wtype = w.type;
+        t.k = k;
+        t.w = w.data + size_t(r) * wrow;
+        t.wrow = wrow;
+        t.nw = 1;
+        t.act = exact_act;
+        t.n_act = 1;
+        t.y = &value;
+        t.ldy = 1;
+        // Float types sum one activation row in vec_dot's order and several in tinyBLAS's: as matmul would here.
+        t.single_row = own || n_act == 1;
+        exact_tile(t);
+        if (value > best_value) {
+          best_value = value;
+          best = int32_t(r);
+        }
       }
     }
     out[m] = best;

@@ -239,7 +239,7 @@ namespace {
 // uses these sums only to bound which rows can hold the maximum.
 template <int MA>
 void q8_0_block_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy,
-                      __m512* top) {
+                      float* group_max) {
   const size_t level_bytes = packed_level_bytes(GGML_Q8_0);
   const uint8_t* scales = group + size_t(nb) * level_bytes;
   __m512 acc[MA];
@@ -262,14 +262,16 @@ void q8_0_block_group(const uint8_t* group, int64_t nb, const uint8_t* act, cons
     }
   }
   for (int m = 0; m < MA; m++) {
-    _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
-    top[m] = _mm512_max_ps(acc[m], top[m]);  // takes top[m] when the new value is NaN: NaN never counts
+    if (y) _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
+    // The group's largest estimate; NaN never counts (it compares unordered, so -inf takes its lane).
+    const __m512 counted = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(acc[m], acc[m], _CMP_ORD_Q), _mm512_set1_ps(-INFINITY), acc[m]);
+    group_max[m] = _mm512_reduce_max_ps(counted);
   }
 }
 
 }  // namespace
 
-void tile_packed_q8_0_block_sums(const TileArgs& t, float* band_max) {
+void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max) {
   const int64_t nb = t.k / 32;
   thread_local std::vector<int32_t> offsets;
   offsets.resize(size_t(nb) * size_t(t.n_act));
@@ -281,18 +283,16 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* band_max) {
     offsets[size_t(i)] = -128 * sum;
   }
   const size_t act_row = size_t(nb) * kActBlock;
-  thread_local std::vector<__m512> top;
-  top.assign(size_t(t.n_act), _mm512_set1_ps(-INFINITY));
   for (int g = 0; g < t.nw / kPackRows; g++) {
     const uint8_t* group = t.w + size_t(g) * t.wrow;
-    float* y = t.y + g * kPackRows;
+    float* y = t.y ? t.y + g * kPackRows : nullptr;
+    float* gmax = group_max + size_t(g) * size_t(t.n_act);
     int m = 0;
     for (; m + 4 <= t.n_act; m += 4)
-      q8_0_block_group<4>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy, top.data() + m);
+      q8_0_block_group<4>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y ? y + m * t.ldy : nullptr, t.ldy, gmax + m);
     for (; m < t.n_act; m++)
-      q8_0_block_group<1>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y + m * t.ldy, t.ldy, top.data() + m);
+      q8_0_block_group<1>(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * size_t(nb), y ? y + m * t.ldy : nullptr, t.ldy, gmax + m);
   }
-  for (int m = 0; m < t.n_act; m++) band_max[m] = _mm512_reduce_max_ps(top[size_t(m)]);
 }
 
 }  // namespace avx512
