@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <string>
 #include <cstring>
 #include <vector>
 
@@ -282,36 +281,26 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   group_top.resize(size_t(groups) * size_t(n_act));
   const uint8_t* a = act.data();
   float* tops = group_top.data();
-  pool.parallel_for(n_tasks, [&](int task, int) {
-    const int64_t g0 = int64_t(task) * per_task, g1 = std::min(groups, g0 + per_task);
+  // The estimates of groups [g0, g1) for activation rows [m0, m0 + rows): their maxima into group_max, the
+  // estimates themselves into y (16 per row) unless it is null.
+  auto estimate = [&](int64_t g0, int64_t g1, int m0, int rows, float* y, float* group_max) {
     TileArgs t;
     t.wtype = GGML_Q8_0;
     t.k = k;
     t.w = est_packed + size_t(g0) * group_bytes;
     t.wrow = group_bytes;
     t.nw = int((g1 - g0) * kPackRows);
-    t.act = a;
-    t.n_act = n_act;
-    t.y = nullptr;
-    t.single_row = n_act == 1;
-    avx512::tile_packed_q8_0_block_sums(t, tops + size_t(g0) * size_t(n_act));
-  });
-  // One group's estimates for activation row m.
-  auto group_estimates = [&](int64_t g, int m, float* out) {
-    TileArgs t;
-    t.wtype = GGML_Q8_0;
-    t.k = k;
-    t.w = est_packed + size_t(g) * group_bytes;
-    t.wrow = group_bytes;
-    t.nw = kPackRows;
-    t.act = a + L.row_bytes * size_t(m);
-    t.n_act = 1;
-    t.y = out;
+    t.act = a + L.row_bytes * size_t(m0);
+    t.n_act = rows;
+    t.y = y;
     t.ldy = kPackRows;
-    t.single_row = true;
-    float unused;
-    avx512::tile_packed_q8_0_block_sums(t, &unused);
+    t.single_row = rows == 1;
+    avx512::tile_packed_q8_0_block_sums(t, group_max);
   };
+  pool.parallel_for(n_tasks, [&](int task, int) {
+    const int64_t g0 = int64_t(task) * per_task;
+    estimate(g0, std::min(groups, g0 + per_task), 0, n_act, nullptr, tops + size_t(g0) * size_t(n_act));
+  });
 
   // For a Q8_0 matrix, the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact
   // integer sum) in float, in different orders: each is within gamma(rounding steps)·Σ|terms| of their exact sum,
@@ -350,8 +339,8 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     float best_value = -INFINITY;
     for (int64_t g = 0; g < groups; g++) {
       if (!(double(tops[size_t(g) * size_t(n_act) + size_t(m)]) >= floor)) continue;  // no candidate in this group
-      float e[kPackRows];
-      group_estimates(g, m, e);
+      float e[kPackRows], unused;
+      estimate(g, g + 1, m, 1, e, &unused);
       for (int i = 0; i < kPackRows; i++) {
         if (!(double(e[i]) >= floor)) continue;
         const int64_t r = g * kPackRows + i;

@@ -608,16 +608,22 @@ void softmax_v_heads(SoftmaxHeadsFn pass, int n_heads, int hd, float* const* s, 
 // and V accumulated by fused multiply-adds position after position. The portable path computes the same
 // operations one lane at a time.
 
-// ggml_v_expf on one lane: a 2^n split by a rounding constant, a degree-5 polynomial, then scalef by n.
+// ggml_v_expf's constants: exp(x) = 2^n · p(b), n = round(x·log2 e) by the rounding constant, b = x - n·ln 2 in
+// two parts, p a degree-5 polynomial; |n| > 192 gives 0 or infinity.
+namespace ggml_expf {
+constexpr float kRound = 0x1.8p23f, kLog2e = 0x1.715476p+0f, kLn2Hi = 0x1.62e4p-1f, kLn2Lo = 0x1.7f7d1cp-20f;
+constexpr float kC1 = 0x1.ffffecp-1f, kC2 = 0x1.fffdb6p-2f, kC3 = 0x1.555e66p-3f, kC4 = 0x1.573e2ep-5f, kC5 = 0x1.0e4020p-7f;
+constexpr float kLimit = 192;
+}  // namespace ggml_expf
+
+// ggml_v_expf on one lane.
 float ggml_expf_lane(float x) {
-  const float r = 0x1.8p23f;
-  const float z = std::fma(x, 0x1.715476p+0f, r);
-  const float n = z - r;
-  const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
-  if (std::fabs(n) > 192) return n <= 0 ? 0.0f : INFINITY;
+  using namespace ggml_expf;
+  const float n = std::fma(x, kLog2e, kRound) - kRound;
+  const float b = std::fma(-n, kLn2Lo, std::fma(-n, kLn2Hi, x));
+  if (std::fabs(n) > kLimit) return n <= 0 ? 0.0f : INFINITY;
   const float u = b * b;
-  const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
-                           std::fma(0x1.ffffecp-1f, b, 1.0f));
+  const float j = std::fma(std::fma(std::fma(kC5, b, kC4), u, std::fma(kC3, b, kC2)), u, std::fma(kC1, b, 1.0f));
   return std::ldexp(j, int(n));
 }
 
@@ -639,16 +645,15 @@ bool batch_arithmetic_applies(const HeadAttention& a) {
 }
 
 #if defined(__x86_64__)
+// ggml_v_expf on 16 lanes.
 __attribute__((target("avx512f,avx512dq,fma"))) inline __m512 ggml_expf16(__m512 x) {
-  const __m512 r = _mm512_set1_ps(0x1.8p23f);
-  const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
-  const __m512 n = _mm512_sub_ps(z, r);
-  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
-  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+  using namespace ggml_expf;
+  const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(kLog2e), _mm512_set1_ps(kRound)), _mm512_set1_ps(kRound));
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x));
+  const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(kLimit), _CMP_GT_OQ);
   const __m512 u = _mm512_mul_ps(b, b);
-  const __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
-                                                   _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
-                                   u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(kC5), b, _mm512_set1_ps(kC4)), u, _mm512_fmadd_ps(_mm512_set1_ps(kC3), b, _mm512_set1_ps(kC2))), u,
+                                   _mm512_fmadd_ps(_mm512_set1_ps(kC1), b, _mm512_set1_ps(1.0f)));
   const __m512 res = _mm512_scalef_ps(j, n);
   if (_mm512_kortestz(big, big)) return res;
   const __m512 limit = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
