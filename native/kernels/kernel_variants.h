@@ -51,10 +51,10 @@ void tile(const TileArgs& t);
 void tile_packed(const TileArgs& t);
 // Packed Q8_0 only: each block's products summed exactly as integers, then one fused multiply-add by dw·da per
 // block. A different float order from llama.cpp's (and tile_packed's): matmul_argmax uses it only as an estimate
-// whose distance from the exact result it bounds. group_max[g * n_act + m]: the largest (non-NaN) estimate of
+// whose distance from the exact result it bounds. group_max[m * ldmax + g]: the largest (non-NaN) estimate of
 // activation row m in packed group g of the band; the estimates themselves go to t.y unless it is null. The same
 // row's estimates are the same bits whatever n_act is.
-void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max);
+void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ldmax);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx512

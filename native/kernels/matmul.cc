@@ -267,6 +267,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     seen.resize(F.row_bytes * size_t(n_act));
     for (int m = 0; m < n_act; m++) prepare_row(F, Variant::Avx512, x + int64_t(m) * k, k, seen.data() + F.row_bytes * size_t(m));
   }
+  const uint8_t* seen_rows = seen.data();  // thread_local: the pool's threads read it through this pointer
   const uint8_t* est_packed = own ? w.packed : shadow->packed;
   const float est_scale = own ? w.max_abs_scale : shadow->max_abs_scale;
 
@@ -275,9 +276,10 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   // groups that can hold a candidate are estimated again below, for their activation row only (the same bits).
   const size_t group_bytes = packed_group_bytes(GGML_Q8_0, k);
   const int64_t groups = w.rows / kPackRows;
-  const int64_t per_task = std::max<int64_t>(1, groups / (int64_t(pool.size()) * 8));
+  // An even number of groups per task: the estimate takes groups in pairs.
+  const int64_t per_task = std::max<int64_t>(2, (groups / (int64_t(pool.size()) * 8) + 1) / 2 * 2);
   const int n_tasks = int((groups + per_task - 1) / per_task);
-  thread_local std::vector<float> group_top;
+  thread_local std::vector<float> group_top;  // [m * groups + g]: activation row m's largest estimate in group g
   group_top.resize(size_t(groups) * size_t(n_act));
   const uint8_t* a = act.data();
   float* tops = group_top.data();
@@ -295,11 +297,11 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     t.y = y;
     t.ldy = kPackRows;
     t.single_row = rows == 1;
-    avx512::tile_packed_q8_0_block_sums(t, group_max);
+    avx512::tile_packed_q8_0_block_sums(t, group_max, groups);
   };
   pool.parallel_for(n_tasks, [&](int task, int) {
     const int64_t g0 = int64_t(task) * per_task;
-    estimate(g0, std::min(groups, g0 + per_task), 0, n_act, nullptr, tops + size_t(g0) * size_t(n_act));
+    estimate(g0, std::min(groups, g0 + per_task), 0, n_act, nullptr, tops + g0);
   });
 
   // For a Q8_0 matrix, the estimate and matmul's value add the same terms d_b·s (d_b = fl(dw·da), s an exact
@@ -309,9 +311,9 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const int64_t nb = k / QK8_0;
   const TileFn exact_tile = tile_for(Variant::Avx512, w.type);
   const size_t wrow = row_bytes(w.type, k);
-  thread_local std::vector<float> full;  // matmul's outputs, computed only if some row cannot be bounded
-  bool have_full = false;
-  for (int m = 0; m < n_act; m++) {
+  // Activation row m's argmax from its candidates into out[m]; false when its estimates bound nothing (none finite,
+  // or near overflow), which leaves the row to matmul's values.
+  auto resolve_row = [&](int m) {
     const auto* blocks = reinterpret_cast<const block_q8_0*>(a + L.row_bytes * size_t(m));
     double mass = 0;
     for (int64_t b = 0; b < nb; b++) {
@@ -319,26 +321,19 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
       for (int j = 0; j < QK8_0; j++) l1 += std::abs(int32_t(blocks[b].qs[j]));
       mass += std::fabs(double(fp16_to_fp32(blocks[b].d))) * double(l1);
     }
-    const uint8_t* exact_act = own ? a + L.row_bytes * size_t(m) : seen.data() + F.row_bytes * size_t(m);
+    const uint8_t* exact_act = own ? a + L.row_bytes * size_t(m) : seen_rows + F.row_bytes * size_t(m);
     const double bound = own ? (gamma(nb + 3) + gamma(nb)) * (1 + 0x1p-24) * double(est_scale) * 128.0 * mass
                              : shadow_bound(*shadow, x + int64_t(m) * k, reinterpret_cast<const float*>(exact_act), blocks, k, mass);
+    const float* row_tops = tops + size_t(m) * size_t(groups);
     float top = -INFINITY;
-    for (int64_t g = 0; g < groups; g++) top = std::max(top, tops[size_t(g) * size_t(n_act) + size_t(m)]);
-    if (!std::isfinite(top) || !(bound < 1e30)) {  // nothing finite to bound (or near overflow): matmul's values
-      if (!have_full) {
-        full.resize(size_t(n_act) * size_t(w.rows));
-        matmul(pool, w, x, n_act, full.data());
-        have_full = true;
-      }
-      out[m] = argmax_row(full.data() + size_t(m) * size_t(w.rows), w.rows);
-      continue;
-    }
+    for (int64_t g = 0; g < groups; g++) top = std::max(top, row_tops[g]);
+    if (!std::isfinite(top) || !(bound < 1e30)) return false;
     // Candidates in index order, so equal exact maxima resolve to the first, as the scan does.
     const double floor = double(top) - 2 * bound;
     int32_t best = -1;
     float best_value = -INFINITY;
     for (int64_t g = 0; g < groups; g++) {
-      if (!(double(tops[size_t(g) * size_t(n_act) + size_t(m)]) >= floor)) continue;  // no candidate in this group
+      if (!(double(row_tops[g]) >= floor)) continue;  // no candidate in this group
       float e[kPackRows], unused;
       estimate(g, g + 1, m, 1, e, &unused);
       for (int i = 0; i < kPackRows; i++) {
@@ -365,7 +360,19 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
       }
     }
     out[m] = best;
-  }
+    return true;
+  };
+  // Rows are independent: spread them over the pool (one row's candidates take a few microseconds).
+  thread_local std::vector<uint8_t> unbounded;
+  unbounded.assign(size_t(n_act), 0);
+  uint8_t* unbounded_rows = unbounded.data();  // thread_local, like seen
+  pool.parallel_for(n_act, [&](int m, int) { unbounded_rows[m] = !resolve_row(m); });
+  if (std::find(unbounded.begin(), unbounded.end(), 1) == unbounded.end()) return;
+  thread_local std::vector<float> full;
+  full.resize(size_t(n_act) * size_t(w.rows));
+  matmul(pool, w, x, n_act, full.data());
+  for (int m = 0; m < n_act; m++)
+    if (unbounded[size_t(m)]) out[m] = argmax_row(full.data() + size_t(m) * size_t(w.rows), w.rows);
 }
 
 }  // namespace ir
