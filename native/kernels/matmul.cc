@@ -148,7 +148,8 @@ void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, i
   const int64_t row_align = any_packed ? kPackRows : 4;
   int64_t total_rows = 0;
   for (int j = 0; j < n; j++) total_rows += ws[j]->rows;
-  const int64_t target_tasks = int64_t(pool.size()) * 8;
+  // Batches take fewer, longer bands: a band's first groups wait on memory before its prefetches run ahead.
+  const int64_t target_tasks = int64_t(pool.size()) * (n_act >= 8 ? 4 : 8);
   int64_t band = (total_rows + target_tasks - 1) / target_tasks;
   band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
   struct Band { int job; int64_t r0, r1; };
