@@ -187,6 +187,7 @@ void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, i
         t.y = ys[b.job] + int64_t(m0) * w.rows + r0;
         fn(t);
       };
+      t.prefetch_end = jb.packed ? w.packed + size_t(packed_end / kPackRows) * group_bytes : nullptr;
       if (b.r0 < packed_end)
         run(avx512::tile_packed, w.packed + size_t(b.r0 / kPackRows) * group_bytes, group_bytes, b.r0, std::min(b.r1, packed_end));
       const int64_t r0 = std::max(b.r0, packed_end);

@@ -231,7 +231,7 @@ void tile_packed(const TileArgs& t) {
   }
   const size_t act_row = size_t(nb) * kActBlock;
   const int groups = t.nw / kPackRows;
-  const uint8_t* end = t.w + size_t(groups) * t.wrow;
+  const uint8_t* end = t.prefetch_end ? t.prefetch_end : t.w + size_t(groups) * t.wrow;
   // Batches prefetch the weights kMatmulPrefetchGroups groups ahead, a share per pass; a single row streams its
   // weights once and the hardware prefetchers keep up.
   const int passes = t.n_act / block + t.n_act % block;
