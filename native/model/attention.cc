@@ -41,10 +41,10 @@ inline void prefetch_k_group(const uint8_t* k, int stride, int hd) {
 #endif
 }
 
-// The (one or two) lines of a V row of `bytes` bytes.
+// The lines of `bytes` bytes of V from v (one head's row, or several heads' adjacent rows).
 inline void prefetch_row(const uint8_t* v, size_t bytes) {
 #if defined(__x86_64__)
-  _mm_prefetch(reinterpret_cast<const char*>(v), _MM_HINT_T0);
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(v + off), _MM_HINT_T0);
   _mm_prefetch(reinterpret_cast<const char*>(v + bytes - 1), _MM_HINT_T0);
 #endif
 }
@@ -342,10 +342,12 @@ __attribute__((target("avx512f,fma,f16c"))) inline __m512 round16_512(__m512 x) 
   return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
 }
 
+// The heads' V rows of a position are one run: head h's at v_rows[p] + h·head_bytes (their kv_offsets one head apart).
 template <int H, int NV>
 __attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_heads(const float* const* ms, const float* const* vs,
-                                                                    const uint8_t* const* const* v_rows, const uint8_t* rescale, int n,
+                                                                    const uint8_t* const* v_rows, const uint8_t* rescale, int n,
                                                                     float* const* out, float* sums) {
+  constexpr size_t head_bytes = 32 * NV;
   __m512 acc[H][NV];
   float sum[H];
   for (int h = 0; h < H; h++) {
@@ -353,8 +355,7 @@ __attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_heads(const float
     for (int i = 0; i < NV; i++) acc[h][i] = _mm512_setzero_ps();
   }
   for (int p = 0; p < n; p++) {
-    if (p + kVPrefetchDistance < n)
-      for (int h = 0; h < H; h++) prefetch_row(v_rows[h][p + kVPrefetchDistance], 32 * NV);
+    if (p + kVPrefetchDistance < n) prefetch_row(v_rows[p + kVPrefetchDistance], H * head_bytes);
     for (int h = 0; h < H; h++) sum[h] = softmax_sum_step(sum[h], ms[h][p], vs[h][p]);
     if (rescale[p])
       for (int h = 0; h < H; h++) {
@@ -362,7 +363,7 @@ __attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_heads(const float
         for (int i = 0; i < NV; i++) acc[h][i] = round16_512(_mm512_mul_ps(acc[h][i], f));
       }
     for (int h = 0; h < H; h++) {
-      const auto* v = reinterpret_cast<const __m256i*>(v_rows[h][p]);
+      const auto* v = reinterpret_cast<const __m256i*>(v_rows[p] + h * head_bytes);
       const __m512 w = _mm512_set1_ps(vs[h][p]);
       for (int i = 0; i < NV; i++) acc[h][i] = round16_512(_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(v + i)), w, acc[h][i]));
     }
@@ -374,7 +375,7 @@ __attribute__((target("avx512f,fma,f16c"))) void softmax_v_f16_heads(const float
 }
 
 // sums receives the heads' softmax denominators, out their unnormalized accumulators.
-using SoftmaxHeadsFn = void (*)(const float* const*, const float* const*, const uint8_t* const* const*, const uint8_t*, int, float* const*, float*);
+using SoftmaxHeadsFn = void (*)(const float* const*, const float* const*, const uint8_t* const*, const uint8_t*, int, float* const*, float*);
 
 // Heads per pass for NV vectors per head: as many as keep 24 accumulators or fewer in the 32 registers.
 constexpr int max_heads_for(int nv) { return nv <= 3 ? 6 : nv == 4 ? 4 : 2; }
@@ -538,6 +539,12 @@ Rows gather_rows(const HeadAttention& a, std::vector<const uint8_t*>& k_rows, st
   return {k_rows.data(), v_rows.data()};
 }
 
+// Bytes from the first head's K rows to another head's of the same token (a fixed distance in every slot).
+ptrdiff_t k_head_distance(const HeadAttention& first, const HeadAttention& head) {
+  const KvPool& kv = *first.kv;
+  return (ptrdiff_t(kv.bytes_for(head.kv_offset)) - ptrdiff_t(kv.bytes_for(first.kv_offset))) * kv.k_dim_stride();
+}
+
 // The query as the f16 K dot products take it: each element rounded to f16 (held as float or double).
 template <typename T>
 void f16_rounded_query(const float* q, int hd, T* out) {
@@ -575,25 +582,26 @@ void normalize(float* out, int hd, float total) {
 
 #if defined(__x86_64__)
 // The multi-head f16 pass for these heads, or null where it does not apply: it needs AVX-512, an f16 pool and
-// heads of one token (the same context, block table and head size).
+// adjacent heads of one token (the same context, block table and head size).
 SoftmaxHeadsFn heads_pass(const HeadAttention* heads, int n_heads) {
   if (!kernels.avx512_fma_f16c || heads[0].kv->type() != KvType::F16 || heads[0].batch_arithmetic) return nullptr;
   for (int h = 1; h < n_heads; h++)
-    if (heads[h].n_ctx != heads[0].n_ctx || heads[h].block_table != heads[0].block_table || heads[h].head_dim != heads[0].head_dim) return nullptr;
+    if (heads[h].n_ctx != heads[0].n_ctx || heads[h].block_table != heads[0].block_table || heads[h].head_dim != heads[0].head_dim ||
+        heads[h].kv_offset != heads[0].kv_offset + h * heads[0].head_dim)
+      return nullptr;
   return softmax_v_f16_heads_for(heads[0].head_dim, n_heads);
 }
 
 // Softmax and V pass of heads whose scores s[h] over n positions are ready: out[h] = the normalized output.
+// v_rows: the first head's V rows (the others follow them, heads_pass).
 void softmax_v_heads(SoftmaxHeadsFn pass, int n_heads, int hd, float* const* s, int n, float* const* ms, float* const* vs,
-                     const uint8_t* const* const* v_rows, float* const* out) {
+                     const uint8_t* const* v_rows, float* const* out) {
   thread_local std::vector<uint8_t> rescale;
-  rescale.resize(size_t(n));
+  rescale.assign(size_t(n), 0);
   for (int h = 0; h < n_heads; h++) softmax_factors(s[h], n, ms[h], vs[h]);
-  for (int p = 0; p < n; p++) {
-    bool any = false;
-    for (int h = 0; h < n_heads; h++) any |= ms[h][p] != 1.0f;
-    rescale[size_t(p)] = any;
-  }
+  uint8_t* any = rescale.data();
+  for (int h = 0; h < n_heads; h++)
+    for (int p = 0; p < n; p++) any[p] |= ms[h][p] != 1.0f;
   float sums[kMaxHeadGroup];
   pass(ms, vs, v_rows, rescale.data(), n, out, sums);
   for (int h = 0; h < n_heads; h++) normalize(out[h], hd, sums[h]);
@@ -835,14 +843,22 @@ void attend_heads(const HeadAttention* heads, int n_heads, const float* q, float
     const int n = heads[0].n_ctx;
     thread_local HeadScratch sc[kMaxHeadGroup];
     float *s[kMaxHeadGroup], *ms[kMaxHeadGroup], *vs[kMaxHeadGroup], *o[kMaxHeadGroup];
-    const uint8_t* const* v[kMaxHeadGroup];
+    // The block table is walked once, for the first head: the others' K rows are a fixed distance away, and the
+    // V pass reads every head's V from the first head's rows.
+    for (int h = 0; h < n_heads; h++) sc[h].reserve(n);
+    const Rows first = gather_rows(heads[0], sc[0].k, sc[0].v);
     for (int h = 0; h < n_heads; h++) {
-      sc[h].reserve(n);
-      const Rows rows = gather_rows(heads[h], sc[h].k, sc[h].v);
+      Rows rows = first;
+      if (h > 0) {
+        const ptrdiff_t dk = k_head_distance(heads[0], heads[h]);
+        const uint8_t** k = sc[h].k.data();
+        for (int p = 0; p < n; p++) k[p] = first.k[p] + dk;
+        rows = {k, nullptr};  // the scores read only K
+      }
       compute_scores(heads[h], rows, q + size_t(h) * hd, sc[h].s.data());
-      s[h] = sc[h].s.data(), ms[h] = sc[h].ms.data(), vs[h] = sc[h].vs.data(), v[h] = rows.v, o[h] = out + size_t(h) * hd;
+      s[h] = sc[h].s.data(), ms[h] = sc[h].ms.data(), vs[h] = sc[h].vs.data(), o[h] = out + size_t(h) * hd;
     }
-    softmax_v_heads(pass, n_heads, hd, s, n, ms, vs, v, o);
+    softmax_v_heads(pass, n_heads, hd, s, n, ms, vs, first.v, o);
     return;
   }
 #endif
@@ -864,12 +880,12 @@ void attend_tile(const HeadAttention* heads, int n_heads, int count, const float
     ts.s.resize(span * size_t(count) * size_t(n_heads));
     ts.qd.resize(size_t(hd) * size_t(count) * size_t(n_heads));
     ts.kd.resize(size_t(hd) * 16);
-    const uint8_t* const* v[kMaxHeadGroup];
     float* s[kMaxHeadGroup][kMaxTile];
+    for (int h = 0; h < n_heads; h++) ts.head[h].reserve(int(span));
+    // As in attend_heads: the first head's rows, the others' K a fixed distance from them.
+    const Rows first = gather_rows(heads[0], ts.head[0].k, ts.head[0].v);
     for (int h = 0; h < n_heads; h++) {
-      ts.head[h].reserve(int(span));
-      const Rows rows = gather_rows(heads[h], ts.head[h].k, ts.head[h].v);
-      v[h] = rows.v;
+      const ptrdiff_t dk = k_head_distance(heads[0], heads[h]);
       const double* qd[kMaxTile];
       for (int t = 0; t < count; t++) {
         double* d = ts.qd.data() + (size_t(h) * count + t) * hd;
@@ -879,7 +895,7 @@ void attend_tile(const HeadAttention* heads, int n_heads, int count, const float
       }
       const int stride = heads[h].kv->k_dim_stride();
       for (int p0 = 0; p0 < n_max; p0 += 16) {
-        k_block_to_double(reinterpret_cast<const uint16_t*>(rows.k[p0]), stride, hd, ts.kd.data());
+        k_block_to_double(reinterpret_cast<const uint16_t*>(first.k[p0] + dk), stride, hd, ts.kd.data());
         // Queries whose context reaches position p0 (query t sees n_max - (count - 1 - t) positions).
         tile_scores(ts.kd.data(), hd, qd, heads[h].scale, s[h], std::max(0, count - (n_max - p0)), count, p0);
       }
@@ -888,7 +904,7 @@ void attend_tile(const HeadAttention* heads, int n_heads, int count, const float
     for (int h = 0; h < n_heads; h++) ms[h] = ts.head[h].ms.data(), vs[h] = ts.head[h].vs.data();
     for (int t = 0; t < count; t++) {
       for (int h = 0; h < n_heads; h++) st[h] = s[h][t], o[h] = out + size_t(t) * out_stride + size_t(h) * hd;
-      softmax_v_heads(pass, n_heads, hd, st, n_max - (count - 1 - t), ms, vs, v, o);
+      softmax_v_heads(pass, n_heads, hd, st, n_max - (count - 1 - t), ms, vs, first.v, o);
     }
     return;
   }
