@@ -32,15 +32,15 @@ float top_probability(const float* row, int64_t n) {
 
 void Transformer::set_exit_head(const std::vector<int32_t>& token_ids) { exit_head_.set(w_.output, token_ids); }
 
-bool Transformer::try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done) {
+bool Transformer::try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done, Activations& a) {
   const ExitPlan& plan = b.exit;
   if (plan.n == 0 || b.n_logit_rows != b.n_tokens || done >= cfg_.n_layer) return false;
   int e = 0;
   while (e < plan.n && plan.layers[e] != done) e++;
   if (e == plan.n) return false;
   const int T = b.n_tokens, d = cfg_.n_embd;
-  final_.resize(size_t(T) * d);
-  for (int r = 0; r < T; r++) rmsnorm(&x_[size_t(b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &final_[size_t(r) * d]);
+  a.head_in.resize(size_t(T) * d);
+  for (int r = 0; r < T; r++) rmsnorm(&a.x[size_t(b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
   const bool reduced = !exit_head_.empty();
   const Matrix& head = reduced ? exit_head_.matrix() : w_.output;
   float* test = b.logits;
@@ -48,25 +48,25 @@ bool Transformer::try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int
     exit_logits_.resize(size_t(T) * size_t(head.rows));
     test = exit_logits_.data();
   }
-  matmul(pool, head, final_.data(), T, test);
+  matmul(pool, head, a.head_in.data(), T, test);
   for (int r = 0; r < T; r++)
     if (top_probability(test + size_t(r) * size_t(head.rows), head.rows) < plan.thresholds[e]) return false;
-  if (reduced) matmul(pool, w_.output, final_.data(), T, b.logits);
-  fill_skipped_kv(pool, kv, b, done);
+  if (reduced) matmul(pool, w_.output, a.head_in.data(), T, b.logits);
+  fill_skipped_kv(pool, kv, b, done, a);
   if (plan.layers_used) for (int r = 0; r < T; r++) plan.layers_used[r] = done;
   return true;
 }
 
-void Transformer::fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer) {
+void Transformer::fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer, Activations& a) {
   const int T = b.n_tokens, d = cfg_.n_embd, kv_dim = cfg_.n_head_kv * cfg_.head_dim;
   for (int l = from_layer; l < cfg_.n_layer; l++) {
     const LayerWeights& L = w_.layers[size_t(l)];
-    for (int i = 0; i < T; i++) rmsnorm(&x_[size_t(i) * d], L.attn_norm, d, cfg_.rms_eps, &xn_[size_t(i) * d]);
-    matmul(pool, L.wk, xn_.data(), T, k_.data());
-    matmul(pool, L.wv, xn_.data(), T, v_.data());
-    add_bias(k_.data(), L.bk, T, kv_dim);
-    add_bias(v_.data(), L.bv, T, kv_dim);
-    write_kv(kv, b, l, L, 0, T);
+    for (int i = 0; i < T; i++) rmsnorm(&a.x[size_t(i) * d], L.attn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
+    matmul(pool, L.wk, a.xn.data(), T, a.k.data());
+    matmul(pool, L.wv, a.xn.data(), T, a.v.data());
+    add_bias(a.k.data(), L.bk, T, kv_dim);
+    add_bias(a.v.data(), L.bv, T, kv_dim);
+    write_kv(kv, b, l, L, 0, T, a);
   }
 }
 

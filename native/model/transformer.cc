@@ -51,12 +51,12 @@ std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
 
 // cos/sin of every rotated pair for each token's position, computed once per forward for all heads and layers,
 // with llama.cpp's rope cache arithmetic (theta = base^(-2i/n) by repeated multiplication, freq_scale·(theta/ff)).
-void Transformer::fill_rope_cache(const StepBatch& b) {
+void Transformer::fill_rope_cache(const StepBatch& b, Activations& a) {
   const int nd = cfg_.rope_dim;
   const float theta_scale = std::pow(cfg_.rope_base, -2.0f / float(nd));
-  rope_cache_.resize(size_t(b.n_tokens) * nd);
+  a.rope_cache.resize(size_t(b.n_tokens) * nd);
   for (int i = 0; i < b.n_tokens; i++) {
-    float* cs = &rope_cache_[size_t(i) * nd];
+    float* cs = &a.rope_cache[size_t(i) * nd];
     float theta = float(b.positions[i]);
     for (int i0 = 0; i0 < nd; i0 += 2) {
       const float ff = w_.rope_freqs ? w_.rope_freqs[i0 / 2] : 1.0f;
@@ -112,65 +112,119 @@ const RopeHeadsFn rope_heads = [] {
 
 }  // namespace
 
-void Transformer::rope(float* x, int n_heads, int token) const {
-  rope_heads(x, n_heads, &rope_cache_[size_t(token) * cfg_.rope_dim], {cfg_.head_dim, cfg_.rope_dim, cfg_.rope_neox});
+void Transformer::rope(const Activations& a, float* x, int n_heads, int token) const {
+  rope_heads(x, n_heads, &a.rope_cache[size_t(token) * cfg_.rope_dim], {cfg_.head_dim, cfg_.rope_dim, cfg_.rope_neox});
 }
 
-void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b) {
+void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b, Activations& a) {
   const int hd = cfg_.head_dim, nh = cfg_.n_head, group = cfg_.n_head / cfg_.n_head_kv, q_dim = nh * hd;
   const float scale = 1.0f / std::sqrt(float(hd));
   // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each with
   // its heads in passes of several (their sequential softmax chains overlap). Tiles run last to first: a prompt's
   // last tokens attend to the most positions, and starting them first evens out the threads' work.
-  tiles_.clear();
+  a.tiles.clear();
   for (int i = 0; i < b.n_tokens;) {
     int n = 1;
     while (n < kMaxTile && i + n < b.n_tokens && b.seq_ids[i + n] == b.seq_ids[i] && b.positions[i + n] == b.positions[i] + n) n++;
-    tiles_.push_back({i, n});
+    a.tiles.push_back({i, n});
     i += n;
   }
-  const int n_tiles = int(tiles_.size());
+  const int n_tiles = int(a.tiles.size());
   // Fewer heads per pass while there would be fewer than two tasks per thread (a single sequence's decode), down
   // to pairs.
   int per_pass = std::min(nh, heads_per_pass(hd));
   while (per_pass > 2 && n_tiles * ((nh + per_pass - 1) / per_pass) < 2 * pool.size()) per_pass = std::max(2, per_pass / 2);
   const int passes = (nh + per_pass - 1) / per_pass;
   pool.parallel_for(n_tiles * passes, [&](int task, int) {
-    const Tile tile = tiles_[size_t(n_tiles - 1 - task / passes)];
+    const Tile tile = a.tiles[size_t(n_tiles - 1 - task / passes)];
     const int h0 = per_pass * (task % passes), n_heads = std::min(per_pass, nh - h0), last = tile.first + tile.count - 1;
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
     HeadAttention heads[kMaxHeadGroup];
     for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale, cfg_.batch_arithmetic};
     const size_t first = size_t(tile.first) * q_dim + size_t(h0) * hd;
-    attend_tile(heads, n_heads, tile.count, q_.data() + first, q_dim, att_.data() + first, q_dim);
+    attend_tile(heads, n_heads, tile.count, a.q.data() + first, q_dim, a.att.data() + first, q_dim);
   });
 }
 
 void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
+  if (splits_by_sequence(pool, b)) return forward_by_sequence(pool, kv, b);
+  run(pool, kv, b, main_);
+}
+
+// Each part of a split step needs enough rows to use the packed kernels' register blocking; with fewer, a forward
+// whose matmuls split the weight rows over the pool streams the weights once instead of once per thread.
+constexpr int kMinRowsPerPart = 8;
+
+// Whether this step runs as independent forwards over parts of its rows: a decode step (each sequence's one
+// token, every row's logits or argmax in row order, no early exit, whose test spans all rows) of enough rows.
+// Every row's arithmetic is then what the batched forward does (the kernels' per-row results do not depend on the
+// other rows, and each part still has several rows, as the float matmuls' order requires), each token writes only
+// its own slot and attends only to its own sequence's blocks.
+bool Transformer::splits_by_sequence(const ThreadPool& pool, const StepBatch& b) {
+  const int parts = pool.size();
+  if (parts < 2 || b.n_tokens < kMinRowsPerPart * parts || b.exit.n > 0 || b.n_tokens != b.n_seqs || b.n_logit_rows != b.n_tokens) return false;
+  for (int r = 0; r < b.n_logit_rows; r++)
+    if (b.logit_rows[r] != r) return false;
+  seen_seqs_.assign(size_t(b.n_seqs), 0);
+  for (int i = 0; i < b.n_tokens; i++) {
+    if (seen_seqs_[size_t(b.seq_ids[i])]) return false;
+    seen_seqs_[size_t(b.seq_ids[i])] = 1;
+  }
+  return true;
+}
+
+// One forward per pool thread, each over a contiguous share of the rows with its own buffers and a one-thread
+// pool: no parallel section inside. A 32-sequence decode step of stories15M's Q8_0 file spends much of its time
+// in the ~40 parallel sections of a batched forward (their barriers, and the norms and conversions the calling
+// thread runs alone between them): one thread decodes 16 sequences at ~4,550 tokens/s, two threads 32 at ~6,800.
+void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
+  const int parts = pool.size(), T = b.n_tokens, width = logits_width(b);
+  while (int(lanes_.size()) < parts) lanes_.push_back(std::make_unique<Lane>());
+  if (int(row_ids_.size()) < T) {
+    row_ids_.resize(size_t(T));
+    for (int i = 0; i < T; i++) row_ids_[size_t(i)] = i;
+  }
+  pool.parallel_for(parts, [&](int part, int thread) {
+    const int from = int(int64_t(T) * part / parts), to = int(int64_t(T) * (part + 1) / parts);
+    StepBatch s = b;
+    s.n_tokens = s.n_logit_rows = to - from;
+    s.tokens = b.tokens + from;
+    s.positions = b.positions + from;
+    s.seq_ids = b.seq_ids + from;
+    s.logit_rows = row_ids_.data();
+    if (b.logits) s.logits = b.logits + size_t(from) * size_t(width);
+    if (b.argmax) s.argmax = b.argmax + from;
+    if (b.exit.layers_used) s.exit.layers_used = b.exit.layers_used + from;
+    Lane& lane = *lanes_[size_t(thread)];
+    run(lane.pool, kv, s, lane.a);
+  });
+}
+
+void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activations& a) {
   const int T = b.n_tokens, d = cfg_.n_embd, hd = cfg_.head_dim;
   const int q_dim = cfg_.n_head * hd, kv_dim = cfg_.n_head_kv * hd, ff = cfg_.n_ff;
-  x_.resize(size_t(T) * d); xn_.resize(size_t(T) * std::max(d, ff));
-  q_.resize(size_t(T) * q_dim); k_.resize(size_t(T) * kv_dim); v_.resize(size_t(T) * kv_dim);
-  att_.resize(size_t(T) * q_dim); proj_.resize(size_t(T) * d);
-  gate_.resize(size_t(T) * ff); up_.resize(size_t(T) * ff);
+  a.x.resize(size_t(T) * d); a.xn.resize(size_t(T) * std::max(d, ff));
+  a.q.resize(size_t(T) * q_dim); a.k.resize(size_t(T) * kv_dim); a.v.resize(size_t(T) * kv_dim);
+  a.att.resize(size_t(T) * q_dim); a.proj.resize(size_t(T) * d);
+  a.gate.resize(size_t(T) * ff); a.up.resize(size_t(T) * ff);
 
-  fill_rope_cache(b);
+  fill_rope_cache(b, a);
   const size_t embd_row = row_bytes(w_.token_embd.type, d);
   for (int i = 0; i < T; i++)
-    dequantize_row(w_.token_embd.type, w_.token_embd.data + embd_row * size_t(b.tokens[i]), &x_[size_t(i) * d], d);
+    dequantize_row(w_.token_embd.type, w_.token_embd.data + embd_row * size_t(b.tokens[i]), &a.x[size_t(i) * d], d);
 
   const int n_run = b.n_layers > 0 ? b.n_layers : cfg_.n_layer;
   for (int l = 0; l < n_run; l++) {
     const LayerWeights& L = w_.layers[size_t(l)];
-    for (int i = 0; i < T; i++) rmsnorm(&x_[size_t(i) * d], L.attn_norm, d, cfg_.rms_eps, &xn_[size_t(i) * d]);
+    for (int i = 0; i < T; i++) rmsnorm(&a.x[size_t(i) * d], L.attn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     {
       const Matrix* ws[3] = {&L.wq, &L.wk, &L.wv};
-      float* ys[3] = {q_.data(), k_.data(), v_.data()};
-      matmul_shared_input(pool, ws, ys, 3, xn_.data(), T);
+      float* ys[3] = {a.q.data(), a.k.data(), a.v.data()};
+      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T);
     }
-    add_bias(q_.data(), L.bq, T, q_dim);
-    add_bias(k_.data(), L.bk, T, kv_dim);
-    add_bias(v_.data(), L.bv, T, kv_dim);
+    add_bias(a.q.data(), L.bq, T, q_dim);
+    add_bias(a.k.data(), L.bk, T, kv_dim);
+    add_bias(a.v.data(), L.bv, T, kv_dim);
     // Q norm and rope, then K norm, rope and the KV write, for chunks of tokens in parallel (each token writes
     // its own slot). A chunk is a KV block's worth of tokens: a prompt's consecutive positions then fill one
     // block from one thread (the transposed f16 K puts a block's 16 slots of a dimension in one cache line).
@@ -178,63 +232,63 @@ void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
     pool.parallel_for((T + chunk - 1) / chunk, [&](int task, int) {
       const int from = task * chunk, to = std::min(T, from + chunk);
       for (int i = from; i < to; i++) {
-        float* q = &q_[size_t(i) * q_dim];
+        float* q = &a.q[size_t(i) * q_dim];
         if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
-        rope(q, cfg_.n_head, i);
+        rope(a, q, cfg_.n_head, i);
       }
-      write_kv(kv, b, l, L, from, to);
+      write_kv(kv, b, l, L, from, to, a);
     });
-    attention(pool, kv, l, b);
-    matmul(pool, L.wo, att_.data(), T, proj_.data());
-    for (size_t j = 0; j < size_t(T) * d; j++) x_[j] += proj_[j];
+    attention(pool, kv, l, b, a);
+    matmul(pool, L.wo, a.att.data(), T, a.proj.data());
+    for (size_t j = 0; j < size_t(T) * d; j++) a.x[j] += a.proj[j];
 
-    const int rows = l == n_run - 1 ? keep_logit_rows(b) : T;
+    const int rows = l == n_run - 1 ? keep_logit_rows(b, a) : T;
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
-    for (int i = 0; i < rows; i++) rmsnorm(&x_[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &xn_[size_t(i) * d]);
+    for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
-      float* ys[2] = {gate_.data(), up_.data()};
-      matmul_shared_input(pool, ws, ys, 2, xn_.data(), rows);
+      float* ys[2] = {a.gate.data(), a.up.data()};
+      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows);
     }
-    swiglu(gate_.data(), up_.data(), xn_.data(), int64_t(rows) * ff);
-    matmul(pool, L.ffn_down, xn_.data(), rows, proj_.data());
-    for (size_t j = 0; j < size_t(rows) * d; j++) x_[j] += proj_[j];
-    if (try_exit(pool, kv, b, l + 1)) return;
+    swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
+    matmul(pool, L.ffn_down, a.xn.data(), rows, a.proj.data());
+    for (size_t j = 0; j < size_t(rows) * d; j++) a.x[j] += a.proj[j];
+    if (try_exit(pool, kv, b, l + 1, a)) return;
   }
   if (b.exit.layers_used) for (int r = 0; r < b.n_logit_rows; r++) b.exit.layers_used[r] = n_run;
 
   if (b.n_logit_rows == 0) return;
-  final_.resize(size_t(b.n_logit_rows) * d);
+  a.head_in.resize(size_t(b.n_logit_rows) * d);
   for (int r = 0; r < b.n_logit_rows; r++)
-    rmsnorm(&x_[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &final_[size_t(r) * d]);
-  if (b.argmax && !uses_draft_head(b)) return matmul_argmax(pool, w_.output, final_.data(), b.n_logit_rows, b.argmax);
-  matmul(pool, uses_draft_head(b) ? draft_head_.matrix() : w_.output, final_.data(), b.n_logit_rows, b.logits);
+    rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
+  if (b.argmax && !uses_draft_head(b)) return matmul_argmax(pool, w_.output, a.head_in.data(), b.n_logit_rows, b.argmax);
+  matmul(pool, uses_draft_head(b) ? draft_head_.matrix() : w_.output, a.head_in.data(), b.n_logit_rows, b.logits);
 }
 
 // Before the last layer's feed-forward: when fewer rows want logits than the batch has tokens, keeps only
-// those rows, moved to the front of x_ in output order, and returns their number (else the token count).
+// those rows, moved to the front of a.x in output order, and returns their number (else the token count).
 // llama.cpp does the same (its inp_out_ids), so that layer's matmuls see as many rows as llama.cpp's and take
 // the same summation path (one row: the vec_dot order, not the tiled one). Nothing after that layer reads the
 // dropped rows: their K/V is already written, and an early exit needs every row's logits.
-int Transformer::keep_logit_rows(const StepBatch& b) {
+int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   const int d = cfg_.n_embd, n = b.n_logit_rows;
   if (n >= b.n_tokens) return b.n_tokens;
-  final_.resize(size_t(n) * d);
-  for (int r = 0; r < n; r++) std::copy_n(&x_[size_t(b.logit_rows[r]) * d], d, &final_[size_t(r) * d]);
-  std::copy(final_.begin(), final_.end(), x_.begin());
+  a.head_in.resize(size_t(n) * d);
+  for (int r = 0; r < n; r++) std::copy_n(&a.x[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);
+  std::copy(a.head_in.begin(), a.head_in.end(), a.x.begin());
   return n;
 }
 
-// K and V of tokens [from, to)'s current k_/v_ projections for one layer: K/V norm, rope, then into the paged pool.
-void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to) {
+// K and V of tokens [from, to)'s current a.k/a.v projections for one layer: K/V norm, rope, then into the paged pool.
+void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to, Activations& a) {
   const int hd = cfg_.head_dim, kv_dim = cfg_.n_head_kv * hd;
   for (int i = from; i < to; i++) {
-    float* k = &k_[size_t(i) * kv_dim];
+    float* k = &a.k[size_t(i) * kv_dim];
     if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
-    rope(k, cfg_.n_head_kv, i);
+    rope(a, k, cfg_.n_head_kv, i);
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
     const int pos = b.positions[i];
-    kv.write(layer, table[pos / kv.block_size()], pos % kv.block_size(), k, &v_[size_t(i) * kv_dim]);
+    kv.write(layer, table[pos / kv.block_size()], pos % kv.block_size(), k, &a.v[size_t(i) * kv_dim]);
   }
 }
 

@@ -2,6 +2,7 @@
 // K/V read and written through block tables in a KvPool.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,9 @@ class Transformer {
 
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
   std::string validate(const StepBatch& b, const KvPool& kv) const;
+  // A decode step of many sequences (one token each, no early exit) runs as one forward per pool thread over a
+  // contiguous share of its rows (forward_by_sequence); any other batch as one forward whose matmuls and attention
+  // are spread over the pool. The results are the same either way.
   void forward(ThreadPool& pool, KvPool& kv, const StepBatch& b);
   // The rows of the output head (token ids) that the early-exit confidence test uses; empty = the full head.
   void set_exit_head(const std::vector<int32_t>& token_ids);
@@ -98,26 +102,44 @@ class Transformer {
   int logits_width(const StepBatch& b) const { return uses_draft_head(b) ? draft_head_.size() : cfg_.n_vocab; }
 
  private:
+  struct Tile {
+    int first, count;  // consecutive tokens of one sequence, attended together
+  };
+  // One forward's working buffers, grown to the largest batch seen.
+  struct Activations {
+    std::vector<float> rope_cache;  // cos/sin per token and rotated pair
+    std::vector<Tile> tiles;
+    std::vector<float> x, xn, q, k, v, att, proj, gate, up;
+    std::vector<float> head_in;  // the final-norm'd rows the output head multiplies
+  };
+  // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
+  // run inline) and its own buffers.
+  struct Lane {
+    ThreadPool pool{1};
+    Activations a;
+  };
+
+  bool splits_by_sequence(const ThreadPool& pool, const StepBatch& b);
+  void forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBatch& b);
+  void run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activations& a);
   // early_exit.cc: after `done` layers, tests the plan's exit at that depth; on exit writes the logits and the
   // skipped layers' K/V and returns true.
-  bool try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done);
-  void fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer);
-  void write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to);
-  void attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b);
-  void fill_rope_cache(const StepBatch& b);
-  void rope(float* x, int n_heads, int token) const;  // token: index in the batch (its rope_cache_ row)
-  int keep_logit_rows(const StepBatch& b);
+  bool try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done, Activations& a);
+  void fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer, Activations& a);
+  void write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to, Activations& a);
+  void attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b, Activations& a);
+  void fill_rope_cache(const StepBatch& b, Activations& a);
+  void rope(const Activations& a, float* x, int n_heads, int token) const;  // token: index in the batch (its rope_cache row)
+  int keep_logit_rows(const StepBatch& b, Activations& a);
 
   ModelConfig cfg_;
   ModelWeights w_;
   PackedWeights packed_;  // owns the packed copies w_'s matrices point to
-  // Scratch, grown to the largest batch seen.
-  std::vector<float> rope_cache_;
-  struct Tile {
-    int first, count;  // consecutive tokens of one sequence, attended together
-  };
-  std::vector<Tile> tiles_;
-  std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, final_, exit_logits_;
+  Activations main_;      // the engine thread's forward
+  std::vector<std::unique_ptr<Lane>> lanes_;  // one per pool thread, made on the first split step
+  std::vector<int32_t> row_ids_;              // 0, 1, 2, ...: a split step's parts' logit rows
+  std::vector<uint8_t> seen_seqs_;            // splits_by_sequence's scratch
+  std::vector<float> exit_logits_;
   ReducedHead exit_head_, draft_head_;
 };
 
