@@ -151,9 +151,10 @@ void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
   run(pool, kv, b, main_);
 }
 
-// Each part of a split step needs enough rows to use the packed kernels' register blocking; with fewer, a forward
-// whose matmuls split the weight rows over the pool streams the weights once instead of once per thread.
-constexpr int kMinRowsPerPart = 8;
+// Rows each part of a split step needs. With two threads, splitting measured faster from 8 sequences on (4,400
+// against 3,300-4,000 tokens/s; 16: 5,200-5,600 against 5,000) and no better below (2 rows a part: even at 4-6
+// sequences), where a forward that splits each matmul's weight rows streams the weights once instead of per thread.
+constexpr int kMinRowsPerPart = 4;
 
 // Whether this step runs as independent forwards over parts of its rows: a decode step (each sequence's one
 // token, every row's logits or argmax in row order, no early exit, whose test spans all rows) of enough rows.

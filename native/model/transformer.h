@@ -88,7 +88,7 @@ class Transformer {
 
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
   std::string validate(const StepBatch& b, const KvPool& kv) const;
-  // A decode step of many sequences (one token each, no early exit) runs as one forward per pool thread over a
+  // A decode step of several sequences (one token each, no early exit) runs as one forward per pool thread over a
   // contiguous share of its rows (forward_by_sequence); any other batch as one forward whose matmuls and attention
   // are spread over the pool. The results are the same either way.
   void forward(ThreadPool& pool, KvPool& kv, const StepBatch& b);
