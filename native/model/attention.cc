@@ -522,10 +522,13 @@ struct HeadScratch {
   }
 };
 
+// Bytes from a slot's first K element to the head's (a transposed K skips whole dimensions).
+size_t k_head_offset(const HeadAttention& a) { return a.kv->bytes_for(a.kv_offset) * size_t(a.kv->k_dim_stride()); }
+
 // Where each position's K and V rows of the head start, walking the block table once.
 Rows gather_rows(const HeadAttention& a, std::vector<const uint8_t*>& k_rows, std::vector<const uint8_t*>& v_rows) {
   const int n = a.n_ctx, bs = a.kv->block_size();
-  const size_t v_off = a.kv->bytes_for(a.kv_offset), k_off = v_off * size_t(a.kv->k_dim_stride());
+  const size_t v_off = a.kv->bytes_for(a.kv_offset), k_off = k_head_offset(a);
   const size_t k_step = a.kv->k_slot_stride(), v_step = a.kv->v_slot_stride();
   for (int p0 = 0, i = 0; p0 < n; p0 += bs, i++) {
     const uint8_t* k = a.kv->k_row(a.layer, a.block_table[i], 0) + k_off;
@@ -541,8 +544,7 @@ Rows gather_rows(const HeadAttention& a, std::vector<const uint8_t*>& k_rows, st
 
 // Bytes from the first head's K rows to another head's of the same token (a fixed distance in every slot).
 ptrdiff_t k_head_distance(const HeadAttention& first, const HeadAttention& head) {
-  const KvPool& kv = *first.kv;
-  return (ptrdiff_t(kv.bytes_for(head.kv_offset)) - ptrdiff_t(kv.bytes_for(first.kv_offset))) * kv.k_dim_stride();
+  return ptrdiff_t(k_head_offset(head)) - ptrdiff_t(k_head_offset(first));
 }
 
 // The query as the f16 K dot products take it: each element rounded to f16 (held as float or double).

@@ -181,10 +181,6 @@ bool Transformer::splits_by_sequence(const ThreadPool& pool, const StepBatch& b)
 void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
   const int parts = pool.size(), T = b.n_tokens, width = logits_width(b);
   while (int(lanes_.size()) < parts) lanes_.push_back(std::make_unique<Lane>());
-  if (int(row_ids_.size()) < T) {
-    row_ids_.resize(size_t(T));
-    for (int i = 0; i < T; i++) row_ids_[size_t(i)] = i;
-  }
   pool.parallel_for(parts, [&](int part, int thread) {
     const int from = int(int64_t(T) * part / parts), to = int(int64_t(T) * (part + 1) / parts);
     StepBatch s = b;
@@ -192,7 +188,7 @@ void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBa
     s.tokens = b.tokens + from;
     s.positions = b.positions + from;
     s.seq_ids = b.seq_ids + from;
-    s.logit_rows = row_ids_.data();
+    // b.logit_rows is 0, 1, 2, ... (splits_by_sequence), so its start serves every part.
     if (b.logits) s.logits = b.logits + size_t(from) * size_t(width);
     if (b.argmax) s.argmax = b.argmax + from;
     if (b.exit.layers_used) s.exit.layers_used = b.exit.layers_used + from;

@@ -137,7 +137,6 @@ class Transformer {
   PackedWeights packed_;  // owns the packed copies w_'s matrices point to
   Activations main_;      // the engine thread's forward
   std::vector<std::unique_ptr<Lane>> lanes_;  // one per pool thread, made on the first split step
-  std::vector<int32_t> row_ids_;              // 0, 1, 2, ...: a split step's parts' logit rows
   std::vector<uint8_t> seen_seqs_;            // splits_by_sequence's scratch
   std::vector<float> exit_logits_;
   ReducedHead exit_head_, draft_head_;
