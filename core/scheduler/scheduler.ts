@@ -116,6 +116,7 @@ export class Scheduler {
       if (this.options.prefixCaching) {
         this.prefixLookupTokens += seq.tokens.length;
         this.prefixHitTokens += seq.computed;
+        if (seq.preemptions === 0) seq.cachedTokens = Math.min(seq.computed, seq.promptLength);
       }
       return true;
     }
