@@ -80,7 +80,10 @@ export function llamaServerAliases(argv: readonly string[]): string[] {
 async function modelSpec(flags: Flags): Promise<ModelSpec> {
   const file = await resolveModelArg(flags.model);
   const options = engineOptions({ ...flags, maxSeqs: flags.parallel ?? flags.maxSeqs }, file);
-  return { id: flags.alias ?? path.basename(file).replace(/\.gguf$/i, ""), load: () => Engine.load(options) };
+  // A cache name (stories15M) is the id as given; a path or URL gives its file name without .gguf.
+  const given = flags.model!;
+  const id = flags.alias ?? (/[\\/]|\.gguf$/i.test(given) ? path.basename(file).replace(/\.gguf$/i, "") : given);
+  return { id, load: () => Engine.load(options) };
 }
 
 async function recipeSpec(file: string, parallel: number | undefined): Promise<ModelSpec> {
