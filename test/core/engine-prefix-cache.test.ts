@@ -27,6 +27,7 @@ test("a request sharing a 200+-token prefix with the previous one has a >= 5x sh
     const second = await engine.generate([...prefix, ...tokens(7)], { temperature: 0, maxTokens: 1 });
     const hits = engine.stats().prefixCache.hitTokens - before;
     assert.equal(hits, 208, "the second request found the prefix's 13 full blocks in the cache");
+    assert.deepEqual([first.stats.cachedTokens, second.stats.cachedTokens], [0, 208], "each result reports its own cache hit");
     ratios.push(first.stats.ttftMs / second.stats.ttftMs);
     console.log(`trial ${trial}: TTFT ${first.stats.ttftMs.toFixed(1)} ms vs ${second.stats.ttftMs.toFixed(1)} ms (x${ratios.at(-1)!.toFixed(1)})`);
   }
