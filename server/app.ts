@@ -19,12 +19,21 @@ export interface ServerOptions {
   maxQueue?: number;
   /** Request bodies up to this many bytes (default 4 MiB). */
   bodyLimit?: number;
+  /** close() also closes the engines (default true; false when they belong to someone else, as the REPL's do). */
+  closeEngines?: boolean;
+}
+
+/** Generation requests in flight and finished (answered, refused or disconnected) since the server started. */
+export interface ServerActivity {
+  active: number;
+  served: number;
 }
 
 export interface InferServer {
   readonly app: FastifyInstance;
   readonly models: ModelSet;
   readonly metrics: ServerMetrics;
+  activity(): ServerActivity;
   /** Listens on host:port; resolves with the address (port 0 picks a free port). */
   listen(port: number, host?: string): Promise<{ host: string; port: number; url: string }>;
   /** Stops listening, ends running generations and closes the engines. */
@@ -32,6 +41,7 @@ export interface InferServer {
 }
 
 const PUBLIC_WITH_METRICS_PUBLIC = new Set(["/health", "/metrics"]);
+const GENERATION_ROUTES = new Set(["/v1/completions", "/v1/chat/completions"]);
 
 /**
  * The OpenAI-compatible server over one Engine per model (each request's choices are streams on it; continuous
@@ -43,10 +53,20 @@ export function createServer(options: ServerOptions): InferServer {
   const metrics = new ServerMetrics();
   const keys = new ApiKeys(options.apiKeys ?? []);
   for (const m of models.list) void m.ready.then((engine) => metrics.watch(m.id, engine), () => {});
-  const app = Fastify({ bodyLimit: options.bodyLimit ?? 4 << 20, logger: false });
+  // forceCloseConnections: close() drops open streams too; their requests see a disconnect and abort.
+  const app = Fastify({ bodyLimit: options.bodyLimit ?? 4 << 20, logger: false, forceCloseConnections: true });
 
-  app.addHook("onRequest", async (request) => {
+  const activity: ServerActivity = { active: 0, served: 0 };
+  app.addHook("onRequest", async (request, reply) => {
     const path = request.url.split("?")[0]!;
+    if (GENERATION_ROUTES.has(path)) {
+      activity.active++;
+      // "close" comes for every response, hijacked streams and dropped connections included.
+      reply.raw.once("close", () => {
+        activity.active--;
+        activity.served++;
+      });
+    }
     if (options.metricsPublic && PUBLIC_WITH_METRICS_PUBLIC.has(path)) return;
     if (!keys.allows(request.headers.authorization)) {
       throw new HttpError(401, "a valid API key is required: Authorization: Bearer KEY", null, "authentication_error", { "WWW-Authenticate": "Bearer" });
@@ -70,6 +90,7 @@ export function createServer(options: ServerOptions): InferServer {
     app,
     models,
     metrics,
+    activity: () => ({ ...activity }),
     async listen(port, host = "127.0.0.1") {
       await app.listen({ port, host });
       const address = app.server.address();
@@ -79,7 +100,7 @@ export function createServer(options: ServerOptions): InferServer {
     },
     async close() {
       metrics.close();
-      for (const m of models.list) if (m.state === "ready") m.engine.close();
+      if (options.closeEngines ?? true) for (const m of models.list) if (m.state === "ready") m.engine.close();
       await app.close();
     },
   };

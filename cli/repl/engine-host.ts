@@ -6,6 +6,7 @@ import { runBenchmark } from "../../core/benchmark.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
 import { perplexity } from "../../core/perplexity.ts";
+import { createServer, type InferServer } from "../../server/app.ts";
 import type { Event, Request } from "./protocol.ts";
 
 /** How often streamed text is sent to the UI: about one frame. */
@@ -25,6 +26,7 @@ export class EngineHost {
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private busy = 0;
+  private server: { http: InferServer; url: string; timer: NodeJS.Timeout } | undefined;
 
   constructor(private readonly send: (e: Event) => void) {}
 
@@ -36,6 +38,7 @@ export class EngineHost {
       case "configure": return this.configure(req);
       case "bench": return void this.track(this.bench(req));
       case "ppl": return void this.track(this.ppl(req));
+      case "serve": return void this.serve(req.port);
     }
   }
 
@@ -70,6 +73,10 @@ export class EngineHost {
         const resolved = await resolve(req.model || undefined);
         const draftPath = req.settings.draft === undefined ? undefined : (await resolve(req.settings.draft)).path;
         this.send({ type: "progress", phase: "load", received: 0, total: null });
+        if (this.server) {
+          await this.serve(null);
+          this.send({ type: "notice", text: "the server stopped: its model is being replaced (:serve PORT serves the new one)" });
+        }
         for (const c of superseded) c.abort();
         this.engine?.close();
         this.engine = undefined;
@@ -186,6 +193,34 @@ export class EngineHost {
       this.send({ type: "failed", id: req.id, message });
     } finally {
       this.running.delete(req.id);
+    }
+  }
+
+  /** Starts (or, with null, stops) serving the loaded model; reports the server's requests while it runs. */
+  private async serve(port: number | null): Promise<void> {
+    const running = this.server;
+    this.server = undefined;
+    if (running) {
+      clearInterval(running.timer);
+      await running.http.close();
+    }
+    if (port === null) {
+      this.send({ type: "server", url: null, active: 0, served: 0 });
+      return;
+    }
+    await this.loading;
+    const engine = this.engine;
+    if (!engine) return this.send({ type: "notice", text: "nothing to serve: no model is loaded (:load MODEL)" });
+    const id = path.basename(engine.model.file.path).replace(/\.gguf$/i, "");
+    const http = createServer({ models: [{ id, load: async () => engine }], metrics: true, closeEngines: false });
+    try {
+      const { url } = await http.listen(port);
+      const report = () => this.send({ type: "server", url, ...http.activity() });
+      this.server = { http, url, timer: setInterval(report, STATS_MS) };
+      report();
+    } catch (e) {
+      await http.close();
+      this.send({ type: "notice", text: `cannot serve on port ${port}: ${(e as Error).message}` });
     }
   }
 }

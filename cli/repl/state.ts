@@ -65,12 +65,14 @@ export interface ReplState {
   readonly createdAt: string;
   /** Transcript keys must be unique forever, even across :clear. */
   readonly serial: number;
+  /** The HTTP server :serve started, with its live request counts. */
+  readonly server: { readonly url: string; readonly active: number; readonly served: number } | null;
 }
 
 export function initialState(config: ReplConfig, now = new Date()): ReplState {
   return {
     config, cells: [], active: [], transcript: [], model: null, batching: null, stats: null, rates: [],
-    loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0,
+    loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0, server: null,
   };
 }
 
@@ -136,6 +138,11 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
     }
     case "configured": return { ...s, batching: e.batching };
+    case "server": {
+      if (e.url === null) return s.server ? notice({ ...s, server: null }, "info", `stopped serving ${s.server.url}`) : s;
+      const next = { ...s, server: { url: e.url, active: e.active, served: e.served } };
+      return s.server?.url === e.url ? next : notice(next, "info", `serving the model at ${e.url}/v1 (OpenAI API; :serve off stops it)`);
+    }
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
       const r = e.result;

@@ -196,6 +196,13 @@ test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () =>
   unmount();
 });
 
+test("status bar: the server :serve started, with its requests in flight and answered", () => {
+  const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [250], server: { url: "http://127.0.0.1:8080", active: 3, served: 41 } };
+  const { lastFrame, unmount } = render(h(StatusBar, { state }));
+  assert.match(lastFrame()!.replace(/\s+/g, " "), /· idle · :8080 3 active\/41 served/);
+  unmount();
+});
+
 test("settings panel shows speculative and early-exit settings with the engine's defaults", () => {
   const { lastFrame, unmount } = render(h(SettingsPanel, { config: { spec: "self:3" }, batching: null }));
   assert.match(lastFrame()!, /spec\s+self:3\s+│/);
