@@ -6,7 +6,10 @@
 // response whole, every malformed body 400, the server process never restarted, and (ours) /metrics back at
 // its initial free KV block count afterwards. Reports p50/p99 TTFT and inter-token latency, aggregate tokens/s.
 //   usage: npx tsx bench/server-load.ts [--rounds 2] [--threads 2] [--requests 1000] [--clients 64]
-//          [--max-tokens 128] [--time-limit 300] [--only infer-repl|llama-server] [file.gguf]
+//          [--max-tokens 128] [--time-limit 300] [--only infer-repl|llama-server] [--llama-args "--poll 0"] [file.gguf]
+// --time-limit (seconds) bounds each run: requests still running then are cut and reported apart ("cut"); a request
+// cut before its first token counts in TTFT with its wait until the cut. llama-server answers a body that is not
+// JSON with 500, not 400: its malformed-body count is reported, only ours is required to be all 400.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
@@ -29,6 +32,8 @@ const { values, positionals } = parseArgs({
     "time-limit": { type: "string", default: "300" },
     parallel: { type: "string", default: "32" },
     only: { type: "string" },
+    // Extra llama-server arguments, e.g. "--poll 0" (its threads sleep instead of spinning while they wait).
+    "llama-args": { type: "string", default: "" },
   },
 });
 const file = positionals[0] ?? model("stories15M-q8_0.gguf");
@@ -55,7 +60,7 @@ async function start(name: "infer-repl" | "llama-server", tools: string | undefi
   const args = name === "infer-repl"
     ? [path.join(repoRoot, "bin/infer-repl.mjs"), "serve", "-m", file, "--port", String(port), "-np", String(parallel), "-t", String(threads), "--metrics", "--max-queue", "4096"]
     // Each of llama-server's slots gets ctx/np positions: 256 per slot holds any prompt here plus max_tokens.
-    : ["-m", file, "--port", String(port), "-np", String(parallel), "-cb", "-t", String(threads), "-c", String(parallel * 256), "--metrics", "--log-disable"];
+    : ["-m", file, "--port", String(port), "-np", String(parallel), "-cb", "-t", String(threads), "-c", String(parallel * 256), "--metrics", "--log-disable", ...values["llama-args"]!.split(" ").filter(Boolean)];
   const child = spawn(name === "infer-repl" ? process.execPath : path.join(tools!, "llama-server"), args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "", gone = false;
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr = (stderr + d).slice(-4000)));
@@ -129,7 +134,7 @@ function report(name: string, x: Round): void {
   const r = x.r;
   console.log(
     `${name.padEnd(12)} ${fmt(x.tps, 0).padStart(6)} tok/s  TTFT p50 ${fmt(x.ttft50, 0)} p99 ${fmt(x.ttft99, 0)} ms  ITL p50 ${fmt(x.itl50, 1)} p99 ${fmt(x.itl99, 1)} ms  ` +
-    `completed ${r.completed} disconnected ${r.disconnected} malformed ${r.malformed400}/${r.malformedSent} 400  wall ${fmt(r.wallMs / 1000, 1)} s` +
+    `completed ${r.completed} disconnected ${r.disconnected} cut ${r.cut} malformed ${r.malformed400}/${r.malformedSent} 400  wall ${fmt(r.wallMs / 1000, 1)} s` +
     (x.poolOk === undefined ? "" : `  pool ${x.poolOk ? "back at initial free count" : "NOT back"}`),
   );
   for (const b of r.broken.slice(0, 5)) console.log(`  broken: ${b}`);
@@ -139,7 +144,7 @@ function report(name: string, x: Round): void {
 const only = values.only;
 const tools = only === "infer-repl" ? undefined : llamaCppTools();
 if (tools && !existsSync(path.join(tools, "llama-server"))) throw new Error(`no llama-server in ${tools}`);
-console.log(`server load: ${path.basename(file)}, ${threads} threads, -np ${parallel}, ${values.requests} requests x ${maxTokens} tokens, ${values.clients} clients, ${Number(values.disconnect) * 100}% disconnect, ${values.malformed} malformed`);
+console.log(`server load: ${path.basename(file)}, ${threads} threads${values["llama-args"] ? ` (llama-server ${values["llama-args"]})` : ""}, -np ${parallel}, ${values.requests} requests x ${maxTokens} tokens, ${values.clients} clients, ${Number(values.disconnect) * 100}% disconnect, ${values.malformed} malformed`);
 const ratios: { tps: number; ttft99: number }[] = [];
 let failed = false;
 for (let i = 0; i < Number(values.rounds); i++) {
@@ -147,7 +152,7 @@ for (let i = 0; i < Number(values.rounds); i++) {
   if (ours) report("infer-repl", ours);
   const theirs = only === "infer-repl" ? undefined : await round("llama-server", tools, 1000 + i);
   if (theirs) report("llama-server", theirs);
-  failed ||= (ours?.r.broken.length ?? 0) > 0;
+  failed ||= (ours?.r.broken.length ?? 0) > 0 || (ours !== undefined && ours.r.malformed400 !== ours.r.malformedSent);
   if (ours && theirs) ratios.push({ tps: ours.tps / theirs.tps, ttft99: ours.ttft99 / theirs.ttft99 });
 }
 if (ratios.length > 0) {
