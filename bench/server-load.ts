@@ -6,7 +6,7 @@
 // response whole, every malformed body 400, the server process never restarted, and (ours) /metrics back at
 // its initial free KV block count afterwards. Reports p50/p99 TTFT and inter-token latency, aggregate tokens/s.
 //   usage: npx tsx bench/server-load.ts [--rounds 2] [--threads 2] [--requests 1000] [--clients 64]
-//          [--max-tokens 128] [--time-limit 300] [--only infer-repl|llama-server] [--llama-args "--poll 0"] [file.gguf]
+//          [--max-tokens 128] [--time-limit 300] [--only infer-repl|llama-server] [--llama-args="--poll 0"] [file.gguf]
 // --time-limit (seconds) bounds each run: requests still running then are cut and reported apart ("cut"); a request
 // cut before its first token counts in TTFT with its wait until the cut. llama-server answers a body that is not
 // JSON with 500, not 400: its malformed-body count is reported, only ours is required to be all 400.
@@ -32,7 +32,7 @@ const { values, positionals } = parseArgs({
     "time-limit": { type: "string", default: "300" },
     parallel: { type: "string", default: "32" },
     only: { type: "string" },
-    // Extra llama-server arguments, e.g. "--poll 0" (its threads sleep instead of spinning while they wait).
+    // Extra llama-server arguments, e.g. --llama-args="--poll 0" (its threads sleep instead of spinning while they wait).
     "llama-args": { type: "string", default: "" },
   },
 });

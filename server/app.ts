@@ -57,6 +57,16 @@ export function createServer(options: ServerOptions): InferServer {
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 4 << 20, logger: false, forceCloseConnections: true });
 
   const activity: ServerActivity = { active: 0, served: 0 };
+  // Every body is read as JSON whatever its content type says (curl's default form type included), as
+  // llama-server does; one that is not JSON is the client's 400.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, body === "" ? undefined : JSON.parse(body as string));
+    } catch (e) {
+      done(new HttpError(400, `the body is not valid JSON: ${(e as Error).message}`));
+    }
+  });
   app.addHook("onRequest", async (request, reply) => {
     const path = request.url.split("?")[0]!;
     if (GENERATION_ROUTES.has(path)) {

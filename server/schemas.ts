@@ -15,7 +15,7 @@ const samplingFields = {
   temperature: nullish(z.number().min(0).max(2)),
   top_p: nullish(z.number().gt(0).max(1)),
   n: nullish(z.number().int().min(1).max(16)),
-  stop: nullish(z.union([z.string(), z.array(z.string()).max(16)], { error: "expected a string or an array of at most 16 strings" })),
+  stop: nullish(z.union([z.string().min(1), z.array(z.string().min(1)).max(16)], { error: "expected a non-empty string or an array of at most 16 of them" })),
   seed: nullish(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)),
   presence_penalty: nullish(z.number().min(-2).max(2)),
   frequency_penalty: nullish(z.number().min(-2).max(2)),

@@ -27,10 +27,10 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
     const signal = abortOnDisconnect(reply);
     const tokenizer = engine.model.tokenizer;
     const base = { id: `chatcmpl-${randomUUID()}`, created: nowSeconds(), model: served.id };
-    const request0 = { model: served.id, engine, prompt: chat.prompt, options: { ...options, ...chat.options }, n, signal, metrics: ctx.metrics };
+    const generation = { model: served.id, engine, prompt: chat.prompt, options: { ...options, ...chat.options }, n, signal, metrics: ctx.metrics };
 
     if (!body.stream) {
-      const results = await runChoices(request0);
+      const results = await runChoices(generation);
       const choices = results.map((r, index) => ({
         index,
         message: { role: "assistant", content: r.text },
@@ -46,7 +46,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
     for (let i = 0; i < n; i++) chunk(i, { role: "assistant", content: "" });
     try {
       const results: GenerationResult[] = await runChoices({
-        ...request0,
+        ...generation,
         onEvent: (i, e) => {
           const lp = e.logprob ? chatLogprobs(tokenizer, [e.token], [e.logprob]) : undefined;
           if (e.text !== "" || lp) chunk(i, { content: e.text }, { logprobs: lp });

@@ -29,6 +29,7 @@ const CASES: [string, string, unknown, string | null, RegExp?][] = [
   ["chat: messages missing", "/v1/chat/completions", { max_tokens: 3 }, "messages"],
   ["chat: empty messages", "/v1/chat/completions", { messages: [] }, "messages"],
   ["chat: bad role", "/v1/chat/completions", { messages: [{ role: "wizard", content: "x" }] }, "messages.0.role"],
+  ["chat: an empty stop string", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], stop: "" }, "stop"],
   ["chat: stop of numbers", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], stop: [1, 2] }, "stop"],
   ["chat: tools are not supported yet", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] }, "tools", /not supported yet/],
   ["chat: response_format json is not supported yet", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], response_format: { type: "json_object" } }, "response_format", /not supported yet/],
@@ -53,6 +54,16 @@ test("bodies that are not JSON objects get 400, and the server keeps serving", {
   }
   const ok = await t.client().completions.create({ model: "stories", prompt: "x", max_tokens: 2 });
   assert.equal(ok.choices.length, 1);
+});
+
+test("a body is read as JSON whatever its content type says; one that is not JSON is 400", { skip: noShared }, async () => {
+  const asText = await fetch(`${t.url}/v1/completions`, { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ prompt: "x", max_tokens: 1 }) });
+  assert.equal(asText.status, 200);
+  const form = await fetch(`${t.url}/v1/completions`, { method: "POST", body: new URLSearchParams({ prompt: "x" }) });
+  assert.equal(form.status, 400);
+  assert.match(((await form.json()) as { error: { message: string } }).error.message, /not valid JSON/);
+  const none = await fetch(`${t.url}/v1/completions`, { method: "POST" });
+  assert.equal(none.status, 400);
 });
 
 test("a prompt longer than the context is the client's 400", { skip: noShared }, async () => {
