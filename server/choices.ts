@@ -5,6 +5,7 @@ import { generationError, HttpError } from "./errors.ts";
 import type { ServerMetrics } from "./metrics.ts";
 
 export interface ChoicesRequest {
+  /** The model's id (the metrics' label). */
   model: string;
   engine: Engine;
   prompt: string | readonly number[];
