@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { packageVersion } from "../core/package.ts";
 import { registerBench } from "./commands/bench.ts";
 import { registerGenerate } from "./commands/generate.ts";
 import { registerInfo } from "./commands/info.ts";
@@ -15,6 +16,7 @@ function buildProgram(): Command {
   const program = new Command("infer-repl")
     .description("Local LLM inference: a notebook REPL on a TTY, pipe mode when stdin is piped")
     .argument("[model]", "GGUF model file")
+    .version(packageVersion(), "--version", "print the version and exit")
     .option("--jsonl", "pipe mode: one JSON object per prompt")
     .enablePositionalOptions() // -m after a subcommand belongs to the subcommand
     .exitOverride();
