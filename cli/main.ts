@@ -7,7 +7,7 @@ import { registerModelCommands } from "./commands/models.ts";
 import { registerQuantize } from "./commands/quantize.ts";
 import { registerPerplexity } from "./commands/perplexity.ts";
 import { registerRun } from "./commands/run.ts";
-import { runPipe, type PipeFlags } from "./commands/pipe.ts";
+import type { PipeFlags } from "./commands/pipe.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RUNTIME, isBadInput } from "./errors.ts";
 import { addEngineOptions, addGenerateOptions } from "./options.ts";
@@ -33,6 +33,7 @@ function buildProgram(): Command {
       await launchRepl(model ?? flags.model, flags as unknown as Record<string, unknown>);
       return;
     }
+    const { runPipe } = await import("./commands/pipe.ts");
     await runPipe(model, flags);
   });
   registerGenerate(program);
