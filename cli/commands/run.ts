@@ -15,8 +15,9 @@ export function registerRun(program: Command): void {
       const full = path.resolve(file);
       if (!existsSync(full)) throw new UsageError(`${file}: no such recipe file`);
       try {
-        // The CLI runs under tsx's loader, so importing a .ts recipe works; a bad recipe throws RecipeError here.
-        const { isRecipe } = await import("../../core/recipe.ts");
+        // A bad recipe throws RecipeError here, as it is imported.
+        const [{ isRecipe }, { enableRecipeImports }] = await Promise.all([import("../../core/recipe.ts"), import("../recipe-imports.ts")]);
+        await enableRecipeImports();
         const recipe = ((await import(pathToFileURL(full).href)) as { default?: unknown }).default;
         if (!isRecipe(recipe)) {
           throw new UsageError(`the default export is not a recipe (expected export default defineRecipe(import.meta, { ... }))`);
