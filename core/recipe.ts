@@ -126,7 +126,7 @@ export function defineRecipe(meta: RecipeModuleMeta, input: RecipeInput): Recipe
 }
 
 function recipeFile(meta: RecipeModuleMeta): string {
-  if (typeof meta === "object" && meta !== null && !("url" in meta)) {
+  if (typeof meta === "object" && meta !== null && Object.keys(meta).length === 0) {
     // tsx compiles a .ts file as CommonJS where package.json does not say "type": "module"; import.meta is then {}.
     const e = new RecipeError('defineRecipe: import.meta has no url: the recipe was compiled as CommonJS (name it .mts, or put "type": "module" in its package.json)');
     // Run as `tsx recipe.ts` (the entry is a TypeScript file): say so and exit 2, as for any bad recipe run as a script.
