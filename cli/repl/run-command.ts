@@ -58,7 +58,14 @@ function set(ctx: CommandContext, key: string, value: string): void {
     case "batching":
       if (ctx.store.get().model) ctx.link.send({ type: "configure", batching: batchingOf(config) });
       return info(ctx, `${shown} (from the next engine step)`);
-    case "load": return info(ctx, `${shown} (takes effect at the next :load)`);
+    case "load": {
+      const model = ctx.store.get().model;
+      if (key === "kv-type" && config[key] === "q8_0" && model && model.headDim % 32 !== 0) {
+        return warn(ctx, `${shown} (takes effect at the next :load) — but ${model.name} cannot use it: q8_0 KV needs a head size ` +
+          `that is a multiple of 32 and this model's is ${model.headDim}, so loading it again with q8_0 will fail (f16 and f32 work)`);
+      }
+      return info(ctx, `${shown} (takes effect at the next :load)`);
+    }
   }
 }
 

@@ -24,18 +24,20 @@ test("cells survive the session file exactly, :parallel groups included", () => 
 });
 
 test("tokens stream into the running cell, which moves to the notebook when done", () => {
-  let s = reduce(initialState({}), { type: "start-cell", cell: { id: 1, prompt: "p", streams: [{ genId: 7, text: "", tokens: 0, status: "running" }] } });
+  let s = reduce(initialState({}), { type: "start-cell", prompt: "p", genIds: [7] });
   s = reduce(s, { type: "engine", event: { type: "tokens", chunks: [{ id: 7, text: "ab", count: 2 }, { id: 99, text: "x", count: 1 }] } });
   assert.equal(s.active[0]!.streams[0]!.text, "ab");
   s = reduce(s, { type: "engine", event: { type: "done", id: 7, finishReason: "eos", text: "abc", stats: {} } });
   assert.equal(s.active.length, 0);
   assert.equal(s.cells[0]!.streams[0]!.text, "abc");
-  assert.equal(s.transcript.at(-1)!.kind, "cell");
+  // Printed as it streamed: the head, the text, the foot.
+  assert.deepEqual(s.transcript.map((t) => t.kind), ["cell-head", "lines", "cell-foot"]);
+  assert.deepEqual(s.transcript[1], { kind: "lines", key: "t1", text: "abc" });
 });
 
 test("an exported recipe is core's recipe of the session: model and sha256, settings, speculation and early exit, measured figures", () => {
   let s = initialState({ temp: 0.8, seed: 7, "top-k": 1, "n-predict": 50, stop: ["\n"], "max-seqs": 8, "kv-type": "f32", threads: 2, spec: "self:3", "spec-k": 5, "exit-early": "4:0.9,3:0.95" });
-  s = { ...s, cells, model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, threads: 2 } };
+  s = { ...s, cells, model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, headDim: 48, threads: 2 } };
   s = reduce(s, { type: "engine", event: { type: "ppl-done", id: 1, ppl: 5.1119, chunks: 5, tokensScored: 315, file: "/texts/eval.txt" } });
   const source = sessionRecipe(s, "/m/recipes/tuned.ts", new Date(0));
   assert.match(source, /^\/\/ infer-repl recipe, exported 1970-01-01T00:00:00\.000Z\.$/m);
@@ -55,7 +57,7 @@ test("an exported recipe is core's recipe of the session: model and sha256, sett
 test("an exported recipe carries the loaded draft model beside spec = draft, and the session's draft acceptance", () => {
   const specCell: Cell = { id: 3, prompt: "Once", streams: [{ genId: -1, text: " upon", tokens: 2, status: "done", finishReason: "length", stats: { decodeTokensPerS: 90, specAcceptRate: 0.625 } }] };
   let s = initialState({ spec: "draft", draft: "d.gguf" });
-  s = { ...s, cells: [specCell], model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, threads: 2, draftPath: "/m/d.gguf" } };
+  s = { ...s, cells: [specCell], model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, headDim: 48, threads: 2, draftPath: "/m/d.gguf" } };
   const source = sessionRecipe(s, "/m/recipes/tuned.ts", new Date(0));
   assert.match(source, /speculative: \{ mode: "draft", draft: "\.\.\/d\.gguf" \},/);
   assert.match(source, /^\/\/ Measured when tuned: 90\.0 tokens\/s; speculative accept rate 62\.5%\.$/m);
