@@ -4,7 +4,7 @@ import { loadSession, saveSession } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
 import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
-import { sessionRecipe } from "./export-recipe.ts";
+import { measuredUnder, sessionRecipe } from "./export-recipe.ts";
 import { fromSessionCells, toSessionCells, type ReplState } from "./state.ts";
 import type { Store } from "./store.ts";
 import { RecipeError } from "../../core/recipe-schema.ts";
@@ -159,7 +159,8 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     }
     if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("no model is loaded (:load MODEL)");
     const id = ctx.nextId();
-    ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}` } });
+    const under = measuredUnder(ctx.store.get());
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}`, ...(under !== undefined ? { measuredUnder: under } : {}) } });
     ctx.link.send({ type: "bench", id, ...o });
   },
 
@@ -171,7 +172,9 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     else if (words.length !== 1) throw new CommandError("usage: :ppl FILE [-c 128]");
     if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("no model is loaded (:load MODEL)");
     const id = ctx.nextId();
-    ctx.store.dispatch({ type: "start-job", job: { id, label: `perplexity of ${path.basename(file)}` } });
+    const s = ctx.store.get();
+    const sha256 = s.model && !s.loading ? s.model.sha256 : undefined;
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `perplexity of ${path.basename(file)}`, ...(sha256 !== undefined ? { measuredUnder: sha256 } : {}) } });
     ctx.link.send({ type: "ppl", id, file, ctx: c });
   },
 

@@ -3,6 +3,7 @@ import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { SessionCell } from "../session/session-file.ts";
 import type { ReplConfig } from "./config.ts";
 import type { CellStats, Event, ModelInfo } from "./protocol.ts";
+import { measuredUnder } from "./export-recipe.ts";
 import { wrapMore } from "./wrap.ts";
 
 /** One generation stream of a cell (a cell has several after :parallel N). */
@@ -20,6 +21,8 @@ export interface Cell {
   readonly id: number;
   readonly prompt: string;
   readonly streams: readonly Stream[];
+  /** The configuration it ran under (see measuredUnder); absent for cells opened from a session. */
+  readonly measuredUnder?: string;
 }
 
 export type NoticeTone = "info" | "error" | "warn";
@@ -50,6 +53,8 @@ export interface Job {
   readonly id: number;
   readonly label: string;
   readonly progress?: { done: number; total: number };
+  /** The configuration a :bench runs under, the model file a :ppl scores (see measuredUnder). */
+  readonly measuredUnder?: string;
 }
 
 export interface LoadState {
@@ -60,8 +65,11 @@ export interface LoadState {
 }
 
 export interface MeasuredFigures {
-  readonly bench?: { pp: number; tg: number; ppTokensPerS: number; tgTokensPerS: number; parallel: { n: number; tokensPerS: number }[] };
-  readonly ppl?: { file: string; ppl: number; chunks: number };
+  readonly bench?: {
+    pp: number; tg: number; ppTokensPerS: number; tgTokensPerS: number; parallel: { n: number; tokensPerS: number }[]; measuredUnder?: string;
+  };
+  /** The last :ppl, with the sha256 of the model it scored. */
+  readonly ppl?: { file: string; ppl: number; chunks: number; sha256?: string };
 }
 
 export interface ReplState {
@@ -128,7 +136,11 @@ export function reduce(s: ReplState, a: Action): ReplState {
     case "notice": return notice(s, a.tone, a.text);
     case "config": return { ...s, config: a.config };
     case "start-cell": {
-      const cell: Cell = { id: s.nextCell, prompt: a.prompt, streams: a.genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })) };
+      const under = measuredUnder(s);
+      const cell: Cell = {
+        id: s.nextCell, prompt: a.prompt, streams: a.genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })),
+        ...(under !== undefined ? { measuredUnder: under } : {}),
+      };
       return settle({ ...s, active: [...s.active, cell], nextCell: s.nextCell + 1 });
     }
     case "resize": return { ...s, width: Math.max(10, a.columns - 1) };
@@ -176,7 +188,8 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
       const r = e.result;
-      const bench = { pp: e.promptTokens, tg: e.genTokens, ppTokensPerS: r.ppTokensPerS, tgTokensPerS: r.tgTokensPerS, parallel: r.parallel };
+      const under = s.jobs.find((j) => j.id === e.id)?.measuredUnder;
+      const bench = { pp: e.promptTokens, tg: e.genTokens, ppTokensPerS: r.ppTokensPerS, tgTokensPerS: r.tgTokensPerS, parallel: r.parallel, measuredUnder: under };
       const lines = [`bench: pp${e.promptTokens} ${r.ppTokensPerS.toFixed(1)} t/s · tg${e.genTokens} ${r.tgTokensPerS.toFixed(1)} t/s`,
         ...r.parallel.map((p) => `  parallel ${p.n}: ${p.tokensPerS.toFixed(1)} t/s aggregate decode`)];
       return notice({ ...endJob(s, e.id), measured: { ...s.measured, bench } }, "info", lines.join("\n"));
@@ -184,7 +197,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
     case "ppl-progress":
       return { ...s, jobs: s.jobs.map((j) => (j.id === e.id ? { ...j, progress: { done: e.done, total: e.total } } : j)) };
     case "ppl-done":
-      return notice({ ...endJob(s, e.id), measured: { ...s.measured, ppl: { file: e.file, ppl: e.ppl, chunks: e.chunks } } },
+      return notice({ ...endJob(s, e.id), measured: { ...s.measured, ppl: { file: e.file, ppl: e.ppl, chunks: e.chunks, sha256: s.jobs.find((j) => j.id === e.id)?.measuredUnder } } },
         "info", `perplexity of ${e.file}: ${e.ppl.toFixed(4)} (${e.chunks} chunks, ${e.tokensScored} tokens scored)`);
   }
 }
