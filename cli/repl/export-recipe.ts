@@ -27,12 +27,16 @@ function sessionRecipeConfig(s: Pick<ReplState, "config" | "model">): RecipeConf
 
 /**
  * What a measurement was made under, so an exported recipe quotes only figures of its own configuration: the
- * recipe configuration at the time, or undefined when there is none (no model, or one still loading, so which
- * model will run is not known yet).
+ * recipe configuration at the time, or undefined when there is none (no model, one still loading so which model
+ * will run is not known yet, or settings that no recipe can hold).
  */
 export function measuredUnder(s: Pick<ReplState, "config" | "model" | "loading">): string | undefined {
   if (!s.model || s.loading) return undefined;
-  return JSON.stringify(sessionRecipeConfig(s));
+  try {
+    return JSON.stringify(sessionRecipeConfig(s));
+  } catch {
+    return undefined; // settings no recipe can hold (:export says why): nothing measured under them is quoted
+  }
 }
 
 /**

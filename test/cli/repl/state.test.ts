@@ -90,3 +90,11 @@ test("issue 19: an exported recipe quotes only figures measured under its own mo
   const benchOnly = { ...s, cells: s.cells.map((c) => ({ ...c, measuredUnder: "another" })) };
   assert.match(sessionRecipe(benchOnly, "/m/r.ts", new Date(0)), /^\/\/ Measured when tuned: 700\.0 tokens\/s; perplexity 3\.250 on e\.txt\.$/m);
 });
+
+test("a prompt starts its cell even when the settings cannot be written as a recipe (nothing measured under them is quoted)", () => {
+  let s = initialState({});
+  s = { ...s, model: { path: "/m/x.gguf", sha256: "not a sha", name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, headDim: 48, threads: 2 } };
+  s = reduce(s, { type: "start-cell", prompt: "p", genIds: [1] });
+  assert.equal(s.active.length, 1);
+  assert.equal(s.active[0]!.measuredUnder, undefined);
+});
