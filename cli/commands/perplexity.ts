@@ -1,7 +1,5 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { Engine } from "../../core/engine.ts";
-import { perplexity, perplexityArithmetic } from "../../core/perplexity.ts";
 import { UsageError } from "../errors.ts";
 import { writeJson } from "../io.ts";
 import { resolveModelArg } from "../model-arg.ts";
@@ -22,6 +20,7 @@ export function registerPerplexity(program: Command): void {
     .action(async (flags: Flags) => {
       const text = readText(flags.file); // before the model loads: a wrong path fails at once
       const model = await resolveModelArg(flags.model);
+      const [{ Engine }, { perplexity, perplexityArithmetic }] = await Promise.all([import("../../core/engine.ts"), import("../../core/perplexity.ts")]);
       const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic: perplexityArithmetic(flags.ctxSize) });
       try {
         const progress = process.stderr.isTTY

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { ggmlTypeName } from "../../core/gguf/index.ts";
-import { QUANT_FTYPES, quantizeGguf, type QuantFtype } from "../../core/quantize/index.ts";
+import { QUANT_FTYPES, type QuantFtype } from "../../core/quantize/mix.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../io.ts";
 
@@ -12,8 +11,10 @@ export function registerQuantize(program: Command): void {
     .argument("<out.gguf>")
     .argument("<type>", `one of ${Object.keys(QUANT_FTYPES).join(", ")} (or Q3_K, Q4_K, Q5_K for their _M mixes, or a file type number, as llama-quantize takes them)`)
     .option("--allow-requantize", "accept already-quantized source tensors (precision is lost twice)")
-    .action((input: string, output: string, type: string, flags: { allowRequantize?: boolean }) => {
-      const report = quantizeGguf(input, output, parseQuantType(type), { allowRequantize: flags.allowRequantize ?? false });
+    .action(async (input: string, output: string, type: string, flags: { allowRequantize?: boolean }) => {
+      const ftype = parseQuantType(type);
+      const [{ ggmlTypeName }, { quantizeGguf }] = await Promise.all([import("../../core/gguf/index.ts"), import("../../core/quantize/index.ts")]);
+      const report = quantizeGguf(input, output, ftype, { allowRequantize: flags.allowRequantize ?? false });
       const counts = new Map<string, number>();
       for (const t of report) counts.set(ggmlTypeName(t.to), (counts.get(ggmlTypeName(t.to)) ?? 0) + 1);
       log(`wrote ${output}: ${[...counts].map(([k, n]) => `${n} ${k}`).join(", ")}`);
