@@ -2,13 +2,10 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import { Engine } from "../../core/engine.ts";
-import { isRecipe, type Recipe } from "../../core/recipe.ts";
-import { createServer } from "../../server/app.ts";
+import type { Recipe } from "../../core/recipe.ts";
 import type { ModelSpec } from "../../server/models.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../io.ts";
-import { resolveModelArg } from "../model-arg.ts";
 import { addEngineOptions, engineOptions, intArg, type EngineFlags } from "../options.ts";
 
 interface Flags extends EngineFlags {
@@ -44,6 +41,8 @@ export function registerServe(program: Command): void {
     .option("--max-queue <n>", "sequences that may wait for admission before requests get 503", intArg(1, 1 << 20), 256)
     .action(async (recipes: string[], flags: Flags) => {
       if (recipes.length === 0 && flags.model === undefined) throw new UsageError("serve needs a model (-m MODEL) or recipe files");
+      // The engine, the server and Fastify load only when serve runs (the CLI's start-up stays small).
+      const { createServer } = await import("../../server/app.ts");
       const specs = [
         ...(flags.model === undefined ? [] : [await modelSpec(flags)]),
         ...(await Promise.all(recipes.map((file) => recipeSpec(file, flags.parallel)))),
@@ -78,6 +77,7 @@ export function llamaServerAliases(argv: readonly string[]): string[] {
 }
 
 async function modelSpec(flags: Flags): Promise<ModelSpec> {
+  const [{ Engine }, { resolveModelArg }] = await Promise.all([import("../../core/engine.ts"), import("../model-arg.ts")]);
   const file = await resolveModelArg(flags.model);
   const options = engineOptions({ ...flags, maxSeqs: flags.parallel ?? flags.maxSeqs }, file);
   // A cache name (stories15M) is the id as given; a path or URL gives its file name without .gguf.
@@ -91,6 +91,8 @@ async function recipeSpec(file: string, parallel: number | undefined): Promise<M
   if (!existsSync(full)) throw new UsageError(`${file}: no such recipe file`);
   let recipe: Recipe;
   try {
+    const [{ isRecipe }, { enableRecipeImports }] = await Promise.all([import("../../core/recipe.ts"), import("../recipe-imports.ts")]);
+    await enableRecipeImports();
     const loaded = ((await import(pathToFileURL(full).href)) as { default?: unknown }).default;
     if (!isRecipe(loaded)) throw new UsageError("the default export is not a recipe (expected export default defineRecipe(import.meta, { ... }))");
     recipe = loaded;
