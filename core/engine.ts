@@ -1,3 +1,4 @@
+import { ChatSession, type ChatSessionOptions } from "./chat/session.ts";
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
 import { Model, type Arithmetic, type KvType } from "./model/model.ts";
@@ -92,6 +93,8 @@ export class Engine {
     readonly contextSize: number,
     batching: BatchingOptions,
     private readonly draft: DraftModel | undefined,
+    /** What the load found questionable but allowed (a context longer than the model's training context). */
+    readonly warnings: readonly string[],
   ) {
     this.scheduler = new Scheduler(blocks, batching, contextSize);
     this.buffers = new StepBuffers(model.hparams.nVocab);
@@ -105,6 +108,9 @@ export class Engine {
     if (arithmetic !== "token" && arithmetic !== "batch") throw new RangeError(`arithmetic must be "token" or "batch", got ${String(arithmetic)}`);
     const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
+    const warnings = contextSize > model.hparams.contextLength
+      ? [`the context size ${contextSize} is longer than the ${model.hparams.contextLength} tokens the model was trained on: expect worse output past ${model.hparams.contextLength}`]
+      : [];
     const blockSize = checkInt("kvBlockSize", options.kvBlockSize ?? 16, 1, 4096);
     const kvType = options.kvType ?? "f16";
     if (!KV_TYPES.includes(kvType)) throw new RangeError(`kvType must be one of ${KV_TYPES.join(", ")}, got ${String(kvType)}`);
@@ -121,7 +127,7 @@ export class Engine {
     if (exitHead > 0) model.setExitHead(frequentTokens(model.file, exitHead));
     const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType);
     const blocks = new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst));
-    return new Engine(model, kv, blocks, contextSize, batching, draft);
+    return new Engine(model, kv, blocks, contextSize, batching, draft, warnings);
   }
 
   get batching(): Readonly<BatchingOptions> {
@@ -139,6 +145,11 @@ export class Engine {
 
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Promise<GenerationResult> {
     return this.submit(prompt, options).result;
+  }
+
+  /** A conversation with the model's chat template (or options.template), reusing the KV cache across turns. */
+  chat(options: ChatSessionOptions = {}): Promise<ChatSession> {
+    return ChatSession.create(this, options);
   }
 
   stream(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): GenerationStream {
@@ -302,7 +313,10 @@ export class Engine {
       if (c.count - c.drafted > 1 || c.start < seq.promptLength) prefill += c.count;
       if (seq.finished) { if (c.sample) row += 1 + c.drafted; continue; } // aborted while the step ran
       seq.computed += c.count;
-      if (seq.computed <= seq.promptLength) this.counters.promptTokens += c.count;
+      if (seq.computed <= seq.promptLength) {
+        this.counters.promptTokens += c.count;
+        seq.promptComputed += c.count;
+      }
       if (c.sample && this.speculator.has(seq)) {
         // Rows for the last token and each draft token; K/V past the accepted draft tokens is rolled back before
         // any full block is offered to the prefix cache.

@@ -7,8 +7,7 @@ import { sha256File } from "./fs/sha256-file.ts";
 import type { GenerateOptions, GenerationResult, TokenEvent } from "./generation.ts";
 import { resolveModel } from "./models/resolve.ts";
 import { parseRecipeConfig, RecipeError, withoutUndefined, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
-import { chatPrompt } from "./chat.ts";
-import type { ChatMessage } from "./tokenizer/index.ts";
+import { chatPrompt, type ChatMessage } from "./chat/index.ts";
 
 export { RecipeError, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
 

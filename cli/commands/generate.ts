@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { chatPrompt } from "../../core/chat.ts";
+import { chatPrompt, type ChatMessage } from "../../core/chat/index.ts";
 import { Engine } from "../../core/engine.ts";
-import type { ChatMessage } from "../../core/tokenizer/index.ts";
 import type { GenerationResult } from "../../core/generation.ts";
 import { UsageError } from "../errors.ts";
 import { readStdin, writeJson } from "../io.ts";
