@@ -1,7 +1,7 @@
 import { Box, Static, Text, useApp, useStdout } from "ink";
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from "react";
 import { complete } from "./commands.ts";
-import { generateOptionsOf, parallelOf } from "./config.ts";
+import { chatModeOf, chatSettingsOf, generateOptionsOf, parallelOf, thinkDisplayOf } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { CellView } from "./components/CellView.tsx";
 import { InputLine } from "./components/InputLine.tsx";
@@ -39,13 +39,18 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
   }, [exit, link, onQuit, store]);
 
   const runPrompt = useCallback((prompt: string, streams: number) => {
-    const config = store.get().config;
-    const genIds = Array.from({ length: streams }, () => ++ids.current);
+    const { config, model } = store.get();
+    // Chat mode: the cell is a user turn of the conversation (one answer; :parallel applies to completion cells).
+    const chat = chatModeOf(config, model?.chatTemplate ?? false);
+    const genIds = Array.from({ length: chat ? 1 : streams }, () => ++ids.current);
+    if (chat && streams > 1) store.dispatch({ type: "notice", tone: "warn", text: `chat mode runs one answer per turn; parallel ${streams} applies with :chat off` });
     store.dispatch({
       type: "start-cell",
-      cell: { id: ++ids.current, prompt, streams: genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })) },
+      cell: { id: ++ids.current, prompt, ...(chat ? { chat } : {}), streams: genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })) },
     });
-    genIds.forEach((id, i) => link.send({ type: "generate", id, prompt, options: generateOptionsOf(config, i) }));
+    genIds.forEach((id, i) => link.send(chat
+      ? { type: "chat", id, text: prompt, options: generateOptionsOf(config, i), chat: chatSettingsOf(config) }
+      : { type: "generate", id, prompt, options: generateOptionsOf(config, i) }));
   }, [link, store]);
 
   const submit = useCallback((text: string) => {
@@ -77,12 +82,12 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
     <Box flexDirection="column">
       <Static items={transcript as TranscriptItem[]}>
         {(item) => item.kind === "cell"
-          ? <CellView key={item.key} cell={item.cell} width={width} />
+          ? <CellView key={item.key} cell={item.cell} width={width} think={thinkDisplayOf(state.config)} />
           : <Text key={item.key} color={item.tone === "error" ? "red" : item.tone === "warn" ? "yellow" : undefined}>
               {item.tone === "error" ? "error: " : ""}{item.text}
             </Text>}
       </Static>
-      {state.active.map((cell) => <CellView key={cell.id} cell={cell} liveLines={liveLines} width={width} />)}
+      {state.active.map((cell) => <CellView key={cell.id} cell={cell} liveLines={liveLines} width={width} think={thinkDisplayOf(state.config)} />)}
       {state.loading && <LoadProgress load={state.loading} />}
       {state.jobs.map((job) => <JobLine key={job.id} job={job} />)}
       {state.showSettings && <SettingsPanel config={state.config} batching={state.batching} />}

@@ -3,6 +3,8 @@ import { createReadStream, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { runBenchmark } from "../../core/benchmark.ts";
+import { ChatSession, type SavedChat } from "../../core/chat/session.ts";
+import { modelTemplate } from "../../core/chat/prompt.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
 import { perplexity } from "../../core/perplexity.ts";
@@ -21,7 +23,11 @@ export class EngineHost {
   private engine: Engine | undefined;
   private loading: Promise<void> | undefined;
   private readonly running = new Map<number, AbortController>();
-  private readonly pending = new Map<number, { text: string; count: number }>();
+  private readonly pending = new Map<number, { text: string; thinking: string; count: number }>();
+  /** Chat mode's conversation with the loaded model (created by its first turn or :open, dropped by :load). */
+  private chat: ChatSession | undefined;
+  /** A conversation :open restored before the model it belongs to had loaded. */
+  private restored: SavedChat | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private busy = 0;
@@ -32,6 +38,9 @@ export class EngineHost {
     switch (req.type) {
       case "load": return void this.track(this.load(req));
       case "generate": return void this.track(this.generate(req));
+      case "chat": return void this.track(this.chatTurn(req));
+      case "chat-reset": return void this.resetChat();
+      case "chat-load": return void this.loadChat(req.saved);
       case "cancel": return this.running.get(req.id)?.abort();
       case "configure": return this.configure(req);
       case "bench": return void this.track(this.bench(req));
@@ -73,21 +82,25 @@ export class EngineHost {
         for (const c of superseded) c.abort();
         this.engine?.close();
         this.engine = undefined;
+        this.chat = undefined;
         const engine = await Engine.load({
           model: resolved.path, threads: req.settings.threads, contextSize: req.settings.ctxSize,
           kvBlockSize: req.settings.kvBlock, kvType: req.settings.kvType, draftModel: draftPath, ...req.batching,
         });
         const sha256 = await hashFile(resolved.path);
+        const template = await modelTemplate(engine.model.file).catch(() => undefined);
         this.engine = engine;
         this.send({
           type: "loaded",
           model: {
             path: resolved.path, sha256, name: path.basename(resolved.path), nLayer: engine.model.hparams.nLayer, nVocab: engine.model.hparams.nVocab,
             contextSize: engine.contextSize, threads: req.settings.threads ?? availableParallelism(), draftPath,
+            chatTemplate: template !== undefined, thinkingSwitch: template?.hasThinkingSwitch ?? false,
           },
           batching: { ...engine.batching },
           stats: engine.stats(),
         });
+        for (const text of engine.warnings) this.send({ type: "notice", text });
       } catch (e) {
         this.send({ type: "load-failed", message: (e as Error).message });
       }
@@ -122,13 +135,84 @@ export class EngineHost {
     }
   }
 
-  private queueText(id: number, text: string): void {
+  /**
+   * One user turn of the conversation: the session renders the model's template and reuses the cached turns;
+   * its settings (system prompt, thinking, overflow policy) come with every turn, so :set applies at the next one.
+   */
+  private async chatTurn(req: Extract<Request, { type: "chat" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
+    try {
+      const session = await this.session(req.id);
+      if (!session) return;
+      session.systemPrompt = req.chat.system;
+      session.enableThinking = req.chat.enableThinking;
+      session.contextOverflow = req.chat.contextOverflow;
+      session.onContextOverflow = (n) => this.send({
+        type: "notice",
+        text: `the conversation no longer fits: it needs ${n.neededTokens} prompt tokens + ${n.reserve} for the answer, the context holds ${n.contextSize}; ` +
+          `context-overflow ${n.policy} drops ${n.dropped.length} earlier message${n.dropped.length === 1 ? "" : "s"} (${n.keptTokens} prompt tokens left)`,
+      });
+      const stream = session.prompt(req.text, { ...req.options, signal: controller.signal });
+      for await (const e of stream) this.queueText(req.id, e.part === "answer" ? e.text : "", e.part === "thinking" ? e.text : "", e.token >= 0);
+      const r = await stream.result;
+      this.flush();
+      this.send({
+        type: "done", id: req.id, finishReason: r.finishReason, text: r.answer, thinking: r.thinking,
+        stats: numericStats(r.stats), conversation: session.save(),
+      });
+    } catch (e) {
+      this.flush();
+      this.send({ type: "failed", id: req.id, message: (e as Error).message });
+    } finally {
+      this.running.delete(req.id);
+    }
+  }
+
+  /** The conversation, created on first use for the loaded model (with a conversation :open restored). */
+  private async session(id: number): Promise<ChatSession | undefined> {
+    const engine = await this.ready(id);
+    if (!engine) return undefined;
+    if (!this.chat) {
+      try {
+        this.chat = await engine.chat();
+      } catch (e) {
+        this.send({ type: "failed", id, message: `${(e as Error).message} — chat mode needs one (:chat off for plain completion)` });
+        return undefined;
+      }
+      const saved = this.restored;
+      this.restored = undefined;
+      try {
+        if (saved) this.chat.load(saved);
+      } catch (e) {
+        this.send({ type: "notice", text: `the saved conversation was not restored (a new one starts): ${(e as Error).message}` });
+      }
+    }
+    return this.chat;
+  }
+
+  /**
+   * :new and :open replace the session object; the next turn starts a fresh one (with the restored conversation).
+   * The K/V of the conversation's turns is the engine's, so a restored conversation still finds it in the cache.
+   */
+  private resetChat(): void {
+    this.chat = undefined;
+    this.restored = undefined;
+  }
+
+  private loadChat(saved: SavedChat): void {
+    this.chat = undefined;
+    this.restored = saved;
+  }
+
+  private queueText(id: number, text: string, thinking = "", token = true): void {
     const p = this.pending.get(id);
     if (p) {
       p.text += text;
-      p.count++;
+      p.thinking += thinking;
+      if (token) p.count++;
     } else {
-      this.pending.set(id, { text, count: 1 });
+      this.pending.set(id, { text, thinking, count: token ? 1 : 0 });
     }
     this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
@@ -137,7 +221,7 @@ export class EngineHost {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pending.size === 0) return;
-    const chunks = [...this.pending].map(([id, p]) => ({ id, text: p.text, count: p.count }));
+    const chunks = [...this.pending].map(([id, p]) => ({ id, text: p.text, thinking: p.thinking, count: p.count }));
     this.pending.clear();
     this.send({ type: "tokens", chunks });
   }

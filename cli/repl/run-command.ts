@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { loadSession, saveSession } from "../session/session-file.ts";
+import type { SavedChat } from "../../core/chat/session.ts";
+import { loadSession, saveSession, type ConfigValue } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
 import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
@@ -139,6 +140,27 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     set(ctx, "parallel", String(n));
   },
 
+  chat(args, ctx) {
+    if (args !== "on" && args !== "off") throw new CommandError("usage: :chat on|off");
+    set(ctx, "chat", args);
+    const model = ctx.store.get().model;
+    if (args === "on" && model && !model.chatTemplate) warn(ctx, "the model has no chat template: chat cells will fail (:chat off)");
+  },
+
+  system(args, ctx) {
+    set(ctx, "system", requireArgs(args, ":system TEXT (\\n for a new line; :system off removes it)"));
+  },
+
+  new(_args, ctx) {
+    ctx.link.send({ type: "chat-reset" });
+    ctx.store.dispatch({ type: "new-conversation" });
+  },
+
+  think(args, ctx) {
+    if (!["show", "fold", "hide"].includes(args)) throw new CommandError("usage: :think show|fold|hide");
+    set(ctx, "think", args);
+  },
+
   bench(args, ctx) {
     const words = splitArgs(args);
     const o = { promptTokens: 64, genTokens: 32, repetitions: 1, parallel: [] as number[] };
@@ -171,8 +193,12 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
   save(args, ctx) {
     const file = resolvePath(ctx, requireArgs(args, ":save FILE"));
     const s = ctx.store.get();
-    saveSession(file, { model: modelRef(s), config: s.config, cells: toSessionCells(s.cells), createdAt: s.createdAt });
-    info(ctx, `saved ${s.cells.length} cell${s.cells.length === 1 ? "" : "s"} and the settings to ${file}`);
+    saveSession(file, {
+      model: modelRef(s), config: s.config, cells: toSessionCells(s.cells), createdAt: s.createdAt,
+      ...(s.conversation ? { chat: s.conversation as unknown as Record<string, ConfigValue> } : {}),
+    });
+    const turns = s.conversation ? s.conversation.messages.filter((m) => m.role === "user").length : 0;
+    info(ctx, `saved ${s.cells.length} cell${s.cells.length === 1 ? "" : "s"}${turns > 0 ? `, the conversation (${turns} turn${turns === 1 ? "" : "s"})` : ""} and the settings to ${file}`);
   },
 
   open(args, ctx) {
@@ -180,13 +206,17 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     const session = loadSession(file);
     const s = ctx.store.get();
     const cells = fromSessionCells(session.cells, (s.cells.at(-1)?.id ?? 0) + 1);
-    ctx.store.dispatch({ type: "open-session", config: session.config as ReplConfig, cells, createdAt: session.createdAt, file });
+    const conversation = session.chat as unknown as SavedChat | undefined;
+    ctx.store.dispatch({ type: "open-session", config: session.config as ReplConfig, cells, createdAt: session.createdAt, file, ...(conversation ? { conversation } : {}) });
     if (session.model && session.model.path !== s.model?.path) {
       info(ctx, `the session was made with ${session.model.path}: loading it`);
       loadModel(ctx, session.model.path);
     } else if (s.model) {
       ctx.link.send({ type: "configure", batching: batchingOf(session.config as ReplConfig) });
     }
+    // After any load it started: the engine side handles requests in order.
+    if (conversation) ctx.link.send({ type: "chat-load", saved: conversation });
+    else ctx.link.send({ type: "chat-reset" });
   },
 
   export(args, ctx) {

@@ -1,3 +1,4 @@
+import type { SavedChat } from "../../core/chat/session.ts";
 import type { EngineStats } from "../../core/engine.ts";
 import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { SessionCell } from "../session/session-file.ts";
@@ -10,6 +11,8 @@ export interface Stream {
   readonly text: string;
   readonly tokens: number;
   readonly status: "running" | "done" | "stopped" | "error";
+  /** A chat turn's thinking (a reasoning model's think block), streamed apart from its answer (text). */
+  readonly thinking?: string;
   readonly finishReason?: string;
   readonly stats?: CellStats;
   readonly error?: string;
@@ -18,6 +21,8 @@ export interface Stream {
 export interface Cell {
   readonly id: number;
   readonly prompt: string;
+  /** A user turn of chat mode (its streams are assistant turns). */
+  readonly chat?: boolean;
   readonly streams: readonly Stream[];
 }
 
@@ -65,12 +70,14 @@ export interface ReplState {
   readonly createdAt: string;
   /** Transcript keys must be unique forever, even across :clear. */
   readonly serial: number;
+  /** Chat mode's conversation after its last turn, as the engine side saved it (what :save stores). */
+  readonly conversation: SavedChat | null;
 }
 
 export function initialState(config: ReplConfig, now = new Date()): ReplState {
   return {
     config, cells: [], active: [], transcript: [], model: null, batching: null, stats: null, rates: [],
-    loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0,
+    loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0, conversation: null,
   };
 }
 
@@ -85,7 +92,8 @@ export type Action =
   | { type: "start-job"; job: Job }
   | { type: "toggle-settings" }
   | { type: "clear-cells" }
-  | { type: "open-session"; config: ReplConfig; cells: readonly Cell[]; createdAt: string; file: string };
+  | { type: "new-conversation" }
+  | { type: "open-session"; config: ReplConfig; cells: readonly Cell[]; createdAt: string; file: string; conversation?: SavedChat };
 
 function notice(s: ReplState, tone: NoticeTone, text: string): ReplState {
   return { ...s, transcript: [...s.transcript, { kind: "notice", key: `n${s.serial}`, tone, text }], serial: s.serial + 1 };
@@ -100,9 +108,12 @@ export function reduce(s: ReplState, a: Action): ReplState {
     case "start-job": return { ...s, jobs: [...s.jobs, a.job] };
     case "toggle-settings": return { ...s, showSettings: !s.showSettings };
     case "clear-cells": return notice({ ...s, cells: [] }, "info", "cells cleared");
+    case "new-conversation": return notice({ ...s, conversation: null }, "info", "a new conversation starts (the system prompt and settings stay)");
     case "open-session": {
-      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt };
-      next = notice(next, "info", `opened ${a.file}: ${a.cells.length} cell${a.cells.length === 1 ? "" : "s"}`);
+      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt, conversation: a.conversation ?? null };
+      const turns = a.conversation ? a.conversation.messages.filter((m) => m.role === "user").length : 0;
+      next = notice(next, "info", `opened ${a.file}: ${a.cells.length} cell${a.cells.length === 1 ? "" : "s"}` +
+        (a.conversation ? `, a conversation of ${turns} turn${turns === 1 ? "" : "s"} (the next chat cell continues it)` : ""));
       const items = a.cells.map((cell, i): TranscriptItem => ({ kind: "cell", key: `c${next.serial + i}`, cell }));
       return { ...next, transcript: [...next.transcript, ...items], serial: next.serial + items.length };
     }
@@ -124,12 +135,13 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       const byId = new Map(e.chunks.map((c) => [c.id, c]));
       return updateStreams(s, (st) => {
         const c = byId.get(st.genId);
-        return c ? { ...st, text: st.text + c.text, tokens: st.tokens + c.count } : st;
+        return c ? { ...st, text: st.text + c.text, tokens: st.tokens + c.count, ...(c.thinking ? { thinking: (st.thinking ?? "") + c.thinking } : {}) } : st;
       });
     }
     case "done":
-      return updateStreams(s, (st) => st.genId !== e.id ? st : {
+      return updateStreams({ ...s, conversation: e.conversation ?? s.conversation }, (st) => st.genId !== e.id ? st : {
         ...st, text: e.text, status: e.finishReason === "abort" ? "stopped" : "done", finishReason: e.finishReason, stats: e.stats,
+        ...(e.thinking ? { thinking: e.thinking } : {}),
       });
     case "failed": {
       if (s.jobs.some((j) => j.id === e.id)) return notice(endJob(s, e.id), "error", e.message);
@@ -183,8 +195,9 @@ export function toSessionCells(cells: readonly Cell[]): SessionCell[] {
   return cells.flatMap((cell) => cell.streams.map((st, i) => ({
     prompt: cell.prompt,
     output: st.status === "error" ? (st.error ?? "") : st.text,
+    ...(st.thinking ? { thinking: st.thinking } : {}),
     stats: {
-      ...(st.stats ?? {}), stream: i, streams: cell.streams.length, tokens: st.tokens,
+      ...(st.stats ?? {}), stream: i, streams: cell.streams.length, tokens: st.tokens, ...(cell.chat ? { chat: 1 } : {}),
       status: STATUS_CODES.indexOf(st.status as (typeof STATUS_CODES)[number]),
       finish: FINISH_REASONS.indexOf(st.finishReason ?? ""),
     },
@@ -198,18 +211,19 @@ export function fromSessionCells(saved: readonly SessionCell[], firstId: number)
   for (let i = 0; i < saved.length;) {
     const n = Math.max(1, Math.min(saved[i]!.stats["streams"] ?? 1, saved.length - i));
     const group = saved.slice(i, i + n);
-    cells.push({ id: firstId + cells.length, prompt: group[0]!.prompt, streams: group.map(toStream) });
+    const chat = group[0]!.stats["chat"] === 1;
+    cells.push({ id: firstId + cells.length, prompt: group[0]!.prompt, ...(chat ? { chat } : {}), streams: group.map(toStream) });
     i += n;
   }
   return cells;
 }
 
 function toStream(c: SessionCell): Stream {
-  const { stream: _stream, streams: _streams, tokens, status, finish, ...stats } = c.stats;
+  const { stream: _stream, streams: _streams, tokens, status, finish, chat: _chat, ...stats } = c.stats;
   const st = STATUS_CODES[status ?? 0] ?? "done";
   const finishReason = FINISH_REASONS[finish ?? -1];
   return {
-    genId: -1, text: st === "error" ? "" : c.output, tokens: tokens ?? 0, status: st,
+    genId: -1, text: st === "error" ? "" : c.output, tokens: tokens ?? 0, status: st, ...(c.thinking ? { thinking: c.thinking } : {}),
     ...(finishReason !== undefined ? { finishReason } : {}),
     ...(Object.keys(stats).length > 0 ? { stats } : {}),
     ...(st === "error" ? { error: c.output } : {}),

@@ -1,8 +1,9 @@
 import { Box, Text } from "ink";
+import { chatModeOf, thinkDisplayOf } from "../config.ts";
 import type { ReplState } from "../state.ts";
 import { fillBar, sparkline } from "./bars.ts";
 
-/** One line: model, threads, KV blocks in use as a bar, and a tokens/s sparkline. */
+/** One line: model, chat or completion mode, threads, KV blocks in use as a bar, and a tokens/s sparkline. */
 export function StatusBar({ state }: { readonly state: ReplState }) {
   const { model, stats, rates, active, jobs } = state;
   const blocks = stats?.blocks;
@@ -12,6 +13,9 @@ export function StatusBar({ state }: { readonly state: ReplState }) {
     <Box>
       <Text inverse>
         {" "}{model ? model.name : "no model"}
+        {" · "}{chatModeOf(state.config, model?.chatTemplate ?? false)
+          ? `chat${state.conversation ? ` ${state.conversation.messages.filter((m) => m.role === "user").length} turns` : ""}${model?.thinkingSwitch ? ` · think ${thinkDisplayOf(state.config)}` : ""}`
+          : "completion"}
         {" · "}{model ? `${model.threads} threads` : "- threads"}
         {" · KV "}{blocks ? `${fillBar(blocks.used / Math.max(1, blocks.total), 10)} ${blocks.used}/${blocks.total}` : "-"}
         {" · "}{sparkline(rates, 16) || "-"} {rate.toFixed(0)} t/s
