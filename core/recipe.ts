@@ -99,7 +99,7 @@ export class Recipe {
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });
-    const chatted = await chatPrompt(engine, messages);
+    const chatted = await chatPrompt(engine, messages, chat.enableThinking === undefined ? {} : { enableThinking: chat.enableThinking });
     return { engine, prompt: chatted.prompt, options: { ...options, addSpecial: options.addSpecial ?? chatted.options.addSpecial, parseSpecial: true } };
   }
 }

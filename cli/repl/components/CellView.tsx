@@ -16,8 +16,7 @@ export function statsLine(st: Stream): string {
       parts.push(`prompt ${s["promptTokens"]} tokens (${s["promptTokensCached"] ?? 0} cached, ${s["promptTokensComputed"]} computed)`);
     }
     if (s["thinkingTokens"]) {
-      parts.push(`thinking ${s["thinkingTokens"]} tokens ${(s["thinkingTokensPerS"] ?? 0).toFixed(1)} t/s`);
-      parts.push(`answer ${s["answerTokens"] ?? 0} tokens ${(s["answerTokensPerS"] ?? 0).toFixed(1)} t/s`);
+      parts.push(`thinking ${s["thinkingTokens"]} at ${(s["thinkingTokensPerS"] ?? 0).toFixed(1)} t/s, answer ${s["answerTokens"] ?? 0} at ${(s["answerTokensPerS"] ?? 0).toFixed(1)} t/s`);
     }
   }
   parts.push(`${st.tokens} tokens`);
