@@ -40,17 +40,19 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
 
   const runPrompt = useCallback((prompt: string, streams: number) => {
     const { config, model } = store.get();
-    // Chat mode: the cell is a user turn of the conversation (one answer; :parallel applies to completion cells).
+    // Chat mode: the cell is a user turn of the conversation; :parallel N gives N answers to choose from (:keep).
     const chat = chatModeOf(config, model?.chatTemplate ?? false);
-    const genIds = Array.from({ length: chat ? 1 : streams }, () => ++ids.current);
-    if (chat && streams > 1) store.dispatch({ type: "notice", tone: "warn", text: `chat mode runs one answer per turn; parallel ${streams} applies with :chat off` });
+    const genIds = Array.from({ length: streams }, () => ++ids.current);
     store.dispatch({
       type: "start-cell",
       cell: { id: ++ids.current, prompt, ...(chat ? { chat } : {}), streams: genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })) },
     });
-    genIds.forEach((id, i) => link.send(chat
-      ? { type: "chat", id, text: prompt, options: generateOptionsOf(config, i), chat: chatSettingsOf(config) }
-      : { type: "generate", id, prompt, options: generateOptionsOf(config, i) }));
+    if (chat) {
+      link.send({ type: "chat", ids: genIds, text: prompt, options: genIds.map((_, i) => generateOptionsOf(config, i)), chat: chatSettingsOf(config) });
+      if (streams > 1) store.dispatch({ type: "notice", tone: "info", text: `${streams} answers: the conversation goes on from #1 unless you :keep K` });
+    } else {
+      genIds.forEach((id, i) => link.send({ type: "generate", id, prompt, options: generateOptionsOf(config, i) }));
+    }
   }, [link, store]);
 
   const submit = useCallback((text: string) => {

@@ -3,6 +3,7 @@ import { createReadStream, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { runBenchmark } from "../../core/benchmark.ts";
+import type { GenerateOptions } from "../../core/generation.ts";
 import { ChatSession, type SavedChat } from "../../core/chat/session.ts";
 import { modelTemplate } from "../../core/chat/prompt.ts";
 import { Engine } from "../../core/engine.ts";
@@ -26,6 +27,8 @@ export class EngineHost {
   private readonly pending = new Map<number, { text: string; thinking: string; count: number }>();
   /** Chat mode's conversation with the loaded model (created by its first turn or :open, dropped by :load). */
   private chat: ChatSession | undefined;
+  /** The answers of the last chat turn after :parallel N, each on its own fork of the conversation (:keep). */
+  private alternatives: ChatSession[] | undefined;
   /** A conversation :open restored before the model it belongs to had loaded. */
   private restored: SavedChat | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -39,6 +42,7 @@ export class EngineHost {
       case "load": return void this.track(this.load(req));
       case "generate": return void this.track(this.generate(req));
       case "chat": return void this.track(this.chatTurn(req));
+      case "chat-keep": return this.keep(req.index);
       case "chat-reset": return void this.resetChat();
       case "chat-load": return void this.loadChat(req.saved);
       case "cancel": return this.running.get(req.id)?.abort();
@@ -138,13 +142,21 @@ export class EngineHost {
   /**
    * One user turn of the conversation: the session renders the model's template and reuses the cached turns;
    * its settings (system prompt, thinking, overflow policy) come with every turn, so :set applies at the next one.
+   * Several answers (:parallel N) run on forks of the conversation, batched together, sharing its cached K/V; the
+   * conversation goes on from the first unless :keep picks another.
    */
   private async chatTurn(req: Extract<Request, { type: "chat" }>): Promise<void> {
-    const controller = new AbortController();
-    this.running.set(req.id, controller);
+    const controllers = req.ids.map((id) => {
+      const c = new AbortController();
+      this.running.set(id, c);
+      return c;
+    });
     try {
-      const session = await this.session(req.id);
-      if (!session) return;
+      const session = await this.session(req.ids[0]!);
+      if (!session) {
+        for (const id of req.ids.slice(1)) this.send({ type: "failed", id, message: "no conversation (see the first answer)" });
+        return;
+      }
       session.systemPrompt = req.chat.system;
       session.enableThinking = req.chat.enableThinking;
       session.contextOverflow = req.chat.contextOverflow;
@@ -153,20 +165,40 @@ export class EngineHost {
         text: `the conversation no longer fits: it needs ${n.neededTokens} prompt tokens + ${n.reserve} for the answer, the context holds ${n.contextSize}; ` +
           `context-overflow ${n.policy} drops ${n.dropped.length} earlier message${n.dropped.length === 1 ? "" : "s"} (${n.keptTokens} prompt tokens left)`,
       });
-      const stream = session.prompt(req.text, { ...req.options, signal: controller.signal });
-      for await (const e of stream) this.queueText(req.id, e.part === "answer" ? e.text : "", e.part === "thinking" ? e.text : "", e.token >= 0);
+      const branches = req.ids.length === 1 ? [session] : req.ids.map(() => session.fork());
+      this.alternatives = branches.length > 1 ? branches : undefined;
+      if (branches.length > 1) this.chat = branches[0];
+      await Promise.all(branches.map((branch, i) => this.answer(branch, req.ids[i]!, req.text, req.options[i] ?? {}, controllers[i]!.signal, i === 0)));
+    } finally {
+      for (const id of req.ids) this.running.delete(id);
+    }
+  }
+
+  /** Streams one answer of a chat turn; `current` says whether its conversation is the one that goes on. */
+  private async answer(session: ChatSession, id: number, text: string, options: Omit<GenerateOptions, "signal">, signal: AbortSignal, current: boolean): Promise<void> {
+    try {
+      const stream = session.prompt(text, { ...options, signal });
+      for await (const e of stream) this.queueText(id, e.part === "answer" ? e.text : "", e.part === "thinking" ? e.text : "", e.token >= 0);
       const r = await stream.result;
       this.flush();
       this.send({
-        type: "done", id: req.id, finishReason: r.finishReason, text: r.answer, thinking: r.thinking,
-        stats: numericStats(r.stats), conversation: session.save(),
+        type: "done", id, finishReason: r.finishReason, text: r.answer, thinking: r.thinking, stats: numericStats(r.stats),
+        ...(current ? { conversation: session.save() } : {}),
       });
     } catch (e) {
       this.flush();
-      this.send({ type: "failed", id: req.id, message: (e as Error).message });
-    } finally {
-      this.running.delete(req.id);
+      this.send({ type: "failed", id, message: (e as Error).message });
     }
+  }
+
+  private keep(index: number): void {
+    const chosen = this.alternatives?.[index];
+    if (!chosen || chosen.running) {
+      this.send({ type: "notice", text: `:keep ${index + 1}: the last chat turn has no finished answer #${index + 1}` });
+      return;
+    }
+    this.chat = chosen;
+    this.send({ type: "chat-kept", index, conversation: chosen.save() });
   }
 
   /** The conversation, created on first use for the loaded model (with a conversation :open restored). */
@@ -197,11 +229,13 @@ export class EngineHost {
    */
   private resetChat(): void {
     this.chat = undefined;
+    this.alternatives = undefined;
     this.restored = undefined;
   }
 
   private loadChat(saved: SavedChat): void {
     this.chat = undefined;
+    this.alternatives = undefined;
     this.restored = saved;
   }
 

@@ -14,8 +14,13 @@ import type { ChatSettings, LoadSettings } from "./config.ts";
 export type Request =
   | { type: "load"; model: string; settings: LoadSettings; batching: Partial<BatchingOptions> }
   | { type: "generate"; id: number; prompt: string; options: Omit<GenerateOptions, "signal"> }
-  /** A user turn of the engine side's conversation (chat mode). */
-  | { type: "chat"; id: number; text: string; options: Omit<GenerateOptions, "signal">; chat: ChatSettings }
+  /**
+   * A user turn of the engine side's conversation (chat mode): one answer per id (several after :parallel N,
+   * each with its options, e.g. its seed). The conversation goes on from the first until :keep picks another.
+   */
+  | { type: "chat"; ids: number[]; text: string; options: Omit<GenerateOptions, "signal">[]; chat: ChatSettings }
+  /** :keep K: the conversation goes on from answer K (0-based) of the last turn. */
+  | { type: "chat-keep"; index: number }
   /** :new starts a conversation; :open restores one. */
   | { type: "chat-reset" }
   | { type: "chat-load"; saved: SavedChat }
@@ -53,6 +58,8 @@ export type Event =
   | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats; thinking?: string; conversation?: SavedChat }
   | { type: "failed"; id: number; message: string }
   | { type: "configured"; batching: BatchingOptions }
+  /** After :keep: the conversation as it now stands. */
+  | { type: "chat-kept"; index: number; conversation: SavedChat }
   | { type: "stats"; stats: EngineStats }
   | { type: "bench-done"; id: number; result: BenchmarkResult; promptTokens: number; genTokens: number }
   | { type: "ppl-progress"; id: number; done: number; total: number; ppl: number }

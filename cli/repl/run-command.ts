@@ -156,6 +156,13 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     ctx.store.dispatch({ type: "new-conversation" });
   },
 
+  keep(args, ctx) {
+    const last = ctx.store.get().cells.findLast((c) => c.chat);
+    if (!last || last.streams.length < 2) throw new CommandError(":keep K picks one of the answers of a chat turn run with :parallel N (there is none)");
+    const k = intIn(args, ":keep K", 1, last.streams.length);
+    ctx.link.send({ type: "chat-keep", index: k - 1 });
+  },
+
   think(args, ctx) {
     if (!["show", "fold", "hide"].includes(args)) throw new CommandError("usage: :think show|fold|hide");
     set(ctx, "think", args);

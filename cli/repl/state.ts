@@ -148,6 +148,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
     }
     case "configured": return { ...s, batching: e.batching };
+    case "chat-kept": return notice({ ...s, conversation: e.conversation }, "info", `kept answer #${e.index + 1}: the conversation goes on from it`);
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
       const r = e.result;

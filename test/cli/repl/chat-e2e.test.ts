@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { SavedChat } from "../../../core/chat/index.ts";
 import { readGguf } from "../../../core/gguf/index.ts";
+import { loadSession } from "../../../cli/session/session-file.ts";
 import { loadTokenizer } from "../../../core/tokenizer/index.ts";
 import { noShared } from "../../helpers/index.ts";
 import { hasTmux, Terminal } from "../../helpers/terminal.ts";
@@ -18,8 +20,10 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 /** A chat cell's stats: prompt tokens, cached, computed, generated, and how it ended. */
 interface TurnStats { prompt: number; cached: number; computed: number; tokens: number; end: string }
 
-function turnStats(screen: string, text: string): TurnStats | undefined {
-  const at = screen.lastIndexOf(`you: ${text}\n`);
+/** The stats of the turn `text` (of its answer #k after :parallel). */
+function turnStats(screen: string, text: string, k?: number): TurnStats | undefined {
+  let at = screen.lastIndexOf(`you: ${text}\n`);
+  if (at >= 0 && k !== undefined) at = screen.indexOf(`\n#${k}\n`, at);
   if (at < 0) return undefined;
   // The stats line may wrap at the terminal's width.
   const m = /prompt\s+(\d+)\s+tokens\s+\((\d+)\s+cached,\s+(\d+)\s+computed\)[\s\S]*?·\s+(\d+)\s+tokens\s+·\s+(\w+)/.exec(screen.slice(at));
@@ -36,7 +40,7 @@ async function turn(term: Terminal, text: string): Promise<TurnStats> {
 /** Prompt tokens the turn after `prev` finds cached: prev's prompt and every answer token it fed (not the last one sampled unless it was EOS). */
 const fedBy = (prev: TurnStats) => prev.prompt + prev.tokens - (prev.end === "eos" ? 0 : 1);
 
-test("chat mode: three turns reuse the cache (the third computes only its new tokens), Ctrl+C stops a turn and the conversation goes on, :save/:open restore it", { skip, timeout: 300_000 }, async (t) => {
+test("chat mode: three turns reuse the cache (the third computes only its new tokens), Ctrl+C stops a turn and the conversation goes on, :save/:open restore it, :parallel 2 + :keep 2", { skip, timeout: 300_000 }, async (t) => {
   const model = path.join(dir, "qwen25-chat.gguf");
   writeQwen25Chat(model);
   const term = new Terminal(dir, ["-m", model, "--temp", "0", "-n", "8", "-c", "1024"]);
@@ -89,6 +93,35 @@ test("chat mode: three turns reuse the cache (the third computes only its new to
   assert.equal(resumed.cached, fedBy(after), "the restored conversation reuses the cached turns");
   assert.equal(resumed.computed, resumed.prompt - fedBy(after));
   await term.waitText(" · chat 6 turns · ");
+
+  // :parallel 2 gives two answers to one turn; :keep 2 goes on from the second, and the next turn reuses it.
+  term.line(":set temp 0.9");
+  await term.waitText("temp = 0.9");
+  term.line(":set seed 11");
+  await term.waitText("seed = 11");
+  term.line(":parallel 2");
+  await term.waitText("parallel = 2");
+  term.line("Pick one");
+  await term.waitText("2 answers: the conversation goes on from #1 unless you :keep K");
+  let second2: TurnStats | undefined;
+  await term.waitFor((s) => turnStats(s, "Pick one", 1) !== undefined && (second2 = turnStats(s, "Pick one", 2)) !== undefined, "both answers");
+  term.line(":keep 2");
+  await term.waitText("kept answer #2: the conversation goes on from it");
+  term.line(":parallel 1");
+  await term.waitText("parallel = 1");
+  term.line(":set temp 0");
+  await term.waitText("temp = 0 (from");
+  const kept = await turn(term, "Good choice");
+  assert.equal(kept.cached, fedBy(second2!), "the next turn goes on from answer #2, found in the cache");
+  await term.waitText(" · chat 8 turns · ");
+  const keptFile = path.join(dir, "kept.session");
+  term.line(`:save ${keptFile}`);
+  await term.waitText(`to ${keptFile}`);
+  const saved = loadSession(keptFile);
+  const answers = saved.cells.filter((c) => c.prompt === "Pick one").map((c) => c.output);
+  const messages = (saved.chat as unknown as SavedChat).messages;
+  assert.notEqual(answers[0], answers[1], "two different answers (temperature 0.9, seeds 11 and 12)");
+  assert.deepEqual(messages.slice(-4, -2), [{ role: "user", content: "Pick one" }, { role: "assistant", content: answers[1] }]);
 
   term.line(`:export recipe ${recipe}`);
   await term.waitText(`wrote the recipe ${recipe}`);

@@ -20,10 +20,10 @@ const QWEN3_TOKENS = new Map([[THINK, { text: "<think>", type: 4 }], [END_THINK,
 
 const SMALL = { nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 128 };
 
-/** A small random Qwen2.5-shaped model with the qwen2 vocabulary and Qwen2.5-Instruct's chat template. */
+/** A small random Qwen2.5-shaped model with the qwen2 vocabulary and Qwen2.5-Instruct's chat template (an untied head: a tied one repeats the last token). */
 export function writeQwen25Chat(file: string, extra: Partial<SyntheticSpec> = {}): void {
   writeSyntheticModel(file, {
-    architecture: "qwen2", ...SMALL, vocabFrom: QWEN2_VOCAB,
+    architecture: "qwen2", ...SMALL, vocabFrom: QWEN2_VOCAB, untiedOutput: true,
     extraMetadata: [["tokenizer.chat_template", chatTemplate("Qwen-Qwen2.5-7B-Instruct")], ["tokenizer.ggml.eos_token_id", { type: GgufValueType.UINT32, value: IM_END }]],
     ...extra,
   });
