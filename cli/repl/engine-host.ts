@@ -6,6 +6,7 @@ import { runBenchmark } from "../../core/benchmark.ts";
 import type { GenerateOptions } from "../../core/generation.ts";
 import { ChatSession, type SavedChat } from "../../core/chat/session.ts";
 import { modelTemplate } from "../../core/chat/prompt.ts";
+import { compare } from "./compare.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
 import { perplexity } from "../../core/perplexity.ts";
@@ -43,6 +44,7 @@ export class EngineHost {
       case "generate": return void this.track(this.generate(req));
       case "chat": return void this.track(this.chatTurn(req));
       case "chat-keep": return this.keep(req.index);
+      case "compare": return void this.track(this.compare(req));
       case "chat-reset": return void this.resetChat();
       case "chat-load": return void this.loadChat(req.saved);
       case "cancel": return this.running.get(req.id)?.abort();
@@ -188,6 +190,19 @@ export class EngineHost {
     } catch (e) {
       this.flush();
       this.send({ type: "failed", id, message: (e as Error).message });
+    }
+  }
+
+  private async compare(req: Extract<Request, { type: "compare" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
+    try {
+      const rows = await compare(req.a, req.b, req.prompts, async () => (await this.loading, this.engine), controller.signal);
+      this.send({ type: "compare-done", id: req.id, rows, labels: req.labels, width: req.width });
+    } catch (e) {
+      this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? "stopped" : `:compare: ${(e as Error).message}` });
+    } finally {
+      this.running.delete(req.id);
     }
   }
 

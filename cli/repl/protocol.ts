@@ -4,6 +4,7 @@ import type { EngineStats } from "../../core/engine.ts";
 import type { GenerateOptions } from "../../core/generation.ts";
 import type { BenchmarkResult } from "../../core/benchmark.ts";
 import type { SavedChat } from "../../core/chat/session.ts";
+import type { CompareRow, CompareSide } from "./compare.ts";
 import type { ChatSettings, LoadSettings } from "./config.ts";
 
 /**
@@ -19,6 +20,8 @@ export type Request =
    * each with its options, e.g. its seed). The conversation goes on from the first until :keep picks another.
    */
   | { type: "chat"; ids: number[]; text: string; options: Omit<GenerateOptions, "signal">[]; chat: ChatSettings }
+  /** :compare: both sides on the same prompts. */
+  | { type: "compare"; id: number; a: CompareSide; b: CompareSide; prompts: string[]; labels: [string, string]; width: number }
   /** :keep K: the conversation goes on from answer K (0-based) of the last turn. */
   | { type: "chat-keep"; index: number }
   /** :new starts a conversation; :open restores one. */
@@ -58,6 +61,7 @@ export type Event =
   | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats; thinking?: string; conversation?: SavedChat }
   | { type: "failed"; id: number; message: string }
   | { type: "configured"; batching: BatchingOptions }
+  | { type: "compare-done"; id: number; rows: CompareRow[]; labels: [string, string]; width: number }
   /** After :keep: the conversation as it now stands. */
   | { type: "chat-kept"; index: number; conversation: SavedChat }
   | { type: "stats"; stats: EngineStats }

@@ -1,9 +1,10 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { SavedChat } from "../../core/chat/session.ts";
 import { loadSession, saveSession, type ConfigValue } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
-import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
+import type { CompareSide } from "./compare.ts";
+import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, generateOptionsOf, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { sessionRecipe } from "./export-recipe.ts";
 import { fromSessionCells, toSessionCells, type ReplState } from "./state.ts";
@@ -154,6 +155,31 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
   new(_args, ctx) {
     ctx.link.send({ type: "chat-reset" });
     ctx.store.dispatch({ type: "new-conversation" });
+  },
+
+  compare(args, ctx) {
+    const words = splitArgs(args);
+    if (words.length < 2 || words.length > 3) throw new CommandError("usage: :compare A B [PROMPTS-FILE] (A and B: recipe files, or 'current')");
+    const s = ctx.store.get();
+    const side = (w: string): CompareSide => (w === "current" ? { current: generateOptionsOf(s.config) } : { recipe: resolvePath(ctx, w) });
+    let prompts: string[];
+    if (words[2] !== undefined) {
+      const file = resolvePath(ctx, words[2]);
+      try {
+        prompts = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "");
+      } catch (e) {
+        throw new CommandError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      }
+      if (prompts.length === 0) throw new CommandError(`${file}: no prompts (one per line)`);
+    } else {
+      const last = s.cells.at(-1)?.prompt;
+      if (last === undefined) throw new CommandError(":compare needs a PROMPTS-FILE, or a prompt run before it");
+      prompts = [last];
+    }
+    const id = ctx.nextId();
+    const labels: [string, string] = [words[0]!, words[1]!];
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `compare ${labels.join(" and ")} on ${prompts.length} prompt${prompts.length === 1 ? "" : "s"}` } });
+    ctx.link.send({ type: "compare", id, a: side(words[0]!), b: side(words[1]!), prompts, labels, width: process.stdout.columns || 100 });
   },
 
   keep(args, ctx) {

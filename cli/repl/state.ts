@@ -2,6 +2,7 @@ import type { SavedChat } from "../../core/chat/session.ts";
 import type { EngineStats } from "../../core/engine.ts";
 import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { SessionCell } from "../session/session-file.ts";
+import { compareTable } from "./compare.ts";
 import type { ReplConfig } from "./config.ts";
 import type { CellStats, Event, ModelInfo } from "./protocol.ts";
 
@@ -148,6 +149,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
     }
     case "configured": return { ...s, batching: e.batching };
+    case "compare-done": return notice(endJob(s, e.id), "info", compareTable(e.labels, e.rows, e.width));
     case "chat-kept": return notice({ ...s, conversation: e.conversation }, "info", `kept answer #${e.index + 1}: the conversation goes on from it`);
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
