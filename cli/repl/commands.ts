@@ -24,7 +24,7 @@ export const COMMANDS: readonly CommandDef[] = [
   { name: "system", usage: ":system TEXT", summary: "the system prompt of chat mode (:system off removes it)" },
   { name: "new", usage: ":new", summary: "start a new conversation" },
   { name: "compare", usage: ":compare A B [PROMPTS-FILE]", summary: "two recipes (or 'current' settings) on the same prompts (a file's lines, else the last prompt), side by side", completes: "file" },
-  { name: "keep", usage: ":keep K", summary: "after :parallel N in chat mode: go on from answer K of the last turn" },
+  { name: "keep", usage: ":keep K|A|B", summary: "go on from answer K of the last :parallel chat turn, or adopt side A or B of the last :compare" },
   { name: "think", usage: ":think show|fold|hide", summary: "a reasoning model's thinking: shown dimmed, folded to one line when done, or hidden" },
   { name: "bench", usage: ":bench [-p N] [-n N] [--parallel 1,4]", summary: "prefill and decode tokens/s" },
   { name: "ppl", usage: ":ppl FILE [-c 128]", summary: "perplexity of a text file (llama.cpp's method, chunks of -c tokens)", completes: "file" },

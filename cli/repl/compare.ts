@@ -3,7 +3,9 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Engine } from "../../core/engine.ts";
 import type { GenerateOptions, GenerationResult } from "../../core/generation.ts";
-import { isRecipe, type Recipe } from "../../core/recipe.ts";
+import { isRecipe, type Recipe, type RecipeConfig } from "../../core/recipe.ts";
+import type { ConfigValue } from "../session/session-file.ts";
+import { SAMPLING_KEYS } from "./config.ts";
 
 /** One side of :compare: a recipe file, or the REPL's live settings on its loaded engine ("current"). */
 export type CompareSide = { recipe: string } | { current: Omit<GenerateOptions, "signal"> };
@@ -14,6 +16,12 @@ export interface CompareAnswer {
   readonly tokens: number;
   readonly decodeTokensPerS: number;
   readonly acceptRate?: number;
+}
+
+/** What `:keep A|B` adopts: the side's settings as REPL settings, and its model when it is a recipe's. */
+export interface Adoptable {
+  readonly config: Record<string, ConfigValue>;
+  readonly model?: string;
 }
 
 export interface CompareRow {
@@ -34,23 +42,53 @@ export async function loadRecipe(file: string): Promise<Recipe> {
  * Runs every prompt on both sides, one generation at a time so each side's speed is its own: A then B for each
  * prompt. A recipe runs as it runs on its own (its model, sampling, chat template); "current" is the live engine.
  */
-export async function compare(a: CompareSide, b: CompareSide, prompts: readonly string[], engine: () => Promise<Engine | undefined>, signal: AbortSignal): Promise<CompareRow[]> {
-  const run = await Promise.all([a, b].map(async (side) => {
+export async function compare(
+  a: CompareSide, b: CompareSide, prompts: readonly string[], engine: () => Promise<Engine | undefined>, signal: AbortSignal,
+): Promise<{ rows: CompareRow[]; adopt: [Adoptable | null, Adoptable | null] }> {
+  const sides = await Promise.all([a, b].map(async (side) => {
     if ("recipe" in side) {
       const recipe = await loadRecipe(side.recipe);
-      return (prompt: string) => recipe.generate(prompt, { signal });
+      return { run: (prompt: string) => recipe.generate(prompt, { signal }), adopt: adoptable(recipe.config) };
     }
     const e = await engine();
     if (!e) throw new Error("no model is loaded for the current settings (:load MODEL)");
-    return (prompt: string) => e.generate(prompt, { ...side.current, signal });
+    return { run: (prompt: string) => e.generate(prompt, { ...side.current, signal }), adopt: null };
   }));
+  const run = sides.map((s) => s.run);
   const rows: CompareRow[] = [];
   for (const prompt of prompts) {
     const ra = answerOf(await run[0]!(prompt));
     const rb = answerOf(await run[1]!(prompt));
     rows.push({ prompt, a: ra, b: rb });
   }
-  return rows;
+  return { rows, adopt: [sides[0]!.adopt, sides[1]!.adopt] };
+}
+
+/** The REPL settings a recipe decides (what adoptable() may set; :keep clears the others of them). */
+export const RECIPE_KEYS: readonly string[] = [
+  ...SAMPLING_KEYS.map(([key]) => key), "n-predict", "stop", "system", "enable-thinking", "spec", "spec-k", "draft", "exit-early",
+];
+
+/**
+ * A recipe's generation settings as the REPL's (:set keys), and its model file, for `:keep`. Load-time settings
+ * other than the model (threads, context, KV) stay the session's.
+ */
+export function adoptable(r: RecipeConfig): Adoptable {
+  const config: Record<string, ConfigValue> = {};
+  const sampling = (r.sampling ?? {}) as Record<string, unknown>;
+  for (const [key, field] of SAMPLING_KEYS) if (typeof sampling[field] === "number") config[key] = sampling[field] as number;
+  if (r.maxTokens !== undefined) config["n-predict"] = r.maxTokens;
+  if (r.stop) config["stop"] = [...r.stop];
+  if (r.chat?.system !== undefined) config["system"] = r.chat.system;
+  if (r.chat?.enableThinking !== undefined) config["enable-thinking"] = r.chat.enableThinking;
+  const spec = r.speculative;
+  if (spec) {
+    config["spec"] = spec.mode === "self" ? `self:${spec.layers}` : spec.mode;
+    if (spec.k !== undefined) config["spec-k"] = spec.k;
+    if (spec.mode === "draft") config["draft"] = spec.draft;
+  }
+  if (r.earlyExit) config["exit-early"] = r.earlyExit.map((p) => `${p.layer}:${p.threshold}`).join(",");
+  return { config, ...("file" in r.model ? { model: r.model.file } : { model: r.model.name }) };
 }
 
 function answerOf(r: GenerationResult): CompareAnswer {

@@ -174,7 +174,7 @@ function num(config: ReplConfig, key: string): number | undefined {
   return typeof v === "number" ? v : undefined;
 }
 
-const SAMPLING_KEYS: [string, keyof GenerateOptions][] = [
+export const SAMPLING_KEYS: [string, keyof GenerateOptions][] = [
   ["temp", "temperature"], ["top-k", "topK"], ["top-p", "topP"], ["min-p", "minP"], ["typical", "typicalP"],
   ["repeat-penalty", "repeatPenalty"], ["repeat-last-n", "repeatLastN"], ["presence-penalty", "presencePenalty"],
   ["frequency-penalty", "frequencyPenalty"], ["seed", "seed"],

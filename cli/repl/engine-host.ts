@@ -197,8 +197,8 @@ export class EngineHost {
     const controller = new AbortController();
     this.running.set(req.id, controller);
     try {
-      const rows = await compare(req.a, req.b, req.prompts, async () => (await this.loading, this.engine), controller.signal);
-      this.send({ type: "compare-done", id: req.id, rows, labels: req.labels, width: req.width });
+      const { rows, adopt } = await compare(req.a, req.b, req.prompts, async () => (await this.loading, this.engine), controller.signal);
+      this.send({ type: "compare-done", id: req.id, rows, labels: req.labels, width: req.width, adopt });
     } catch (e) {
       this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? "stopped" : `:compare: ${(e as Error).message}` });
     } finally {

@@ -4,7 +4,7 @@ import type { EngineStats } from "../../core/engine.ts";
 import type { GenerateOptions } from "../../core/generation.ts";
 import type { BenchmarkResult } from "../../core/benchmark.ts";
 import type { SavedChat } from "../../core/chat/session.ts";
-import type { CompareRow, CompareSide } from "./compare.ts";
+import type { Adoptable, CompareRow, CompareSide } from "./compare.ts";
 import type { ChatSettings, LoadSettings } from "./config.ts";
 
 /**
@@ -61,7 +61,7 @@ export type Event =
   | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats; thinking?: string; conversation?: SavedChat }
   | { type: "failed"; id: number; message: string }
   | { type: "configured"; batching: BatchingOptions }
-  | { type: "compare-done"; id: number; rows: CompareRow[]; labels: [string, string]; width: number }
+  | { type: "compare-done"; id: number; rows: CompareRow[]; labels: [string, string]; width: number; adopt: [Adoptable | null, Adoptable | null] }
   /** After :keep: the conversation as it now stands. */
   | { type: "chat-kept"; index: number; conversation: SavedChat }
   | { type: "stats"; stats: EngineStats }

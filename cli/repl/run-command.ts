@@ -3,7 +3,7 @@ import path from "node:path";
 import type { SavedChat } from "../../core/chat/session.ts";
 import { loadSession, saveSession, type ConfigValue } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
-import type { CompareSide } from "./compare.ts";
+import { RECIPE_KEYS, type CompareSide } from "./compare.ts";
 import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, generateOptionsOf, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { sessionRecipe } from "./export-recipe.ts";
@@ -183,6 +183,7 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
   },
 
   keep(args, ctx) {
+    if (/^[ab]$/i.test(args)) return keepCompared(ctx, args.toUpperCase() === "A" ? 0 : 1);
     const last = ctx.store.get().cells.findLast((c) => c.chat);
     if (!last || last.streams.length < 2) throw new CommandError(":keep K picks one of the answers of a chat turn run with :parallel N (there is none)");
     const k = intIn(args, ":keep K", 1, last.streams.length);
@@ -282,6 +283,19 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     ctx.quit();
   },
 };
+
+/** :keep A|B after :compare: the side's settings become the session's (its model is loaded if it differs). */
+function keepCompared(ctx: CommandContext, side: 0 | 1): void {
+  const s = ctx.store.get();
+  if (!s.compared) throw new CommandError(":keep A|B adopts a side of the last :compare (there was none)");
+  const label = s.compared.labels[side], adopt = s.compared.adopt[side];
+  if (!adopt) return info(ctx, `${label} is the current settings: nothing changes`);
+  const config: Record<string, ConfigValue> = { ...s.config };
+  for (const key of RECIPE_KEYS) delete config[key];
+  ctx.store.dispatch({ type: "config", config: { ...config, ...adopt.config } });
+  info(ctx, `kept ${label}: ${Object.entries(adopt.config).map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ") || "default settings"}`);
+  if (adopt.model && adopt.model !== s.model?.path) loadModel(ctx, adopt.model);
+}
 
 /** Starts loading a model with the load-time settings of the configuration. */
 export function loadModel(ctx: Pick<CommandContext, "store" | "link">, model: string): void {

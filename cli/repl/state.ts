@@ -2,7 +2,7 @@ import type { SavedChat } from "../../core/chat/session.ts";
 import type { EngineStats } from "../../core/engine.ts";
 import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { SessionCell } from "../session/session-file.ts";
-import { compareTable } from "./compare.ts";
+import { compareTable, type Adoptable } from "./compare.ts";
 import type { ReplConfig } from "./config.ts";
 import type { CellStats, Event, ModelInfo } from "./protocol.ts";
 
@@ -71,6 +71,8 @@ export interface ReplState {
   readonly createdAt: string;
   /** Transcript keys must be unique forever, even across :clear. */
   readonly serial: number;
+  /** The last :compare's sides, for :keep A|B (null for a side that is the current settings). */
+  readonly compared?: { readonly labels: [string, string]; readonly adopt: [Adoptable | null, Adoptable | null] };
   /** Chat mode's conversation after its last turn, as the engine side saved it (what :save stores). */
   readonly conversation: SavedChat | null;
 }
@@ -149,7 +151,8 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
     }
     case "configured": return { ...s, batching: e.batching };
-    case "compare-done": return notice(endJob(s, e.id), "info", compareTable(e.labels, e.rows, e.width));
+    case "compare-done":
+      return notice({ ...endJob(s, e.id), compared: { labels: e.labels, adopt: e.adopt } }, "info", compareTable(e.labels, e.rows, e.width) + "\n:keep A or :keep B adopts one side's settings");
     case "chat-kept": return notice({ ...s, conversation: e.conversation }, "info", `kept answer #${e.index + 1}: the conversation goes on from it`);
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {

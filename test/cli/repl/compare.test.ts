@@ -39,6 +39,8 @@ test(":compare runs two recipes on the same prompts; at temperature 0 each colum
     assert.equal(r.a.tokens, 16);
     assert.ok(r.b.acceptRate !== undefined, "b speculates: its acceptance is reported");
   }
+  assert.equal(done.adopt[1]!.model, sharedModel("stories15M-f32.gguf"));
+  assert.deepEqual(done.adopt[1]!.config, { temp: 0, "n-predict": 20, spec: "ngram" }, ":keep B would adopt b's settings");
   const table = compareTable(done.labels, done.rows, 100);
   assert.match(table, /^a\.ts +│ b\.ts/);
   assert.match(table, /16 tokens · [\d.]+ t\/s +│ \d+ tokens · [\d.]+ t\/s · acceptance \d+%/);
