@@ -19,7 +19,10 @@ function buildProgram(): Command {
     .version(packageVersion(), "--version", "print the version and exit")
     .option("--jsonl", "pipe mode: one JSON object per prompt")
     .enablePositionalOptions() // -m after a subcommand belongs to the subcommand
-    .exitOverride();
+    .exitOverride()
+    // Commander's own messages ("error: unknown option ...") take the prefix of every other error; subcommands
+    // inherit this when they are created below.
+    .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, "infer-repl: ")) });
   addGenerateOptions(addEngineOptions(program));
   program.action(async (model: string | undefined, flags: PipeFlags) => {
     if (process.stdin.isTTY) {

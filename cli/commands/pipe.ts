@@ -2,7 +2,7 @@ import { UsageError } from "../errors.ts";
 import { readStdin, writeJson } from "../io.ts";
 import { engineOptions, generateOptions, type EngineFlags, type GenerateFlags } from "../options.ts";
 import { resolveModelArg } from "../model-arg.ts";
-import { round } from "./generate.ts";
+import { round, warnIfContextFull } from "./generate.ts";
 
 export interface PipeFlags extends EngineFlags, GenerateFlags { jsonl?: boolean }
 
@@ -19,6 +19,7 @@ export async function runPipe(modelArg: string | undefined, flags: PipeFlags): P
   const pending = prompts.map((prompt) => ({ prompt, result: engine.generate(prompt, options) }));
   for (const [i, { prompt, result }] of pending.entries()) {
     const r = await result;
+    warnIfContextFull(r, engine.contextSize);
     if (flags.jsonl) {
       writeJson({
         prompt,

@@ -189,6 +189,9 @@ export class ChatSession {
     const splitter = new ThinkingSplitter(opensThinking(prompt.text));
     const parts = { thinking: { tokens: 0, ms: 0, timed: 0, text: "" }, answer: { tokens: 0, ms: 0, timed: 0, text: "" } };
     const emit = (token: number, out: { thinking: string; answer: string }) => {
+      // After a think block the answer's leading newlines go, as reasoning templates (Qwen3) write them back; without
+      // one the answer is kept as generated, so rendering it next turn gives the very text the model wrote.
+      if (parts.answer.text === "" && parts.thinking.tokens > 0) out = { ...out, answer: out.answer.replace(/^\s+/, "") };
       for (const part of ["thinking", "answer"] as const) {
         if (out[part] === "") continue;
         parts[part].text += out[part];
@@ -219,10 +222,8 @@ export class ChatSession {
     const result = await stream.result;
     emit(-1, splitter.flush());
 
-    // After a think block the answer's leading newlines go, as reasoning templates (Qwen3) write them back; without
-    // one the answer is kept as generated, so rendering it next turn gives the very text the model wrote.
     const thought = parts.thinking.tokens > 0;
-    const answer = thought ? parts.answer.text.replace(/^\s+/, "") : parts.answer.text, thinking = parts.thinking.text.trim();
+    const answer = parts.answer.text, thinking = parts.thinking.text.trim();
     this.messages.push(user, { role: "assistant", content: answer, ...(thought ? { reasoning: thinking } : {}) });
     // The answer's tokens extend what the model saw only when its text is exactly their text: not after a stop
     // string (its tokens are not in the text) or a control token (it has no text).

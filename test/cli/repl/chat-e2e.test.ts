@@ -142,7 +142,7 @@ test("chat mode on a Qwen3-shaped reasoning model: the think block is folded to 
 
   const first = await turn(term, "Hello");
   let screen = term.screen();
-  assert.match(screen, /you: Hello\n▸ thought 6 tokens: Hmm let me think\nHi!\n/);
+  assert.match(screen, /you: Hello\n▸ thought: Hmm let me think\nHi!\n/);
   assert.match(screen, /thinking 6 at [\d.]+ t\/s, answer 3 at [\d.]+ t\/s/);
   // Qwen3's template drops the earlier turn's reasoning: the next prompt departs from the cached tokens right after
   // that turn's "<|im_start|>assistant\n", which ended the first prompt.
