@@ -81,6 +81,52 @@ void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8
   }
 }
 
+// The layouts unpack_row knows (a new packed layout joins once unpack_row rebuilds its rows).
+bool packed_rows_complete(int type) {
+  return type == GGML_Q8_0 || type == GGML_Q4_0 || type == GGML_IQ4_NL || type == GGML_Q5_0;
+}
+
+void unpack_row(int type, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  const size_t dst_block = row_bytes(type, cols) / size_t(nb), level_bytes = packed_level_bytes(type);
+  const uint8_t* levels = packed + size_t(r / kPackRows) * packed_group_bytes(type, cols);
+  const uint8_t* scales = levels + size_t(nb) * level_bytes;
+  const int lane = int(r % kPackRows);
+  for (int64_t b = 0; b < nb; b++) {
+    uint8_t* blk = dst + size_t(b) * dst_block;
+    const uint8_t* lv = levels + size_t(b) * level_bytes;
+    auto get = [&](int vector, int j) { return lv[64 * vector + 4 * lane + j]; };
+    std::memcpy(blk, scales + size_t(b) * kScaleBytes + size_t(lane) * sizeof(ggml_half), sizeof(ggml_half));
+    switch (type) {
+      case GGML_Q8_0:
+        for (int v = 0; v < 8; v++)
+          for (int j = 0; j < 4; j++) blk[2 + 4 * v + j] = uint8_t(get(v, j) ^ 0x80);
+        break;
+      case GGML_Q5_0: {
+        uint8_t* qh = blk + 2;
+        std::memset(qh, 0, 4);
+        for (int v = 0; v < 4; v++)
+          for (int j = 0; j < 4; j++) blk[6 + 4 * v + j] = get(v, j);
+        for (int i = 0; i < 8; i++)
+          for (int e = 0; e < 4; e++) {
+            const int bit = 4 * i + e, mask_bit = 4 * lane + e;
+            if ((lv[4 * 64 + 8 * i + mask_bit / 8] >> (mask_bit % 8)) & 1) qh[bit / 8] |= uint8_t(1u << (bit % 8));
+          }
+        break;
+      }
+      default:  // Q4_0, IQ4_NL
+        for (int v = 0; v < 4; v++)
+          for (int j = 0; j < 4; j++) blk[2 + 4 * v + j] = get(v, j);
+    }
+  }
+}
+
+void read_row(const Matrix& m, int64_t r, uint8_t* dst) {
+  const size_t rb = row_bytes(m.type, m.cols);
+  if (m.packed && packed_rows_complete(m.type) && r < m.rows / kPackRows * kPackRows) return unpack_row(m.type, m.packed, m.cols, r, dst);
+  std::memcpy(dst, m.data + size_t(r) * rb, rb);
+}
+
 float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
   const auto* blocks = reinterpret_cast<const block_q8_0*>(data);
   float largest = 0;

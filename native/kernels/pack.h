@@ -34,6 +34,15 @@ size_t packed_group_bytes(int type, int64_t cols);
 // Bytes of the packed copy of a rows × cols matrix: its whole groups only (the rows past them stay unpacked).
 size_t packed_bytes(int type, int64_t rows, int64_t cols);
 void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
+// Whether a packed copy of this type holds everything of the original rows (unpack_row rebuilds them), so that
+// the original's pages need not be kept once packed.
+bool packed_rows_complete(int type);
+// Rebuilds row r (< rows / 16 * 16) of the original matrix, row_bytes(type, cols) bytes, from its packed copy.
+void unpack_row(int type, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst);
+// Row r of m as stored in the file (row_bytes(m.type, m.cols) bytes): rebuilt from the packed copy where it holds
+// that row completely, so that readers of single rows (embedding lookup, reduced heads, matmul_argmax's exact
+// values) never touch the original's released pages.
+void read_row(const Matrix& m, int64_t r, uint8_t* dst);
 // Largest |scale| over a Q8_0 matrix's blocks (Matrix::max_abs_scale).
 float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols);
 

@@ -20,6 +20,12 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights) : cfg_(cf
     }
 }
 
+void Transformer::set_draft_head(std::vector<int32_t> token_ids) {
+  if (!token_ids.empty())
+    while (token_ids.size() % kPackRows != 0) token_ids.push_back(token_ids.back());
+  draft_head_.set(w_.output, token_ids);
+}
+
 std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
   if (b.n_tokens <= 0) return "the batch has no tokens";
   if (cfg_.head_dim > kMaxHeadDim) return "head size " + std::to_string(cfg_.head_dim) + " exceeds " + std::to_string(kMaxHeadDim);
@@ -258,8 +264,12 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   a.head_in.resize(size_t(b.n_logit_rows) * d);
   for (int r = 0; r < b.n_logit_rows; r++)
     rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
-  if (b.argmax && !uses_draft_head(b)) return matmul_argmax(pool, w_.output, a.head_in.data(), b.n_logit_rows, b.argmax);
-  matmul(pool, uses_draft_head(b) ? draft_head_.matrix() : w_.output, a.head_in.data(), b.n_logit_rows, b.logits);
+  const bool reduced = uses_draft_head(b);
+  const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
+  if (!b.argmax) return matmul(pool, head, a.head_in.data(), b.n_logit_rows, b.logits);
+  matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
+  if (reduced)
+    for (int r = 0; r < b.n_logit_rows; r++) b.argmax[r] = b.argmax[r] < 0 ? -1 : draft_head_.token(b.argmax[r]);
 }
 
 // Before the last layer's feed-forward: when fewer rows want logits than the batch has tokens, keeps only

@@ -75,8 +75,8 @@ struct StepBatch {
   // Greedy drafting with a reduced head: logits only over the draft head's tokens (set_draft_head), each row
   // draft_head().size() wide; ignored while no draft head is set.
   bool draft_head = false;
-  // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index of row r's largest logit and the
-  // logits are not written — with the full head, through matmul_argmax, which skips most of the head's exact work.
+  // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index (token id, also with the draft head)
+  // of row r's largest logit and the logits are not written; matmul_argmax skips most of the head's exact work.
   int32_t* argmax = nullptr;
 };
 
@@ -94,8 +94,10 @@ class Transformer {
   void forward(ThreadPool& pool, KvPool& kv, const StepBatch& b);
   // The rows of the output head (token ids) that the early-exit confidence test uses; empty = the full head.
   void set_exit_head(const std::vector<int32_t>& token_ids);
-  // The output rows greedy drafting computes when a batch asks for the draft head; empty = none.
-  void set_draft_head(const std::vector<int32_t>& token_ids) { draft_head_.set(w_.output, token_ids); }
+  // The output rows greedy drafting computes when a batch asks for the draft head; empty = none. Padded to whole
+  // packed groups with copies of its last token (which never change an argmax: the first of equal maxima wins), so
+  // that drafting takes the argmax with matmul_argmax.
+  void set_draft_head(std::vector<int32_t> token_ids);
   const ReducedHead& draft_head() const { return draft_head_; }
   bool uses_draft_head(const StepBatch& b) const { return b.draft_head && !draft_head_.empty(); }
   // Columns of a logits row this batch produces.
