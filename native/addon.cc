@@ -189,7 +189,9 @@ class Model : public Napi::ObjectWrap<Model> {
         L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
         w.layers.push_back(L);
       }
-      net_ = std::make_unique<Transformer>(cfg, std::move(w));
+      w.file_mapped = true;
+      std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
+      net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool());
     } catch (const std::exception& e) {
       Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
     }
@@ -200,12 +202,12 @@ class Model : public Napi::ObjectWrap<Model> {
 
   // model.setExitHead(tokenIds: Int32Array): the head rows the early-exit confidence test uses (empty = all).
   Napi::Value SetExitHead(const Napi::CallbackInfo& info) {
-    return set_head_rows(info, "setExitHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_exit_head(rows); });
+    return set_head_rows(info, "setExitHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_exit_head(rows, engine_pool()); });
   }
 
   // model.setDraftHead(tokenIds: Int32Array): the head rows of batches with draftHead set (empty = none).
   Napi::Value SetDraftHead(const Napi::CallbackInfo& info) {
-    return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows); });
+    return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows, engine_pool()); });
   }
 
   template <typename Apply>

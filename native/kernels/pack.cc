@@ -62,11 +62,14 @@ void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
 
 }  // namespace
 
-void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+namespace {
+
+// Packs groups [g0, g1) of a rows × cols matrix.
+void pack_groups(int type, const uint8_t* src, int64_t cols, int64_t g0, int64_t g1, uint8_t* dst) {
   const int64_t nb = cols / 32;
   const size_t src_row = row_bytes(type, cols), src_block = src_row / size_t(nb);
   const size_t level_bytes = packed_level_bytes(type), group_bytes = packed_group_bytes(type, cols);
-  for (int64_t g = 0; g < rows / kPackRows; g++) {
+  for (int64_t g = g0; g < g1; g++) {
     uint8_t* levels = dst + size_t(g) * group_bytes;
     uint8_t* scales = levels + size_t(nb) * level_bytes;
     std::memset(levels, 0, group_bytes);
@@ -79,6 +82,20 @@ void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8
       }
     }
   }
+}
+
+}  // namespace
+
+void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  pack_groups(type, src, cols, 0, rows / kPackRows, dst);
+}
+
+void pack_matrix(ThreadPool& pool, int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  const int64_t groups = rows / kPackRows, per_task = 64;
+  pool.parallel_for(int((groups + per_task - 1) / per_task), [&](int task, int) {
+    const int64_t g0 = int64_t(task) * per_task;
+    pack_groups(type, src, cols, g0, std::min(groups, g0 + per_task), dst);
+  });
 }
 
 // The layouts unpack_row knows (a new packed layout joins once unpack_row rebuilds its rows).
@@ -134,43 +151,53 @@ float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
   return largest;
 }
 
-void PackedWeights::attach(Matrix& m) {
+void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
   if (auto_variant() != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
   const size_t n = packed_bytes(m.type, m.rows, m.cols);
   buffers_.emplace_back(n);
   uint8_t* p = buffers_.back().data();
-  pack_matrix(m.type, m.data, m.rows, m.cols, p);
+  pack_matrix(pool, m.type, m.data, m.rows, m.cols, p);
   m.packed = p;
   if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);
 }
 
-void PackedWeights::attach_argmax_shadow(Matrix& m) {
+void PackedWeights::attach_argmax_shadow(Matrix& m, ThreadPool& pool) {
   const bool float_type = m.type == GGML_F32 || m.type == GGML_F16 || m.type == GGML_BF16;
   if (auto_variant() != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return;
   const int64_t nb = m.cols / QK8_0;
   const size_t q8_row = size_t(nb) * sizeof(block_q8_0), src_row = row_bytes(m.type, m.cols);
   std::vector<uint8_t> q8(q8_row * size_t(m.rows));
-  std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
-  double max_w = 0, max_copy = 0, max_err = 0;  // squared norms
-  for (int64_t r = 0; r < m.rows; r++) {
-    dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
-    uint8_t* q = q8.data() + size_t(r) * q8_row;
-    quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
-    dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
-    double w2 = 0, copy2 = 0, err2 = 0;
-    for (int64_t j = 0; j < m.cols; j++) {
-      const double w = x[size_t(j)], c = back[size_t(j)];
-      w2 += w * w;
-      copy2 += c * c;
-      err2 += (w - c) * (w - c);
+  // Squared norms' maxima per task (rows in tasks of 256), combined after.
+  constexpr int64_t kRowsPerTask = 256;
+  const int n_tasks = int((m.rows + kRowsPerTask - 1) / kRowsPerTask);
+  std::vector<double> task_w(static_cast<size_t>(n_tasks)), task_copy(task_w), task_err(task_w);
+  pool.parallel_for(n_tasks, [&](int task, int) {
+    std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
+    double max_w = 0, max_copy = 0, max_err = 0;
+    for (int64_t r = task * kRowsPerTask; r < std::min(m.rows, (task + 1) * kRowsPerTask); r++) {
+      dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
+      uint8_t* q = q8.data() + size_t(r) * q8_row;
+      quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
+      dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
+      double w2 = 0, copy2 = 0, err2 = 0;
+      for (int64_t j = 0; j < m.cols; j++) {
+        const double w = x[size_t(j)], c = back[size_t(j)];
+        w2 += w * w;
+        copy2 += c * c;
+        err2 += (w - c) * (w - c);
+      }
+      max_w = std::max(max_w, w2);
+      max_copy = std::max(max_copy, copy2);
+      max_err = std::max(max_err, err2);
     }
-    max_w = std::max(max_w, w2);
-    max_copy = std::max(max_copy, copy2);
-    max_err = std::max(max_err, err2);
-  }
+    task_w[size_t(task)] = max_w, task_copy[size_t(task)] = max_copy, task_err[size_t(task)] = max_err;
+  });
+  const double max_w = *std::max_element(task_w.begin(), task_w.end());
+  const double max_copy = *std::max_element(task_copy.begin(), task_copy.end());
+  const double max_err = *std::max_element(task_err.begin(), task_err.end());
   buffers_.emplace_back(packed_bytes(GGML_Q8_0, m.rows, m.cols));
   uint8_t* p = buffers_.back().data();
-  pack_matrix(GGML_Q8_0, q8.data(), m.rows, m.cols, p);
+  pack_matrix(pool, GGML_Q8_0, q8.data(), m.rows, m.cols, p);
   // Norms rounded up past the double arithmetic's error, so that the bounds built from them stay bounds.
   auto norm_up = [](double squared) { return std::nextafter(float(std::sqrt(squared) * (1 + 1e-9)), INFINITY); };
   shadows_.push_back(std::make_unique<ArgmaxShadow>(ArgmaxShadow{

@@ -15,7 +15,7 @@ class ReducedHead {
   // ids must be valid rows of head (checked by the caller); empty clears the subset. The copy gets a packed copy
   // of its own where the full head's type has one (PackedWeights::attach), for the packed kernels and
   // matmul_argmax.
-  void set(const Matrix& head, const std::vector<int32_t>& ids);
+  void set(const Matrix& head, const std::vector<int32_t>& ids, ThreadPool& pool);
   bool empty() const { return ids_.empty(); }
   int size() const { return int(ids_.size()); }
   const Matrix& matrix() const { return matrix_; }
