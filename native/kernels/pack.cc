@@ -35,18 +35,22 @@ size_t packed_bytes(int type, int64_t rows, int64_t cols) {
 
 namespace {
 
-// Row r's part of one block's packed levels (layout in pack.h).
+// Row r's part of one block's packed levels (layout in pack.h). Whole 4-byte groups are copied at once: packing
+// runs over every weight at load.
 void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
-  auto put = [&](int vector, int j, uint8_t q) { levels[64 * vector + 4 * r + j] = q; };
+  auto put4 = [&](int vector, const uint8_t* from, uint32_t flip) {
+    uint32_t q;
+    std::memcpy(&q, from, 4);
+    q ^= flip;
+    std::memcpy(levels + 64 * vector + 4 * r, &q, 4);
+  };
   switch (type) {
     case GGML_Q8_0:
-      for (int v = 0; v < 8; v++)
-        for (int j = 0; j < 4; j++) put(v, j, uint8_t(blk[2 + 4 * v + j] ^ 0x80));
+      for (int v = 0; v < 8; v++) put4(v, blk + 2 + 4 * v, 0x80808080u);
       return;
     case GGML_Q5_0: {
       const uint8_t* qh = blk + 2;
-      for (int v = 0; v < 4; v++)
-        for (int j = 0; j < 4; j++) put(v, j, blk[6 + 4 * v + j]);
+      for (int v = 0; v < 4; v++) put4(v, blk + 6 + 4 * v, 0);
       for (int i = 0; i < 8; i++)
         for (int e = 0; e < 4; e++) {
           const int bit = 4 * i + e, mask_bit = 4 * r + e;
@@ -55,8 +59,7 @@ void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
       return;
     }
     default:  // Q4_0, IQ4_NL
-      for (int v = 0; v < 4; v++)
-        for (int j = 0; j < 4; j++) put(v, j, blk[2 + 4 * v + j]);
+      for (int v = 0; v < 4; v++) put4(v, blk + 2 + 4 * v, 0);
   }
 }
 
@@ -72,7 +75,6 @@ void pack_groups(int type, const uint8_t* src, int64_t cols, int64_t g0, int64_t
   for (int64_t g = g0; g < g1; g++) {
     uint8_t* levels = dst + size_t(g) * group_bytes;
     uint8_t* scales = levels + size_t(nb) * level_bytes;
-    std::memset(levels, 0, group_bytes);
     for (int r = 0; r < kPackRows; r++) {
       const uint8_t* row = src + size_t(g * kPackRows + r) * src_row;
       for (int64_t b = 0; b < nb; b++) {

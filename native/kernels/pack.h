@@ -33,6 +33,7 @@ size_t packed_level_bytes(int type);
 size_t packed_group_bytes(int type, int64_t cols);
 // Bytes of the packed copy of a rows × cols matrix: its whole groups only (the rows past them stay unpacked).
 size_t packed_bytes(int type, int64_t rows, int64_t cols);
+// dst must be zero-filled (fresh anonymous memory is): Q5_0's masks are set bit by bit, padding is left as is.
 void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
 // The same, its groups spread over the pool.
 void pack_matrix(ThreadPool& pool, int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
