@@ -300,7 +300,9 @@ export class Engine {
     const emit = (seq: Sequence, token: number): boolean => {
       seq.tokens.push(token);
       generated++;
-      const reason = seq.sink.onToken(seq, token) ?? (seq.tokens.length >= this.contextSize ? "length" : undefined);
+      // "context": the sequence filled its positions before its token budget ran out, which callers must be able to
+      // tell apart from "length" (the budget itself).
+      const reason = seq.sink.onToken(seq, token) ?? (seq.tokens.length >= this.contextSize ? "context" : undefined);
       if (reason) this.finish(seq, reason);
       return !reason;
     };

@@ -31,7 +31,8 @@ export const COMMANDS: readonly CommandDef[] = [
 
 export const KEY_HELP = [
   "Enter runs the prompt; a trailing \\ or Alt+Enter continues on a new line",
-  "Up/Down: history   Tab: complete   Ctrl+C: stop the generation (clear the line when idle)   Ctrl+D: quit",
+  "Up/Down: history   Tab: complete   Ctrl+C: stop the generation or :bench/:ppl (clear the line when idle)",
+  "Ctrl+L: clear the screen   PgUp/PgDn: scroll the settings panel   Ctrl+D: quit",
 ];
 
 export interface ParsedCommand {

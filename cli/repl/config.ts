@@ -2,6 +2,7 @@ import type { ConfigValue } from "../session/session-file.ts";
 import type { GenerateOptions } from "../../core/generation.ts";
 import { DEFAULT_BATCHING } from "../../core/engine.ts";
 import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
+import type { KvType } from "../../core/model/model.ts";
 import { DEFAULT_SAMPLING } from "../../core/sampling/index.ts";
 import { DEFAULT_NGRAM_K, DEFAULT_SPEC_K, MAX_SPEC_K, parseSpecMode, type SpeculativeOptions } from "../../core/speculative/options.ts";
 import { parseEarlyExit, type ExitPoint } from "../../core/earlyexit/options.ts";
@@ -24,6 +25,8 @@ export interface SettingDef {
   readonly parse: (text: string) => ConfigValue;
   /** What applies when the key is unset, for :show. */
   readonly fallback: string;
+  /** Reset words (see RESET_WORDS) that are values of this setting instead ("off" for prefix-cache). */
+  readonly literal?: readonly string[];
 }
 
 export class SettingError extends Error {
@@ -112,10 +115,11 @@ const defs: SettingDef[] = [
   { key: "max-seqs", group: "batching", scope: "batching", help: "most sequences in one step", parse: int(1, 4096), fallback: String(DEFAULT_BATCHING.maxSeqs) },
   { key: "max-batch-tokens", group: "batching", scope: "batching", help: "most tokens in one step", parse: int(1, 1 << 16), fallback: String(DEFAULT_BATCHING.maxBatchTokens) },
   { key: "max-wait-ms", group: "batching", scope: "batching", help: "wait this long to fill a batch", parse: int(0, 60_000), fallback: String(DEFAULT_BATCHING.maxWaitMs) },
+  { key: "prefix-cache", group: "batching", scope: "batching", help: "reuse the KV of prompt prefixes computed before", parse: choice("on", "off"), fallback: DEFAULT_BATCHING.prefixCaching ? "on" : "off", literal: ["off"] },
   { key: "threads", group: "engine", scope: "load", help: "threads for the forward pass", parse: int(1, 512), fallback: "all cores" },
   { key: "ctx-size", group: "engine", scope: "load", help: "positions per sequence", parse: int(1, 1 << 20), fallback: "model's, at most 4096" },
   { key: "kv-block", group: "engine", scope: "load", help: "tokens per KV block", parse: int(1, 4096), fallback: "16" },
-  { key: "kv-type", group: "engine", scope: "load", help: "KV element type", parse: choice("f16", "f32"), fallback: "f16" },
+  { key: "kv-type", group: "engine", scope: "load", help: "KV element type", parse: choice("f16", "f32", "q8_0"), fallback: "f16" },
   { key: "spec", group: "speculative", scope: "prompt", help: "speculative decoding: ngram, draft or self:L", parse: specMode, fallback: "off" },
   { key: "spec-k", group: "speculative", scope: "prompt", help: "most tokens drafted per step", parse: int(1, MAX_SPEC_K), fallback: `${DEFAULT_SPEC_K}, ngram ${DEFAULT_NGRAM_K}` },
   { key: "draft", group: "speculative", scope: "load", help: "draft model for :spec draft (a GGUF file or a known name)", parse: (t) => t, fallback: "none" },
@@ -137,7 +141,7 @@ export function applySetting(config: ReplConfig, key: string, text: string): Rep
   const value = text.trim();
   if (value === "") throw new SettingError(`:set ${key} needs a value (${def.help}; 'default' resets it)`);
   const next = { ...config };
-  if (RESET_WORDS.has(value)) {
+  if (RESET_WORDS.has(value) && !def.literal?.includes(value)) {
     delete next[key];
     return next;
   }
@@ -193,6 +197,8 @@ export function batchingOf(config: ReplConfig): Partial<BatchingOptions> {
   if (m !== undefined) out.maxSeqs = m;
   if (b !== undefined) out.maxBatchTokens = b;
   if (w !== undefined) out.maxWaitMs = w;
+  const prefixCache = config["prefix-cache"];
+  if (prefixCache !== undefined) out.prefixCaching = prefixCache === "on";
   return out;
 }
 
@@ -201,7 +207,7 @@ export interface LoadSettings {
   threads?: number;
   ctxSize?: number;
   kvBlock?: number;
-  kvType?: "f16" | "f32";
+  kvType?: KvType;
   /** The draft model for speculative decoding, as given (a path or a known name; the engine side resolves it). */
   draft?: string;
 }
@@ -214,7 +220,7 @@ export function loadSettingsOf(config: ReplConfig): LoadSettings {
     threads: num(config, "threads"),
     ctxSize: num(config, "ctx-size"),
     kvBlock: num(config, "kv-block"),
-    kvType: kvType === "f16" || kvType === "f32" ? kvType : undefined,
+    kvType: kvType === "f16" || kvType === "f32" || kvType === "q8_0" ? kvType : undefined,
   };
 }
 
@@ -241,6 +247,7 @@ export function configFromFlags(flags: Record<string, unknown>): ReplConfig {
   const spec = flags["spec"] as Pick<SpeculativeOptions, "mode" | "layers"> | undefined;
   if (spec) config["spec"] = spec.mode === "self" ? `self:${spec.layers}` : spec.mode;
   else if (typeof flags["draft"] === "string") config["spec"] = "draft"; // as on the command line, --draft alone means --spec draft
+  if (flags["prefixCache"] === false) config["prefix-cache"] = "off";
   const exit = flags["earlyExit"] as ExitPoint[] | undefined;
   if (exit) config["exit-early"] = exit.map((p) => `${p.layer}:${p.threshold}`).join(",");
   // Commander fills these with their defaults; they are only "set" when they differ from them.

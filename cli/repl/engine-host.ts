@@ -5,11 +5,11 @@ import path from "node:path";
 import { runBenchmark } from "../../core/benchmark.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
-import { perplexity } from "../../core/perplexity.ts";
+import { perplexity, perplexityArithmetic } from "../../core/perplexity.ts";
 import type { Event, Request } from "./protocol.ts";
 
 /** How often streamed text is sent to the UI: about one frame. */
-const FLUSH_MS = 16;
+const FLUSH_MS = 33;
 /** How often engine stats (KV blocks, tokens/s) are sent while work is running. */
 const STATS_MS = 250;
 
@@ -25,6 +25,8 @@ export class EngineHost {
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private busy = 0;
+  /** The threads setting of the loaded engine (a scoring engine for :ppl uses the same). */
+  private threads: number | undefined;
 
   constructor(private readonly send: (e: Event) => void) {}
 
@@ -70,20 +72,22 @@ export class EngineHost {
         const resolved = await resolve(req.model || undefined);
         const draftPath = req.settings.draft === undefined ? undefined : (await resolve(req.settings.draft)).path;
         this.send({ type: "progress", phase: "load", received: 0, total: null });
-        for (const c of superseded) c.abort();
-        this.engine?.close();
-        this.engine = undefined;
+        // The new engine loads beside the old one, which is replaced only once it has: a load that fails (a bad
+        // file, a draft model with another vocabulary) leaves the working model loaded and usable.
         const engine = await Engine.load({
           model: resolved.path, threads: req.settings.threads, contextSize: req.settings.ctxSize,
           kvBlockSize: req.settings.kvBlock, kvType: req.settings.kvType, draftModel: draftPath, ...req.batching,
         });
         const sha256 = await hashFile(resolved.path);
+        for (const c of superseded) c.abort();
+        this.engine?.close();
         this.engine = engine;
+        this.threads = req.settings.threads;
         this.send({
           type: "loaded",
           model: {
             path: resolved.path, sha256, name: path.basename(resolved.path), nLayer: engine.model.hparams.nLayer, nVocab: engine.model.hparams.nVocab,
-            contextSize: engine.contextSize, threads: req.settings.threads ?? availableParallelism(), draftPath,
+            contextSize: engine.contextSize, headDim: engine.model.hparams.headDim, threads: req.settings.threads ?? availableParallelism(), draftPath,
           },
           batching: { ...engine.batching },
           stats: engine.stats(),
@@ -153,13 +157,17 @@ export class EngineHost {
   }
 
   private async bench(req: Extract<Request, { type: "bench" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
     try {
       const engine = await this.ready(req.id);
       if (!engine) return;
-      const result = await runBenchmark(engine, req);
+      const result = await runBenchmark(engine, { ...req, signal: controller.signal });
       this.send({ type: "bench-done", id: req.id, result, promptTokens: req.promptTokens, genTokens: req.genTokens });
     } catch (e) {
-      this.send({ type: "failed", id: req.id, message: (e as Error).message });
+      this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? ":bench stopped" : (e as Error).message });
+    } finally {
+      this.running.delete(req.id);
     }
   }
 
@@ -175,14 +183,23 @@ export class EngineHost {
       } catch (e) {
         throw new Error(`${req.file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
       }
-      const r = await perplexity(engine, text, {
-        contextSize: req.ctx,
-        onChunk: (done, total, ppl) => this.send({ type: "ppl-progress", id: req.id, done, total, ppl }),
-        signal: controller.signal,
-      });
-      this.send({ type: "ppl-done", id: req.id, file: req.file, ...r });
+      // llama-perplexity's figure is that of its arithmetic for the chunk size: when the loaded engine computes
+      // otherwise, a scoring engine for the chunks is loaded beside it (as `infer-repl perplexity` loads one).
+      const arithmetic = perplexityArithmetic(req.ctx);
+      const scorer = engine.model.arithmetic === arithmetic && engine.contextSize >= req.ctx ? engine
+        : await Engine.load({ model: engine.model.path, threads: this.threads, contextSize: req.ctx, arithmetic });
+      try {
+        const r = await perplexity(scorer, text, {
+          contextSize: req.ctx,
+          onChunk: (done, total, ppl) => this.send({ type: "ppl-progress", id: req.id, done, total, ppl }),
+          signal: controller.signal,
+        });
+        this.send({ type: "ppl-done", id: req.id, file: req.file, ...r });
+      } finally {
+        if (scorer !== engine) scorer.close();
+      }
     } catch (e) {
-      const message = controller.signal.aborted ? "stopped" : (e as Error).message;
+      const message = controller.signal.aborted ? ":ppl stopped" : (e as Error).message;
       this.send({ type: "failed", id: req.id, message });
     } finally {
       this.running.delete(req.id);

@@ -25,6 +25,8 @@ export interface ModelInfo {
   readonly nLayer: number;
   readonly nVocab: number;
   readonly contextSize: number;
+  /** Elements per attention head (q8_0 KV needs a multiple of 32). */
+  readonly headDim: number;
   readonly threads: number;
   /** The draft model's file, when one was loaded for speculative decoding. */
   readonly draftPath?: string;

@@ -4,7 +4,8 @@ import { loadSession, saveSession } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
 import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
-import { sessionRecipe } from "./export-recipe.ts";
+import { measuredUnder, sessionRecipe } from "./export-recipe.ts";
+import { prepareRecipeFolder } from "../recipe-folder.ts";
 import { fromSessionCells, toSessionCells, type ReplState } from "./state.ts";
 import type { Store } from "./store.ts";
 import { RecipeError } from "../../core/recipe-schema.ts";
@@ -58,7 +59,14 @@ function set(ctx: CommandContext, key: string, value: string): void {
     case "batching":
       if (ctx.store.get().model) ctx.link.send({ type: "configure", batching: batchingOf(config) });
       return info(ctx, `${shown} (from the next engine step)`);
-    case "load": return info(ctx, `${shown} (takes effect at the next :load)`);
+    case "load": {
+      const model = ctx.store.get().model;
+      if (key === "kv-type" && config[key] === "q8_0" && model && model.headDim % 32 !== 0) {
+        return warn(ctx, `${shown} (takes effect at the next :load) — but ${model.name} cannot use it: q8_0 KV needs a head size ` +
+          `that is a multiple of 32 and this model's is ${model.headDim}, so loading it again with q8_0 will fail (f16 and f32 work)`);
+      }
+      return info(ctx, `${shown} (takes effect at the next :load)`);
+    }
   }
 }
 
@@ -152,7 +160,8 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     }
     if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("no model is loaded (:load MODEL)");
     const id = ctx.nextId();
-    ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}` } });
+    const under = measuredUnder(ctx.store.get());
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}`, ...(under !== undefined ? { measuredUnder: under } : {}) } });
     ctx.link.send({ type: "bench", id, ...o });
   },
 
@@ -164,7 +173,9 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     else if (words.length !== 1) throw new CommandError("usage: :ppl FILE [-c 128]");
     if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("no model is loaded (:load MODEL)");
     const id = ctx.nextId();
-    ctx.store.dispatch({ type: "start-job", job: { id, label: `perplexity of ${path.basename(file)}` } });
+    const s = ctx.store.get();
+    const sha256 = s.model && !s.loading ? s.model.sha256 : undefined;
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `perplexity of ${path.basename(file)}`, ...(sha256 !== undefined ? { measuredUnder: sha256 } : {}) } });
     ctx.link.send({ type: "ppl", id, file, ctx: c });
   },
 
@@ -203,12 +214,15 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
       if (e instanceof RecipeError) throw new CommandError(`cannot export these settings as a recipe: ${e.message}`);
       throw e;
     }
+    let links: string[];
     try {
       writeFileSync(out, source);
+      links = prepareRecipeFolder(path.dirname(out));
     } catch (e) {
       throw new CommandError(`cannot write ${out}: ${(e as Error).message}`);
     }
-    info(ctx, `wrote the recipe ${out} (run it with: npx tsx ${file} "Once upon a time")`);
+    const made = links.length > 0 ? `; made ${links.join(", ")} beside it so that infer-repl resolves there` : "";
+    info(ctx, `wrote the recipe ${out} (run it with: npx tsx ${file} "Once upon a time", or infer-repl run ${file})${made}`);
   },
 
   clear(_args, ctx) {

@@ -3,6 +3,8 @@ import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { SessionCell } from "../session/session-file.ts";
 import type { ReplConfig } from "./config.ts";
 import type { CellStats, Event, ModelInfo } from "./protocol.ts";
+import { measuredUnder } from "./export-recipe.ts";
+import { wrapMore } from "./wrap.ts";
 
 /** One generation stream of a cell (a cell has several after :parallel N). */
 export interface Stream {
@@ -19,19 +21,40 @@ export interface Cell {
   readonly id: number;
   readonly prompt: string;
   readonly streams: readonly Stream[];
+  /** The configuration it ran under (see measuredUnder); absent for cells opened from a session. */
+  readonly measuredUnder?: string;
 }
 
 export type NoticeTone = "info" | "error" | "warn";
 
-/** Everything printed above the live area, in order; it only grows (rendered with Ink's <Static>). */
+/**
+ * Everything printed above the live area, in order; it only grows (rendered with Ink's <Static>). A cell of one
+ * stream is printed as it streams: its head (number and prompt), its text a few complete lines at a time, then its
+ * foot (stats); a cell of several streams, or one opened from a session, is printed whole.
+ */
 export type TranscriptItem =
   | { readonly kind: "cell"; readonly key: string; readonly cell: Cell }
+  | { readonly kind: "cell-head"; readonly key: string; readonly cell: Cell }
+  | { readonly kind: "lines"; readonly key: string; readonly text: string }
+  | { readonly kind: "cell-foot"; readonly key: string; readonly cell: Cell }
   | { readonly kind: "notice"; readonly key: string; readonly tone: NoticeTone; readonly text: string };
+
+/**
+ * The cell whose text is going to the scrollback as it streams (the oldest running cell, when it has one stream):
+ * how much of its text has been wrapped, and the unfinished last line, which the live area shows.
+ */
+export interface Printing {
+  readonly cellId: number;
+  readonly wrapped: number;
+  readonly rest: string;
+}
 
 export interface Job {
   readonly id: number;
   readonly label: string;
   readonly progress?: { done: number; total: number };
+  /** The configuration a :bench runs under, the model file a :ppl scores (see measuredUnder). */
+  readonly measuredUnder?: string;
 }
 
 export interface LoadState {
@@ -42,8 +65,11 @@ export interface LoadState {
 }
 
 export interface MeasuredFigures {
-  readonly bench?: { pp: number; tg: number; ppTokensPerS: number; tgTokensPerS: number; parallel: { n: number; tokensPerS: number }[] };
-  readonly ppl?: { file: string; ppl: number; chunks: number };
+  readonly bench?: {
+    pp: number; tg: number; ppTokensPerS: number; tgTokensPerS: number; parallel: { n: number; tokensPerS: number }[]; measuredUnder?: string;
+  };
+  /** The last :ppl, with the sha256 of the model it scored. */
+  readonly ppl?: { file: string; ppl: number; chunks: number; sha256?: string };
 }
 
 export interface ReplState {
@@ -65,12 +91,18 @@ export interface ReplState {
   readonly createdAt: string;
   /** Transcript keys must be unique forever, even across :clear. */
   readonly serial: number;
+  /** The number the next cell gets. */
+  readonly nextCell: number;
+  /** Columns the generated text is wrapped to (the terminal's width less one, for the cursor). */
+  readonly width: number;
+  readonly printing: Printing | null;
 }
 
 export function initialState(config: ReplConfig, now = new Date()): ReplState {
   return {
     config, cells: [], active: [], transcript: [], model: null, batching: null, stats: null, rates: [],
     loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0,
+    nextCell: 1, width: 79, printing: null,
   };
 }
 
@@ -80,7 +112,8 @@ export type Action =
   | { type: "engine"; event: Event }
   | { type: "notice"; tone: NoticeTone; text: string }
   | { type: "config"; config: ReplConfig }
-  | { type: "start-cell"; cell: Cell }
+  | { type: "start-cell"; prompt: string; genIds: readonly number[] }
+  | { type: "resize"; columns: number }
   | { type: "start-load"; model: string }
   | { type: "start-job"; job: Job }
   | { type: "toggle-settings" }
@@ -91,17 +124,33 @@ function notice(s: ReplState, tone: NoticeTone, text: string): ReplState {
   return { ...s, transcript: [...s.transcript, { kind: "notice", key: `n${s.serial}`, tone, text }], serial: s.serial + 1 };
 }
 
+type Unkeyed<T> = T extends TranscriptItem ? Omit<T, "key"> : never;
+
+function print(s: ReplState, ...items: Unkeyed<TranscriptItem>[]): ReplState {
+  const keyed = items.map((item, i) => ({ ...item, key: `t${s.serial + i}` }) as TranscriptItem);
+  return { ...s, transcript: [...s.transcript, ...keyed], serial: s.serial + keyed.length };
+}
+
 export function reduce(s: ReplState, a: Action): ReplState {
   switch (a.type) {
     case "notice": return notice(s, a.tone, a.text);
     case "config": return { ...s, config: a.config };
-    case "start-cell": return { ...s, active: [...s.active, a.cell] };
+    case "start-cell": {
+      const under = measuredUnder(s);
+      const cell: Cell = {
+        id: s.nextCell, prompt: a.prompt, streams: a.genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })),
+        ...(under !== undefined ? { measuredUnder: under } : {}),
+      };
+      return settle({ ...s, active: [...s.active, cell], nextCell: s.nextCell + 1 });
+    }
+    case "resize": return { ...s, width: Math.max(10, a.columns - 1) };
     case "start-load": return { ...s, loading: { model: a.model, phase: "download", received: 0, total: null } };
     case "start-job": return { ...s, jobs: [...s.jobs, a.job] };
     case "toggle-settings": return { ...s, showSettings: !s.showSettings };
     case "clear-cells": return notice({ ...s, cells: [] }, "info", "cells cleared");
     case "open-session": {
-      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt };
+      const nextCell = Math.max(s.nextCell, ...a.cells.map((c) => c.id + 1));
+      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt, nextCell };
       next = notice(next, "info", `opened ${a.file}: ${a.cells.length} cell${a.cells.length === 1 ? "" : "s"}`);
       const items = a.cells.map((cell, i): TranscriptItem => ({ kind: "cell", key: `c${next.serial + i}`, cell }));
       return { ...next, transcript: [...next.transcript, ...items], serial: next.serial + items.length };
@@ -139,7 +188,8 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
       const r = e.result;
-      const bench = { pp: e.promptTokens, tg: e.genTokens, ppTokensPerS: r.ppTokensPerS, tgTokensPerS: r.tgTokensPerS, parallel: r.parallel };
+      const under = s.jobs.find((j) => j.id === e.id)?.measuredUnder;
+      const bench = { pp: e.promptTokens, tg: e.genTokens, ppTokensPerS: r.ppTokensPerS, tgTokensPerS: r.tgTokensPerS, parallel: r.parallel, measuredUnder: under };
       const lines = [`bench: pp${e.promptTokens} ${r.ppTokensPerS.toFixed(1)} t/s · tg${e.genTokens} ${r.tgTokensPerS.toFixed(1)} t/s`,
         ...r.parallel.map((p) => `  parallel ${p.n}: ${p.tokensPerS.toFixed(1)} t/s aggregate decode`)];
       return notice({ ...endJob(s, e.id), measured: { ...s.measured, bench } }, "info", lines.join("\n"));
@@ -147,7 +197,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
     case "ppl-progress":
       return { ...s, jobs: s.jobs.map((j) => (j.id === e.id ? { ...j, progress: { done: e.done, total: e.total } } : j)) };
     case "ppl-done":
-      return notice({ ...endJob(s, e.id), measured: { ...s.measured, ppl: { file: e.file, ppl: e.ppl, chunks: e.chunks } } },
+      return notice({ ...endJob(s, e.id), measured: { ...s.measured, ppl: { file: e.file, ppl: e.ppl, chunks: e.chunks, sha256: s.jobs.find((j) => j.id === e.id)?.measuredUnder } } },
         "info", `perplexity of ${e.file}: ${e.ppl.toFixed(4)} (${e.chunks} chunks, ${e.tokensScored} tokens scored)`);
   }
 }
@@ -156,16 +206,43 @@ function endJob(s: ReplState, id: number): ReplState {
   return { ...s, jobs: s.jobs.filter((j) => j.id !== id) };
 }
 
-/** Applies a change to every stream, then moves cells whose streams have all ended into the notebook. */
+/** Applies a change to every stream of the running cells, then prints what that made ready (see settle). */
 function updateStreams(s: ReplState, f: (st: Stream) => Stream): ReplState {
-  const active: Cell[] = [], finished: Cell[] = [];
-  for (const cell of s.active) {
-    const next = { ...cell, streams: cell.streams.map(f) };
-    (next.streams.every((st) => st.status !== "running") ? finished : active).push(next);
+  return settle({ ...s, active: s.active.map((cell) => ({ ...cell, streams: cell.streams.map(f) })) });
+}
+
+const ended = (cell: Cell) => cell.streams.every((st) => st.status !== "running");
+
+/**
+ * Prints the running cells into the transcript in the order they started. The oldest cell, when it has one stream,
+ * is printed as it streams (head, complete lines, foot); a cell of several streams is printed whole once they have
+ * all ended. Later cells wait in the live area until every earlier one is printed, so cells never interleave.
+ * Printed cells move into the notebook.
+ */
+function settle(s: ReplState): ReplState {
+  for (;;) {
+    const head = s.active[0];
+    if (!head) return s.printing ? { ...s, printing: null } : s;
+    if (head.streams.length > 1) {
+      if (!ended(head)) return s;
+      s = print({ ...s, active: s.active.slice(1), cells: [...s.cells, head] }, { kind: "cell", cell: head });
+      continue;
+    }
+    let printing = s.printing;
+    if (printing?.cellId !== head.id) {
+      s = print(s, { kind: "cell-head", cell: head });
+      printing = { cellId: head.id, wrapped: 0, rest: "" };
+    }
+    const st = head.streams[0]!;
+    const { lines, rest } = wrapMore(printing.rest, st.text.slice(printing.wrapped), s.width);
+    if (st.status === "running") {
+      if (lines.length > 0) s = print(s, { kind: "lines", text: lines.join("\n") });
+      return { ...s, printing: { cellId: head.id, wrapped: st.text.length, rest } };
+    }
+    const all = rest === "" ? lines : [...lines, rest];
+    s = all.length > 0 ? print(s, { kind: "lines", text: all.join("\n") }, { kind: "cell-foot", cell: head }) : print(s, { kind: "cell-foot", cell: head });
+    s = { ...s, active: s.active.slice(1), cells: [...s.cells, head], printing: null };
   }
-  if (finished.length === 0) return { ...s, active };
-  const items = finished.map((cell, i): TranscriptItem => ({ kind: "cell", key: `c${s.serial + i}`, cell }));
-  return { ...s, active, cells: [...s.cells, ...finished], transcript: [...s.transcript, ...items], serial: s.serial + items.length };
 }
 
 /** Generation ids of every stream still running (what Ctrl+C cancels). */
