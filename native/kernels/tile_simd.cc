@@ -975,6 +975,12 @@ bool supports(int wtype) {
 }
 
 void tile(const TileArgs& t) {
+#if IR_AVX512
+  if (!t.single_row && !t.gemm_order && ksuper_batch_supports(t.wtype)) {
+    tile_ksuper_batch(t);
+    return;
+  }
+#endif
   thread_local Scratch s;
   for (int r0 = 0; r0 < t.nw; r0 += kMaxRows) {
     const int nw = t.nw - r0 < kMaxRows ? t.nw - r0 : kMaxRows;
