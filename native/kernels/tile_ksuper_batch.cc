@@ -8,6 +8,8 @@
 // float operations per pair are the same ones in the same order, eight pairs per vector:
 //   Q4_K (llama.cpp's repacked order): per super-block seq = fma(float(isum), dw·da, seq) and
 //        msum = fma(float(mins), dmin·da, msum); the output is seq - msum;
+//        With t.gemm_order (llama.cpp's batched Q4_K kernel, ggml_gemm_q4_K_8x8_q8_K) the same two fused
+//        multiply-adds per 64 weights instead of per super-block;
 //   Q5_K, Q6_K (ggml_vec_dot order): 8 float lanes per pair, lane m = fma(dw·da, float(isum8_m), lane m) per
 //        super-block; the output is hsum(lanes) - msum (Q5_K's mins as Q4_K's, msum = fma(dm, mins, msum)).
 #include <immintrin.h>
@@ -145,11 +147,33 @@ inline __m256i sb_mins(const DecodedSb& D, const ActSb& A) {
 }
 
 // One weight row against activation rows m0 .. m0 + n (n <= kLanes); y[i * ldy] gets row m0 + i's output.
-template <int kType>
+template <int kType, bool kPer64>
 void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const ActSb* asb, int n, float* y, int64_t ldy) {
   const __m256 zero = _mm256_setzero_ps();
   __m256 msum = zero;
-  if constexpr (kType == GGML_Q4_K) {
+  if constexpr (kType == GGML_Q4_K && kPer64) {
+    __m256 seq = zero;
+    for (int64_t s = 0; s < nsb; s++) {
+      const DecodedSb& D = dec[s];
+      const __m256 ad = _mm256_loadu_ps(asb[s].d);
+      const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(D.d), ad), dm = _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad);
+      for (int c = 0; c < 4; c++) {
+        __m256i isum[kLanes];
+        for (int i = 0; i < kLanes; i++) {
+          const int8_t* aq = act[size_t(i) * size_t(nsb) + size_t(s)].qs + 64 * c;
+          isum[i] = i < n ? add_runs(_mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(D.levels[c], _mm512_loadu_si512(aq)), D.scales[c]))
+                          : _mm256_setzero_si256();
+        }
+        seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum8(isum)), dd, seq);
+        const __m256i mins = _mm256_dpwssd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(asb[s].bsum_pairs[c])),
+                                                 _mm256_set1_epi32(D.min_pairs[c]));
+        msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, msum);
+      }
+    }
+    float out[kLanes];
+    _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
+    for (int i = 0; i < n; i++) y[i * ldy] = out[i];
+  } else if constexpr (kType == GGML_Q4_K) {
     __m256 seq = zero;
     for (int64_t s = 0; s < nsb; s++) {
       const DecodedSb& D = dec[s];
@@ -188,7 +212,7 @@ void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const Ac
   }
 }
 
-template <int kType>
+template <int kType, bool kPer64 = false>
 void tile_rows(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
@@ -218,7 +242,7 @@ void tile_rows(const TileArgs& t) {
     for (int p = 0; p < passes; p++) {
       const int m0 = p * kLanes;
       for (int r = r0; r < r1; r++)
-        row_pass<kType>(dec.data() + size_t(r - r0) * size_t(nsb), nsb, act + size_t(m0) * size_t(nsb),
+        row_pass<kType, kPer64>(dec.data() + size_t(r - r0) * size_t(nsb), nsb, act + size_t(m0) * size_t(nsb),
                         act_sb.data() + size_t(p) * size_t(nsb), std::min(kLanes, t.n_act - m0), t.y + int64_t(m0) * t.ldy + r, t.ldy);
     }
   }
@@ -230,7 +254,7 @@ bool ksuper_batch_supports(int wtype) { return wtype == GGML_Q4_K || wtype == GG
 
 void tile_ksuper_batch(const TileArgs& t) {
   switch (t.wtype) {
-    case GGML_Q4_K: tile_rows<GGML_Q4_K>(t); break;
+    case GGML_Q4_K: t.gemm_order ? tile_rows<GGML_Q4_K, true>(t) : tile_rows<GGML_Q4_K>(t); break;
     case GGML_Q5_K: tile_rows<GGML_Q5_K>(t); break;
     default: tile_rows<GGML_Q6_K>(t); break;
   }

@@ -986,7 +986,7 @@ bool supports(int wtype) {
 
 void tile(const TileArgs& t) {
 #if IR_AVX512
-  if (!t.single_row && !t.gemm_order && ksuper_batch_supports(t.wtype)) {
+  if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
     tile_ksuper_batch(t);
     return;
   }
