@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { packageRoot } from "./package.ts";
 
 /** The typed surface of the C++ addon (native/addon.cc). Only core/ talks to it. */
 export interface NativeTensorRef { type: number; offset: number; nBytes: number; cols: number; rows: number }
@@ -65,5 +66,7 @@ export interface NativeAddon {
 }
 
 const require = createRequire(import.meta.url);
+/** node-gyp-build: the package's own build (build/Release) if there is one, else the prebuild for this platform. */
+const loadBinding = require("node-gyp-build") as (root: string) => unknown;
 /** INFER_REPL_ADDON selects another build of the addon (e.g. the AddressSanitizer one of scripts/asan.sh). */
-export const native: NativeAddon = require(process.env.INFER_REPL_ADDON ?? "../build/Release/infer_native.node");
+export const native = (process.env.INFER_REPL_ADDON ? require(process.env.INFER_REPL_ADDON) : loadBinding(packageRoot)) as NativeAddon;

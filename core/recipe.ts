@@ -126,6 +126,14 @@ export function defineRecipe(meta: RecipeModuleMeta, input: RecipeInput): Recipe
 }
 
 function recipeFile(meta: RecipeModuleMeta): string {
+  if (typeof meta === "object" && meta !== null && Object.keys(meta).length === 0) {
+    // tsx compiles a .ts file as CommonJS where package.json does not say "type": "module"; import.meta is then {}.
+    const e = new RecipeError('defineRecipe: import.meta has no url: the recipe was compiled as CommonJS (name it .mts, or put "type": "module" in its package.json)');
+    // Run as `tsx recipe.ts` (the entry is a TypeScript file): say so and exit 2, as for any bad recipe run as a script.
+    const entry = process.argv[1];
+    if (entry && /\.[cm]?ts$/.test(entry)) process.exit(reportScriptFailure(e, entry));
+    throw e;
+  }
   const url = (meta as { url?: unknown } | undefined)?.url;
   if (typeof url !== "string" || !url.startsWith("file:")) {
     throw new RecipeError("defineRecipe: the first argument must be the recipe module's import.meta: defineRecipe(import.meta, { ... })");

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { chatPrompt } from "../../core/chat.ts";
-import { Engine } from "../../core/engine.ts";
 import type { ChatMessage } from "../../core/tokenizer/index.ts";
 import type { GenerationResult } from "../../core/generation.ts";
 import { UsageError } from "../errors.ts";
@@ -22,9 +20,11 @@ export function registerGenerate(program: Command): void {
     .action(async (flags: Flags) => {
       const input = flags.prompt ?? (await readStdin()).replace(/\n$/, "");
       if (input === "") throw new UsageError("no prompt: give -p TEXT or pipe it on stdin");
+      const { Engine } = await import("../../core/engine.ts");
       const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model)));
       let prompt = input, options = generateOptions(flags);
       if (flags.chat) {
+        const { chatPrompt } = await import("../../core/chat.ts");
         const chatted = await chatPrompt(engine, parseMessages(input));
         prompt = chatted.prompt;
         options = { ...options, ...chatted.options };

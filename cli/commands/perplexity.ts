@@ -1,7 +1,5 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { Engine } from "../../core/engine.ts";
-import { perplexity } from "../../core/perplexity.ts";
 import { UsageError } from "../errors.ts";
 import { writeJson } from "../io.ts";
 import { resolveModelArg } from "../model-arg.ts";
@@ -25,6 +23,7 @@ export function registerPerplexity(program: Command): void {
       // llama-perplexity evaluates each chunk as one batch, and for chunks of 64 tokens or more llama.cpp computes
       // such a batch with its batched arithmetic, so its figure is that arithmetic's: compute the same way.
       const arithmetic = flags.ctxSize >= 64 ? "batch" : "token";
+      const [{ Engine }, { perplexity }] = await Promise.all([import("../../core/engine.ts"), import("../../core/perplexity.ts")]);
       const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic });
       try {
         const progress = process.stderr.isTTY

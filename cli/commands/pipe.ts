@@ -1,4 +1,3 @@
-import { Engine } from "../../core/engine.ts";
 import { UsageError } from "../errors.ts";
 import { readStdin, writeJson } from "../io.ts";
 import { engineOptions, generateOptions, type EngineFlags, type GenerateFlags } from "../options.ts";
@@ -14,6 +13,7 @@ export interface PipeFlags extends EngineFlags, GenerateFlags { jsonl?: boolean 
 export async function runPipe(modelArg: string | undefined, flags: PipeFlags): Promise<void> {
   const prompts = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
   if (prompts.length === 0) throw new UsageError("pipe mode: stdin had no prompts (one per line)");
+  const { Engine } = await import("../../core/engine.ts");
   const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model ?? modelArg)));
   const options = generateOptions(flags);
   const pending = prompts.map((prompt) => ({ prompt, result: engine.generate(prompt, options) }));

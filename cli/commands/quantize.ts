@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { ggmlTypeName } from "../../core/gguf/index.ts";
-import { QUANT_FTYPES, quantizeGguf, type QuantFtype } from "../../core/quantize/index.ts";
+import { QUANT_FTYPES, type QuantFtype } from "../../core/quantize/mix.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../io.ts";
 
@@ -12,9 +11,10 @@ export function registerQuantize(program: Command): void {
     .argument("<out.gguf>")
     .argument("<type>", `one of ${Object.keys(QUANT_FTYPES).join(", ")}`)
     .option("--allow-requantize", "accept already-quantized source tensors (precision is lost twice)")
-    .action((input: string, output: string, type: string, flags: { allowRequantize?: boolean }) => {
+    .action(async (input: string, output: string, type: string, flags: { allowRequantize?: boolean }) => {
       const ftype = type.toUpperCase();
       if (!(ftype in QUANT_FTYPES)) throw new UsageError(`quantize: unknown type '${type}' (expected one of ${Object.keys(QUANT_FTYPES).join(", ")})`);
+      const [{ ggmlTypeName }, { quantizeGguf }] = await Promise.all([import("../../core/gguf/index.ts"), import("../../core/quantize/index.ts")]);
       const report = quantizeGguf(input, output, ftype as QuantFtype, { allowRequantize: flags.allowRequantize ?? false });
       const counts = new Map<string, number>();
       for (const t of report) counts.set(ggmlTypeName(t.to), (counts.get(ggmlTypeName(t.to)) ?? 0) + 1);

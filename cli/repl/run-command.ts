@@ -5,6 +5,7 @@ import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./com
 import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { sessionRecipe } from "./export-recipe.ts";
+import { prepareRecipeFolder } from "../recipe-folder.ts";
 import { fromSessionCells, toSessionCells, type ReplState } from "./state.ts";
 import type { Store } from "./store.ts";
 import { RecipeError } from "../../core/recipe-schema.ts";
@@ -203,12 +204,15 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
       if (e instanceof RecipeError) throw new CommandError(`cannot export these settings as a recipe: ${e.message}`);
       throw e;
     }
+    let links: string[];
     try {
       writeFileSync(out, source);
+      links = prepareRecipeFolder(path.dirname(out));
     } catch (e) {
       throw new CommandError(`cannot write ${out}: ${(e as Error).message}`);
     }
-    info(ctx, `wrote the recipe ${out} (run it with: npx tsx ${file} "Once upon a time")`);
+    const made = links.length > 0 ? `; made ${links.join(", ")} beside it so that infer-repl resolves there` : "";
+    info(ctx, `wrote the recipe ${out} (run it with: npx tsx ${file} "Once upon a time", or infer-repl run ${file})${made}`);
   },
 
   clear(_args, ctx) {

@@ -8,7 +8,7 @@
 // block sums in the same 32-bit lanes, then the same float scale products, fused multiply-adds and horizontal sums
 // (vec_dot order, or the repacked kernels' order for the types llama.cpp repacks). Logits then match llama.cpp's
 // bit for bit where the rest of the forward does.
-#include <immintrin.h>
+#include "intrinsics.h"
 
 #include <algorithm>
 #include <cmath>
