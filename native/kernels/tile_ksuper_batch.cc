@@ -12,7 +12,7 @@
 //        multiply-adds per 64 weights instead of per super-block;
 //   Q5_K, Q6_K (ggml_vec_dot order): 8 float lanes per pair, lane m = fma(dw·da, float(isum8_m), lane m) per
 //        super-block; the output is hsum(lanes) - msum (Q5_K's mins as Q4_K's, msum = fma(dm, mins, msum)).
-#include <immintrin.h>
+#include "intrinsics.h"
 
 #include <algorithm>
 #include <cstring>
