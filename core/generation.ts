@@ -41,6 +41,9 @@ export interface TokenEvent {
 /** Speculation and early-exit stats are present when the request used them. */
 export interface GenerationStats extends Partial<SpeculationStats>, Partial<EarlyExitStats> {
   promptTokens: number;
+  /** Prompt tokens whose K/V came from the prefix cache, and prompt tokens computed (again after a preemption). */
+  promptTokensCached: number;
+  promptTokensComputed: number;
   generatedTokens: number;
   /** Time to first token, ms from submission. */
   ttftMs: number;
@@ -48,8 +51,6 @@ export interface GenerationStats extends Partial<SpeculationStats>, Partial<Earl
   prefillTokensPerS: number;
   decodeTokensPerS: number;
   preemptions: number;
-  /** Prompt tokens whose K/V came from the prefix cache when the request was first scheduled. */
-  cachedTokens: number;
 }
 
 export interface GenerationResult {
@@ -161,13 +162,14 @@ export class Generation implements SequenceSink {
       finishReason,
       stats: {
         promptTokens: this.promptTokens.length,
+        promptTokensCached: seq.promptCached,
+        promptTokensComputed: seq.promptComputed,
         generatedTokens: generated.length,
         ttftMs,
         totalMs: end - this.submittedAt,
         prefillTokensPerS: ttftMs > 0 ? (this.promptTokens.length / ttftMs) * 1000 : 0,
         decodeTokensPerS: decodeMs > 0 && generated.length > 1 ? ((generated.length - 1) / decodeMs) * 1000 : 0,
         preemptions: seq.preemptions,
-        cachedTokens: seq.cachedTokens,
         ...this.extraStats?.(),
       },
       ...(this.recorder && { logprobs: this.logprobs }),

@@ -19,7 +19,7 @@ export function usageOf(perPrompt: readonly (readonly GenerationResult[])[]): Us
   let prompt = 0, completion = 0, cached = 0;
   for (const results of perPrompt) {
     prompt += results[0]?.stats.promptTokens ?? 0;
-    cached += results[0]?.stats.cachedTokens ?? 0;
+    cached += results[0]?.stats.promptTokensCached ?? 0;
     for (const r of results) completion += r.stats.generatedTokens;
   }
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };

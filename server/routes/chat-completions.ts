@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { GenerationResult } from "../../core/generation.ts";
-import type { ChatMessage } from "../../core/tokenizer/index.ts";
+import type { ChatMessage } from "../../core/chat/index.ts";
 import { renderChat } from "../chat-prompt.ts";
 import { checkQueue, openaiFinishReason, runChoices } from "../choices.ts";
 import { badRequest, generationError } from "../errors.ts";
