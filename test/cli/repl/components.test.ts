@@ -205,7 +205,7 @@ test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () =>
 
 test("status bar: the server :serve started, with its requests in flight and answered", () => {
   const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [250], server: { url: "http://127.0.0.1:8080", active: 3, served: 41 } };
-  assert.equal(statusText(state, 120).trim(), "stories15M-q8_0.gguf · 2 threads · KV ███░░░░░░░ 25/100 · █ 250 t/s · idle · :8080 3 active/41 served");
+  assert.equal(statusText(state, 120).trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · █ 250 t/s · idle · :8080 3 active/41 served");
   const narrow = statusText(state, 100);
   assert.ok(narrow.length <= 100 && narrow.includes(":8080 3 active/41 served"), narrow);
 });
