@@ -35,13 +35,14 @@ const withCpu = existsSync(TIME);
 
 interface Sample { wallMs: number; cpuMs?: number }
 
-function timed(args: string[]): Sample {
+/** One run; undefined when the command exits non-zero (an older build without `--version`, say). */
+function timed(args: string[]): Sample | undefined {
   const command = withCpu ? TIME : process.execPath;
   const argv = withCpu ? ["-f", "cpu %U %S", process.execPath, ...args] : args;
   const t0 = performance.now();
   const r = spawnSync(command, argv, { encoding: "utf8", cwd: repoRoot });
   const wallMs = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`node ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) return undefined;
   const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
   return cpu ? { wallMs, cpuMs: (Number(cpu[1]) + Number(cpu[2])) * 1000 } : { wallMs };
 }
@@ -49,24 +50,29 @@ function timed(args: string[]): Sample {
 const rounds = Number(values.rounds);
 const samples = new Map<string, Sample[]>(); // "entry|case"
 const ratios = new Map<string, number[]>();
+const failed = new Map<string, string>(); // "entry|case" -> the command that failed; not run again
 const add = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v]);
 for (let round = 0; round < rounds; round++) {
-  add(samples, "node -e 0|", timed(["-e", "0"]));
+  add(samples, "node -e 0|", timed(["-e", "0"])!);
   for (const [label, args] of Object.entries(cases)) {
     const order = round % 2 === 0 ? entries : [...entries].reverse();
     const wall = new Map<string, number>();
     for (const e of order) {
+      const key = `${e.name}|${label}`;
+      if (failed.has(key)) continue;
       const s = timed([...e.args, ...args]);
-      add(samples, `${e.name}|${label}`, s);
-      wall.set(e.name, s.wallMs);
+      if (!s) failed.set(key, `node ${[...e.args, ...args].join(" ")}`);
+      else add(samples, key, s), wall.set(e.name, s.wallMs);
     }
-    for (const e of entries.slice(1)) add(ratios, `${e.name}|${label}`, wall.get(e.name)! / wall.get(entries[0]!.name)!);
+    const base = wall.get(entries[0]!.name);
+    for (const e of entries.slice(1)) if (base && wall.has(e.name)) add(ratios, `${e.name}|${label}`, wall.get(e.name)! / base);
   }
   process.stderr.write(`round ${round + 1}/${rounds}\n`);
 }
 
 const row = (key: string) => {
-  const s = samples.get(key)!;
+  const s = samples.get(key);
+  if (!s) return `failed: ${failed.get(key)} exits non-zero`;
   const cpu = s.every((x) => x.cpuMs !== undefined) ? `, cpu ${fmt(median(s.map((x) => x.cpuMs!)), 0)} ms` : "";
   return `median wall ${fmt(median(s.map((x) => x.wallMs)), 0)} ms${cpu}`;
 };

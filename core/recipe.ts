@@ -7,8 +7,7 @@ import { sha256File } from "./fs/sha256-file.ts";
 import type { GenerateOptions, GenerationResult, TokenEvent } from "./generation.ts";
 import { resolveModel } from "./models/resolve.ts";
 import { parseRecipeConfig, RecipeError, withoutUndefined, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
-import { chatPrompt } from "./chat.ts";
-import type { ChatMessage } from "./tokenizer/index.ts";
+import { chatPrompt, type ChatMessage } from "./chat/index.ts";
 
 export { RecipeError, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
 
@@ -100,7 +99,7 @@ export class Recipe {
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });
-    const chatted = await chatPrompt(engine, messages);
+    const chatted = await chatPrompt(engine, messages, chat.enableThinking === undefined ? {} : { enableThinking: chat.enableThinking });
     return { engine, prompt: chatted.prompt, options: { ...options, addSpecial: options.addSpecial ?? chatted.options.addSpecial, parseSpecial: true } };
   }
 }
