@@ -1,3 +1,4 @@
+import { ChatSession, type ChatSessionOptions } from "./chat/session.ts";
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
 import { Model, type Arithmetic, type KvType } from "./model/model.ts";
@@ -97,6 +98,8 @@ export class Engine {
     readonly contextSize: number,
     batching: BatchingOptions,
     private readonly draft: DraftModel | undefined,
+    /** What the load found questionable but allowed (a context longer than the model's training context). */
+    readonly warnings: readonly string[],
   ) {
     this.scheduler = new Scheduler(blocks, batching, contextSize);
     this.buffers = new StepBuffers(model.hparams.nVocab);
@@ -110,6 +113,9 @@ export class Engine {
     if (arithmetic !== "token" && arithmetic !== "batch") throw new RangeError(`arithmetic must be "token" or "batch", got ${String(arithmetic)}`);
     const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
+    const warnings = contextSize > model.hparams.contextLength
+      ? [`the context size ${contextSize} is longer than the ${model.hparams.contextLength} tokens the model was trained on: expect worse output past ${model.hparams.contextLength}`]
+      : [];
     const blockSize = checkInt("kvBlockSize", options.kvBlockSize ?? 16, 1, 4096);
     const kvType = options.kvType ?? "f16";
     if (!KV_TYPES.includes(kvType)) throw new RangeError(`kvType must be one of ${KV_TYPES.join(", ")}, got ${String(kvType)}`);
@@ -127,7 +133,7 @@ export class Engine {
     const draftThreads = options.draftThreads === undefined ? undefined : checkInt("draftThreads", options.draftThreads, 1, 512);
     const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads);
     const blocks = new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst));
-    return new Engine(model, kv, blocks, contextSize, batching, draft);
+    return new Engine(model, kv, blocks, contextSize, batching, draft, warnings);
   }
 
   get batching(): Readonly<BatchingOptions> {
@@ -145,6 +151,11 @@ export class Engine {
 
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Promise<GenerationResult> {
     return this.submit(prompt, options).result;
+  }
+
+  /** A conversation with the model's chat template (or options.template), reusing the KV cache across turns. */
+  chat(options: ChatSessionOptions = {}): Promise<ChatSession> {
+    return ChatSession.create(this, options);
   }
 
   stream(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): GenerationStream {
@@ -226,7 +237,8 @@ export class Engine {
     const spec = options.speculative && resolveSpeculativeOptions(options.speculative, this.model.hparams.nLayer, this.draft !== undefined);
     const exits = options.earlyExit && resolveEarlyExit(options.earlyExit, this.model.hparams.nLayer);
     const g = new Generation(this.model.tokenizer, tokens, options);
-    const seq = new Sequence(this.nextId++, tokens, g.sampler, g);
+    if (spec && options.logprobs !== undefined) throw new RangeError("logprobs cannot be combined with speculative decoding");
+    const seq = new Sequence(this.nextId++, tokens, g.picker, g);
     const problem = this.scheduler.cannotFit(seq);
     if (problem) {
       g.onFinish(seq, "error", new RangeError(`the prompt (${tokens.length} tokens) ${problem}`));
@@ -311,7 +323,10 @@ export class Engine {
       if (c.count - c.drafted > 1 || c.start < seq.promptLength) prefill += c.count;
       if (seq.finished) { if (c.sample) row += 1 + c.drafted; continue; } // aborted while the step ran
       seq.computed += c.count;
-      if (seq.computed <= seq.promptLength) this.counters.promptTokens += c.count;
+      if (seq.computed <= seq.promptLength) {
+        this.counters.promptTokens += c.count;
+        seq.promptComputed += c.count;
+      }
       if (c.sample && this.speculator.has(seq)) {
         // Rows for the last token and each draft token; K/V past the accepted draft tokens is rolled back before
         // any full block is offered to the prefix cache.

@@ -1,6 +1,7 @@
 // The public API of infer-repl: `import { Engine } from "infer-repl"`.
 export { Engine, DEFAULT_BATCHING, type EngineOptions, type EngineStats, type GenerationStream, type StepInfo } from "./engine.ts";
 export type { GenerateOptions, GenerationResult, GenerationStats, TokenEvent } from "./generation.ts";
+export type { TokenLogprob } from "./sampling/logprobs.ts";
 export type { BatchingOptions } from "./scheduler/scheduler.ts";
 export type { Arithmetic, KvType } from "./model/model.ts";
 export type { FinishReason } from "./scheduler/sequence.ts";
@@ -15,3 +16,8 @@ export {
 } from "./recipe.ts";
 export { renderRecipe, recipeConfigFromOptions, type RecipeFigures } from "./recipe-export.ts";
 export { sha256File } from "./fs/sha256-file.ts";
+export {
+  ChatSession, ChatTemplate, ChatError, ContextOverflowError, chatPrompt, applyChatTemplate, CONTEXT_OVERFLOW_POLICIES,
+  type ChatEvent, type ChatMessage, type ChatPromptOptions, type ChatSessionOptions, type ChatStream, type ChatTurnResult,
+  type ChatTurnStats, type ContextOverflowNotice, type ContextOverflowPolicy, type RenderOptions, type SavedChat, type TurnPart,
+} from "./chat/index.ts";

@@ -7,8 +7,7 @@ import { sha256File } from "./fs/sha256-file.ts";
 import type { GenerateOptions, GenerationResult, TokenEvent } from "./generation.ts";
 import { resolveModel } from "./models/resolve.ts";
 import { parseRecipeConfig, RecipeError, withoutUndefined, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
-import { chatPrompt } from "./chat.ts";
-import type { ChatMessage } from "./tokenizer/index.ts";
+import { chatPrompt, type ChatMessage } from "./chat/index.ts";
 
 export { RecipeError, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
 
@@ -93,14 +92,20 @@ export class Recipe {
     for (const [i, p] of pending.entries()) out.write((i > 0 ? "\n" : "") + prompts[i] + (await p).text + "\n");
   }
 
+  /** What each request gets from the recipe (sampling, maxTokens, stop, addSpecial, speculative, earlyExit). */
+  get requestDefaults(): GenerateOptions {
+    const { sampling, maxTokens, stop, addSpecial, earlyExit } = this.config;
+    return withoutUndefined({ ...sampling, maxTokens, stop, addSpecial, speculative: speculativeOf(this.config), earlyExit });
+  }
+
   private async request(prompt: string, overrides: GenerateOptions): Promise<{ engine: Engine; prompt: string; options: GenerateOptions }> {
     const engine = await this.engine();
-    const { sampling, maxTokens, stop, addSpecial, chat, earlyExit } = this.config;
-    const options = withoutUndefined({ ...sampling, maxTokens, stop, addSpecial, speculative: speculativeOf(this.config), earlyExit, ...overrides });
+    const { chat } = this.config;
+    const options = withoutUndefined({ ...this.requestDefaults, ...overrides });
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });
-    const chatted = await chatPrompt(engine, messages);
+    const chatted = await chatPrompt(engine, messages, chat.enableThinking === undefined ? {} : { enableThinking: chat.enableThinking });
     return { engine, prompt: chatted.prompt, options: { ...options, addSpecial: options.addSpecial ?? chatted.options.addSpecial, parseSpecial: true } };
   }
 }

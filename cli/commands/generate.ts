@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { ChatMessage } from "../../core/tokenizer/index.ts";
+import type { ChatMessage } from "../../core/chat/index.ts";
 import type { GenerationResult } from "../../core/generation.ts";
 import { UsageError } from "../errors.ts";
 import { log, readStdin, writeJson } from "../io.ts";
@@ -24,7 +24,7 @@ export function registerGenerate(program: Command): void {
       const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model)));
       let prompt = input, options = generateOptions(flags);
       if (flags.chat) {
-        const { chatPrompt } = await import("../../core/chat.ts");
+        const { chatPrompt } = await import("../../core/chat/index.ts");
         const chatted = await chatPrompt(engine, parseMessages(input));
         prompt = chatted.prompt;
         options = { ...options, ...chatted.options };

@@ -1,9 +1,10 @@
 import { Box, Static, Text, useApp, useStdout } from "ink";
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import { complete } from "./commands.ts";
-import { generateOptionsOf, parallelOf } from "./config.ts";
+import { chatModeOf, chatSettingsOf, generateOptionsOf, parallelOf, thinkDisplayOf, type ThinkDisplay } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { CellHead, CellView, LiveLine, StreamFoot } from "./components/CellView.tsx";
+import { thinkingView } from "./components/thinking-view.ts";
 import { InputLine } from "./components/InputLine.tsx";
 import { JobLine, LoadProgress } from "./components/LoadProgress.tsx";
 import { SettingsPanel, settingsLines } from "./components/SettingsPanel.tsx";
@@ -37,10 +38,17 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
   }, [exit, link, onQuit, store]);
 
   const runPrompt = useCallback((prompt: string, streams: number) => {
-    const config = store.get().config;
+    const { config, model } = store.get();
+    // Chat mode: the cell is a user turn of the conversation; :parallel N gives N answers to choose from (:keep).
+    const chat = chatModeOf(config, model?.chatTemplate ?? false);
     const genIds = Array.from({ length: streams }, () => ++ids.current);
-    store.dispatch({ type: "start-cell", prompt, genIds });
-    genIds.forEach((id, i) => link.send({ type: "generate", id, prompt, options: generateOptionsOf(config, i) }));
+    store.dispatch({ type: "start-cell", prompt, genIds, ...(chat ? { chat } : {}) });
+    if (chat) {
+      link.send({ type: "chat", ids: genIds, text: prompt, options: genIds.map((_, i) => generateOptionsOf(config, i)), chat: chatSettingsOf(config) });
+      if (streams > 1) store.dispatch({ type: "notice", tone: "info", text: `${streams} answers: the conversation goes on from #1 unless you :keep K` });
+    } else {
+      genIds.forEach((id, i) => link.send({ type: "generate", id, prompt, options: generateOptionsOf(config, i) }));
+    }
   }, [link, store]);
 
   useEffect(() => {
@@ -78,6 +86,7 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
   const panelLines = Math.max(3, Math.floor(rows / 2) - 3);
   const page = (direction: -1 | 1) => setPanelTop((top) => Math.max(0, Math.min(top + direction * panelLines, settingsLines(state.config, state.batching).length - panelLines)));
   const { printing, width } = state;
+  const think = thinkDisplayOf(state.config);
   // Cells waiting behind the one being printed show their streams' last lines, in what the screen has left: Ink
   // redraws the whole screen (all of the scrollback) on every frame once its live area is as tall as the terminal.
   const waiting = state.active.filter((c) => c.id !== printing?.cellId);
@@ -90,11 +99,11 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
   return (
     <Box flexDirection="column">
       <Static items={transcript as TranscriptItem[]}>
-        {(item) => <TranscriptLine key={item.key} item={item} width={width} />}
+        {(item) => <TranscriptLine key={item.key} item={item} width={width} think={think} />}
       </Static>
       {state.active.map((cell) => cell.id === printing?.cellId
-        ? <LiveLine key={cell.id} stream={cell.streams[0]!} rest={printing.rest} />
-        : <CellView key={cell.id} cell={cell} liveLines={liveLines} liveStreams={liveStreams} width={width} />)}
+        ? <LiveLine key={cell.id} stream={cell.streams[0]!} rest={printing.rest} thinking={thinkingView(cell.streams[0]!, think, width, liveLines)?.text} />
+        : <CellView key={cell.id} cell={cell} liveLines={liveLines} liveStreams={liveStreams} width={width} think={think} />)}
       {state.loading && <LoadProgress load={state.loading} />}
       {state.jobs.map((job) => <JobLine key={job.id} job={job} />)}
       {state.showSettings && <SettingsPanel config={state.config} batching={state.batching} maxLines={panelLines} top={panelTop} />}
@@ -105,9 +114,10 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
   );
 }
 
-function TranscriptLine({ item, width }: { readonly item: TranscriptItem; readonly width: number }) {
+function TranscriptLine({ item, width, think }: { readonly item: TranscriptItem; readonly width: number; readonly think: ThinkDisplay }) {
   switch (item.kind) {
-    case "cell": return <CellView cell={item.cell} width={width} />;
+    case "cell": return <CellView cell={item.cell} width={width} think={think} />;
+    case "thought": return <Text dimColor italic>{item.text}</Text>;
     case "cell-head": return <CellHead cell={item.cell} />;
     case "lines": return <Text>{item.text}</Text>;
     case "cell-foot": return <Box marginBottom={1}><StreamFoot stream={item.cell.streams[0]!} /></Box>;

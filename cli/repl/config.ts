@@ -6,6 +6,7 @@ import type { KvType } from "../../core/model/model.ts";
 import { DEFAULT_SAMPLING } from "../../core/sampling/index.ts";
 import { DEFAULT_NGRAM_K, DEFAULT_SPEC_K, MAX_SPEC_K, parseSpecMode, type SpeculativeOptions } from "../../core/speculative/options.ts";
 import { parseEarlyExit, type ExitPoint } from "../../core/earlyexit/options.ts";
+import { CONTEXT_OVERFLOW_POLICIES, type ContextOverflowPolicy } from "../../core/chat/session.ts";
 
 /**
  * The REPL's configuration: what `:set` changes, `:show` shows, `:save` stores and `:export recipe` writes.
@@ -18,7 +19,7 @@ export type SettingScope = "prompt" | "batching" | "load";
 
 export interface SettingDef {
   readonly key: string;
-  readonly group: "sampling" | "generation" | "batching" | "engine" | "speculative" | "early exit";
+  readonly group: "sampling" | "generation" | "chat" | "batching" | "engine" | "speculative" | "early exit";
   readonly scope: SettingScope;
   readonly help: string;
   /** Turns the text after the key into a value, or throws SettingError saying what was expected. */
@@ -58,6 +59,12 @@ function choice(...options: string[]) {
     if (!options.includes(text)) throw new SettingError(`expected one of ${options.join(", ")}, got '${text}'`);
     return text;
   };
+}
+
+function onOff(text: string): boolean {
+  if (text === "on" || text === "true") return true;
+  if (text === "off" || text === "false") return false;
+  throw new SettingError(`expected on or off, got '${text}'`);
 }
 
 /** Stop strings: a JSON array (["\n\n", "The end"]) or one plain string with \n and \t escapes. */
@@ -112,6 +119,11 @@ const defs: SettingDef[] = [
   { key: "n-predict", group: "generation", scope: "prompt", help: "most tokens to generate", parse: int(1, 1 << 20), fallback: "128" },
   { key: "stop", group: "generation", scope: "prompt", help: 'stop strings: TEXT (\\n escapes) or a JSON array', parse: stopStrings, fallback: "none" },
   { key: "parallel", group: "generation", scope: "prompt", help: "streams per prompt", parse: int(1, 64), fallback: "1" },
+  { key: "chat", group: "chat", scope: "prompt", help: "chat mode: a cell is a user turn (on/off)", parse: onOff, fallback: "on when the model has a chat template", literal: ["off"] },
+  { key: "system", group: "chat", scope: "prompt", help: "the system prompt of chat mode", parse: unescape, fallback: "none" },
+  { key: "think", group: "chat", scope: "prompt", help: "a reasoning model's thinking: show, fold (to one line when done) or hide", parse: choice("show", "fold", "hide"), fallback: "fold" },
+  { key: "enable-thinking", group: "chat", scope: "prompt", help: "the template's enable_thinking switch (on/off)", parse: onOff, fallback: "the template's", literal: ["off"] },
+  { key: "context-overflow", group: "chat", scope: "prompt", help: "a conversation that outgrows the context: error, shift or truncate-middle", parse: choice(...CONTEXT_OVERFLOW_POLICIES), fallback: "error" },
   { key: "max-seqs", group: "batching", scope: "batching", help: "most sequences in one step", parse: int(1, 4096), fallback: String(DEFAULT_BATCHING.maxSeqs) },
   { key: "max-batch-tokens", group: "batching", scope: "batching", help: "most tokens in one step", parse: int(1, 1 << 16), fallback: String(DEFAULT_BATCHING.maxBatchTokens) },
   { key: "max-wait-ms", group: "batching", scope: "batching", help: "wait this long to fill a batch", parse: int(0, 60_000), fallback: String(DEFAULT_BATCHING.maxWaitMs) },
@@ -165,7 +177,7 @@ function num(config: ReplConfig, key: string): number | undefined {
   return typeof v === "number" ? v : undefined;
 }
 
-const SAMPLING_KEYS: [string, keyof GenerateOptions][] = [
+export const SAMPLING_KEYS: [string, keyof GenerateOptions][] = [
   ["temp", "temperature"], ["top-k", "topK"], ["top-p", "topP"], ["min-p", "minP"], ["typical", "typicalP"],
   ["repeat-penalty", "repeatPenalty"], ["repeat-last-n", "repeatLastN"], ["presence-penalty", "presencePenalty"],
   ["frequency-penalty", "frequencyPenalty"], ["seed", "seed"],
@@ -222,6 +234,35 @@ export function loadSettingsOf(config: ReplConfig): LoadSettings {
     kvBlock: num(config, "kv-block"),
     kvType: kvType === "f16" || kvType === "f32" || kvType === "q8_0" ? kvType : undefined,
   };
+}
+
+/** What a chat turn needs from the configuration besides the generation options. */
+export interface ChatSettings {
+  system?: string;
+  enableThinking?: boolean;
+  contextOverflow: ContextOverflowPolicy;
+}
+
+export function chatSettingsOf(config: ReplConfig): ChatSettings {
+  const system = config["system"], thinking = config["enable-thinking"], overflow = config["context-overflow"];
+  return {
+    ...(typeof system === "string" ? { system } : {}),
+    ...(typeof thinking === "boolean" ? { enableThinking: thinking } : {}),
+    contextOverflow: (CONTEXT_OVERFLOW_POLICIES as readonly unknown[]).includes(overflow) ? overflow as ContextOverflowPolicy : "error",
+  };
+}
+
+/** Chat mode: as set, else on exactly when the loaded model has a chat template. */
+export function chatModeOf(config: ReplConfig, modelHasTemplate: boolean): boolean {
+  const v = config["chat"];
+  return typeof v === "boolean" ? v : modelHasTemplate;
+}
+
+export type ThinkDisplay = "show" | "fold" | "hide";
+
+export function thinkDisplayOf(config: ReplConfig): ThinkDisplay {
+  const v = config["think"];
+  return v === "show" || v === "hide" ? v : "fold";
 }
 
 export function parallelOf(config: ReplConfig): number {

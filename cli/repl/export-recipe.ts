@@ -2,7 +2,7 @@ import path from "node:path";
 import type { EngineOptions } from "../../core/engine.ts";
 import { recipeConfigFromOptions, renderRecipe, type RecipeFigures } from "../../core/recipe-export.ts";
 import type { RecipeConfig } from "../../core/recipe-schema.ts";
-import { batchingOf, generateOptionsOf, loadSettingsOf } from "./config.ts";
+import { batchingOf, chatModeOf, chatSettingsOf, generateOptionsOf, loadSettingsOf } from "./config.ts";
 import type { ReplState } from "./state.ts";
 
 /**
@@ -22,7 +22,12 @@ function sessionRecipeConfig(s: Pick<ReplState, "config" | "model">): RecipeConf
     model: s.model.path, threads: load.threads, contextSize: load.ctxSize, kvBlockSize: load.kvBlock, kvType: load.kvType,
     draftModel: s.model.draftPath, ...batchingOf(s.config),
   };
-  return recipeConfigFromOptions(engine, generateOptionsOf(s.config), { sha256: s.model.sha256 });
+  // Chat mode's settings: a recipe renders its prompt as the user turn after the system prompt.
+  const settings = chatSettingsOf(s.config);
+  const chat = chatModeOf(s.config, s.model.chatTemplate ?? false)
+    ? { ...(settings.system === undefined ? {} : { system: settings.system }), ...(settings.enableThinking === undefined ? {} : { enableThinking: settings.enableThinking }) }
+    : undefined;
+  return recipeConfigFromOptions(engine, generateOptionsOf(s.config), { sha256: s.model.sha256, chat });
 }
 
 /**

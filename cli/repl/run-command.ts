@@ -1,8 +1,10 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { loadSession, saveSession } from "../session/session-file.ts";
+import type { SavedChat } from "../../core/chat/session.ts";
+import { loadSession, saveSession, type ConfigValue } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
-import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
+import { RECIPE_KEYS, type CompareSide } from "./compare.ts";
+import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, generateOptionsOf, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { measuredUnder, sessionRecipe } from "./export-recipe.ts";
 import { prepareRecipeFolder } from "../recipe-folder.ts";
@@ -103,6 +105,16 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     set(ctx, m[1]!, m[2]!);
   },
 
+  serve(args, ctx) {
+    const what = requireArgs(args, ":serve PORT|off");
+    if (what === "off") {
+      ctx.link.send({ type: "serve", port: null });
+      return;
+    }
+    if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("nothing to serve: load a model first (:load MODEL)");
+    ctx.link.send({ type: "serve", port: intIn(what, "port", 1, 65535) });
+  },
+
   show(_args, ctx) {
     ctx.store.dispatch({ type: "toggle-settings" });
   },
@@ -147,6 +159,60 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     set(ctx, "parallel", String(n));
   },
 
+  chat(args, ctx) {
+    if (args !== "on" && args !== "off") throw new CommandError("usage: :chat on|off");
+    set(ctx, "chat", args);
+    const model = ctx.store.get().model;
+    if (args === "on" && model && !model.chatTemplate) warn(ctx, "the model has no chat template: chat cells will fail (:chat off)");
+  },
+
+  system(args, ctx) {
+    set(ctx, "system", requireArgs(args, ":system TEXT (\\n for a new line; :system off removes it)"));
+  },
+
+  new(_args, ctx) {
+    ctx.link.send({ type: "chat-reset" });
+    ctx.store.dispatch({ type: "new-conversation" });
+  },
+
+  compare(args, ctx) {
+    const words = splitArgs(args);
+    if (words.length < 2 || words.length > 3) throw new CommandError("usage: :compare A B [PROMPTS-FILE] (A and B: recipe files, or 'current')");
+    const s = ctx.store.get();
+    const side = (w: string): CompareSide => (w === "current" ? { current: generateOptionsOf(s.config) } : { recipe: resolvePath(ctx, w) });
+    let prompts: string[];
+    if (words[2] !== undefined) {
+      const file = resolvePath(ctx, words[2]);
+      try {
+        prompts = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "");
+      } catch (e) {
+        throw new CommandError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      }
+      if (prompts.length === 0) throw new CommandError(`${file}: no prompts (one per line)`);
+    } else {
+      const last = s.cells.at(-1)?.prompt;
+      if (last === undefined) throw new CommandError(":compare needs a PROMPTS-FILE, or a prompt run before it");
+      prompts = [last];
+    }
+    const id = ctx.nextId();
+    const labels: [string, string] = [words[0]!, words[1]!];
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `compare ${labels.join(" and ")} on ${prompts.length} prompt${prompts.length === 1 ? "" : "s"}` } });
+    ctx.link.send({ type: "compare", id, a: side(words[0]!), b: side(words[1]!), prompts, labels, width: process.stdout.columns || 100 });
+  },
+
+  keep(args, ctx) {
+    if (/^[ab]$/i.test(args)) return keepCompared(ctx, args.toUpperCase() === "A" ? 0 : 1);
+    const last = ctx.store.get().cells.findLast((c) => c.chat);
+    if (!last || last.streams.length < 2) throw new CommandError(":keep K picks one of the answers of a chat turn run with :parallel N (there is none)");
+    const k = intIn(args, ":keep K", 1, last.streams.length);
+    ctx.link.send({ type: "chat-keep", index: k - 1 });
+  },
+
+  think(args, ctx) {
+    if (!["show", "fold", "hide"].includes(args)) throw new CommandError("usage: :think show|fold|hide");
+    set(ctx, "think", args);
+  },
+
   bench(args, ctx) {
     const words = splitArgs(args);
     const o = { promptTokens: 64, genTokens: 32, repetitions: 1, parallel: [] as number[] };
@@ -182,8 +248,12 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
   save(args, ctx) {
     const file = resolvePath(ctx, requireArgs(args, ":save FILE"));
     const s = ctx.store.get();
-    saveSession(file, { model: modelRef(s), config: s.config, cells: toSessionCells(s.cells), createdAt: s.createdAt });
-    info(ctx, `saved ${s.cells.length} cell${s.cells.length === 1 ? "" : "s"} and the settings to ${file}`);
+    saveSession(file, {
+      model: modelRef(s), config: s.config, cells: toSessionCells(s.cells), createdAt: s.createdAt,
+      ...(s.conversation ? { chat: s.conversation as unknown as Record<string, ConfigValue> } : {}),
+    });
+    const turns = s.conversation ? s.conversation.messages.filter((m) => m.role === "user").length : 0;
+    info(ctx, `saved ${s.cells.length} cell${s.cells.length === 1 ? "" : "s"}${turns > 0 ? `, the conversation (${turns} turn${turns === 1 ? "" : "s"})` : ""} and the settings to ${file}`);
   },
 
   open(args, ctx) {
@@ -191,13 +261,17 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     const session = loadSession(file);
     const s = ctx.store.get();
     const cells = fromSessionCells(session.cells, (s.cells.at(-1)?.id ?? 0) + 1);
-    ctx.store.dispatch({ type: "open-session", config: session.config as ReplConfig, cells, createdAt: session.createdAt, file });
+    const conversation = session.chat as unknown as SavedChat | undefined;
+    ctx.store.dispatch({ type: "open-session", config: session.config as ReplConfig, cells, createdAt: session.createdAt, file, ...(conversation ? { conversation } : {}) });
     if (session.model && session.model.path !== s.model?.path) {
       info(ctx, `the session was made with ${session.model.path}: loading it`);
       loadModel(ctx, session.model.path);
     } else if (s.model) {
       ctx.link.send({ type: "configure", batching: batchingOf(session.config as ReplConfig) });
     }
+    // After any load it started: the engine side handles requests in order.
+    if (conversation) ctx.link.send({ type: "chat-load", saved: conversation });
+    else ctx.link.send({ type: "chat-reset" });
   },
 
   export(args, ctx) {
@@ -233,6 +307,19 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     ctx.quit();
   },
 };
+
+/** :keep A|B after :compare: the side's settings become the session's (its model is loaded if it differs). */
+function keepCompared(ctx: CommandContext, side: 0 | 1): void {
+  const s = ctx.store.get();
+  if (!s.compared) throw new CommandError(":keep A|B adopts a side of the last :compare (there was none)");
+  const label = s.compared.labels[side], adopt = s.compared.adopt[side];
+  if (!adopt) return info(ctx, `${label} is the current settings: nothing changes`);
+  const config: Record<string, ConfigValue> = { ...s.config };
+  for (const key of RECIPE_KEYS) delete config[key];
+  ctx.store.dispatch({ type: "config", config: { ...config, ...adopt.config } });
+  info(ctx, `kept ${label}: ${Object.entries(adopt.config).map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ") || "default settings"}`);
+  if (adopt.model && adopt.model !== s.model?.path) loadModel(ctx, adopt.model);
+}
 
 /** Starts loading a model with the load-time settings of the configuration. */
 export function loadModel(ctx: Pick<CommandContext, "store" | "link">, model: string): void {

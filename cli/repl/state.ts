@@ -1,7 +1,10 @@
+import type { SavedChat } from "../../core/chat/session.ts";
 import type { EngineStats } from "../../core/engine.ts";
 import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { SessionCell } from "../session/session-file.ts";
-import type { ReplConfig } from "./config.ts";
+import { compareTable, type Adoptable } from "./compare.ts";
+import { thinkDisplayOf, type ReplConfig } from "./config.ts";
+import { thinkingView } from "./components/thinking-view.ts";
 import type { CellStats, Event, ModelInfo } from "./protocol.ts";
 import { measuredUnder } from "./export-recipe.ts";
 import { wrapMore } from "./wrap.ts";
@@ -12,6 +15,8 @@ export interface Stream {
   readonly text: string;
   readonly tokens: number;
   readonly status: "running" | "done" | "stopped" | "error";
+  /** A chat turn's thinking (a reasoning model's think block), streamed apart from its answer (text). */
+  readonly thinking?: string;
   readonly finishReason?: string;
   readonly stats?: CellStats;
   readonly error?: string;
@@ -20,6 +25,8 @@ export interface Stream {
 export interface Cell {
   readonly id: number;
   readonly prompt: string;
+  /** A user turn of chat mode (its streams are assistant turns). */
+  readonly chat?: boolean;
   readonly streams: readonly Stream[];
   /** The configuration it ran under (see measuredUnder); absent for cells opened from a session. */
   readonly measuredUnder?: string;
@@ -36,6 +43,8 @@ export type TranscriptItem =
   | { readonly kind: "cell"; readonly key: string; readonly cell: Cell }
   | { readonly kind: "cell-head"; readonly key: string; readonly cell: Cell }
   | { readonly kind: "lines"; readonly key: string; readonly text: string }
+  /** A chat turn's thinking as :think showed it when its answer began (dimmed). */
+  | { readonly kind: "thought"; readonly key: string; readonly text: string }
   | { readonly kind: "cell-foot"; readonly key: string; readonly cell: Cell }
   | { readonly kind: "notice"; readonly key: string; readonly tone: NoticeTone; readonly text: string };
 
@@ -47,6 +56,8 @@ export interface Printing {
   readonly cellId: number;
   readonly wrapped: number;
   readonly rest: string;
+  /** A chat turn's thinking was printed (it is printed once, when its answer begins or the turn ends). */
+  readonly thought?: boolean;
 }
 
 export interface Job {
@@ -96,13 +107,19 @@ export interface ReplState {
   /** Columns the generated text is wrapped to (the terminal's width less one, for the cursor). */
   readonly width: number;
   readonly printing: Printing | null;
+  /** The last :compare's sides, for :keep A|B (null for a side that is the current settings). */
+  readonly compared?: { readonly labels: [string, string]; readonly adopt: [Adoptable | null, Adoptable | null] };
+  /** Chat mode's conversation after its last turn, as the engine side saved it (what :save stores). */
+  readonly conversation: SavedChat | null;
+  /** The HTTP server :serve started, with its live request counts. */
+  readonly server: { readonly url: string; readonly active: number; readonly served: number } | null;
 }
 
 export function initialState(config: ReplConfig, now = new Date()): ReplState {
   return {
     config, cells: [], active: [], transcript: [], model: null, batching: null, stats: null, rates: [],
     loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0,
-    nextCell: 1, width: 79, printing: null,
+    nextCell: 1, width: 79, printing: null, conversation: null, server: null,
   };
 }
 
@@ -112,13 +129,14 @@ export type Action =
   | { type: "engine"; event: Event }
   | { type: "notice"; tone: NoticeTone; text: string }
   | { type: "config"; config: ReplConfig }
-  | { type: "start-cell"; prompt: string; genIds: readonly number[] }
+  | { type: "start-cell"; prompt: string; genIds: readonly number[]; chat?: boolean }
   | { type: "resize"; columns: number }
   | { type: "start-load"; model: string }
   | { type: "start-job"; job: Job }
   | { type: "toggle-settings" }
   | { type: "clear-cells" }
-  | { type: "open-session"; config: ReplConfig; cells: readonly Cell[]; createdAt: string; file: string };
+  | { type: "new-conversation" }
+  | { type: "open-session"; config: ReplConfig; cells: readonly Cell[]; createdAt: string; file: string; conversation?: SavedChat };
 
 function notice(s: ReplState, tone: NoticeTone, text: string): ReplState {
   return { ...s, transcript: [...s.transcript, { kind: "notice", key: `n${s.serial}`, tone, text }], serial: s.serial + 1 };
@@ -139,6 +157,7 @@ export function reduce(s: ReplState, a: Action): ReplState {
       const under = measuredUnder(s);
       const cell: Cell = {
         id: s.nextCell, prompt: a.prompt, streams: a.genIds.map((genId) => ({ genId, text: "", tokens: 0, status: "running" })),
+        ...(a.chat ? { chat: true } : {}),
         ...(under !== undefined ? { measuredUnder: under } : {}),
       };
       return settle({ ...s, active: [...s.active, cell], nextCell: s.nextCell + 1 });
@@ -148,10 +167,13 @@ export function reduce(s: ReplState, a: Action): ReplState {
     case "start-job": return { ...s, jobs: [...s.jobs, a.job] };
     case "toggle-settings": return { ...s, showSettings: !s.showSettings };
     case "clear-cells": return notice({ ...s, cells: [] }, "info", "cells cleared");
+    case "new-conversation": return notice({ ...s, conversation: null }, "info", "a new conversation starts (the system prompt and settings stay)");
     case "open-session": {
       const nextCell = Math.max(s.nextCell, ...a.cells.map((c) => c.id + 1));
-      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt, nextCell };
-      next = notice(next, "info", `opened ${a.file}: ${a.cells.length} cell${a.cells.length === 1 ? "" : "s"}`);
+      let next: ReplState = { ...s, config: a.config, cells: a.cells, createdAt: a.createdAt, nextCell, conversation: a.conversation ?? null };
+      const turns = a.conversation ? a.conversation.messages.filter((m) => m.role === "user").length : 0;
+      next = notice(next, "info", `opened ${a.file}: ${a.cells.length} cell${a.cells.length === 1 ? "" : "s"}` +
+        (a.conversation ? `, a conversation of ${turns} turn${turns === 1 ? "" : "s"} (the next chat cell continues it)` : ""));
       const items = a.cells.map((cell, i): TranscriptItem => ({ kind: "cell", key: `c${next.serial + i}`, cell }));
       return { ...next, transcript: [...next.transcript, ...items], serial: next.serial + items.length };
     }
@@ -173,18 +195,27 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       const byId = new Map(e.chunks.map((c) => [c.id, c]));
       return updateStreams(s, (st) => {
         const c = byId.get(st.genId);
-        return c ? { ...st, text: st.text + c.text, tokens: st.tokens + c.count } : st;
+        return c ? { ...st, text: st.text + c.text, tokens: st.tokens + c.count, ...(c.thinking ? { thinking: (st.thinking ?? "") + c.thinking } : {}) } : st;
       });
     }
     case "done":
-      return updateStreams(s, (st) => st.genId !== e.id ? st : {
+      return updateStreams({ ...s, conversation: e.conversation ?? s.conversation }, (st) => st.genId !== e.id ? st : {
         ...st, text: e.text, status: e.finishReason === "abort" ? "stopped" : "done", finishReason: e.finishReason, stats: e.stats,
+        ...(e.thinking ? { thinking: e.thinking } : {}),
       });
     case "failed": {
       if (s.jobs.some((j) => j.id === e.id)) return notice(endJob(s, e.id), "error", e.message);
       return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
     }
     case "configured": return { ...s, batching: e.batching };
+    case "compare-done":
+      return notice({ ...endJob(s, e.id), compared: { labels: e.labels, adopt: e.adopt } }, "info", compareTable(e.labels, e.rows, e.width) + "\n:keep A or :keep B adopts one side's settings");
+    case "chat-kept": return notice({ ...s, conversation: e.conversation }, "info", `kept answer #${e.index + 1}: the conversation goes on from it`);
+    case "server": {
+      if (e.url === null) return s.server ? notice({ ...s, server: null }, "info", `stopped serving ${s.server.url}`) : s;
+      const next = { ...s, server: { url: e.url, active: e.active, served: e.served } };
+      return s.server?.url === e.url ? next : notice(next, "info", `serving the model at ${e.url}/v1 (OpenAI API; :serve off stops it)`);
+    }
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
       const r = e.result;
@@ -234,10 +265,15 @@ function settle(s: ReplState): ReplState {
       printing = { cellId: head.id, wrapped: 0, rest: "" };
     }
     const st = head.streams[0]!;
+    if (!printing.thought && st.thinking && (st.text !== "" || st.status !== "running")) {
+      const thought = thinkingView(st, thinkDisplayOf(s.config), s.width);
+      if (thought) s = print(s, { kind: "thought", text: thought.text });
+      printing = { ...printing, thought: true };
+    }
     const { lines, rest } = wrapMore(printing.rest, st.text.slice(printing.wrapped), s.width);
     if (st.status === "running") {
       if (lines.length > 0) s = print(s, { kind: "lines", text: lines.join("\n") });
-      return { ...s, printing: { cellId: head.id, wrapped: st.text.length, rest } };
+      return { ...s, printing: { ...printing, cellId: head.id, wrapped: st.text.length, rest } };
     }
     const all = rest === "" ? lines : [...lines, rest];
     s = all.length > 0 ? print(s, { kind: "lines", text: all.join("\n") }, { kind: "cell-foot", cell: head }) : print(s, { kind: "cell-foot", cell: head });
@@ -260,8 +296,9 @@ export function toSessionCells(cells: readonly Cell[]): SessionCell[] {
   return cells.flatMap((cell) => cell.streams.map((st, i) => ({
     prompt: cell.prompt,
     output: st.status === "error" ? (st.error ?? "") : st.text,
+    ...(st.thinking ? { thinking: st.thinking } : {}),
     stats: {
-      ...(st.stats ?? {}), stream: i, streams: cell.streams.length, tokens: st.tokens,
+      ...(st.stats ?? {}), stream: i, streams: cell.streams.length, tokens: st.tokens, ...(cell.chat ? { chat: 1 } : {}),
       status: STATUS_CODES.indexOf(st.status as (typeof STATUS_CODES)[number]),
       finish: FINISH_REASONS.indexOf(st.finishReason ?? ""),
     },
@@ -275,18 +312,19 @@ export function fromSessionCells(saved: readonly SessionCell[], firstId: number)
   for (let i = 0; i < saved.length;) {
     const n = Math.max(1, Math.min(saved[i]!.stats["streams"] ?? 1, saved.length - i));
     const group = saved.slice(i, i + n);
-    cells.push({ id: firstId + cells.length, prompt: group[0]!.prompt, streams: group.map(toStream) });
+    const chat = group[0]!.stats["chat"] === 1;
+    cells.push({ id: firstId + cells.length, prompt: group[0]!.prompt, ...(chat ? { chat } : {}), streams: group.map(toStream) });
     i += n;
   }
   return cells;
 }
 
 function toStream(c: SessionCell): Stream {
-  const { stream: _stream, streams: _streams, tokens, status, finish, ...stats } = c.stats;
+  const { stream: _stream, streams: _streams, tokens, status, finish, chat: _chat, ...stats } = c.stats;
   const st = STATUS_CODES[status ?? 0] ?? "done";
   const finishReason = FINISH_REASONS[finish ?? -1];
   return {
-    genId: -1, text: st === "error" ? "" : c.output, tokens: tokens ?? 0, status: st,
+    genId: -1, text: st === "error" ? "" : c.output, tokens: tokens ?? 0, status: st, ...(c.thinking ? { thinking: c.thinking } : {}),
     ...(finishReason !== undefined ? { finishReason } : {}),
     ...(Object.keys(stats).length > 0 ? { stats } : {}),
     ...(st === "error" ? { error: c.output } : {}),

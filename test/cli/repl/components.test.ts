@@ -8,7 +8,7 @@ import { render } from "ink-testing-library";
 import { App } from "../../../cli/repl/App.tsx";
 import { CellView } from "../../../cli/repl/components/CellView.tsx";
 import { SettingsPanel } from "../../../cli/repl/components/SettingsPanel.tsx";
-import { StatusBar } from "../../../cli/repl/components/StatusBar.tsx";
+import { StatusBar, statusText } from "../../../cli/repl/components/StatusBar.tsx";
 import { generateOptionsOf } from "../../../cli/repl/config.ts";
 import { initialState, type ReplState } from "../../../cli/repl/state.ts";
 import { Store } from "../../../cli/repl/store.ts";
@@ -199,8 +199,15 @@ test("engine failures and load progress are shown", async () => {
 test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () => {
   const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [0, 100, 200, 250] };
   const { lastFrame, unmount } = render(h(StatusBar, { state, width: 100 }));
-  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
+  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
   unmount();
+});
+
+test("status bar: the server :serve started, with its requests in flight and answered", () => {
+  const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [250], server: { url: "http://127.0.0.1:8080", active: 3, served: 41 } };
+  assert.equal(statusText(state, 120).trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · █ 250 t/s · idle · :8080 3 active/41 served");
+  const narrow = statusText(state, 100);
+  assert.ok(narrow.length <= 100 && narrow.includes(":8080 3 active/41 served"), narrow);
 });
 
 test("settings panel shows speculative and early-exit settings with the engine's defaults", () => {
