@@ -60,6 +60,7 @@ export function addEngineOptions(cmd: Command): Command {
     .option("--max-wait-ms <n>", "wait this long to fill a batch", intArg(0, 60_000))
     .option("--no-prefix-cache", "do not reuse the KV of prompt prefixes computed before")
     .option("--draft <path>", "draft model for speculative decoding (same vocabulary as the model)")
+    .option("--threads-draft <n>", "threads the draft model drafts with (default: 1 for a draft under 64 MiB, else all)", intArg(1, 512))
     .option("--exit-head <n>", "early exit tests confidence on the head rows of the n most frequent tokens (0 = full head)", intArg(0, 1 << 24));
 }
 
@@ -87,7 +88,8 @@ export function addGenerateOptions(cmd: Command): Command {
 
 export interface EngineFlags {
   model?: string; threads?: number; ctxSize?: number; kvBlock: number; kvType: "f16" | "f32" | "q8_0";
-  maxSeqs?: number; maxBatchTokens?: number; maxWaitMs?: number; prefixCache?: boolean; draft?: string; exitHead?: number;
+  maxSeqs?: number; maxBatchTokens?: number; maxWaitMs?: number; prefixCache?: boolean; draft?: string; threadsDraft?: number;
+  exitHead?: number;
 }
 
 export interface GenerateFlags {
@@ -109,6 +111,7 @@ export function engineOptions(flags: EngineFlags, model: string): EngineOptions 
     maxWaitMs: flags.maxWaitMs,
     prefixCaching: flags.prefixCache,
     draftModel: flags.draft,
+    draftThreads: flags.threadsDraft,
     earlyExitHead: flags.exitHead,
   };
 }

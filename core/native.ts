@@ -35,7 +35,7 @@ export interface NativeStepBatch {
   /**
    * Greedy drafting in one call (see native/model/greedy_chain.h): logit row s must be sequence s's last token;
    * sequence s then drafts greedySteps[s] tokens (argmax fed back at the next positions) into
-   * greedyTokens[s * max(greedySteps) ...]. `logits` ends up holding the last forward's rows.
+   * greedyTokens[s * max(greedySteps) ...]. With the draft head, `logits` ends up holding the last forward's rows.
    */
   greedySteps?: Int32Array;
   greedyTokens?: Int32Array;
@@ -48,6 +48,9 @@ export interface NativeStepBatch {
    * exit, the draft head or greedy drafting.
    */
   argmax?: Int32Array;
+  /** Threads this forward runs on, at most the engine's (default: all of them); 1 runs it without parallel
+   *  sections on one thread. */
+  threads?: number;
 }
 
 export interface NativeKvCache { readonly bytes: number; copyBlock(src: number, dst: number): void }
