@@ -4,9 +4,13 @@ import type { ReplState } from "../state.ts";
 import { textWidth } from "../wrap.ts";
 import { fillBar, sparkline } from "./bars.ts";
 
-/** "chat 3 turns · think fold" or "completion": what a cell is. */
-function modeOf(state: ReplState): string {
+/**
+ * What a cell is, for a model with a chat template ("chat 3 turns · think fold", or "completion" after :chat off);
+ * nothing for one without (every cell is a completion).
+ */
+function modeOf(state: ReplState): string | undefined {
   const model = state.model;
+  if (!model?.chatTemplate && !chatModeOf(state.config, false)) return undefined;
   if (!chatModeOf(state.config, model?.chatTemplate ?? false)) return "completion";
   const n = state.conversation?.messages.filter((m) => m.role === "user").length ?? 0;
   return `chat${n === 0 ? "" : ` ${n} turn${n === 1 ? "" : "s"}`}${model?.thinkingSwitch ? ` · think ${thinkDisplayOf(state.config)}` : ""}`;
@@ -32,7 +36,7 @@ export function statusText(state: ReplState, width: number): string {
   const busy = active.length + jobs.length;
   const line = (name: string, bar: number, spark: number) => [
     model ? name : "no model",
-    modeOf(state),
+    ...[modeOf(state)].filter((m) => m !== undefined),
     model ? `${model.threads} threads` : "- threads",
     `KV ${blocks ? `${fillBar(blocks.used / Math.max(1, blocks.total), bar)} ${blocks.used}/${blocks.total}` : "-"}`,
     `${sparkline(rates, spark) || "-"} ${rate.toFixed(0)} t/s`,

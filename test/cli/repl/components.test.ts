@@ -201,7 +201,7 @@ test("engine failures and load progress are shown", async () => {
 test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () => {
   const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [0, 100, 200, 250] };
   const { lastFrame, unmount } = render(h(StatusBar, { state, width: 100 }));
-  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
+  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
   unmount();
 });
 
