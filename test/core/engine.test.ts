@@ -174,3 +174,18 @@ test("a context longer than the model's training context loads with a warning; o
   assert.match(long.warnings[0]!, new RegExp(`context size ${trained * 2} is longer than the ${trained} tokens the model was trained on`));
   assert.deepEqual((await Engine.load({ model: sharedModel(MODEL), threads: 1, contextSize: trained })).warnings, []);
 });
+
+test("logprobs: one record per generated token, the same text as without; refused with speculative decoding", { skip: noShared }, async () => {
+  const engine = await Engine.load({ model: sharedModel("stories260K.gguf"), threads: 1 });
+  const plain = await engine.generate("Once upon a time", { temperature: 0, maxTokens: 8 });
+  const r = await engine.generate("Once upon a time", { temperature: 0, maxTokens: 8, logprobs: 2 });
+  assert.equal(r.text, plain.text);
+  assert.equal(r.logprobs!.length, r.tokens.length);
+  for (const [i, lp] of r.logprobs!.entries()) assert.equal(lp.top[0]!.token, r.tokens[i], "greedy draws the most likely token");
+  const events = [];
+  for await (const e of engine.stream("Once upon a time", { temperature: 0, maxTokens: 4, logprobs: 0 })) if (e.token >= 0) events.push(e);
+  assert.ok(events.every((e) => e.logprob !== undefined && e.logprob.top.length === 0));
+  assert.equal(plain.logprobs, undefined);
+  assert.throws(() => engine.stream("x", { logprobs: 1, speculative: { mode: "ngram" } }), /logprobs cannot be combined with speculative decoding/);
+  engine.close();
+});
