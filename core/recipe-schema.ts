@@ -77,7 +77,7 @@ export const recipeSchema = z.strictObject({
   maxTokens: int(1, 1 << 20).optional(),
   stop: z.array(z.string().min(1)).optional(),
   addSpecial: z.boolean().optional(),
-  chat: z.strictObject({ system: z.string().optional() }).optional(),
+  chat: z.strictObject({ system: z.string().optional(), enableThinking: z.boolean().optional() }).optional(),
   speculative: speculativeSchema.optional(),
   earlyExit: earlyExitSchema.optional(),
 });
