@@ -96,13 +96,11 @@ test(":set validates and :show opens the live settings panel", async () => {
   // A 24-row terminal shows the panel a page at a time: PgDn reaches the batching settings.
   assert.match(f, /settings 1-9 of \d+ \(PgUp\/PgDn\)/);
   await type("\x1b[6~");
-  await until(app.lastFrame, (f) => f.includes("settings 10-18 of") && /n-predict\s+128 \(default\)/.test(f), "the next page after PgDn");
+  await until(app.lastFrame, (f) => f.includes("settings 10-18 of") && /max-seqs\s+32 \(default\)/.test(f), "the next page after PgDn");
   await type("\x1b[6~");
-  await until(app.lastFrame, (f) => f.includes("settings 19-27 of") && /max-seqs\s+32 \(default\)/.test(f), "the batching settings");
-  await type("\x1b[6~");
-  await until(app.lastFrame, (f) => f.includes("settings 28-36 of") && /kv-type\s+f16 \(default\)/.test(f), "the page after that");
+  await until(app.lastFrame, (f) => /prefix-cache\s+on \(default\)/.test(f), "the page after that");
   await type("\x1b[5~");
-  await until(app.lastFrame, (f) => f.includes("settings 19-27 of"), "the page before after PgUp");
+  await until(app.lastFrame, (f) => f.includes("settings 10-18 of"), "the page before after PgUp");
   app.unmount();
 });
 
@@ -207,7 +205,7 @@ test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () =>
 
 test("status bar: the server :serve started, with its requests in flight and answered", () => {
   const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [250], server: { url: "http://127.0.0.1:8080", active: 3, served: 41 } };
-  assert.equal(statusText(state, 120).trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · █ 250 t/s · idle · :8080 3 active/41 served");
+  assert.equal(statusText(state, 120).trim(), "stories15M-q8_0.gguf · 2 threads · KV ███░░░░░░░ 25/100 · █ 250 t/s · idle · :8080 3 active/41 served");
   const narrow = statusText(state, 100);
   assert.ok(narrow.length <= 100 && narrow.includes(":8080 3 active/41 served"), narrow);
 });
