@@ -7,11 +7,9 @@ import { existsSync, mkdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { Worker } from "node:worker_threads";
-import { readGguf } from "../core/gguf/index.ts";
 import { quantizeGguf } from "../core/quantize/index.ts";
 import { writeSyntheticModel } from "../test/helpers/synthetic-model.ts";
-import { fmt, inferReplBench, llamaBench, llamaCppTools, median } from "./lib.ts";
+import { copyBandwidth, fmt, inferReplBench, llamaBench, llamaCppTools, median, weightBytesPerToken } from "./lib.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, n: { type: "string", short: "n", default: "64" } } });
 const rounds = Number(values.rounds), tg = Number(values.n);
@@ -29,28 +27,6 @@ const files = (["Q8_0", "Q4_K_S"] as const).map((ftype) => {
   if (!existsSync(out)) quantizeGguf(f32, out, ftype);
   return out;
 });
-
-/** Bytes a decode step reads: every tensor but the token embedding (one row of it). */
-function weightBytesPerToken(file: string): number {
-  const g = readGguf(file);
-  return g.tensors.filter((t) => t.name !== "token_embd.weight").reduce((a, t) => a + Number(t.nBytes), 0);
-}
-
-/** memcpy bandwidth with one 256 MiB copy per thread, STREAM's convention (bytes read + bytes written per second). */
-async function copyBandwidth(threads: number): Promise<number> {
-  const code = `
-    const { parentPort } = require("node:worker_threads");
-    const n = 256 << 20, a = Buffer.alloc(n, 1), b = Buffer.alloc(n);
-    let best = 0;
-    for (let i = 0; i < 6; i++) { const t0 = process.hrtime.bigint(); a.copy(b); const s = Number(process.hrtime.bigint() - t0) / 1e9; best = Math.max(best, (2 * n) / s); }
-    parentPort.postMessage(best);`;
-  const rates = await Promise.all(Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
-    const w = new Worker(code, { eval: true });
-    w.once("message", (r: number) => { resolve(r); void w.terminate(); });
-    w.once("error", reject);
-  })));
-  return rates.reduce((a, b) => a + b, 0);
-}
 
 const tools = llamaCppTools();
 const copy = { 1: await copyBandwidth(1), 2: await copyBandwidth(2) };

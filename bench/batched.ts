@@ -5,18 +5,15 @@
 //   usage: npx tsx bench/batched.ts [--rounds 2] [--threads 2] [--npp 128] [--ntg 128] [--npl 32] [--node-llama-cpp] [file.gguf]
 // llama-batched-bench's S_TG is B*ntg over the time of the ntg decode steps after all prompts are processed;
 // ours (core/benchmark.ts) is the tokens of the decode-only steps over their time, the same quantity.
-import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
 import { runBenchmark } from "../core/benchmark.ts";
 import { Engine } from "../core/engine.ts";
 import { readGguf } from "../core/gguf/index.ts";
 import { readHparams } from "../core/model/hparams.ts";
+import { llamaBatched, llamaCppTools, median, sharedDir } from "./lib.ts";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const sharedDir = path.resolve(repoRoot, "../shared");
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
@@ -32,23 +29,6 @@ const { values, positionals } = parseArgs({
 const rounds = Number(values.rounds), threads = Number(values.threads);
 const npp = Number(values.npp), ntg = Number(values.ntg), npl = Number(values.npl);
 const file = positionals[0] ?? path.join(sharedDir, "models/stories15M-q8_0.gguf");
-
-function llamaCppTools(): string {
-  const script = path.join(sharedDir, "tools/llama-cpp-tools.sh");
-  return execFileSync("bash", [script], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
-}
-
-/** One llama-batched-bench run: its S_TG (aggregate decode tokens/s) for npl sequences. */
-function llamaBatched(tools: string): number {
-  const ctx = npl * (npp + ntg);
-  const args = ["-m", file, "-t", String(threads), "-c", String(ctx), "-b", "2048", "-ub", "512", "-npp", String(npp), "-ntg", String(ntg), "-npl", String(npl)];
-  const r = spawnSync(path.join(tools, "llama-batched-bench"), args, { encoding: "utf8", maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`llama-batched-bench failed (${r.status}): ${r.stderr}`);
-  // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
-  const row = r.stdout.split("\n").map((l) => l.split("|").map((c) => c.trim()).filter(Boolean)).find((c) => c.length === 10 && Number(c[2]) === npl);
-  if (!row) throw new Error(`no result row for B=${npl} in:\n${r.stdout}`);
-  return Number(row[7]);
-}
 
 /**
  * node-llama-cpp with npl sequences of one context (it batches them into one llama_decode per step): all
@@ -76,11 +56,6 @@ async function nodeLlamaCppBatched(): Promise<number> {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 const tools = llamaCppTools();
 // The KV pool holds the test's sequences (plus 5%), as llama-batched-bench's cache of -c npl*(npp+ntg) does. The
 // default 256 MiB pool would be faulted in over the first rounds (the block manager hands out never-used blocks
@@ -98,7 +73,7 @@ for (let r = 0; r < rounds; r++) {
   // enough for one slow moment of this machine to halve it (seen: 685 against 1870 t/s in the next round).
   const o = await runBenchmark(engine, { promptTokens: npp, genTokens: ntg, repetitions: 3, parallel: [1, npl] });
   ours.push({ single: o.parallel[0]!.tokensPerS, emptyContext: o.tgTokensPerS, batched: o.parallel[1]!.tokensPerS });
-  llama.push(llamaBatched(tools));
+  llama.push(llamaBatched(tools, file, threads, npp, ntg, npl));
   if (values["node-llama-cpp"]) peer.push(await nodeLlamaCppBatched());
   const peerText = peer.length > r ? `   node-llama-cpp ${peer[r]!.toFixed(1)} t/s` : "";
   const o1 = ours[r]!;

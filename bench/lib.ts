@@ -1,6 +1,8 @@
 // Shared pieces of the benchmarks: running commands, llama.cpp's tools, medians of pairwise ratios.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { readGguf } from "../core/gguf/index.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -40,4 +42,46 @@ export function median(xs: number[]): number {
 
 export function fmt(x: number, digits = 1): string {
   return x.toFixed(digits);
+}
+
+/** One llama-batched-bench run: its S_TG (aggregate decode tokens/s) for npl sequences of npp prompt and ntg generated tokens. */
+export function llamaBatched(tools: string, file: string, threads: number, npp: number, ntg: number, npl: number): number {
+  const ctx = npl * (npp + ntg);
+  const args = ["-m", file, "-t", String(threads), "-c", String(ctx), "-b", "2048", "-ub", "512", "-npp", String(npp), "-ntg", String(ntg), "-npl", String(npl)];
+  const out = run(path.join(tools, "llama-batched-bench"), args);
+  // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+  const row = out.split("\n").map((l) => l.split("|").map((c) => c.trim()).filter(Boolean)).find((c) => c.length === 10 && Number(c[2]) === npl);
+  if (!row) throw new Error(`no result row for B=${npl} in:\n${out}`);
+  return Number(row[7]);
+}
+
+/** Bytes a decode step reads: every tensor but the token embedding (one row of it; a tied head reads it whole). */
+export function weightBytesPerToken(file: string): number {
+  const g = readGguf(file);
+  const tied = !g.tensors.some((t) => t.name === "output.weight");
+  return g.tensors.filter((t) => tied || t.name !== "token_embd.weight").reduce((a, t) => a + Number(t.nBytes), 0);
+}
+
+/** memcpy bandwidth with one 256 MiB copy per thread, STREAM's convention (bytes read + bytes written per second). */
+export async function copyBandwidth(threads: number): Promise<number> {
+  const code = `
+    const { parentPort } = require("node:worker_threads");
+    const n = 256 << 20, a = Buffer.alloc(n, 1), b = Buffer.alloc(n);
+    let best = 0;
+    for (let i = 0; i < 6; i++) { const t0 = process.hrtime.bigint(); a.copy(b); const s = Number(process.hrtime.bigint() - t0) / 1e9; best = Math.max(best, (2 * n) / s); }
+    parentPort.postMessage(best);`;
+  const rates = await Promise.all(Array.from({ length: threads }, () => new Promise<number>((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    w.once("message", (r: number) => { resolve(r); void w.terminate(); });
+    w.once("error", reject);
+  })));
+  return rates.reduce((a, b) => a + b, 0);
+}
+
+/** A fresh process's peak resident memory (GNU time's maximum RSS, bytes) and wall time (s). */
+export function peakRss(cmd: string, args: string[]): { bytes: number; seconds: number } {
+  const r = spawnSync("/usr/bin/time", ["-f", "%M %e", cmd, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const [kb, s] = r.stderr.trim().split("\n").at(-1)!.split(" ").map(Number);
+  return { bytes: kb! * 1024, seconds: s! };
 }

@@ -7,6 +7,7 @@ import { registerModelCommands } from "./commands/models.ts";
 import { registerQuantize } from "./commands/quantize.ts";
 import { registerPerplexity } from "./commands/perplexity.ts";
 import { registerRun } from "./commands/run.ts";
+import { llamaServerAliases, registerServe } from "./commands/serve.ts";
 import type { PipeFlags } from "./commands/pipe.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RUNTIME, isBadInput } from "./errors.ts";
@@ -47,6 +48,7 @@ function buildProgram(): Command {
   registerModelCommands(program);
   registerQuantize(program);
   registerRun(program);
+  registerServe(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
@@ -54,7 +56,7 @@ function buildProgram(): Command {
 /** Runs the command line; returns the exit code (0 ok, 1 runtime failure, 2 bad arguments or input). */
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: "user" });
+    await buildProgram().parseAsync(llamaServerAliases(argv), { from: "user" });
     return EXIT_OK;
   } catch (e) {
     if (e instanceof CommanderError) {

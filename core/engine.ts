@@ -237,7 +237,8 @@ export class Engine {
     const spec = options.speculative && resolveSpeculativeOptions(options.speculative, this.model.hparams.nLayer, this.draft !== undefined);
     const exits = options.earlyExit && resolveEarlyExit(options.earlyExit, this.model.hparams.nLayer);
     const g = new Generation(this.model.tokenizer, tokens, options);
-    const seq = new Sequence(this.nextId++, tokens, g.sampler, g);
+    if (spec && options.logprobs !== undefined) throw new RangeError("logprobs cannot be combined with speculative decoding");
+    const seq = new Sequence(this.nextId++, tokens, g.picker, g);
     const problem = this.scheduler.cannotFit(seq);
     if (problem) {
       g.onFinish(seq, "error", new RangeError(`the prompt (${tokens.length} tokens) ${problem}`));

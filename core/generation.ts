@@ -1,5 +1,6 @@
 import { Sampler, StopMatcher, type SamplingOptions } from "./sampling/index.ts";
-import type { FinishReason, Sequence, SequenceSink } from "./scheduler/sequence.ts";
+import { LogprobRecorder, type TokenLogprob } from "./sampling/logprobs.ts";
+import type { FinishReason, Sequence, SequenceSink, TokenPicker } from "./scheduler/sequence.ts";
 import type { EarlyExitStats } from "./earlyexit/controller.ts";
 import type { ExitPoint } from "./earlyexit/options.ts";
 import type { SpeculativeOptions } from "./speculative/options.ts";
@@ -22,12 +23,19 @@ export interface GenerateOptions extends SamplingOptions {
   speculative?: SpeculativeOptions;
   /** Early exit: stop after `layer` layers when the top token's probability reaches `threshold`. */
   earlyExit?: ExitPoint[];
+  /**
+   * Report each generated token's log-probability under the model (log-softmax of the raw logits) with this many
+   * most likely alternatives (0 to 20). Not combinable with speculative decoding.
+   */
+  logprobs?: number;
 }
 
 export interface TokenEvent {
   readonly token: number;
   /** Text this token released (may be empty while a UTF-8 character or a possible stop string is incomplete). */
   readonly text: string;
+  /** Present when the request asked for `logprobs` (absent on the final flush event, token -1). */
+  readonly logprob?: TokenLogprob;
 }
 
 /** Speculation and early-exit stats are present when the request used them. */
@@ -51,6 +59,8 @@ export interface GenerationResult {
   promptTokens: number[];
   finishReason: FinishReason;
   stats: GenerationStats;
+  /** One record per generated token when the request asked for `logprobs`. */
+  logprobs?: TokenLogprob[];
 }
 
 /**
@@ -59,6 +69,10 @@ export interface GenerationResult {
  */
 export class Generation implements SequenceSink {
   readonly sampler: Sampler;
+  /** How the engine picks this request's tokens: the sampler, or a recorder around it when logprobs are asked. */
+  readonly picker: TokenPicker;
+  private readonly recorder: LogprobRecorder | undefined;
+  private readonly logprobs: TokenLogprob[] = [];
   private readonly decoder: StreamingDecoder;
   private readonly stops: StopMatcher;
   private readonly maxTokens: number;
@@ -83,6 +97,8 @@ export class Generation implements SequenceSink {
   ) {
     this.sampler = new Sampler(tokenizer.vocabSize, samplingPart(options));
     for (const t of promptTokens) this.sampler.accept(t);
+    if (options.logprobs !== undefined) this.recorder = new LogprobRecorder(this.sampler, options.logprobs);
+    this.picker = this.recorder ?? this.sampler;
     this.decoder = tokenizer.createDecoder({ continuation: true });
     this.stops = new StopMatcher(options.stop ?? []);
     this.maxTokens = options.maxTokens ?? 256;
@@ -105,7 +121,9 @@ export class Generation implements SequenceSink {
     if (!this.ignoreEos && this.tokenizer.isEndOfGeneration(token)) return "eos";
     const { emit, stopped } = this.stops.push(this.decoder.push(token));
     this.text += emit;
-    if (this.streaming) this.push({ token, text: emit });
+    const logprob = this.recorder?.last;
+    if (logprob) this.logprobs.push(logprob);
+    if (this.streaming) this.push(logprob ? { token, text: emit, logprob } : { token, text: emit });
     if (stopped) return "stop";
     return seq.generated >= this.maxTokens ? "length" : undefined;
   }
@@ -154,6 +172,7 @@ export class Generation implements SequenceSink {
         preemptions: seq.preemptions,
         ...this.extraStats?.(),
       },
+      ...(this.recorder && { logprobs: this.logprobs }),
     };
   }
 
@@ -178,6 +197,6 @@ export class Generation implements SequenceSink {
 
 /** The sampler's share of the options (it rejects keys it does not know). */
 function samplingPart(options: GenerateOptions): SamplingOptions {
-  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, ...sampling } = options;
+  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, logprobs, ...sampling } = options;
   return sampling;
 }

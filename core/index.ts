@@ -1,6 +1,7 @@
 // The public API of infer-repl: `import { Engine } from "infer-repl"`.
 export { Engine, DEFAULT_BATCHING, type EngineOptions, type EngineStats, type GenerationStream, type StepInfo } from "./engine.ts";
 export type { GenerateOptions, GenerationResult, GenerationStats, TokenEvent } from "./generation.ts";
+export type { TokenLogprob } from "./sampling/logprobs.ts";
 export type { BatchingOptions } from "./scheduler/scheduler.ts";
 export type { Arithmetic, KvType } from "./model/model.ts";
 export type { FinishReason } from "./scheduler/sequence.ts";

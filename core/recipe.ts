@@ -92,10 +92,16 @@ export class Recipe {
     for (const [i, p] of pending.entries()) out.write((i > 0 ? "\n" : "") + prompts[i] + (await p).text + "\n");
   }
 
+  /** What each request gets from the recipe (sampling, maxTokens, stop, addSpecial, speculative, earlyExit). */
+  get requestDefaults(): GenerateOptions {
+    const { sampling, maxTokens, stop, addSpecial, earlyExit } = this.config;
+    return withoutUndefined({ ...sampling, maxTokens, stop, addSpecial, speculative: speculativeOf(this.config), earlyExit });
+  }
+
   private async request(prompt: string, overrides: GenerateOptions): Promise<{ engine: Engine; prompt: string; options: GenerateOptions }> {
     const engine = await this.engine();
-    const { sampling, maxTokens, stop, addSpecial, chat, earlyExit } = this.config;
-    const options = withoutUndefined({ ...sampling, maxTokens, stop, addSpecial, speculative: speculativeOf(this.config), earlyExit, ...overrides });
+    const { chat } = this.config;
+    const options = withoutUndefined({ ...this.requestDefaults, ...overrides });
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });

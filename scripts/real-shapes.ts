@@ -97,7 +97,7 @@ export function realShapeModel(id: RealShapeId, format: RealShapeFormat, opts: R
   mkdirSync(path.dirname(file), { recursive: true });
   const partial = `${file}.${process.pid}.partial`;
   try {
-    writeRealShape(partial, id, format, opts.layers ?? REAL_SHAPES[id].nLayer);
+    writeShapeModel(partial, id, REAL_SHAPES[id], format, opts.layers ?? REAL_SHAPES[id].nLayer);
     renameSync(partial, file);
   } finally {
     rmSync(partial, { force: true });
@@ -150,9 +150,12 @@ export function llama3RopeFactors(base: number, dim: number, r: Llama3Rope): Flo
   return out;
 }
 
-function writeRealShape(file: string, id: RealShapeId, format: RealShapeFormat, layers: number): void {
-  const shape: RealShape = REAL_SHAPES[id];
-  if (!Number.isInteger(layers) || layers < 1 || layers > shape.nLayer) throw new Error(`real-shapes: ${id} has 1..${shape.nLayer} layers, not ${layers}`);
+/**
+ * Writes `shape` (a real one, or a variant of one for experiments) with `layers` layers in `format`; `seedKey`
+ * names the weights (tensor values depend on it and the tensor's name only).
+ */
+export function writeShapeModel(file: string, seedKey: string, shape: RealShape, format: RealShapeFormat, layers: number): void {
+  if (!Number.isInteger(layers) || layers < 1 || layers > shape.nLayer) throw new Error(`real-shapes: ${shape.name} has 1..${shape.nLayer} layers, not ${layers}`);
   const metadata = metadataOf(shape, layers);
   const plans = tensorsOf(shape, layers);
   const infos: TensorInfo[] = plans.map((p) => {
@@ -163,7 +166,7 @@ function writeRealShape(file: string, id: RealShapeId, format: RealShapeFormat, 
   const byName = new Map(plans.map((p) => [p.name, p]));
   const tensors: TensorToWrite[] = llamaTensorOrder(infos).map((t) => {
     const plan = byName.get(t.name)!, type = types.get(t.name)!;
-    return { name: t.name, dims: t.dims, type, data: { byteLength: byteSize(type, t.nElements), chunks: () => tensorChunks(id, plan, type) } };
+    return { name: t.name, dims: t.dims, type, data: { byteLength: byteSize(type, t.nElements), chunks: () => tensorChunks(seedKey, plan, type) } };
   });
   const ftype = format === "F32" ? 0 : QUANT_FTYPES[format as QuantFtype].ftype;
   const u32 = (value: number): TypedValue => ({ type: GgufValueType.UINT32, value });
@@ -173,8 +176,8 @@ function writeRealShape(file: string, id: RealShapeId, format: RealShapeFormat, 
 }
 
 /** A tensor's bytes in `type`, ~1M values at a time, drawn from a generator seeded by the shape and the tensor's name. */
-function* tensorChunks(id: RealShapeId, plan: TensorPlan, type: GgmlType): Generator<Uint8Array> {
-  const rand = mulberry32(hashString(`${id}/${plan.name}`));
+function* tensorChunks(seedKey: string, plan: TensorPlan, type: GgmlType): Generator<Uint8Array> {
+  const rand = mulberry32(hashString(`${seedKey}/${plan.name}`));
   const fill = plan.fill(rand);
   const cols = plan.dims[0]!, rows = plan.dims.slice(1).reduce((a, b) => a * b, 1);
   const rowsPerChunk = Math.max(1, Math.floor((1 << 20) / cols));

@@ -31,6 +31,7 @@ export const COMMANDS: readonly CommandDef[] = [
   { name: "save", usage: ":save FILE", summary: "save cells, settings and model to a session file", completes: "file" },
   { name: "open", usage: ":open FILE", summary: "open a saved session", completes: "file" },
   { name: "export", usage: ":export recipe FILE.ts", summary: "write a recipe from the live configuration", completes: "recipe" },
+  { name: "serve", usage: ":serve PORT|off", summary: "serve the loaded model at http://127.0.0.1:PORT/v1 (OpenAI API)" },
   { name: "clear", usage: ":clear", summary: "forget the cells (the screen keeps its scrollback)" },
   { name: "quit", usage: ":quit", summary: "leave (also Ctrl+D)" },
 ];

@@ -119,11 +119,6 @@ const defs: SettingDef[] = [
   { key: "n-predict", group: "generation", scope: "prompt", help: "most tokens to generate", parse: int(1, 1 << 20), fallback: "128" },
   { key: "stop", group: "generation", scope: "prompt", help: 'stop strings: TEXT (\\n escapes) or a JSON array', parse: stopStrings, fallback: "none" },
   { key: "parallel", group: "generation", scope: "prompt", help: "streams per prompt", parse: int(1, 64), fallback: "1" },
-  { key: "chat", group: "chat", scope: "prompt", help: "chat mode: a cell is a user turn (on/off)", parse: onOff, fallback: "on when the model has a chat template", literal: ["off"] },
-  { key: "system", group: "chat", scope: "prompt", help: "the system prompt of chat mode", parse: unescape, fallback: "none" },
-  { key: "think", group: "chat", scope: "prompt", help: "a reasoning model's thinking: show, fold (to one line when done) or hide", parse: choice("show", "fold", "hide"), fallback: "fold" },
-  { key: "enable-thinking", group: "chat", scope: "prompt", help: "the template's enable_thinking switch (on/off)", parse: onOff, fallback: "the template's", literal: ["off"] },
-  { key: "context-overflow", group: "chat", scope: "prompt", help: "a conversation that outgrows the context: error, shift or truncate-middle", parse: choice(...CONTEXT_OVERFLOW_POLICIES), fallback: "error" },
   { key: "max-seqs", group: "batching", scope: "batching", help: "most sequences in one step", parse: int(1, 4096), fallback: String(DEFAULT_BATCHING.maxSeqs) },
   { key: "max-batch-tokens", group: "batching", scope: "batching", help: "most tokens in one step", parse: int(1, 1 << 16), fallback: String(DEFAULT_BATCHING.maxBatchTokens) },
   { key: "max-wait-ms", group: "batching", scope: "batching", help: "wait this long to fill a batch", parse: int(0, 60_000), fallback: String(DEFAULT_BATCHING.maxWaitMs) },
@@ -136,6 +131,11 @@ const defs: SettingDef[] = [
   { key: "spec-k", group: "speculative", scope: "prompt", help: "most tokens drafted per step", parse: int(1, MAX_SPEC_K), fallback: `${DEFAULT_SPEC_K}, ngram ${DEFAULT_NGRAM_K}` },
   { key: "draft", group: "speculative", scope: "load", help: "draft model for :spec draft (a GGUF file or a known name)", parse: (t) => t, fallback: "none" },
   { key: "exit-early", group: "early exit", scope: "prompt", help: 'early exit: "L:T,L:T"', parse: earlyExitSpec, fallback: "off" },
+  { key: "chat", group: "chat", scope: "prompt", help: "chat mode: a cell is a user turn (on/off)", parse: onOff, fallback: "on when the model has a chat template", literal: ["off"] },
+  { key: "system", group: "chat", scope: "prompt", help: "the system prompt of chat mode", parse: unescape, fallback: "none" },
+  { key: "think", group: "chat", scope: "prompt", help: "a reasoning model's thinking: show, fold (to one line when done) or hide", parse: choice("show", "fold", "hide"), fallback: "fold" },
+  { key: "enable-thinking", group: "chat", scope: "prompt", help: "the template's enable_thinking switch (on/off)", parse: onOff, fallback: "the template's", literal: ["off"] },
+  { key: "context-overflow", group: "chat", scope: "prompt", help: "a conversation that outgrows the context: error, shift or truncate-middle", parse: choice(...CONTEXT_OVERFLOW_POLICIES), fallback: "error" },
 ];
 
 export const SETTINGS: ReadonlyMap<string, SettingDef> = new Map(defs.map((d) => [d.key, d]));

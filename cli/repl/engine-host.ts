@@ -10,6 +10,7 @@ import { compare } from "./compare.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
 import { perplexity, perplexityArithmetic } from "../../core/perplexity.ts";
+import { createServer, type InferServer } from "../../server/app.ts";
 import type { Event, Request } from "./protocol.ts";
 
 /** How often streamed text is sent to the UI: about one frame. */
@@ -37,6 +38,7 @@ export class EngineHost {
   private busy = 0;
   /** The threads setting of the loaded engine (a scoring engine for :ppl uses the same). */
   private threads: number | undefined;
+  private server: { http: InferServer; url: string; timer: NodeJS.Timeout } | undefined;
 
   constructor(private readonly send: (e: Event) => void) {}
 
@@ -53,6 +55,7 @@ export class EngineHost {
       case "configure": return this.configure(req);
       case "bench": return void this.track(this.bench(req));
       case "ppl": return void this.track(this.ppl(req));
+      case "serve": return void this.serve(req.port);
     }
   }
 
@@ -95,6 +98,10 @@ export class EngineHost {
         });
         const sha256 = await hashFile(resolved.path);
         const template = await modelTemplate(engine.model.file).catch(() => undefined);
+        if (this.server) {
+          await this.serve(null);
+          this.send({ type: "notice", text: "the server stopped: its model was replaced (:serve PORT serves the new one)" });
+        }
         for (const c of superseded) c.abort();
         this.engine?.close();
         this.chat = undefined;
@@ -336,6 +343,34 @@ export class EngineHost {
       this.send({ type: "failed", id: req.id, message });
     } finally {
       this.running.delete(req.id);
+    }
+  }
+
+  /** Starts (or, with null, stops) serving the loaded model; reports the server's requests while it runs. */
+  private async serve(port: number | null): Promise<void> {
+    const running = this.server;
+    this.server = undefined;
+    if (running) {
+      clearInterval(running.timer);
+      await running.http.close();
+    }
+    if (port === null) {
+      this.send({ type: "server", url: null, active: 0, served: 0 });
+      return;
+    }
+    await this.loading;
+    const engine = this.engine;
+    if (!engine) return this.send({ type: "notice", text: "nothing to serve: no model is loaded (:load MODEL)" });
+    const id = path.basename(engine.model.file.path).replace(/\.gguf$/i, "");
+    const http = createServer({ models: [{ id, load: async () => engine }], metrics: true, closeEngines: false });
+    try {
+      const { url } = await http.listen(port);
+      const report = () => this.send({ type: "server", url, ...http.activity() });
+      this.server = { http, url, timer: setInterval(report, STATS_MS) };
+      report();
+    } catch (e) {
+      await http.close();
+      this.send({ type: "notice", text: `cannot serve on port ${port}: ${(e as Error).message}` });
     }
   }
 }

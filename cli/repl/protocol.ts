@@ -30,7 +30,9 @@ export type Request =
   | { type: "cancel"; id: number }
   | { type: "configure"; batching: Partial<BatchingOptions> }
   | { type: "bench"; id: number; promptTokens: number; genTokens: number; repetitions: number; parallel: number[] }
-  | { type: "ppl"; id: number; file: string; ctx: number };
+  | { type: "ppl"; id: number; file: string; ctx: number }
+  /** Serve the loaded model over HTTP on 127.0.0.1:port (the OpenAI API of `infer-repl serve`); null stops it. */
+  | { type: "serve"; port: number | null };
 
 export interface ModelInfo {
   readonly path: string;
@@ -69,7 +71,9 @@ export type Event =
   | { type: "stats"; stats: EngineStats }
   | { type: "bench-done"; id: number; result: BenchmarkResult; promptTokens: number; genTokens: number }
   | { type: "ppl-progress"; id: number; done: number; total: number; ppl: number }
-  | { type: "ppl-done"; id: number; ppl: number; chunks: number; tokensScored: number; file: string };
+  | { type: "ppl-done"; id: number; ppl: number; chunks: number; tokensScored: number; file: string }
+  /** The server the REPL started: its address (null once stopped) and its requests in flight and answered. */
+  | { type: "server"; url: string | null; active: number; served: number };
 
 // Plain maps (no record extension) so both ends need no shared structure state.
 const packr = new Packr({ useRecords: false });

@@ -105,6 +105,16 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     set(ctx, m[1]!, m[2]!);
   },
 
+  serve(args, ctx) {
+    const what = requireArgs(args, ":serve PORT|off");
+    if (what === "off") {
+      ctx.link.send({ type: "serve", port: null });
+      return;
+    }
+    if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("nothing to serve: load a model first (:load MODEL)");
+    ctx.link.send({ type: "serve", port: intIn(what, "port", 1, 65535) });
+  },
+
   show(_args, ctx) {
     ctx.store.dispatch({ type: "toggle-settings" });
   },

@@ -111,13 +111,15 @@ export interface ReplState {
   readonly compared?: { readonly labels: [string, string]; readonly adopt: [Adoptable | null, Adoptable | null] };
   /** Chat mode's conversation after its last turn, as the engine side saved it (what :save stores). */
   readonly conversation: SavedChat | null;
+  /** The HTTP server :serve started, with its live request counts. */
+  readonly server: { readonly url: string; readonly active: number; readonly served: number } | null;
 }
 
 export function initialState(config: ReplConfig, now = new Date()): ReplState {
   return {
     config, cells: [], active: [], transcript: [], model: null, batching: null, stats: null, rates: [],
     loading: null, jobs: [], showSettings: false, measured: {}, createdAt: now.toISOString(), serial: 0,
-    nextCell: 1, width: 79, printing: null, conversation: null,
+    nextCell: 1, width: 79, printing: null, conversation: null, server: null,
   };
 }
 
@@ -209,6 +211,11 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
     case "compare-done":
       return notice({ ...endJob(s, e.id), compared: { labels: e.labels, adopt: e.adopt } }, "info", compareTable(e.labels, e.rows, e.width) + "\n:keep A or :keep B adopts one side's settings");
     case "chat-kept": return notice({ ...s, conversation: e.conversation }, "info", `kept answer #${e.index + 1}: the conversation goes on from it`);
+    case "server": {
+      if (e.url === null) return s.server ? notice({ ...s, server: null }, "info", `stopped serving ${s.server.url}`) : s;
+      const next = { ...s, server: { url: e.url, active: e.active, served: e.served } };
+      return s.server?.url === e.url ? next : notice(next, "info", `serving the model at ${e.url}/v1 (OpenAI API; :serve off stops it)`);
+    }
     case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
     case "bench-done": {
       const r = e.result;

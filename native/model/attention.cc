@@ -52,11 +52,42 @@ constexpr int kVPrefetchDistance = 24;  // positions ahead: far enough to cover 
 
 // ---- scores: s[p] = dot(q, k_p) * scale for p < n_ctx --------------------------------------------------
 
-// f16 K (stored transposed, dimension j of position p at k_p[j * stride]): the exact products f16(k)·f16(q)
-// (exact in f32) summed in double in index order, as llama.cpp's ggml_vec_dot_f16 does for its leftover elements.
-float dot_f16_exact(const uint16_t* k, int stride, const float* qh, int hd) {
+// f16 K (stored transposed, dimension j of position p at k_p[j * stride]) against the f16-rounded query, as
+// llama.cpp's ggml_vec_dot_f16 computes it in its AVX-512 build: the first np = hd - hd % 64 dimensions in four
+// 16-lane f32 accumulators (accumulator u, lane l holds dimensions 16u + l + 64c, chained by fused multiply-adds
+// over c), added as its GGML_F16_VEC_REDUCE does ((a0 + a2) + (a1 + a3), then _mm512_reduce_add_ps's halving
+// tree over the lanes), then the other dimensions' exact products added to that in double, in index order.
+// A head smaller than 64 has only the double part (stories15M's 48); heads of 64 and 128 only the f32 part.
+constexpr int kGgmlF16Step = 64;
+
+inline int ggml_f16_simd_dims(int hd) { return hd - hd % kGgmlF16Step; }
+
+// The sum of 16 lanes as _mm512_reduce_add_ps pairs them: halves, then quarters, then lanes 0+2 and 1+3.
+float reduce_add16(const float* v) {
+  float t[8];
+  for (int i = 0; i < 8; i++) t[i] = v[i] + v[i + 8];
+  float u[4];
+  for (int i = 0; i < 4; i++) u[i] = t[i] + t[i + 4];
+  return (u[0] + u[2]) + (u[1] + u[3]);
+}
+
+float dot_f16_ggml(const uint16_t* k, int stride, const float* qh, int hd) {
+  const int np = ggml_f16_simd_dims(hd);
   double dot = 0;
-  for (int j = 0; j < hd; j++) dot += double(fp16_lut(k[size_t(j) * stride]) * qh[j]);
+  if (np > 0) {
+    float lanes[16];
+    for (int l = 0; l < 16; l++) {
+      float a[4];
+      for (int u = 0; u < 4; u++) {
+        const int d = 16 * u + l;
+        a[u] = fp16_lut(k[size_t(d) * stride]) * qh[d];  // exact: f16 times f16
+        for (int c = kGgmlF16Step; c < np; c += kGgmlF16Step) a[u] = std::fma(fp16_lut(k[size_t(d + c) * stride]), qh[d + c], a[u]);
+      }
+      lanes[l] = (a[0] + a[2]) + (a[1] + a[3]);
+    }
+    dot = double(reduce_add16(lanes));
+  }
+  for (int j = np; j < hd; j++) dot += double(fp16_lut(k[size_t(j) * stride]) * qh[j]);
   return float(dot);
 }
 
@@ -64,12 +95,12 @@ void scores_f16_portable(const HeadAttention& a, const Rows& rows, const void* q
   const auto* qh = static_cast<const float*>(q);
   const int stride = a.kv->k_dim_stride();
   for (int p = from; p < a.n_ctx; p++)
-    s[p] = dot_f16_exact(reinterpret_cast<const uint16_t*>(rows.k[p]), stride, qh, a.head_dim) * a.scale;
+    s[p] = dot_f16_ggml(reinterpret_cast<const uint16_t*>(rows.k[p]), stride, qh, a.head_dim) * a.scale;
 }
 
 #if defined(__x86_64__)
 // Positions in lanes: with K transposed, dimension j of G consecutive positions of a block is one contiguous
-// vector of f16, and every lane adds its products in dot_f16_exact's order (bit-identical scores). NG groups of
+// vector of f16, and every lane adds its products in dot_f16_ggml's order (bit-identical scores). NG groups of
 // positions run together so their addition chains overlap. The block size must be a multiple of G.
 
 // NG groups of 8 positions from p (AVX + F16C).
@@ -92,11 +123,43 @@ __attribute__((target("avx,f16c"))) void scores_f16_groups8(const uint16_t* cons
 }
 
 // NG groups of 16 positions from p (AVX-512).
+// dot_f16_ggml's f32 part (np > 0 dimensions) for 16 positions in lanes; load(d) gives dimension d of them.
+template <typename LoadK>
+__attribute__((target("avx512f,fma"), always_inline)) inline __m512 ggml_f16_simd_part16(LoadK load, const float* qh, int np) {
+  __m512 lanes[16];
+  for (int l = 0; l < 16; l++) {
+    __m512 a[4];
+    for (int u = 0; u < 4; u++) {
+      const int d = 16 * u + l;
+      a[u] = _mm512_mul_ps(load(d), _mm512_set1_ps(qh[d]));
+      for (int c = kGgmlF16Step; c < np; c += kGgmlF16Step) a[u] = _mm512_fmadd_ps(load(d + c), _mm512_set1_ps(qh[d + c]), a[u]);
+    }
+    lanes[l] = _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]));
+  }
+  for (int i = 0; i < 8; i++) lanes[i] = _mm512_add_ps(lanes[i + 8], lanes[i]);
+  for (int i = 0; i < 4; i++) lanes[i] = _mm512_add_ps(lanes[i + 4], lanes[i]);
+  return _mm512_add_ps(_mm512_add_ps(lanes[0], lanes[2]), _mm512_add_ps(lanes[1], lanes[3]));
+}
+
 template <int NG>
-__attribute__((target("avx512f,f16c"))) void scores_f16_groups16(const uint16_t* const* k, int stride, const float* qh, int hd, float scale, float* s) {
+__attribute__((target("avx512f,fma,f16c"))) void scores_f16_groups16(const uint16_t* const* k, int stride, const float* qh, int hd, float scale, float* s) {
   __m512d lo[NG], hi[NG];
-  for (int g = 0; g < NG; g++) lo[g] = hi[g] = _mm512_setzero_pd();
-  for (int j = 0; j < hd; j++) {
+  const int np = ggml_f16_simd_dims(hd);
+  for (int g = 0; g < NG; g++) {
+    if (np == 0) {
+      lo[g] = hi[g] = _mm512_setzero_pd();
+      continue;
+    }
+    const uint16_t* kg = k[g];
+    const __m512 part = ggml_f16_simd_part16(
+        [&](int d) __attribute__((target("avx512f,f16c"))) {
+          return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kg + size_t(d) * stride)));
+        },
+        qh, np);
+    lo[g] = _mm512_cvtps_pd(_mm512_castps512_ps256(part));
+    hi[g] = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(part), 1)));
+  }
+  for (int j = np; j < hd; j++) {
     const __m512 qj = _mm512_set1_ps(qh[j]);
     for (int g = 0; g < NG; g++) {
       const __m512 prod = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k[g] + size_t(j) * stride))), qj);
@@ -138,7 +201,8 @@ void scores_f16_grouped(const HeadAttention& a, const Rows& rows, const void* q,
 }
 
 void scores_f16_avx(const HeadAttention& a, const Rows& rows, const void* q, float* s, int) {
-  if (a.kv->k_dim_stride() % 8 != 0) return scores_f16_portable(a, rows, q, s, 0);
+  // scores_f16_groups8 has only dot_f16_ggml's double part; heads of 64+ take the portable path here.
+  if (a.kv->k_dim_stride() % 8 != 0 || ggml_f16_simd_dims(a.head_dim) > 0) return scores_f16_portable(a, rows, q, s, 0);
   scores_f16_grouped<8, 4, scores_f16_groups8<4>, scores_f16_groups8<1>>(a, rows, q, s);
 }
 
@@ -149,7 +213,7 @@ void scores_f16_avx512(const HeadAttention& a, const Rows& rows, const void* q, 
 
 // Scores of NQ queries against one K block of 16 positions already converted to double (kd[16j .. 16j+15]: the
 // 16 positions of dimension j): per query and position the products f16(k)·f16(q), exact in double, added in
-// dimension order by fused multiply-adds (exact product, one rounding: dot_f16_exact's arithmetic). A prompt's
+// dimension order by fused multiply-adds (exact product, one rounding: dot_f16_ggml's double part, so heads smaller than 64 only). A prompt's
 // queries share their K, so each K value is converted once per tile of queries instead of once per query.
 template <int NQ>
 __attribute__((target("avx512f"))) void tile_scores_block(const double* kd, int hd, const double* const* qd, float scale, float* const* s) {
@@ -637,15 +701,6 @@ float ggml_expf_lane(float x) {
   return std::ldexp(j, int(n));
 }
 
-// The sum of 16 lanes as _mm512_reduce_add_ps pairs them: halves, then quarters, then lanes 0+2 and 1+3.
-float reduce_add16(const float* v) {
-  float t[8];
-  for (int i = 0; i < 8; i++) t[i] = v[i] + v[i + 8];
-  float u[4];
-  for (int i = 0; i < 4; i++) u[i] = t[i] + t[i + 4];
-  return (u[0] + u[2]) + (u[1] + u[3]);
-}
-
 constexpr int kBatchTile = 64;  // llama.cpp's GGML_FA_TILE_KV
 
 // Whether the batch arithmetic applies to this head: llama.cpp's tiled path takes f16 or f32 K/V and head sizes
@@ -871,7 +926,7 @@ void attend_tile(const HeadAttention* heads, int n_heads, int count, const float
   const int hd = heads[0].head_dim, n_max = heads[0].n_ctx;
 #if defined(__x86_64__)
   const SoftmaxHeadsFn pass = heads_pass(heads, n_heads);
-  if (count > 1 && count <= kMaxTile && pass && heads[0].kv->k_dim_stride() % 16 == 0) {
+  if (count > 1 && count <= kMaxTile && pass && heads[0].kv->k_dim_stride() % 16 == 0 && ggml_f16_simd_dims(hd) == 0) {
     struct TileScratch {
       std::vector<float> s;
       std::vector<double> qd, kd;

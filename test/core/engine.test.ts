@@ -142,9 +142,12 @@ test("stats() reports blocks, queues, and the prefix cache", { skip: noShared },
   assert.ok(after.blocks.cached >= 2, "the prompt's two full blocks stay cached");
   const b = await engine.generate(prompt, { ...greedy, maxTokens: 4 });
   const s = engine.stats();
-  assert.equal(s.prefixCache.hitTokens, 32);
+  // Two full blocks and the first one's partial last block: the whole prompt but its last token (whose logits the
+  // second request needs, so it is computed again).
+  assert.equal(s.prefixCache.hitTokens, 39);
+  assert.equal(b.stats.promptTokensCached, 39);
   assert.equal(s.prefixCache.lookedUpTokens, 80);
-  assert.equal(s.prefixCache.hitRate, 32 / 80);
+  assert.equal(s.prefixCache.hitRate, 39 / 80);
   assert.deepEqual(b.tokens, a.tokens);
   assert.ok(s.tokensGenerated === 8 && s.waiting === 0 && s.running === 0);
 });
@@ -170,4 +173,19 @@ test("a context longer than the model's training context loads with a warning; o
   assert.equal(long.warnings.length, 1);
   assert.match(long.warnings[0]!, new RegExp(`context size ${trained * 2} is longer than the ${trained} tokens the model was trained on`));
   assert.deepEqual((await Engine.load({ model: sharedModel(MODEL), threads: 1, contextSize: trained })).warnings, []);
+});
+
+test("logprobs: one record per generated token, the same text as without; refused with speculative decoding", { skip: noShared }, async () => {
+  const engine = await Engine.load({ model: sharedModel("stories260K.gguf"), threads: 1 });
+  const plain = await engine.generate("Once upon a time", { temperature: 0, maxTokens: 8 });
+  const r = await engine.generate("Once upon a time", { temperature: 0, maxTokens: 8, logprobs: 2 });
+  assert.equal(r.text, plain.text);
+  assert.equal(r.logprobs!.length, r.tokens.length);
+  for (const [i, lp] of r.logprobs!.entries()) assert.equal(lp.top[0]!.token, r.tokens[i], "greedy draws the most likely token");
+  const events = [];
+  for await (const e of engine.stream("Once upon a time", { temperature: 0, maxTokens: 4, logprobs: 0 })) if (e.token >= 0) events.push(e);
+  assert.ok(events.every((e) => e.logprob !== undefined && e.logprob.top.length === 0));
+  assert.equal(plain.logprobs, undefined);
+  assert.throws(() => engine.stream("x", { logprobs: 1, speculative: { mode: "ngram" } }), /logprobs cannot be combined with speculative decoding/);
+  engine.close();
 });

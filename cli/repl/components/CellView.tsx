@@ -14,7 +14,8 @@ export function statsLine(st: Stream): string {
     if (s["prefillTokensPerS"] !== undefined) parts.push(`prefill ${s["prefillTokensPerS"].toFixed(0)} t/s`);
     if (s["specAcceptRate"] !== undefined) parts.push(`draft acceptance ${(s["specAcceptRate"] * 100).toFixed(0)}%`);
     if (s["earlyExitMeanLayers"] !== undefined) parts.push(`exit layer ${s["earlyExitMeanLayers"].toFixed(1)}`);
-    if (s["promptTokensComputed"] !== undefined && s["promptTokens"] !== undefined) {
+    // A chat turn (its stats count answer tokens) says how much of the conversation came from the cache.
+    if (s["answerTokens"] !== undefined && s["promptTokensComputed"] !== undefined && s["promptTokens"] !== undefined) {
       parts.push(`prompt ${s["promptTokens"]} tokens (${s["promptTokensCached"] ?? 0} cached, ${s["promptTokensComputed"]} computed)`);
     }
     if (s["thinkingTokens"]) {

@@ -4,16 +4,21 @@ import type { ReplState } from "../state.ts";
 import { textWidth } from "../wrap.ts";
 import { fillBar, sparkline } from "./bars.ts";
 
-/** "chat 3 turns · think fold" or "completion": what a cell is. */
-function modeOf(state: ReplState): string {
+/**
+ * What a cell is, for a model with a chat template ("chat 3 turns · think fold", or "completion" after :chat off);
+ * nothing for one without (every cell is a completion).
+ */
+function modeOf(state: ReplState): string | undefined {
   const model = state.model;
+  if (!model?.chatTemplate && !chatModeOf(state.config, false)) return undefined;
   if (!chatModeOf(state.config, model?.chatTemplate ?? false)) return "completion";
   const n = state.conversation?.messages.filter((m) => m.role === "user").length ?? 0;
   return `chat${n === 0 ? "" : ` ${n} turn${n === 1 ? "" : "s"}`}${model?.thinkingSwitch ? ` · think ${thinkDisplayOf(state.config)}` : ""}`;
 }
 
 /**
- * One line, whatever the width: model, chat or completion mode, threads, KV blocks in use as a bar, a tokens/s sparkline, what is running.
+ * One line, whatever the width: model, chat or completion mode, threads, KV blocks in use as a bar, a tokens/s
+ * sparkline, what is running, and the port and requests (in flight/answered) of the server :serve started.
  * On a narrow terminal the graphics shrink first, then the model name is shortened.
  */
 export function StatusBar({ state, width }: { readonly state: ReplState; readonly width: number }) {
@@ -25,17 +30,18 @@ export function StatusBar({ state, width }: { readonly state: ReplState; readonl
 }
 
 export function statusText(state: ReplState, width: number): string {
-  const { model, stats, rates, active, jobs } = state;
+  const { model, stats, rates, active, jobs, server } = state;
   const blocks = stats?.blocks;
   const rate = rates.length > 0 ? rates[rates.length - 1]! : 0;
   const busy = active.length + jobs.length;
   const line = (name: string, bar: number, spark: number) => [
     model ? name : "no model",
-    modeOf(state),
+    ...[modeOf(state)].filter((m) => m !== undefined),
     model ? `${model.threads} threads` : "- threads",
     `KV ${blocks ? `${fillBar(blocks.used / Math.max(1, blocks.total), bar)} ${blocks.used}/${blocks.total}` : "-"}`,
     `${sparkline(rates, spark) || "-"} ${rate.toFixed(0)} t/s`,
     busy > 0 ? `running ${busy}` : "idle",
+    ...(server ? [`:${server.url.slice(server.url.lastIndexOf(":") + 1)} ${server.active} active/${server.served} served`] : []),
   ].join(" · ");
   const fits = (text: string) => textWidth(text) + 2 <= width;
   const name = model?.name ?? "";

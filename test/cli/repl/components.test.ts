@@ -8,7 +8,7 @@ import { render } from "ink-testing-library";
 import { App } from "../../../cli/repl/App.tsx";
 import { CellView } from "../../../cli/repl/components/CellView.tsx";
 import { SettingsPanel } from "../../../cli/repl/components/SettingsPanel.tsx";
-import { StatusBar } from "../../../cli/repl/components/StatusBar.tsx";
+import { StatusBar, statusText } from "../../../cli/repl/components/StatusBar.tsx";
 import { generateOptionsOf } from "../../../cli/repl/config.ts";
 import { initialState, type ReplState } from "../../../cli/repl/state.ts";
 import { Store } from "../../../cli/repl/store.ts";
@@ -96,12 +96,13 @@ test(":set validates and :show opens the live settings panel", async () => {
   // A 24-row terminal shows the panel a page at a time: PgDn reaches the batching settings.
   assert.match(f, /settings 1-9 of \d+ \(PgUp\/PgDn\)/);
   await type("\x1b[6~");
-  await until(app.lastFrame, (f) => f.includes("settings 10-18 of"), "the next page after PgDn");
-  let pages = 1;
-  while (!/prefix-cache\s+on \(default\)/.test(app.lastFrame() ?? "") && pages++ < 6) await type("\x1b[6~");
-  await until(app.lastFrame, (f) => /max-seqs\s+32 \(default\)/.test(f) || /prefix-cache\s+on \(default\)/.test(f), "the batching settings, some pages down");
+  await until(app.lastFrame, (f) => f.includes("settings 10-18 of") && /n-predict\s+128 \(default\)/.test(f), "the next page after PgDn");
+  await type("\x1b[6~");
+  await until(app.lastFrame, (f) => f.includes("settings 19-27 of") && /max-seqs\s+32 \(default\)/.test(f), "the batching settings");
+  await type("\x1b[6~");
+  await until(app.lastFrame, (f) => f.includes("settings 28-36 of") && /kv-type\s+f16 \(default\)/.test(f), "the page after that");
   await type("\x1b[5~");
-  await until(app.lastFrame, (f) => !/prefix-cache\s+on/.test(f), "the page before, after PgUp");
+  await until(app.lastFrame, (f) => f.includes("settings 19-27 of"), "the page before after PgUp");
   app.unmount();
 });
 
@@ -200,8 +201,15 @@ test("engine failures and load progress are shown", async () => {
 test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () => {
   const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [0, 100, 200, 250] };
   const { lastFrame, unmount } = render(h(StatusBar, { state, width: 100 }));
-  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
+  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
   unmount();
+});
+
+test("status bar: the server :serve started, with its requests in flight and answered", () => {
+  const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [250], server: { url: "http://127.0.0.1:8080", active: 3, served: 41 } };
+  assert.equal(statusText(state, 120).trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · █ 250 t/s · idle · :8080 3 active/41 served");
+  const narrow = statusText(state, 100);
+  assert.ok(narrow.length <= 100 && narrow.includes(":8080 3 active/41 served"), narrow);
 });
 
 test("settings panel shows speculative and early-exit settings with the engine's defaults", () => {

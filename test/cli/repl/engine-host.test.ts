@@ -83,3 +83,34 @@ test("issue 19: Ctrl+C stops :bench (its generations end), and a repeated :bench
   await assert.rejects(next("bench-done"), /failed: :bench stopped/);
   assert.ok(Date.now() - stopped < 2000, `stopped after ${Date.now() - stopped} ms`);
 });
+
+test(":serve serves the loaded model over HTTP with live request counts; :serve off stops it and keeps the engine", { skip: noShared }, async () => {
+  const { h, next } = host();
+  h.handle({ type: "load", model: sharedModel("stories260K.gguf"), settings: loadSettingsOf({ threads: 1 }), batching: {} });
+  await next("loaded");
+  h.handle({ type: "serve", port: await freePort() });
+  const started = await next("server");
+  assert.match(started.url!, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.deepEqual([started.active, started.served], [0, 0]);
+  const r = await fetch(`${started.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Once", max_tokens: 3 }) });
+  assert.equal(r.status, 200);
+  let counts = await next("server");
+  while (counts.served === 0) counts = await next("server");
+  assert.deepEqual([counts.active, counts.served], [0, 1]);
+  h.handle({ type: "serve", port: null });
+  let stopped = await next("server");
+  while (stopped.url !== null) stopped = await next("server");
+  await assert.rejects(fetch(`${started.url}/health`));
+  h.handle({ type: "generate", id: 1, prompt: "Once", options: generateOptionsOf({ temp: 0, "n-predict": 2 }) });
+  assert.equal((await next("done")).finishReason, "length", "the REPL's engine still runs");
+});
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -1,37 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Model } from "../../../core/model/model.ts";
 import { noShared, sharedModel } from "../../helpers/index.ts";
 import { llamaCppStepLogits } from "../../helpers/llama-cpp.ts";
 import { greedyReferences } from "../../helpers/reference.ts";
-
-/**
- * Our logits after a prompt (one batch, last row wanted) and then after each token fed alone: the steps of a
- * generation, with the f16 KV cache both sides use.
- */
-async function ourStepLogits(path: string, prompt: number[], continuation: number[]): Promise<Float32Array[]> {
-  const model = Model.load(path);
-  const blockSize = 16, n = prompt.length + continuation.length;
-  const nBlocks = Math.ceil(n / blockSize);
-  const kv = model.createKvCache(nBlocks, blockSize, "f16");
-  const blockTables = Int32Array.from({ length: nBlocks }, (_, i) => i);
-  const run = async (tokens: number[], start: number) => {
-    const logits = new Float32Array(model.hparams.nVocab);
-    await model.forward(kv, {
-      tokens: Int32Array.from(tokens),
-      positions: Int32Array.from(tokens, (_, i) => start + i),
-      seqIds: new Int32Array(tokens.length),
-      blockTables,
-      tableOffsets: Int32Array.of(0, nBlocks),
-      logitRows: Int32Array.of(tokens.length - 1),
-      logits,
-    });
-    return logits;
-  };
-  const rows = [await run(prompt, 0)];
-  for (let i = 0; i < continuation.length; i++) rows.push(await run([continuation[i]!], prompt.length + i));
-  return rows;
-}
+import { ourStepLogits } from "../../helpers/step-logits.ts";
 
 // The prompt whose f16 continuation hinges on a 1e-5 relative near-tie at generated token 57 (issue 2): only
 // bit-identical logits reproduce llama.cpp's choice there. llama.cpp here is node-llama-cpp's prebuilt CPU

@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { realShapeModel, type RealShapeFormat, type RealShapeId } from "../../../scripts/real-shapes.ts";
+import { sharedDir } from "../../helpers/paths.ts";
+import { parityBound, realShapeParity } from "../../helpers/real-shape-parity.ts";
+
+// The first two layers of released models' shapes (scripts/real-shapes.ts: random weights, real vocabularies),
+// against llama.cpp: head sizes 64 and 128, GQA 2:1 to 7:1, rope bases 1e5 to 1e6, Llama 3's rope_freqs, Qwen2's
+// biases, Qwen3's q/k norms, tied heads of 49k-152k tokens. The full shapes: scripts/real-shape-parity.ts.
+const noVocab = existsSync(path.join(sharedDir, "fixtures/vocab")) ? false : "../shared/fixtures/vocab not found";
+// BF16 is a known gap: its logits differ from llama.cpp's from position 0 on (~1e-3 of the largest), so its
+// matmuls do not follow the prebuilt library's ggml_vec_dot_bf16 (an AVX512-BF16 vdpbf16ps loop there); marked
+// todo until they do, so that the case keeps running and reporting.
+const cases: [RealShapeId, RealShapeFormat, string?][] = [
+  ["smollm2-135m", "F16"],
+  ["smollm2-135m", "Q4_K_M"],
+  ["qwen2.5-0.5b", "Q8_0"],
+  ["qwen3-0.6b", "BF16", "BF16 matmuls are not llama.cpp's arithmetic yet (issue 14)"],
+  ["llama-3.2-1b", "Q8_0"],
+];
+
+for (const [shape, format, todo] of cases) {
+  test(`${shape} (2 layers) ${format}: logits of a 64-token batch and of 64 greedy steps match llama.cpp's, greedy tokens equal`,
+    { skip: noVocab, todo, timeout: 900_000 }, async () => {
+      const file = realShapeModel(shape, format, { layers: 2 });
+      const r = await realShapeParity(file);
+      const bound = parityBound(format);
+      assert.ok(r.batchWorst <= bound, `one-batch logits off by ${r.batchWorst.toExponential(2)} of the largest (bound ${bound})`);
+      assert.ok(r.stepWorst <= bound, `generation-step logits off by ${r.stepWorst.toExponential(2)} of the largest (bound ${bound})`);
+      assert.equal(r.greedyMismatch, -1, `llama.cpp would have chosen another token at generated token ${r.greedyMismatch}`);
+    });
+}
