@@ -215,7 +215,7 @@ test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 
   const session = path.join(dir, "s.session");
   const term = new Terminal(dir, ["-m", path.join(modelsDir, "stories15M-q8_0.gguf"), "-t", "2", "--temp", "0", "-n", "8"], [80, 24]);
   t.after(() => term.kill());
-  const statusBar = /^ stories15M-q8_0\.gguf · 2 threads · KV .* (idle|running \d+) ?$/m;
+  const statusBar = /^ stories15M\S* · .*2 threads · KV .* (idle|running \d+) ?$/m;
   const lastLine = () => term.visible().trimEnd().split("\n").at(-1)!;
   await term.waitText("loaded " + modelsDir);
 
@@ -223,7 +223,7 @@ test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 
   term.line(":load /nonexistent/model.gguf");
   await term.waitText("error: cannot load the model:");
   term.line("Once upon a time");
-  await term.waitFor((s) => /\[1\] Once upon a time\n.*\n.*8 tokens · length/.test(s), "cell 1 after the failed load");
+  await term.waitFor((s) => /\[1\] Once upon a time\n[\s\S]*?8 tokens · length/.test(s), "cell 1 after the failed load");
   term.line(`:set draft ${path.join(modelsDir, "stories260K.gguf")}`);
   await term.waitText("takes effect at the next :load");
   term.line(`:load ${path.join(modelsDir, "stories15M-q8_0.gguf")}`);
@@ -242,7 +242,8 @@ test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 
   term.line(`:save ${session}`);
   await term.waitText("saved 3 cells");
   const text = loadSession(session).cells[2]!.output;
-  const shown = screen.slice(screen.indexOf("[3] The little dog\n") + "[3] The little dog\n".length, screen.search(/\nttft \d+ ms · [^\n]*300 tokens · length/));
+  const after = screen.slice(screen.indexOf("[3] The little dog\n") + "[3] The little dog\n".length);
+  const shown = after.slice(0, after.search(/\nttft \d+ ms · /));
   assert.ok(shown.split("\n").every((l) => l.length < 80), "every line fits the terminal");
   assert.deepEqual(shown.split(/\s+/).filter(Boolean), text.split(/\s+/).filter(Boolean), "the screen's words are the text's words (no word cut at a line end)");
   assert.match(lastLine(), statusBar, "the status bar is one line at 80 columns");
@@ -253,7 +254,7 @@ test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 
   assert.match(term.visible(), /300 tokens · length/, "the output above the panel is still on the screen");
   assert.match(lastLine(), statusBar);
   term.key("PageDown");
-  await term.waitFor((s) => /settings 10-18 of/.test(s) && /max-seqs/.test(s), "the panel's next page", 20_000, 25, () => term.visible());
+  await term.waitFor((s) => /settings 10-18 of/.test(s), "the panel's next page", 20_000, 25, () => term.visible());
   term.line(":show");
   await term.waitFor((s) => !s.includes("settings 10-18"), "the panel closed", 20_000, 25, () => term.visible());
 
