@@ -17,3 +17,10 @@ test("batched benchmark: one prefill step for all sequences, then decode-only st
   assert.deepEqual(engine.batching, { maxSeqs: 32, maxBatchTokens: 512, maxWaitMs: 0, prefixCaching: true }, "settings restored");
   await assert.rejects(runBenchmark(engine, { promptTokens: 60, genTokens: 8, repetitions: 1, parallel: [] }), /needs 69 positions/);
 });
+
+test("a repeated benchmark measures cold prefill: it never looks up the prefix cache, and restores it after", { skip: noShared }, async () => {
+  const engine = await Engine.load({ model: sharedModel("stories15M-q8_0.gguf"), threads: 2 });
+  for (let i = 0; i < 2; i++) await runBenchmark(engine, { promptTokens: 64, genTokens: 4, repetitions: 1, parallel: [] });
+  assert.deepEqual(engine.stats().prefixCache, { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 });
+  assert.equal(engine.batching.prefixCaching, true);
+});
