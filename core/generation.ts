@@ -1,4 +1,7 @@
 import { Sampler, StopMatcher, type SamplingOptions } from "./sampling/index.ts";
+import { GrammarMatcher, type Grammar } from "./sampling/grammar/grammar.ts";
+import type { OutputConstraint } from "./sampling/grammar/constraint.ts";
+import type { ZodType } from "zod";
 import type { FinishReason, Sequence, SequenceSink } from "./scheduler/sequence.ts";
 import type { EarlyExitStats } from "./earlyexit/controller.ts";
 import type { ExitPoint } from "./earlyexit/options.ts";
@@ -22,6 +25,14 @@ export interface GenerateOptions extends SamplingOptions {
   speculative?: SpeculativeOptions;
   /** Early exit: stop after `layer` layers when the top token's probability reaches `threshold`. */
   earlyExit?: ExitPoint[];
+  /** Constrain the output to a GBNF grammar (llama.cpp's format): its text, or one from `engine.grammar()`. */
+  grammar?: string | Grammar;
+  /** Constrain the output to JSON valid against this JSON Schema (an object or its JSON text); the result's
+   *  `value` is the parsed output. */
+  jsonSchema?: object | string;
+  /** A zod schema: the output is JSON valid against it (z.toJSONSchema), and the result's `value` is the output
+   *  parsed by it. */
+  schema?: ZodType;
 }
 
 export interface TokenEvent {
@@ -42,8 +53,10 @@ export interface GenerationStats extends Partial<SpeculationStats>, Partial<Earl
   preemptions: number;
 }
 
-export interface GenerationResult {
+export interface GenerationResult<T = unknown> {
   text: string;
+  /** The parsed output, with `jsonSchema` or a zod `schema` (typed by it). */
+  value?: T;
   tokens: number[];
   promptTokens: number[];
   finishReason: FinishReason;
@@ -72,13 +85,25 @@ export class Generation implements SequenceSink {
   streaming = false;
   /** Stats the engine adds to the result (speculation). */
   extraStats: (() => Partial<SpeculationStats & EarlyExitStats>) | undefined;
+  /** The output's grammar position, when constrained. */
+  readonly matcher: GrammarMatcher | undefined;
+  private produced = 0;
 
   constructor(
     private readonly tokenizer: Tokenizer,
     readonly promptTokens: Int32Array,
     options: GenerateOptions,
+    private readonly constraint?: OutputConstraint,
   ) {
     this.sampler = new Sampler(tokenizer.vocabSize, samplingPart(options));
+    if (constraint) {
+      const matcher = (this.matcher = new GrammarMatcher(constraint.grammar));
+      // The mask knows the token budget, so a generation running out of tokens closes its output in time.
+      this.sampler.constraint = {
+        mask: () => matcher.mask(this.maxTokens - this.produced),
+        validPrefix: (tokens) => matcher.validPrefix(tokens),
+      };
+    }
     for (const t of promptTokens) this.sampler.accept(t);
     this.decoder = tokenizer.createDecoder({ continuation: true });
     this.stops = new StopMatcher(options.stop ?? []);
@@ -98,12 +123,16 @@ export class Generation implements SequenceSink {
 
   onToken(seq: Sequence, token: number): FinishReason | undefined {
     if (this.firstTokenAt === 0) this.firstTokenAt = performance.now();
+    this.produced++;
     this.sampler.accept(token);
+    this.matcher?.accept(token);
     if (!this.ignoreEos && this.tokenizer.isEndOfGeneration(token)) return "eos";
     const { emit, stopped } = this.stops.push(this.decoder.push(token));
     this.text += emit;
     if (this.streaming) this.push({ token, text: emit });
     if (stopped) return "stop";
+    // The grammar is complete and nothing may follow: end here rather than sample the only token left (EOS).
+    if (this.matcher?.mustEnd) return "stop";
     return seq.generated >= this.maxTokens ? "length" : undefined;
   }
 
@@ -123,7 +152,15 @@ export class Generation implements SequenceSink {
         this.text += tail;
         if (this.streaming && tail) this.push({ token: -1, text: tail });
       }
-      this.resolveResult(this.buildResult(seq, reason));
+      let result: GenerationResult;
+      try {
+        result = this.buildResult(seq, reason);
+      } catch (e) {
+        this.rejectResult(e as Error);
+        this.wake?.();
+        return;
+      }
+      this.resolveResult(result);
     }
     this.wake?.();
   }
@@ -136,6 +173,7 @@ export class Generation implements SequenceSink {
     const decodeMs = end - (this.firstTokenAt || end);
     return {
       text: this.text,
+      ...(this.constraint?.parse && { value: this.constraint.parse(this.text, finishReason) }),
       tokens: generated,
       promptTokens: Array.from(this.promptTokens),
       finishReason,
@@ -173,6 +211,6 @@ export class Generation implements SequenceSink {
 
 /** The sampler's share of the options (it rejects keys it does not know). */
 function samplingPart(options: GenerateOptions): SamplingOptions {
-  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, ...sampling } = options;
+  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, grammar, jsonSchema, schema, ...sampling } = options;
   return sampling;
 }

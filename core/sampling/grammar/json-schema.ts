@@ -1,0 +1,1 @@
+export function jsonSchemaToGbnf(schema: unknown): string { throw new Error("todo " + String(schema)); }
