@@ -1,6 +1,6 @@
 import { GrammarError } from "./errors.ts";
 import { parseGbnf } from "./gbnf.ts";
-import { DEAD, StackMachine } from "./stacks.ts";
+import { DEAD, StackMachine, UNKNOWN } from "./stacks.ts";
 import { tokenTrieOf, type GrammarVocabulary, type TokenTrie } from "./token-trie.ts";
 
 /** The tokens a grammar allows next. `bits` has bit t set for each allowed token; for applying it to logits it
@@ -21,8 +21,13 @@ export interface MatchState {
 
 interface CachedMask {
   mask: TokenMask;
-  /** The largest completion distance among the states the allowed tokens lead to. */
+  /** The largest finite completion distance among the states the allowed tokens lead to. */
   maxDistAfter: number;
+  /** Allowed tokens grouped by the completion distance they lead to, except the largest group (`bigDist`),
+   *  which the mask holds anyway: enough to build any budgeted mask without walking again. */
+  bigDist: number;
+  groups: { dist: number; ids: Int32Array }[];
+  budgeted: Map<number, TokenMask>;
 }
 
 /** Leading byte's high nibble -> sequence length (llama.cpp's decode_utf8 table; 0 = not a leading byte). */
@@ -52,6 +57,9 @@ export class Grammar {
   private readonly walkValue: Int32Array;
   private readonly walkRemain: Int8Array;
   private readonly walkCarried: Uint8Array;
+  /** Walk output: allowed tokens and the completion distance each leads to (a token may appear twice). */
+  private readonly scratchIds: Int32Array;
+  private readonly scratchDists: Float64Array;
   /** Time spent computing masks (ms) and how many were computed, for benchmarks. */
   readonly stats = { maskMs: 0, masksComputed: 0, masksServed: 0 };
 
@@ -73,6 +81,8 @@ export class Grammar {
     this.walkValue = new Int32Array(depth);
     this.walkRemain = new Int8Array(depth);
     this.walkCarried = new Uint8Array(depth);
+    this.scratchIds = new Int32Array(this.trie.vocabSize * 2);
+    this.scratchDists = new Float64Array(this.trie.vocabSize * 2);
   }
 
   get initialState(): MatchState {
@@ -89,17 +99,40 @@ export class Grammar {
     const key = state.remain === 0 ? state.set : `${state.set}:${state.value}:${state.remain}`;
     let cached = this.masks.get(key);
     if (!cached) {
-      cached = this.walk(state, Infinity);
+      cached = this.walk(state);
       if (this.cachedBytes > MASK_CACHE_BYTES) {
         this.masks.clear();
         this.cachedBytes = 0;
       }
       this.masks.set(key, cached);
-      this.cachedBytes += cached.mask.bits.byteLength + ((cached.mask.allowed ?? cached.mask.banned)?.byteLength ?? 0);
+      this.cachedBytes += maskBytes(cached.mask) + cached.groups.reduce((a, g) => a + g.ids.byteLength, 0);
     } else this.stats.masksServed++;
-    if (tokensLeft - 1 >= cached.maxDistAfter) return cached.mask;
-    const budgeted = this.walk(state, tokensLeft - 1);
-    return budgeted.mask.count > 0 ? budgeted.mask : this.walk(state, budgeted.maxDistAfter).mask;
+    const maxDist = tokensLeft - 1;
+    if (maxDist >= cached.maxDistAfter) return cached.mask;
+    let budgeted = cached.budgeted.get(maxDist);
+    if (!budgeted) {
+      budgeted = this.budgeted(cached, maxDist);
+      cached.budgeted.set(maxDist, budgeted);
+      this.cachedBytes += maskBytes(budgeted);
+    }
+    return budgeted;
+  }
+
+  /** The cached mask narrowed to tokens leading within `maxDist` of completion (or, if none, the closest). */
+  private budgeted(c: CachedMask, maxDist: number): TokenMask {
+    let limit = maxDist;
+    const reachable = c.bigDist <= limit || c.groups.some((g) => g.dist <= limit);
+    if (!reachable) limit = Math.min(c.bigDist, ...c.groups.map((g) => g.dist));
+    const bits = new Uint32Array(this.words);
+    if (c.bigDist <= limit) {
+      bits.set(c.mask.bits);
+      for (const g of c.groups) if (g.dist > limit) for (const id of g.ids) bits[id >>> 5]! &= ~(1 << (id & 31));
+    } else {
+      for (const g of c.groups) if (g.dist <= limit) for (const id of g.ids) bits[id >>> 5]! |= 1 << (id & 31);
+    }
+    let count = 0;
+    for (let w = 0; w < bits.length; w++) count += popcount(bits[w]!);
+    return this.listed(bits, count);
   }
 
   /** The state after `token`, or undefined when the grammar does not allow it. End-of-generation tokens leave
@@ -148,14 +181,15 @@ export class Grammar {
   }
 
   /** One forward scan over the trie, skipping every subtree whose bytes the state rules out. */
-  private walk(state: MatchState, maxDist: number): CachedMask {
+  private walk(state: MatchState): CachedMask {
     const t0 = performance.now();
     const m = this.machine, trie = this.trie;
     const { byte, depth, subtreeEnd, tokenStart, tokenIds } = trie;
     const setDist = m.setDist;
     const S = this.walkSet, V = this.walkValue, R = this.walkRemain, C = this.walkCarried;
-    const bits = new Uint32Array(this.words);
-    let count = 0, maxDistAfter = 0, minRefused = Infinity;
+    const ids = this.scratchIds, dists = this.scratchDists;
+    let n = 0;
+    let ascii = m.asciiNext;
     S[0] = state.set;
     V[0] = state.value;
     R[0] = state.remain;
@@ -165,17 +199,30 @@ export class Grammar {
       const d = depth[i]!;
       let set = S[d - 1]!, value = V[d - 1]!, remain = R[d - 1]!, carried = C[d - 1]!;
       const b = byte[i]!;
-      if (remain > 0) {
+      if (remain === 0 && b < 0x80) {
+        // The common case, inlined: an ASCII byte is a whole code point.
+        value = b;
+        carried = 0;
+        let next = ascii[set * 128 + b]!;
+        if (next === UNKNOWN) {
+          next = m.next(set, b);
+          ascii = m.asciiNext;
+        }
+        set = next;
+      } else if (remain > 0) {
         if (carried && b >> 6 !== 2) { i = subtreeEnd[i]!; continue; }
         value = (value << 6) + (b & 0x3f);
-        if (--remain === 0) { set = m.next(set, value); carried = 0; }
+        if (--remain === 0) {
+          set = m.next(set, value);
+          ascii = m.asciiNext;
+          carried = 0;
+        }
       } else {
-        const n = UTF8_LENGTH[b >> 4]! - 1;
-        if (n < 0) { i = subtreeEnd[i]!; continue; }
-        value = b & ((1 << (7 - n)) - 1);
-        remain = n;
+        const len = UTF8_LENGTH[b >> 4]! - 1;
+        if (len < 0) { i = subtreeEnd[i]!; continue; }
+        value = b & ((1 << (7 - len)) - 1);
+        remain = len;
         carried = 0;
-        if (n === 0) set = m.next(set, value);
       }
       if (set === DEAD) { i = subtreeEnd[i]!; continue; }
       S[d] = set;
@@ -185,48 +232,76 @@ export class Grammar {
       const first = tokenStart[i]!, last = tokenStart[i + 1]!;
       if (first < last && (remain === 0 || m.matchesPartial(set, value, remain))) {
         const dist = setDist[set]!;
-        if (dist <= maxDist) {
-          // A state that cannot complete at all is no reason to budget (nothing would help it).
-          if (dist > maxDistAfter && dist !== Infinity) maxDistAfter = dist;
-          for (let k = first; k < last; k++) {
-            const id = tokenIds[k]!;
-            bits[id >>> 5]! |= 1 << (id & 31);
-            count++;
-          }
-        } else if (dist < minRefused) minRefused = dist;
+        for (let k = first; k < last; k++) {
+          ids[n] = tokenIds[k]!;
+          dists[n++] = dist;
+        }
       }
       i++;
     }
-    if (state.remain === 0 && m.hasTokenTop(state.set)) count += this.addTokenElements(state, bits, maxDist);
+    if (state.remain === 0 && m.hasTokenTop(state.set)) n = this.addTokenElements(state, n);
     if (m.canEnd(state.set)) {
       for (const id of trie.eog) {
-        if (!(bits[id >>> 5]! & (1 << (id & 31)))) count++;
-        bits[id >>> 5]! |= 1 << (id & 31);
+        ids[n] = id;
+        dists[n++] = 0;
       }
     }
+    const cached = this.grouped(n);
     this.stats.maskMs += performance.now() - t0;
     this.stats.masksComputed++;
-    return { mask: this.listed(bits, count), maxDistAfter: count > 0 ? maxDistAfter : minRefused };
+    return cached;
+  }
+
+  /** The walk's n (token, distance) pairs as a mask and distance groups. */
+  private grouped(n: number): CachedMask {
+    const ids = this.scratchIds, dists = this.scratchDists;
+    const bits = new Uint32Array(this.words);
+    const sizes = new Map<number, number>();
+    let count = 0, maxDistAfter = 0;
+    for (let k = 0; k < n; k++) {
+      const id = ids[k]!, dist = dists[k]!;
+      if (bits[id >>> 5]! & (1 << (id & 31))) continue; // a token reached twice (an element and its bytes)
+      bits[id >>> 5]! |= 1 << (id & 31);
+      count++;
+      sizes.set(dist, (sizes.get(dist) ?? 0) + 1);
+      if (dist > maxDistAfter && dist !== Infinity) maxDistAfter = dist;
+    }
+    let bigDist = Infinity, bigSize = -1;
+    for (const [dist, size] of sizes) if (size > bigSize) [bigDist, bigSize] = [dist, size];
+    const groups: { dist: number; ids: Int32Array }[] = [];
+    if (sizes.size > 1) {
+      const lists = new Map<number, number[]>();
+      const seen = new Uint32Array(this.words);
+      for (let k = 0; k < n; k++) {
+        const id = ids[k]!, dist = dists[k]!;
+        if (dist === bigDist || seen[id >>> 5]! & (1 << (id & 31))) continue;
+        seen[id >>> 5]! |= 1 << (id & 31);
+        let list = lists.get(dist);
+        if (!list) lists.set(dist, (list = []));
+        list.push(id);
+      }
+      for (const [dist, list] of lists) groups.push({ dist, ids: Int32Array.from(list) });
+    }
+    return { mask: this.listed(bits, count), maxDistAfter, bigDist, groups, budgeted: new Map() };
   }
 
   /** Tokens matched as whole tokens by <[id]> / !<[id]> elements on top of the state's stacks. */
-  private addTokenElements(state: MatchState, bits: Uint32Array, maxDist: number): number {
+  private addTokenElements(state: MatchState, n: number): number {
     const { only, allBut } = this.machine.tokenElements(state.set);
     const trie = this.trie;
-    let added = 0;
     const allow = (id: number) => {
-      if (trie.pieces[id]!.length === 0 || trie.eog.includes(id) || bits[id >>> 5]! & (1 << (id & 31))) return;
+      if (trie.pieces[id]!.length === 0 || trie.eog.includes(id)) return;
       const after = this.machine.nextByTokenElement(state.set, id);
-      if (after === DEAD || this.machine.setDist[after]! > maxDist) return;
-      bits[id >>> 5]! |= 1 << (id & 31);
-      added++;
+      if (after === DEAD) return;
+      this.scratchIds[n] = id;
+      this.scratchDists[n++] = this.machine.setDist[after]!;
     };
     for (const id of only) allow(id);
     if (allBut) {
       const refused = new Set(allBut);
       for (let id = 0; id < trie.vocabSize; id++) if (!refused.has(id)) allow(id);
     }
-    return added;
+    return n;
   }
 
   private listed(bits: Uint32Array, count: number): TokenMask {
@@ -240,6 +315,16 @@ export class Grammar {
     }
     return sparse ? { bits, count, allowed: list } : { bits, count, banned: list };
   }
+}
+
+function maskBytes(m: TokenMask): number {
+  return m.bits.byteLength + ((m.allowed ?? m.banned)?.byteLength ?? 0);
+}
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
 /** One sequence's position in a grammar: the mask before sampling, the advance after. */

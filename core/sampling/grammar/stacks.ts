@@ -2,7 +2,7 @@ import { El, type ParsedGrammar } from "./gbnf.ts";
 
 /** A set of stacks that no code point can continue (no valid output goes this way). */
 export const DEAD = -1;
-const UNKNOWN = -2;
+export const UNKNOWN = -2;
 const ASCII = 128;
 
 /**
@@ -35,7 +35,8 @@ export class StackMachine {
   readonly setDist: number[] = [];
   /** Per set: bit 0 = holds the empty stack (may end here), bit 1 = holds a token-element top. */
   private readonly setFlags: number[] = [];
-  private asciiNext = new Int32Array(0);
+  /** next() for ASCII code points, [set * 128 + cp]; UNKNOWN (-2) until computed. Replaced as it grows. */
+  asciiNext = new Int32Array(0);
   private readonly otherNext: (Map<number, number> | undefined)[] = [];
   readonly initial: number;
 
@@ -101,7 +102,9 @@ export class StackMachine {
     if (cp < ASCII) {
       const t = this.asciiNext[set * ASCII + cp]!;
       if (t !== UNKNOWN) return t;
-      return (this.asciiNext[set * ASCII + cp] = this.computeNext(set, cp));
+      const computed = this.computeNext(set, cp); // may grow asciiNext: store into the new table
+      this.asciiNext[set * ASCII + cp] = computed;
+      return computed;
     }
     const map = (this.otherNext[set] ??= new Map());
     let t = map.get(cp);
