@@ -10,5 +10,5 @@ export const EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_BAD_INPUT = 2;
 /** Errors that mean "what you gave me is wrong" rather than "something failed while running". */
 export function isBadInput(e: unknown): boolean {
   return e instanceof UsageError || e instanceof GgufError || e instanceof RangeError ||
-    (e instanceof Error && ["TokenizerError", "SamplingError", "SessionError", "Llama2cFormatError", "ModelNotFoundError", "RecipeError"].includes(e.name));
+    (e instanceof Error && ["TokenizerError", "SamplingError", "SessionError", "Llama2cFormatError", "ModelNotFoundError", "RecipeError", "GrammarError", "SchemaError"].includes(e.name));
 }

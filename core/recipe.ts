@@ -95,8 +95,12 @@ export class Recipe {
 
   private async request(prompt: string, overrides: GenerateOptions): Promise<{ engine: Engine; prompt: string; options: GenerateOptions }> {
     const engine = await this.engine();
-    const { sampling, maxTokens, stop, addSpecial, chat, earlyExit } = this.config;
-    const options = withoutUndefined({ ...sampling, maxTokens, stop, addSpecial, speculative: speculativeOf(this.config), earlyExit, ...overrides });
+    const { sampling, maxTokens, stop, addSpecial, chat, earlyExit, grammar, schema } = this.config;
+    const zod = schema !== undefined && typeof (schema as { safeParse?: unknown }).safeParse === "function";
+    const constraint = overrides.grammar ?? overrides.jsonSchema ?? overrides.schema
+      ? {}
+      : { grammar, ...(zod ? { schema: schema as GenerateOptions["schema"] } : { jsonSchema: schema }) };
+    const options = withoutUndefined({ ...sampling, maxTokens, stop, addSpecial, speculative: speculativeOf(this.config), earlyExit, ...constraint, ...overrides });
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });

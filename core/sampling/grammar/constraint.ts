@@ -5,6 +5,8 @@ import { GrammarError, SchemaError } from "./errors.ts";
 import type { Grammar } from "./grammar.ts";
 import { jsonSchemaToGbnf } from "./json-schema.ts";
 
+const ZOD_FORMATS_WITHIN_GRAMMAR = new Set(["uuid", "email", "date", "date-time", "ipv4"]);
+
 /** What a request's output must match: the grammar, and how to turn the finished text into its value. */
 export interface OutputConstraint {
   readonly grammar: Grammar;
@@ -41,7 +43,15 @@ export function resolveConstraint(options: ConstraintOptions, compile: (gbnf: st
     if (typeof (zod as { safeParse?: unknown }).safeParse !== "function") throw new SchemaError("schema must be a zod schema");
     let json: object;
     try {
-      json = toJSONSchema(zod, { unrepresentable: "throw" });
+      json = toJSONSchema(zod, {
+        unrepresentable: "throw",
+        // zod writes its format checks as format + pattern. For these formats the grammar's language is a subset
+        // of zod's own regular expression (checked against zod 4's), and zod parses the output anyway.
+        override: (ctx) => {
+          const js = ctx.jsonSchema as { format?: string; pattern?: string };
+          if (js.format !== undefined && js.pattern !== undefined && ZOD_FORMATS_WITHIN_GRAMMAR.has(js.format)) delete js.pattern;
+        },
+      });
     } catch (e) {
       throw new SchemaError(`schema: zod cannot express it as JSON Schema: ${(e as Error).message}`);
     }
