@@ -102,6 +102,7 @@ export class Generation implements SequenceSink {
       this.sampler.constraint = {
         mask: () => matcher.mask(this.maxTokens - this.produced),
         validPrefix: (tokens) => matcher.validPrefix(tokens),
+        allows: (token) => matcher.allows(token, this.maxTokens - this.produced),
       };
     }
     for (const t of promptTokens) this.sampler.accept(t);

@@ -126,6 +126,22 @@ export class CandidateSet {
     return sureCount === 0;
   }
 
+  /**
+   * Keeps the first `k` candidates (in their current order) that `keep` accepts; returns false, leaving the set
+   * unusable, when fewer than k do.
+   */
+  keepFirst(k: number, keep: (id: number) => boolean): boolean {
+    let kept = 0;
+    for (let i = 0; i < this.count && kept < k; i++) {
+      const id = this.ids[i]!;
+      if (keep(id)) this.ids[kept++] = id;
+    }
+    if (kept < k) return false;
+    this.count = k;
+    this.refreshMax();
+    return true;
+  }
+
   /** Keeps the candidates whose logit is at least `threshold`, preserving their order. */
   keepAtLeast(threshold: number): void {
     let kept = 0;

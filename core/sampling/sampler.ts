@@ -12,7 +12,13 @@ export interface TokenConstraint {
   mask(): TokenMask;
   /** How many of these tokens, in order, the constraint allows from where it is (speculative drafts). */
   validPrefix?(tokens: readonly number[]): number;
+  /** Whether the mask holds this token, asked token by token (cheaper than the mask for a few candidates). */
+  allows?(token: number): boolean;
 }
+
+/** Candidates checked one by one against a constraint before building its whole mask: the k wanted, times this. */
+const CHECKED_PER_WANTED = 4;
+const MIN_CHECKED = 64;
 
 /**
  * One request's sampler. The chain, in llama.cpp's default order:
@@ -132,14 +138,30 @@ export class Sampler {
     const o = this.resolved;
     this.bias.apply(logits);
     this.penalties?.apply(logits);
-    const mask = this.constraint?.mask();
+    const c = this.candidates;
+    const constraint = this.constraint;
+    const wanted = o.temperature === 0 ? 1 : o.topK > 0 && o.topK < this.vocabSize ? o.topK : 0;
+    if (constraint?.allows && wanted > 0) {
+      // The best `wanted` allowed tokens are the first allowed ones in descending logit order: look for them
+      // among the best few candidates; if enough are there, they are the same as the mask's top-k.
+      c.loadTopK(logits, Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted * CHECKED_PER_WANTED)));
+      if (o.temperature === 0) {
+        const best = firstAllowed(c, logits, (t) => constraint.allows!(t));
+        if (best >= 0) return best;
+      } else if (c.keepFirst(wanted, (t) => constraint.allows!(t))) {
+        applyTypical(c, o.typicalP);
+        applyTopP(c, o.topP);
+        applyMinP(c, o.minP);
+        return undefined;
+      }
+    }
+    const mask = constraint?.mask();
     if (mask) {
       if (mask.count === 0) throw new SamplingError("the grammar allows no token here (its output cannot be written in this vocabulary)");
       if (mask.banned) for (let i = 0; i < mask.banned.length; i++) logits[mask.banned[i]!] = -Infinity;
     }
     const among = mask?.allowed;
     if (o.temperature === 0) return among ? argmaxAmong(logits, among) : argmax(logits);
-    const c = this.candidates;
     if (o.topK > 0 && o.topK < this.vocabSize) c.loadTopK(logits, o.topK, among);
     else c.loadAll(logits, among);
     applyTypical(c, o.typicalP);
@@ -147,6 +169,20 @@ export class Sampler {
     applyMinP(c, o.minP);
     return undefined;
   }
+}
+
+/**
+ * The allowed candidate with the largest logit, the lowest id among equal ones (as a scan in id order finds it),
+ * from candidates sorted by descending logit; -1 when none is allowed.
+ */
+function firstAllowed(c: CandidateSet, logits: Float32Array, allows: (id: number) => boolean): number {
+  let best = -1;
+  for (let i = 0; i < c.count; i++) {
+    const id = c.ids[i]!;
+    if (best >= 0 && logits[id]! < logits[best]!) break;
+    if ((best < 0 || id < best) && allows(id)) best = id;
+  }
+  return best;
 }
 
 /** The allowed token (ids ascending) with the largest logit, first of equal maxima like `argmax`. */

@@ -123,12 +123,14 @@ export class Grammar {
     let limit = maxDist;
     const reachable = c.bigDist <= limit || c.groups.some((g) => g.dist <= limit);
     if (!reachable) limit = Math.min(c.bigDist, ...c.groups.map((g) => g.dist));
+    // Tokens into states that can never complete stay: no budget helps them (see withinBudget).
+    const kept = (dist: number) => dist <= limit || dist === Infinity;
     const bits = new Uint32Array(this.words);
-    if (c.bigDist <= limit) {
+    if (kept(c.bigDist)) {
       bits.set(c.mask.bits);
-      for (const g of c.groups) if (g.dist > limit) for (const id of g.ids) bits[id >>> 5]! &= ~(1 << (id & 31));
+      for (const g of c.groups) if (!kept(g.dist)) for (const id of g.ids) bits[id >>> 5]! &= ~(1 << (id & 31));
     } else {
-      for (const g of c.groups) if (g.dist <= limit) for (const id of g.ids) bits[id >>> 5]! |= 1 << (id & 31);
+      for (const g of c.groups) if (kept(g.dist)) for (const id of g.ids) bits[id >>> 5]! |= 1 << (id & 31);
     }
     let count = 0;
     for (let w = 0; w < bits.length; w++) count += popcount(bits[w]!);
@@ -304,14 +306,21 @@ export class Grammar {
     return n;
   }
 
+  /** The mask with its shorter side listed, found word by word (a sparse mask costs its words, not the vocabulary). */
   private listed(bits: Uint32Array, count: number): TokenMask {
     const n = this.trie.vocabSize;
     const sparse = count <= n / 2;
     const list = new Int32Array(sparse ? count : n - count);
     let k = 0;
-    for (let id = 0; id < n; id++) {
-      const on = (bits[id >>> 5]! & (1 << (id & 31))) !== 0;
-      if (on === sparse) list[k++] = id;
+    for (let w = 0; w < bits.length; w++) {
+      let x = sparse ? bits[w]! : ~bits[w]!;
+      while (x !== 0) {
+        const low = x & -x;
+        const id = (w << 5) + 31 - Math.clz32(low);
+        if (id >= n) break;
+        list[k++] = id;
+        x ^= low;
+      }
     }
     return sparse ? { bits, count, allowed: list } : { bits, count, banned: list };
   }
@@ -339,8 +348,16 @@ export class GrammarMatcher {
     return this.grammar.mask(this.state, tokensLeft);
   }
 
-  allows(token: number): boolean {
-    return this.grammar.next(this.state, token) !== undefined;
+  /**
+   * Whether `token` is in mask(tokensLeft), checked for this token alone (a few memoized transitions): a sampler
+   * that only needs the best few allowed tokens asks this of its best candidates instead of building the mask.
+   * Exact while some token fits the budget; when none does, mask() allows the closest ones, which this refuses.
+   */
+  allows(token: number, tokensLeft = Infinity): boolean {
+    const next = this.grammar.next(this.state, token);
+    if (!next) return false;
+    const dist = this.grammar.distance(next);
+    return dist <= tokensLeft - 1 || dist === Infinity;
   }
 
   /** Advances by a token the mask allowed; a token it did not allow is an error (the output would leave the grammar). */
