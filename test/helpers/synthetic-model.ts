@@ -1,4 +1,4 @@
-import { GgmlType, GgufValueType, readGguf, writeGguf, type TensorToWrite, type TypedValue, type GgufValue } from "../../core/gguf/index.ts";
+import { getArray, GgmlType, GgufValueType, readGguf, writeGguf, type TensorToWrite, type TypedValue, type GgufValue } from "../../core/gguf/index.ts";
 import { sharedModel } from "./paths.ts";
 
 export interface SyntheticSpec {
@@ -16,6 +16,8 @@ export interface SyntheticSpec {
   ropeBase?: number;
   /** More metadata, e.g. a tokenizer.chat_template. */
   extraMetadata?: [string, GgufValue][];
+  /** A GGUF whose tokenizer (tokenizer.* metadata) the model takes, instead of stories260K's. */
+  vocabFrom?: string;
 }
 
 /** A seeded uniform PRNG (mulberry32), so synthetic weights are the same on every run. */
@@ -32,12 +34,12 @@ export function prng(seed: number): () => number {
 
 /**
  * Writes a small llama-family model with random F32 weights. Its vocabulary is stories260K's (512 SentencePiece
- * tokens), so llama.cpp loads it as an ordinary model.
+ * tokens) unless `vocabFrom` names another GGUF, so llama.cpp loads it as an ordinary model.
  */
 export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const rand = prng(spec.seed ?? 1);
-  const vocab = readGguf(sharedModel("stories260K.gguf"));
-  const nVocab = 512;
+  const vocab = readGguf(spec.vocabFrom ?? sharedModel("stories260K.gguf"));
+  const nVocab = getArray(vocab, "tokenizer.ggml.tokens")?.items.length ?? 512;
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   const qDim = spec.nHead * headDim, kvDim = spec.nHeadKv * headDim;
   const arch = spec.architecture;

@@ -7,7 +7,11 @@ import Ajv2020Module from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import { Engine } from "../../../../core/index.ts";
 import type { GenerateOptions } from "../../../../core/generation.ts";
-import { noShared, sharedModel } from "../../../helpers/index.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { after } from "node:test";
+import { noShared, sharedDir, sharedModel } from "../../../helpers/index.ts";
+import { writeSyntheticModel } from "../../../helpers/synthetic-model.ts";
 
 // The corpus: JSON Schemas shaped like real API payloads, covering every keyword the converter supports. Each
 // is enforced on stories15M (a model that knows nothing of JSON) at temperature 0 and 1, alone and batched (all
@@ -29,8 +33,21 @@ const PROMPT = "Once upon a time, the data was:";
 
 test("the corpus holds at least 40 schemas", () => assert.ok(corpus.length >= 40, `${corpus.length} schemas`));
 
-test("every output of every corpus schema parses and validates", { skip: noShared, timeout: 900_000 }, async () => {
-  const engine = await Engine.load({ model: sharedModel("stories15M-q8_0.gguf"), threads: 2, maxSeqs: 32 });
+/** stories15M, and a Qwen2.5-shaped synthetic model (random weights) with the qwen2 byte-level BPE vocabulary
+ *  (151,936 tokens, partial UTF-8 pieces). */
+const tmp = mkdtempSync(path.join(tmpdir(), "corpus-qwen2-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const models: [string, () => string][] = [
+  ["stories15M", () => sharedModel("stories15M-q8_0.gguf")],
+  ["synthetic qwen2 with the qwen2 vocabulary", () => {
+    const file = path.join(tmp, "qwen2.gguf");
+    writeSyntheticModel(file, { architecture: "qwen2", nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 128, seed: 5, ropeBase: 1000000, vocabFrom: path.join(sharedDir, "fixtures/vocab/ggml-vocab-qwen2.gguf") });
+    return file;
+  }],
+];
+
+for (const [label, modelFile] of models) test(`every output of every corpus schema parses and validates: ${label}`, { skip: noShared, timeout: 900_000 }, async () => {
+  const engine = await Engine.load({ model: modelFile(), threads: 2, maxSeqs: 32 });
   const failures: string[] = [];
   const greedy = new Map<string, string>();
   let outputs = 0;
