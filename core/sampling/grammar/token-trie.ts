@@ -43,43 +43,41 @@ export class TokenTrie {
     this.eog = Int32Array.from(eog);
     keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id - b.id));
 
-    const bytes: number[] = [0], depths: number[] = [0], ends: number[] = [0];
-    const tokenAt: number[][] = [[]];
+    // Nodes are created in preorder as the sorted keys are inserted; every key adds at most its length in nodes.
+    const capacity = keyed.reduce((a, k) => a + k.key.length, 1);
+    const bytes = new Uint8Array(capacity), depths = new Uint16Array(capacity), ends = new Int32Array(capacity);
+    const endOf = new Int32Array(keyed.length); // each key's node
+    let count = 1;
     const path: number[] = [0]; // node ids along the current key, path[d] at depth d
     let prev = "";
     const close = (to: number) => {
-      while (path.length - 1 > to) ends[path.pop()!] = bytes.length;
+      while (path.length - 1 > to) ends[path.pop()!] = count;
     };
-    for (const { key, id } of keyed) {
+    keyed.forEach(({ key }, k) => {
       let common = 0;
       while (common < key.length && common < prev.length && key.charCodeAt(common) === prev.charCodeAt(common)) common++;
       close(common);
       for (let d = common; d < key.length; d++) {
-        path.push(bytes.length);
-        bytes.push(key.charCodeAt(d));
-        depths.push(d + 1);
-        ends.push(0);
-        tokenAt.push([]);
+        path.push(count);
+        bytes[count] = key.charCodeAt(d);
+        depths[count] = d + 1;
+        count++;
       }
-      tokenAt[path[path.length - 1]!]!.push(id);
+      endOf[k] = path[path.length - 1]!;
       prev = key;
-    }
+    });
     close(0);
-    ends[0] = bytes.length;
+    ends[0] = count;
 
-    const count = bytes.length;
-    this.byte = Uint8Array.from(bytes);
-    this.depth = Uint16Array.from(depths);
-    this.subtreeEnd = Int32Array.from(ends);
+    this.byte = bytes.slice(0, count);
+    this.depth = depths.slice(0, count);
+    this.subtreeEnd = ends.slice(0, count);
+    // Tokens grouped by node (keys are in node order already: a counting pass suffices).
     this.tokenStart = new Int32Array(count + 1);
-    const ids: number[] = [];
-    for (let i = 0; i < count; i++) {
-      this.tokenStart[i] = ids.length;
-      ids.push(...tokenAt[i]!);
-    }
-    this.tokenStart[count] = ids.length;
-    this.tokenIds = Int32Array.from(ids);
-    this.maxDepth = depths.reduce((a, b) => Math.max(a, b), 0);
+    for (let k = 0; k < keyed.length; k++) this.tokenStart[endOf[k]! + 1]!++;
+    for (let i = 0; i < count; i++) this.tokenStart[i + 1]! += this.tokenStart[i]!;
+    this.tokenIds = Int32Array.from(keyed, (k) => k.id);
+    this.maxDepth = this.depth.reduce((a, b) => Math.max(a, b), 0);
   }
 
   get nodeCount(): number {
