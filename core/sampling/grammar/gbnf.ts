@@ -96,9 +96,9 @@ class Parser {
 
   /** A fresh rule id named base_N (llama.cpp's generate_symbol_id; never reuses a name the grammar defines). */
   private generatedId(base: string): number {
-    let id = this.symbols.size;
+    const id = this.symbols.size;
     let name = `${base}_${id}`;
-    while (this.symbols.has(name)) name = `${base}_${id}_${Math.random().toString(36).slice(2, 6)}`;
+    for (let n = 1; this.symbols.has(name); n++) name = `${base}_${id}_${n}`;
     this.symbols.set(name, id);
     return id;
   }

@@ -1,5 +1,5 @@
 import { GrammarError } from "./errors.ts";
-import { parseGbnf } from "./gbnf.ts";
+import { El, parseGbnf } from "./gbnf.ts";
 import { DEAD, StackMachine, UNKNOWN } from "./stacks.ts";
 import { tokenTrieOf, type GrammarVocabulary, type TokenTrie } from "./token-trie.ts";
 
@@ -68,7 +68,7 @@ export class Grammar {
     const parsed = parseGbnf(source, { root: options.root, tokenId });
     for (const rule of parsed.rules) {
       for (let i = 0; i < rule.length; i += 2) {
-        if ((rule[i] === 8 || rule[i] === 9) && rule[i + 1]! >= vocab.vocabSize) {
+        if ((rule[i] === El.TOKEN || rule[i] === El.TOKEN_NOT) && rule[i + 1]! >= vocab.vocabSize) {
           throw new GrammarError(`grammar token <[${rule[i + 1]}]> is outside the vocabulary (size ${vocab.vocabSize})`);
         }
       }

@@ -110,9 +110,7 @@ class PatternParser {
       case 0x2e: return this.charSet({ ranges: LINE_ENDS, negated: true });
       case 0x5c: return this.escape(false);
       case 0x5e: case 0x24: this.fail("an anchor (^ or $) inside the pattern");
-      // eslint-disable-next-line no-fallthrough
       case 0x2a: case 0x2b: case 0x3f: case 0x7b: case 0x7d: case 0x5d: this.fail(`a stray '${String.fromCodePoint(c)}'`);
-      // eslint-disable-next-line no-fallthrough
       default: return jsonCharLiteral(c);
     }
   }
@@ -140,12 +138,12 @@ class PatternParser {
     return `(${atom})${q}`;
   }
 
+  private lastNegated = false;
+
   private escape(inClass: boolean): string {
     const set = this.escapeSet(inClass);
     return set.length === 1 && set[0]![0] === set[0]![1] && !this.lastNegated ? jsonCharLiteral(set[0]![0]) : this.charSet({ ranges: set, negated: this.lastNegated });
   }
-
-  private lastNegated = false;
 
   /** An escape's code points (after the backslash); sets lastNegated for \D \W \S. */
   private escapeSet(inClass: boolean): [number, number][] {
@@ -177,13 +175,9 @@ class PatternParser {
         return [[v, v]];
       }
       case "b": if (inClass) return [[0x08, 0x08]]; this.fail("a word boundary \\b");
-      // eslint-disable-next-line no-fallthrough
       case "B": this.fail("a word boundary \\B");
-      // eslint-disable-next-line no-fallthrough
       case "p": case "P": this.fail("a Unicode property escape");
-      // eslint-disable-next-line no-fallthrough
       case "k": this.fail("a named backreference");
-      // eslint-disable-next-line no-fallthrough
       default:
         if (c >= 0x31 && c <= 0x39) this.fail("a backreference");
         if (/[a-zA-Z]/.test(ch)) this.fail(`the escape \\${ch}`);
@@ -195,9 +189,7 @@ class PatternParser {
     const negated = this.peek() === 0x5e;
     if (negated) this.pos++;
     const ranges: [number, number][] = [];
-    let first = true;
-    while (this.peek() !== 0x5d || (first && false)) {
-      first = false;
+    while (this.peek() !== 0x5d) {
       if (this.peek() === undefined) this.fail("an unclosed character class");
       let lo: number;
       if (this.peek() === 0x5c) {
