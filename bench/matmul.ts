@@ -1,17 +1,30 @@
-// Microbenchmark of the native Q8_0/Q4_0/Q5_0 matmul kernels at stories15M's shapes (LM head, FFN up, FFN down), for
-// decode (1 activation row) and batched/prefill row counts. Weights are packed once when the addon can (see
-// native/kernels/pack.h), as the model does at load; INFER_REPL_ADDON=<other build> runs an older addon for a
-// before/after comparison (builds without kernels.pack measure the unpacked path). CPU time per call is printed
-// too: at one thread it is robust to other processes sharing the cores, which wall time is not.
-//   usage: npx tsx bench/matmul.ts [--threads 2] [--nact 1,4,32,256]
+// Microbenchmark of the native matmul kernels, for decode (1 activation row) and batched/prefill row counts. By
+// default stories15M's shapes (LM head, FFN up, FFN down) in Q8_0/Q4_0/Q5_0; --types and --shapes pick others
+// (e.g. Llama-3.2-1B's: --types q4_k,q6_k,f16 --shapes 2048x2048,8192x2048,2048x8192). Weights are packed once
+// when the addon can (see native/kernels/pack.h), as the model does at load; INFER_REPL_ADDON=<other build> runs an
+// older addon for a before/after comparison (builds without kernels.pack measure the unpacked path). CPU time per
+// call is printed too: at one thread it is robust to other processes sharing the cores, which wall time is not.
+//   usage: npx tsx bench/matmul.ts [--threads 2] [--nact 1,4,32,256] [--types q8_0,q4_k] [--shapes 32000x288]
 import { parseArgs } from "node:util";
+import { GgmlType } from "../core/gguf/index.ts";
 import { nativeKernels as k } from "../core/native-kernels.ts";
 import { native } from "../core/native.ts";
 
-const { values } = parseArgs({ options: { threads: { type: "string", default: "2" }, nact: { type: "string", default: "1,4,32,256" } } });
+const { values } = parseArgs({
+  options: {
+    threads: { type: "string", default: "2" },
+    nact: { type: "string", default: "1,4,32,256" },
+    types: { type: "string", default: "q8_0,q4_0,q5_0" },
+    shapes: { type: "string", default: "32000x288,768x288,288x768" },
+  },
+});
 native.setThreads(Number(values.threads));
-const SHAPES = [[32000, 288], [768, 288], [288, 768]] as const;
-const TYPES = [[8, "q8_0"], [2, "q4_0"], [6, "q5_0"]] as const;
+const SHAPES = values.shapes.split(",").map((s) => s.split("x").map(Number) as [number, number]);
+const TYPES = values.types.split(",").map((name) => {
+  const type = GgmlType[name.toUpperCase() as keyof typeof GgmlType];
+  if (type === undefined) throw new Error(`unknown type ${name}`);
+  return [type, name] as const;
+});
 const MAC_BUDGET = 3e8; // multiply-accumulates per measurement, so every shape takes a similar time
 
 for (const nAct of values.nact.split(",").map(Number)) {

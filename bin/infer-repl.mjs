@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The infer-repl command. The sources are TypeScript, run through tsx's loader (no build step).
+// The infer-repl command run from the TypeScript sources through tsx's loader: what the tests and benchmarks run,
+// so they need no build. The package's command is the built dist/cli/bin.js (`npm run build`).
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../cli/main.ts");
-process.exitCode = await main(process.argv.slice(2));
+await import("../cli/bin.ts");

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { packageVersion } from "../core/package.ts";
 import { registerBench } from "./commands/bench.ts";
 import { registerGenerate } from "./commands/generate.ts";
 import { registerInfo } from "./commands/info.ts";
@@ -6,7 +7,7 @@ import { registerModelCommands } from "./commands/models.ts";
 import { registerQuantize } from "./commands/quantize.ts";
 import { registerPerplexity } from "./commands/perplexity.ts";
 import { registerRun } from "./commands/run.ts";
-import { runPipe, type PipeFlags } from "./commands/pipe.ts";
+import type { PipeFlags } from "./commands/pipe.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RUNTIME, isBadInput } from "./errors.ts";
 import { addEngineOptions, addGenerateOptions } from "./options.ts";
@@ -15,9 +16,13 @@ function buildProgram(): Command {
   const program = new Command("infer-repl")
     .description("Local LLM inference: a notebook REPL on a TTY, pipe mode when stdin is piped")
     .argument("[model]", "GGUF model file")
+    .version(packageVersion(), "--version", "print the version and exit")
     .option("--jsonl", "pipe mode: one JSON object per prompt")
     .enablePositionalOptions() // -m after a subcommand belongs to the subcommand
-    .exitOverride();
+    .exitOverride()
+    // Commander's own messages ("error: unknown option ...") take the prefix of every other error; subcommands
+    // inherit this when they are created below.
+    .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, "infer-repl: ")) });
   addGenerateOptions(addEngineOptions(program));
   program.action(async (model: string | undefined, flags: PipeFlags) => {
     if (process.stdin.isTTY) {
@@ -31,6 +36,7 @@ function buildProgram(): Command {
       await launchRepl(model ?? flags.model, flags as unknown as Record<string, unknown>);
       return;
     }
+    const { runPipe } = await import("./commands/pipe.ts");
     await runPipe(model, flags);
   });
   registerGenerate(program);

@@ -1,4 +1,3 @@
-import { resolveModel } from "../core/models/resolve.ts";
 import type { DownloadProgress } from "../core/models/download.ts";
 import { log } from "./io.ts";
 
@@ -7,6 +6,7 @@ import { log } from "./io.ts";
  * when absent) into a local file, reporting downloads and fallbacks on stderr.
  */
 export async function resolveModelArg(arg: string | undefined): Promise<string> {
+  const { resolveModel } = await import("../core/models/resolve.ts");
   const resolved = await resolveModel(arg || undefined, { onProgress: progressPrinter(), onNotice: log });
   return resolved.path;
 }

@@ -17,11 +17,12 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-export function floatArg(min: number, max: number) {
+/** A number in [min, max], or in (min, max] with `aboveMin` (top-p 0 keeps no token: the sampler refuses it). */
+export function floatArg(min: number, max: number, aboveMin = false) {
   return (text: string): number => {
     const v = Number(text);
-    if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
-      throw new InvalidArgumentError(`expected a number from ${min} to ${max}, got '${text}'`);
+    if (text.trim() === "" || !Number.isFinite(v) || v > max || (aboveMin ? v <= min : v < min)) {
+      throw new InvalidArgumentError(`expected a number ${aboveMin ? `above ${min} and at most` : `from ${min} to`} ${max}, got '${text}'`);
     }
     return v;
   };
@@ -60,6 +61,7 @@ export function addEngineOptions(cmd: Command): Command {
     .option("--max-wait-ms <n>", "wait this long to fill a batch", intArg(0, 60_000))
     .option("--no-prefix-cache", "do not reuse the KV of prompt prefixes computed before")
     .option("--draft <path>", "draft model for speculative decoding (same vocabulary as the model)")
+    .option("--threads-draft <n>", "threads the draft model drafts with (default: 1 for a draft under 64 MiB, else all)", intArg(1, 512))
     .option("--exit-head <n>", "early exit tests confidence on the head rows of the n most frequent tokens (0 = full head)", intArg(0, 1 << 24));
 }
 
@@ -69,10 +71,11 @@ export function addGenerateOptions(cmd: Command): Command {
     .option("-n, --n-predict <n>", "tokens to generate", intArg(1, 1 << 20), 128)
     .option("--temp <t>", "temperature; 0 is greedy", floatArg(0, 100))
     .option("--top-k <k>", "keep the k most likely tokens (0 = all)", intArg(0, 1 << 24))
-    .option("--top-p <p>", "nucleus sampling", floatArg(0, 1))
+    // The ranges are the sampler's (core/sampling/options.ts), so a bad value fails here, before a model loads.
+    .option("--top-p <p>", "nucleus sampling, in (0, 1]", floatArg(0, 1, true))
     .option("--min-p <p>", "drop tokens less likely than p times the best", floatArg(0, 1))
-    .option("--typical <p>", "locally typical sampling", floatArg(0, 1))
-    .option("--repeat-penalty <x>", "penalty for repeated tokens", floatArg(0, 100))
+    .option("--typical <p>", "locally typical sampling, in (0, 1]", floatArg(0, 1, true))
+    .option("--repeat-penalty <x>", "penalty for repeated tokens (1 = off)", floatArg(0, 100, true))
     .option("--repeat-last-n <n>", "window of the repeat penalty", intArg(0, 1 << 20))
     .option("--presence-penalty <x>", "presence penalty", floatArg(-100, 100))
     .option("--frequency-penalty <x>", "frequency penalty", floatArg(-100, 100))
@@ -88,7 +91,8 @@ export function addGenerateOptions(cmd: Command): Command {
 
 export interface EngineFlags {
   model?: string; threads?: number; ctxSize?: number; kvBlock: number; kvType: "f16" | "f32" | "q8_0";
-  maxSeqs?: number; maxBatchTokens?: number; maxWaitMs?: number; prefixCache?: boolean; draft?: string; exitHead?: number;
+  maxSeqs?: number; maxBatchTokens?: number; maxWaitMs?: number; prefixCache?: boolean; draft?: string; threadsDraft?: number;
+  exitHead?: number;
 }
 
 export interface GenerateFlags {
@@ -111,6 +115,7 @@ export function engineOptions(flags: EngineFlags, model: string): EngineOptions 
     maxWaitMs: flags.maxWaitMs,
     prefixCaching: flags.prefixCache,
     draftModel: flags.draft,
+    draftThreads: flags.threadsDraft,
     earlyExitHead: flags.exitHead,
   };
 }

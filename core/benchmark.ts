@@ -9,6 +9,8 @@ export interface BenchmarkOptions {
   repetitions: number;
   /** Concurrent sequence counts for aggregate decode throughput. */
   parallel: number[];
+  /** Stops the benchmark: it then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface BenchmarkResult {
@@ -17,7 +19,11 @@ export interface BenchmarkResult {
   parallel: { n: number; tokensPerS: number }[];
 }
 
-/** Prefill and decode speed like llama-bench (random tokens, EOS ignored), plus batched decode throughput. */
+/**
+ * Prefill and decode speed like llama-bench (random tokens, EOS ignored), plus batched decode throughput. Prefills
+ * are cold: the prefix cache is off while it runs (its token streams repeat from run to run, so a second benchmark
+ * would otherwise time cache hits).
+ */
 export async function runBenchmark(engine: Engine, o: BenchmarkOptions): Promise<BenchmarkResult> {
   const vocab = engine.model.hparams.nVocab;
   let seed = 12345;
@@ -26,30 +32,39 @@ export async function runBenchmark(engine: Engine, o: BenchmarkOptions): Promise
       seed = (seed * 1103515245 + 12345) >>> 0;
       return 3 + (seed % (vocab - 3));
     });
-  const greedy = { temperature: 0, ignoreEos: true };
+  const greedy = { temperature: 0, ignoreEos: true, signal: o.signal };
+  /** A generation of the benchmark; an abort ends the whole benchmark. */
+  const run = async (tokens: number[], maxTokens: number) => {
+    const r = await engine.generate(tokens, { ...greedy, maxTokens });
+    o.signal?.throwIfAborted();
+    return r;
+  };
   const needed = Math.max(o.promptTokens, 1) + o.genTokens + 1;
   if (needed > engine.contextSize) {
     throw new RangeError(`the benchmark needs ${needed} positions per sequence (prompt + generated + 1) but the context holds ${engine.contextSize}`);
   }
   const saved = engine.batching;
-  engine.configure({ maxBatchTokens: Math.max(saved.maxBatchTokens, o.promptTokens), maxSeqs: Math.max(saved.maxSeqs, ...o.parallel, 1) });
+  engine.configure({ maxBatchTokens: Math.max(saved.maxBatchTokens, o.promptTokens), maxSeqs: Math.max(saved.maxSeqs, ...o.parallel, 1), prefixCaching: false });
   try {
     // Warm-up as llama-bench does (one untimed run of the test): pages in the weights and sizes the step buffers
     // for a full prompt, which a cold first prefill would otherwise pay for (measured 5.8k vs 9.4k t/s on q8_0).
-    await engine.generate(randomTokens(Math.max(o.promptTokens, 16)), { ...greedy, maxTokens: 4 });
+    await run(randomTokens(Math.max(o.promptTokens, 16)), 4);
 
     const pp: number[] = [], tg: number[] = [];
     for (let r = 0; r < o.repetitions; r++) {
-      if (o.promptTokens > 0) pp.push((await engine.generate(randomTokens(o.promptTokens), { ...greedy, maxTokens: 1 })).stats.prefillTokensPerS);
-      if (o.genTokens > 0) tg.push((await engine.generate(randomTokens(1), { ...greedy, maxTokens: o.genTokens + 1 })).stats.decodeTokensPerS);
+      if (o.promptTokens > 0) pp.push((await run(randomTokens(o.promptTokens), 1)).stats.prefillTokensPerS);
+      if (o.genTokens > 0) tg.push((await run(randomTokens(1), o.genTokens + 1)).stats.decodeTokensPerS);
     }
 
     const parallel: BenchmarkResult["parallel"] = [];
     for (const n of o.parallel) {
       const runs: number[] = [];
       // All n prompts prefill in one step, then every step decodes all n: the decode phase llama-batched-bench times.
-      engine.configure({ maxSeqs: Math.max(saved.maxSeqs, n), maxBatchTokens: Math.min(Math.max(saved.maxBatchTokens, n * o.promptTokens, 1), 1 << 16) });
-      for (let r = 0; r < o.repetitions; r++) runs.push(await aggregateDecode(engine, n, () => randomTokens(o.promptTokens), o.genTokens));
+      engine.configure({ maxSeqs: Math.max(saved.maxSeqs, n), maxBatchTokens: Math.min(Math.max(saved.maxBatchTokens, n * o.promptTokens, 1), 1 << 16), prefixCaching: false });
+      for (let r = 0; r < o.repetitions; r++) {
+        runs.push(await aggregateDecode(engine, n, () => randomTokens(o.promptTokens), o.genTokens, o.signal));
+        o.signal?.throwIfAborted();
+      }
       parallel.push({ n, tokensPerS: mean(runs) });
     }
     return { ppTokensPerS: mean(pp), tgTokensPerS: mean(tg), parallel };
@@ -62,7 +77,7 @@ export async function runBenchmark(engine: Engine, o: BenchmarkOptions): Promise
  * Aggregate decode tokens/s of n concurrent sequences: the tokens of the steps that only decode (after the last
  * step with prompt tokens in it), over the time from the end of that step to the end of the last one.
  */
-async function aggregateDecode(engine: Engine, n: number, prompt: () => number[], genTokens: number): Promise<number> {
+async function aggregateDecode(engine: Engine, n: number, prompt: () => number[], genTokens: number, signal: AbortSignal | undefined): Promise<number> {
   let lastPrefillEnd = 0, end = 0, decoded = 0;
   const stop = engine.onStep((s) => {
     const t = performance.now();
@@ -73,7 +88,7 @@ async function aggregateDecode(engine: Engine, n: number, prompt: () => number[]
     end = t;
   });
   try {
-    await Promise.all(Array.from({ length: n }, () => engine.generate(prompt(), { temperature: 0, ignoreEos: true, maxTokens: genTokens + 1 })));
+    await Promise.all(Array.from({ length: n }, () => engine.generate(prompt(), { temperature: 0, ignoreEos: true, maxTokens: genTokens + 1, signal })));
   } finally {
     stop();
   }

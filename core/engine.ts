@@ -1,3 +1,4 @@
+import { ChatSession, type ChatSessionOptions } from "./chat/session.ts";
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
 import { Model, type Arithmetic, type KvType } from "./model/model.ts";
@@ -8,13 +9,12 @@ import { StepBuffers } from "./scheduler/step-buffers.ts";
 import { EarlyExitController } from "./earlyexit/controller.ts";
 import { frequentTokens } from "./earlyexit/exit-head.ts";
 import { resolveEarlyExit } from "./earlyexit/options.ts";
-import { noSampleableToken } from "./sampling/errors.ts";
 import { resolveSpeculativeOptions } from "./speculative/options.ts";
 import { resolveConstraint } from "./sampling/grammar/constraint.ts";
 import { Grammar, type GrammarOptions } from "./sampling/grammar/grammar.ts";
 import type { GrammarVocabulary } from "./sampling/grammar/token-trie.ts";
 import type { z, ZodType } from "zod";
-import { Speculator, type DraftModel } from "./speculative/speculator.ts";
+import { greedyToken, Speculator, type DraftModel, type VerifyRows } from "./speculative/speculator.ts";
 
 export interface EngineOptions extends Partial<BatchingOptions> {
   /** Path of a GGUF model file. */
@@ -31,6 +31,12 @@ export interface EngineOptions extends Partial<BatchingOptions> {
   kvMemoryMiB?: number;
   /** A GGUF with the target's vocabulary, for speculative decoding with `speculative: { mode: "draft" }`. */
   draftModel?: string;
+  /**
+   * Threads the draft model drafts with, at most `threads` (default: 1 for a draft model of less than
+   * DRAFT_ONE_THREAD_BYTES of weights, else all). A small draft's matmuls are too small to split: a parallel
+   * section's hand-off costs about what its share of the work does, and a draft token is ~40 of them.
+   */
+  draftThreads?: number;
   /** Early exit's confidence test uses the head rows of this many frequent tokens (default 0: the full head). */
   earlyExitHead?: number;
   /** Which of llama.cpp's arithmetics to reproduce (default "token", its generation path; see Arithmetic). */
@@ -99,6 +105,8 @@ export class Engine {
     readonly contextSize: number,
     batching: BatchingOptions,
     private readonly draft: DraftModel | undefined,
+    /** What the load found questionable but allowed (a context longer than the model's training context). */
+    readonly warnings: readonly string[],
   ) {
     this.scheduler = new Scheduler(blocks, batching, contextSize);
     this.buffers = new StepBuffers(model.hparams.nVocab);
@@ -112,6 +120,9 @@ export class Engine {
     if (arithmetic !== "token" && arithmetic !== "batch") throw new RangeError(`arithmetic must be "token" or "batch", got ${String(arithmetic)}`);
     const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
+    const warnings = contextSize > model.hparams.contextLength
+      ? [`the context size ${contextSize} is longer than the ${model.hparams.contextLength} tokens the model was trained on: expect worse output past ${model.hparams.contextLength}`]
+      : [];
     const blockSize = checkInt("kvBlockSize", options.kvBlockSize ?? 16, 1, 4096);
     const kvType = options.kvType ?? "f16";
     if (!KV_TYPES.includes(kvType)) throw new RangeError(`kvType must be one of ${KV_TYPES.join(", ")}, got ${String(kvType)}`);
@@ -126,9 +137,10 @@ export class Engine {
     const batching = validateBatching({ ...DEFAULT_BATCHING, ...pickBatching(options) });
     const exitHead = checkInt("earlyExitHead", options.earlyExitHead ?? 0, 0, model.hparams.nVocab);
     if (exitHead > 0) model.setExitHead(frequentTokens(model.file, exitHead));
-    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType);
+    const draftThreads = options.draftThreads === undefined ? undefined : checkInt("draftThreads", options.draftThreads, 1, 512);
+    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads);
     const blocks = new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst));
-    return new Engine(model, kv, blocks, contextSize, batching, draft);
+    return new Engine(model, kv, blocks, contextSize, batching, draft, warnings);
   }
 
   get batching(): Readonly<BatchingOptions> {
@@ -175,6 +187,11 @@ export class Engine {
       this.grammars.set(key, g);
     }
     return g;
+  }
+
+  /** A conversation with the model's chat template (or options.template), reusing the KV cache across turns. */
+  chat(options: ChatSessionOptions = {}): Promise<ChatSession> {
+    return ChatSession.create(this, options);
   }
 
   stream(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): GenerationStream {
@@ -316,10 +333,11 @@ export class Engine {
   private async step(chunks: ScheduledChunk[]): Promise<void> {
     const batch = this.buffers.fill(chunks);
     this.earlyExit.plan(chunks, batch);
-    // A step whose every sampled row only needs its argmax (greedy, no bias or penalties, no verification, no
-    // early exit) gets just those indices from the forward, which skips most of the head's exact work.
-    const argmax = !batch.exitLayers && batch.logitRows.length > 0 &&
-      chunks.every((c) => !c.sample || (c.seq.picker.argmaxSuffices && !this.speculator.has(c.seq)));
+    // A step whose every sampled row only needs its argmax (greedy, no bias or penalties, no early exit; a verified
+    // draft of deterministic proposals) gets just those indices from the forward, which skips most of the head's
+    // exact work.
+    const argmax = !batch.exitLayers && batch.logitRows.length > 0 && chunks.every((c) =>
+      !c.sample || (this.speculator.has(c.seq) ? this.speculator.verifiesByArgmax(c.seq) : c.seq.picker.argmaxSuffices));
     if (argmax) batch.argmax = this.buffers.argmax(batch.logitRows.length);
     const t0 = performance.now();
     await this.model.forward(this.kv, batch);
@@ -330,7 +348,9 @@ export class Engine {
     const emit = (seq: Sequence, token: number): boolean => {
       seq.tokens.push(token);
       generated++;
-      const reason = seq.sink.onToken(seq, token) ?? (seq.tokens.length >= this.contextSize ? "length" : undefined);
+      // "context": the sequence filled its positions before its token budget ran out, which callers must be able to
+      // tell apart from "length" (the budget itself).
+      const reason = seq.sink.onToken(seq, token) ?? (seq.tokens.length >= this.contextSize ? "context" : undefined);
       if (reason) this.finish(seq, reason);
       return !reason;
     };
@@ -339,13 +359,17 @@ export class Engine {
       if (c.count - c.drafted > 1 || c.start < seq.promptLength) prefill += c.count;
       if (seq.finished) { if (c.sample) row += 1 + c.drafted; continue; } // aborted while the step ran
       seq.computed += c.count;
-      if (seq.computed <= seq.promptLength) this.counters.promptTokens += c.count;
+      if (seq.computed <= seq.promptLength) {
+        this.counters.promptTokens += c.count;
+        seq.promptComputed += c.count;
+      }
       if (c.sample && this.speculator.has(seq)) {
         // Rows for the last token and each draft token; K/V past the accepted draft tokens is rolled back before
         // any full block is offered to the prefix cache.
         const base = row;
         row += 1 + c.drafted;
-        const accepted = this.speculator.verify(seq, (i) => this.buffers.logitsRow(base + i), (t) => emit(seq, t));
+        const rows: VerifyRows = argmax ? { argmax: (i) => batch.argmax![base + i]! } : { logits: (i) => this.buffers.logitsRow(base + i) };
+        const accepted = this.speculator.verify(seq, rows, (t) => emit(seq, t));
         seq.computed -= c.drafted - accepted;
         if (!seq.finished) this.scheduler.registerComputed(seq);
         continue;
@@ -366,19 +390,24 @@ export class Engine {
   }
 }
 
-/** The forward's argmax of a row: -1 means no logit was a number above -Infinity, as the sampler reports. */
-function greedyToken(index: number): number {
-  if (index < 0) throw noSampleableToken();
-  return index;
-}
+/**
+ * Draft models below this many bytes of weights draft on one thread by default. stories15M-q4_0 (13 MB): a
+ * 4-token greedy draft took 1.5-1.8 ms on one thread, 1.4 ms on two at best and ~30 ms (median) on two while
+ * the machine was loaded, when every one of its ~160 parallel sections waits for a descheduled thread.
+ */
+export const DRAFT_ONE_THREAD_BYTES = 64 * 2 ** 20;
 
-function loadDraftModel(path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType): DraftModel {
+function loadDraftModel(path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType, threads: number | undefined): DraftModel {
   const model = Model.load(path);
   if (model.hparams.nVocab !== target.hparams.nVocab) {
     throw new RangeError(`the draft model has ${model.hparams.nVocab} tokens but the target has ${target.hparams.nVocab}: they must share a vocabulary`);
   }
   const kv = model.createKvCache(nBlocks, blockSize, kvType);
-  return { model, kv, blocks: new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst)) };
+  const weightBytes = model.file.tensors.reduce((a, t) => a + t.nBytes, 0);
+  return {
+    model, kv, blocks: new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst)),
+    threads: threads ?? (weightBytes < DRAFT_ONE_THREAD_BYTES ? 1 : undefined),
+  };
 }
 
 const KV_TYPES: readonly KvType[] = ["f16", "f32", "q8_0"];

@@ -44,6 +44,9 @@ export interface TokenEvent {
 /** Speculation and early-exit stats are present when the request used them. */
 export interface GenerationStats extends Partial<SpeculationStats>, Partial<EarlyExitStats> {
   promptTokens: number;
+  /** Prompt tokens whose K/V came from the prefix cache, and prompt tokens computed (again after a preemption). */
+  promptTokensCached: number;
+  promptTokensComputed: number;
   generatedTokens: number;
   /** Time to first token, ms from submission. */
   ttftMs: number;
@@ -180,6 +183,8 @@ export class Generation implements SequenceSink {
       finishReason,
       stats: {
         promptTokens: this.promptTokens.length,
+        promptTokensCached: seq.promptCached,
+        promptTokensComputed: seq.promptComputed,
         generatedTokens: generated.length,
         ttftMs,
         totalMs: end - this.submittedAt,

@@ -18,3 +18,8 @@ export {
 } from "./recipe.ts";
 export { renderRecipe, recipeConfigFromOptions, type RecipeFigures } from "./recipe-export.ts";
 export { sha256File } from "./fs/sha256-file.ts";
+export {
+  ChatSession, ChatTemplate, ChatError, ContextOverflowError, chatPrompt, applyChatTemplate, CONTEXT_OVERFLOW_POLICIES,
+  type ChatEvent, type ChatMessage, type ChatPromptOptions, type ChatSessionOptions, type ChatStream, type ChatTurnResult,
+  type ChatTurnStats, type ContextOverflowNotice, type ContextOverflowPolicy, type RenderOptions, type SavedChat, type TurnPart,
+} from "./chat/index.ts";

@@ -27,6 +27,8 @@ export interface NativeKernels {
    * or null for types without one (Q8_0, Q5_0, Q4_0 and IQ4_NL have one).
    */
   pack(type: number, weights: Uint8Array, rows: number, cols: number): Uint8Array | null;
+  /** Row r (inside the whole 16-row groups) of the original matrix, rebuilt from pack()'s copy. */
+  unpackRow(type: number, packed: Uint8Array, rows: number, cols: number, r: number): Uint8Array;
   /**
    * y[m * rows + r] = dot(weight row r, x row m). With `packed` (from pack), the avx512 variant computes from it
    * (the same results); other variants ignore it. `gemmOrder`: Q4_K sums in llama.cpp's batched kernel's order

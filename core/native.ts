@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { packageRoot } from "./package.ts";
 
 /** The typed surface of the C++ addon (native/addon.cc). Only core/ talks to it. */
 export interface NativeTensorRef { type: number; offset: number; nBytes: number; cols: number; rows: number }
@@ -34,7 +35,7 @@ export interface NativeStepBatch {
   /**
    * Greedy drafting in one call (see native/model/greedy_chain.h): logit row s must be sequence s's last token;
    * sequence s then drafts greedySteps[s] tokens (argmax fed back at the next positions) into
-   * greedyTokens[s * max(greedySteps) ...]. `logits` ends up holding the last forward's rows.
+   * greedyTokens[s * max(greedySteps) ...]. With the draft head, `logits` ends up holding the last forward's rows.
    */
   greedySteps?: Int32Array;
   greedyTokens?: Int32Array;
@@ -47,6 +48,9 @@ export interface NativeStepBatch {
    * exit, the draft head or greedy drafting.
    */
   argmax?: Int32Array;
+  /** Threads this forward runs on, at most the engine's (default: all of them); 1 runs it without parallel
+   *  sections on one thread. */
+  threads?: number;
 }
 
 export interface NativeKvCache { readonly bytes: number; copyBlock(src: number, dst: number): void }
@@ -65,5 +69,7 @@ export interface NativeAddon {
 }
 
 const require = createRequire(import.meta.url);
+/** node-gyp-build: the package's own build (build/Release) if there is one, else the prebuild for this platform. */
+const loadBinding = require("node-gyp-build") as (root: string) => unknown;
 /** INFER_REPL_ADDON selects another build of the addon (e.g. the AddressSanitizer one of scripts/asan.sh). */
-export const native: NativeAddon = require(process.env.INFER_REPL_ADDON ?? "../build/Release/infer_native.node");
+export const native = (process.env.INFER_REPL_ADDON ? require(process.env.INFER_REPL_ADDON) : loadBinding(packageRoot)) as NativeAddon;

@@ -1,4 +1,13 @@
 import type { Engine } from "./engine.ts";
+import type { Arithmetic } from "./model/model.ts";
+
+/**
+ * The arithmetic that gives llama-perplexity's figure for chunks of `contextSize` tokens: it evaluates each chunk as
+ * one batch, and llama.cpp computes a batch of 64 tokens or more with its batched arithmetic.
+ */
+export function perplexityArithmetic(contextSize: number): Arithmetic {
+  return contextSize >= 64 ? "batch" : "token";
+}
 
 /**
  * Perplexity the way llama.cpp's llama-perplexity computes it, so figures compare with its numbers: the text is

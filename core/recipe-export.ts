@@ -2,6 +2,7 @@ import path from "node:path";
 import type { EngineOptions } from "./engine.ts";
 import type { GenerateOptions } from "./generation.ts";
 import { parseRecipeConfig, recipeSchema, RecipeError, withoutUndefined, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
+import { knownModelWithSha256 } from "./models/registry.ts";
 import type { SpeculativeOptions } from "./speculative/options.ts";
 
 /** Figures measured while the configuration was tuned; they go into the recipe as comments. */
@@ -18,7 +19,9 @@ export interface RecipeFigures {
 
 /**
  * The recipe configuration of a live session: the engine's load options and the generation options in use.
- * `sha256` pins the model (compute it with sha256File). Options a recipe cannot carry are refused, not dropped.
+ * `sha256` pins the model (compute it with sha256File); a file with a known model's sha256 is named by that model's
+ * name, so the recipe finds it on any machine (model cache, INFER_REPL_MODELS, download) instead of by this one's
+ * path. Options a recipe cannot carry are refused, not dropped.
  */
 export function recipeConfigFromOptions(engine: EngineOptions, generate: GenerateOptions, extra: { sha256?: string; chat?: RecipeConfig["chat"] } = {}): RecipeConfig {
   const { maxTokens, stop, signal: _signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, grammar, jsonSchema, schema, ...sampling } = generate;
@@ -29,7 +32,7 @@ export function recipeConfigFromOptions(engine: EngineOptions, generate: Generat
   const kv = withoutUndefined({ blockSize: engine.kvBlockSize, type: engine.kvType, memoryMiB: engine.kvMemoryMiB });
   const batching = withoutUndefined({ maxSeqs: engine.maxSeqs, maxBatchTokens: engine.maxBatchTokens, maxWaitMs: engine.maxWaitMs });
   const config = withoutUndefined({
-    model: withoutUndefined({ file: path.resolve(engine.model), sha256: extra.sha256 }),
+    model: modelOf(engine.model, extra.sha256),
     threads: engine.threads,
     contextSize: engine.contextSize,
     kv: isEmpty(kv) ? undefined : kv,
@@ -45,6 +48,11 @@ export function recipeConfigFromOptions(engine: EngineOptions, generate: Generat
     schema: typeof jsonSchema === "string" ? (JSON.parse(jsonSchema) as object) : jsonSchema,
   });
   return parseRecipeConfig(config, process.cwd());
+}
+
+function modelOf(file: string, sha256: string | undefined): RecipeModel {
+  const known = sha256 === undefined ? undefined : knownModelWithSha256(sha256);
+  return known ? { name: known.name, sha256: known.sha256 } : withoutUndefined({ file: path.resolve(file), sha256 });
 }
 
 /**

@@ -80,7 +80,7 @@ export const recipeSchema = z.strictObject({
   maxTokens: int(1, 1 << 20).optional(),
   stop: z.array(z.string().min(1)).optional(),
   addSpecial: z.boolean().optional(),
-  chat: z.strictObject({ system: z.string().optional() }).optional(),
+  chat: z.strictObject({ system: z.string().optional(), enableThinking: z.boolean().optional() }).optional(),
   speculative: speculativeSchema.optional(),
   earlyExit: earlyExitSchema.optional(),
   /** Constrain every output to a GBNF grammar: its text, or { file } relative to the recipe. */

@@ -7,8 +7,7 @@ import { sha256File } from "./fs/sha256-file.ts";
 import type { GenerateOptions, GenerationResult, TokenEvent } from "./generation.ts";
 import { resolveModel } from "./models/resolve.ts";
 import { parseRecipeConfig, RecipeError, withoutUndefined, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
-import { chatPrompt } from "./chat.ts";
-import type { ChatMessage } from "./tokenizer/index.ts";
+import { chatPrompt, type ChatMessage } from "./chat/index.ts";
 
 export { RecipeError, type RecipeConfig, type RecipeInput, type RecipeModel } from "./recipe-schema.ts";
 
@@ -104,7 +103,7 @@ export class Recipe {
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });
-    const chatted = await chatPrompt(engine, messages);
+    const chatted = await chatPrompt(engine, messages, chat.enableThinking === undefined ? {} : { enableThinking: chat.enableThinking });
     return { engine, prompt: chatted.prompt, options: { ...options, addSpecial: options.addSpecial ?? chatted.options.addSpecial, parseSpecial: true } };
   }
 }
@@ -130,6 +129,14 @@ export function defineRecipe(meta: RecipeModuleMeta, input: RecipeInput): Recipe
 }
 
 function recipeFile(meta: RecipeModuleMeta): string {
+  if (typeof meta === "object" && meta !== null && Object.keys(meta).length === 0) {
+    // tsx compiles a .ts file as CommonJS where package.json does not say "type": "module"; import.meta is then {}.
+    const e = new RecipeError('defineRecipe: import.meta has no url: the recipe was compiled as CommonJS (name it .mts, or put "type": "module" in its package.json)');
+    // Run as `tsx recipe.ts` (the entry is a TypeScript file): say so and exit 2, as for any bad recipe run as a script.
+    const entry = process.argv[1];
+    if (entry && /\.[cm]?ts$/.test(entry)) process.exit(reportScriptFailure(e, entry));
+    throw e;
+  }
   const url = (meta as { url?: unknown } | undefined)?.url;
   if (typeof url !== "string" || !url.startsWith("file:")) {
     throw new RecipeError("defineRecipe: the first argument must be the recipe module's import.meta: defineRecipe(import.meta, { ... })");

@@ -189,7 +189,9 @@ class Model : public Napi::ObjectWrap<Model> {
         L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
         w.layers.push_back(L);
       }
-      net_ = std::make_unique<Transformer>(cfg, std::move(w));
+      w.file_mapped = true;
+      std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
+      net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool());
     } catch (const std::exception& e) {
       Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
     }
@@ -200,12 +202,12 @@ class Model : public Napi::ObjectWrap<Model> {
 
   // model.setExitHead(tokenIds: Int32Array): the head rows the early-exit confidence test uses (empty = all).
   Napi::Value SetExitHead(const Napi::CallbackInfo& info) {
-    return set_head_rows(info, "setExitHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_exit_head(rows); });
+    return set_head_rows(info, "setExitHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_exit_head(rows, engine_pool()); });
   }
 
   // model.setDraftHead(tokenIds: Int32Array): the head rows of batches with draftHead set (empty = none).
   Napi::Value SetDraftHead(const Napi::CallbackInfo& info) {
-    return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows); });
+    return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows, engine_pool()); });
   }
 
   template <typename Apply>
@@ -231,6 +233,9 @@ class Model : public Napi::ObjectWrap<Model> {
   std::unique_ptr<Transformer> net_;
   friend class ForwardWorker;
 };
+
+// Whether the batch sets an optional field (present and not undefined).
+bool has(const Napi::Object& o, const char* key) { return o.Has(key) && !o.Get(key).IsUndefined(); }
 
 template <typename T>
 T typed(const Napi::Object& o, const char* key) {
@@ -267,11 +272,17 @@ class ForwardWorker : public Napi::AsyncWorker {
     if (b_.n_seqs > 0 && size_t(offsets.Data()[b_.n_seqs]) > tables.ElementLength())
       throw std::invalid_argument("batch.tableOffsets points past batch.blockTables");
     b_.n_logit_rows = int(rows.ElementLength()); b_.logit_rows = rows.Data();
-    if (logits.ElementLength() < size_t(b_.n_logit_rows) * size_t(cfg.n_vocab))
+    // Steps that give each row's argmax (batch.argmax, greedy drafting) write no logits.
+    const bool writes_logits = !has(batch, "argmax") && !has(batch, "greedySteps");
+    if (writes_logits && logits.ElementLength() < size_t(b_.n_logit_rows) * size_t(cfg.n_vocab))
       throw std::invalid_argument("batch.logits is too small for the requested rows");
     b_.logits = logits.Data();
     if (batch.Has("nLayers") && !batch.Get("nLayers").IsUndefined()) b_.n_layers = get_int(batch, "nLayers");
     b_.draft_head = batch.Has("draftHead") && batch.Get("draftHead").ToBoolean();
+    if (has(batch, "threads")) {
+      threads_ = get_int(batch, "threads");
+      if (threads_ < 1) throw std::invalid_argument("batch.threads must be at least 1");
+    }
     if (batch.Has("exitLayers") && !batch.Get("exitLayers").IsUndefined()) {
       auto layers = typed<Napi::Int32Array>(batch, "exitLayers");
       auto thresholds = typed<Napi::Float32Array>(batch, "exitThresholds");
@@ -280,7 +291,7 @@ class ForwardWorker : public Napi::AsyncWorker {
       if (used.ElementLength() < size_t(b_.n_logit_rows)) throw std::invalid_argument("batch.exitLayersUsed is too small for the requested rows");
       b_.exit = ExitPlan{int(layers.ElementLength()), layers.Data(), thresholds.Data(), used.Data()};
     }
-    if (batch.Has("argmax") && !batch.Get("argmax").IsUndefined()) {
+    if (has(batch, "argmax")) {
       auto argmax = typed<Napi::Int32Array>(batch, "argmax");
       if (argmax.ElementLength() < size_t(b_.n_logit_rows)) throw std::invalid_argument("batch.argmax is too small for the requested rows");
       if (b_.exit.n > 0 || b_.draft_head || batch.Has("greedySteps"))
@@ -289,7 +300,7 @@ class ForwardWorker : public Napi::AsyncWorker {
     }
     std::string problem = model->net_->validate(b_, *kv->pool());
     if (!problem.empty()) throw std::invalid_argument(problem);
-    if (batch.Has("greedySteps") && !batch.Get("greedySteps").IsUndefined()) {
+    if (has(batch, "greedySteps")) {
       auto steps = typed<Napi::Int32Array>(batch, "greedySteps");
       auto out = typed<Napi::Int32Array>(batch, "greedyTokens");
       if (steps.ElementLength() != size_t(b_.n_seqs)) throw std::invalid_argument("batch.greedySteps needs one entry per sequence");
@@ -308,13 +319,14 @@ class ForwardWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     std::lock_guard<std::mutex> lock(engine_mutex());
+    ThreadPool& pool = threads_ > 0 ? engine_pool(threads_) : engine_pool();
     if (has_chain_) {
-      const std::string problem = run_greedy_chain(*model_->net_, engine_pool(), *kv_->pool(), b_, chain_);
+      const std::string problem = run_greedy_chain(*model_->net_, pool, *kv_->pool(), b_, chain_);
       if (!problem.empty()) SetError(problem);
     } else {
-      model_->net_->forward(engine_pool(), *kv_->pool(), b_);
+      model_->net_->forward(pool, *kv_->pool(), b_);
     }
-    engine_pool().rest();
+    pool.rest();
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
@@ -327,6 +339,7 @@ class ForwardWorker : public Napi::AsyncWorker {
   StepBatch b_;
   GreedyChain chain_;
   bool has_chain_ = false;
+  int threads_ = 0;  // batch.threads: 0 = the engine pool
 };
 
 // model.forward(kvCache, batch): Promise<void>. Logits land in batch.logits.

@@ -17,6 +17,14 @@ ThreadPool& engine_pool() {
   return *g_pool;
 }
 
+ThreadPool& engine_pool(int n) {
+  ThreadPool& all = engine_pool();
+  if (n >= all.size()) return all;
+  static std::unique_ptr<ThreadPool> fewer;
+  if (!fewer || fewer->size() != n) fewer = std::make_unique<ThreadPool>(n);
+  return *fewer;
+}
+
 void set_engine_threads(int n) {
   std::lock_guard<std::mutex> lock(engine_mutex());
   if (g_pool && g_pool->size() == n) return;

@@ -1,7 +1,7 @@
 #include "ggml_types.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "kernels/intrinsics.h"
 #endif
 #include <cstring>
 

@@ -6,6 +6,11 @@
 
 namespace ir {
 
+// Drops this process's mapping of the whole pages inside [begin, begin + bytes) of a file mapping: they stay
+// readable (a touch faults them back in from the page cache) but no longer count in the process's resident memory.
+// For weights that a packed copy replaces, or that only a few rows of are read (a float head with an estimate copy).
+void release_pages(const void* begin, size_t bytes);
+
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);  // throws std::runtime_error naming the file

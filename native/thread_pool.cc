@@ -3,7 +3,7 @@
 #include <chrono>
 
 #if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
+#include "kernels/intrinsics.h"
 #define IR_PAUSE() _mm_pause()
 #else
 #define IR_PAUSE() std::this_thread::yield()

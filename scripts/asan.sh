@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf build-asan && mkdir -p build-asan
-npm run install -- --sanitize=1 >/dev/null 2>&1
+npm run rebuild:native -- --sanitize=1 >/dev/null 2>&1
 nm -D build/Release/infer_native.node | grep __asan_ >/dev/null || { echo "the sanitizer flags did not reach the build" >&2; exit 1; }
 cp build/Release/infer_native.node build-asan/infer_native.node
-npm run install >/dev/null 2>&1 # restore the normal build
+npm run rebuild:native >/dev/null 2>&1 # restore the normal build
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || mapfile -t tests < <(ls test/core/model/*.test.ts test/native/**/*.test.ts 2>/dev/null)
 export INFER_REPL_ADDON="$PWD/build-asan/infer_native.node"

@@ -31,6 +31,16 @@ for (const [key, entry] of Object.entries(pkgs)) {
     console.log("added", path, JSON.stringify(pkgs[path]));
   }
 }
-lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))));
-writeFileSync("package-lock.json", JSON.stringify(lock, null, 2) + "\n");
+// Written as npm writes it (json-stringify-nice with npm's preferred keys), so the next `npm install` rewrites
+// nothing: keys in insertion order made `npm install` reorder the added records and leave git dirty.
+const NPM_KEY_ORDER = ["name", "version", "lockfileVersion", "resolved", "integrity", "requires", "packages", "dependencies"];
+const isObject = (v) => !!v && typeof v === "object" && !Array.isArray(v);
+const keyRank = (k) => (NPM_KEY_ORDER.includes(k) ? NPM_KEY_ORDER.indexOf(k) : NPM_KEY_ORDER.length);
+const npmOrder = (_key, value) => {
+  if (!isObject(value)) return value;
+  const entries = Object.entries(value).sort(([a, av], [b, bv]) =>
+    isObject(av) !== isObject(bv) ? (isObject(av) ? 1 : -1) : keyRank(a) - keyRank(b) || (keyRank(a) === NPM_KEY_ORDER.length ? a.localeCompare(b, "en") : 0));
+  return Object.fromEntries(entries);
+};
+writeFileSync("package-lock.json", JSON.stringify(lock, npmOrder, 2) + "\n");
 console.log(added, "added");

@@ -1,6 +1,4 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { runBenchmark } from "../../core/benchmark.ts";
-import { Engine } from "../../core/engine.ts";
 import { writeJson } from "../io.ts";
 import { addEngineOptions, intArg, engineOptions, type EngineFlags } from "../options.ts";
 import { resolveModelArg } from "../model-arg.ts";
@@ -31,6 +29,7 @@ export function registerBench(program: Command): void {
       // Unless -c says otherwise, the context holds the prompt, the generated tokens and the first one.
       const options = engineOptions(flags, model);
       options.contextSize ??= Math.max(flags.nPrompt, 1) + flags.nGen + 1;
+      const [{ Engine }, { runBenchmark }] = await Promise.all([import("../../core/engine.ts"), import("../../core/benchmark.ts")]);
       const engine = await Engine.load(options);
       const r = await runBenchmark(engine, {
         promptTokens: flags.nPrompt, genTokens: flags.nGen, repetitions: flags.repetitions, parallel: flags.parallel,

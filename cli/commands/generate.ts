@@ -1,10 +1,8 @@
 import type { Command } from "commander";
-import { chatPrompt } from "../../core/chat.ts";
-import { Engine } from "../../core/engine.ts";
-import type { ChatMessage } from "../../core/tokenizer/index.ts";
+import type { ChatMessage } from "../../core/chat/index.ts";
 import type { GenerationResult } from "../../core/generation.ts";
 import { UsageError } from "../errors.ts";
-import { readStdin, writeJson } from "../io.ts";
+import { log, readStdin, writeJson } from "../io.ts";
 import {
   addEngineOptions, addGenerateOptions, engineOptions, generateOptions,
   type EngineFlags, type GenerateFlags,
@@ -22,23 +20,34 @@ export function registerGenerate(program: Command): void {
     .action(async (flags: Flags) => {
       const input = flags.prompt ?? (await readStdin()).replace(/\n$/, "");
       if (input === "") throw new UsageError("no prompt: give -p TEXT or pipe it on stdin");
+      const { Engine } = await import("../../core/engine.ts");
       const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model)));
       let prompt = input, options = generateOptions(flags);
       if (flags.chat) {
+        const { chatPrompt } = await import("../../core/chat/index.ts");
         const chatted = await chatPrompt(engine, parseMessages(input));
         prompt = chatted.prompt;
         options = { ...options, ...chatted.options };
       }
       if (flags.json) {
-        writeJson(generationJson(await engine.generate(prompt, options)));
+        const r = await engine.generate(prompt, options);
+        writeJson(generationJson(r));
+        warnIfContextFull(r, engine.contextSize);
         return;
       }
       process.stdout.write(prompt);
       const stream = engine.stream(prompt, options);
       for await (const e of stream) process.stdout.write(e.text);
       process.stdout.write("\n");
-      await stream.result;
+      warnIfContextFull(await stream.result, engine.contextSize);
     });
+}
+
+/** A generation cut short by the context (finish reason "context") says so on stderr, naming the size. */
+export function warnIfContextFull(r: GenerationResult, contextSize: number): void {
+  if (r.finishReason !== "context") return;
+  log(`infer-repl: warning: stopped after ${r.tokens.length} generated token${r.tokens.length === 1 ? "" : "s"}: the context is full ` +
+    `(${contextSize} positions, ${r.promptTokens.length} of them the prompt); a larger -c/--ctx-size leaves room for more`);
 }
 
 /** `--chat` input: a JSON array of {role, content} string pairs. */

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { ggmlTypeName, readGguf } from "../../core/gguf/index.ts";
-import { readHparams } from "../../core/model/hparams.ts";
 import { writeJson } from "../io.ts";
 
 export function registerInfo(program: Command): void {
@@ -9,7 +7,8 @@ export function registerInfo(program: Command): void {
     .description("architecture, hyperparameters, tensor types, memory needed")
     .argument("<model>", "GGUF model file")
     .option("--json", "print JSON")
-    .action((path: string, flags: { json?: boolean }) => {
+    .action(async (path: string, flags: { json?: boolean }) => {
+      const [{ ggmlTypeName, readGguf }, { readHparams }] = await Promise.all([import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts")]);
       const f = readGguf(path);
       const hp = readHparams(f);
       const types: Record<string, number> = {};

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { convertLlama2c } from "../../core/convert/llama2c.ts";
-import { pullModel } from "../../core/models/resolve.ts";
 import { log } from "../io.ts";
 import { progressPrinter } from "../model-arg.ts";
 
@@ -11,6 +9,7 @@ export function registerModelCommands(program: Command): void {
     .description("download a known model (e.g. stories15M) or a URL into the model cache, with progress and checksum")
     .argument("<name-or-url>")
     .action(async (what: string) => {
+      const { pullModel } = await import("../../core/models/resolve.ts");
       const r = await pullModel(what, { onProgress: progressPrinter(), onNotice: log });
       process.stdout.write(r.path + "\n");
     });
@@ -22,7 +21,8 @@ export function registerModelCommands(program: Command): void {
     .argument("<model.bin>")
     .argument("<tokenizer.bin>")
     .argument("<out.gguf>")
-    .action((model: string, tokenizer: string, out: string) => {
+    .action(async (model: string, tokenizer: string, out: string) => {
+      const { convertLlama2c } = await import("../../core/convert/llama2c.ts");
       convertLlama2c(model, tokenizer, out);
       log(`wrote ${out}`);
     });

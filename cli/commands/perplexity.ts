@@ -1,7 +1,5 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { Engine } from "../../core/engine.ts";
-import { perplexity } from "../../core/perplexity.ts";
 import { UsageError } from "../errors.ts";
 import { writeJson } from "../io.ts";
 import { resolveModelArg } from "../model-arg.ts";
@@ -22,10 +20,8 @@ export function registerPerplexity(program: Command): void {
     .action(async (flags: Flags) => {
       const text = readText(flags.file); // before the model loads: a wrong path fails at once
       const model = await resolveModelArg(flags.model);
-      // llama-perplexity evaluates each chunk as one batch, and for chunks of 64 tokens or more llama.cpp computes
-      // such a batch with its batched arithmetic, so its figure is that arithmetic's: compute the same way.
-      const arithmetic = flags.ctxSize >= 64 ? "batch" : "token";
-      const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic });
+      const [{ Engine }, { perplexity, perplexityArithmetic }] = await Promise.all([import("../../core/engine.ts"), import("../../core/perplexity.ts")]);
+      const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic: perplexityArithmetic(flags.ctxSize) });
       try {
         const progress = process.stderr.isTTY
           ? (done: number, total: number, ppl: number) => process.stderr.write(`\r[${done}/${total}] ${ppl.toFixed(4)}${done === total ? "\n" : ""}`)

@@ -1,9 +1,8 @@
-import { Engine } from "../../core/engine.ts";
 import { UsageError } from "../errors.ts";
 import { readStdin, writeJson } from "../io.ts";
 import { engineOptions, generateOptions, type EngineFlags, type GenerateFlags } from "../options.ts";
 import { resolveModelArg } from "../model-arg.ts";
-import { round } from "./generate.ts";
+import { round, warnIfContextFull } from "./generate.ts";
 
 export interface PipeFlags extends EngineFlags, GenerateFlags { jsonl?: boolean }
 
@@ -14,11 +13,13 @@ export interface PipeFlags extends EngineFlags, GenerateFlags { jsonl?: boolean 
 export async function runPipe(modelArg: string | undefined, flags: PipeFlags): Promise<void> {
   const prompts = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
   if (prompts.length === 0) throw new UsageError("pipe mode: stdin had no prompts (one per line)");
+  const { Engine } = await import("../../core/engine.ts");
   const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model ?? modelArg)));
   const options = generateOptions(flags);
   const pending = prompts.map((prompt) => ({ prompt, result: engine.generate(prompt, options) }));
   for (const [i, { prompt, result }] of pending.entries()) {
     const r = await result;
+    warnIfContextFull(r, engine.contextSize);
     if (flags.jsonl) {
       writeJson({
         prompt,

@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import { isRecipe } from "../../core/recipe.ts";
 import { UsageError } from "../errors.ts";
 
 /** `infer-repl run RECIPE.ts [TEXT...]`: the same as `tsx RECIPE.ts TEXT...` (prompt from TEXT, else stdin lines). */
@@ -16,7 +15,9 @@ export function registerRun(program: Command): void {
       const full = path.resolve(file);
       if (!existsSync(full)) throw new UsageError(`${file}: no such recipe file`);
       try {
-        // The CLI runs under tsx's loader, so importing a .ts recipe works; a bad recipe throws RecipeError here.
+        // A bad recipe throws RecipeError here, as it is imported.
+        const [{ isRecipe }, { enableRecipeImports }] = await Promise.all([import("../../core/recipe.ts"), import("../recipe-imports.ts")]);
+        await enableRecipeImports();
         const recipe = ((await import(pathToFileURL(full).href)) as { default?: unknown }).default;
         if (!isRecipe(recipe)) {
           throw new UsageError(`the default export is not a recipe (expected export default defineRecipe(import.meta, { ... }))`);

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { readGguf } from "../../core/gguf/index.ts";
-import { loadTokenizer } from "../../core/tokenizer/index.ts";
 import { UsageError } from "../errors.ts";
 import { readStdin, readStdinBytes, writeJson } from "../io.ts";
 import { resolveModelArg } from "../model-arg.ts";
@@ -13,7 +11,7 @@ export function registerTokenize(program: Command): void {
     .option("--no-bos", "do not add BOS/EOS")
     .option("--parse-special", "turn special-token text into their ids")
     .action(async (flags: { model?: string; bos: boolean; parseSpecial?: boolean }) => {
-      const tokenizer = loadTokenizer(readGguf(await resolveModelArg(flags.model)));
+      const tokenizer = await modelTokenizer(flags.model);
       const bytes = await readStdinBytes();
       const text = decodeUtf8(bytes);
       writeJson(Array.from(tokenizer.encode(text, { addSpecial: flags.bos, parseSpecial: flags.parseSpecial ?? false })));
@@ -24,7 +22,7 @@ export function registerTokenize(program: Command): void {
     .description("stdin JSON array of ids -> text")
     .option("-m, --model <path>", "GGUF model (a vocab-only file works)")
     .action(async (flags: { model?: string }) => {
-      const tokenizer = loadTokenizer(readGguf(await resolveModelArg(flags.model)));
+      const tokenizer = await modelTokenizer(flags.model);
       let ids: unknown;
       try {
         ids = JSON.parse(await readStdin());
@@ -36,6 +34,12 @@ export function registerTokenize(program: Command): void {
       }
       process.stdout.write(tokenizer.decode(ids as number[]));
     });
+}
+
+/** The tokenizer of the -m model (loaded on use: the CLI starts without the tokenizer's modules). */
+async function modelTokenizer(model: string | undefined) {
+  const [{ readGguf }, { loadTokenizer }] = await Promise.all([import("../../core/gguf/index.ts"), import("../../core/tokenizer/index.ts")]);
+  return loadTokenizer(readGguf(await resolveModelArg(model)));
 }
 
 function decodeUtf8(bytes: Buffer): string {

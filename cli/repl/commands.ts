@@ -20,6 +20,12 @@ export const COMMANDS: readonly CommandDef[] = [
   { name: "spec", usage: ":spec ngram|draft|self:L|off [K]", summary: "speculative decoding, K drafted tokens at most (draft needs :set draft MODEL)" },
   { name: "exit-early", usage: ":exit-early L:T,L:T|off", summary: "early exit: leave at layer L when the top token is T likely" },
   { name: "parallel", usage: ":parallel N [PROMPT]", summary: "run PROMPT (or every prompt from now on) N times at once" },
+  { name: "chat", usage: ":chat on|off", summary: "chat mode (a cell is a user turn of the conversation) or plain completion" },
+  { name: "system", usage: ":system TEXT", summary: "the system prompt of chat mode (:system off removes it)" },
+  { name: "new", usage: ":new", summary: "start a new conversation" },
+  { name: "compare", usage: ":compare A B [PROMPTS-FILE]", summary: "two recipes (or 'current' settings) on the same prompts (a file's lines, else the last prompt), side by side", completes: "file" },
+  { name: "keep", usage: ":keep K|A|B", summary: "go on from answer K of the last :parallel chat turn, or adopt side A or B of the last :compare" },
+  { name: "think", usage: ":think show|fold|hide", summary: "a reasoning model's thinking: shown dimmed, folded to one line when done, or hidden" },
   { name: "bench", usage: ":bench [-p N] [-n N] [--parallel 1,4]", summary: "prefill and decode tokens/s" },
   { name: "ppl", usage: ":ppl FILE [-c 128]", summary: "perplexity of a text file (llama.cpp's method, chunks of -c tokens)", completes: "file" },
   { name: "save", usage: ":save FILE", summary: "save cells, settings and model to a session file", completes: "file" },
@@ -31,7 +37,8 @@ export const COMMANDS: readonly CommandDef[] = [
 
 export const KEY_HELP = [
   "Enter runs the prompt; a trailing \\ or Alt+Enter continues on a new line",
-  "Up/Down: history   Tab: complete   Ctrl+C: stop the generation (clear the line when idle)   Ctrl+D: quit",
+  "Up/Down: history   Tab: complete   Ctrl+C: stop the generation or :bench/:ppl (clear the line when idle)",
+  "Ctrl+L: clear the screen   PgUp/PgDn: scroll the settings panel   Ctrl+D: quit",
 ];
 
 export interface ParsedCommand {

@@ -2,10 +2,12 @@ import type { ConfigValue } from "../session/session-file.ts";
 import type { GenerateOptions } from "../../core/generation.ts";
 import { DEFAULT_BATCHING } from "../../core/engine.ts";
 import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
+import type { KvType } from "../../core/model/model.ts";
 import { DEFAULT_SAMPLING } from "../../core/sampling/index.ts";
 import { DEFAULT_NGRAM_K, DEFAULT_SPEC_K, MAX_SPEC_K, parseSpecMode, type SpeculativeOptions } from "../../core/speculative/options.ts";
 import { parseEarlyExit, type ExitPoint } from "../../core/earlyexit/options.ts";
 import { readConstraintFlags } from "../constraint-flags.ts";
+import { CONTEXT_OVERFLOW_POLICIES, type ContextOverflowPolicy } from "../../core/chat/session.ts";
 
 /**
  * The REPL's configuration: what `:set` changes, `:show` shows, `:save` stores and `:export recipe` writes.
@@ -18,13 +20,15 @@ export type SettingScope = "prompt" | "batching" | "load";
 
 export interface SettingDef {
   readonly key: string;
-  readonly group: "sampling" | "generation" | "batching" | "engine" | "speculative" | "early exit";
+  readonly group: "sampling" | "generation" | "chat" | "batching" | "engine" | "speculative" | "early exit";
   readonly scope: SettingScope;
   readonly help: string;
   /** Turns the text after the key into a value, or throws SettingError saying what was expected. */
   readonly parse: (text: string) => ConfigValue;
   /** What applies when the key is unset, for :show. */
   readonly fallback: string;
+  /** Reset words (see RESET_WORDS) that are values of this setting instead ("off" for prefix-cache). */
+  readonly literal?: readonly string[];
 }
 
 export class SettingError extends Error {
@@ -56,6 +60,12 @@ function choice(...options: string[]) {
     if (!options.includes(text)) throw new SettingError(`expected one of ${options.join(", ")}, got '${text}'`);
     return text;
   };
+}
+
+function onOff(text: string): boolean {
+  if (text === "on" || text === "true") return true;
+  if (text === "off" || text === "false") return false;
+  throw new SettingError(`expected on or off, got '${text}'`);
 }
 
 /** Stop strings: a JSON array (["\n\n", "The end"]) or one plain string with \n and \t escapes. */
@@ -124,13 +134,19 @@ const defs: SettingDef[] = [
   { key: "grammar", group: "generation", scope: "prompt", help: "constrain output to a GBNF grammar FILE", parse: constraintFile("grammar"), fallback: "none" },
   { key: "json-schema", group: "generation", scope: "prompt", help: "constrain output to JSON valid against a JSON Schema (FILE or JSON)", parse: constraintFile("jsonSchema"), fallback: "none" },
   { key: "parallel", group: "generation", scope: "prompt", help: "streams per prompt", parse: int(1, 64), fallback: "1" },
+  { key: "chat", group: "chat", scope: "prompt", help: "chat mode: a cell is a user turn (on/off)", parse: onOff, fallback: "on when the model has a chat template", literal: ["off"] },
+  { key: "system", group: "chat", scope: "prompt", help: "the system prompt of chat mode", parse: unescape, fallback: "none" },
+  { key: "think", group: "chat", scope: "prompt", help: "a reasoning model's thinking: show, fold (to one line when done) or hide", parse: choice("show", "fold", "hide"), fallback: "fold" },
+  { key: "enable-thinking", group: "chat", scope: "prompt", help: "the template's enable_thinking switch (on/off)", parse: onOff, fallback: "the template's", literal: ["off"] },
+  { key: "context-overflow", group: "chat", scope: "prompt", help: "a conversation that outgrows the context: error, shift or truncate-middle", parse: choice(...CONTEXT_OVERFLOW_POLICIES), fallback: "error" },
   { key: "max-seqs", group: "batching", scope: "batching", help: "most sequences in one step", parse: int(1, 4096), fallback: String(DEFAULT_BATCHING.maxSeqs) },
   { key: "max-batch-tokens", group: "batching", scope: "batching", help: "most tokens in one step", parse: int(1, 1 << 16), fallback: String(DEFAULT_BATCHING.maxBatchTokens) },
   { key: "max-wait-ms", group: "batching", scope: "batching", help: "wait this long to fill a batch", parse: int(0, 60_000), fallback: String(DEFAULT_BATCHING.maxWaitMs) },
+  { key: "prefix-cache", group: "batching", scope: "batching", help: "reuse the KV of prompt prefixes computed before", parse: choice("on", "off"), fallback: DEFAULT_BATCHING.prefixCaching ? "on" : "off", literal: ["off"] },
   { key: "threads", group: "engine", scope: "load", help: "threads for the forward pass", parse: int(1, 512), fallback: "all cores" },
   { key: "ctx-size", group: "engine", scope: "load", help: "positions per sequence", parse: int(1, 1 << 20), fallback: "model's, at most 4096" },
   { key: "kv-block", group: "engine", scope: "load", help: "tokens per KV block", parse: int(1, 4096), fallback: "16" },
-  { key: "kv-type", group: "engine", scope: "load", help: "KV element type", parse: choice("f16", "f32"), fallback: "f16" },
+  { key: "kv-type", group: "engine", scope: "load", help: "KV element type", parse: choice("f16", "f32", "q8_0"), fallback: "f16" },
   { key: "spec", group: "speculative", scope: "prompt", help: "speculative decoding: ngram, draft or self:L", parse: specMode, fallback: "off" },
   { key: "spec-k", group: "speculative", scope: "prompt", help: "most tokens drafted per step", parse: int(1, MAX_SPEC_K), fallback: `${DEFAULT_SPEC_K}, ngram ${DEFAULT_NGRAM_K}` },
   { key: "draft", group: "speculative", scope: "load", help: "draft model for :spec draft (a GGUF file or a known name)", parse: (t) => t, fallback: "none" },
@@ -155,7 +171,7 @@ export function applySetting(config: ReplConfig, key: string, text: string): Rep
   // One constraint at a time: setting one replaces the other.
   if (key === "grammar") delete next["json-schema"];
   if (key === "json-schema") delete next["grammar"];
-  if (RESET_WORDS.has(value)) {
+  if (RESET_WORDS.has(value) && !def.literal?.includes(value)) {
     delete next[key];
     return next;
   }
@@ -179,7 +195,7 @@ function num(config: ReplConfig, key: string): number | undefined {
   return typeof v === "number" ? v : undefined;
 }
 
-const SAMPLING_KEYS: [string, keyof GenerateOptions][] = [
+export const SAMPLING_KEYS: [string, keyof GenerateOptions][] = [
   ["temp", "temperature"], ["top-k", "topK"], ["top-p", "topP"], ["min-p", "minP"], ["typical", "typicalP"],
   ["repeat-penalty", "repeatPenalty"], ["repeat-last-n", "repeatLastN"], ["presence-penalty", "presencePenalty"],
   ["frequency-penalty", "frequencyPenalty"], ["seed", "seed"],
@@ -217,6 +233,8 @@ export function batchingOf(config: ReplConfig): Partial<BatchingOptions> {
   if (m !== undefined) out.maxSeqs = m;
   if (b !== undefined) out.maxBatchTokens = b;
   if (w !== undefined) out.maxWaitMs = w;
+  const prefixCache = config["prefix-cache"];
+  if (prefixCache !== undefined) out.prefixCaching = prefixCache === "on";
   return out;
 }
 
@@ -225,7 +243,7 @@ export interface LoadSettings {
   threads?: number;
   ctxSize?: number;
   kvBlock?: number;
-  kvType?: "f16" | "f32";
+  kvType?: KvType;
   /** The draft model for speculative decoding, as given (a path or a known name; the engine side resolves it). */
   draft?: string;
 }
@@ -238,8 +256,37 @@ export function loadSettingsOf(config: ReplConfig): LoadSettings {
     threads: num(config, "threads"),
     ctxSize: num(config, "ctx-size"),
     kvBlock: num(config, "kv-block"),
-    kvType: kvType === "f16" || kvType === "f32" ? kvType : undefined,
+    kvType: kvType === "f16" || kvType === "f32" || kvType === "q8_0" ? kvType : undefined,
   };
+}
+
+/** What a chat turn needs from the configuration besides the generation options. */
+export interface ChatSettings {
+  system?: string;
+  enableThinking?: boolean;
+  contextOverflow: ContextOverflowPolicy;
+}
+
+export function chatSettingsOf(config: ReplConfig): ChatSettings {
+  const system = config["system"], thinking = config["enable-thinking"], overflow = config["context-overflow"];
+  return {
+    ...(typeof system === "string" ? { system } : {}),
+    ...(typeof thinking === "boolean" ? { enableThinking: thinking } : {}),
+    contextOverflow: (CONTEXT_OVERFLOW_POLICIES as readonly unknown[]).includes(overflow) ? overflow as ContextOverflowPolicy : "error",
+  };
+}
+
+/** Chat mode: as set, else on exactly when the loaded model has a chat template. */
+export function chatModeOf(config: ReplConfig, modelHasTemplate: boolean): boolean {
+  const v = config["chat"];
+  return typeof v === "boolean" ? v : modelHasTemplate;
+}
+
+export type ThinkDisplay = "show" | "fold" | "hide";
+
+export function thinkDisplayOf(config: ReplConfig): ThinkDisplay {
+  const v = config["think"];
+  return v === "show" || v === "hide" ? v : "fold";
 }
 
 export function parallelOf(config: ReplConfig): number {
@@ -265,6 +312,7 @@ export function configFromFlags(flags: Record<string, unknown>): ReplConfig {
   const spec = flags["spec"] as Pick<SpeculativeOptions, "mode" | "layers"> | undefined;
   if (spec) config["spec"] = spec.mode === "self" ? `self:${spec.layers}` : spec.mode;
   else if (typeof flags["draft"] === "string") config["spec"] = "draft"; // as on the command line, --draft alone means --spec draft
+  if (flags["prefixCache"] === false) config["prefix-cache"] = "off";
   const exit = flags["earlyExit"] as ExitPoint[] | undefined;
   if (exit) config["exit-early"] = exit.map((p) => `${p.layer}:${p.threshold}`).join(",");
   // Commander fills these with their defaults; they are only "set" when they differ from them.

@@ -9,13 +9,19 @@ export interface EngineLink {
   close(): Promise<void>;
 }
 
+/**
+ * The worker's entry: built, engine-worker.js beside this module; from the TypeScript sources, engine-worker.mjs,
+ * which registers tsx in the worker first (a worker thread does not inherit the main thread's loader).
+ */
+const WORKER_FILE = import.meta.url.endsWith(".ts") ? "./engine-worker.mjs" : "./engine-worker.js";
+
 /** The engine in a worker thread, spoken to in MessagePack. */
 export class WorkerEngineLink implements EngineLink {
   private readonly worker: Worker;
   private readonly listeners = new Set<(event: Event) => void>();
 
   constructor() {
-    this.worker = new Worker(new URL("./engine-worker.mjs", import.meta.url));
+    this.worker = new Worker(new URL(WORKER_FILE, import.meta.url));
     this.worker.on("message", (bytes: Uint8Array) => {
       const event = decode<Event>(bytes);
       for (const l of this.listeners) l(event);

@@ -3,13 +3,17 @@ import { createReadStream, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import { runBenchmark } from "../../core/benchmark.ts";
+import type { GenerateOptions } from "../../core/generation.ts";
+import { ChatSession, type SavedChat } from "../../core/chat/session.ts";
+import { modelTemplate } from "../../core/chat/prompt.ts";
+import { compare } from "./compare.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
-import { perplexity } from "../../core/perplexity.ts";
+import { perplexity, perplexityArithmetic } from "../../core/perplexity.ts";
 import type { Event, Request } from "./protocol.ts";
 
 /** How often streamed text is sent to the UI: about one frame. */
-const FLUSH_MS = 16;
+const FLUSH_MS = 33;
 /** How often engine stats (KV blocks, tokens/s) are sent while work is running. */
 const STATS_MS = 250;
 
@@ -21,10 +25,18 @@ export class EngineHost {
   private engine: Engine | undefined;
   private loading: Promise<void> | undefined;
   private readonly running = new Map<number, AbortController>();
-  private readonly pending = new Map<number, { text: string; count: number }>();
+  private readonly pending = new Map<number, { text: string; thinking: string; count: number }>();
+  /** Chat mode's conversation with the loaded model (created by its first turn or :open, dropped by :load). */
+  private chat: ChatSession | undefined;
+  /** The answers of the last chat turn after :parallel N, each on its own fork of the conversation (:keep). */
+  private alternatives: ChatSession[] | undefined;
+  /** A conversation :open restored before the model it belongs to had loaded. */
+  private restored: SavedChat | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private busy = 0;
+  /** The threads setting of the loaded engine (a scoring engine for :ppl uses the same). */
+  private threads: number | undefined;
 
   constructor(private readonly send: (e: Event) => void) {}
 
@@ -32,6 +44,11 @@ export class EngineHost {
     switch (req.type) {
       case "load": return void this.track(this.load(req));
       case "generate": return void this.track(this.generate(req));
+      case "chat": return void this.track(this.chatTurn(req));
+      case "chat-keep": return this.keep(req.index);
+      case "compare": return void this.track(this.compare(req));
+      case "chat-reset": return void this.resetChat();
+      case "chat-load": return void this.loadChat(req.saved);
       case "cancel": return this.running.get(req.id)?.abort();
       case "configure": return this.configure(req);
       case "bench": return void this.track(this.bench(req));
@@ -70,24 +87,30 @@ export class EngineHost {
         const resolved = await resolve(req.model || undefined);
         const draftPath = req.settings.draft === undefined ? undefined : (await resolve(req.settings.draft)).path;
         this.send({ type: "progress", phase: "load", received: 0, total: null });
-        for (const c of superseded) c.abort();
-        this.engine?.close();
-        this.engine = undefined;
+        // The new engine loads beside the old one, which is replaced only once it has: a load that fails (a bad
+        // file, a draft model with another vocabulary) leaves the working model loaded and usable.
         const engine = await Engine.load({
           model: resolved.path, threads: req.settings.threads, contextSize: req.settings.ctxSize,
           kvBlockSize: req.settings.kvBlock, kvType: req.settings.kvType, draftModel: draftPath, ...req.batching,
         });
         const sha256 = await hashFile(resolved.path);
+        const template = await modelTemplate(engine.model.file).catch(() => undefined);
+        for (const c of superseded) c.abort();
+        this.engine?.close();
+        this.chat = undefined;
         this.engine = engine;
+        this.threads = req.settings.threads;
         this.send({
           type: "loaded",
           model: {
             path: resolved.path, sha256, name: path.basename(resolved.path), nLayer: engine.model.hparams.nLayer, nVocab: engine.model.hparams.nVocab,
-            contextSize: engine.contextSize, threads: req.settings.threads ?? availableParallelism(), draftPath,
+            contextSize: engine.contextSize, headDim: engine.model.hparams.headDim, threads: req.settings.threads ?? availableParallelism(), draftPath,
+            chatTemplate: template !== undefined, thinkingSwitch: template?.hasThinkingSwitch ?? false,
           },
           batching: { ...engine.batching },
           stats: engine.stats(),
         });
+        for (const text of engine.warnings) this.send({ type: "notice", text });
       } catch (e) {
         this.send({ type: "load-failed", message: (e as Error).message });
       }
@@ -122,13 +145,127 @@ export class EngineHost {
     }
   }
 
-  private queueText(id: number, text: string): void {
+  /**
+   * One user turn of the conversation: the session renders the model's template and reuses the cached turns;
+   * its settings (system prompt, thinking, overflow policy) come with every turn, so :set applies at the next one.
+   * Several answers (:parallel N) run on forks of the conversation, batched together, sharing its cached K/V; the
+   * conversation goes on from the first unless :keep picks another.
+   */
+  private async chatTurn(req: Extract<Request, { type: "chat" }>): Promise<void> {
+    const controllers = req.ids.map((id) => {
+      const c = new AbortController();
+      this.running.set(id, c);
+      return c;
+    });
+    try {
+      const session = await this.session(req.ids[0]!);
+      if (!session) {
+        for (const id of req.ids.slice(1)) this.send({ type: "failed", id, message: "no conversation (see the first answer)" });
+        return;
+      }
+      session.systemPrompt = req.chat.system;
+      session.enableThinking = req.chat.enableThinking;
+      session.contextOverflow = req.chat.contextOverflow;
+      session.onContextOverflow = (n) => this.send({
+        type: "notice",
+        text: `the conversation no longer fits: it needs ${n.neededTokens} prompt tokens + ${n.reserve} for the answer, the context holds ${n.contextSize}; ` +
+          `context-overflow ${n.policy} drops ${n.dropped.length} earlier message${n.dropped.length === 1 ? "" : "s"} (${n.keptTokens} prompt tokens left)`,
+      });
+      const branches = req.ids.length === 1 ? [session] : req.ids.map(() => session.fork());
+      this.alternatives = branches.length > 1 ? branches : undefined;
+      if (branches.length > 1) this.chat = branches[0];
+      await Promise.all(branches.map((branch, i) => this.answer(branch, req.ids[i]!, req.text, req.options[i] ?? {}, controllers[i]!.signal, i === 0)));
+    } finally {
+      for (const id of req.ids) this.running.delete(id);
+    }
+  }
+
+  /** Streams one answer of a chat turn; `current` says whether its conversation is the one that goes on. */
+  private async answer(session: ChatSession, id: number, text: string, options: Omit<GenerateOptions, "signal">, signal: AbortSignal, current: boolean): Promise<void> {
+    try {
+      const stream = session.prompt(text, { ...options, signal });
+      for await (const e of stream) this.queueText(id, e.part === "answer" ? e.text : "", e.part === "thinking" ? e.text : "", e.token >= 0);
+      const r = await stream.result;
+      this.flush();
+      this.send({
+        type: "done", id, finishReason: r.finishReason, text: r.answer, thinking: r.thinking, stats: numericStats(r.stats),
+        ...(current ? { conversation: session.save() } : {}),
+      });
+    } catch (e) {
+      this.flush();
+      this.send({ type: "failed", id, message: (e as Error).message });
+    }
+  }
+
+  private async compare(req: Extract<Request, { type: "compare" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
+    try {
+      const { rows, adopt } = await compare(req.a, req.b, req.prompts, async () => (await this.loading, this.engine), controller.signal);
+      this.send({ type: "compare-done", id: req.id, rows, labels: req.labels, width: req.width, adopt });
+    } catch (e) {
+      this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? "stopped" : `:compare: ${(e as Error).message}` });
+    } finally {
+      this.running.delete(req.id);
+    }
+  }
+
+  private keep(index: number): void {
+    const chosen = this.alternatives?.[index];
+    if (!chosen || chosen.running) {
+      this.send({ type: "notice", text: `:keep ${index + 1}: the last chat turn has no finished answer #${index + 1}` });
+      return;
+    }
+    this.chat = chosen;
+    this.send({ type: "chat-kept", index, conversation: chosen.save() });
+  }
+
+  /** The conversation, created on first use for the loaded model (with a conversation :open restored). */
+  private async session(id: number): Promise<ChatSession | undefined> {
+    const engine = await this.ready(id);
+    if (!engine) return undefined;
+    if (!this.chat) {
+      try {
+        this.chat = await engine.chat();
+      } catch (e) {
+        this.send({ type: "failed", id, message: `${(e as Error).message} — chat mode needs one (:chat off for plain completion)` });
+        return undefined;
+      }
+      const saved = this.restored;
+      this.restored = undefined;
+      try {
+        if (saved) this.chat.load(saved);
+      } catch (e) {
+        this.send({ type: "notice", text: `the saved conversation was not restored (a new one starts): ${(e as Error).message}` });
+      }
+    }
+    return this.chat;
+  }
+
+  /**
+   * :new and :open replace the session object; the next turn starts a fresh one (with the restored conversation).
+   * The K/V of the conversation's turns is the engine's, so a restored conversation still finds it in the cache.
+   */
+  private resetChat(): void {
+    this.chat = undefined;
+    this.alternatives = undefined;
+    this.restored = undefined;
+  }
+
+  private loadChat(saved: SavedChat): void {
+    this.chat = undefined;
+    this.alternatives = undefined;
+    this.restored = saved;
+  }
+
+  private queueText(id: number, text: string, thinking = "", token = true): void {
     const p = this.pending.get(id);
     if (p) {
       p.text += text;
-      p.count++;
+      p.thinking += thinking;
+      if (token) p.count++;
     } else {
-      this.pending.set(id, { text, count: 1 });
+      this.pending.set(id, { text, thinking, count: token ? 1 : 0 });
     }
     this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
@@ -137,7 +274,7 @@ export class EngineHost {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.pending.size === 0) return;
-    const chunks = [...this.pending].map(([id, p]) => ({ id, text: p.text, count: p.count }));
+    const chunks = [...this.pending].map(([id, p]) => ({ id, text: p.text, thinking: p.thinking, count: p.count }));
     this.pending.clear();
     this.send({ type: "tokens", chunks });
   }
@@ -153,13 +290,17 @@ export class EngineHost {
   }
 
   private async bench(req: Extract<Request, { type: "bench" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
     try {
       const engine = await this.ready(req.id);
       if (!engine) return;
-      const result = await runBenchmark(engine, req);
+      const result = await runBenchmark(engine, { ...req, signal: controller.signal });
       this.send({ type: "bench-done", id: req.id, result, promptTokens: req.promptTokens, genTokens: req.genTokens });
     } catch (e) {
-      this.send({ type: "failed", id: req.id, message: (e as Error).message });
+      this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? ":bench stopped" : (e as Error).message });
+    } finally {
+      this.running.delete(req.id);
     }
   }
 
@@ -175,14 +316,23 @@ export class EngineHost {
       } catch (e) {
         throw new Error(`${req.file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
       }
-      const r = await perplexity(engine, text, {
-        contextSize: req.ctx,
-        onChunk: (done, total, ppl) => this.send({ type: "ppl-progress", id: req.id, done, total, ppl }),
-        signal: controller.signal,
-      });
-      this.send({ type: "ppl-done", id: req.id, file: req.file, ...r });
+      // llama-perplexity's figure is that of its arithmetic for the chunk size: when the loaded engine computes
+      // otherwise, a scoring engine for the chunks is loaded beside it (as `infer-repl perplexity` loads one).
+      const arithmetic = perplexityArithmetic(req.ctx);
+      const scorer = engine.model.arithmetic === arithmetic && engine.contextSize >= req.ctx ? engine
+        : await Engine.load({ model: engine.model.path, threads: this.threads, contextSize: req.ctx, arithmetic });
+      try {
+        const r = await perplexity(scorer, text, {
+          contextSize: req.ctx,
+          onChunk: (done, total, ppl) => this.send({ type: "ppl-progress", id: req.id, done, total, ppl }),
+          signal: controller.signal,
+        });
+        this.send({ type: "ppl-done", id: req.id, file: req.file, ...r });
+      } finally {
+        if (scorer !== engine) scorer.close();
+      }
     } catch (e) {
-      const message = controller.signal.aborted ? "stopped" : (e as Error).message;
+      const message = controller.signal.aborted ? ":ppl stopped" : (e as Error).message;
       this.send({ type: "failed", id: req.id, message });
     } finally {
       this.running.delete(req.id);

@@ -1,7 +1,8 @@
 import path from "node:path";
 import type { EngineOptions } from "../../core/engine.ts";
 import { recipeConfigFromOptions, renderRecipe, type RecipeFigures } from "../../core/recipe-export.ts";
-import { batchingOf, generateOptionsOf, loadSettingsOf } from "./config.ts";
+import type { RecipeConfig } from "../../core/recipe-schema.ts";
+import { batchingOf, chatModeOf, chatSettingsOf, generateOptionsOf, loadSettingsOf } from "./config.ts";
 import type { ReplState } from "./state.ts";
 
 /**
@@ -10,32 +11,60 @@ import type { ReplState } from "./state.ts";
  * the settings, the loaded model and the measurements out of the session state.
  */
 export function sessionRecipe(s: ReplState, recipePath: string, now = new Date()): string {
+  return renderRecipe(sessionRecipeConfig(s), sessionFigures(s, now), path.resolve(recipePath));
+}
+
+/** The recipe configuration of the session: the loaded model and the live settings. */
+function sessionRecipeConfig(s: Pick<ReplState, "config" | "model">): RecipeConfig {
   if (!s.model) throw new Error("sessionRecipe: no model is loaded");
   const load = loadSettingsOf(s.config);
   const engine: EngineOptions = {
     model: s.model.path, threads: load.threads, contextSize: load.ctxSize, kvBlockSize: load.kvBlock, kvType: load.kvType,
     draftModel: s.model.draftPath, ...batchingOf(s.config),
   };
-  const config = recipeConfigFromOptions(engine, generateOptionsOf(s.config), { sha256: s.model.sha256 });
-  return renderRecipe(config, sessionFigures(s, now), path.resolve(recipePath));
+  // Chat mode's settings: a recipe renders its prompt as the user turn after the system prompt.
+  const settings = chatSettingsOf(s.config);
+  const chat = chatModeOf(s.config, s.model.chatTemplate ?? false)
+    ? { ...(settings.system === undefined ? {} : { system: settings.system }), ...(settings.enableThinking === undefined ? {} : { enableThinking: settings.enableThinking }) }
+    : undefined;
+  return recipeConfigFromOptions(engine, generateOptionsOf(s.config), { sha256: s.model.sha256, chat });
 }
 
 /**
- * The session's measurements: decode tokens/s is the median over finished generations (the benchmark's tg figure
- * when nothing was generated), perplexity the last :ppl, acceptance the median speculative accept rate of the
+ * What a measurement was made under, so an exported recipe quotes only figures of its own configuration: the
+ * recipe configuration at the time, or undefined when there is none (no model, one still loading so which model
+ * will run is not known yet, or settings that no recipe can hold).
+ */
+export function measuredUnder(s: Pick<ReplState, "config" | "model" | "loading">): string | undefined {
+  if (!s.model || s.loading) return undefined;
+  try {
+    return JSON.stringify(sessionRecipeConfig(s));
+  } catch {
+    return undefined; // settings no recipe can hold (:export says why): nothing measured under them is quoted
+  }
+}
+
+/**
+ * The session's measurements made under the exported configuration (cells and :bench under exactly its settings,
+ * :ppl with its model file): decode tokens/s is the median over such finished generations (the benchmark's tg
+ * figure when there are none), perplexity the last :ppl, acceptance the median speculative accept rate of the
  * generations that speculated.
  */
 export function sessionFigures(s: ReplState, now: Date): RecipeFigures {
-  const stats = s.cells.flatMap((c) => c.streams).filter((st) => st.status === "done" && st.stats).map((st) => st.stats!);
+  const key = measuredUnder(s);
+  const stats = s.cells.filter((c) => key !== undefined && c.measuredUnder === key).flatMap((c) => c.streams)
+    .filter((st) => st.status === "done" && st.stats).map((st) => st.stats!);
   const rates = stats.map((st) => st["decodeTokensPerS"]).filter((v) => v !== undefined);
   const accepts = stats.map((st) => st["specAcceptRate"]).filter((v) => v !== undefined);
   const figures: RecipeFigures = { measuredAt: now.toISOString() };
-  const tokensPerS = rates.length > 0 ? median(rates) : s.measured.bench?.tgTokensPerS;
+  const bench = s.measured.bench?.measuredUnder === key ? s.measured.bench : undefined;
+  const tokensPerS = rates.length > 0 ? median(rates) : bench?.tgTokensPerS;
   if (tokensPerS !== undefined) figures.tokensPerS = tokensPerS;
   if (accepts.length > 0) figures.acceptRate = median(accepts);
-  if (s.measured.ppl) {
-    figures.perplexity = s.measured.ppl.ppl;
-    figures.perplexityText = path.basename(s.measured.ppl.file);
+  const ppl = s.measured.ppl;
+  if (ppl && s.model && ppl.sha256 === s.model.sha256) {
+    figures.perplexity = ppl.ppl;
+    figures.perplexityText = path.basename(ppl.file);
   }
   return figures;
 }

@@ -5,6 +5,7 @@ import { WorkerEngineLink } from "./engine-client.ts";
 import { loadModel } from "./run-command.ts";
 import { initialState } from "./state.ts";
 import { Store } from "./store.ts";
+import { lowerUiThreadPriority } from "./ui-priority.ts";
 
 /**
  * Starts the notebook REPL on the terminal: the engine in a worker thread, the Ink UI here. Loads MODEL (or the
@@ -13,8 +14,9 @@ import { Store } from "./store.ts";
 export async function launchRepl(model: string | undefined, flags: Record<string, unknown>): Promise<void> {
   const store = new Store(initialState(configFromFlags(flags)));
   const link = new WorkerEngineLink();
+  await lowerUiThreadPriority();
   // Ctrl+C is an ordinary key here (it stops a generation); Ctrl+D and :quit leave.
-  const app = render(<App store={store} link={link} />, { exitOnCtrlC: false, maxFps: 60 });
+  const app = render(<App store={store} link={link} />, { exitOnCtrlC: false, maxFps: 30 });
   loadModel({ store, link }, model ?? "");
   try {
     await app.waitUntilExit();

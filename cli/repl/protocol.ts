@@ -3,7 +3,9 @@ import type { BatchingOptions } from "../../core/scheduler/scheduler.ts";
 import type { EngineStats } from "../../core/engine.ts";
 import type { GenerateOptions } from "../../core/generation.ts";
 import type { BenchmarkResult } from "../../core/benchmark.ts";
-import type { LoadSettings } from "./config.ts";
+import type { SavedChat } from "../../core/chat/session.ts";
+import type { Adoptable, CompareRow, CompareSide } from "./compare.ts";
+import type { ChatSettings, LoadSettings } from "./config.ts";
 
 /**
  * Messages between the UI (main thread) and the engine worker, sent as MessagePack bytes. Requests that start work
@@ -13,6 +15,18 @@ import type { LoadSettings } from "./config.ts";
 export type Request =
   | { type: "load"; model: string; settings: LoadSettings; batching: Partial<BatchingOptions> }
   | { type: "generate"; id: number; prompt: string; options: Omit<GenerateOptions, "signal"> }
+  /**
+   * A user turn of the engine side's conversation (chat mode): one answer per id (several after :parallel N,
+   * each with its options, e.g. its seed). The conversation goes on from the first until :keep picks another.
+   */
+  | { type: "chat"; ids: number[]; text: string; options: Omit<GenerateOptions, "signal">[]; chat: ChatSettings }
+  /** :compare: both sides on the same prompts. */
+  | { type: "compare"; id: number; a: CompareSide; b: CompareSide; prompts: string[]; labels: [string, string]; width: number }
+  /** :keep K: the conversation goes on from answer K (0-based) of the last turn. */
+  | { type: "chat-keep"; index: number }
+  /** :new starts a conversation; :open restores one. */
+  | { type: "chat-reset" }
+  | { type: "chat-load"; saved: SavedChat }
   | { type: "cancel"; id: number }
   | { type: "configure"; batching: Partial<BatchingOptions> }
   | { type: "bench"; id: number; promptTokens: number; genTokens: number; repetitions: number; parallel: number[] }
@@ -25,9 +39,14 @@ export interface ModelInfo {
   readonly nLayer: number;
   readonly nVocab: number;
   readonly contextSize: number;
+  /** Elements per attention head (q8_0 KV needs a multiple of 32). */
+  readonly headDim: number;
   readonly threads: number;
   /** The draft model's file, when one was loaded for speculative decoding. */
   readonly draftPath?: string;
+  /** The model has a chat template (chat mode is on by default), and it has an enable_thinking switch. */
+  readonly chatTemplate?: boolean;
+  readonly thinkingSwitch?: boolean;
 }
 
 /** Numbers a finished generation reports (GenerationStats's scalars, with specAcceptRate and earlyExitMeanLayers when used). */
@@ -38,10 +57,15 @@ export type Event =
   | { type: "notice"; text: string }
   | { type: "loaded"; model: ModelInfo; batching: BatchingOptions; stats: EngineStats }
   | { type: "load-failed"; message: string }
-  | { type: "tokens"; chunks: { id: number; text: string; count: number }[] }
-  | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats }
+  /** Streamed text per generation; `thinking` is a chat turn's think-block text, apart from its answer. */
+  | { type: "tokens"; chunks: { id: number; text: string; thinking?: string; count: number }[] }
+  /** A chat turn's result also carries its thinking and the conversation after it (what :save stores). */
+  | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats; thinking?: string; conversation?: SavedChat }
   | { type: "failed"; id: number; message: string }
   | { type: "configured"; batching: BatchingOptions }
+  | { type: "compare-done"; id: number; rows: CompareRow[]; labels: [string, string]; width: number; adopt: [Adoptable | null, Adoptable | null] }
+  /** After :keep: the conversation as it now stands. */
+  | { type: "chat-kept"; index: number; conversation: SavedChat }
   | { type: "stats"; stats: EngineStats }
   | { type: "bench-done"; id: number; result: BenchmarkResult; promptTokens: number; genTokens: number }
   | { type: "ppl-progress"; id: number; done: number; total: number; ppl: number }

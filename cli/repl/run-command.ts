@@ -1,10 +1,13 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { loadSession, saveSession } from "../session/session-file.ts";
+import type { SavedChat } from "../../core/chat/session.ts";
+import { loadSession, saveSession, type ConfigValue } from "../session/session-file.ts";
 import { COMMANDS, KEY_HELP, CommandError, parseCommand, splitArgs } from "./commands.ts";
-import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, loadSettingsOf, type ReplConfig } from "./config.ts";
+import { RECIPE_KEYS, type CompareSide } from "./compare.ts";
+import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, generateOptionsOf, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
-import { sessionRecipe } from "./export-recipe.ts";
+import { measuredUnder, sessionRecipe } from "./export-recipe.ts";
+import { prepareRecipeFolder } from "../recipe-folder.ts";
 import { fromSessionCells, toSessionCells, type ReplState } from "./state.ts";
 import type { Store } from "./store.ts";
 import { RecipeError } from "../../core/recipe-schema.ts";
@@ -58,7 +61,14 @@ function set(ctx: CommandContext, key: string, value: string): void {
     case "batching":
       if (ctx.store.get().model) ctx.link.send({ type: "configure", batching: batchingOf(config) });
       return info(ctx, `${shown} (from the next engine step)`);
-    case "load": return info(ctx, `${shown} (takes effect at the next :load)`);
+    case "load": {
+      const model = ctx.store.get().model;
+      if (key === "kv-type" && config[key] === "q8_0" && model && model.headDim % 32 !== 0) {
+        return warn(ctx, `${shown} (takes effect at the next :load) — but ${model.name} cannot use it: q8_0 KV needs a head size ` +
+          `that is a multiple of 32 and this model's is ${model.headDim}, so loading it again with q8_0 will fail (f16 and f32 work)`);
+      }
+      return info(ctx, `${shown} (takes effect at the next :load)`);
+    }
   }
 }
 
@@ -139,6 +149,60 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     set(ctx, "parallel", String(n));
   },
 
+  chat(args, ctx) {
+    if (args !== "on" && args !== "off") throw new CommandError("usage: :chat on|off");
+    set(ctx, "chat", args);
+    const model = ctx.store.get().model;
+    if (args === "on" && model && !model.chatTemplate) warn(ctx, "the model has no chat template: chat cells will fail (:chat off)");
+  },
+
+  system(args, ctx) {
+    set(ctx, "system", requireArgs(args, ":system TEXT (\\n for a new line; :system off removes it)"));
+  },
+
+  new(_args, ctx) {
+    ctx.link.send({ type: "chat-reset" });
+    ctx.store.dispatch({ type: "new-conversation" });
+  },
+
+  compare(args, ctx) {
+    const words = splitArgs(args);
+    if (words.length < 2 || words.length > 3) throw new CommandError("usage: :compare A B [PROMPTS-FILE] (A and B: recipe files, or 'current')");
+    const s = ctx.store.get();
+    const side = (w: string): CompareSide => (w === "current" ? { current: generateOptionsOf(s.config) } : { recipe: resolvePath(ctx, w) });
+    let prompts: string[];
+    if (words[2] !== undefined) {
+      const file = resolvePath(ctx, words[2]);
+      try {
+        prompts = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "");
+      } catch (e) {
+        throw new CommandError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      }
+      if (prompts.length === 0) throw new CommandError(`${file}: no prompts (one per line)`);
+    } else {
+      const last = s.cells.at(-1)?.prompt;
+      if (last === undefined) throw new CommandError(":compare needs a PROMPTS-FILE, or a prompt run before it");
+      prompts = [last];
+    }
+    const id = ctx.nextId();
+    const labels: [string, string] = [words[0]!, words[1]!];
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `compare ${labels.join(" and ")} on ${prompts.length} prompt${prompts.length === 1 ? "" : "s"}` } });
+    ctx.link.send({ type: "compare", id, a: side(words[0]!), b: side(words[1]!), prompts, labels, width: process.stdout.columns || 100 });
+  },
+
+  keep(args, ctx) {
+    if (/^[ab]$/i.test(args)) return keepCompared(ctx, args.toUpperCase() === "A" ? 0 : 1);
+    const last = ctx.store.get().cells.findLast((c) => c.chat);
+    if (!last || last.streams.length < 2) throw new CommandError(":keep K picks one of the answers of a chat turn run with :parallel N (there is none)");
+    const k = intIn(args, ":keep K", 1, last.streams.length);
+    ctx.link.send({ type: "chat-keep", index: k - 1 });
+  },
+
+  think(args, ctx) {
+    if (!["show", "fold", "hide"].includes(args)) throw new CommandError("usage: :think show|fold|hide");
+    set(ctx, "think", args);
+  },
+
   bench(args, ctx) {
     const words = splitArgs(args);
     const o = { promptTokens: 64, genTokens: 32, repetitions: 1, parallel: [] as number[] };
@@ -152,7 +216,8 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     }
     if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("no model is loaded (:load MODEL)");
     const id = ctx.nextId();
-    ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}` } });
+    const under = measuredUnder(ctx.store.get());
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}`, ...(under !== undefined ? { measuredUnder: under } : {}) } });
     ctx.link.send({ type: "bench", id, ...o });
   },
 
@@ -164,15 +229,21 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     else if (words.length !== 1) throw new CommandError("usage: :ppl FILE [-c 128]");
     if (!ctx.store.get().model && !ctx.store.get().loading) throw new CommandError("no model is loaded (:load MODEL)");
     const id = ctx.nextId();
-    ctx.store.dispatch({ type: "start-job", job: { id, label: `perplexity of ${path.basename(file)}` } });
+    const s = ctx.store.get();
+    const sha256 = s.model && !s.loading ? s.model.sha256 : undefined;
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `perplexity of ${path.basename(file)}`, ...(sha256 !== undefined ? { measuredUnder: sha256 } : {}) } });
     ctx.link.send({ type: "ppl", id, file, ctx: c });
   },
 
   save(args, ctx) {
     const file = resolvePath(ctx, requireArgs(args, ":save FILE"));
     const s = ctx.store.get();
-    saveSession(file, { model: modelRef(s), config: s.config, cells: toSessionCells(s.cells), createdAt: s.createdAt });
-    info(ctx, `saved ${s.cells.length} cell${s.cells.length === 1 ? "" : "s"} and the settings to ${file}`);
+    saveSession(file, {
+      model: modelRef(s), config: s.config, cells: toSessionCells(s.cells), createdAt: s.createdAt,
+      ...(s.conversation ? { chat: s.conversation as unknown as Record<string, ConfigValue> } : {}),
+    });
+    const turns = s.conversation ? s.conversation.messages.filter((m) => m.role === "user").length : 0;
+    info(ctx, `saved ${s.cells.length} cell${s.cells.length === 1 ? "" : "s"}${turns > 0 ? `, the conversation (${turns} turn${turns === 1 ? "" : "s"})` : ""} and the settings to ${file}`);
   },
 
   open(args, ctx) {
@@ -180,13 +251,17 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     const session = loadSession(file);
     const s = ctx.store.get();
     const cells = fromSessionCells(session.cells, (s.cells.at(-1)?.id ?? 0) + 1);
-    ctx.store.dispatch({ type: "open-session", config: session.config as ReplConfig, cells, createdAt: session.createdAt, file });
+    const conversation = session.chat as unknown as SavedChat | undefined;
+    ctx.store.dispatch({ type: "open-session", config: session.config as ReplConfig, cells, createdAt: session.createdAt, file, ...(conversation ? { conversation } : {}) });
     if (session.model && session.model.path !== s.model?.path) {
       info(ctx, `the session was made with ${session.model.path}: loading it`);
       loadModel(ctx, session.model.path);
     } else if (s.model) {
       ctx.link.send({ type: "configure", batching: batchingOf(session.config as ReplConfig) });
     }
+    // After any load it started: the engine side handles requests in order.
+    if (conversation) ctx.link.send({ type: "chat-load", saved: conversation });
+    else ctx.link.send({ type: "chat-reset" });
   },
 
   export(args, ctx) {
@@ -203,12 +278,15 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
       if (e instanceof RecipeError) throw new CommandError(`cannot export these settings as a recipe: ${e.message}`);
       throw e;
     }
+    let links: string[];
     try {
       writeFileSync(out, source);
+      links = prepareRecipeFolder(path.dirname(out));
     } catch (e) {
       throw new CommandError(`cannot write ${out}: ${(e as Error).message}`);
     }
-    info(ctx, `wrote the recipe ${out} (run it with: npx tsx ${file} "Once upon a time")`);
+    const made = links.length > 0 ? `; made ${links.join(", ")} beside it so that infer-repl resolves there` : "";
+    info(ctx, `wrote the recipe ${out} (run it with: npx tsx ${file} "Once upon a time", or infer-repl run ${file})${made}`);
   },
 
   clear(_args, ctx) {
@@ -219,6 +297,19 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     ctx.quit();
   },
 };
+
+/** :keep A|B after :compare: the side's settings become the session's (its model is loaded if it differs). */
+function keepCompared(ctx: CommandContext, side: 0 | 1): void {
+  const s = ctx.store.get();
+  if (!s.compared) throw new CommandError(":keep A|B adopts a side of the last :compare (there was none)");
+  const label = s.compared.labels[side], adopt = s.compared.adopt[side];
+  if (!adopt) return info(ctx, `${label} is the current settings: nothing changes`);
+  const config: Record<string, ConfigValue> = { ...s.config };
+  for (const key of RECIPE_KEYS) delete config[key];
+  ctx.store.dispatch({ type: "config", config: { ...config, ...adopt.config } });
+  info(ctx, `kept ${label}: ${Object.entries(adopt.config).map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ") || "default settings"}`);
+  if (adopt.model && adopt.model !== s.model?.path) loadModel(ctx, adopt.model);
+}
 
 /** Starts loading a model with the load-time settings of the configuration. */
 export function loadModel(ctx: Pick<CommandContext, "store" | "link">, model: string): void {

@@ -16,6 +16,8 @@ export type ConfigValue = string | number | boolean | null | undefined | ConfigV
 export interface SessionCell {
   readonly prompt: string;
   readonly output: string;
+  /** A chat turn's thinking, kept apart from its answer (the output). */
+  readonly thinking?: string;
   readonly stats: Readonly<Record<string, number>>;
 }
 
@@ -26,6 +28,8 @@ export interface Session {
   readonly cells: readonly SessionCell[];
   /** ISO 8601 time the session was started. */
   readonly createdAt: string;
+  /** Chat mode's conversation (core's SavedChat, checked when it is restored). */
+  readonly chat?: Readonly<Record<string, ConfigValue>>;
 }
 
 /** Session file that cannot be read or written; the CLI reports it as bad input (exit code 2). */
@@ -43,8 +47,9 @@ const configValue: z.ZodType<ConfigValue> = z.lazy(() =>
 const sessionSchema = z.strictObject({
   model: z.strictObject({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/).optional() }).nullable(),
   config: z.record(z.string(), configValue),
-  cells: z.array(z.strictObject({ prompt: z.string(), output: z.string(), stats: z.record(z.string(), anyNumber) })),
+  cells: z.array(z.strictObject({ prompt: z.string(), output: z.string(), thinking: z.string().optional(), stats: z.record(z.string(), anyNumber) })),
   createdAt: z.iso.datetime(),
+  chat: z.record(z.string(), configValue).optional(),
 });
 
 // Plain msgpack maps (no msgpackr record extension), so other msgpack readers can open the file too.

@@ -150,9 +150,7 @@ function readArray(c: FileCursor, key: string): GgufArray {
   if (scalarSize === undefined && itemType !== GgufValueType.STRING) c.fail(`'${key}' has unknown array type ${itemType}`);
   const n = c.count(`length of array '${key}'`, Math.floor(c.remaining / minItem));
   if (itemType === GgufValueType.STRING) {
-    const items: string[] = new Array(n);
-    for (let i = 0; i < n; i++) items[i] = c.string(`${key}[${i}]`);
-    return { itemType, items };
+    return { itemType, items: c.strings(n, key) };
   }
   return { itemType, items: readNumericArray(c, itemType as GgufValueType, n, key) };
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import {
   GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType, byteSize,
   type GgmlType, type GgufArray, type GgufValue,
@@ -12,7 +12,13 @@ export interface TensorToWrite {
   /** ggml order: dims[0] is the row length. */
   readonly dims: readonly number[];
   readonly type: GgmlType;
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | StreamedTensorData;
+}
+
+/** Tensor bytes produced piece by piece while the file is written, for files too big to hold in memory at once. */
+export interface StreamedTensorData {
+  readonly byteLength: number;
+  chunks(): Iterable<Uint8Array>;
 }
 
 export interface GgufContents {
@@ -21,12 +27,33 @@ export interface GgufContents {
   readonly tensors: readonly TensorToWrite[];
 }
 
+/** Writes a GGUF file, streaming tensor data (a StreamedTensorData tensor is never held whole). */
 export function writeGguf(path: string, contents: GgufContents): void {
-  writeFileSync(path, encodeGguf(contents));
+  const { header, layout } = encodeHeader(contents);
+  const fd = openSync(path, "w");
+  try {
+    const put = (b: Uint8Array) => { for (let done = 0; done < b.length;) done += writeSync(fd, b, done); };
+    put(header);
+    forEachTensorData(contents, layout, put);
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Serializes a GGUF file: header, metadata, tensor infos, then aligned tensor data. */
+/** Serializes a GGUF file in memory: header, metadata, tensor infos, then aligned tensor data. */
 export function encodeGguf(contents: GgufContents): Buffer {
+  const { header, layout } = encodeHeader(contents);
+  const out = Buffer.alloc(header.length + layout.dataBytes);
+  out.set(header);
+  let at = header.length;
+  forEachTensorData(contents, layout, (b) => { out.set(b, at); at += b.length; });
+  return out;
+}
+
+interface DataLayout { readonly alignment: number; readonly offsets: readonly number[]; readonly dataBytes: number }
+
+/** Everything before the tensor data (padded to the alignment), and where each tensor's data goes. */
+function encodeHeader(contents: GgufContents): { header: Buffer; layout: DataLayout } {
   const out = new ByteSink();
   const metadata = [...contents.metadata];
   const alignmentEntry = metadata.find(([k]) => k === "general.alignment");
@@ -47,9 +74,10 @@ export function encodeGguf(contents: GgufContents): Buffer {
   const offsets: number[] = [];
   for (const t of contents.tensors) {
     const expected = byteSize(t.type, t.dims.reduce((a, b) => a * b, 1));
-    if (t.data.length !== expected) throw new Error(`tensor '${t.name}': ${t.data.length} bytes given, ${expected} expected`);
+    const given = dataLength(t.data);
+    if (given !== expected) throw new Error(`tensor '${t.name}': ${given} bytes given, ${expected} expected`);
     offsets.push(offset);
-    offset = Math.ceil((offset + t.data.length) / alignment) * alignment;
+    offset = Math.ceil((offset + given) / alignment) * alignment;
   }
   contents.tensors.forEach((t, i) => {
     out.string(t.name);
@@ -59,13 +87,24 @@ export function encodeGguf(contents: GgufContents): Buffer {
     out.u64(BigInt(offsets[i]!));
   });
   out.padTo(alignment);
-  const dataStart = out.length;
+  return { header: out.toBuffer(), layout: { alignment, offsets, dataBytes: offset } };
+}
+
+const dataLength = (d: Uint8Array | StreamedTensorData) => (d instanceof Uint8Array ? d.length : d.byteLength);
+
+/** Hands `put` every tensor's bytes in file order, with the zero padding between and after them. */
+function forEachTensorData(contents: GgufContents, layout: DataLayout, put: (b: Uint8Array) => void): void {
+  let at = 0;
+  const padTo = (target: number) => { if (target > at) put(new Uint8Array(target - at)); at = target; };
   contents.tensors.forEach((t, i) => {
-    out.padTo(alignment, dataStart + offsets[i]!);
-    out.bytes(t.data);
+    padTo(layout.offsets[i]!);
+    if (t.data instanceof Uint8Array) { put(t.data); at += t.data.length; return; }
+    let written = 0;
+    for (const chunk of t.data.chunks()) { put(chunk); written += chunk.length; }
+    if (written !== t.data.byteLength) throw new Error(`tensor '${t.name}': streamed ${written} bytes, ${t.data.byteLength} announced`);
+    at += written;
   });
-  if (contents.tensors.length > 0) out.padTo(alignment);
-  return out.toBuffer();
+  padTo(layout.dataBytes);
 }
 
 function unwrap(v: GgufValue | TypedValue): TypedValue {
@@ -140,8 +179,9 @@ class ByteSink {
     this.bytes(b);
   }
   bytes(b: Uint8Array) { this.reserve(b.length).set(b, this.length); this.length += b.length; }
-  /** Zero-pads up to `target`, or to the next multiple of `alignment`. */
-  padTo(alignment: number, target = Math.ceil(this.length / alignment) * alignment) {
+  /** Zero-pads up to the next multiple of `alignment`. */
+  padTo(alignment: number) {
+    const target = Math.ceil(this.length / alignment) * alignment;
     this.reserve(target - this.length).fill(0, this.length, target);
     this.length = target;
   }

@@ -10,14 +10,24 @@ import { blockHash } from "./block-hash.ts";
  * an LRU list; a later sequence whose tokens hash to the same key takes it back instead of recomputing it. Free
  * blocks without a key are handed out first; when none is left the least recently released cached block is
  * evicted. A block with a key is never written again: a sequence that must write into one copies it first.
+ *
+ * A finished sequence's last, partly filled block is kept too, under its parent's key (a partial block), and any
+ * cached block can serve a prefix of its tokens: after the full blocks that match, a new sequence takes the
+ * cached block, full or partial, whose first tokens match its own for longest, and copies it before writing.
+ * So a chat turn that extends the previous turn's tokens computes only its new tokens, and a branch that differs
+ * inside a block reuses the block's common part.
  */
 export class BlockManager {
   private readonly refCounts: Int32Array;
   /** Key of each block, or undefined when it holds no complete, registered prefix block. */
   private readonly keys: (number | undefined)[];
-  /** The tokens a keyed block holds, checked on a hit so that a hash collision can never reuse wrong K/V. */
+  /** The tokens a cached block holds (fewer than blockSize for a partial one), checked on every hit. */
   private readonly keyTokens: (Int32Array | undefined)[];
+  /** Key of the block before each cached block (ROOT for a sequence's first block). */
+  private readonly parents: (number | undefined)[];
   private readonly byKey = new Map<number, number>();
+  /** Cached blocks, full and partial, by the key of the block before them: where partial matches are looked up. */
+  private readonly byParent = new Map<number, Set<number>>();
   private readonly freeList: number[];
   /** Released blocks that still hold a cached prefix, oldest first (a Map iterates in insertion order). */
   private readonly lru = new Map<number, true>();
@@ -33,6 +43,7 @@ export class BlockManager {
     this.refCounts = new Int32Array(numBlocks);
     this.keys = new Array<number | undefined>(numBlocks).fill(undefined);
     this.keyTokens = new Array<Int32Array | undefined>(numBlocks).fill(undefined);
+    this.parents = new Array<number | undefined>(numBlocks).fill(undefined);
     // Popped from the end: low ids first, which keeps a lightly used pool compact.
     this.freeList = Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i);
   }
@@ -75,19 +86,41 @@ export class BlockManager {
   }
 
   /**
-   * Fills an empty `table` with the cached blocks that hold the longest prefix of tokens[0 .. maxTokens) made
-   * of full blocks, and returns how many tokens they cover. `hashes` memoizes the sequence's block keys.
+   * Fills an empty `table` with the cached blocks that hold the longest prefix of tokens[0 .. maxTokens): full
+   * blocks whose keys match, then the one cached block after them whose first tokens match for longest (that
+   * block must be copied before it is written: see makeWritable). Returns how many tokens the table covers and how
+   * many of its blocks are whole matches. `hashes` memoizes the sequence's block keys.
    */
-  acquirePrefix(tokens: readonly number[], maxTokens: number, hashes: number[], table: number[]): number {
+  acquirePrefix(tokens: readonly number[], maxTokens: number, hashes: number[], table: number[]): { tokens: number; fullBlocks: number } {
     const bs = this.blockSize, full = Math.floor(maxTokens / bs);
     let i = 0;
     for (; i < full; i++) {
       const block = this.byKey.get(this.keyOf(tokens, i, hashes));
       if (block === undefined || !sameTokens(this.keyTokens[block]!, tokens, i * bs)) break;
-      if (this.refCounts[block]++ === 0) this.lru.delete(block);
-      table.push(block);
+      this.hold(block, table);
     }
-    return i * bs;
+    let best: number | undefined, bestLength = 0;
+    const room = Math.min(maxTokens - i * bs, bs);
+    for (const block of this.byParent.get(i === 0 ? ROOT : hashes[i - 1]!) ?? []) {
+      const n = commonLength(this.keyTokens[block]!, tokens, i * bs, room);
+      if (n > bestLength) [best, bestLength] = [block, n];
+    }
+    if (best !== undefined) this.hold(best, table);
+    return { tokens: i * bs + bestLength, fullBlocks: i };
+  }
+
+  /**
+   * Keeps the sequence's last block, filled with tokens [full * blockSize, computed), as a partial cached block
+   * when the sequence ends, so a sequence continuing these tokens can start from it.
+   */
+  registerPartial(tokens: readonly number[], table: readonly number[], hashes: number[], computed: number): void {
+    const bs = this.blockSize, i = Math.floor(computed / bs), block = table[i];
+    if (computed % bs === 0 || block === undefined || this.keys[block] !== undefined || this.refCounts[block] !== 1) return;
+    const parent = i === 0 ? ROOT : this.keyOf(tokens, i - 1, hashes);
+    const own = Int32Array.from(tokens.slice(i * bs, computed));
+    for (const other of this.byParent.get(parent) ?? []) if (commonLength(this.keyTokens[other]!, tokens, i * bs, own.length) === own.length) return;
+    this.keys[block] = PARTIAL;
+    this.cache(block, parent, own);
   }
 
   /**
@@ -103,8 +136,21 @@ export class BlockManager {
       if (this.byKey.has(key)) continue;
       this.byKey.set(key, block);
       this.keys[block] = key;
-      this.keyTokens[block] = Int32Array.from(tokens.slice(i * bs, (i + 1) * bs));
+      this.cache(block, i === 0 ? ROOT : hashes[i - 1]!, Int32Array.from(tokens.slice(i * bs, (i + 1) * bs)));
     }
+  }
+
+  private cache(block: number, parent: number, tokens: Int32Array): void {
+    this.parents[block] = parent;
+    this.keyTokens[block] = tokens;
+    let siblings = this.byParent.get(parent);
+    if (!siblings) this.byParent.set(parent, (siblings = new Set()));
+    siblings.add(block);
+  }
+
+  private hold(block: number, table: number[]): void {
+    if (this.refCounts[block]++ === 0) this.lru.delete(block);
+    table.push(block);
   }
 
   /**
@@ -128,9 +174,13 @@ export class BlockManager {
     if (block === undefined) {
       block = this.lru.keys().next().value!;
       this.lru.delete(block);
-      this.byKey.delete(this.keys[block]!);
+      if (this.keys[block] !== PARTIAL) this.byKey.delete(this.keys[block]!);
+      const parent = this.parents[block]!, siblings = this.byParent.get(parent)!;
+      siblings.delete(block);
+      if (siblings.size === 0) this.byParent.delete(parent);
       this.keys[block] = undefined;
       this.keyTokens[block] = undefined;
+      this.parents[block] = undefined;
       this.evictions++;
     }
     this.refCounts[block] = 1;
@@ -144,6 +194,18 @@ export class BlockManager {
     }
     return hashes[i]!;
   }
+}
+
+/** The parent key of a sequence's first block, and the key mark of a partial block (block keys are >= 0). */
+const ROOT = -1;
+const PARTIAL = -2;
+
+/** How many of the first `max` tokens of `a` equal tokens[start ..]. */
+function commonLength(a: Int32Array, tokens: readonly number[], start: number, max: number): number {
+  const n = Math.min(a.length, max, tokens.length - start);
+  let j = 0;
+  while (j < n && a[j] === tokens[start + j]) j++;
+  return j;
 }
 
 function sameTokens(a: Int32Array, tokens: readonly number[], start: number): boolean {

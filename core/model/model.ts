@@ -24,6 +24,7 @@ export class Model {
     readonly hparams: ModelHparams,
     readonly tokenizer: Tokenizer,
     private readonly nativeModel: NativeModel,
+    readonly arithmetic: Arithmetic,
   ) {}
 
   static load(path: string, arithmetic: Arithmetic = "token"): Model {
@@ -32,7 +33,7 @@ export class Model {
     const tokenizer = loadTokenizer(file);
     const config = { ...hparams, batchArithmetic: arithmetic === "batch" };
     const nativeModel = new native.Model({ path, config, tensors: weightTable(file, hparams) });
-    return new Model(file, hparams, tokenizer, nativeModel);
+    return new Model(file, hparams, tokenizer, nativeModel, arithmetic);
   }
 
   get path(): string {

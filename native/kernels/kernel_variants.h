@@ -58,6 +58,11 @@ void tile_packed(const TileArgs& t);
 // activation row m in packed group g of the band; the estimates themselves go to t.y unless it is null. The same
 // row's estimates are the same bits whatever n_act is.
 void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ldmax);
+// Q4_K, Q5_K, Q6_K against any number of activation rows (tile_ksuper_batch.cc): each weight row decoded once per
+// call, the activation rows run eight at a time; every output the bits the single-row kernel gives for its row
+// (with t.gemm_order, Q4_K the bits of llama.cpp's batched order).
+bool ksuper_batch_supports(int wtype);
+void tile_ksuper_batch(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx512

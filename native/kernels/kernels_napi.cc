@@ -96,6 +96,23 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
   });
 }
 
+// unpackRow(type, packed, rows, cols, r) -> Uint8Array: row r of the original matrix rebuilt from its packed copy
+// (unpack_row), for a type whose packed copy holds its rows completely and r inside the packed groups.
+Napi::Value UnpackRow(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto p = arg_u8(info, 1, "packed");
+    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols"), r = arg_int(info, 4, "r");
+    if (!packed_rows_complete(type)) throw std::invalid_argument("unpackRow: this type's packed copy does not hold its rows completely");
+    check_row_length(type, cols);
+    if (p.ByteLength() != packed_bytes(type, rows, cols)) throw std::invalid_argument("unpackRow: packed must be pack()'s output for rows x cols");
+    if (r < 0 || r >= rows / kPackRows * kPackRows) throw std::invalid_argument("unpackRow: r must lie in the packed groups");
+    auto out = Napi::Uint8Array::New(info.Env(), row_bytes(type, cols));
+    unpack_row(type, p.Data(), cols, r, out.Data());
+    return out;
+  });
+}
+
 Napi::Value QuantizeRow(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const int type = arg_int(info, 0, "type");
@@ -181,10 +198,10 @@ Napi::Value MatmulArgmax(const Napi::CallbackInfo& info) {
     const MatmulArgs a = matmul_args(info, "matmulArgmax");
     Matrix w{a.weights.Data(), a.type, a.rows, a.cols, arg_packed(info[6], a.type, a.rows, a.cols)};
     if (w.packed && a.type == GGML_Q8_0) w.max_abs_scale = q8_0_max_abs_scale(w.data, a.rows, a.cols);
-    PackedWeights shadow;  // a float matrix: the Q8_0 estimate copy the model makes for its head
-    shadow.attach_argmax_shadow(w);
     auto out = Napi::Int32Array::New(info.Env(), size_t(a.n_act));
     std::lock_guard<std::mutex> lock(engine_mutex());
+    PackedWeights shadow;  // a float matrix: the Q8_0 estimate copy the model makes for its head
+    shadow.attach_argmax_shadow(w, engine_pool());
     matmul_argmax(engine_pool(), w, a.x.Data(), a.n_act, out.Data());
     return out;
   });
@@ -295,6 +312,7 @@ void register_kernel_api(Napi::Env env, Napi::Object exports) {
   k.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations));
   k.Set("dequantizeRow", Napi::Function::New(env, DequantizeRow));
   k.Set("pack", Napi::Function::New(env, Pack));
+  k.Set("unpackRow", Napi::Function::New(env, UnpackRow));
   k.Set("matmul", Napi::Function::New(env, Matmul));
   k.Set("matmulGroup", Napi::Function::New(env, MatmulGroup));
   k.Set("matmulArgmax", Napi::Function::New(env, MatmulArgmax));

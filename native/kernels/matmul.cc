@@ -313,9 +313,12 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const int64_t nb = k / QK8_0;
   const TileFn exact_tile = tile_for(Variant::Avx512, w.type);
   const size_t wrow = row_bytes(w.type, k);
+  // A packed matrix's candidate rows are read back from its packed copy (read_row): the original's pages may be
+  // released (Transformer). A float matrix has no packed copy: its rows are read where they are.
   // Activation row m's argmax from its candidates into out[m]; false when its estimates bound nothing (none finite,
   // or near overflow), which leaves the row to matmul's values.
   auto resolve_row = [&](int m) {
+    thread_local std::vector<uint8_t> row_copy;
     const auto* blocks = reinterpret_cast<const block_q8_0*>(a + L.row_bytes * size_t(m));
     double mass = 0;
     for (int64_t b = 0; b < nb; b++) {
@@ -345,7 +348,13 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
         TileArgs t;
         t.wtype = w.type;
         t.k = k;
-        t.w = w.data + size_t(r) * wrow;
+        if (own) {
+          row_copy.resize(wrow);
+          read_row(w, r, row_copy.data());
+          t.w = row_copy.data();
+        } else {
+          t.w = w.data + size_t(r) * wrow;
+        }
         t.wrow = wrow;
         t.nw = 1;
         t.act = exact_act;

@@ -35,18 +35,22 @@ size_t packed_bytes(int type, int64_t rows, int64_t cols) {
 
 namespace {
 
-// Row r's part of one block's packed levels (layout in pack.h).
+// Row r's part of one block's packed levels (layout in pack.h). Whole 4-byte groups are copied at once: packing
+// runs over every weight at load.
 void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
-  auto put = [&](int vector, int j, uint8_t q) { levels[64 * vector + 4 * r + j] = q; };
+  auto put4 = [&](int vector, const uint8_t* from, uint32_t flip) {
+    uint32_t q;
+    std::memcpy(&q, from, 4);
+    q ^= flip;
+    std::memcpy(levels + 64 * vector + 4 * r, &q, 4);
+  };
   switch (type) {
     case GGML_Q8_0:
-      for (int v = 0; v < 8; v++)
-        for (int j = 0; j < 4; j++) put(v, j, uint8_t(blk[2 + 4 * v + j] ^ 0x80));
+      for (int v = 0; v < 8; v++) put4(v, blk + 2 + 4 * v, 0x80808080u);
       return;
     case GGML_Q5_0: {
       const uint8_t* qh = blk + 2;
-      for (int v = 0; v < 4; v++)
-        for (int j = 0; j < 4; j++) put(v, j, blk[6 + 4 * v + j]);
+      for (int v = 0; v < 4; v++) put4(v, blk + 6 + 4 * v, 0);
       for (int i = 0; i < 8; i++)
         for (int e = 0; e < 4; e++) {
           const int bit = 4 * i + e, mask_bit = 4 * r + e;
@@ -55,21 +59,22 @@ void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
       return;
     }
     default:  // Q4_0, IQ4_NL
-      for (int v = 0; v < 4; v++)
-        for (int j = 0; j < 4; j++) put(v, j, blk[2 + 4 * v + j]);
+      for (int v = 0; v < 4; v++) put4(v, blk + 2 + 4 * v, 0);
   }
 }
 
 }  // namespace
 
-void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+namespace {
+
+// Packs groups [g0, g1) of a rows × cols matrix.
+void pack_groups(int type, const uint8_t* src, int64_t cols, int64_t g0, int64_t g1, uint8_t* dst) {
   const int64_t nb = cols / 32;
   const size_t src_row = row_bytes(type, cols), src_block = src_row / size_t(nb);
   const size_t level_bytes = packed_level_bytes(type), group_bytes = packed_group_bytes(type, cols);
-  for (int64_t g = 0; g < rows / kPackRows; g++) {
+  for (int64_t g = g0; g < g1; g++) {
     uint8_t* levels = dst + size_t(g) * group_bytes;
     uint8_t* scales = levels + size_t(nb) * level_bytes;
-    std::memset(levels, 0, group_bytes);
     for (int r = 0; r < kPackRows; r++) {
       const uint8_t* row = src + size_t(g * kPackRows + r) * src_row;
       for (int64_t b = 0; b < nb; b++) {
@@ -81,6 +86,66 @@ void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8
   }
 }
 
+}  // namespace
+
+void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  pack_groups(type, src, cols, 0, rows / kPackRows, dst);
+}
+
+void pack_matrix(ThreadPool& pool, int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  const int64_t groups = rows / kPackRows, per_task = 64;
+  pool.parallel_for(int((groups + per_task - 1) / per_task), [&](int task, int) {
+    const int64_t g0 = int64_t(task) * per_task;
+    pack_groups(type, src, cols, g0, std::min(groups, g0 + per_task), dst);
+  });
+}
+
+// The layouts unpack_row knows (a new packed layout joins once unpack_row rebuilds its rows).
+bool packed_rows_complete(int type) {
+  return type == GGML_Q8_0 || type == GGML_Q4_0 || type == GGML_IQ4_NL || type == GGML_Q5_0;
+}
+
+void unpack_row(int type, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  const size_t dst_block = row_bytes(type, cols) / size_t(nb), level_bytes = packed_level_bytes(type);
+  const uint8_t* levels = packed + size_t(r / kPackRows) * packed_group_bytes(type, cols);
+  const uint8_t* scales = levels + size_t(nb) * level_bytes;
+  const int lane = int(r % kPackRows);
+  for (int64_t b = 0; b < nb; b++) {
+    uint8_t* blk = dst + size_t(b) * dst_block;
+    const uint8_t* lv = levels + size_t(b) * level_bytes;
+    auto get = [&](int vector, int j) { return lv[64 * vector + 4 * lane + j]; };
+    std::memcpy(blk, scales + size_t(b) * kScaleBytes + size_t(lane) * sizeof(ggml_half), sizeof(ggml_half));
+    switch (type) {
+      case GGML_Q8_0:
+        for (int v = 0; v < 8; v++)
+          for (int j = 0; j < 4; j++) blk[2 + 4 * v + j] = uint8_t(get(v, j) ^ 0x80);
+        break;
+      case GGML_Q5_0: {
+        uint8_t* qh = blk + 2;
+        std::memset(qh, 0, 4);
+        for (int v = 0; v < 4; v++)
+          for (int j = 0; j < 4; j++) blk[6 + 4 * v + j] = get(v, j);
+        for (int i = 0; i < 8; i++)
+          for (int e = 0; e < 4; e++) {
+            const int bit = 4 * i + e, mask_bit = 4 * lane + e;
+            if ((lv[4 * 64 + 8 * i + mask_bit / 8] >> (mask_bit % 8)) & 1) qh[bit / 8] |= uint8_t(1u << (bit % 8));
+          }
+        break;
+      }
+      default:  // Q4_0, IQ4_NL
+        for (int v = 0; v < 4; v++)
+          for (int j = 0; j < 4; j++) blk[2 + 4 * v + j] = get(v, j);
+    }
+  }
+}
+
+void read_row(const Matrix& m, int64_t r, uint8_t* dst) {
+  const size_t rb = row_bytes(m.type, m.cols);
+  if (m.packed && packed_rows_complete(m.type) && r < m.rows / kPackRows * kPackRows) return unpack_row(m.type, m.packed, m.cols, r, dst);
+  std::memcpy(dst, m.data + size_t(r) * rb, rb);
+}
+
 float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
   const auto* blocks = reinterpret_cast<const block_q8_0*>(data);
   float largest = 0;
@@ -88,43 +153,53 @@ float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
   return largest;
 }
 
-void PackedWeights::attach(Matrix& m) {
+void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
   if (auto_variant() != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
   const size_t n = packed_bytes(m.type, m.rows, m.cols);
   buffers_.emplace_back(n);
   uint8_t* p = buffers_.back().data();
-  pack_matrix(m.type, m.data, m.rows, m.cols, p);
+  pack_matrix(pool, m.type, m.data, m.rows, m.cols, p);
   m.packed = p;
   if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);
 }
 
-void PackedWeights::attach_argmax_shadow(Matrix& m) {
+void PackedWeights::attach_argmax_shadow(Matrix& m, ThreadPool& pool) {
   const bool float_type = m.type == GGML_F32 || m.type == GGML_F16 || m.type == GGML_BF16;
   if (auto_variant() != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return;
   const int64_t nb = m.cols / QK8_0;
   const size_t q8_row = size_t(nb) * sizeof(block_q8_0), src_row = row_bytes(m.type, m.cols);
   std::vector<uint8_t> q8(q8_row * size_t(m.rows));
-  std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
-  double max_w = 0, max_copy = 0, max_err = 0;  // squared norms
-  for (int64_t r = 0; r < m.rows; r++) {
-    dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
-    uint8_t* q = q8.data() + size_t(r) * q8_row;
-    quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
-    dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
-    double w2 = 0, copy2 = 0, err2 = 0;
-    for (int64_t j = 0; j < m.cols; j++) {
-      const double w = x[size_t(j)], c = back[size_t(j)];
-      w2 += w * w;
-      copy2 += c * c;
-      err2 += (w - c) * (w - c);
+  // Squared norms' maxima per task (rows in tasks of 256), combined after.
+  constexpr int64_t kRowsPerTask = 256;
+  const int n_tasks = int((m.rows + kRowsPerTask - 1) / kRowsPerTask);
+  std::vector<double> task_w(static_cast<size_t>(n_tasks)), task_copy(task_w), task_err(task_w);
+  pool.parallel_for(n_tasks, [&](int task, int) {
+    std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
+    double max_w = 0, max_copy = 0, max_err = 0;
+    for (int64_t r = task * kRowsPerTask; r < std::min(m.rows, (task + 1) * kRowsPerTask); r++) {
+      dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
+      uint8_t* q = q8.data() + size_t(r) * q8_row;
+      quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
+      dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
+      double w2 = 0, copy2 = 0, err2 = 0;
+      for (int64_t j = 0; j < m.cols; j++) {
+        const double w = x[size_t(j)], c = back[size_t(j)];
+        w2 += w * w;
+        copy2 += c * c;
+        err2 += (w - c) * (w - c);
+      }
+      max_w = std::max(max_w, w2);
+      max_copy = std::max(max_copy, copy2);
+      max_err = std::max(max_err, err2);
     }
-    max_w = std::max(max_w, w2);
-    max_copy = std::max(max_copy, copy2);
-    max_err = std::max(max_err, err2);
-  }
+    task_w[size_t(task)] = max_w, task_copy[size_t(task)] = max_copy, task_err[size_t(task)] = max_err;
+  });
+  const double max_w = *std::max_element(task_w.begin(), task_w.end());
+  const double max_copy = *std::max_element(task_copy.begin(), task_copy.end());
+  const double max_err = *std::max_element(task_err.begin(), task_err.end());
   buffers_.emplace_back(packed_bytes(GGML_Q8_0, m.rows, m.cols));
   uint8_t* p = buffers_.back().data();
-  pack_matrix(GGML_Q8_0, q8.data(), m.rows, m.cols, p);
+  pack_matrix(pool, GGML_Q8_0, q8.data(), m.rows, m.cols, p);
   // Norms rounded up past the double arithmetic's error, so that the bounds built from them stay bounds.
   auto norm_up = [](double squared) { return std::nextafter(float(std::sqrt(squared) * (1 + 1e-9)), INFINITY); };
   shadows_.push_back(std::make_unique<ArgmaxShadow>(ArgmaxShadow{

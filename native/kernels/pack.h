@@ -33,18 +33,31 @@ size_t packed_level_bytes(int type);
 size_t packed_group_bytes(int type, int64_t cols);
 // Bytes of the packed copy of a rows × cols matrix: its whole groups only (the rows past them stay unpacked).
 size_t packed_bytes(int type, int64_t rows, int64_t cols);
+// dst must be zero-filled (fresh anonymous memory is): Q5_0's masks are set bit by bit, padding is left as is.
 void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
+// The same, its groups spread over the pool.
+void pack_matrix(ThreadPool& pool, int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
+// Whether a packed copy of this type holds everything of the original rows (unpack_row rebuilds them), so that
+// the original's pages need not be kept once packed.
+bool packed_rows_complete(int type);
+// Rebuilds row r (< rows / 16 * 16) of the original matrix, row_bytes(type, cols) bytes, from its packed copy.
+void unpack_row(int type, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst);
+// Row r of m as stored in the file (row_bytes(m.type, m.cols) bytes): rebuilt from the packed copy where it holds
+// that row completely, so that readers of single rows (embedding lookup, reduced heads, matmul_argmax's exact
+// values) never touch the original's released pages.
+void read_row(const Matrix& m, int64_t r, uint8_t* dst);
 // Largest |scale| over a Q8_0 matrix's blocks (Matrix::max_abs_scale).
 float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols);
 
 // Owns the packed copies of a model's matrices.
 class PackedWeights {
  public:
-  // Points m.packed at a new packed copy of m when the matmul variant in use has a packed kernel for its type.
-  void attach(Matrix& m);
+  // Points m.packed at a new packed copy of m when the matmul variant in use has a packed kernel for its type
+  // (made over the pool).
+  void attach(Matrix& m, ThreadPool& pool);
   // Points m.shadow at a new Q8_0 estimate copy of a float matrix, for greedy steps (matmul_argmax), when the
   // AVX-512 variant is in use and the shape allows (rows a multiple of 16, columns of 32).
-  void attach_argmax_shadow(Matrix& m);
+  void attach_argmax_shadow(Matrix& m, ThreadPool& pool);
 
  private:
   std::vector<AnonymousMemory> buffers_;

@@ -9,7 +9,7 @@
 // value + 128); each integer sum starts from the offset that cancels this (-c·Σa per 4-byte group or per block),
 // so every sum stays exact. A group of weights is read once per MA activation rows (register blocking) and stays
 // in L1 between them.
-#include <immintrin.h>
+#include "intrinsics.h"
 
 #include <algorithm>
 #include <cmath>

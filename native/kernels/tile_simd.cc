@@ -8,7 +8,7 @@
 // block sums in the same 32-bit lanes, then the same float scale products, fused multiply-adds and horizontal sums
 // (vec_dot order, or the repacked kernels' order for the types llama.cpp repacks). Logits then match llama.cpp's
 // bit for bit where the rest of the forward does.
-#include <immintrin.h>
+#include "intrinsics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -285,17 +285,26 @@ struct Levels {
   const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
 };
 
-// NW f32 weight rows against one activation row in ggml_vec_dot_f32/_f16's order: four vector accumulators per
-// pair over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one
-// product at a time in double, and the double result is rounded to float.
-template <int NW>
-void float_vec_dot_row(const float* const* wr, int64_t k, const TileArgs& t, int m) {
-  const float* a = reinterpret_cast<const float*>(t.act) + size_t(m) * size_t(k);
+// One weight row (f32, or f16/bf16 widened in registers) against one activation row in ggml_vec_dot_f32/_f16's
+// order: four vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover
+// elements are added one product at a time (f32: in float; f16/bf16: in double, the result rounded to float).
+// F16/BF16 rows are read in place: decode is a pass over the weights, and an f32 copy of each row (a store and a
+// reload) halved its speed.
+template <int kWType>
+float vec_dot_row(const void* row, const float* a, int64_t k) {
+  const auto* wf = static_cast<const float*>(row);
+  const auto* wh = static_cast<const uint16_t*>(row);
 #if IR_AVX512
   constexpr int kLanes = 16;
   using Vec = __m512;
   auto zero = [] { return _mm512_setzero_ps(); };
   auto load = [](const float* p) { return _mm512_loadu_ps(p); };
+  auto load_w = [&](int64_t i) {
+    if constexpr (kWType == GGML_F32) return _mm512_loadu_ps(wf + i);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + i));
+    if constexpr (kWType == GGML_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  };
   auto fma = [](Vec x, Vec y, Vec acc) { return _mm512_fmadd_ps(x, y, acc); };
   auto add = [](Vec x, Vec y) { return _mm512_add_ps(x, y); };
   auto reduce = [](Vec x) { return double(_mm512_reduce_add_ps(x)); };
@@ -304,6 +313,12 @@ void float_vec_dot_row(const float* const* wr, int64_t k, const TileArgs& t, int
   using Vec = __m256;
   auto zero = [] { return _mm256_setzero_ps(); };
   auto load = [](const float* p) { return _mm256_loadu_ps(p); };
+  auto load_w = [&](int64_t i) {
+    if constexpr (kWType == GGML_F32) return _mm256_loadu_ps(wf + i);
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i));
+    if constexpr (kWType == GGML_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  };
   auto fma = [](Vec x, Vec y, Vec acc) { return _mm256_fmadd_ps(x, y, acc); };
   auto add = [](Vec x, Vec y) { return _mm256_add_ps(x, y); };
   auto reduce = [](Vec x) {
@@ -314,28 +329,27 @@ void float_vec_dot_row(const float* const* wr, int64_t k, const TileArgs& t, int
 #endif
   constexpr int kStep = 4 * kLanes;
   const int64_t np = k & ~int64_t(kStep - 1);
-  Vec acc[NW][4];
-  for (int r = 0; r < NW; r++)
-    for (int j = 0; j < 4; j++) acc[r][j] = zero();
-  for (int64_t i = 0; i < np; i += kStep) {
-    for (int j = 0; j < 4; j++) {
-      const Vec av = load(a + i + j * kLanes);
-      for (int r = 0; r < NW; r++) acc[r][j] = fma(load(wr[r] + i + j * kLanes), av, acc[r][j]);
-    }
+  Vec acc[4];
+  for (int j = 0; j < 4; j++) acc[j] = zero();
+  for (int64_t i = 0; i < np; i += kStep)
+    for (int j = 0; j < 4; j++) acc[j] = fma(load_w(i + j * kLanes), load(a + i + j * kLanes), acc[j]);
+  const double reduced = reduce(add(add(acc[0], acc[2]), add(acc[1], acc[3])));
+  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds the leftover products in float
+    float sum = float(reduced);
+    for (int64_t i = np; i < k; i++) sum += wf[i] * a[i];
+    return sum;
+  } else {  // ggml_vec_dot_f16 in double
+    double sum = reduced;
+    for (int64_t i = np; i < k; i++) sum += double((kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i])) * a[i]);
+    return float(sum);
   }
-  for (int r = 0; r < NW; r++) {
-    const double reduced = reduce(add(add(acc[r][0], acc[r][2]), add(acc[r][1], acc[r][3])));
-    if (t.wtype == GGML_F32) {
-      // ggml_vec_dot_f32 adds the leftover products in float; ggml_vec_dot_f16 in double.
-      float sum = float(reduced);
-      for (int64_t i = np; i < k; i++) sum += wr[r][i] * a[i];
-      t.y[int64_t(m) * t.ldy + r] = sum;
-    } else {
-      double sum = reduced;
-      for (int64_t i = np; i < k; i++) sum += double(wr[r][i] * a[i]);
-      t.y[int64_t(m) * t.ldy + r] = float(sum);
-    }
-  }
+}
+
+// F16/BF16 weight rows against one activation row, each row read in place (vec_dot_row).
+template <int kWType>
+void half_single_row(const TileArgs& t) {
+  const auto* a = reinterpret_cast<const float*>(t.act);
+  for (int r = 0; r < t.nw; r++) t.y[r] = vec_dot_row<kWType>(t.w + size_t(r) * t.wrow, a, t.k);
 }
 
 // MA activation rows against NW f32 weight rows in llamafile's tinyBLAS order (what llama.cpp uses when a matmul
@@ -391,11 +405,7 @@ void float_group(const float* const* wr, int64_t k, const TileArgs& t, int m0) {
 template <int NW>
 void tile_float(const float* const* wr, int64_t k, const TileArgs& t) {
   if (t.single_row) {  // one row at a time streams best (measured 2.4x faster than 4 rows for an f32 LM head)
-    for (int r = 0; r < NW; r++) {
-      TileArgs one = t;
-      one.y = t.y + r;
-      float_vec_dot_row<1>(wr + r, k, one, 0);
-    }
+    for (int r = 0; r < NW; r++) t.y[r] = vec_dot_row<GGML_F32>(wr[r], reinterpret_cast<const float*>(t.act), k);
     return;
   }
   if (t.stream_rows) {  // one weight row at a time against all activation rows (same sums, one memory stream)
@@ -975,6 +985,17 @@ bool supports(int wtype) {
 }
 
 void tile(const TileArgs& t) {
+#if IR_AVX512
+  if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
+    tile_ksuper_batch(t);
+    return;
+  }
+#endif
+  if (t.single_row && (t.wtype == GGML_F16 || t.wtype == GGML_BF16)) {
+    if (t.wtype == GGML_F16) half_single_row<GGML_F16>(t);
+    else half_single_row<GGML_BF16>(t);
+    return;
+  }
   thread_local Scratch s;
   for (int r0 = 0; r0 < t.nw; r0 += kMaxRows) {
     const int nw = t.nw - r0 < kMaxRows ? t.nw - r0 : kMaxRows;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "../kernels/intrinsics.h"
 #endif
 
 namespace ir {

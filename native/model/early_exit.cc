@@ -30,7 +30,7 @@ float top_probability(const float* row, int64_t n) {
 
 }  // namespace
 
-void Transformer::set_exit_head(const std::vector<int32_t>& token_ids) { exit_head_.set(w_.output, token_ids); }
+void Transformer::set_exit_head(const std::vector<int32_t>& token_ids, ThreadPool& pool) { exit_head_.set(w_.output, token_ids, pool); }
 
 bool Transformer::try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int done, Activations& a) {
   const ExitPlan& plan = b.exit;

@@ -1,20 +1,9 @@
 #include "greedy_chain.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace ir {
-
-namespace {
-
-// The first index of the largest value, as the JavaScript samplers pick it.
-int32_t argmax(const float* x, int n) {
-  int32_t best = 0;
-  for (int i = 1; i < n; i++)
-    if (x[i] > x[best]) best = i;
-  return best;
-}
-
-}  // namespace
 
 std::string validate_greedy_chain(const StepBatch& first, const GreedyChain& chain) {
   if (first.n_logit_rows != first.n_seqs) return "greedy drafting needs exactly one logit row per sequence";
@@ -27,9 +16,8 @@ std::string validate_greedy_chain(const StepBatch& first, const GreedyChain& cha
 }
 
 std::string run_greedy_chain(Transformer& net, ThreadPool& pool, KvPool& kv, const StepBatch& first, const GreedyChain& chain) {
-  // With a draft head the logits cover its tokens only; column i stands for token draft_head().token(i).
-  const int width = net.logits_width(first);
-  const bool reduced = net.uses_draft_head(first);
+  // Each forward gives its rows' argmax (matmul_argmax, over the draft head's tokens when the batch asks for it).
+  std::vector<int32_t> best_rows(size_t(first.n_seqs));
   std::vector<int> drafted(size_t(first.n_seqs), 0), next_pos(size_t(first.n_seqs));
   std::vector<int32_t> row_seq(size_t(first.n_seqs));
   for (int s = 0; s < first.n_seqs; s++) {
@@ -37,15 +25,17 @@ std::string run_greedy_chain(Transformer& net, ThreadPool& pool, KvPool& kv, con
     row_seq[size_t(s)] = s;
   }
   std::vector<int32_t> tokens, positions, seq_ids, rows;
-  net.forward(pool, kv, first);
+  StepBatch head = first;
+  head.argmax = best_rows.data();
+  net.forward(pool, kv, head);
   int n_rows = first.n_seqs;
   for (;;) {
     tokens.clear(); positions.clear(); seq_ids.clear(); rows.clear();
     for (int r = 0; r < n_rows; r++) {
       const int s = row_seq[size_t(r)];
       if (drafted[size_t(s)] >= chain.k[s]) continue;
-      const int32_t best = argmax(first.logits + size_t(r) * size_t(width), width);
-      const int32_t t = reduced ? net.draft_head().token(best) : best;
+      // A row with no finite logit drafts token 0 (a draft is only a proposal: verification decides).
+      const int32_t t = std::max(best_rows[size_t(r)], 0);
       chain.out[size_t(s) * size_t(chain.k_max) + size_t(drafted[size_t(s)]++)] = t;
       if (drafted[size_t(s)] == chain.k[s]) continue;  // its last draft token is not fed
       rows.push_back(int32_t(tokens.size()));
@@ -56,7 +46,7 @@ std::string run_greedy_chain(Transformer& net, ThreadPool& pool, KvPool& kv, con
     if (tokens.empty()) return "";
     for (size_t r = 0; r < seq_ids.size(); r++) row_seq[r] = seq_ids[r];
     n_rows = int(tokens.size());
-    StepBatch next = first;
+    StepBatch next = head;
     next.n_tokens = n_rows;
     next.tokens = tokens.data();
     next.positions = positions.data();

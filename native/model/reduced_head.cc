@@ -6,12 +6,14 @@
 
 namespace ir {
 
-void ReducedHead::set(const Matrix& head, const std::vector<int32_t>& ids) {
+void ReducedHead::set(const Matrix& head, const std::vector<int32_t>& ids, ThreadPool& pool) {
   const size_t rb = row_bytes(head.type, head.cols);
   ids_ = ids;
   bytes_.resize(rb * ids.size());
-  for (size_t i = 0; i < ids.size(); i++) std::memcpy(bytes_.data() + rb * i, head.data + rb * size_t(ids[i]), rb);
+  for (size_t i = 0; i < ids.size(); i++) read_row(head, ids[i], bytes_.data() + rb * i);
   matrix_ = Matrix{bytes_.data(), head.type, int64_t(ids.size()), head.cols};
+  packed_ = PackedWeights{};
+  if (!ids.empty()) packed_.attach(matrix_, pool);
 }
 
 }  // namespace ir

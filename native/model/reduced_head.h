@@ -6,13 +6,16 @@
 #include <vector>
 
 #include "../kernels/matmul.h"
+#include "../kernels/pack.h"
 
 namespace ir {
 
 class ReducedHead {
  public:
-  // ids must be valid rows of head (checked by the caller); empty clears the subset.
-  void set(const Matrix& head, const std::vector<int32_t>& ids);
+  // ids must be valid rows of head (checked by the caller); empty clears the subset. The copy gets a packed copy
+  // of its own where the full head's type has one (PackedWeights::attach), for the packed kernels and
+  // matmul_argmax.
+  void set(const Matrix& head, const std::vector<int32_t>& ids, ThreadPool& pool);
   bool empty() const { return ids_.empty(); }
   int size() const { return int(ids_.size()); }
   const Matrix& matrix() const { return matrix_; }
@@ -22,6 +25,7 @@ class ReducedHead {
  private:
   std::vector<int32_t> ids_;
   std::vector<uint8_t> bytes_;
+  PackedWeights packed_;
   Matrix matrix_{nullptr, 0, 0, 0};
 };
 

@@ -1,6 +1,7 @@
 #include "transformer.h"
 
 #include "attention.h"
+#include "../mapped_file.h"
 #include "norm.h"
 #include "../kernels/cpu_features.h"
 
@@ -9,15 +10,31 @@
 
 namespace ir {
 
-Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights) : cfg_(cfg), w_(std::move(weights)) {
-  packed_.attach(w_.output);
-  packed_.attach_argmax_shadow(w_.output);  // a float head: greedy steps estimate with a Q8_0 copy
+Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool) : cfg_(cfg), w_(std::move(weights)) {
+  const bool tied = w_.output.data == w_.token_embd.data;
+  // Each matrix's original pages go as soon as its copy is made, so that the peak holds one original at most.
+  auto release_packed = [&](const Matrix& m) {
+    if (w_.file_mapped && m.packed && packed_rows_complete(m.type))
+      release_pages(m.data, size_t(m.rows / kPackRows * kPackRows) * row_bytes(m.type, m.cols));
+  };
+  packed_.attach(w_.output, pool);
+  release_packed(w_.output);
+  packed_.attach_argmax_shadow(w_.output, pool);  // a float head: greedy steps estimate with a Q8_0 copy
+  if (w_.file_mapped && w_.output.shadow) release_pages(w_.output.data, size_t(w_.output.rows) * row_bytes(w_.output.type, w_.output.cols));
+  if (tied) w_.token_embd.packed = w_.output.packed;  // the lookup reads rows back from the head's packed copy
   w_.output.gemm_order = cfg.batch_arithmetic;
   for (LayerWeights& L : w_.layers)
     for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
-      packed_.attach(*m);
+      packed_.attach(*m, pool);
+      release_packed(*m);
       m->gemm_order = cfg.batch_arithmetic;
     }
+}
+
+void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool) {
+  if (!token_ids.empty())
+    while (token_ids.size() % kPackRows != 0) token_ids.push_back(token_ids.back());
+  draft_head_.set(w_.output, token_ids, pool);
 }
 
 std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
@@ -207,8 +224,15 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
 
   fill_rope_cache(b, a);
   const size_t embd_row = row_bytes(w_.token_embd.type, d);
-  for (int i = 0; i < T; i++)
-    dequantize_row(w_.token_embd.type, w_.token_embd.data + embd_row * size_t(b.tokens[i]), &a.x[size_t(i) * d], d);
+  for (int i = 0; i < T; i++) {
+    const uint8_t* row = w_.token_embd.data + embd_row * size_t(b.tokens[i]);
+    if (w_.token_embd.packed) {
+      a.embd_row.resize(embd_row);
+      read_row(w_.token_embd, b.tokens[i], a.embd_row.data());
+      row = a.embd_row.data();
+    }
+    dequantize_row(w_.token_embd.type, row, &a.x[size_t(i) * d], d);
+  }
 
   const int n_run = b.n_layers > 0 ? b.n_layers : cfg_.n_layer;
   for (int l = 0; l < n_run; l++) {
@@ -258,8 +282,12 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   a.head_in.resize(size_t(b.n_logit_rows) * d);
   for (int r = 0; r < b.n_logit_rows; r++)
     rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
-  if (b.argmax && !uses_draft_head(b)) return matmul_argmax(pool, w_.output, a.head_in.data(), b.n_logit_rows, b.argmax);
-  matmul(pool, uses_draft_head(b) ? draft_head_.matrix() : w_.output, a.head_in.data(), b.n_logit_rows, b.logits);
+  const bool reduced = uses_draft_head(b);
+  const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
+  if (!b.argmax) return matmul(pool, head, a.head_in.data(), b.n_logit_rows, b.logits);
+  matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
+  if (reduced)
+    for (int r = 0; r < b.n_logit_rows; r++) b.argmax[r] = b.argmax[r] < 0 ? -1 : draft_head_.token(b.argmax[r]);
 }
 
 // Before the last layer's feed-forward: when fewer rows want logits than the batch has tokens, keeps only

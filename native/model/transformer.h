@@ -43,6 +43,8 @@ struct ModelWeights {
   Matrix output{};  // token_embd when tied
   const float* rope_freqs = nullptr;  // llama3-style per-dimension frequency factors, rope_dim / 2 of them
   std::vector<LayerWeights> layers;
+  // The matrices point into a read-only file mapping, whose pages the Transformer may release (release_pages).
+  bool file_mapped = false;
 };
 
 // Early exit (decode steps whose every token wants logits): after layers[e] layers, if every row's confidence
@@ -75,15 +77,19 @@ struct StepBatch {
   // Greedy drafting with a reduced head: logits only over the draft head's tokens (set_draft_head), each row
   // draft_head().size() wide; ignored while no draft head is set.
   bool draft_head = false;
-  // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index of row r's largest logit and the
-  // logits are not written — with the full head, through matmul_argmax, which skips most of the head's exact work.
+  // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index (token id, also with the draft head)
+  // of row r's largest logit and the logits are not written; matmul_argmax skips most of the head's exact work.
   int32_t* argmax = nullptr;
 };
 
 class Transformer {
  public:
-  // Packs the matrices the forward multiplies by (not token_embd, which is only looked up) for the packed kernels.
-  Transformer(const ModelConfig& cfg, ModelWeights weights);
+  // Packs the matrices the forward multiplies by (not token_embd, which is only looked up) for the packed kernels,
+  // over the pool. With file-mapped weights, the pages of what a packed copy replaces are released as soon as it
+  // is made, and those of a float head with an estimate copy (greedy steps read a few of its rows): weights are
+  // resident once, the packed copy, and the original's pages are never touched again (rows read back through
+  // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
+  Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool);
   const ModelConfig& config() const { return cfg_; }
 
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
@@ -93,9 +99,11 @@ class Transformer {
   // are spread over the pool. The results are the same either way.
   void forward(ThreadPool& pool, KvPool& kv, const StepBatch& b);
   // The rows of the output head (token ids) that the early-exit confidence test uses; empty = the full head.
-  void set_exit_head(const std::vector<int32_t>& token_ids);
-  // The output rows greedy drafting computes when a batch asks for the draft head; empty = none.
-  void set_draft_head(const std::vector<int32_t>& token_ids) { draft_head_.set(w_.output, token_ids); }
+  void set_exit_head(const std::vector<int32_t>& token_ids, ThreadPool& pool);
+  // The output rows greedy drafting computes when a batch asks for the draft head; empty = none. Padded to whole
+  // packed groups with copies of its last token (which never change an argmax: the first of equal maxima wins), so
+  // that drafting takes the argmax with matmul_argmax.
+  void set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool);
   const ReducedHead& draft_head() const { return draft_head_; }
   bool uses_draft_head(const StepBatch& b) const { return b.draft_head && !draft_head_.empty(); }
   // Columns of a logits row this batch produces.
@@ -111,6 +119,7 @@ class Transformer {
     std::vector<Tile> tiles;
     std::vector<float> x, xn, q, k, v, att, proj, gate, up;
     std::vector<float> head_in;  // the final-norm'd rows the output head multiplies
+    std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.

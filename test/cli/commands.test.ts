@@ -85,7 +85,58 @@ test("quantize writes the same Q8_0 file llama-quantize made; a bad type exits 2
     assert.ok(readFileSync(out).equals(readFileSync(sharedModel("stories15M-q8_0.gguf"))), "byte-identical to the shared q8_0 file");
     const bad = await runCli(["quantize", sharedModel("stories15M-f32.gguf"), out, "Q9_X"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /unknown type 'Q9_X'/);
+    assert.match(bad.stderr, /^infer-repl: quantize: unknown type 'Q9_X' \(supported: F16, .*Q4_K_M.*, and the aliases Q3_K, Q4_K, Q5_K\)/);
+    const iq = await runCli(["quantize", sharedModel("stories15M-f32.gguf"), out, "IQ2_XXS"]);
+    assert.equal(iq.code, 2);
+    assert.match(iq.stderr, /IQ2_XXS is a llama-quantize type that infer-repl does not write \(supported: /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("issue 19: quantize takes llama-quantize's aliases and file type numbers: Q4_K and 15 are Q4_K_M", { skip: noShared, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-quant-"));
+  try {
+    for (const type of ["Q4_K", "15", "q4_k_m"]) {
+      const out = path.join(dir, `${type}.gguf`);
+      const r = await runCli(["quantize", sharedModel("stories15M-f32.gguf"), out, type]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(readFileSync(out).equals(readFileSync(sharedModel("stories15M-q4_k_m.gguf"))), `${type}: byte-identical to llama-quantize's Q4_K_M file`);
+    }
+    const q3 = await runCli(["quantize", sharedModel("stories15M-f32.gguf"), path.join(dir, "q3.gguf"), "Q3_K"]);
+    assert.equal(q3.code, 0, q3.stderr);
+    const q3m = await runCli(["quantize", sharedModel("stories15M-f32.gguf"), path.join(dir, "q3m.gguf"), "Q3_K_M"]);
+    assert.equal(q3m.code, 0, q3m.stderr);
+    assert.ok(readFileSync(path.join(dir, "q3.gguf")).equals(readFileSync(path.join(dir, "q3m.gguf"))), "Q3_K is Q3_K_M");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("issue 19: generate -c 8 -n 16 ends with finish reason \"context\" and a warning naming the context size", { skip: noShared }, async () => {
+  const r = await runCli(["generate", "-m", sharedModel("stories15M-q8_0.gguf"), "-c", "8", "-n", "16", "--temp", "0", "-p", "Once upon a time", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.finish_reason, "context");
+  assert.equal(out.prompt_tokens.length + out.tokens.length, 8);
+  assert.match(r.stderr, /^infer-repl: warning: stopped after 3 generated tokens: the context is full \(8 positions, 5 of them the prompt\)/m);
+  const plain = await runCli(["generate", "-m", sharedModel("stories15M-q8_0.gguf"), "-c", "8", "-n", "16", "--temp", "0", "-p", "Once upon a time"]);
+  assert.match(plain.stderr, /the context is full \(8 positions/);
+  // A generation that stops at -n is "length", without a warning.
+  const enough = await runCli(["generate", "-m", sharedModel("stories15M-q8_0.gguf"), "-n", "4", "--temp", "0", "-p", "Once upon a time", "--json"]);
+  assert.equal(JSON.parse(enough.stdout).finish_reason, "length");
+  assert.equal(enough.stderr, "");
+});
+
+test("issue 19: pull of stories15M offline converts the npm copy, as the default model does", { skip: noShared, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-pull-"));
+  try {
+    const env = { INFER_REPL_CACHE: path.join(dir, "cache"), INFER_REPL_HF_ENDPOINT: "http://127.0.0.1:9" }; // nothing listens there
+    const r = await runCli(["pull", "stories15M"], "", env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), path.join(dir, "cache", "stories15M-f32.gguf"));
+    assert.match(r.stderr, /converting the copy of stories15M shipped in the npm package/);
+    assert.ok(readFileSync(r.stdout.trim()).equals(readFileSync(sharedModel("stories15M-f32.gguf"))), "the same file as the published one");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -163,3 +163,11 @@ test("a prompt fully in the cache recomputes only its last token, into a copy of
   const d = await engine.generate(prompt, { ...greedy, maxTokens: 20 });
   assert.deepEqual(d.tokens, a.tokens, "the cached blocks still hold the right K/V");
 });
+
+test("a context longer than the model's training context loads with a warning; one within it has none", { skip: noShared }, async () => {
+  const trained = (await Engine.load({ model: sharedModel(MODEL), threads: 1 })).model.hparams.contextLength;
+  const long = await Engine.load({ model: sharedModel(MODEL), threads: 1, contextSize: trained * 2 });
+  assert.equal(long.warnings.length, 1);
+  assert.match(long.warnings[0]!, new RegExp(`context size ${trained * 2} is longer than the ${trained} tokens the model was trained on`));
+  assert.deepEqual((await Engine.load({ model: sharedModel(MODEL), threads: 1, contextSize: trained })).warnings, []);
+});

@@ -9,11 +9,16 @@ export function runCli(args: string[], stdin: string | Buffer = "", env: NodeJS.
   return runNode([path.join(repoRoot, "bin/infer-repl.mjs"), ...args], stdin, env);
 }
 
-/** Runs node with these arguments in the repository root, feeding stdin and collecting both outputs. */
-export function runNode(nodeArgs: string[], stdin: string | Buffer = "", env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** Runs node with these arguments (in the repository root unless told), feeding stdin and collecting both outputs. */
+export function runNode(nodeArgs: string[], stdin: string | Buffer = "", env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<CliResult> {
+  return runCommand(process.execPath, nodeArgs, stdin, env, cwd);
+}
+
+/** Runs a command in `cwd`, feeding stdin and collecting both outputs. */
+export function runCommand(command: string, args: string[], stdin: string | Buffer, env: NodeJS.ProcessEnv, cwd: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, {
-      cwd: repoRoot,
+    const child = spawn(command, args, {
+      cwd,
       env: { ...process.env, ...env },
       stdio: ["pipe", "pipe", "pipe"],
     });

@@ -1,4 +1,4 @@
-import { getArray, GgmlType, GgufValueType, readGguf, writeGguf, type TensorToWrite, type TypedValue, type GgufValue } from "../../core/gguf/index.ts";
+import { GgmlType, GgufValueType, getArray, readGguf, writeGguf, type GgufArray, type TensorToWrite, type TypedValue, type GgufValue } from "../../core/gguf/index.ts";
 import { sharedModel } from "./paths.ts";
 
 export interface SyntheticSpec {
@@ -14,10 +14,14 @@ export interface SyntheticSpec {
   /** Separate output head (default: tied to token_embd). */
   untiedOutput?: boolean;
   ropeBase?: number;
-  /** More metadata, e.g. a tokenizer.chat_template. */
-  extraMetadata?: [string, GgufValue][];
-  /** A GGUF whose tokenizer (tokenizer.* metadata) the model takes, instead of stories260K's. */
+  /** A GGUF whose tokenizer.* metadata (vocabulary) the model takes (default: stories260K's 512 tokens). */
   vocabFrom?: string;
+  /** Vocabulary entries to rename (id -> text and token type), e.g. Qwen3's <think> in a Qwen2 vocabulary's padding. */
+  renameTokens?: Map<number, { text: string; type: number }>;
+  /** More metadata, e.g. a tokenizer.chat_template. */
+  extraMetadata?: [string, GgufValue | TypedValue][];
+  /** Rewrites a tensor's generated weights before it is written (dims as GGUF lists them: fastest first). */
+  shapeTensor?: (name: string, dims: number[], data: Float32Array) => void;
 }
 
 /** A seeded uniform PRNG (mulberry32), so synthetic weights are the same on every run. */
@@ -34,12 +38,14 @@ export function prng(seed: number): () => number {
 
 /**
  * Writes a small llama-family model with random F32 weights. Its vocabulary is stories260K's (512 SentencePiece
- * tokens) unless `vocabFrom` names another GGUF, so llama.cpp loads it as an ordinary model.
+ * tokens) unless `vocabFrom` names another file's (e.g. a ggml-vocab fixture), so llama.cpp loads it as an
+ * ordinary model.
  */
 export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const rand = prng(spec.seed ?? 1);
   const vocab = readGguf(spec.vocabFrom ?? sharedModel("stories260K.gguf"));
-  const nVocab = getArray(vocab, "tokenizer.ggml.tokens")?.items.length ?? 512;
+  const nVocab = getArray(vocab, "tokenizer.ggml.tokens")?.items.length;
+  if (!nVocab) throw new Error(`${vocab.path} has no tokenizer.ggml.tokens`);
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   const qDim = spec.nHead * headDim, kvDim = spec.nHeadKv * headDim;
   const arch = spec.architecture;
@@ -49,6 +55,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     const n = dims.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     for (let i = 0; i < n; i++) data[i] = offset + (rand() * 2 - 1) * scale;
+    spec.shapeTensor?.(name, dims, data);
     tensors.push({ name, dims, type: GgmlType.F32, data: new Uint8Array(data.buffer) });
   };
   f32("token_embd.weight", [spec.nEmbd, nVocab], 1);
@@ -94,7 +101,50 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   if (spec.headDim) {
     metadata.push([`${arch}.attention.key_length`, u32(headDim)], [`${arch}.attention.value_length`, u32(headDim)]);
   }
-  for (const [k, v] of vocab.metadata) if (k.startsWith("tokenizer.")) metadata.push([k, v]);
+  const overridden = new Set((spec.extraMetadata ?? []).map(([k]) => k));
+  for (const [k, v] of vocab.metadata) if (k.startsWith("tokenizer.") && !overridden.has(k)) metadata.push([k, renamed(k, v, spec.renameTokens)]);
   metadata.push(...(spec.extraMetadata ?? []));
   writeGguf(path, { metadata, tensors });
+}
+
+/** The vocabulary's token texts and types with `renames` applied. */
+function renamed(key: string, value: GgufValue, renames: SyntheticSpec["renameTokens"]): GgufValue {
+  if (!renames || (key !== "tokenizer.ggml.tokens" && key !== "tokenizer.ggml.token_type")) return value;
+  const array = value as GgufArray;
+  const items = Array.from(array.items as ArrayLike<GgufValue>);
+  for (const [id, t] of renames) items[id] = key === "tokenizer.ggml.tokens" ? t.text : t.type;
+  return { itemType: array.itemType, items };
+}
+
+/**
+ * A model that, greedy, follows a script: after token chain[i] its top token is chain[i + 1], whatever came
+ * before. Its layers add nothing (zero attention and FFN output), each chain token's embedding is its own basis
+ * direction, and the output head maps that direction to the next token. The tokens of `chain` but the last must be
+ * distinct, and at most nEmbd of them.
+ */
+export function writeScriptedModel(path: string, spec: Omit<SyntheticSpec, "untiedOutput" | "shapeTensor">, chain: readonly number[]): void {
+  const next = new Map<number, number>();
+  for (let i = 0; i + 1 < chain.length; i++) {
+    if (next.has(chain[i]!)) throw new Error(`scripted model: token ${chain[i]} appears twice in the chain`);
+    next.set(chain[i]!, chain[i + 1]!);
+  }
+  if (next.size > spec.nEmbd) throw new Error(`scripted model: ${next.size} chain tokens need nEmbd >= ${next.size}`);
+  const direction = new Map([...next.keys()].map((t, i) => [t, i]));
+  writeSyntheticModel(path, {
+    ...spec,
+    untiedOutput: true,
+    shapeTensor(name, dims, data) {
+      if (name.endsWith("attn_output.weight") || name.endsWith("ffn_down.weight")) data.fill(0);
+      if (name === "token_embd.weight") {
+        for (const [t, d] of direction) {
+          data.fill(0, t * dims[0]!, (t + 1) * dims[0]!);
+          data[t * dims[0]! + d] = 1;
+        }
+      }
+      if (name === "output.weight") {
+        data.fill(0);
+        for (const [t, d] of direction) data[next.get(t)! * dims[0]! + d] = 10;
+      }
+    },
+  });
 }

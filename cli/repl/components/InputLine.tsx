@@ -7,6 +7,10 @@ interface Props {
   /** Ctrl+C. Returns true when it stopped something, so the line is kept. */
   readonly onInterrupt: () => boolean;
   readonly onQuit: () => void;
+  /** Ctrl+L. */
+  readonly onClearScreen: () => void;
+  /** PgUp (-1) / PgDn (+1). */
+  readonly onPage?: (direction: -1 | 1) => void;
   readonly complete: (line: string) => Completion;
   readonly history: readonly string[];
 }
@@ -22,9 +26,11 @@ const EMPTY: Line = { value: "", cursor: 0 };
  * The prompt line: editing with a cursor, history on Up/Down, Tab completion, and multi-line entry (a trailing
  * backslash or Alt+Enter starts a new line instead of submitting).
  */
-export function InputLine({ onSubmit, onInterrupt, onQuit, complete, history }: Props) {
+export function InputLine({ onSubmit, onInterrupt, onQuit, onClearScreen, onPage, complete, history }: Props) {
   const [line, setLine] = useState<Line>(EMPTY);
   const [candidates, setCandidates] = useState<readonly string[]>([]);
+  // A one-line hint under the input (how to quit, after Ctrl+C on an empty line); the next key clears it.
+  const [hint, setHint] = useState("");
   // Position in history while browsing (history.length = the line being edited), and that line kept aside.
   const browse = useRef({ index: -1, draft: "" });
   const current = useRef(line);
@@ -37,6 +43,7 @@ export function InputLine({ onSubmit, onInterrupt, onQuit, complete, history }: 
   };
 
   useInput((input, key) => {
+    setHint("");
     if (key.ctrl && input.length === 1) return control(String.fromCharCode(input.charCodeAt(0) & 0x1f));
     if (key.tab) return control("\t");
     setCandidates([]);
@@ -44,6 +51,7 @@ export function InputLine({ onSubmit, onInterrupt, onQuit, complete, history }: 
     if ((key.return && key.meta) || (!key.return && input === "\r")) return insert("\n");
     if (key.return) return enter();
     if (key.upArrow || key.downArrow) return browseHistory(key.upArrow ? -1 : 1);
+    if (key.pageUp || key.pageDown) return onPage?.(key.pageUp ? -1 : 1);
     const { value, cursor } = current.current;
     if (key.leftArrow) return set(value, Math.max(0, cursor - 1));
     if (key.rightArrow) return set(value, Math.min(value.length, cursor + 1));
@@ -68,8 +76,12 @@ export function InputLine({ onSubmit, onInterrupt, onQuit, complete, history }: 
     const { value, cursor } = current.current;
     switch (ch) {
       case "\x03": // Ctrl+C
-        if (!onInterrupt()) set("");
+        if (!onInterrupt()) {
+          if (value === "") setHint("Ctrl+D or :quit to exit");
+          set("");
+        }
         return setCandidates([]);
+      case "\x0c": return onClearScreen(); // Ctrl+L
       case "\x04": return onQuit(); // Ctrl+D
       case "\r": return enter();
       case "\t": {
@@ -118,6 +130,7 @@ export function InputLine({ onSubmit, onInterrupt, onQuit, complete, history }: 
         </Text>
       ))}
       {candidates.length > 0 && <Text color="gray">{candidates.join("  ")}</Text>}
+      {hint !== "" && <Text color="gray">{hint}</Text>}
     </Box>
   );
 }

@@ -9,7 +9,7 @@ test("parseCommand: names, unique prefixes, arguments, and clear errors", () => 
   assert.deepEqual(parseCommand(":set temp 0"), { name: "set", args: "temp 0" });
   assert.deepEqual(parseCommand(":sh"), { name: "show", args: "" });
   assert.deepEqual(parseCommand(":export recipe  a.ts "), { name: "export", args: "recipe  a.ts" });
-  assert.throws(() => parseCommand(":s"), /':s' is ambiguous: :set, :show, :spec, :save/);
+  assert.throws(() => parseCommand(":s"), /':s' is ambiguous: :set, :show, :spec, :system, :save/);
   assert.throws(() => parseCommand(":zap"), /unknown command ':zap'/);
   assert.throws(() => parseCommand(":"), /type a command after ':'/);
 });
@@ -25,7 +25,7 @@ test("complete: commands, setting keys, recipe, and paths", () => {
   writeFileSync(path.join(dir, "story.gguf"), "");
   mkdirSync(path.join(dir, "sessions"));
   assert.deepEqual(complete(":lo", dir), { line: ":load ", candidates: [] });
-  assert.deepEqual(complete(":s", dir), { line: ":s", candidates: [":set", ":show", ":spec", ":save"] });
+  assert.deepEqual(complete(":s", dir), { line: ":s", candidates: [":set", ":show", ":spec", ":system", ":save"] });
   assert.deepEqual(complete(":set top", dir), { line: ":set top-", candidates: ["top-k", "top-p"] });
   assert.deepEqual(complete(":set min", dir), { line: ":set min-p ", candidates: [] });
   assert.deepEqual(complete(":export re", dir), { line: ":export recipe ", candidates: [] });

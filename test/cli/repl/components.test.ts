@@ -25,7 +25,7 @@ async function until(frame: () => string | undefined, check: (f: string) => bool
   assert.fail(`timed out waiting for ${what}; last frame:\n${frame()}`);
 }
 
-const MODEL: ModelInfo = { path: "/m/stories15M-q8_0.gguf", sha256: "a".repeat(64), name: "stories15M-q8_0.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, threads: 2 };
+const MODEL: ModelInfo = { path: "/m/stories15M-q8_0.gguf", sha256: "a".repeat(64), name: "stories15M-q8_0.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, headDim: 48, threads: 2 };
 const STATS = {
   blocks: { total: 100, used: 25, free: 75, cached: 0 }, waiting: 0, running: 1, preemptions: 0, steps: 10, promptTokensComputed: 5,
   tokensGenerated: 40, tokensPerS: 250, prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 },
@@ -90,10 +90,17 @@ test(":set validates and :show opens the live settings panel", async () => {
   await type(":frobnicate\r");
   await until(app.lastFrame, (f) => f.includes("unknown command ':frobnicate'"), "unknown command");
   await type(":show\r");
-  const f = await until(app.lastFrame, (f) => f.includes("settings (:set KEY VALUE"), "settings panel");
+  const f = await until(app.lastFrame, (f) => f.includes("(:set KEY VALUE, :show hides)"), "settings panel");
   assert.match(f, /temp\s+0\s+│/);
   assert.match(f, /top-k\s+40 \(default\)/);
-  assert.match(f, /max-seqs\s+32 \(default\)/);
+  // A 24-row terminal shows the panel a page at a time: PgDn reaches the batching settings.
+  assert.match(f, /settings 1-9 of \d+ \(PgUp\/PgDn\)/);
+  await type("\x1b[6~");
+  await until(app.lastFrame, (f) => f.includes("settings 10-18 of") && /max-seqs\s+32 \(default\)/.test(f), "the next page after PgDn");
+  await type("\x1b[6~");
+  await until(app.lastFrame, (f) => /prefix-cache\s+on \(default\)/.test(f), "the page after that");
+  await type("\x1b[5~");
+  await until(app.lastFrame, (f) => f.includes("settings 10-18 of"), "the page before after PgUp");
   app.unmount();
 });
 
@@ -163,8 +170,8 @@ test(":parallel N PROMPT runs N streams shown together", async () => {
   assert.deepEqual(gens.map((g) => g.options.seed), [7, 8, 9]);
   for (const [i, g] of gens.entries()) link.emit({ type: "tokens", chunks: [{ id: g.id, text: ` stream-${i}`, count: 1 }] });
   const f = await until(app.lastFrame, (f) => f.includes("stream-2"), "three streams");
-  assert.match(f, /#1\n stream-0/);
-  assert.match(f, /#3\n stream-2/);
+  assert.match(f, /#1 1 tokens…\n stream-0/);
+  assert.match(f, /#3 1 tokens…\n stream-2/);
   app.unmount();
 });
 
@@ -191,8 +198,8 @@ test("engine failures and load progress are shown", async () => {
 
 test("status bar: model, threads, KV blocks as a bar, tokens/s sparkline", () => {
   const state: ReplState = { ...initialState({}), model: MODEL, stats: STATS, rates: [0, 100, 200, 250] };
-  const { lastFrame, unmount } = render(h(StatusBar, { state }));
-  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
+  const { lastFrame, unmount } = render(h(StatusBar, { state, width: 100 }));
+  assert.equal(lastFrame()!.trim(), "stories15M-q8_0.gguf · completion · 2 threads · KV ███░░░░░░░ 25/100 · ▁▄▇█ 250 t/s · idle");
   unmount();
 });
 

@@ -21,7 +21,7 @@ test(":set rejects bad values with a message naming the key and what was expecte
     ["top-k", "1.5", /^top-k: expected an integer from 0 to/],
     ["seed", "-1", /^seed: expected an integer from 0 to 4294967295/],
     ["n-predict", "0", /^n-predict: expected an integer from 1/],
-    ["kv-type", "q4", /^kv-type: expected one of f16, f32, got 'q4'$/],
+    ["kv-type", "q4", /^kv-type: expected one of f16, f32, q8_0, got 'q4'$/],
     ["spec", "fast", /^spec: expected ngram, draft or self:L/],
     ["exit-early", "3", /^exit-early: expected "L:T,L:T"/],
     ["stop", "[1]", /^stop: expected a JSON array of non-empty strings$/],

@@ -18,12 +18,12 @@ class Terminal {
   readonly name = `infer-repl-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   readonly exitFile: string;
 
-  constructor(readonly dir: string, args: string[] = []) {
+  constructor(readonly dir: string, args: string[] = [], size: [columns: number, rows: number] = [150, 50]) {
     this.exitFile = path.join(dir, `${this.name}.exit`);
     // CI=true as CI services set it: Ink alone would then draw no live area; the REPL must still work.
     const env = `CI=true INFER_REPL_MODELS=${modelsDir} INFER_REPL_CACHE=${path.join(dir, "cache")}`;
     const command = `cd ${repoRoot} && env ${env} node bin/infer-repl.mjs ${args.join(" ")}; echo $? > ${this.exitFile}; sleep 60`;
-    execFileSync("tmux", ["new-session", "-d", "-s", this.name, "-x", "150", "-y", "50", command]);
+    execFileSync("tmux", ["new-session", "-d", "-s", this.name, "-x", String(size[0]), "-y", String(size[1]), command]);
   }
 
   /** The pane with 300 lines of scrollback: finished cells scroll up there. */
@@ -207,4 +207,72 @@ test("issue 8: a recipe exported from a seeded session, run with tsx on the same
   assert.equal(run.status, 0, run.stderr);
   // Script mode prints the prompt, then the continuation, then a newline.
   assert.equal(run.stdout, prompt + cell.output + "\n");
+});
+
+test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 3, words unbroken, panel pages, status bar fits, Ctrl+L, Ctrl+C hint, :bench stops, kv-type reason", { skip, timeout: 600_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), "repl-80x24-"));
+  const session = path.join(dir, "s.session");
+  const term = new Terminal(dir, ["-m", path.join(modelsDir, "stories15M-q8_0.gguf"), "-t", "2", "--temp", "0", "-n", "8"], [80, 24]);
+  t.after(() => term.kill());
+  const statusBar = /^ stories15M-q8_0\.gguf · 2 threads · KV .* (idle|running \d+) ?$/m;
+  const lastLine = () => term.visible().trimEnd().split("\n").at(-1)!;
+  await term.waitText("loaded " + modelsDir);
+
+  // A failed :load (a missing file, then a draft model with another vocabulary) keeps the model loaded and usable.
+  term.line(":load /nonexistent/model.gguf");
+  await term.waitText("error: cannot load the model:");
+  term.line("Once upon a time");
+  await term.waitFor((s) => /\[1\] Once upon a time\n.*\n.*8 tokens · length/.test(s), "cell 1 after the failed load");
+  term.line(`:set draft ${path.join(modelsDir, "stories260K.gguf")}`);
+  await term.waitText("takes effect at the next :load");
+  term.line(`:load ${path.join(modelsDir, "stories15M-q8_0.gguf")}`);
+  await term.waitFor((s) => (s.match(/error: cannot load the model:/g) ?? []).length === 2, "the draft's load failure");
+  term.line(":set draft default");
+  await term.waitText("draft = none (default)");
+  assert.match(lastLine(), statusBar, "the status bar names the model still loaded");
+  term.line("Lily");
+  await term.waitFor((s) => /\[2\] Lily\n/.test(s) && /Lily[\s\S]*8 tokens · length/.test(s), "cell 2 on the model still loaded");
+
+  // Streamed text wraps on word boundaries: the words on the screen are the words of the text.
+  term.line(":set n-predict 300");
+  await term.waitText("n-predict = 300");
+  term.line("The little dog");
+  const screen = await term.waitFor((s) => /\[3\] The little dog\n[\s\S]*· 300 tokens · length/.test(s), "cell 3, numbered right after 2");
+  term.line(`:save ${session}`);
+  await term.waitText("saved 3 cells");
+  const text = loadSession(session).cells[2]!.output;
+  const shown = screen.slice(screen.indexOf("[3] The little dog\n") + "[3] The little dog\n".length, screen.search(/\nttft \d+ ms · [^\n]*300 tokens · length/));
+  assert.ok(shown.split("\n").every((l) => l.length < 80), "every line fits the terminal");
+  assert.deepEqual(shown.split(/\s+/).filter(Boolean), text.split(/\s+/).filter(Boolean), "the screen's words are the text's words (no word cut at a line end)");
+  assert.match(lastLine(), statusBar, "the status bar is one line at 80 columns");
+
+  // The settings panel takes half the screen and pages; the last cell's stats stay visible above it.
+  term.line(":show");
+  await term.waitFor((s) => /settings 1-9 of \d+ \(PgUp\/PgDn\)/.test(s), "the panel's first page", 20_000, 25, () => term.visible());
+  assert.match(term.visible(), /300 tokens · length/, "the output above the panel is still on the screen");
+  assert.match(lastLine(), statusBar);
+  term.key("PageDown");
+  await term.waitFor((s) => /settings 10-18 of/.test(s) && /max-seqs/.test(s), "the panel's next page", 20_000, 25, () => term.visible());
+  term.line(":show");
+  await term.waitFor((s) => !s.includes("settings 10-18"), "the panel closed", 20_000, 25, () => term.visible());
+
+  // :set kv-type q8_0 says why this model cannot use it.
+  term.line(":set kv-type q8_0");
+  await term.waitFor((s) => /q8_0 KV needs a head size that is a multiple of 32 and this model's is 48/.test(s.replace(/\s+/g, " ")), "the kv-type reason");
+  term.line(":set kv-type default");
+
+  // Ctrl+C on an empty line says how to quit; Ctrl+L clears the screen.
+  term.key("C-c");
+  await term.waitFor((s) => s.includes("Ctrl+D or :quit to exit"), "the quit hint", 20_000, 25, () => term.visible());
+  term.key("C-l");
+  await term.waitFor((s) => !s.includes("The little dog") && !s.includes("kv-type") && statusBar.test(s), "a cleared screen", 20_000, 25, () => term.visible());
+
+  // Ctrl+C stops a long :bench with parallel runs.
+  term.line(":bench -p 64 -n 1900 --parallel 4,8");
+  await term.waitFor((s) => /bench pp64 tg1900…/.test(s) && / · running 1 ?$/m.test(s), "the bench running", 60_000, 25, () => term.visible());
+  term.key("C-c");
+  await term.waitFor((s) => s.includes("error: :bench stopped") && / · idle ?$/m.test(s), "the bench stopped", 20_000, 25, () => term.visible());
+
+  term.line(":quit");
+  assert.equal(await term.exitCode(), 0);
 });

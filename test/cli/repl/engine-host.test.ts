@@ -43,3 +43,43 @@ test("the REPL's :set draft, :spec draft and :exit-early reach the engine, and t
   const exit = await next("done");
   assert.ok(exit.stats["earlyExitMeanLayers"]! >= 3 && exit.stats["earlyExitMeanLayers"]! <= 6, JSON.stringify(exit.stats));
 });
+
+test("issue 19: a :load that fails (a bad file, a draft with another vocabulary) leaves the working model loaded and usable", { skip: noShared, timeout: 120_000 }, async () => {
+  const { h, next } = host();
+  h.handle({ type: "load", model: sharedModel("stories15M-q8_0.gguf"), settings: {}, batching: {} });
+  await next("loaded");
+  const greedy = { temperature: 0, maxTokens: 8 };
+  h.handle({ type: "generate", id: 1, prompt: "Once upon a time", options: greedy });
+  const before = (await next("done")).text;
+
+  const failures: [string, Parameters<typeof loadSettingsOf>[0]][] = [
+    [sharedModel("no-such-model.gguf"), {}],
+    [sharedModel("stories15M-q8_0.gguf"), { draft: sharedModel("stories260K.gguf") }],
+  ];
+  for (const [model, config] of failures) {
+    h.handle({ type: "load", model, settings: loadSettingsOf(config), batching: {} });
+    await assert.rejects(next("loaded"), /load-failed/);
+    h.handle({ type: "generate", id: 2, prompt: "Once upon a time", options: greedy });
+    assert.equal((await next("done")).text, before, `after the failed load of ${model} ${JSON.stringify(config)}`);
+  }
+});
+
+test("issue 19: Ctrl+C stops :bench (its generations end), and a repeated :bench measures cold prefill", { skip: noShared, timeout: 300_000 }, async () => {
+  const { h, next } = host();
+  h.handle({ type: "load", model: sharedModel("stories15M-q8_0.gguf"), settings: { threads: 2 }, batching: {} });
+  await next("loaded");
+  const bench = { promptTokens: 128, genTokens: 16, repetitions: 1, parallel: [] };
+  h.handle({ type: "bench", id: 1, ...bench });
+  const first = (await next("bench-done")).result.ppTokensPerS;
+  h.handle({ type: "bench", id: 2, ...bench });
+  const second = (await next("bench-done")).result.ppTokensPerS;
+  // A prefix-cache hit computes one token of the 128 (the cache kept them from the first run): several times faster.
+  assert.ok(second < first * 2.5, `prefill ${first.toFixed(0)} then ${second.toFixed(0)} tokens/s: the second run hit the prefix cache`);
+
+  h.handle({ type: "bench", id: 3, promptTokens: 64, genTokens: 1900, repetitions: 1, parallel: [4, 8] });
+  await new Promise((r) => setTimeout(r, 300));
+  h.handle({ type: "cancel", id: 3 });
+  const stopped = Date.now();
+  await assert.rejects(next("bench-done"), /failed: :bench stopped/);
+  assert.ok(Date.now() - stopped < 2000, `stopped after ${Date.now() - stopped} ms`);
+});

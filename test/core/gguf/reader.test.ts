@@ -113,6 +113,8 @@ const corruptions: [string, (b: Buffer) => Buffer, RegExp][] = [
   ["array of arrays", (b) => (b.writeUInt32LE(GgufValueType.ARRAY, at(b, "list") + 8), b), /array of arrays/],
   ["unknown array item type", (b) => (b.writeUInt32LE(55, at(b, "list") + 8), b), /unknown array type 55/],
   ["array length beyond the file", (b) => (b.writeBigUInt64LE(1n << 40n, at(b, "list") + 12), b), /length of array 'list'/],
+  ["string array item length beyond the file", (b) => (b.writeBigUInt64LE(1n << 32n, at(b, "list") + 20), b), /length of list\[0\] is 4294967296, more than the file can hold/],
+  ["string array item cut off", (b) => b.subarray(0, at(b, "list") + 28), /length of list\[0\] is 1, more than the file can hold \(0\)/],
   ["bool that is not 0 or 1", () => encodeGguf({ metadata: [["flag", { type: GgufValueType.UINT8, value: 7 }]], tensors: [] }).fill(GgufValueType.BOOL, 36, 37), /bool with value 7/],
   ["zero dimensions", (b) => (b.writeUInt32LE(0, at(b, "w1") + 2), b), /0 dimensions/],
   ["five dimensions", (b) => (b.writeUInt32LE(5, at(b, "w1") + 2), b), /5 dimensions/],

@@ -34,7 +34,7 @@ test("a released full block is found again by the same prefix, and only by the s
   assert.equal(bm.freeBlocks, 8);
 
   const b: number[] = [];
-  assert.equal(bm.acquirePrefix(tokens, 10, [], b), 8);
+  assert.equal(bm.acquirePrefix(tokens, 10, [], b).tokens, 8);
   assert.deepEqual(b, held.slice(0, 2));
   assert.equal(bm.cachedBlocks, 0);
   assert.equal(bm.usedBlocks, 2);
@@ -43,10 +43,10 @@ test("a released full block is found again by the same prefix, and only by the s
   // Same second block, different first block: the chained key misses at block 0 and so at block 1.
   const other = [99, ...tokens.slice(1)];
   const c: number[] = [];
-  assert.equal(bm.acquirePrefix(other, 10, [], c), 0);
+  assert.equal(bm.acquirePrefix(other, 10, [], c).tokens, 0);
   // Same first block, different second: one block hits.
   const d: number[] = [];
-  assert.equal(bm.acquirePrefix([...tokens.slice(0, 4), 77, ...tokens.slice(5)], 10, [], d), 4);
+  assert.equal(bm.acquirePrefix([...tokens.slice(0, 4), 77, ...tokens.slice(5)], 10, [], d).tokens, 4);
   bm.release(d);
 });
 
@@ -57,7 +57,7 @@ test("shared blocks are reference-counted: freed only when the last holder relea
   bm.ensureCapacity(a, 8);
   bm.registerFull(tokens, a, [], 0, 2);
   const b: number[] = [];
-  assert.equal(bm.acquirePrefix(tokens, 8, [], b), 8);
+  assert.equal(bm.acquirePrefix(tokens, 8, [], b).tokens, 8);
   assert.deepEqual(b, a);
   assert.equal(bm.usedBlocks, 2);
   bm.release(a);
@@ -101,9 +101,9 @@ test("when no plain free block is left, the least recently released cached block
   const t: number[] = [];
   bm.ensureCapacity(t, 2);
   assert.equal(bm.evictions, 1);
-  assert.equal(bm.acquirePrefix(x, 2, [], []), 0, "x was evicted");
+  assert.equal(bm.acquirePrefix(x, 2, [], []).tokens, 0, "x was evicted");
   const again: number[] = [];
-  assert.equal(bm.acquirePrefix(y, 2, [], again), 2, "y is still cached");
+  assert.equal(bm.acquirePrefix(y, 2, [], again).tokens, 2, "y is still cached");
   bm.release(again);
   bm.release(t);
   assert.equal(bm.freeBlocks, 2);
@@ -121,4 +121,59 @@ test("a second block with a key already cached stays private and goes back to th
   bm.release(b);
   assert.equal(bm.cachedBlocks, 1);
   assert.equal(bm.freeBlocks, 4);
+});
+
+test("a released sequence's partial last block serves a sequence that continues its tokens, copied before writing", () => {
+  const { bm, copies } = manager(8);
+  const tokens = seq(10);
+  const a: number[] = [];
+  bm.ensureCapacity(a, 10);
+  bm.registerFull(tokens, a, [], 0, 2);
+  bm.registerPartial(tokens, a, [], 10);
+  const held = [...a];
+  bm.release(a);
+  assert.equal(bm.cachedBlocks, 3);
+
+  // The next turn: the same 10 tokens, then new ones. All 10 are found; the partial block is copied when written.
+  const next = [...tokens, 50, 51, 52];
+  const b: number[] = [];
+  assert.deepEqual(bm.acquirePrefix(next, next.length, [], b), { tokens: 10, fullBlocks: 2 });
+  assert.deepEqual(b, held);
+  assert.ok(bm.makeWritable(b, 10));
+  assert.deepEqual(copies, [[held[2], b[2]]]);
+  bm.release(b);
+
+  // A branch that differs inside a block reuses the block's common part (here 1 token of the partial block).
+  const branch = [...tokens.slice(0, 9), 77, 78];
+  assert.equal(bm.acquirePrefix(branch, branch.length, [], []).tokens, 9);
+  // A full cached block serves a partial match too.
+  const inside = [...tokens.slice(0, 6), 99];
+  const c: number[] = [];
+  assert.deepEqual(bm.acquirePrefix(inside, inside.length, [], c), { tokens: 6, fullBlocks: 1 });
+  assert.deepEqual(c, held.slice(0, 2));
+});
+
+test("a partial block is kept once per content, and evicting it forgets it", () => {
+  const { bm } = manager(2, 4);
+  const tokens = seq(3);
+  const a: number[] = [], b: number[] = [];
+  bm.ensureCapacity(a, 3);
+  bm.ensureCapacity(b, 3);
+  bm.registerPartial(tokens, a, [], 3);
+  bm.registerPartial(tokens, b, [], 3);
+  bm.release(a);
+  bm.release(b);
+  assert.equal(bm.cachedBlocks, 1, "the second copy of the same tokens went back to the free list");
+  const t: number[] = [];
+  bm.ensureCapacity(t, 8);
+  assert.equal(bm.evictions, 1);
+  assert.equal(bm.acquirePrefix(tokens, 3, [], []).tokens, 0);
+  bm.release(t);
+  // A block shared with another holder, or already keyed, is never registered as partial.
+  const c: number[] = [];
+  bm.ensureCapacity(c, 4);
+  bm.registerFull(seq(4), c, [], 0, 1);
+  bm.registerPartial(seq(4), c, [], 3);
+  bm.release(c);
+  assert.equal(bm.acquirePrefix(seq(4), 4, [], []).tokens, 4);
 });

@@ -77,3 +77,16 @@ test("bad speculative options are refused with a clear error", { skip: noShared 
   assert.throws(() => e.generate("Hi", { speculative: { mode: "x" as "ngram" } }), /mode must be/);
   await assert.rejects(Engine.load({ model: sharedModel("stories260K.gguf"), draftModel: sharedModel("stories15M-q8_0.gguf") }), /share a vocabulary/);
 });
+
+test("a draft model drafting on one thread or on all of them gives the same drafts and output", { skip: noShared }, async () => {
+  // Fresh engines: the draft vocabulary a used engine has learned changes which head drafts.
+  const load = (draftThreads: number) => Engine.load({
+    model: sharedModel("stories15M-f32.gguf"), draftModel: sharedModel("stories15M-q4_0.gguf"), threads: 2, draftThreads, contextSize: 256,
+  });
+  const options = { temperature: 0, maxTokens: 48, speculative: { mode: "draft" as const, k: 4 } };
+  const one = await (await load(1)).generate("The little dog", options);
+  const two = await (await load(2)).generate("The little dog", options);
+  assert.deepEqual(one.tokens, two.tokens);
+  assert.equal(one.stats.specAcceptRate, two.stats.specAcceptRate, "the same drafts were accepted");
+  await assert.rejects(Engine.load({ model: sharedModel("stories260K.gguf"), draftThreads: 0 }), /draftThreads must be/);
+});

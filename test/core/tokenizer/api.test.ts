@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { readGguf } from "../../../core/gguf/index.ts";
-import { applyChatTemplate, loadTokenizer, TokenizerError } from "../../../core/tokenizer/index.ts";
+import { loadTokenizer, TokenizerError } from "../../../core/tokenizer/index.ts";
 import { skipNoVocabs, VOCAB_DIR } from "./fixtures.ts";
 
 const vocab = (name: string) => readGguf(path.join(VOCAB_DIR, `ggml-vocab-${name}.gguf`));
@@ -53,32 +53,4 @@ test("unknown tokenizer model or pre-tokenizer is a clear error", { skip: skipNo
   const rewrite = (key: string, value: string) => ({ ...src, metadata: new Map(src.metadata).set(key, value) });
   assert.throws(() => loadTokenizer(rewrite("tokenizer.ggml.pre", "no-such-pre")), /unsupported pre-tokenizer 'no-such-pre'/);
   assert.throws(() => loadTokenizer(rewrite("tokenizer.ggml.model", "t5x")), /unsupported tokenizer model 't5x'/);
-});
-
-test("a model without a chat template is a clear error", { skip: skipNoVocabs }, async () => {
-  await assert.rejects(applyChatTemplate(vocab("gpt-2"), [{ role: "user", content: "hi" }]), /no chat template/);
-});
-
-const haveJinja = await import("@huggingface/jinja" as string).then(() => true, () => false);
-
-test("chat templates render with the model's BOS text and the generation prompt", { skip: skipNoVocabs }, async () => {
-  const chat = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello!" }, { role: "user", content: "How are you?" }];
-  if (!haveJinja) {
-    await assert.rejects(applyChatTemplate(vocab("phi-3"), chat), /@huggingface\/jinja/);
-    return;
-  }
-  assert.equal(await applyChatTemplate(vocab("phi-3"), chat),
-    "<s><|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n<|user|>\nHow are you?<|end|>\n<|assistant|>\n");
-  const qwen = vocab("qwen2");
-  const first = [{ role: "user", content: "Hi" }];
-  assert.equal(await applyChatTemplate(qwen, first),
-    "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  assert.equal(await applyChatTemplate(qwen, first, { addGenerationPrompt: false }),
-    "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
-});
-
-test("a template that raises gives a TokenizerError with its message", { skip: !haveJinja && "@huggingface/jinja not installed" }, async () => {
-  const src = vocab("qwen2");
-  const f = { ...src, metadata: new Map(src.metadata).set("tokenizer.chat_template", "{{ raise_exception('roles must alternate') }}") };
-  await assert.rejects(applyChatTemplate(f, [{ role: "user", content: "x" }]), (e: unknown) => e instanceof TokenizerError && /roles must alternate/.test(e.message));
 });

@@ -83,3 +83,21 @@ test("pack refuses bad input and returns null for types without a packed form", 
   assert.throws(() => k.matmulGroup([{ type: GgmlType.Q6_K, rows: 1, weights: new Uint8Array(210), packed }], 256, new Float32Array(256), 1),
     /no packed form/);
 });
+
+// The model releases an original's pages once its packed copy exists and reads single rows back from the copy
+// (read_row: embedding lookups of a tied head, matmul_argmax's candidates, reduced heads): the copy must hold
+// every byte of those rows.
+for (const type of PACKED_TYPES) {
+  test(`${typeName(type)}: every packed row reads back as the original bytes`, { skip: noAvx512 }, () => {
+    const rand = prng(4000 + type);
+    for (const [rows, cols] of [[16, 32], [48, 288], [37, 1024]] as const) {
+      const w = randomWeights(rand, type, rows, cols);
+      const rowBytes = w.length / rows;
+      const packed = k.pack(type, w, rows, cols)!;
+      for (let r = 0; r < Math.floor(rows / 16) * 16; r++) {
+        assert.deepEqual(k.unpackRow(type, packed, rows, cols, r), w.subarray(r * rowBytes, (r + 1) * rowBytes), `rows ${rows} cols ${cols} row ${r}`);
+      }
+    }
+    assert.throws(() => k.unpackRow(type, k.pack(type, randomWeights(rand, type, 16, 32), 16, 32)!, 16, 32, 16), /packed groups/);
+  });
+}

@@ -1,0 +1,73 @@
+// Decode speed in the notebook REPL against the CLI's `generate`, same model, threads and settings: the REPL's UI
+// (Ink, on the main thread) must not take the cores the engine worker decodes on. Each round runs both in fresh
+// processes, alternating (CLI, REPL, CLI, REPL, ...); the report is the median of the per-round ratios REPL / CLI.
+// The REPL runs in a real pseudo-terminal (tmux, 80x24 unless --size says otherwise) and its figure is the one its
+// cell prints (the engine's decode tokens/s of that generation), the CLI's is `generate --json`'s.
+//   usage: npx tsx bench/repl-speed.ts [--rounds 5] [--threads 2] [-n 512] [--size 80x24] [--prompt TEXT] [file.gguf]
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { fmt, median, model, repoRoot, run } from "./lib.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rounds: { type: "string", default: "5" },
+    threads: { type: "string", default: "2" },
+    n: { type: "string", short: "n", default: "512" },
+    size: { type: "string", default: "80x24" },
+    prompt: { type: "string", default: "Once upon a time" },
+  },
+});
+const rounds = Number(values.rounds), threads = values.threads, n = values.n, prompt = values.prompt;
+const [cols, rows] = values.size.split("x");
+const file = positionals[0] ?? model("stories15M-q8_0.gguf");
+const bin = path.join(repoRoot, "bin/infer-repl.mjs");
+const flags = ["-m", file, "-t", threads, "--temp", "0", "-n", n];
+
+function cliDecode(): number {
+  const out = JSON.parse(run(process.execPath, [bin, "generate", ...flags, "-p", prompt, "--json"])) as { tokens: number[]; stats: { decode_tokens_per_s: number } };
+  if (out.tokens.length !== Number(n)) throw new Error(`the CLI generated ${out.tokens.length} tokens, not ${n}: pick a prompt that does not end early`);
+  return out.stats.decode_tokens_per_s;
+}
+
+/** One fresh REPL in tmux: waits for the model, types the prompt, reads the finished cell's tokens/s. */
+async function replDecode(): Promise<number> {
+  const name = `repl-speed-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const cache = mkdtempSync(path.join(tmpdir(), "repl-speed-"));
+  const command = `cd ${repoRoot} && INFER_REPL_CACHE=${cache} ${process.execPath} ${bin} ${flags.join(" ")}; sleep 30`;
+  execFileSync("tmux", ["new-session", "-d", "-s", name, "-x", cols!, "-y", rows!, command]);
+  const screen = () => execFileSync("tmux", ["capture-pane", "-p", "-J", "-S", "-500", "-t", name], { encoding: "utf8" });
+  const waitFor = async (re: RegExp, what: string): Promise<RegExpExecArray> => {
+    const start = Date.now();
+    for (;;) {
+      const m = re.exec(screen());
+      if (m) return m;
+      if (Date.now() - start > 120_000) throw new Error(`timed out waiting for ${what}:\n${screen()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  try {
+    await waitFor(/loaded /, "the model to load");
+    execFileSync("tmux", ["send-keys", "-t", name, "-l", prompt]);
+    execFileSync("tmux", ["send-keys", "-t", name, "Enter"]);
+    const m = await waitFor(new RegExp(`([\\d.]+) tokens/s[^\\n]*· ${n} tokens · length`), "the finished cell");
+    return Number(m[1]);
+  } finally {
+    spawnSync("tmux", ["kill-session", "-t", name]);
+    rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+const cli: number[] = [], repl: number[] = [];
+for (let r = 0; r < rounds; r++) {
+  cli.push(cliDecode());
+  repl.push(await replDecode());
+  console.log(`round ${r + 1}: CLI ${fmt(cli[r]!)} t/s, REPL ${fmt(repl[r]!)} t/s, ratio ${fmt(repl[r]! / cli[r]!, 2)}`);
+}
+console.log(`\n${file}  (threads ${threads}, greedy, ${n} tokens, REPL at ${cols}x${rows}, ${rounds} alternating rounds)`);
+console.log(`  CLI generate  ${fmt(median(cli))} t/s (median)`);
+console.log(`  REPL          ${fmt(median(repl))} t/s (median)`);
+console.log(`  REPL / CLI    ${fmt(median(repl.map((x, i) => x / cli[i]!)), 2)}x (median of the per-round ratios)`);

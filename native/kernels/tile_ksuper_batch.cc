@@ -1,0 +1,264 @@
+// AVX-512 kernels for Q4_K, Q5_K and Q6_K weights against several activation rows (prefill, batched decode).
+// Each weight row is decoded once per call into an L1-resident scratch (per super-block: four 64-level vectors
+// and the four 16-bit scale vectors that weight them) and then run against the activation rows eight at a time.
+//
+// Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc q4k/q5k/q6k
+// _single_row, themselves llama.cpp's orders), so every output has exactly the bits a lone activation row gives:
+// the integer sums are exact whatever the instruction order (maddubs pairs, then vpdpwssd = madd + add), and the
+// float operations per pair are the same ones in the same order, eight pairs per vector:
+//   Q4_K (llama.cpp's repacked order): per super-block seq = fma(float(isum), dw·da, seq) and
+//        msum = fma(float(mins), dmin·da, msum); the output is seq - msum;
+//        With t.gemm_order (llama.cpp's batched Q4_K kernel, ggml_gemm_q4_K_8x8_q8_K) the same two fused
+//        multiply-adds per 64 weights instead of per super-block;
+//   Q5_K, Q6_K (ggml_vec_dot order): 8 float lanes per pair, lane m = fma(dw·da, float(isum8_m), lane m) per
+//        super-block; the output is hsum(lanes) - msum (Q5_K's mins as Q4_K's, msum = fma(dm, mins, msum)).
+#include "intrinsics.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../ggml_types.h"
+#include "kernel_variants.h"
+#include "quants.h"
+
+namespace ir {
+namespace avx512 {
+namespace {
+
+constexpr int kLanes = 8;  // activation rows per pass: one per float lane of a 256-bit vector
+
+inline float h2f(ggml_half h) { return _cvtsh_ss(h); }
+
+// One weight super-block, decoded.
+struct DecodedSb {
+  __m512i levels[4];  // vector c: elements 64c .. 64c+63 as unsigned bytes
+  __m512i scales[4];  // vector c: int16 lane l = the scale of elements 64c+2l and 64c+2l+1
+  float d, dmin;
+  int32_t min_pairs[4];  // Q4_K/Q5_K: int16 pair (min_2p, min_2p+1)
+  __m256i offset;        // Q6_K: int16 lane j = -32·scale_j (the levels' -32, per llama.cpp's lanes)
+};
+
+// Activation side of one super-block for a pass of kLanes rows (rows past the batch are zero).
+struct ActSb {
+  float d[kLanes];
+  int32_t bsum_pairs[4][kLanes];  // int16 pair (bsums 4p + bsums 4p+1, bsums 4p+2 + bsums 4p+3): the 32-element sums
+};
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block as bytes 0..7 of sc and mn (k4_scale_min for all j).
+inline void k4_unpack_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
+  uint32_t u[4];
+  std::memcpy(u, packed, 12);
+  u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
+  u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  u[2] = mins_low;
+  u[0] &= 0x3F3F3F3Fu;
+  std::memcpy(sc, u, 8);
+  std::memcpy(mn, u + 2, 8);
+}
+
+template <int kType>
+void decode_row(const uint8_t* row, int64_t nsb, DecodedSb* out) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int64_t s = 0; s < nsb; s++) {
+    DecodedSb& D = out[s];
+    if constexpr (kType == GGML_Q6_K) {
+      const auto& B = reinterpret_cast<const block_q6_K*>(row)[s];
+      D.d = h2f(B.d);
+      D.dmin = 0;
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
+      D.offset = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
+      const __m512i scales = _mm512_castsi256_si512(sc16);
+      const __m512i bits45 = _mm512_set1_epi8(0x30);
+      const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
+      const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+      const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                                                15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+      for (int half = 0; half < 2; half++) {
+        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+        D.levels[2 * half] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
+        D.levels[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                                 _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
+      }
+      for (int c = 0; c < 4; c++)  // vector c, int16 lane l: scale 4c + l/8 (16 elements per scale)
+        D.scales[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales);
+    } else {
+      constexpr bool kFive = kType == GGML_Q5_K;
+      const uint8_t* blk = row + size_t(s) * (kFive ? sizeof(block_q5_K) : sizeof(block_q4_K));
+      const auto* b4 = reinterpret_cast<const block_q4_K*>(blk);
+      const auto* b5 = reinterpret_cast<const block_q5_K*>(blk);
+      D.d = h2f(b4->d);
+      D.dmin = h2f(b4->dmin);
+      uint8_t sc[8], mn[8];
+      k4_unpack_scales(b4->scales, sc, mn);
+      for (int p = 0; p < 4; p++) D.min_pairs[p] = int32_t(mn[2 * p]) | (int32_t(mn[2 * p + 1]) << 16);
+      const uint8_t* qs = kFive ? b5->qs : b4->qs;
+      const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+      const __m512i h = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b5->qh))) : __m512i{};
+      for (int c = 0; c < 4; c++) {  // low nibbles: sub-block 2c (elements 64c..64c+31); high: 2c+1
+        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
+        __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
+        if (kFive) {
+          const __m512i bit = _mm512_and_si512(
+              _mm512_srlv_epi64(h, _mm512_set_epi64(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c, 2 * c, 2 * c)),
+              _mm512_set1_epi8(1));
+          q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
+        }
+        D.levels[c] = q;
+        D.scales[c] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(sc[2 * c])), _mm512_set1_epi16(short(sc[2 * c + 1])));
+      }
+    }
+  }
+}
+
+// Σ scale·level·activation of one super-block in 16 int32 lanes: lane m < 8 holds bytes 4m..4m+3 of the first
+// 32 elements of each 64, lane 8 + m those of the second 32 (as the single-row kernels hold them).
+inline __m512i sb_isum(const DecodedSb& D, const int8_t* aq) {
+  __m512i isum = _mm512_setzero_si512();
+  for (int c = 0; c < 4; c++)
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(D.levels[c], _mm512_loadu_si512(aq + 64 * c)), D.scales[c]);
+  return isum;
+}
+
+inline __m256i add_runs(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+
+// Lane i = the sum of all lanes of v[i] (8 vectors of 8 lanes).
+inline __m256i transpose_sum8(const __m256i (&v)[8]) {
+  const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+}
+
+// The 8-lane float sum as tile_simd.cc's hsum computes it.
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i sb_mins(const DecodedSb& D, const ActSb& A) {
+  __m256i mins = _mm256_setzero_si256();
+  for (int p = 0; p < 4; p++)
+    mins = _mm256_dpwssd_epi32(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsum_pairs[p])), _mm256_set1_epi32(D.min_pairs[p]));
+  return mins;
+}
+
+// One weight row against activation rows m0 .. m0 + n (n <= kLanes); y[i * ldy] gets row m0 + i's output.
+template <int kType, bool kPer64>
+void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const ActSb* asb, int n, float* y, int64_t ldy) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 msum = zero;
+  if constexpr (kType == GGML_Q4_K && kPer64) {
+    __m256 seq = zero;
+    for (int64_t s = 0; s < nsb; s++) {
+      const DecodedSb& D = dec[s];
+      const __m256 ad = _mm256_loadu_ps(asb[s].d);
+      const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(D.d), ad), dm = _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad);
+      for (int c = 0; c < 4; c++) {
+        __m256i isum[kLanes];
+        for (int i = 0; i < kLanes; i++) {
+          const int8_t* aq = act[size_t(i) * size_t(nsb) + size_t(s)].qs + 64 * c;
+          isum[i] = i < n ? add_runs(_mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(D.levels[c], _mm512_loadu_si512(aq)), D.scales[c]))
+                          : _mm256_setzero_si256();
+        }
+        seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum8(isum)), dd, seq);
+        const __m256i mins = _mm256_dpwssd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(asb[s].bsum_pairs[c])),
+                                                 _mm256_set1_epi32(D.min_pairs[c]));
+        msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, msum);
+      }
+    }
+    float out[kLanes];
+    _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
+    for (int i = 0; i < n; i++) y[i * ldy] = out[i];
+  } else if constexpr (kType == GGML_Q4_K) {
+    __m256 seq = zero;
+    for (int64_t s = 0; s < nsb; s++) {
+      const DecodedSb& D = dec[s];
+      __m256i isum[kLanes];
+      for (int i = 0; i < kLanes; i++)
+        isum[i] = i < n ? add_runs(sb_isum(D, act[size_t(i) * size_t(nsb) + size_t(s)].qs)) : _mm256_setzero_si256();
+      const __m256 ad = _mm256_loadu_ps(asb[s].d);
+      seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum8(isum)), _mm256_mul_ps(_mm256_set1_ps(D.d), ad), seq);
+      msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, asb[s])), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
+    }
+    float out[kLanes];
+    _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
+    for (int i = 0; i < n; i++) y[i * ldy] = out[i];
+  } else {
+    __m256 acc[kLanes];
+    for (int i = 0; i < kLanes; i++) acc[i] = zero;
+    for (int64_t s = 0; s < nsb; s++) {
+      const DecodedSb& D = dec[s];
+      const __m256 ad = _mm256_loadu_ps(asb[s].d);
+      float dd[kLanes];
+      _mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(D.d), ad));
+      for (int i = 0; i < kLanes; i++) {
+        if (i >= n) break;
+        const block_q8_K& A = act[size_t(i) * size_t(nsb) + size_t(s)];
+        __m256i isum8 = add_runs(sb_isum(D, A.qs));
+        if constexpr (kType == GGML_Q6_K)
+          isum8 = _mm256_add_epi32(isum8, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)), D.offset));
+        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(dd[i]), _mm256_cvtepi32_ps(isum8), acc[i]);
+      }
+      if constexpr (kType == GGML_Q5_K)
+        msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, asb[s])), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
+    }
+    float mins[kLanes];
+    _mm256_storeu_ps(mins, msum);
+    for (int i = 0; i < n; i++) y[i * ldy] = hsum(acc[i]) - mins[i];
+  }
+}
+
+template <int kType, bool kPer64 = false>
+void tile_rows(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  // Activation side, per pass of kLanes rows and super-block.
+  const int passes = (t.n_act + kLanes - 1) / kLanes;
+  thread_local std::vector<ActSb> act_sb;
+  act_sb.assign(size_t(passes) * size_t(nsb), ActSb{});
+  for (int m = 0; m < t.n_act; m++)
+    for (int64_t s = 0; s < nsb; s++) {
+      ActSb& A = act_sb[size_t(m / kLanes) * size_t(nsb) + size_t(s)];
+      const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
+      A.d[m % kLanes] = B.d;
+      for (int p = 0; p < 4; p++) {
+        const int lo = B.bsums[4 * p] + B.bsums[4 * p + 1], hi = B.bsums[4 * p + 2] + B.bsums[4 * p + 3];
+        A.bsum_pairs[p][m % kLanes] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+      }
+    }
+  // Rows are decoded a few at a time into an L2-sized scratch, then every pass of activation rows (L1-sized) runs
+  // against all of them: streaming the activations from L2 once per weight row bounded the kernel (measured
+  // 86 GMAC/s at 128 activation rows against 111 at 16, one thread).
+  const int64_t rows_per_part = std::max<int64_t>(1, (int64_t(256) << 10) / (nsb * int64_t(sizeof(DecodedSb))));
+  thread_local std::vector<DecodedSb> dec;
+  if (dec.size() < size_t(nsb * rows_per_part)) dec.resize(size_t(nsb * rows_per_part));
+  for (int r0 = 0; r0 < t.nw; r0 += int(rows_per_part)) {
+    const int r1 = int(std::min<int64_t>(t.nw, r0 + rows_per_part));
+    for (int r = r0; r < r1; r++) decode_row<kType>(t.w + size_t(r) * t.wrow, nsb, dec.data() + size_t(r - r0) * size_t(nsb));
+    for (int p = 0; p < passes; p++) {
+      const int m0 = p * kLanes;
+      for (int r = r0; r < r1; r++)
+        row_pass<kType, kPer64>(dec.data() + size_t(r - r0) * size_t(nsb), nsb, act + size_t(m0) * size_t(nsb),
+                        act_sb.data() + size_t(p) * size_t(nsb), std::min(kLanes, t.n_act - m0), t.y + int64_t(m0) * t.ldy + r, t.ldy);
+    }
+  }
+}
+
+}  // namespace
+
+bool ksuper_batch_supports(int wtype) { return wtype == GGML_Q4_K || wtype == GGML_Q5_K || wtype == GGML_Q6_K; }
+
+void tile_ksuper_batch(const TileArgs& t) {
+  switch (t.wtype) {
+    case GGML_Q4_K: t.gemm_order ? tile_rows<GGML_Q4_K, true>(t) : tile_rows<GGML_Q4_K>(t); break;
+    case GGML_Q5_K: tile_rows<GGML_Q5_K>(t); break;
+    default: tile_rows<GGML_Q6_K>(t); break;
+  }
+}
+
+}  // namespace avx512
+}  // namespace ir

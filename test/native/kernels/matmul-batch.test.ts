@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { GgmlType } from "../../../core/gguf/index.ts";
+import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { prng } from "../../helpers/index.ts";
+import { KERNEL_TYPES, randomFloats, randomWeights, typeName } from "./random-weights.ts";
+
+// Token arithmetic: for quantized weights a batch row must give exactly what the same activation row alone gives
+// (llama.cpp's ggml_vec_dot order, or its repacked single-row order), whichever kernel computes the batch.
+// Float types are left out: llama.cpp sums one activation row and several in different orders (tinyBLAS).
+const QUANT_TYPES = KERNEL_TYPES.filter(({ type }) => ![GgmlType.F32, GgmlType.F16, GgmlType.BF16].includes(type));
+const MAX_ACT = 70; // past 64, and not a multiple of the 8-row passes
+const ROWS = 37; // two 16-row packed groups and a tail; not a multiple of 4 or 8
+const variants = k.cpuFeatures().variants;
+
+for (const { type, cols: colsList } of QUANT_TYPES) {
+  test(`${typeName(type)}: every row of a batch of 1..${MAX_ACT} activation rows equals that row alone, bit for bit (${variants.join(", ")})`, () => {
+    const rand = prng(3000 + type);
+    for (const cols of colsList.filter((c) => c <= 4096).slice(-2)) {
+      const w = randomWeights(rand, type, ROWS, cols);
+      const packed = k.pack(type, w, ROWS, cols) ?? undefined; // null for types without a packed form
+      const x = randomFloats(rand, MAX_ACT * cols);
+      for (const v of variants) {
+        const alone = Array.from({ length: MAX_ACT }, (_, m) => k.matmul(type, w, ROWS, cols, x.subarray(m * cols, (m + 1) * cols), 1, v, packed));
+        for (let nAct = 1; nAct <= MAX_ACT; nAct++) {
+          const y = k.matmul(type, w, ROWS, cols, x.subarray(0, nAct * cols), nAct, v, packed);
+          for (let m = 0; m < nAct; m++)
+            for (let r = 0; r < ROWS; r++)
+              if (!Object.is(y[m * ROWS + r], alone[m]![r]))
+                assert.fail(`${v} cols ${cols} nAct ${nAct} act ${m} row ${r}: batch ${y[m * ROWS + r]} vs alone ${alone[m]![r]}`);
+        }
+      }
+    }
+  });
+}
