@@ -11,5 +11,5 @@ export const EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_BAD_INPUT = 2;
  */
 export function isBadInput(e: unknown): boolean {
   return e instanceof UsageError || e instanceof RangeError ||
-    (e instanceof Error && ["GgufError", "TokenizerError", "SamplingError", "SessionError", "Llama2cFormatError", "ModelNotFoundError", "RecipeError", "ChatError", "ContextOverflowError"].includes(e.name));
+    (e instanceof Error && ["GgufError", "TokenizerError", "SamplingError", "SessionError", "Llama2cFormatError", "ModelNotFoundError", "RecipeError", "ChatError", "ContextOverflowError", "GrammarError", "SchemaError"].includes(e.name));
 }

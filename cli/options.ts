@@ -4,6 +4,7 @@ import type { GenerateOptions } from "../core/generation.ts";
 import { parseEarlyExit, type ExitPoint } from "../core/earlyexit/options.ts";
 import { DEFAULT_NGRAM_K, DEFAULT_SPEC_K, MAX_SPEC_K, parseSpecMode, type SpeculativeOptions } from "../core/speculative/options.ts";
 import { UsageError } from "./errors.ts";
+import { readConstraintFlags } from "./constraint-flags.ts";
 
 /** Parsers that turn a flag's text into a checked number, or say which flag was wrong and why. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -83,7 +84,9 @@ export function addGenerateOptions(cmd: Command): Command {
     .option("--spec <mode>", "speculative decoding: ngram, draft (needs --draft) or self:LAYERS", specModeArg)
     .option("--spec-k <k>", `most draft tokens per step (default ${DEFAULT_SPEC_K}, ngram ${DEFAULT_NGRAM_K})`, intArg(1, MAX_SPEC_K))
     .option("--early-exit <list>", 'exit after layer L when the top token is at least T likely: "L:T,L:T"', earlyExitArg)
-    .option("--no-bos", "do not add the BOS token");
+    .option("--no-bos", "do not add the BOS token")
+    .option("--grammar <file>", "constrain the output to a GBNF grammar (llama.cpp's format)")
+    .option("--json-schema <file|json>", "constrain the output to JSON valid against this JSON Schema (a file or the JSON itself)");
 }
 
 export interface EngineFlags {
@@ -97,6 +100,7 @@ export interface GenerateFlags {
   repeatPenalty?: number; repeatLastN?: number; presencePenalty?: number; frequencyPenalty?: number;
   seed?: number; stop?: string[]; bos: boolean;
   spec?: Pick<SpeculativeOptions, "mode" | "layers">; specK?: number; earlyExit?: ExitPoint[];
+  grammar?: string; jsonSchema?: string;
 }
 
 export function engineOptions(flags: EngineFlags, model: string): EngineOptions {
@@ -123,6 +127,7 @@ export function generateOptions(flags: GenerateFlags & { draft?: string }): Gene
   if (spec) o.speculative = { ...spec, k: flags.specK };
   else if (flags.specK !== undefined) throw new UsageError("--spec-k needs --spec (or --draft)");
   if (flags.earlyExit) o.earlyExit = flags.earlyExit;
+  Object.assign(o, readConstraintFlags(flags));
   const sampling: [keyof GenerateOptions, number | undefined][] = [
     ["temperature", flags.temp], ["topK", flags.topK], ["topP", flags.topP], ["minP", flags.minP],
     ["typicalP", flags.typical], ["repeatPenalty", flags.repeatPenalty], ["repeatLastN", flags.repeatLastN],

@@ -10,6 +10,10 @@ import { EarlyExitController } from "./earlyexit/controller.ts";
 import { frequentTokens } from "./earlyexit/exit-head.ts";
 import { resolveEarlyExit } from "./earlyexit/options.ts";
 import { resolveSpeculativeOptions } from "./speculative/options.ts";
+import { resolveConstraint } from "./sampling/grammar/constraint.ts";
+import { Grammar, type GrammarOptions } from "./sampling/grammar/grammar.ts";
+import type { GrammarVocabulary } from "./sampling/grammar/token-trie.ts";
+import type { z, ZodType } from "zod";
 import { greedyToken, Speculator, type DraftModel, type VerifyRows } from "./speculative/speculator.ts";
 
 export interface EngineOptions extends Partial<BatchingOptions> {
@@ -90,6 +94,9 @@ export class Engine {
   private readonly speculator: Speculator;
   private readonly earlyExit: EarlyExitController;
   private readonly stepListeners = new Set<(info: StepInfo) => void>();
+  /** Compiled grammars by source (and root), so requests with the same grammar share its memoized masks. */
+  private readonly grammars = new Map<string, Grammar>();
+  private grammarVocabulary: GrammarVocabulary | undefined;
 
   private constructor(
     readonly model: Model,
@@ -149,8 +156,37 @@ export class Engine {
     return this.model.tokenizer.encode(text, options);
   }
 
+  /** With a zod `schema`, the result's `value` is the output parsed by it (typed by the schema). */
+  generate<S extends ZodType>(prompt: string | ArrayLike<number>, options: GenerateOptions & { schema: S }): Promise<GenerationResult<z.output<S>> & { value: z.output<S> }>;
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerationResult>;
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Promise<GenerationResult> {
     return this.submit(prompt, options).result;
+  }
+
+  /**
+   * A GBNF grammar (llama.cpp's format) compiled for this model's vocabulary, for `generate(p, { grammar })`.
+   * Compiled once per source: every request using it shares the memoized token masks. Throws GrammarError
+   * naming the line and column of a malformed grammar.
+   */
+  grammar(source: string, options: GrammarOptions = {}): Grammar {
+    if (typeof source !== "string") throw new TypeError(`grammar source must be a string, got ${typeof source}`);
+    const key = `${options.root ?? "root"}\n${source}`;
+    let g = this.grammars.get(key);
+    if (!g) {
+      const tok = this.model.tokenizer;
+      this.grammarVocabulary ??= {
+        vocabSize: tok.vocabSize,
+        piece: (id, special) => tok.piece(id, special),
+        isEndOfGeneration: (id) => tok.isEndOfGeneration(id),
+      };
+      g = new Grammar(source, this.grammarVocabulary, options, (text) => {
+        const ids = tok.encode(text, { addSpecial: false, parseSpecial: true });
+        return ids.length === 1 ? ids[0] : undefined;
+      });
+      if (this.grammars.size >= 64) this.grammars.delete(this.grammars.keys().next().value!);
+      this.grammars.set(key, g);
+    }
+    return g;
   }
 
   /** A conversation with the model's chat template (or options.template), reusing the KV cache across turns. */
@@ -236,7 +272,8 @@ export class Engine {
     if (tokens.length === 0) throw new RangeError("the prompt is empty (no tokens)");
     const spec = options.speculative && resolveSpeculativeOptions(options.speculative, this.model.hparams.nLayer, this.draft !== undefined);
     const exits = options.earlyExit && resolveEarlyExit(options.earlyExit, this.model.hparams.nLayer);
-    const g = new Generation(this.model.tokenizer, tokens, options);
+    const constraint = resolveConstraint(options, (gbnf) => this.grammar(gbnf));
+    const g = new Generation(this.model.tokenizer, tokens, options, constraint);
     if (spec && options.logprobs !== undefined) throw new RangeError("logprobs cannot be combined with speculative decoding");
     const seq = new Sequence(this.nextId++, tokens, g.picker, g);
     const problem = this.scheduler.cannotFit(seq);

@@ -1,5 +1,8 @@
 import { Sampler, StopMatcher, type SamplingOptions } from "./sampling/index.ts";
 import { LogprobRecorder, type TokenLogprob } from "./sampling/logprobs.ts";
+import { GrammarMatcher, type Grammar } from "./sampling/grammar/grammar.ts";
+import type { OutputConstraint } from "./sampling/grammar/constraint.ts";
+import type { ZodType } from "zod";
 import type { FinishReason, Sequence, SequenceSink, TokenPicker } from "./scheduler/sequence.ts";
 import type { EarlyExitStats } from "./earlyexit/controller.ts";
 import type { ExitPoint } from "./earlyexit/options.ts";
@@ -28,6 +31,14 @@ export interface GenerateOptions extends SamplingOptions {
    * most likely alternatives (0 to 20). Not combinable with speculative decoding.
    */
   logprobs?: number;
+  /** Constrain the output to a GBNF grammar (llama.cpp's format): its text, or one from `engine.grammar()`. */
+  grammar?: string | Grammar;
+  /** Constrain the output to JSON valid against this JSON Schema (an object or its JSON text); the result's
+   *  `value` is the parsed output. */
+  jsonSchema?: object | string;
+  /** A zod schema: the output is JSON valid against it (z.toJSONSchema), and the result's `value` is the output
+   *  parsed by it. */
+  schema?: ZodType;
 }
 
 export interface TokenEvent {
@@ -53,8 +64,10 @@ export interface GenerationStats extends Partial<SpeculationStats>, Partial<Earl
   preemptions: number;
 }
 
-export interface GenerationResult {
+export interface GenerationResult<T = unknown> {
   text: string;
+  /** The parsed output, with `jsonSchema` or a zod `schema` (typed by it). */
+  value?: T;
   tokens: number[];
   promptTokens: number[];
   finishReason: FinishReason;
@@ -89,13 +102,26 @@ export class Generation implements SequenceSink {
   streaming = false;
   /** Stats the engine adds to the result (speculation). */
   extraStats: (() => Partial<SpeculationStats & EarlyExitStats>) | undefined;
+  /** The output's grammar position, when constrained. */
+  readonly matcher: GrammarMatcher | undefined;
+  private produced = 0;
 
   constructor(
     private readonly tokenizer: Tokenizer,
     readonly promptTokens: Int32Array,
     options: GenerateOptions,
+    private readonly constraint?: OutputConstraint,
   ) {
     this.sampler = new Sampler(tokenizer.vocabSize, samplingPart(options));
+    if (constraint) {
+      const matcher = (this.matcher = new GrammarMatcher(constraint.grammar));
+      // The mask knows the token budget, so a generation running out of tokens closes its output in time.
+      this.sampler.constraint = {
+        mask: () => matcher.mask(this.maxTokens - this.produced),
+        validPrefix: (tokens) => matcher.validPrefix(tokens),
+        allows: (token) => matcher.allows(token, this.maxTokens - this.produced),
+      };
+    }
     for (const t of promptTokens) this.sampler.accept(t);
     if (options.logprobs !== undefined) this.recorder = new LogprobRecorder(this.sampler, options.logprobs);
     this.picker = this.recorder ?? this.sampler;
@@ -117,7 +143,9 @@ export class Generation implements SequenceSink {
 
   onToken(seq: Sequence, token: number): FinishReason | undefined {
     if (this.firstTokenAt === 0) this.firstTokenAt = performance.now();
+    this.produced++;
     this.sampler.accept(token);
+    this.matcher?.accept(token);
     if (!this.ignoreEos && this.tokenizer.isEndOfGeneration(token)) return "eos";
     const { emit, stopped } = this.stops.push(this.decoder.push(token));
     this.text += emit;
@@ -125,6 +153,8 @@ export class Generation implements SequenceSink {
     if (logprob) this.logprobs.push(logprob);
     if (this.streaming) this.push(logprob ? { token, text: emit, logprob } : { token, text: emit });
     if (stopped) return "stop";
+    // The grammar is complete and nothing may follow: end here rather than sample the only token left (EOS).
+    if (this.matcher?.mustEnd) return "stop";
     return seq.generated >= this.maxTokens ? "length" : undefined;
   }
 
@@ -144,7 +174,15 @@ export class Generation implements SequenceSink {
         this.text += tail;
         if (this.streaming && tail) this.push({ token: -1, text: tail });
       }
-      this.resolveResult(this.buildResult(seq, reason));
+      let result: GenerationResult;
+      try {
+        result = this.buildResult(seq, reason);
+      } catch (e) {
+        this.rejectResult(e as Error);
+        this.wake?.();
+        return;
+      }
+      this.resolveResult(result);
     }
     this.wake?.();
   }
@@ -157,6 +195,7 @@ export class Generation implements SequenceSink {
     const decodeMs = end - (this.firstTokenAt || end);
     return {
       text: this.text,
+      ...(this.constraint?.parse && { value: this.constraint.parse(this.text, finishReason) }),
       tokens: generated,
       promptTokens: Array.from(this.promptTokens),
       finishReason,
@@ -197,6 +236,6 @@ export class Generation implements SequenceSink {
 
 /** The sampler's share of the options (it rejects keys it does not know). */
 function samplingPart(options: GenerateOptions): SamplingOptions {
-  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, logprobs, ...sampling } = options;
+  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, logprobs, grammar, jsonSchema, schema, ...sampling } = options;
   return sampling;
 }

@@ -24,7 +24,9 @@ export interface RecipeFigures {
  * path. Options a recipe cannot carry are refused, not dropped.
  */
 export function recipeConfigFromOptions(engine: EngineOptions, generate: GenerateOptions, extra: { sha256?: string; chat?: RecipeConfig["chat"] } = {}): RecipeConfig {
-  const { maxTokens, stop, signal: _signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, ...sampling } = generate;
+  const { maxTokens, stop, signal: _signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, grammar, jsonSchema, schema, ...sampling } = generate;
+  if (schema !== undefined) throw new RecipeError("schema: a zod schema cannot be written into a recipe file; give its JSON Schema");
+  if (grammar !== undefined && typeof grammar !== "string") throw new RecipeError("grammar: write the grammar's text, not a compiled Grammar");
   if (parseSpecial) throw new RecipeError("parseSpecial: a recipe cannot carry this option (chat recipes parse special tokens themselves)");
   if (ignoreEos) throw new RecipeError("ignoreEos: a recipe cannot carry this option (it is for benchmarks)");
   const kv = withoutUndefined({ blockSize: engine.kvBlockSize, type: engine.kvType, memoryMiB: engine.kvMemoryMiB });
@@ -42,6 +44,8 @@ export function recipeConfigFromOptions(engine: EngineOptions, generate: Generat
     chat: extra.chat,
     speculative: speculative && recipeSpeculative(speculative, engine.draftModel),
     earlyExit,
+    grammar,
+    schema: typeof jsonSchema === "string" ? (JSON.parse(jsonSchema) as object) : jsonSchema,
   });
   return parseRecipeConfig(config, process.cwd());
 }

@@ -3,6 +3,9 @@ import { z } from "zod";
 import { knownModel, knownModelNames } from "./models/registry.ts";
 import { validateSamplingOptions, type SamplingOptions } from "./sampling/index.ts";
 import { MAX_SPEC_K } from "./speculative/options.ts";
+import { readFileSync } from "node:fs";
+import { parseGbnf } from "./sampling/grammar/gbnf.ts";
+import { jsonSchemaToGbnf } from "./sampling/grammar/json-schema.ts";
 
 /** A recipe that cannot be used as written; the message names the field and what was expected. */
 export class RecipeError extends Error {
@@ -80,6 +83,10 @@ export const recipeSchema = z.strictObject({
   chat: z.strictObject({ system: z.string().optional(), enableThinking: z.boolean().optional() }).optional(),
   speculative: speculativeSchema.optional(),
   earlyExit: earlyExitSchema.optional(),
+  /** Constrain every output to a GBNF grammar: its text, or { file } relative to the recipe. */
+  grammar: z.union([z.string().min(1), z.strictObject({ file: z.string().min(1) })]).optional(),
+  /** Constrain every output to JSON valid against this schema: a JSON Schema object or a zod schema. */
+  schema: z.custom<object>((v) => typeof v === "object" && v !== null, { error: "expected a JSON Schema object or a zod schema" }).optional(),
 });
 
 /** What a recipe file passes to defineRecipe. */
@@ -89,7 +96,7 @@ export type RecipeInput = z.input<typeof recipeSchema>;
 export type RecipeModel = { name: string; sha256?: string } | { file: string; sha256?: string };
 
 /** A checked recipe configuration: every field valid, the model file path (and a draft model's) absolute. */
-export type RecipeConfig = Omit<z.output<typeof recipeSchema>, "model"> & { model: RecipeModel };
+export type RecipeConfig = Omit<z.output<typeof recipeSchema>, "model" | "grammar"> & { model: RecipeModel; grammar?: string };
 
 /**
  * Checks a recipe configuration and resolves its model reference against the recipe's folder.
@@ -100,12 +107,40 @@ export function parseRecipeConfig(input: unknown, baseDir: string): RecipeConfig
   if (!parsed.success) {
     throw new RecipeError(parsed.error.issues.map(formatIssue).join("\n"));
   }
-  const { model, speculative, ...rest } = parsed.data;
+  const { model, speculative, grammar, ...rest } = parsed.data;
   const config: RecipeConfig = { model: resolveModelRef(model, baseDir), ...rest };
+  if (grammar !== undefined) config.grammar = checkedGrammar(grammar, baseDir);
+  if (rest.schema !== undefined && typeof (rest.schema as { safeParse?: unknown }).safeParse !== "function") {
+    try {
+      jsonSchemaToGbnf(rest.schema);
+    } catch (e) {
+      throw new RecipeError(`schema: ${(e as Error).message}`);
+    }
+  }
+  if (grammar !== undefined && rest.schema !== undefined) throw new RecipeError("grammar, schema: give one of them, not both");
   if (speculative) {
     config.speculative = speculative.mode === "draft" ? { ...speculative, draft: resolveModelName(speculative.draft, baseDir) } : speculative;
   }
   return config;
+}
+
+/** The grammar's text (read from its file), parsed now so a malformed one fails when the recipe loads. */
+function checkedGrammar(grammar: string | { file: string }, baseDir: string): string {
+  let text = grammar as string;
+  if (typeof grammar !== "string") {
+    const file = path.resolve(baseDir, grammar.file);
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new RecipeError(`grammar.file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  try {
+    if (!/<[^[]/.test(text)) parseGbnf(text); // token references (<...>) need the model: checked when it loads
+  } catch (e) {
+    throw new RecipeError(`grammar: ${(e as Error).message}`);
+  }
+  return text;
 }
 
 /** A model given as one string: a cache name or URL as it is, a file path made absolute against `baseDir`. */

@@ -100,8 +100,12 @@ export class Recipe {
 
   private async request(prompt: string, overrides: GenerateOptions): Promise<{ engine: Engine; prompt: string; options: GenerateOptions }> {
     const engine = await this.engine();
-    const { chat } = this.config;
-    const options = withoutUndefined({ ...this.requestDefaults, ...overrides });
+    const { chat, grammar, schema } = this.config;
+    const zod = schema !== undefined && typeof (schema as { safeParse?: unknown }).safeParse === "function";
+    const constraint = overrides.grammar ?? overrides.jsonSchema ?? overrides.schema
+      ? {}
+      : { grammar, ...(zod ? { schema: schema as GenerateOptions["schema"] } : { jsonSchema: schema }) };
+    const options = withoutUndefined({ ...this.requestDefaults, ...constraint, ...overrides });
     if (!chat) return { engine, prompt, options };
     const messages: ChatMessage[] = chat.system === undefined ? [] : [{ role: "system", content: chat.system }];
     messages.push({ role: "user", content: prompt });

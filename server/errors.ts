@@ -24,11 +24,11 @@ export function badRequest(message: string, param: string | null = null): HttpEr
 
 /**
  * A failure of a generation as an HTTP error: what the request asked for and the engine refused (a prompt too
- * long for the context or the pool, a bad sampling option or token) is the client's 400, anything else is ours.
+ * long for the context or the pool, a bad sampling option, token, grammar or schema) is the client's 400, anything else is ours.
  */
 export function generationError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
-  const clientFault = err instanceof RangeError || ["SamplingError", "TokenizerError"].includes(err.name);
+  const clientFault = err instanceof RangeError || ["SamplingError", "TokenizerError", "GrammarError", "SchemaError"].includes(err.name);
   return clientFault ? badRequest(err.message) : new HttpError(500, err.message);
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { MAX_TOP_LOGPROBS } from "../core/sampling/logprobs.ts";
 import { badRequest } from "./errors.ts";
+import { responseFormat } from "./response-format.ts";
 
 // Request bodies of the OpenAI routes. Fields a client may send as null count as absent (the openai package and
 // LangChain send some that way). Unknown fields are ignored, as OpenAI-compatible servers (llama-server) do;
@@ -22,6 +23,7 @@ const samplingFields = {
   logit_bias: nullish(z.record(z.string().regex(/^\d+$/, "keys must be token ids"), z.number().min(-100).max(100))),
   stream: nullish(z.boolean()),
   stream_options: nullish(z.object({ include_usage: nullish(z.boolean()) })),
+  response_format: nullish(responseFormat),
   user: nullish(z.string()),
   // llama-server's extensions, for clients that tune more than OpenAI's fields.
   top_k: nullish(z.number().int().min(0)),
@@ -60,7 +62,6 @@ export const chatCompletionBody = z.object({
   max_completion_tokens: nullish(z.number().int().min(1)),
   logprobs: nullish(z.boolean()),
   top_logprobs: nullish(z.number().int().min(0).max(MAX_TOP_LOGPROBS)),
-  response_format: z.unknown().optional(),
   tools: z.unknown().optional(),
   tool_choice: z.unknown().optional(),
   functions: z.unknown().optional(),

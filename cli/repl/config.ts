@@ -6,6 +6,7 @@ import type { KvType } from "../../core/model/model.ts";
 import { DEFAULT_SAMPLING } from "../../core/sampling/index.ts";
 import { DEFAULT_NGRAM_K, DEFAULT_SPEC_K, MAX_SPEC_K, parseSpecMode, type SpeculativeOptions } from "../../core/speculative/options.ts";
 import { parseEarlyExit, type ExitPoint } from "../../core/earlyexit/options.ts";
+import { readConstraintFlags } from "../constraint-flags.ts";
 import { CONTEXT_OVERFLOW_POLICIES, type ContextOverflowPolicy } from "../../core/chat/session.ts";
 
 /**
@@ -104,6 +105,18 @@ function earlyExitSpec(text: string): string {
   return parts.map((p) => p.trim()).join(",");
 }
 
+/** A grammar or JSON Schema file, checked now (readable, well-formed, enforceable); kept as its path. */
+function constraintFile(kind: "grammar" | "jsonSchema") {
+  return (text: string): string => {
+    try {
+      readConstraintFlags({ [kind]: text });
+    } catch (e) {
+      throw new SettingError((e as Error).message);
+    }
+    return text;
+  };
+}
+
 const S = DEFAULT_SAMPLING;
 const defs: SettingDef[] = [
   { key: "temp", group: "sampling", scope: "prompt", help: "temperature; 0 is greedy", parse: float(0, 100), fallback: String(S.temperature) },
@@ -118,6 +131,8 @@ const defs: SettingDef[] = [
   { key: "seed", group: "sampling", scope: "prompt", help: "random seed (stream i of :parallel uses seed+i)", parse: int(0, 2 ** 32 - 1), fallback: "random" },
   { key: "n-predict", group: "generation", scope: "prompt", help: "most tokens to generate", parse: int(1, 1 << 20), fallback: "128" },
   { key: "stop", group: "generation", scope: "prompt", help: 'stop strings: TEXT (\\n escapes) or a JSON array', parse: stopStrings, fallback: "none" },
+  { key: "grammar", group: "generation", scope: "prompt", help: "constrain output to a GBNF grammar FILE", parse: constraintFile("grammar"), fallback: "none" },
+  { key: "json-schema", group: "generation", scope: "prompt", help: "constrain output to JSON valid against a JSON Schema (FILE or JSON)", parse: constraintFile("jsonSchema"), fallback: "none" },
   { key: "parallel", group: "generation", scope: "prompt", help: "streams per prompt", parse: int(1, 64), fallback: "1" },
   { key: "max-seqs", group: "batching", scope: "batching", help: "most sequences in one step", parse: int(1, 4096), fallback: String(DEFAULT_BATCHING.maxSeqs) },
   { key: "max-batch-tokens", group: "batching", scope: "batching", help: "most tokens in one step", parse: int(1, 1 << 16), fallback: String(DEFAULT_BATCHING.maxBatchTokens) },
@@ -153,6 +168,9 @@ export function applySetting(config: ReplConfig, key: string, text: string): Rep
   const value = text.trim();
   if (value === "") throw new SettingError(`:set ${key} needs a value (${def.help}; 'default' resets it)`);
   const next = { ...config };
+  // One constraint at a time: setting one replaces the other.
+  if (key === "grammar") delete next["json-schema"];
+  if (key === "json-schema") delete next["grammar"];
   if (RESET_WORDS.has(value) && !def.literal?.includes(value)) {
     delete next[key];
     return next;
@@ -200,6 +218,12 @@ export function generateOptionsOf(config: ReplConfig, stream = 0): GenerateOptio
   }
   const exit = config["exit-early"];
   if (typeof exit === "string") o.earlyExit = parseEarlyExit(exit);
+  // Read for every prompt, so an edited file applies from the next one.
+  const grammar = config["grammar"], schema = config["json-schema"];
+  Object.assign(o, readConstraintFlags({
+    grammar: typeof grammar === "string" ? grammar : undefined,
+    jsonSchema: typeof schema === "string" ? schema : undefined,
+  }));
   return o;
 }
 
@@ -277,7 +301,7 @@ export function configFromFlags(flags: Record<string, unknown>): ReplConfig {
     ["frequencyPenalty", "frequency-penalty"], ["seed", "seed"], ["nPredict", "n-predict"], ["stop", "stop"],
     ["maxSeqs", "max-seqs"], ["maxBatchTokens", "max-batch-tokens"], ["maxWaitMs", "max-wait-ms"],
     ["threads", "threads"], ["ctxSize", "ctx-size"], ["kvBlock", "kv-block"], ["kvType", "kv-type"],
-    ["draft", "draft"], ["specK", "spec-k"],
+    ["draft", "draft"], ["specK", "spec-k"], ["grammar", "grammar"], ["jsonSchema", "json-schema"],
   ];
   const config: Record<string, ConfigValue> = {};
   for (const [flag, key] of byFlag) {

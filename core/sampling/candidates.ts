@@ -36,24 +36,30 @@ export class CandidateSet {
     return this.logits;
   }
 
-  /** Every token with a finite logit, unsorted (topK 0). */
-  loadAll(logits: Float32Array): void {
+  /** Every token with a finite logit, unsorted (topK 0); only those in `among` when given (a grammar's mask). */
+  loadAll(logits: Float32Array, among?: Int32Array): void {
     this.logits = logits;
     let count = 0;
-    for (let t = 0; t < logits.length; t++) if (logits[t] > -Infinity) this.ids[count++] = t;
+    if (among) {
+      for (let i = 0; i < among.length; i++) if (logits[among[i]!] > -Infinity) this.ids[count++] = among[i]!;
+    } else {
+      for (let t = 0; t < logits.length; t++) if (logits[t] > -Infinity) this.ids[count++] = t;
+    }
     this.finishLoad(count, false);
   }
 
   /**
-   * The k highest logits, sorted descending. A min-heap of size k over the vocabulary: most tokens lose one
+   * The k highest logits (of the tokens in `among`, when given), sorted descending. A min-heap of size k over the vocabulary: most tokens lose one
    * comparison against the heap's minimum, so this is O(V) in practice instead of sorting V entries.
    */
-  loadTopK(logits: Float32Array, k: number): void {
+  loadTopK(logits: Float32Array, k: number, among?: Int32Array): void {
     this.logits = logits;
     const heap = this.ids;
     let size = 0;
     let entryBar = -Infinity; // the heap's minimum once it is full: what a token must beat to get in
-    for (let t = 0; t < logits.length; t++) {
+    const n = among ? among.length : logits.length;
+    for (let i = 0; i < n; i++) {
+      const t = among ? among[i]! : i;
       const l = logits[t];
       if (!(l > entryBar)) continue; // also skips banned (-Infinity) and NaN
       if (size < k) {
@@ -118,6 +124,22 @@ export class CandidateSet {
       }
     }
     return sureCount === 0;
+  }
+
+  /**
+   * Keeps the first `k` candidates (in their current order) that `keep` accepts; returns false, leaving the set
+   * unusable, when fewer than k do.
+   */
+  keepFirst(k: number, keep: (id: number) => boolean): boolean {
+    let kept = 0;
+    for (let i = 0; i < this.count && kept < k; i++) {
+      const id = this.ids[i]!;
+      if (keep(id)) this.ids[kept++] = id;
+    }
+    if (kept < k) return false;
+    this.count = k;
+    this.refreshMax();
+    return true;
   }
 
   /** Keeps the candidates whose logit is at least `threshold`, preserving their order. */

@@ -5,12 +5,27 @@ import { LogitBias } from "./logit-bias.ts";
 import { DEFAULT_SAMPLING, validateSamplingOptions, type ResolvedSamplingOptions, type SamplingOptions } from "./options.ts";
 import { PenaltyWindow, penaltiesActive } from "./penalties.ts";
 import { Xoshiro128 } from "./prng.ts";
+import type { TokenMask } from "./grammar/grammar.ts";
+
+/** Restricts the tokens a sampler may choose (a grammar): asked for the allowed set before every draw. */
+export interface TokenConstraint {
+  mask(): TokenMask;
+  /** How many of these tokens, in order, the constraint allows from where it is (speculative drafts). */
+  validPrefix?(tokens: readonly number[]): number;
+  /** Whether the mask holds this token, asked token by token (cheaper than the mask for a few candidates). */
+  allows?(token: number): boolean;
+}
+
+/** Candidates checked one by one against a constraint before building its whole mask: the k wanted, times this. */
+const CHECKED_PER_WANTED = 4;
+const MIN_CHECKED = 64;
 
 /**
  * One request's sampler. The chain, in llama.cpp's default order:
  *   logit bias -> penalties -> top-k -> typical -> top-p -> min-p -> temperature -> draw.
  * Temperature 0 is greedy: the argmax after logit bias and penalties; the truncation filters and the seed are
- * then skipped. (llama.cpp runs them first; that only differs with typicalP < 1, which can drop the argmax.)
+ * then skipped. A `constraint` (a grammar) removes the tokens it does not allow before the chain runs, as
+ * llama.cpp's grammar sampler does when it applies first, so greedy picks the most likely allowed token. (llama.cpp runs them first; that only differs with typicalP < 1, which can drop the argmax.)
  * Filters see the untempered distribution and each renormalises over the tokens left by the previous one.
  *
  * Scratch buffers (candidate ids, keys, the dense distribution) are allocated once per sampler, sized to the
@@ -23,6 +38,8 @@ export class Sampler {
   private readonly rng = new Xoshiro128(0);
   private readonly candidates: CandidateSet;
   private dense: Float32Array | undefined;
+  /** Tokens outside this constraint's mask are never drawn (set per request; undefined = any token). */
+  constraint: TokenConstraint | undefined;
 
   constructor(readonly vocabSize: number, options?: SamplingOptions) {
     if (!Number.isSafeInteger(vocabSize) || vocabSize <= 0) {
@@ -75,7 +92,7 @@ export class Sampler {
    * penalties): the engine may then ask the native forward for that index instead of the logits row.
    */
   get argmaxSuffices(): boolean {
-    return this.resolved.temperature === 0 && this.bias.empty && this.penalties === undefined;
+    return this.resolved.temperature === 0 && this.bias.empty && this.penalties === undefined && this.constraint === undefined;
   }
 
   /** Draws the next token. Modifies `logits` in place (logit bias and penalties are added to it), so call either
@@ -121,15 +138,66 @@ export class Sampler {
     const o = this.resolved;
     this.bias.apply(logits);
     this.penalties?.apply(logits);
-    if (o.temperature === 0) return argmax(logits);
     const c = this.candidates;
-    if (o.topK > 0 && o.topK < this.vocabSize) c.loadTopK(logits, o.topK);
-    else c.loadAll(logits);
+    const constraint = this.constraint;
+    const wanted = o.temperature === 0 ? 1 : o.topK > 0 && o.topK < this.vocabSize ? o.topK : 0;
+    if (constraint?.allows && wanted > 0) {
+      // The best `wanted` allowed tokens are the first allowed ones in descending logit order: look for them
+      // among the best few candidates; if enough are there, they are the same as the mask's top-k.
+      c.loadTopK(logits, Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted * CHECKED_PER_WANTED)));
+      if (o.temperature === 0) {
+        const best = firstAllowed(c, logits, (t) => constraint.allows!(t));
+        if (best >= 0) return best;
+      } else if (c.keepFirst(wanted, (t) => constraint.allows!(t))) {
+        applyTypical(c, o.typicalP);
+        applyTopP(c, o.topP);
+        applyMinP(c, o.minP);
+        return undefined;
+      }
+    }
+    const mask = constraint?.mask();
+    if (mask) {
+      if (mask.count === 0) throw new SamplingError("the grammar allows no token here (its output cannot be written in this vocabulary)");
+      if (mask.banned) for (let i = 0; i < mask.banned.length; i++) logits[mask.banned[i]!] = -Infinity;
+    }
+    const among = mask?.allowed;
+    if (o.temperature === 0) return among ? argmaxAmong(logits, among) : argmax(logits);
+    if (o.topK > 0 && o.topK < this.vocabSize) c.loadTopK(logits, o.topK, among);
+    else c.loadAll(logits, among);
     applyTypical(c, o.typicalP);
     applyTopP(c, o.topP);
     applyMinP(c, o.minP);
     return undefined;
   }
+}
+
+/**
+ * The allowed candidate with the largest logit, the lowest id among equal ones (as a scan in id order finds it),
+ * from candidates sorted by descending logit; -1 when none is allowed.
+ */
+function firstAllowed(c: CandidateSet, logits: Float32Array, allows: (id: number) => boolean): number {
+  let best = -1;
+  for (let i = 0; i < c.count; i++) {
+    const id = c.ids[i]!;
+    if (best >= 0 && logits[id]! < logits[best]!) break;
+    if ((best < 0 || id < best) && allows(id)) best = id;
+  }
+  return best;
+}
+
+/** The allowed token (ids ascending) with the largest logit, first of equal maxima like `argmax`. */
+function argmaxAmong(logits: Float32Array, among: Int32Array): number {
+  let best = -1;
+  let bestLogit = -Infinity;
+  for (let i = 0; i < among.length; i++) {
+    const t = among[i]!;
+    if (logits[t]! > bestLogit) {
+      bestLogit = logits[t]!;
+      best = t;
+    }
+  }
+  if (best < 0) throw noSampleableToken();
+  return best;
 }
 
 /** First index of the largest logit (llama.cpp's greedy sampler also keeps the first of equal maxima). */

@@ -171,6 +171,16 @@ export class Speculator {
       await this.draftDrafter!.draft(draftJobs, reduced);
     }
     for (const [layers, jobs] of selfJobs) await this.selfDrafter(layers).draft(jobs);
+    // A constrained request's draft stops before the first token its grammar refuses: verification would reject
+    // it anyway (its masked probability is 0), and the positions after it would be computed for nothing.
+    for (const seq of running) {
+      const s = this.states.get(seq);
+      const validPrefix = s?.sampler.constraint?.validPrefix;
+      if (!s || !validPrefix || seq.draft.length === 0) continue;
+      const n = validPrefix(seq.draft);
+      seq.draft.length = n;
+      if (s.q.length > n) s.q.length = n;
+    }
   }
 
   /**

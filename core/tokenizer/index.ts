@@ -33,6 +33,8 @@ export interface Tokenizer {
   encode(text: string, opts?: EncodeOptions): Int32Array;
   decode(ids: ArrayLike<number>, opts?: { renderSpecial?: boolean }): string;
   tokenText(id: number): string;
+  /** A token's bytes as llama.cpp's token_to_piece renders them (`renderSpecial`: control tokens as their text). */
+  piece(id: number, renderSpecial: boolean): Uint8Array;
   /** `continuation`: the ids follow text already produced (e.g. generated after a prompt): keep their leading space. */
   createDecoder(opts?: { renderSpecial?: boolean; continuation?: boolean }): StreamingDecoder;
 }

@@ -7,6 +7,7 @@ import { checkQueue, openaiFinishReason, runChoices } from "../choices.ts";
 import { badRequest, generationError } from "../errors.ts";
 import { chatLogprobs, usageOf } from "../format.ts";
 import { generateOptions } from "../request-options.ts";
+import { withResponseFormat } from "../response-format.ts";
 import { chatCompletionBody, parseBody, type ChatCompletionBody } from "../schemas.ts";
 import { SseWriter } from "../sse.ts";
 import { abortOnDisconnect, nowSeconds, type RouteContext } from "./context.ts";
@@ -21,7 +22,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
     const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : undefined;
     const served = ctx.models.get(body.model);
     const engine = served.engine;
-    const options = generateOptions(served, engine, body, body.max_completion_tokens ?? body.max_tokens, logprobs);
+    const options = withResponseFormat(generateOptions(served, engine, body, body.max_completion_tokens ?? body.max_tokens, logprobs), engine, body.response_format);
     const chat = await renderChat(engine, chatMessages(body, served.spec.system));
     checkQueue(engine, n, ctx.maxQueue);
     const signal = abortOnDisconnect(reply);
@@ -64,15 +65,13 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
   });
 }
 
-/** Tool calls and structured output plug in with constrained decoding (issue 18); until then they are refused by name. */
+/** Tool calls plug in with constrained decoding (issue 18); until then they are refused by name. */
 function refuseUnsupported(body: ChatCompletionBody): void {
-  const notYet = (field: string) => badRequest(`${field} is not supported yet (structured output and tool calls come with constrained decoding)`, field);
+  const notYet = (field: string) => badRequest(`${field} is not supported yet (tool calls come with constrained decoding; response_format is supported)`, field);
   if (body.tools !== undefined && !(Array.isArray(body.tools) && body.tools.length === 0)) throw notYet("tools");
   if (body.functions !== undefined) throw notYet("functions");
   if (body.tool_choice !== undefined && body.tool_choice !== "none") throw notYet("tool_choice");
   if (body.function_call !== undefined) throw notYet("function_call");
-  const format = body.response_format as { type?: unknown } | undefined;
-  if (format !== undefined && format?.type !== "text") throw notYet("response_format");
   body.messages.forEach((m, i) => {
     if (m.role === "tool") throw notYet(`messages.${i}.role`);
     if (m.tool_calls !== undefined) throw notYet(`messages.${i}.tool_calls`);

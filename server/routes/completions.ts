@@ -5,6 +5,7 @@ import { checkQueue, openaiFinishReason, runChoices } from "../choices.ts";
 import { badRequest, generationError } from "../errors.ts";
 import { completionLogprobs, usageOf } from "../format.ts";
 import { generateOptions } from "../request-options.ts";
+import { withResponseFormat } from "../response-format.ts";
 import { completionBody, parseBody, type CompletionBody } from "../schemas.ts";
 import { SseWriter } from "../sse.ts";
 import { abortOnDisconnect, nowSeconds, type RouteContext } from "./context.ts";
@@ -20,7 +21,7 @@ export function registerCompletions(app: FastifyInstance, ctx: RouteContext): vo
     const served = ctx.models.get(body.model);
     const engine = served.engine;
     const prompts = promptList(body.prompt, engine.model.hparams.nVocab);
-    const options = generateOptions(served, engine, body, body.max_tokens, body.logprobs);
+    const options = withResponseFormat(generateOptions(served, engine, body, body.max_tokens, body.logprobs), engine, body.response_format);
     checkQueue(engine, prompts.length * n, ctx.maxQueue);
     const signal = abortOnDisconnect(reply);
     const base = { id: `cmpl-${randomUUID()}`, object: "text_completion" as const, created: nowSeconds(), model: served.id };

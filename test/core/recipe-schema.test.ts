@@ -79,3 +79,24 @@ test("speculative decoding and early exit: the engine's options, the draft model
   assert.match(failure({ model: "stories15M", speculative: { mode: "ngram", draft: "d.gguf" } }), /^speculative: unknown key "draft"/);
   assert.match(failure({ model: "stories15M", earlyExit: [{ layer: 3, threshold: 1.5 }] }), /^earlyExit\.0\.threshold: Too big/);
 });
+
+test("grammar and schema: checked when the recipe loads, read from a file relative to the recipe", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const path = await import("node:path");
+  const dir = mkdtempSync(path.join(tmpdir(), "recipe-grammar-"));
+  try {
+    writeFileSync(path.join(dir, "yes.gbnf"), 'root ::= "yes" | "no"\n');
+    assert.equal(parseRecipeConfig({ model: "stories15M", grammar: { file: "yes.gbnf" } }, dir).grammar, 'root ::= "yes" | "no"\n');
+    assert.equal(parseRecipeConfig({ model: "stories15M", grammar: 'root ::= "a"' }, base).grammar, 'root ::= "a"');
+    const schema = { type: "object", properties: { a: { type: "integer" } } };
+    assert.deepEqual(parseRecipeConfig({ model: "stories15M", schema }, base).schema, schema);
+    assert.match(failure({ model: "stories15M", grammar: 'root ::= "a' }), /^grammar: grammar line 1, column 10: unterminated string literal/);
+    assert.match(failure({ model: "stories15M", grammar: { file: "absent.gbnf" } }), /grammar\.file: cannot read .*absent\.gbnf/);
+    assert.match(failure({ model: "stories15M", schema: { type: "array", uniqueItems: true } }), /^schema: #: keyword "uniqueItems" cannot be enforced/);
+    assert.match(failure({ model: "stories15M", schema: 3 }), /schema: expected a JSON Schema object or a zod schema/);
+    assert.match(failure({ model: "stories15M", grammar: 'root ::= "a"', schema: {} }), /give one of them/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

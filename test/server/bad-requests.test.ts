@@ -32,7 +32,6 @@ const CASES: [string, string, unknown, string | null, RegExp?][] = [
   ["chat: an empty stop string", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], stop: "" }, "stop"],
   ["chat: stop of numbers", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], stop: [1, 2] }, "stop"],
   ["chat: tools are not supported yet", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] }, "tools", /not supported yet/],
-  ["chat: response_format json is not supported yet", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], response_format: { type: "json_object" } }, "response_format", /not supported yet/],
   ["chat: top_logprobs without logprobs", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], top_logprobs: 2 }, "top_logprobs"],
   ["configure: unknown field", "/v1/infer-repl/configure", { max_seqz: 3 }, null, /max_seqz/],
   ["configure: max_seqs zero", "/v1/infer-repl/configure", { max_seqs: 0 }, "max_seqs"],

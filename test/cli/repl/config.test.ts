@@ -55,3 +55,26 @@ test("CLI flags become the starting configuration (commander defaults are not 's
     { spec: "self:3", "spec-k": 4, "exit-early": "3:0.9" });
   assert.deepEqual(configFromFlags({ draft: "d.gguf" }), { draft: "d.gguf", spec: "draft" }, "--draft alone means --spec draft");
 });
+
+test(":set grammar FILE and :set json-schema FILE|JSON: checked when set, read for each prompt, one at a time", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const path = await import("node:path");
+  const dir = mkdtempSync(path.join(tmpdir(), "repl-grammar-"));
+  try {
+    const file = path.join(dir, "g.gbnf");
+    writeFileSync(file, 'root ::= "a"+\n');
+    let c = applySetting({}, "grammar", file);
+    assert.equal(generateOptionsOf(c).grammar, 'root ::= "a"+\n');
+    c = applySetting(c, "json-schema", '{"type":"integer"}');
+    assert.equal(c["grammar"], undefined, "the schema replaces the grammar");
+    assert.deepEqual(generateOptionsOf(c).jsonSchema, { type: "integer" });
+    assert.throws(() => applySetting({}, "grammar", path.join(dir, "none.gbnf")), (e: unknown) => e instanceof SettingError && /cannot read/.test(e.message));
+    writeFileSync(file, "root ::= [a-");
+    assert.throws(() => applySetting({}, "grammar", file), (e: unknown) => e instanceof SettingError && /line 1, column 10/.test(e.message));
+    assert.throws(() => applySetting({}, "json-schema", '{"not":{}}'), (e: unknown) => e instanceof SettingError && /keyword "not"/.test(e.message));
+    assert.equal(applySetting(c, "json-schema", "off")["json-schema"], undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,107 @@
+// Cost of structured output: decode speed with a JSON Schema against unconstrained decode, same model, threads,
+// prompt and sampling, in fresh processes alternating (free, schema, free, schema ...); the report is the median
+// of the per-round ratios, by wall-clock decode speed and by CPU time per token (all threads; steadier when
+// other work shares the machine). Also the grammar's own time per generated token (masks, including the first
+// computation of each state's mask, and advancing the matcher), in µs.
+//   usage: npx tsx bench/grammar.ts [--rounds 5] [--threads 2] [-n 192] [--temp 0.8] [--parallel 1] [file.gguf]
+// A round's schema run first generates once to warm the grammar (compiled once per engine, as a server would
+// keep it), then measures a second generation with another seed.
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { fmt, median, model } from "./lib.ts";
+
+const SCHEMA = {
+  type: "array",
+  minItems: 1,
+  items: {
+    type: "object",
+    properties: {
+      name: { type: "string", maxLength: 40 },
+      age: { type: "integer", minimum: 0, maximum: 120 },
+      email: { type: "string", format: "email" },
+      tags: { type: "array", items: { type: "string", maxLength: 16 }, maxItems: 4 },
+      active: { type: "boolean" },
+    },
+    required: ["name", "age", "tags"],
+  },
+};
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rounds: { type: "string", default: "5" },
+    threads: { type: "string", default: "2" },
+    n: { type: "string", short: "n", default: "192" },
+    temp: { type: "string", default: "0.8" },
+    parallel: { type: "string", default: "1" },
+    child: { type: "string" },
+  },
+});
+const file = positionals[0] ?? model("stories15M-q8_0.gguf");
+const threads = Number(values.threads), n = Number(values.n), temperature = Number(values.temp), parallel = Number(values.parallel);
+
+interface RoundResult { tokensPerS: number; tokens: number; grammarUsPerToken: number; masksComputed: number; cpuUsPerToken: number }
+
+async function child(mode: "free" | "schema"): Promise<RoundResult> {
+  const { Engine } = await import("../core/index.ts");
+  const { Grammar } = await import("../core/sampling/grammar/grammar.ts");
+  // Time spent in the grammar: wrap the two calls a constrained step makes (mask before, next after).
+  let grammarMs = 0;
+  for (const name of ["mask", "next"] as const) {
+    const original = Grammar.prototype[name] as (...a: unknown[]) => unknown;
+    (Grammar.prototype as unknown as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
+      const t0 = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        grammarMs += performance.now() - t0;
+      }
+    };
+  }
+  const engine = await Engine.load({ model: file, threads });
+  const prompt = "Once upon a time";
+  const options = mode === "schema" ? { jsonSchema: SCHEMA } : { ignoreEos: true };
+  const run = async (seed: number) => {
+    const t0 = performance.now();
+    const rs = await Promise.all(Array.from({ length: parallel }, (_, i) => engine.generate(prompt, { ...options, temperature, seed: seed + i, maxTokens: n })));
+    const tokens = rs.reduce((a, r) => a + r.tokens.length, 0);
+    const decodeMs = performance.now() - t0 - Math.max(...rs.map((r) => r.stats.ttftMs));
+    return { tokens, tokensPerS: parallel === 1 ? rs[0]!.stats.decodeTokensPerS : (tokens / decodeMs) * 1000 };
+  };
+  await run(1); // warm-up: the schema's masks, the engine's buffers
+  grammarMs = 0;
+  const masksBefore = mode === "schema" ? engine.grammar(jsonGbnf()).stats.masksComputed : 0;
+  const cpu0 = process.cpuUsage();
+  const r = await run(1000);
+  const cpu = process.cpuUsage(cpu0);
+  const masksComputed = mode === "schema" ? engine.grammar(jsonGbnf()).stats.masksComputed - masksBefore : 0;
+  engine.close();
+  return { tokensPerS: r.tokensPerS, tokens: r.tokens, grammarUsPerToken: (grammarMs * 1000) / r.tokens, masksComputed, cpuUsPerToken: (cpu.user + cpu.system) / r.tokens };
+}
+
+let gbnf: string | undefined;
+function jsonGbnf(): string {
+  return gbnf!;
+}
+
+if (values.child) {
+  const { jsonSchemaToGbnf } = await import("../core/sampling/grammar/json-schema.ts");
+  gbnf = jsonSchemaToGbnf(SCHEMA);
+  process.stdout.write(JSON.stringify(await child(values.child as "free" | "schema")));
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const once = (mode: string): RoundResult => JSON.parse(execFileSync(process.execPath, ["--import", "tsx", self, file, "--child", mode,
+    "--threads", String(threads), "-n", String(n), "--temp", String(temperature), "--parallel", String(parallel)], { encoding: "utf8" })) as RoundResult;
+  const free: RoundResult[] = [], schema: RoundResult[] = [];
+  for (let r = 0; r < Number(values.rounds); r++) {
+    free.push(once("free"));
+    schema.push(once("schema"));
+    console.error(`round ${r + 1}: free ${fmt(free[r]!.tokensPerS)} t/s ${fmt(free[r]!.cpuUsPerToken)} cpu-µs/token, schema ${fmt(schema[r]!.cpuUsPerToken)} cpu-µs/token ${fmt(schema[r]!.tokensPerS)} t/s (${schema[r]!.tokens} tokens, grammar ${fmt(schema[r]!.grammarUsPerToken)} µs/token, ${schema[r]!.masksComputed} masks computed)`);
+  }
+  const ratio = median(schema.map((s, i) => s.tokensPerS / free[i]!.tokensPerS));
+  console.log(`\n${file}  (threads ${threads}, temp ${temperature}, ${parallel} sequence${parallel > 1 ? "s" : ""}, n ${n}, ${values.rounds} alternating rounds, medians)`);
+  console.log(`  unconstrained   ${fmt(median(free.map((x) => x.tokensPerS)))} t/s`);
+  console.log(`  JSON schema     ${fmt(median(schema.map((x) => x.tokensPerS)))} t/s   grammar ${fmt(median(schema.map((x) => x.grammarUsPerToken)))} µs/token`);
+  console.log(`  ratio schema / unconstrained: ${fmt(ratio, 3)}x   by CPU time per token (steadier on a loaded machine): ${fmt(median(schema.map((s, i) => free[i]!.cpuUsPerToken / s.cpuUsPerToken)), 3)}x`);
+}

@@ -1,0 +1,87 @@
+import type { ZodType } from "zod";
+import { toJSONSchema } from "zod";
+import type { FinishReason } from "../../scheduler/sequence.ts";
+import { GrammarError, SchemaError } from "./errors.ts";
+import type { Grammar } from "./grammar.ts";
+import { jsonSchemaToGbnf } from "./json-schema.ts";
+
+const ZOD_FORMATS_WITHIN_GRAMMAR = new Set(["uuid", "email", "date", "date-time", "ipv4"]);
+
+/** What a request's output must match: the grammar, and how to turn the finished text into its value. */
+export interface OutputConstraint {
+  readonly grammar: Grammar;
+  parse?(text: string, finish: FinishReason): unknown;
+}
+
+export interface ConstraintOptions {
+  grammar?: string | Grammar;
+  jsonSchema?: object | string;
+  schema?: ZodType;
+}
+
+/**
+ * The constraint a request asks for (at most one of grammar, jsonSchema, schema), or undefined. `compile` turns
+ * GBNF text into a Grammar for the engine's vocabulary (the engine caches them, so requests with the same
+ * grammar share its masks). Bad grammars and schemas throw GrammarError / SchemaError naming what is wrong.
+ */
+export function resolveConstraint(options: ConstraintOptions, compile: (gbnf: string) => Grammar): OutputConstraint | undefined {
+  const given = (["grammar", "jsonSchema", "schema"] as const).filter((k) => options[k] !== undefined);
+  if (given.length > 1) throw new GrammarError(`give one of grammar, jsonSchema and schema, not ${given.join(" and ")}`);
+  if (options.grammar !== undefined) {
+    const g = options.grammar;
+    if (typeof g !== "string" && !(typeof g === "object" && g !== null && "machine" in g)) {
+      throw new GrammarError(`grammar must be GBNF text or a compiled Grammar, got ${typeof g}`);
+    }
+    return { grammar: typeof g === "string" ? compile(g) : g };
+  }
+  if (options.jsonSchema !== undefined) {
+    const schema = typeof options.jsonSchema === "string" ? parseSchemaText(options.jsonSchema) : options.jsonSchema;
+    return { grammar: compile(jsonSchemaToGbnf(schema)), parse: parseJson };
+  }
+  if (options.schema !== undefined) {
+    const zod = options.schema;
+    if (typeof (zod as { safeParse?: unknown }).safeParse !== "function") throw new SchemaError("schema must be a zod schema");
+    let json: object;
+    try {
+      json = toJSONSchema(zod, {
+        unrepresentable: "throw",
+        // zod writes its format checks as format + pattern. For these formats the grammar's language is a subset
+        // of zod's own regular expression (checked against zod 4's), and zod parses the output anyway.
+        override: (ctx) => {
+          const js = ctx.jsonSchema as { format?: string; pattern?: string };
+          if (js.format !== undefined && js.pattern !== undefined && ZOD_FORMATS_WITHIN_GRAMMAR.has(js.format)) delete js.pattern;
+        },
+      });
+    } catch (e) {
+      throw new SchemaError(`schema: zod cannot express it as JSON Schema: ${(e as Error).message}`);
+    }
+    return {
+      grammar: compile(jsonSchemaToGbnf(json)),
+      parse: (text, finish) => {
+        const r = zod.safeParse(parseJson(text, finish));
+        if (!r.success) throw new SchemaError(`the output does not satisfy the schema: ${r.error.message}`);
+        return r.data;
+      },
+    };
+  }
+  return undefined;
+}
+
+function parseSchemaText(text: string): object {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== "object" && typeof v !== "boolean") throw new Error("not an object");
+    return v as object;
+  } catch (e) {
+    throw new SchemaError(`jsonSchema is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function parseJson(text: string, finish: FinishReason): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const why = finish === "length" ? "it ran out of tokens (raise maxTokens)" : `it ended with "${finish}"`;
+    throw new SchemaError(`the output is not complete JSON: ${why}`);
+  }
+}

@@ -1,0 +1,368 @@
+import { El, type ParsedGrammar } from "./gbnf.ts";
+
+/** A set of stacks that no code point can continue (no valid output goes this way). */
+export const DEAD = -1;
+export const UNKNOWN = -2;
+const ASCII = 128;
+
+/**
+ * llama.cpp's grammar pushdown automaton (llama_grammar_advance_stack / llama_grammar_accept), with every
+ * structure interned to an integer so that masks and transitions can be memoized:
+ * - a stack is a node (element position, parent node); node 0 is the empty stack (the grammar is complete);
+ * - the matcher's state is a set of stacks, each advanced until its top is a terminal (a character class or a
+ *   token), interned as a sorted list of node ids;
+ * - a code point moves a set to another set (or DEAD); those transitions are computed once per (set, code point)
+ *   and kept (ASCII in a flat table, the rest in a map per set).
+ * The language is exactly llama.cpp's: the same elements, advanced and matched by the same rules.
+ */
+export class StackMachine {
+  readonly types: Uint8Array;
+  readonly values: Uint32Array;
+  private readonly ruleStart: Int32Array;
+  /** Fewest bytes (as tokens of single bytes: an upper bound on tokens) that complete the alternative from an
+   *  element position on; Infinity when it cannot complete. */
+  private readonly restCost: Float64Array;
+
+  private readonly nodePos: number[] = [-1];
+  private readonly nodeParent: number[] = [-1];
+  private readonly nodeDist: number[] = [0];
+  private readonly nodeIds = new Map<number, number>();
+  private readonly advanced: (Int32Array | undefined)[] = [];
+
+  private readonly sets: Int32Array[] = [];
+  private readonly setIds = new Map<string, number>();
+  /** Per set: the fewest bytes that complete some stack of it. */
+  readonly setDist: number[] = [];
+  /** Per set: bit 0 = holds the empty stack (may end here), bit 1 = holds a token-element top. */
+  private readonly setFlags: number[] = [];
+  /** next() for ASCII code points, [set * 128 + cp]; UNKNOWN (-2) until computed. Replaced as it grows. */
+  asciiNext = new Int32Array(0);
+  private readonly otherNext: (Map<number, number> | undefined)[] = [];
+  readonly initial: number;
+
+  constructor(g: ParsedGrammar) {
+    const starts: number[] = [];
+    let n = 0;
+    for (const r of g.rules) {
+      starts.push(n);
+      n += r.length / 2;
+    }
+    this.types = new Uint8Array(n);
+    this.values = new Uint32Array(n);
+    let at = 0;
+    for (const r of g.rules) {
+      for (let i = 0; i < r.length; i += 2, at++) {
+        this.types[at] = r[i]!;
+        this.values[at] = r[i + 1]!;
+      }
+    }
+    this.ruleStart = Int32Array.from(starts);
+    this.restCost = this.completionCosts();
+    // The start rule's alternatives, each advanced (llama_grammar_init_impl).
+    const initial: number[] = [];
+    let pos = this.ruleStart[g.root]!;
+    for (;;) {
+      initial.push(...this.advance(this.endOfSequence(pos) ? 0 : this.node(pos, 0)));
+      while (!this.endOfSequence(pos)) pos++;
+      if (this.types[pos] !== El.ALT) break;
+      pos++;
+    }
+    this.initial = this.internSet(initial);
+  }
+
+  get nodeCount(): number {
+    return this.nodePos.length;
+  }
+
+  get setCount(): number {
+    return this.sets.length;
+  }
+
+  members(set: number): Int32Array {
+    return this.sets[set]!;
+  }
+
+  /** The grammar may end here (some stack is empty). */
+  canEnd(set: number): boolean {
+    return (this.setFlags[set]! & 1) !== 0;
+  }
+
+  /** Nothing can follow: the only stack is the empty one. */
+  mustEnd(set: number): boolean {
+    const m = this.sets[set]!;
+    return m.length === 1 && m[0] === 0;
+  }
+
+  hasTokenTop(set: number): boolean {
+    return (this.setFlags[set]! & 2) !== 0;
+  }
+
+  /** The set after code point `cp`, or DEAD. */
+  next(set: number, cp: number): number {
+    if (cp < ASCII) {
+      const t = this.asciiNext[set * ASCII + cp]!;
+      if (t !== UNKNOWN) return t;
+      const computed = this.computeNext(set, cp); // may grow asciiNext: store into the new table
+      this.asciiNext[set * ASCII + cp] = computed;
+      return computed;
+    }
+    const map = (this.otherNext[set] ??= new Map());
+    let t = map.get(cp);
+    if (t === undefined) map.set(cp, (t = this.computeNext(set, cp)));
+    return t;
+  }
+
+  /** The set holding both sets' stacks. */
+  union(a: number, b: number): number {
+    return this.internSet([...this.sets[a]!, ...this.sets[b]!]);
+  }
+
+  /** The set after token `id` matched by token elements (<[id]>, !<[id]>), or DEAD. */
+  nextByTokenElement(set: number, id: number): number {
+    const out: number[] = [];
+    for (const node of this.sets[set]!) {
+      if (node === 0) continue;
+      const pos = this.nodePos[node]!;
+      const t = this.types[pos];
+      if (t === El.TOKEN ? this.values[pos] !== id : t === El.TOKEN_NOT ? this.values[pos] === id : true) continue;
+      out.push(...this.advance(this.endOfSequence(pos + 1) ? this.nodeParent[node]! : this.node(pos + 1, this.nodeParent[node]!)));
+    }
+    return out.length === 0 ? DEAD : this.internSet(out);
+  }
+
+  /** Token ids that token elements on top of the set's stacks accept: `only` (TOKEN) and, when `allBut` is
+   *  defined, every token except those in it (TOKEN_NOT). */
+  tokenElements(set: number): { only: number[]; allBut: number[] | undefined } {
+    const only: number[] = [];
+    let allBut: number[] | undefined;
+    for (const node of this.sets[set]!) {
+      if (node === 0) continue;
+      const pos = this.nodePos[node]!;
+      if (this.types[pos] === El.TOKEN) only.push(this.values[pos]!);
+      else if (this.types[pos] === El.TOKEN_NOT) (allBut ??= []).push(this.values[pos]!);
+    }
+    return { only, allBut };
+  }
+
+  /**
+   * llama_grammar_match_partial_char over the set: some stack's character class could still be satisfied by a
+   * code point that starts with this incomplete UTF-8 sequence.
+   */
+  matchesPartial(set: number, value: number, remain: number): boolean {
+    if (remain < 0 || (remain === 1 && value < 2)) return false;
+    let low = value * 2 ** (remain * 6);
+    const high = low + 2 ** (remain * 6) - 1;
+    if (low === 0) {
+      if (remain === 2) low = 1 << 11;
+      else if (remain === 3) low = 1 << 16;
+    }
+    for (const node of this.sets[set]!) {
+      if (node === 0) continue;
+      let pos = this.nodePos[node]!;
+      const type = this.types[pos]!;
+      if (type !== El.CHAR && type !== El.CHAR_NOT && type !== El.CHAR_ANY) continue;
+      const positive = type !== El.CHAR_NOT;
+      let result = !positive;
+      do {
+        if (this.types[pos + 1] === El.CHAR_RNG_UPPER) {
+          if (this.values[pos]! <= high && low <= this.values[pos + 1]!) {
+            result = positive;
+            break;
+          }
+          pos += 2;
+        } else if (this.types[pos] === El.CHAR_ANY) {
+          result = true;
+          break;
+        } else {
+          if (low <= this.values[pos]! && this.values[pos]! <= high) {
+            result = positive;
+            break;
+          }
+          pos += 1;
+        }
+      } while (this.types[pos] === El.CHAR_ALT);
+      if (result) return true;
+    }
+    return false;
+  }
+
+  private endOfSequence(pos: number): boolean {
+    const t = this.types[pos];
+    return t === El.END || t === El.ALT;
+  }
+
+  private node(pos: number, parent: number): number {
+    const key = parent * this.types.length + pos;
+    let id = this.nodeIds.get(key);
+    if (id === undefined) {
+      id = this.nodePos.length;
+      this.nodePos.push(pos);
+      this.nodeParent.push(parent);
+      this.nodeDist.push(this.restCost[pos]! + this.nodeDist[parent]!);
+      this.nodeIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** llama_grammar_advance_stack: the stacks reachable from `node` by expanding rule references, each with a
+   *  terminal on top (or empty). */
+  private advance(node: number): Int32Array {
+    const known = this.advanced[node];
+    if (known) return known;
+    const out: number[] = [];
+    const seen = new Set<number>();
+    const todo = [node];
+    while (todo.length > 0) {
+      const cur = todo.pop()!;
+      if (seen.has(cur)) continue;
+      seen.add(cur);
+      if (cur === 0) {
+        out.push(0);
+        continue;
+      }
+      const pos = this.nodePos[cur]!;
+      const parent = this.nodeParent[cur]!;
+      if (this.types[pos] === El.RULE_REF) {
+        let sub = this.ruleStart[this.values[pos]!]!;
+        for (;;) {
+          let next = this.endOfSequence(pos + 1) ? parent : this.node(pos + 1, parent);
+          if (!this.endOfSequence(sub)) next = this.node(sub, next);
+          todo.push(next);
+          while (!this.endOfSequence(sub)) sub++;
+          if (this.types[sub] !== El.ALT) break;
+          sub++;
+        }
+      } else {
+        out.push(cur);
+      }
+    }
+    const result = Int32Array.from(new Set(out));
+    this.advanced[node] = result;
+    return result;
+  }
+
+  private computeNext(set: number, cp: number): number {
+    const out: number[] = [];
+    for (const node of this.sets[set]!) {
+      if (node === 0) continue;
+      const pos = this.nodePos[node]!;
+      const t = this.types[pos];
+      if (t === El.TOKEN || t === El.TOKEN_NOT) continue;
+      const after = this.matchChar(pos, cp);
+      if (after < 0) continue;
+      const parent = this.nodeParent[node]!;
+      out.push(...this.advance(this.endOfSequence(after) ? parent : this.node(after, parent)));
+    }
+    return out.length === 0 ? DEAD : this.internSet(out);
+  }
+
+  /** llama_grammar_match_char: the position after the character class at `pos` if it accepts `cp`, else -1. */
+  private matchChar(pos: number, cp: number): number {
+    const positive = this.types[pos] === El.CHAR || this.types[pos] === El.CHAR_ANY;
+    let found = false;
+    do {
+      if (this.types[pos + 1] === El.CHAR_RNG_UPPER) {
+        found ||= this.values[pos]! <= cp && cp <= this.values[pos + 1]!;
+        pos += 2;
+      } else if (this.types[pos] === El.CHAR_ANY) {
+        found = true;
+        pos += 1;
+      } else {
+        found ||= this.values[pos] === cp;
+        pos += 1;
+      }
+    } while (this.types[pos] === El.CHAR_ALT);
+    return found === positive ? pos : -1;
+  }
+
+  private internSet(nodes: ArrayLike<number>): number {
+    const sorted = Int32Array.from(new Set(Array.from(nodes))).sort();
+    const key = sorted.join(",");
+    let id = this.setIds.get(key);
+    if (id !== undefined) return id;
+    id = this.sets.length;
+    this.sets.push(sorted);
+    this.setIds.set(key, id);
+    let flags = 0, dist = Infinity;
+    for (const node of sorted) {
+      if (node === 0) flags |= 1;
+      else if (this.types[this.nodePos[node]!] === El.TOKEN || this.types[this.nodePos[node]!] === El.TOKEN_NOT) flags |= 2;
+      dist = Math.min(dist, this.nodeDist[node]!);
+    }
+    this.setFlags.push(flags);
+    this.setDist.push(dist);
+    if (this.asciiNext.length < this.sets.length * ASCII) {
+      const grown = new Int32Array(Math.max(64, this.sets.length * 2) * ASCII).fill(UNKNOWN);
+      grown.set(this.asciiNext);
+      this.asciiNext = grown;
+    }
+    return id;
+  }
+
+  /**
+   * restCost[pos]: fewest bytes that complete the rest of pos's alternative, with each rule's fewest bytes found
+   * by relaxation (a character class costs the UTF-8 length of its smallest allowed code point, a token element
+   * one). Used to steer a generation running out of tokens toward the shortest completion.
+   */
+  private completionCosts(): Float64Array {
+    const n = this.types.length;
+    const nRules = this.ruleStart.length;
+    const ruleCost = new Float64Array(nRules).fill(Infinity);
+    const elementCost = (pos: number): number => {
+      const t = this.types[pos]!;
+      if (t === El.RULE_REF) return ruleCost[this.values[pos]!]!;
+      if (t === El.TOKEN || t === El.TOKEN_NOT || t === El.CHAR_NOT || t === El.CHAR_ANY) return 1;
+      let lowest = Infinity;
+      for (let p = pos; ; ) {
+        lowest = Math.min(lowest, this.values[p]!);
+        p += this.types[p + 1] === El.CHAR_RNG_UPPER ? 2 : 1;
+        if (this.types[p] !== El.CHAR_ALT) break;
+      }
+      return lowest < 0x80 ? 1 : lowest < 0x800 ? 2 : lowest < 0x10000 ? 3 : 4;
+    };
+    const width = (pos: number): number => {
+      const t = this.types[pos]!;
+      if (t !== El.CHAR && t !== El.CHAR_NOT && t !== El.CHAR_ANY) return 1;
+      let p = pos;
+      do p += this.types[p + 1] === El.CHAR_RNG_UPPER ? 2 : 1;
+      while (this.types[p] === El.CHAR_ALT);
+      return p - pos;
+    };
+    const rest = new Float64Array(n).fill(Infinity);
+    // Alternatives as lists of element starts.
+    const alternatives: { rule: number; starts: number[]; end: number }[] = [];
+    for (let r = 0; r < nRules; r++) {
+      let pos = this.ruleStart[r]!;
+      for (;;) {
+        const starts: number[] = [];
+        while (!this.endOfSequence(pos)) {
+          starts.push(pos);
+          pos += width(pos);
+        }
+        alternatives.push({ rule: r, starts, end: pos });
+        if (this.types[pos] !== El.ALT) break;
+        pos++;
+      }
+    }
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const a of alternatives) {
+        let total = 0;
+        for (let i = a.starts.length - 1; i >= 0; i--) total += elementCost(a.starts[i]!);
+        if (total < ruleCost[a.rule]!) {
+          ruleCost[a.rule] = total;
+          changed = true;
+        }
+      }
+    }
+    for (const a of alternatives) {
+      let total = 0;
+      rest[a.end] = 0;
+      for (let i = a.starts.length - 1; i >= 0; i--) {
+        total += elementCost(a.starts[i]!);
+        rest[a.starts[i]!] = total;
+      }
+    }
+    return rest;
+  }
+}
