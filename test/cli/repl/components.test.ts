@@ -95,12 +95,21 @@ test(":set validates and :show opens the live settings panel", async () => {
   assert.match(f, /top-k\s+40 \(default\)/);
   // A 24-row terminal shows the panel a page at a time: PgDn reaches the batching settings.
   assert.match(f, /settings 1-9 of \d+ \(PgUp\/PgDn\)/);
-  await type("\x1b[6~");
-  await until(app.lastFrame, (f) => f.includes("settings 10-18 of") && /max-seqs\s+32 \(default\)/.test(f), "the next page after PgDn");
-  await type("\x1b[6~");
-  await until(app.lastFrame, (f) => /prefix-cache\s+on \(default\)/.test(f), "the page after that");
+  // PgDn pages forward through the batching settings (which page they are on depends on how many settings come
+  // before them); PgUp goes back a page.
+  const pageOf = (f: string) => /settings (\d+)-\d+ of/.exec(f)?.[1];
+  let frame = f, seen = f;
+  for (let i = 0; i < 6 && !/prefix-cache\s+on \(default\)/.test(frame); i++) {
+    const page = pageOf(frame);
+    await type("\x1b[6~");
+    frame = await until(app.lastFrame, (g) => pageOf(g) !== page, "the next page after PgDn");
+    seen += frame;
+  }
+  assert.match(seen, /max-seqs\s+32 \(default\)/);
+  assert.match(frame, /prefix-cache\s+on \(default\)/);
+  const lastPage = pageOf(frame);
   await type("\x1b[5~");
-  await until(app.lastFrame, (f) => f.includes("settings 10-18 of"), "the page before after PgUp");
+  await until(app.lastFrame, (g) => Number(pageOf(g)) < Number(lastPage), "the page before after PgUp");
   app.unmount();
 });
 
