@@ -6,19 +6,26 @@ import { repoRoot } from "./paths.ts";
 
 export const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 
+export interface TerminalOptions {
+  /** Extra environment (e.g. INFER_REPL_MODELS). */
+  env?: Record<string, string>;
+  /** The terminal's columns and rows. */
+  size?: [columns: number, rows: number];
+}
+
 /**
  * The real CLI in a pseudo-terminal (tmux), as a user drives it: what they type, what the screen shows.
- * `env` is extra environment (e.g. INFER_REPL_MODELS); CI=true as CI services set it.
+ * CI=true as CI services set it: Ink alone would then draw no live area; the REPL must still work.
  */
 export class Terminal {
   readonly name = `infer-repl-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   readonly exitFile: string;
 
-  constructor(readonly dir: string, args: string[] = [], env: Record<string, string> = {}) {
+  constructor(readonly dir: string, args: string[] = [], { env = {}, size = [150, 50] }: TerminalOptions = {}) {
     this.exitFile = path.join(dir, `${this.name}.exit`);
     const vars = Object.entries({ CI: "true", INFER_REPL_CACHE: path.join(dir, "cache"), ...env }).map(([k, v]) => `${k}=${v}`).join(" ");
     const command = `cd ${repoRoot} && env ${vars} node bin/infer-repl.mjs ${args.join(" ")}; echo $? > ${this.exitFile}; sleep 60`;
-    execFileSync("tmux", ["new-session", "-d", "-s", this.name, "-x", "150", "-y", "50", command]);
+    execFileSync("tmux", ["new-session", "-d", "-s", this.name, "-x", String(size[0]), "-y", String(size[1]), command]);
   }
 
   /** The pane with 300 lines of scrollback: finished cells scroll up there. */
@@ -54,6 +61,23 @@ export class Terminal {
       if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${s}`);
       await new Promise((r) => setTimeout(r, pollMs));
     }
+  }
+
+  /**
+   * Milliseconds from sending each of `n` keys until the screen shows it on the input line (which must be empty).
+   * Includes tmux's own round trips (~10-20 ms per call on a busy machine), so it overstates the UI's share.
+   */
+  async keypressLatencies(n: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      const start = performance.now();
+      this.type("q");
+      await this.waitFor((s) => s.includes("› " + "q".repeat(i)), `keypress ${i}`, 5_000, 0, () => this.visible());
+      out.push(performance.now() - start);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    this.key("C-u");
+    return out;
   }
 
   waitText(text: string, timeoutMs?: number): Promise<string> {

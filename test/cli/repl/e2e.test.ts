@@ -1,107 +1,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadSession } from "../../../cli/session/session-file.ts";
+import { modelsDir, repoRoot } from "../../helpers/paths.ts";
+import { hasTmux, Terminal } from "../../helpers/terminal.ts";
 
 // Drives the real CLI in a pseudo-terminal (tmux): what a user types, what the screen shows.
-const repoRoot = path.resolve(fileURLToPath(import.meta.url), "../../../..");
-const modelsDir = path.resolve(repoRoot, "../shared/models");
-const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 const skip = !hasTmux ? "tmux is not installed (apt-get install -y tmux)"
   : !existsSync(path.join(modelsDir, "stories15M-f32.gguf")) ? "../shared/models is missing" : false;
-
-class Terminal {
-  readonly name = `infer-repl-e2e-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  readonly exitFile: string;
-
-  constructor(readonly dir: string, args: string[] = [], size: [columns: number, rows: number] = [150, 50]) {
-    this.exitFile = path.join(dir, `${this.name}.exit`);
-    // CI=true as CI services set it: Ink alone would then draw no live area; the REPL must still work.
-    const env = `CI=true INFER_REPL_MODELS=${modelsDir} INFER_REPL_CACHE=${path.join(dir, "cache")}`;
-    const command = `cd ${repoRoot} && env ${env} node bin/infer-repl.mjs ${args.join(" ")}; echo $? > ${this.exitFile}; sleep 60`;
-    execFileSync("tmux", ["new-session", "-d", "-s", this.name, "-x", String(size[0]), "-y", String(size[1]), command]);
-  }
-
-  /** The pane with 300 lines of scrollback: finished cells scroll up there. */
-  screen(): string {
-    return execFileSync("tmux", ["capture-pane", "-p", "-J", "-S", "-300", "-t", this.name], { encoding: "utf8" });
-  }
-
-  /**
-   * Only what the terminal shows now. Ink redraws its live area in place, but frames that scrolled off the top stay in
-   * the scrollback, so checks of the live area (the input line, a streaming cell) must not look there.
-   */
-  visible(): string {
-    return execFileSync("tmux", ["capture-pane", "-p", "-J", "-t", this.name], { encoding: "utf8" });
-  }
-
-  /** Types text literally (no key names), or sends named keys such as Enter or C-c. */
-  type(text: string): void {
-    execFileSync("tmux", ["send-keys", "-t", this.name, "-l", text]);
-  }
-
-  key(...keys: string[]): void {
-    execFileSync("tmux", ["send-keys", "-t", this.name, ...keys]);
-  }
-
-  line(text: string): void {
-    this.type(text);
-    this.key("Enter");
-  }
-
-  async waitFor(check: (screen: string) => boolean, what: string, timeoutMs = 60_000, pollMs = 25, view = () => this.screen()): Promise<string> {
-    const start = Date.now();
-    for (;;) {
-      const s = view();
-      if (check(s)) return s;
-      if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${s}`);
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
-  }
-
-  /**
-   * Milliseconds from sending each of `n` keys until the screen shows it on the input line (which must be empty).
-   * Includes tmux's own round trips (~10-20 ms per call on a busy machine), so it overstates the UI's share.
-   */
-  async keypressLatencies(n: number): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 1; i <= n; i++) {
-      const start = performance.now();
-      this.type("q");
-      await this.waitFor((s) => s.includes("› " + "q".repeat(i)), `keypress ${i}`, 5_000, 0, () => this.visible());
-      out.push(performance.now() - start);
-      await new Promise((r) => setTimeout(r, 30));
-    }
-    this.key("C-u");
-    return out;
-  }
-
-  waitText(text: string, timeoutMs?: number): Promise<string> {
-    return this.waitFor((s) => s.includes(text), JSON.stringify(text), timeoutMs);
-  }
-
-  async exitCode(): Promise<number> {
-    const start = Date.now();
-    while (!existsSync(this.exitFile) || readFileSync(this.exitFile, "utf8").trim() === "") {
-      if (Date.now() - start > 20_000) assert.fail(`the REPL did not exit; screen:\n${this.screen()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return Number(readFileSync(this.exitFile, "utf8").trim());
-  }
-
-  kill(): void {
-    spawnSync("tmux", ["kill-session", "-t", this.name]);
-  }
-}
 
 test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :quit; :open restores the session", { skip, timeout: 600_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), "repl-e2e-"));
   const session = path.join(dir, "notebook.session"), recipe = path.join(dir, "tuned.ts");
-  const term = new Terminal(dir);
+  const term = new Terminal(dir, [], { env: { INFER_REPL_MODELS: modelsDir } });
   t.after(() => term.kill());
 
   await term.waitText("loaded " + modelsDir);
@@ -150,7 +64,7 @@ test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :q
   assert.equal(await term.exitCode(), 0);
 
   // A new process opens the session and, saved again, it is the same notebook.
-  const again = new Terminal(dir);
+  const again = new Terminal(dir, [], { env: { INFER_REPL_MODELS: modelsDir } });
   t.after(() => again.kill());
   await again.waitText("loaded " + modelsDir);
   again.line(`:open ${session}`);
@@ -175,7 +89,7 @@ test("issue 8: a recipe exported from a seeded session, run with tsx on the same
   mkdirSync(path.join(repoRoot, "tmp"), { recursive: true });
   const recipe = path.join(repoRoot, "tmp", `exported-${process.pid}.ts`);
   t.after(() => rmSync(recipe, { force: true }));
-  const term = new Terminal(dir);
+  const term = new Terminal(dir, [], { env: { INFER_REPL_MODELS: modelsDir } });
   t.after(() => term.kill());
 
   await term.waitText("loaded " + modelsDir);
@@ -213,7 +127,7 @@ test("issue 8: a recipe exported from a seeded session, run with tsx on the same
 test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 3, words unbroken, panel pages, status bar fits, Ctrl+L, Ctrl+C hint, :bench stops, kv-type reason", { skip, timeout: 600_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), "repl-80x24-"));
   const session = path.join(dir, "s.session");
-  const term = new Terminal(dir, ["-m", path.join(modelsDir, "stories15M-q8_0.gguf"), "-t", "2", "--temp", "0", "-n", "8"], [80, 24]);
+  const term = new Terminal(dir, ["-m", path.join(modelsDir, "stories15M-q8_0.gguf"), "-t", "2", "--temp", "0", "-n", "8"], { env: { INFER_REPL_MODELS: modelsDir }, size: [80, 24] });
   t.after(() => term.kill());
   const statusBar = /^ stories15M\S* · .*2 threads · KV .* (idle|running \d+) ?$/m;
   const lastLine = () => term.visible().trimEnd().split("\n").at(-1)!;
