@@ -19,6 +19,7 @@ import {
 import { nativeKernels } from "../core/native-kernels.ts";
 import { planTensorTypes, QUANT_FTYPES, type QuantFtype } from "../core/quantize/index.ts";
 import { llamaTensorOrder } from "../core/quantize/mix.ts";
+import { prng } from "./prng.ts";
 
 /** Llama 3's long-context rope: per-dimension frequency factors stored as the rope_freqs tensor (no metadata). */
 interface Llama3Rope { factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number }
@@ -177,7 +178,7 @@ export function writeShapeModel(file: string, seedKey: string, shape: RealShape,
 
 /** A tensor's bytes in `type`, ~1M values at a time, drawn from a generator seeded by the shape and the tensor's name. */
 function* tensorChunks(seedKey: string, plan: TensorPlan, type: GgmlType): Generator<Uint8Array> {
-  const rand = mulberry32(hashString(`${seedKey}/${plan.name}`));
+  const rand = prng(hashString(`${seedKey}/${plan.name}`));
   const fill = plan.fill(rand);
   const cols = plan.dims[0]!, rows = plan.dims.slice(1).reduce((a, b) => a * b, 1);
   const rowsPerChunk = Math.max(1, Math.floor((1 << 20) / cols));
@@ -237,17 +238,6 @@ function gaussian(rand: () => number, mean: number, std: number): (x: Float32Arr
       x[i] = mean + r * Math.cos(t);
       x[i + 1] = mean + r * Math.sin(t);
     }
-  };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -1,5 +1,6 @@
 import { GgmlType, GgufValueType, getArray, readGguf, writeGguf, type GgufArray, type TensorToWrite, type TypedValue, type GgufValue } from "../../core/gguf/index.ts";
 import { sharedModel } from "./paths.ts";
+import { prng } from "../../scripts/prng.ts";
 
 export interface SyntheticSpec {
   architecture: "llama" | "qwen2" | "qwen3";
@@ -24,17 +25,7 @@ export interface SyntheticSpec {
   shapeTensor?: (name: string, dims: number[], data: Float32Array) => void;
 }
 
-/** A seeded uniform PRNG (mulberry32), so synthetic weights are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /**
  * Writes a small llama-family model with random F32 weights. Its vocabulary is stories260K's (512 SentencePiece
