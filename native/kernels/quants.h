@@ -2,6 +2,7 @@
 // activation quantizers llama.cpp's x86 CPU backend uses for matmul inputs, and dequantizers to f32.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "../ggml_types.h"
 
@@ -35,6 +36,17 @@ inline void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
     *sc = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
     *m = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
+}
+
+// All eight scales and mins of a Q4_K/Q5_K block at once (k4_scale_min for every j): the scales as bytes 0..7 of
+// u[0..1], the mins as bytes 0..7 of u[2..3].
+inline void k4_scales_mins(const uint8_t* packed, uint32_t u[4]) {
+  std::memcpy(u, packed, 12);
+  u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
+  u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  u[2] = mins_low;
+  u[0] &= 0x3F3F3F3Fu;
 }
 
 // The 16 signed 6-bit sub-block scales of a Q3_K block (already minus 32).

@@ -48,12 +48,7 @@ struct ActSb {
 // The eight 6-bit scales and mins of a Q4_K/Q5_K super-block as bytes 0..7 of sc and mn (k4_scale_min for all j).
 inline void k4_unpack_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
   uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
-  u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  u[2] = mins_low;
-  u[0] &= 0x3F3F3F3Fu;
+  k4_scales_mins(packed, u);
   std::memcpy(sc, u, 8);
   std::memcpy(mn, u + 2, 8);
 }

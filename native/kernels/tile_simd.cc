@@ -649,14 +649,8 @@ struct K4Scales {
   int mins;
 };
 inline K4Scales k4_scales(const uint8_t* packed, const int16_t* bsums) {
-  // Scales into u[0..1] and mins into u[2..3], a byte each (k4_scale_min for all j at once).
   uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;
-  u[1] = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  u[2] = mins_low;
-  u[0] &= 0x3F3F3F3Fu;
+  k4_scales_mins(packed, u);
   const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
   const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
   const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
