@@ -80,8 +80,13 @@ export class Terminal {
     return out;
   }
 
+  /**
+   * Waits until the screen shows `text`, read with runs of white space as one space: a message may wrap across
+   * lines at a width that depends on how long a path in it is (CI's checkout path is longer than ours).
+   */
   waitText(text: string, timeoutMs?: number): Promise<string> {
-    return this.waitFor((s) => s.includes(text), JSON.stringify(text), timeoutMs);
+    const wanted = text.replace(/\s+/g, " ");
+    return this.waitFor((s) => s.replace(/\s+/g, " ").includes(wanted), JSON.stringify(text), timeoutMs);
   }
 
   async exitCode(): Promise<number> {
