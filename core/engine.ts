@@ -120,6 +120,7 @@ export class Engine {
     if (arithmetic !== "token" && arithmetic !== "batch") throw new RangeError(`arithmetic must be "token" or "batch", got ${String(arithmetic)}`);
     const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
+    model.setContextSize(contextSize);
     const warnings = contextSize > model.hparams.contextLength
       ? [`the context size ${contextSize} is longer than the ${model.hparams.contextLength} tokens the model was trained on: expect worse output past ${model.hparams.contextLength}`]
       : [];

@@ -1,4 +1,4 @@
-import { GgufError, getArray, getOptionalNumber, type GgufFile } from "../gguf/index.ts";
+import { GgufError, getArray, getNumber, getOptionalNumber, type GgufFile } from "../gguf/index.ts";
 import type { NativeFamilyConfig } from "../native.ts";
 
 /**
@@ -14,6 +14,7 @@ interface BaseHparams {
   headDim: number;
   ropeBase: number;
   ropeFreqScale: number;
+  contextLength: number;
 }
 
 const f32 = Math.fround;
@@ -44,6 +45,28 @@ const FAMILIES: Record<string, { layerNorms?: string[]; read: (f: GgufFile, hp: 
         ropeFreqScaleSwa: 1,
       }),
     }),
+  },
+  phi3: {
+    // Q times 1/sqrtf(head size) after RoPE; LongRoPE: rope_factors_long/short (the weights table), cos and sin times
+    // rope.scaling.attn_factor. llama.cpp ignores phi3's sliding window ("Phi SWA is currently disabled").
+    read: (f, hp) => ({
+      qScale: f32(1 / sqrtf(hp.headDim)),
+      ropeAttnFactor: getOptionalNumber(f, "phi3.rope.scaling.attn_factor") ?? 1,
+      ...(f.tensors.some((t) => t.name === "rope_factors_long.weight")
+        ? { ropeOrigContext: getOptionalNumber(f, "phi3.rope.scaling.original_context_length") ?? hp.contextLength }
+        : {}),
+    }),
+  },
+  granite: {
+    read: (f) => {
+      if (f.metadata.get("granite.rope.scaling.finetuned") === false) throw new GgufError(f.path, "granite without RoPE (rope.scaling.finetuned = false) is not supported");
+      return {
+        embdScale: getOptionalNumber(f, "granite.embedding_scale") ?? 0,
+        residualScale: getOptionalNumber(f, "granite.residual_scale") ?? 0,
+        attnScale: getOptionalNumber(f, "granite.attention.scale") ?? 0,
+        logitScale: getNumber(f, "granite.logit_scale"),
+      };
+    },
   },
 };
 

@@ -10,6 +10,8 @@ const ARCHITECTURES: Record<string, { ropeNeox: boolean }> = {
   qwen3: { ropeNeox: true },
   gemma2: { ropeNeox: true },
   gemma3: { ropeNeox: true },
+  phi3: { ropeNeox: true },
+  granite: { ropeNeox: false },
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
@@ -35,15 +37,17 @@ export function readHparams(f: GgufFile): ModelHparams {
   if (ropeDim < 0 || ropeDim > headDim || ropeDim % 2 !== 0) throw new GgufError(f.path, `${k("rope.dimension_count")} = ${ropeDim} does not fit the head dimension ${headDim}`);
   const scalingType = getString(f, k("rope.scaling.type"), undefined);
   const scalingFactor = getOptionalNumber(f, k("rope.scaling.factor")) ?? 1;
-  if (scalingType && scalingType !== "none" && scalingType !== "linear") {
-    throw new GgufError(f.path, `rope scaling '${scalingType}' is not supported (none, linear)`);
+  // llama.cpp's default type is linear; LongRoPE's factors are tensors (rope_factors_long/short), its scaling linear.
+  if (scalingType && scalingType !== "none" && scalingType !== "linear" && scalingType !== "longrope") {
+    throw new GgufError(f.path, `rope scaling '${scalingType}' is not supported (none, linear, longrope)`);
   }
   const tokens = f.metadata.get("tokenizer.ggml.tokens");
   const nVocab = getOptionalNumber(f, k("vocab_size")) ?? (typeof tokens === "object" && "items" in tokens ? tokens.items.length : 0);
   if (nVocab < 1) throw new GgufError(f.path, "the vocabulary size is unknown (no tokenizer.ggml.tokens)");
   const nLayer = positive(f, k("block_count"));
+  const contextLength = getOptionalNumber(f, k("context_length")) ?? 2048;
   const ropeBase = getOptionalNumber(f, k("rope.freq_base")) ?? 10000;
-  const ropeFreqScale = scalingType === "linear" && scalingFactor > 0 ? Math.fround(1 / scalingFactor) : 1;
+  const ropeFreqScale = scalingType !== "none" && scalingFactor > 0 ? Math.fround(1 / scalingFactor) : 1;
   return {
     architecture: arch,
     nVocab,
@@ -58,8 +62,8 @@ export function readHparams(f: GgufFile): ModelHparams {
     ropeBase,
     ropeFreqScale,
     rmsEps: getOptionalNumber(f, k("attention.layer_norm_rms_epsilon")) ?? 1e-5,
-    contextLength: getOptionalNumber(f, k("context_length")) ?? 2048,
-    family: readFamily(f, arch, { nEmbd, nHead, nLayer, headDim, ropeBase, ropeFreqScale }),
+    contextLength,
+    family: readFamily(f, arch, { nEmbd, nHead, nLayer, headDim, ropeBase, ropeFreqScale, contextLength }),
   };
 }
 

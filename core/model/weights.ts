@@ -33,12 +33,18 @@ export function weightTable(f: GgufFile, hp: ModelHparams): Record<string, Nativ
   take("output_norm.weight", [hp.nEmbd], { f32: true });
   take("output.weight", [hp.nEmbd, hp.nVocab], { optional: true });
   take("rope_freqs.weight", [hp.ropeDim / 2], { optional: true, f32: true });
+  take("rope_factors_long.weight", [hp.ropeDim / 2], { optional: true, f32: true });
+  take("rope_factors_short.weight", [hp.ropeDim / 2], { optional: true, f32: true });
   for (let l = 0; l < hp.nLayer; l++) {
     const p = `blk.${l}.`;
     take(p + "attn_norm.weight", [hp.nEmbd], { f32: true });
-    take(p + "attn_q.weight", [hp.nEmbd, qDim]);
-    take(p + "attn_k.weight", [hp.nEmbd, kvDim]);
-    take(p + "attn_v.weight", [hp.nEmbd, kvDim]);
+    if (byName.has(p + "attn_qkv.weight")) {
+      take(p + "attn_qkv.weight", [hp.nEmbd, qDim + 2 * kvDim]);  // fused (phi3): Q, K and V rows in turn
+    } else {
+      take(p + "attn_q.weight", [hp.nEmbd, qDim]);
+      take(p + "attn_k.weight", [hp.nEmbd, kvDim]);
+      take(p + "attn_v.weight", [hp.nEmbd, kvDim]);
+    }
     take(p + "attn_output.weight", [qDim, hp.nEmbd]);
     take(p + "attn_q.bias", [qDim], { optional: true, f32: true });
     take(p + "attn_k.bias", [kvDim], { optional: true, f32: true });
@@ -46,8 +52,12 @@ export function weightTable(f: GgufFile, hp: ModelHparams): Record<string, Nativ
     take(p + "attn_q_norm.weight", [hp.headDim], { optional: true, f32: true });
     take(p + "attn_k_norm.weight", [hp.headDim], { optional: true, f32: true });
     take(p + "ffn_norm.weight", [hp.nEmbd], { f32: true });
-    take(p + "ffn_gate.weight", [hp.nEmbd, hp.nFf]);
-    take(p + "ffn_up.weight", [hp.nEmbd, hp.nFf]);
+    if (byName.has(p + "ffn_gate.weight")) {
+      take(p + "ffn_gate.weight", [hp.nEmbd, hp.nFf]);
+      take(p + "ffn_up.weight", [hp.nEmbd, hp.nFf]);
+    } else {
+      take(p + "ffn_up.weight", [hp.nEmbd, 2 * hp.nFf]);  // fused (phi3): the gate's rows, then the up projection's
+    }
     take(p + "ffn_down.weight", [hp.nFf, hp.nEmbd]);
     for (const norm of familyLayerNorms(hp.architecture)) take(`${p}${norm}.weight`, [hp.nEmbd], { f32: true });
   }

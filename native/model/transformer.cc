@@ -80,8 +80,8 @@ void Transformer::fill_rope_cache(const StepBatch& b, float base, float freq_sca
     for (int i0 = 0; i0 < nd; i0 += 2) {
       const float ff = w_.rope_freqs ? w_.rope_freqs[i0 / 2] : 1.0f;
       const float t = freq_scale * (theta / ff);
-      cs[i0] = std::cos(t);
-      cs[i0 + 1] = std::sin(t);
+      cs[i0] = std::cos(t) * cfg_.family.rope_attn_factor;  // as ggml's rope_yarn (mscale; ext_factor 0)
+      cs[i0 + 1] = std::sin(t) * cfg_.family.rope_attn_factor;
       theta *= theta_scale;
     }
   }

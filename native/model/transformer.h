@@ -45,6 +45,8 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   Matrix output{};  // token_embd when tied
   const float* rope_freqs = nullptr;  // llama3-style per-dimension frequency factors, rope_dim / 2 of them
+  // phi3's LongRoPE factors (rope_dim / 2 each): rope_freqs is one of them, by the context size (use_long_rope).
+  const float *rope_factors_long = nullptr, *rope_factors_short = nullptr;
   std::vector<LayerWeights> layers;
   // The matrices point into a read-only file mapping, whose pages the Transformer may release (release_pages).
   bool file_mapped = false;
@@ -94,6 +96,11 @@ class Transformer {
   // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
   Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool);
   const ModelConfig& config() const { return cfg_; }
+  // LongRoPE: the long factors for contexts longer than the original one, else the short (as llama.cpp chooses by
+  // its context size). No effect without LongRoPE factors; call before any forward.
+  void use_long_rope(bool long_factors) {
+    if (w_.rope_factors_long) w_.rope_freqs = long_factors ? w_.rope_factors_long : w_.rope_factors_short;
+  }
 
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
   std::string validate(const StepBatch& b, const KvPool& kv) const;

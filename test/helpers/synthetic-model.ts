@@ -3,7 +3,7 @@ import { sharedModel } from "./paths.ts";
 import { prng } from "../../scripts/prng.ts";
 
 export interface SyntheticSpec {
-  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3";
+  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3" | "phi3" | "granite";
   nEmbd: number;
   nLayer: number;
   nHead: number;
@@ -12,6 +12,8 @@ export interface SyntheticSpec {
   /** Head dimension when it differs from nEmbd / nHead (qwen3 and gemma allow that). */
   headDim?: number;
   seed?: number;
+  /** Rotated dimensions per head when fewer than the head size (rope.dimension_count; Phi-4-mini rotates 3/4). */
+  ropeDim?: number;
   /** Separate output head (default: tied to token_embd). */
   untiedOutput?: boolean;
   ropeBase?: number;
@@ -52,13 +54,21 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   f32("token_embd.weight", [spec.nEmbd, nVocab], 1);
   f32("output_norm.weight", [spec.nEmbd], 0.2, 1);
   if (spec.untiedOutput) f32("output.weight", [spec.nEmbd, nVocab], 0.5);
+  if (arch === "phi3") {  // LongRoPE's per-dimension frequency divisors
+    f32("rope_factors_long.weight", [(spec.ropeDim ?? headDim) / 2], 4, 5);
+    f32("rope_factors_short.weight", [(spec.ropeDim ?? headDim) / 2], 0.1, 1);
+  }
   for (let l = 0; l < spec.nLayer; l++) {
     const p = `blk.${l}.`;
     const w = (fanIn: number) => 1 / Math.sqrt(fanIn);
     f32(p + "attn_norm.weight", [spec.nEmbd], 0.2, 1);
-    f32(p + "attn_q.weight", [spec.nEmbd, qDim], w(spec.nEmbd));
-    f32(p + "attn_k.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
-    f32(p + "attn_v.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
+    if (arch === "phi3") {
+      f32(p + "attn_qkv.weight", [spec.nEmbd, qDim + 2 * kvDim], w(spec.nEmbd));
+    } else {
+      f32(p + "attn_q.weight", [spec.nEmbd, qDim], w(spec.nEmbd));
+      f32(p + "attn_k.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
+      f32(p + "attn_v.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
+    }
     if (arch === "qwen2") {
       f32(p + "attn_q.bias", [qDim], 0.5);
       f32(p + "attn_k.bias", [kvDim], 0.5);
@@ -70,8 +80,12 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     }
     f32(p + "attn_output.weight", [qDim, spec.nEmbd], w(qDim));
     f32(p + "ffn_norm.weight", [spec.nEmbd], 0.2, 1);
-    f32(p + "ffn_gate.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
-    f32(p + "ffn_up.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
+    if (arch === "phi3") {
+      f32(p + "ffn_up.weight", [spec.nEmbd, 2 * spec.nFf], w(spec.nEmbd));  // gate rows, then up rows
+    } else {
+      f32(p + "ffn_gate.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
+      f32(p + "ffn_up.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
+    }
     f32(p + "ffn_down.weight", [spec.nFf, spec.nEmbd], w(spec.nFf));
     if (arch === "gemma2" || arch === "gemma3") {
       f32(p + "post_attention_norm.weight", [spec.nEmbd], 0.2, 1);
@@ -83,7 +97,8 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const f32v = (value: number): TypedValue => ({ type: GgufValueType.FLOAT32, value });
   const metadata: [string, GgufValue | TypedValue][] = [
     ["general.architecture", arch],
-    ["general.name", `synthetic-${arch}`],
+    // Not the architecture's name: llama.cpp changes a vocabulary's token attributes by model name ("phi3").
+    ["general.name", `synthetic model, ${spec.nLayer} layers`],
     [`${arch}.context_length`, u32(256)],
     [`${arch}.embedding_length`, u32(spec.nEmbd)],
     [`${arch}.feed_forward_length`, u32(spec.nFf)],
@@ -93,6 +108,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     [`${arch}.attention.layer_norm_rms_epsilon`, f32v(1e-6)],
     [`${arch}.rope.freq_base`, f32v(spec.ropeBase ?? 10000)],
   ];
+  if (spec.ropeDim) metadata.push([`${arch}.rope.dimension_count`, u32(spec.ropeDim)]);
   if (spec.headDim) {
     metadata.push([`${arch}.attention.key_length`, u32(headDim)], [`${arch}.attention.value_length`, u32(headDim)]);
   }
