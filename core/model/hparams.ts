@@ -1,5 +1,6 @@
 import { GgufError, getNumber, getOptionalNumber, getString, type GgufFile } from "../gguf/index.ts";
 import type { NativeModelConfig } from "../native.ts";
+import { readFamily } from "./families.ts";
 
 /** Architectures the native transformer runs, and how each differs from plain llama. */
 const ARCHITECTURES: Record<string, { ropeNeox: boolean }> = {
@@ -7,6 +8,8 @@ const ARCHITECTURES: Record<string, { ropeNeox: boolean }> = {
   mistral: { ropeNeox: false },
   qwen2: { ropeNeox: true },
   qwen3: { ropeNeox: true },
+  gemma2: { ropeNeox: true },
+  gemma3: { ropeNeox: true },
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
@@ -38,21 +41,25 @@ export function readHparams(f: GgufFile): ModelHparams {
   const tokens = f.metadata.get("tokenizer.ggml.tokens");
   const nVocab = getOptionalNumber(f, k("vocab_size")) ?? (typeof tokens === "object" && "items" in tokens ? tokens.items.length : 0);
   if (nVocab < 1) throw new GgufError(f.path, "the vocabulary size is unknown (no tokenizer.ggml.tokens)");
+  const nLayer = positive(f, k("block_count"));
+  const ropeBase = getOptionalNumber(f, k("rope.freq_base")) ?? 10000;
+  const ropeFreqScale = scalingType === "linear" && scalingFactor > 0 ? Math.fround(1 / scalingFactor) : 1;
   return {
     architecture: arch,
     nVocab,
     nEmbd,
-    nLayer: positive(f, k("block_count")),
+    nLayer,
     nHead,
     nHeadKv,
     headDim,
     nFf: positive(f, k("feed_forward_length")),
     ropeDim,
     ropeNeox: traits.ropeNeox,
-    ropeBase: getOptionalNumber(f, k("rope.freq_base")) ?? 10000,
-    ropeFreqScale: scalingType === "linear" && scalingFactor > 0 ? 1 / scalingFactor : 1,
+    ropeBase,
+    ropeFreqScale,
     rmsEps: getOptionalNumber(f, k("attention.layer_norm_rms_epsilon")) ?? 1e-5,
     contextLength: getOptionalNumber(f, k("context_length")) ?? 2048,
+    family: readFamily(f, arch, { nEmbd, nHead, nLayer, headDim, ropeBase, ropeFreqScale }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { GgufError, GgmlType, ggmlTypeName, type GgufFile, type TensorInfo } from "../gguf/index.ts";
 import type { NativeTensorRef } from "../native.ts";
 import type { ModelHparams } from "./hparams.ts";
+import { familyLayerNorms } from "./families.ts";
 
 /** Weight types the native kernels compute with; a tensor of another type is refused by name at load time. */
 export const SUPPORTED_WEIGHT_TYPES: ReadonlySet<GgmlType> = new Set([
@@ -48,6 +49,7 @@ export function weightTable(f: GgufFile, hp: ModelHparams): Record<string, Nativ
     take(p + "ffn_gate.weight", [hp.nEmbd, hp.nFf]);
     take(p + "ffn_up.weight", [hp.nEmbd, hp.nFf]);
     take(p + "ffn_down.weight", [hp.nFf, hp.nEmbd]);
+    for (const norm of familyLayerNorms(hp.architecture)) take(`${p}${norm}.weight`, [hp.nEmbd], { f32: true });
   }
   return table;
 }

@@ -3,13 +3,13 @@ import { sharedModel } from "./paths.ts";
 import { prng } from "../../scripts/prng.ts";
 
 export interface SyntheticSpec {
-  architecture: "llama" | "qwen2" | "qwen3";
+  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3";
   nEmbd: number;
   nLayer: number;
   nHead: number;
   nHeadKv: number;
   nFf: number;
-  /** Head dimension when it differs from nEmbd / nHead (qwen3 allows that). */
+  /** Head dimension when it differs from nEmbd / nHead (qwen3 and gemma allow that). */
   headDim?: number;
   seed?: number;
   /** Separate output head (default: tied to token_embd). */
@@ -64,7 +64,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
       f32(p + "attn_k.bias", [kvDim], 0.5);
       f32(p + "attn_v.bias", [kvDim], 0.5);
     }
-    if (arch === "qwen3") {
+    if (arch === "qwen3" || arch === "gemma3") {
       f32(p + "attn_q_norm.weight", [headDim], 0.2, 1);
       f32(p + "attn_k_norm.weight", [headDim], 0.2, 1);
     }
@@ -73,6 +73,10 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     f32(p + "ffn_gate.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
     f32(p + "ffn_up.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
     f32(p + "ffn_down.weight", [spec.nFf, spec.nEmbd], w(spec.nFf));
+    if (arch === "gemma2" || arch === "gemma3") {
+      f32(p + "post_attention_norm.weight", [spec.nEmbd], 0.2, 1);
+      f32(p + "post_ffw_norm.weight", [spec.nEmbd], 0.2, 1);
+    }
   }
 
   const u32 = (value: number): TypedValue => ({ type: GgufValueType.UINT32, value });
