@@ -8,6 +8,7 @@
 
 #include "../kernels/matmul.h"
 #include "../kernels/pack.h"
+#include "moe.h"
 #include "reduced_head.h"
 #include "../kv/kv_pool.h"
 #include "../thread_pool.h"
@@ -25,6 +26,9 @@ struct ModelConfig {
   // batched Q4_K kernel's order) instead of as it computes a lone token (the default: its generation path).
   // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order.
   bool batch_arithmetic = false;
+  // Q and K norms over the whole projection (olmoe) rather than per head (qwen3).
+  bool qk_norm_full = false;
+  MoeConfig moe;  // n_expert > 0: every layer's FFN is a mixture of experts (moe.h)
 };
 
 // A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.
@@ -35,6 +39,7 @@ struct LayerWeights {
   const float *q_norm = nullptr, *k_norm = nullptr;  // qwen3: per-head RMSNorm of Q and K
   const float* ffn_norm = nullptr;
   Matrix ffn_gate{}, ffn_up{}, ffn_down{};
+  MoeWeights moe;  // in place of ffn_gate/up/down in a mixture-of-experts layer
 };
 
 struct ModelWeights {
@@ -120,6 +125,7 @@ class Transformer {
     std::vector<float> x, xn, q, k, v, att, proj, gate, up;
     std::vector<float> head_in;  // the final-norm'd rows the output head multiplies
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
+    MoeScratch moe;
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.

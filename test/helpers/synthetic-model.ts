@@ -3,12 +3,17 @@ import { sharedModel } from "./paths.ts";
 import { prng } from "../../scripts/prng.ts";
 
 export interface SyntheticSpec {
-  architecture: "llama" | "qwen2" | "qwen3";
+  architecture: "llama" | "qwen2" | "qwen3" | "qwen3moe" | "olmoe";
   nEmbd: number;
   nLayer: number;
   nHead: number;
   nHeadKv: number;
   nFf: number;
+  /**
+   * Mixture of experts in every layer: `count` experts of hidden width `ff`, `used` per token (qwen3moe and olmoe
+   * files must have them; a llama file with them is Mixtral-style). llama and olmoe experts are nFf wide.
+   */
+  experts?: { count: number; used: number; ff?: number };
   /** Head dimension when it differs from nEmbd / nHead (qwen3 allows that). */
   headDim?: number;
   seed?: number;
@@ -40,6 +45,8 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   const qDim = spec.nHead * headDim, kvDim = spec.nHeadKv * headDim;
   const arch = spec.architecture;
+  if ((arch === "qwen3moe" || arch === "olmoe") && !spec.experts) throw new Error(`a synthetic ${arch} model needs experts`);
+  const experts = spec.experts && { ...spec.experts, ff: spec.experts.ff ?? spec.nFf };
 
   const tensors: TensorToWrite[] = [];
   const f32 = (name: string, dims: number[], scale: number, offset = 0) => {
@@ -64,15 +71,27 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
       f32(p + "attn_k.bias", [kvDim], 0.5);
       f32(p + "attn_v.bias", [kvDim], 0.5);
     }
-    if (arch === "qwen3") {
+    if (arch === "qwen3" || arch === "qwen3moe") {
       f32(p + "attn_q_norm.weight", [headDim], 0.2, 1);
       f32(p + "attn_k_norm.weight", [headDim], 0.2, 1);
     }
+    if (arch === "olmoe") {  // its Q/K norms span the whole projection
+      f32(p + "attn_q_norm.weight", [qDim], 0.2, 1);
+      f32(p + "attn_k_norm.weight", [kvDim], 0.2, 1);
+    }
     f32(p + "attn_output.weight", [qDim, spec.nEmbd], w(qDim));
     f32(p + "ffn_norm.weight", [spec.nEmbd], 0.2, 1);
-    f32(p + "ffn_gate.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
-    f32(p + "ffn_up.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
-    f32(p + "ffn_down.weight", [spec.nFf, spec.nEmbd], w(spec.nFf));
+    if (experts) {
+      const { count, ff } = experts;
+      f32(p + "ffn_gate_inp.weight", [spec.nEmbd, count], w(spec.nEmbd) * 4);  // spread router logits: distinct top-k
+      f32(p + "ffn_gate_exps.weight", [spec.nEmbd, ff, count], w(spec.nEmbd));
+      f32(p + "ffn_up_exps.weight", [spec.nEmbd, ff, count], w(spec.nEmbd));
+      f32(p + "ffn_down_exps.weight", [ff, spec.nEmbd, count], w(ff));
+    } else {
+      f32(p + "ffn_gate.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
+      f32(p + "ffn_up.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
+      f32(p + "ffn_down.weight", [spec.nFf, spec.nEmbd], w(spec.nFf));
+    }
   }
 
   const u32 = (value: number): TypedValue => ({ type: GgufValueType.UINT32, value });
@@ -89,6 +108,10 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     [`${arch}.attention.layer_norm_rms_epsilon`, f32v(1e-6)],
     [`${arch}.rope.freq_base`, f32v(spec.ropeBase ?? 10000)],
   ];
+  if (experts) {
+    metadata.push([`${arch}.expert_count`, u32(experts.count)], [`${arch}.expert_used_count`, u32(experts.used)]);
+    if (arch === "qwen3moe") metadata.push([`${arch}.expert_feed_forward_length`, u32(experts.ff)]);
+  }
   if (spec.headDim) {
     metadata.push([`${arch}.attention.key_length`, u32(headDim)], [`${arch}.attention.value_length`, u32(headDim)]);
   }
