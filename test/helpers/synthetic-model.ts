@@ -1,4 +1,5 @@
 import { GgmlType, GgufValueType, getArray, readGguf, writeGguf, type GgufArray, type TensorToWrite, type TypedValue, type GgufValue } from "../../core/gguf/index.ts";
+import { nativeKernels } from "../../core/native-kernels.ts";
 import { sharedModel } from "./paths.ts";
 import { prng } from "../../scripts/prng.ts";
 
@@ -26,6 +27,11 @@ export interface SyntheticSpec {
   renameTokens?: Map<number, { text: string; type: number }>;
   /** More metadata, e.g. a tokenizer.chat_template. */
   extraMetadata?: [string, GgufValue | TypedValue][];
+  /**
+   * Type of the layers' weight matrices (attention, FFN, experts), quantized row by row with the reference
+   * quantizers (default F32). Norms, the expert router, the embedding and the output head stay F32.
+   */
+  weightType?: GgmlType;
   /** Rewrites a tensor's generated weights before it is written (dims as GGUF lists them: fastest first). */
   shapeTensor?: (name: string, dims: number[], data: Float32Array) => void;
 }
@@ -54,7 +60,9 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     const data = new Float32Array(n);
     for (let i = 0; i < n; i++) data[i] = offset + (rand() * 2 - 1) * scale;
     spec.shapeTensor?.(name, dims, data);
-    tensors.push({ name, dims, type: GgmlType.F32, data: new Uint8Array(data.buffer) });
+    const type = spec.weightType ?? GgmlType.F32;
+    const quantize = type !== GgmlType.F32 && dims.length >= 2 && name.startsWith("blk.") && !name.includes("ffn_gate_inp");
+    tensors.push({ name, dims, type: quantize ? type : GgmlType.F32, data: quantize ? quantizeRows(type, data, dims[0]!) : new Uint8Array(data.buffer) });
   };
   f32("token_embd.weight", [spec.nEmbd, nVocab], 1);
   f32("output_norm.weight", [spec.nEmbd], 0.2, 1);
@@ -119,6 +127,17 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   for (const [k, v] of vocab.metadata) if (k.startsWith("tokenizer.") && !overridden.has(k)) metadata.push([k, renamed(k, v, spec.renameTokens)]);
   metadata.push(...(spec.extraMetadata ?? []));
   writeGguf(path, { metadata, tensors });
+}
+
+function quantizeRows(type: GgmlType, data: Float32Array, cols: number): Uint8Array {
+  const rows = data.length / cols;
+  let out: Uint8Array | undefined;
+  for (let r = 0; r < rows; r++) {
+    const q = nativeKernels.quantizeRow(type, data.subarray(r * cols, (r + 1) * cols));
+    out ??= new Uint8Array(q.length * rows);
+    out.set(q, r * q.length);
+  }
+  return out!;
 }
 
 /** The vocabulary's token texts and types with `renames` applied. */
