@@ -9,6 +9,14 @@ export interface NativeModelConfig {
   ropeDim: number; ropeNeox: boolean; ropeBase: number; ropeFreqScale: number; rmsEps: number;
   /** Compute as llama.cpp computes a batch of 64+ tokens (ModelConfig::batch_arithmetic); default false. */
   batchArithmetic?: boolean;
+  /** Q and K norms over the whole projection (olmoe) instead of per head. */
+  qkNormFull?: boolean;
+  /** Mixture of experts (every layer): expert count, experts per token, an expert's hidden width. */
+  nExpert?: number;
+  nExpertUsed?: number;
+  nFfExp?: number;
+  /** Renormalise the selected experts' probabilities to sum to one (llama.cpp's norm_w for the architecture). */
+  expertWeightsNorm?: boolean;
   /** gemma2/gemma3, phi3, granite particulars (core/model/families.ts); absent: as llama. */
   family?: NativeFamilyConfig;
 }

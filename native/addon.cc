@@ -173,6 +173,15 @@ ModelConfig read_config(const Napi::Object& c) {
   cfg.rms_eps = float(get_double(c, "rmsEps"));
   cfg.batch_arithmetic = c.Get("batchArithmetic").ToBoolean();
   cfg.family = read_family(c.Get("family"), cfg.n_layer);
+  cfg.qk_norm_full = c.Get("qkNormFull").ToBoolean();
+  if (c.Has("nExpert") && !c.Get("nExpert").IsUndefined()) {
+    cfg.moe.n_expert = get_int(c, "nExpert");
+    cfg.moe.n_expert_used = get_int(c, "nExpertUsed");
+    cfg.moe.n_ff_exp = get_int(c, "nFfExp");
+    cfg.moe.norm_weights = c.Get("expertWeightsNorm").ToBoolean();
+    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert)
+      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1");
+  }
   if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
     throw std::invalid_argument("model hyperparameters must be positive");
   if (cfg.n_head % cfg.n_head_kv != 0) throw std::invalid_argument("head count must be a multiple of the KV head count");
@@ -225,18 +234,26 @@ class Model : public Napi::ObjectWrap<Model> {
         L.bq = bind.vector(p + "attn_q.bias", qd, true);
         L.bk = bind.vector(p + "attn_k.bias", kvd, true);
         L.bv = bind.vector(p + "attn_v.bias", kvd, true);
-        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.head_dim, true);
-        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.head_dim, true);
+        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.qk_norm_full ? qd : cfg.head_dim, true);
+        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.qk_norm_full ? kvd : cfg.head_dim, true);
         L.ffn_norm = bind.vector(p + "ffn_norm.weight", d);
-        if (bind.has(p + "ffn_gate.weight")) {
-          L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
-          L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
-        } else {  // fused (phi3): the gate's rows, then the up projection's (ggml_swiglu's halves)
-          const Matrix gate_up = bind.matrix(p + "ffn_up.weight", d, 2 * int64_t(cfg.n_ff));
-          L.ffn_gate = WeightBinder::rows_of(gate_up, 0, cfg.n_ff);
-          L.ffn_up = WeightBinder::rows_of(gate_up, cfg.n_ff, cfg.n_ff);
+        if (const MoeConfig& m = cfg.moe; m.n_expert > 0) {
+          L.moe.router = bind.matrix(p + "ffn_gate_inp.weight", d, m.n_expert);
+          // Merged [n_expert][rows][cols] tensors, bound as one matrix of n_expert * rows rows.
+          L.moe.gate = split_experts(bind.matrix(p + "ffn_gate_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
+          L.moe.up = split_experts(bind.matrix(p + "ffn_up_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
+          L.moe.down = split_experts(bind.matrix(p + "ffn_down_exps.weight", m.n_ff_exp, int64_t(d) * m.n_expert), m.n_expert);
+        } else {
+          if (bind.has(p + "ffn_gate.weight")) {
+            L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
+            L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
+          } else {  // fused (phi3): the gate's rows, then the up projection's (ggml_swiglu's halves)
+            const Matrix gate_up = bind.matrix(p + "ffn_up.weight", d, 2 * int64_t(cfg.n_ff));
+            L.ffn_gate = WeightBinder::rows_of(gate_up, 0, cfg.n_ff);
+            L.ffn_up = WeightBinder::rows_of(gate_up, cfg.n_ff, cfg.n_ff);
+          }
+          L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
         }
-        L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
         L.attn_post_norm = bind.vector(p + "post_attention_norm.weight", d, true);
         L.ffn_post_norm = bind.vector(p + "post_ffw_norm.weight", d, true);
         w.layers.push_back(L);

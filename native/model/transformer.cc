@@ -23,12 +23,20 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   if (w_.file_mapped && w_.output.shadow) release_pages(w_.output.data, size_t(w_.output.rows) * row_bytes(w_.output.type, w_.output.cols));
   if (tied) w_.token_embd.packed = w_.output.packed;  // the lookup reads rows back from the head's packed copy
   w_.output.gemm_order = cfg.batch_arithmetic;
-  for (LayerWeights& L : w_.layers)
-    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
+  for (LayerWeights& L : w_.layers) {
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.moe.router}) {
+      if (!m->data) continue;  // the FFN a layer does not have
       packed_.attach(*m, pool);
       release_packed(*m);
       m->gemm_order = cfg.batch_arithmetic;
     }
+    // Experts sum every row as a lone row in either arithmetic (llama.cpp's mul_mat_id: gemv / vec_dot per row).
+    for (std::vector<Matrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})
+      for (Matrix& m : *experts) {
+        packed_.attach(m, pool);
+        release_packed(m);
+      }
+  }
 }
 
 void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool) {
@@ -225,7 +233,8 @@ void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBa
 
 void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activations& a) {
   const int T = b.n_tokens, d = cfg_.n_embd, hd = cfg_.head_dim;
-  const int q_dim = cfg_.n_head * hd, kv_dim = cfg_.n_head_kv * hd, ff = cfg_.n_ff;
+  // A mixture-of-experts model has no dense FFN (its experts' buffers are in a.moe).
+  const int q_dim = cfg_.n_head * hd, kv_dim = cfg_.n_head_kv * hd, ff = cfg_.moe.n_expert > 0 ? 0 : cfg_.n_ff;
   a.x.resize(size_t(T) * d); a.xn.resize(size_t(T) * std::max(d, ff));
   a.q.resize(size_t(T) * q_dim); a.k.resize(size_t(T) * kv_dim); a.v.resize(size_t(T) * kv_dim);
   a.att.resize(size_t(T) * q_dim); a.proj.resize(size_t(T) * d);
@@ -268,7 +277,8 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
       const int from = task * chunk, to = std::min(T, from + chunk);
       for (int i = from; i < to; i++) {
         float* q = &a.q[size_t(i) * q_dim];
-        if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
+        if (L.q_norm && cfg_.qk_norm_full) rmsnorm(q, L.q_norm, q_dim, cfg_.rms_eps, q);
+        else if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
         rope(a, q, cfg_.n_head, i, l);
         if (fam.q_scale != 0) scale(q, q_dim, fam.q_scale);
       }
@@ -282,14 +292,16 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     add_block_output(a, L.attn_post_norm, rows);
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
-    {
+    if (L.moe.present()) {
+      moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe);
+    } else {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
       matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows);
+      if (fam.gelu) geglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
+      else swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
+      matmul(pool, L.ffn_down, a.xn.data(), rows, a.proj.data());
     }
-    if (fam.gelu) geglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
-    else swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
-    matmul(pool, L.ffn_down, a.xn.data(), rows, a.proj.data());
     add_block_output(a, L.ffn_post_norm, rows);
     if (try_exit(pool, kv, b, l + 1, a)) return;
   }
@@ -360,7 +372,8 @@ void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const Laye
   const int hd = cfg_.head_dim, kv_dim = cfg_.n_head_kv * hd;
   for (int i = from; i < to; i++) {
     float* k = &a.k[size_t(i) * kv_dim];
-    if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
+    if (L.k_norm && cfg_.qk_norm_full) rmsnorm(k, L.k_norm, kv_dim, cfg_.rms_eps, k);
+    else if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
     rope(a, k, cfg_.n_head_kv, i, layer);
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
     const int pos = b.positions[i];

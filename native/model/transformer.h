@@ -9,6 +9,7 @@
 #include "../kernels/matmul.h"
 #include "../kernels/pack.h"
 #include "family.h"
+#include "moe.h"
 #include "reduced_head.h"
 #include "../kv/kv_pool.h"
 #include "../thread_pool.h"
@@ -27,6 +28,9 @@ struct ModelConfig {
   // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order.
   bool batch_arithmetic = false;
   FamilyConfig family;  // gemma2/gemma3, phi3, granite particulars (family.h)
+  // Q and K norms over the whole projection (olmoe) rather than per head (qwen3).
+  bool qk_norm_full = false;
+  MoeConfig moe;  // n_expert > 0: every layer's FFN is a mixture of experts (moe.h)
 };
 
 // A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.
@@ -38,6 +42,7 @@ struct LayerWeights {
   const float* ffn_norm = nullptr;
   Matrix ffn_gate{}, ffn_up{}, ffn_down{};
   const float *attn_post_norm = nullptr, *ffn_post_norm = nullptr;  // gemma2/3: RMSNorm of each block's output
+  MoeWeights moe;  // in place of ffn_gate/up/down in a mixture-of-experts layer
 };
 
 struct ModelWeights {
@@ -132,6 +137,7 @@ class Transformer {
     std::vector<float> head_in;   // the final-norm'd rows the output head multiplies
     std::vector<float> head_out;  // logits of greedy rows whose argmax needs the final values (transforms_logits)
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
+    MoeScratch moe;
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.
