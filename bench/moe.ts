@@ -3,7 +3,7 @@
 // decode (tg) and prefill (pp128, pp512) against llama-bench, and 32 sequences of aggregate decode against
 // llama-batched-bench. Fresh processes, programs alternating round by round (A B A B); each ratio is the median of
 // the per-round ratios.
-//   usage: npx tsx bench/moe.ts [--rounds 3] [--threads 2] [-n 32] [--qwen-layers 8] [--shapes id,...]
+//   usage: npx tsx bench/moe.ts [--rounds 3] [--threads 2] [-n 32] [--qwen-layers 4] [--shapes id,...]
 //          [--batched-rounds 2] [--no-batched]
 import { existsSync, renameSync } from "node:fs";
 import path from "node:path";
@@ -19,7 +19,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     threads: { type: "string", default: "2" },
     n: { type: "string", short: "n", default: "32" },
-    "qwen-layers": { type: "string", default: "8" },
+    "qwen-layers": { type: "string", default: "4" },
     shapes: { type: "string", default: EXPERT_SHAPE_IDS.join(",") },
     "batched-rounds": { type: "string", default: "2" },
     "no-batched": { type: "boolean", default: false },
