@@ -4,6 +4,7 @@ import type { FinishReason } from "../scheduler/sequence.ts";
 import { ChatError, ContextOverflowError } from "./errors.ts";
 import { CHAT_ENCODE, modelTemplate } from "./prompt.ts";
 import { ChatTemplate, type ChatMessage } from "./template.ts";
+import { EventQueue } from "./event-queue.ts";
 import { opensThinking, ThinkingSplitter, type TurnPart } from "./thinking.ts";
 
 /**
@@ -340,35 +341,4 @@ function checkSaved(v: unknown, nVocab: number): SavedChat {
     throw bad(`context must be {text, tokens} with token ids below ${nVocab}`);
   }
   return { ...(s as unknown as SavedChat), contextOverflow: checkPolicy(s["contextOverflow"] ?? "error") };
-}
-
-/** Events from the turn to its reader, in order; the reader sees the turn's error after the events before it. */
-class EventQueue<T> {
-  private readonly items: T[] = [];
-  private done = false;
-  private error: Error | undefined;
-  private wake: (() => void) | undefined;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  end(error?: Error): void {
-    this.done = true;
-    this.error = error;
-    this.wake?.();
-  }
-
-  async *iterate(): AsyncGenerator<T> {
-    for (;;) {
-      while (this.items.length > 0) yield this.items.shift()!;
-      if (this.done) {
-        if (this.error) throw this.error;
-        return;
-      }
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = undefined;
-    }
-  }
 }
