@@ -55,7 +55,7 @@ export async function prepareChat(engine: Engine, messages: readonly ChatMessage
   const out: GenerateOptions = { ...generate, ...CHAT_ENCODE, ...(thinking && { thinking }) };
   if (calling) {
     const given = (["grammar", "jsonSchema", "schema"] as const).find((k) => generate[k] !== undefined);
-    if (given) throw new ToolError("tool_choice", `tool calls cannot be combined with ${given === "grammar" ? "a grammar" : "a response format or schema"}; use tool_choice "none"`);
+    if (given) throw new ToolError("tool_choice", `tool calls cannot be combined with a response format, grammar or schema (${given} given); use tool_choice "none"`);
     const g = family.grammar(tools, choice, (parallelToolCalls ?? true) && family.parallel);
     try {
       out.grammar = engine.grammar(g.gbnf, { root: g.root });
@@ -114,7 +114,10 @@ export class ChatOutputReader {
   }
 
   push(text: string): ChatDelta {
-    if (!this.family) return { reasoning: "", content: text, toolCalls: [] };
+    if (!this.family) {
+      this.sentContent += text;
+      return { reasoning: "", content: text, toolCalls: [] };
+    }
     const parts = this.splitter!.push(text);
     return this.advance(parts.thinking, parts.answer, false);
   }
