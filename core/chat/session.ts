@@ -5,6 +5,7 @@ import { ChatError, ContextOverflowError } from "./errors.ts";
 import { CHAT_ENCODE, modelTemplate } from "./prompt.ts";
 import { ChatTemplate, type ChatMessage } from "./template.ts";
 import { EventQueue } from "./event-queue.ts";
+import { THINK_OPEN, thinkingStart } from "../sampling/grammar/thinking.ts";
 import { opensThinking, ThinkingSplitter, type TurnPart } from "./thinking.ts";
 
 /**
@@ -199,7 +200,9 @@ export class ChatSession {
         events.push({ token, text: out[part], part });
       }
     };
-    const stream = this.engine.stream(prompt.tokens, generate);
+    // A constraint (grammar, schema) holds the answer: a think block before it stays free.
+    const start = thinkingStart(prompt.text, this.template.source.includes(THINK_OPEN));
+    const stream = this.engine.stream(prompt.tokens, { ...generate, ...(start && { thinking: start }) });
     let last = 0;
     for await (const e of stream) {
       const wasThinking = splitter.thinking;
