@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Engine } from "../engine.ts";
 import type { GenerateOptions } from "../generation.ts";
 
@@ -30,16 +31,22 @@ export interface WorkloadRun {
  * users. Token times are taken as the stream events arrive.
  */
 export async function runWorkload(engine: Engine, w: WorkloadRun): Promise<WorkloadFigures> {
+  // One listener on the caller's signal instead of one per stream (node warns beyond ten on one signal).
+  const inner = new AbortController();
+  const forward = () => inner.abort(w.signal!.reason);
+  if (w.signal?.aborted) forward();
+  w.signal?.addEventListener("abort", forward, { once: true });
+  setMaxListeners(w.streams + 8, inner.signal);
   const t0 = performance.now();
   const perStream = await Promise.all(Array.from({ length: w.streams }, async (_, i) => {
     const stream = engine.stream(w.prompts[i % w.prompts.length]!, {
-      ...w.request, temperature: 0, ignoreEos: true, maxTokens: w.genTokens, signal: w.signal,
+      ...w.request, temperature: 0, ignoreEos: true, maxTokens: w.genTokens, signal: inner.signal,
     });
     const times: number[] = [];
     for await (const e of stream) if (e.token >= 0) times.push(performance.now());
     await stream.result;
     return times;
-  }));
+  })).finally(() => w.signal?.removeEventListener("abort", forward));
   w.signal?.throwIfAborted();
   const end = Math.max(...perStream.map((t) => t.at(-1) ?? t0));
   const tokens = perStream.reduce((a, t) => a + t.length, 0);

@@ -70,7 +70,15 @@ export interface TuneResult extends TuneSnapshot {
   /** Candidates no other beats on both throughput and latency (latency: TTFT for a latency tune, else p99). */
   readonly pareto: readonly CandidateRow[];
   /** The chosen point against the base in alternating rounds at the end: median ratio of the scores. */
-  readonly confirm?: { readonly ratio: number; readonly rounds: number };
+  readonly confirm?: {
+    readonly ratio: number;
+    readonly rounds: number;
+    /** Medians of the confirmation rounds, measured side by side (the figures to quote: same time, same load). */
+    readonly base: WorkloadFigures;
+    readonly best: WorkloadFigures;
+    /** Whether the chosen point passed (else the base was kept). */
+    readonly kept: boolean;
+  };
   readonly settings: TuneSettings;
 }
 
@@ -89,6 +97,8 @@ export interface TuneSettings {
 
 /** A candidate is dropped after its first round when this much slower than the incumbent (early stopping). */
 const HOPELESS = 0.85;
+const CONFIRM_ROUNDS = 5;
+const MIN_CONFIRM_ROUNDS = 3;
 /** Adopted only when the median ratio beats the incumbent by this much: smaller gains are within the noise. */
 const MIN_GAIN = 0.02;
 
@@ -176,6 +186,7 @@ class Tuner {
       const row = this.row(p);
       if (row.status !== "queued") continue; // measured (or refused) under an earlier incumbent
       if (changesOutput(p)) {
+        if (!this.hasTimeFor(4)) continue; // scoring takes about as long as a few measurements
         this.setPhase(`${knob}: quality of ${row.label}`);
         try {
           row.quality = await guard.check(p);
@@ -195,21 +206,29 @@ class Tuner {
     }
     const ratios = new Map<CandidateRow, { score: number[]; ttft: number[]; tpot: number[] }>(alive.map((r) => [r, { score: [], ttft: [], tpot: [] }]));
     for (let round = 0; round < this.rounds && alive.length > 0; round++) {
-      if (!this.hasTimeFor(alive.length + 1)) {
+      if (!this.hasTimeFor(2 * alive.length + 1)) {
         this.outOfTime = true; // the budget is spent: what is decided so far stands
         break;
       }
       this.setPhase(`${knob}: round ${round + 1}/${this.rounds}, ${alive.length} candidate${alive.length === 1 ? "" : "s"}`);
       // The incumbent first, then the candidates, in alternating order from round to round so drift hits all alike.
-      const inc = await this.measure(this.incumbent);
+      // Every candidate is bracketed by measurements of the incumbent (I A I B I ...) and compared with their mean,
+      // so the machine's drift between the two hits both sides alike; the order alternates from round to round.
+      let before = await this.measure(this.incumbent);
+      if (!before) throw new Error(`tune: the current best configuration failed: ${this.incumbent.note}`);
       for (const row of round % 2 ? [...alive].reverse() : alive) {
         const f = await this.measure(row);
-        if (!f) continue;
-        const r = ratios.get(row)!;
-        r.score.push(score(f, this.o.target, this.genTokens) / score(inc!, this.o.target, this.genTokens));
-        r.ttft.push(f.ttftMs / inc!.ttftMs);
-        r.tpot.push(f.msPerToken / inc!.msPerToken);
-        row.ratio = median(r.score);
+        const after = await this.measure(this.incumbent);
+        if (!after) throw new Error(`tune: the current best configuration failed: ${this.incumbent.note}`);
+        if (f) {
+          const inc = meanFigures(before, after);
+          const r = ratios.get(row)!;
+          r.score.push(score(f, this.o.target, this.genTokens) / score(inc, this.o.target, this.genTokens));
+          r.ttft.push(f.ttftMs / inc.ttftMs);
+          r.tpot.push(f.msPerToken / inc.msPerToken);
+          row.ratio = median(r.score);
+        }
+        before = after;
       }
       alive = alive.filter((row) => row.status !== "failed");
       for (const row of alive) {
@@ -243,27 +262,39 @@ class Tuner {
     this.report();
   }
 
-  /** The chosen point against the base, alternating, three rounds if the budget allows; the base wins a tie. */
+  /**
+   * The chosen point against the base, alternating (A B B A ...), up to CONFIRM_ROUNDS rounds as the budget allows.
+   * The base is kept when the chosen point is not faster, or (unless the user stopped the search) when fewer than
+   * MIN_CONFIRM_ROUNDS rounds fit: an unconfirmed gain on this noisy machine is too often none.
+   */
   private async confirm(): Promise<TuneResult["confirm"]> {
     const ratios: number[] = [], ttft: number[] = [], tpot: number[] = [];
-    for (let round = 0; round < this.rounds && this.hasTimeFor(2, 0); round++) {
-      this.setPhase(`confirming against the defaults, round ${round + 1}/${this.rounds}`);
+    const seen: { base: WorkloadFigures[]; best: WorkloadFigures[] } = { base: [], best: [] };
+    for (let round = 0; round < CONFIRM_ROUNDS && this.hasTimeFor(2, 0); round++) {
+      this.setPhase(`confirming against the defaults, round ${round + 1}/${CONFIRM_ROUNDS}`);
       const [first, second] = round % 2 ? [this.incumbent, this.baseRow] : [this.baseRow, this.incumbent];
       const a = await this.measure(first), b = await this.measure(second);
       if (!a || !b) break;
       const [base, best] = round % 2 ? [b, a] : [a, b];
+      seen.base.push(base);
+      seen.best.push(best);
       ratios.push(score(best, this.o.target, this.genTokens) / score(base, this.o.target, this.genTokens));
       ttft.push(best.ttftMs / base.ttftMs);
       tpot.push(best.msPerToken / base.msPerToken);
     }
-    if (ratios.length === 0) return undefined;
+    if (this.o.signal?.aborted) return undefined; // stopped: the best so far stands as it is
+    if (ratios.length < MIN_CONFIRM_ROUNDS) {
+      this.incumbent.note = `kept the defaults: the budget left ${ratios.length} confirmation round${ratios.length === 1 ? "" : "s"}`;
+      this.incumbent = this.baseRow;
+      return undefined;
+    }
     const ratio = median(ratios);
     const worse = ratio <= 1 || (this.o.target === "latency" && (median(ttft) > 1 || median(tpot) > 1));
     if (worse) {
       this.incumbent.note = `not faster than the defaults when confirmed (${ratio.toFixed(2)}x)`;
       this.incumbent = this.baseRow;
     }
-    return { ratio, rounds: ratios.length };
+    return { ratio, rounds: ratios.length, base: medianFigures(seen.base), best: medianFigures(seen.best), kept: !worse };
   }
 
   /** One run of the workload under the row's configuration; undefined when the configuration fails. */
@@ -345,7 +376,7 @@ class Tuner {
     return e;
   }
 
-  private hasTimeFor(measurements: number, reserveRounds = this.rounds): boolean {
+  private hasTimeFor(measurements: number, reserveRounds = CONFIRM_ROUNDS): boolean {
     const per = this.measureMs.length ? median(this.measureMs) : 0;
     // Room is kept for the confirmation rounds at the end (two measurements each).
     return this.elapsed() + per * (measurements + 2 * reserveRounds) <= this.o.budgetMs;
@@ -396,6 +427,10 @@ export function requestOf(p: TunePoint): { speculative?: { mode: "ngram" | "draf
     ...(p.speculative ? { speculative: { ...p.speculative } } : {}),
     ...(p.earlyExit ? { earlyExit: p.earlyExit.map((x) => ({ ...x })) } : {}),
   };
+}
+
+function meanFigures(a: WorkloadFigures, b: WorkloadFigures): WorkloadFigures {
+  return { tokensPerS: (a.tokensPerS + b.tokensPerS) / 2, ttftMs: (a.ttftMs + b.ttftMs) / 2, msPerToken: (a.msPerToken + b.msPerToken) / 2, p99Ms: (a.p99Ms + b.p99Ms) / 2, wallMs: (a.wallMs + b.wallMs) / 2 };
 }
 
 function medianFigures(xs: readonly WorkloadFigures[]): WorkloadFigures {
