@@ -1,23 +1,18 @@
 import type { CandidateRow, TuneResult, TuneSnapshot } from "../core/tune/search.ts";
 import { latencyOf } from "../core/tune/search.ts";
 import { figuresText } from "../core/tune/recipe.ts";
-
-/** A progress bar of `width` cells. */
-export function progressBar(fraction: number, width = 24): string {
-  const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
-  return "█".repeat(full) + "░".repeat(width - full);
-}
+import { fillBar } from "./repl/components/bars.ts";
 
 /** The progress line of a tune: bar, percent, time left, what it is doing, the best so far. */
 export function tuneStatusLine(s: TuneSnapshot): string {
   const best = s.best.figures ? ` · best: ${s.best.label} ${s.best.figures.tokensPerS.toFixed(1)} t/s` : "";
-  return `${progressBar(s.progress)} ${Math.round(s.progress * 100)}% · ${Math.ceil(s.leftMs / 1000)} s left · ${s.phase}${best}`;
+  return `${fillBar(s.progress, 24)} ${Math.round(s.progress * 100)}% · ${Math.ceil(s.leftMs / 1000)} s left · ${s.phase}${best}`;
 }
 
 /** The candidates as a text table (the base first, then in the order they were tried); `limit` keeps the last rows. */
 export function tuneTable(s: TuneSnapshot, limit = Infinity): string {
   const header = ["", "configuration", "status", "tok/s", "TTFT ms", "ms/tok", "p99 ms", "ratio", "n", "note"];
-  const rows = s.rows.length > limit ? [s.rows[0]!, ...s.rows.slice(-(limit - 1))] : s.rows;
+  const rows = s.rows.length <= limit ? s.rows : limit <= 1 ? s.rows.slice(0, 1) : [s.rows[0]!, ...s.rows.slice(-(limit - 1))];
   const cells = rows.map((r) => row(r, s));
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => (i >= 3 && i <= 8 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join("  ").trimEnd();
