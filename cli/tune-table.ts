@@ -11,7 +11,9 @@ export function tuneStatusLine(s: TuneSnapshot): string {
 
 /** The candidates as a text table (the base first, then in the order they were tried); `limit` keeps the last rows. */
 export function tuneTable(s: TuneSnapshot, limit = Infinity): string {
-  const header = ["", "configuration", "status", "tok/s", "TTFT ms", "ms/tok", "p99 ms", "ratio", "n", "note"];
+  // The ratio to the incumbent decides; absolute figures drift with the machine's load. Narrow terminals cut the
+  // rightmost columns, so the ones that matter most come first.
+  const header = ["", "configuration", "status", "ratio", "tok/s", "p99 ms", "TTFT ms", "ms/tok", "n", "note"];
   const rows = s.rows.length <= limit ? s.rows : limit <= 1 ? s.rows.slice(0, 1) : [s.rows[0]!, ...s.rows.slice(-(limit - 1))];
   const cells = rows.map((r) => row(r, s));
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -24,8 +26,8 @@ function row(r: CandidateRow, s: TuneSnapshot): string[] {
   const mark = r.key === s.best.key ? "*" : "";
   const ppl = r.quality ? `ppl ${r.quality.rise >= 0 ? "+" : ""}${(r.quality.rise * 100).toFixed(2)}%` : "";
   const note = [ppl, r.note ?? ""].filter(Boolean).join("; ");
-  return [mark, r.label, r.status, f ? f.tokensPerS.toFixed(1) : "", f ? f.ttftMs.toFixed(1) : "", f ? f.msPerToken.toFixed(2) : "", f ? f.p99Ms.toFixed(1) : "",
-    r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : "", String(r.samples.length), note.length > 60 ? note.slice(0, 59) + "…" : note];
+  return [mark, r.label, r.status, r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : "", f ? f.tokensPerS.toFixed(1) : "", f ? f.p99Ms.toFixed(1) : "",
+    f ? f.ttftMs.toFixed(1) : "", f ? f.msPerToken.toFixed(2) : "", String(r.samples.length), note.length > 60 ? note.slice(0, 59) + "…" : note];
 }
 
 /** The end of a tune: the chosen point against the defaults, and the Pareto front. */

@@ -248,7 +248,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       const { tuning: _done, ...rest } = endJob(s, e.id);
       const keep = e.result.best.key === e.result.base.key ? "the starting configuration stays best" : ":keep tuned adopts it";
       return notice({ ...rest, tuned: { result: e.result, measuredUnder: under } }, "info",
-        `${tuneTable(e.result)}\n${tuneSummary(e.result)}\n${keep}; :export recipe FILE.ts writes it with these figures`);
+        `${tuneTable(e.result).split("\n").map((l) => l.slice(0, s.width)).join("\n")}\n${tuneSummary(e.result)}\n${keep}; :export recipe FILE.ts writes it with these figures`);
     }
     case "ppl-progress":
       return { ...s, jobs: s.jobs.map((j) => (j.id === e.id ? { ...j, progress: { done: e.done, total: e.total } } : j)) };
