@@ -64,7 +64,7 @@ export function registerTune(program: Command): void {
       try {
         const r = await tune({
           model: start.engine.model, draftModel: start.engine.draftModel, prompts, target: flags.target, streams: flags.streams,
-          ...(flags.p99Ms !== undefined ? { p99BoundMs: flags.p99Ms } : {}), budgetMs: flags.budget * 1000,
+          ...(flags.p99Ms !== undefined ? { p99BoundMs: flags.p99Ms } : {}), budgetMs: searchBudgetMs(flags.budget),
           ...(flags.gen !== undefined ? { genTokens: flags.gen } : {}), maxPplRise: flags.maxPplRise / 100,
           base: basePoint(start.engine, start.generate, availableParallelism()),
           ...(start.engine.contextSize !== undefined ? { contextSize: start.engine.contextSize } : {}),
@@ -99,6 +99,16 @@ export function registerTune(program: Command): void {
         process.off("SIGINT", stop);
       }
     });
+}
+
+/**
+ * The user's budget is for the whole command: the search gets what is left after the process started and resolved
+ * the model (performance.now() counts from the process's start), less a second for hashing the model and writing.
+ */
+function searchBudgetMs(budgetS: number): number {
+  const left = budgetS * 1000 - performance.now() - 1000;
+  if (left <= 0) throw new UsageError(`--budget ${budgetS}: the time is gone before the search starts (starting took ${(performance.now() / 1000).toFixed(1)} s)`);
+  return left;
 }
 
 interface Start { engine: EngineOptions; generate: GenerateOptions; chat?: RecipeConfig["chat"] }
