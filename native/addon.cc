@@ -133,6 +133,30 @@ class WeightBinder {
   Napi::Object tensors_;
 };
 
+// config.family (optional): the gemma2/gemma3, phi3 and granite particulars, FamilyConfig's fields in camelCase.
+FamilyConfig read_family(const Napi::Value& v, int n_layer) {
+  FamilyConfig f;
+  if (!v.IsObject()) return f;
+  const Napi::Object o = v.As<Napi::Object>();
+  auto num = [&](const char* key, float& out) { if (o.Has(key)) out = float(get_double(o, key)); };
+  num("embdScale", f.embd_scale); num("qScale", f.q_scale); num("attnScale", f.attn_scale);
+  num("attnSoftcap", f.attn_softcap); num("finalSoftcap", f.final_softcap);
+  num("residualScale", f.residual_scale); num("logitScale", f.logit_scale);
+  num("ropeBaseSwa", f.rope_base_swa); num("ropeFreqScaleSwa", f.rope_freq_scale_swa);
+  f.gelu = o.Get("gelu").ToBoolean();
+  if (o.Has("nSwa")) f.n_swa = get_int(o, "nSwa");
+  if (f.n_swa < 0) throw std::invalid_argument("the sliding window must not be negative");
+  f.swa_layers.assign(size_t(n_layer), 0);
+  if (f.n_swa > 0) {
+    if (!o.Get("swaLayers").IsTypedArray() || o.Get("swaLayers").As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw std::invalid_argument("family.swaLayers must be a Uint8Array");
+    const Napi::Uint8Array layers = o.Get("swaLayers").As<Napi::Uint8Array>();
+    if (layers.ElementLength() != size_t(n_layer)) throw std::invalid_argument("family.swaLayers must have one entry per layer");
+    for (int l = 0; l < n_layer; l++) f.swa_layers[size_t(l)] = layers[size_t(l)] != 0;
+  }
+  return f;
+}
+
 ModelConfig read_config(const Napi::Object& c) {
   ModelConfig cfg;
   cfg.n_vocab = get_int(c, "nVocab"); cfg.n_embd = get_int(c, "nEmbd"); cfg.n_layer = get_int(c, "nLayer");
@@ -142,6 +166,16 @@ ModelConfig read_config(const Napi::Object& c) {
   cfg.rope_base = float(get_double(c, "ropeBase")); cfg.rope_freq_scale = float(get_double(c, "ropeFreqScale"));
   cfg.rms_eps = float(get_double(c, "rmsEps"));
   cfg.batch_arithmetic = c.Get("batchArithmetic").ToBoolean();
+  cfg.family = read_family(c.Get("family"), cfg.n_layer);
+  cfg.qk_norm_full = c.Get("qkNormFull").ToBoolean();
+  if (c.Has("nExpert") && !c.Get("nExpert").IsUndefined()) {
+    cfg.moe.n_expert = get_int(c, "nExpert");
+    cfg.moe.n_expert_used = get_int(c, "nExpertUsed");
+    cfg.moe.n_ff_exp = get_int(c, "nFfExp");
+    cfg.moe.norm_weights = c.Get("expertWeightsNorm").ToBoolean();
+    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert)
+      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1");
+  }
   if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
     throw std::invalid_argument("model hyperparameters must be positive");
   if (cfg.n_head % cfg.n_head_kv != 0) throw std::invalid_argument("head count must be a multiple of the KV head count");
@@ -181,12 +215,22 @@ class Model : public Napi::ObjectWrap<Model> {
         L.bq = bind.vector(p + "attn_q.bias", qd, true);
         L.bk = bind.vector(p + "attn_k.bias", kvd, true);
         L.bv = bind.vector(p + "attn_v.bias", kvd, true);
-        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.head_dim, true);
-        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.head_dim, true);
+        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.qk_norm_full ? qd : cfg.head_dim, true);
+        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.qk_norm_full ? kvd : cfg.head_dim, true);
         L.ffn_norm = bind.vector(p + "ffn_norm.weight", d);
-        L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
-        L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
-        L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
+        if (const MoeConfig& m = cfg.moe; m.n_expert > 0) {
+          L.moe.router = bind.matrix(p + "ffn_gate_inp.weight", d, m.n_expert);
+          // Merged [n_expert][rows][cols] tensors, bound as one matrix of n_expert * rows rows.
+          L.moe.gate = split_experts(bind.matrix(p + "ffn_gate_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
+          L.moe.up = split_experts(bind.matrix(p + "ffn_up_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
+          L.moe.down = split_experts(bind.matrix(p + "ffn_down_exps.weight", m.n_ff_exp, int64_t(d) * m.n_expert), m.n_expert);
+        } else {
+          L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
+          L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
+          L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
+        }
+        L.attn_post_norm = bind.vector(p + "post_attention_norm.weight", d, true);
+        L.ffn_post_norm = bind.vector(p + "post_ffw_norm.weight", d, true);
         w.layers.push_back(L);
       }
       w.file_mapped = true;

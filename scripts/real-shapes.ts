@@ -249,7 +249,14 @@ function hashString(s: string): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { layers: { type: "string" } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { layers: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    console.log(`usage: npx tsx scripts/real-shapes.ts [--layers N] [shape ...] [format ...]   (default: every shape and format)
+  shapes:  ${REAL_SHAPE_IDS.join(", ")}
+  formats: ${REAL_SHAPE_FORMATS.join(", ")}, F32
+prints each file's path (cache: ${realShapesDir()}), generating the missing ones`);
+    process.exit(0);
+  }
   const ids = positionals.filter((p): p is RealShapeId => p in REAL_SHAPES);
   const formats = positionals.filter((p) => !(p in REAL_SHAPES)).map((p) => p.toUpperCase());
   for (const f of formats) {
