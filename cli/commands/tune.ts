@@ -115,7 +115,7 @@ interface Start { engine: EngineOptions; generate: GenerateOptions; chat?: Recip
 
 async function fromFlags(flags: Flags): Promise<Start> {
   const model = await resolveModelArg(flags.model);
-  return { engine: engineOptions(flags, model), generate: generateOptions(flags) };
+  return { engine: engineOptions(flags, model), generate: await generateOptions(flags) };
 }
 
 async function fromRecipe(file: string): Promise<Start> {
