@@ -8,7 +8,9 @@ export function registerInfo(program: Command): void {
     .argument("<model>", "GGUF model file")
     .option("--json", "print JSON")
     .action(async (path: string, flags: { json?: boolean }) => {
-      const [{ ggmlTypeName, readGguf }, { readHparams }] = await Promise.all([import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts")]);
+      const [{ ggmlTypeName, readGguf }, { readHparams }, { describeFamily }] = await Promise.all([
+        import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts"), import("../../core/model/families.ts"),
+      ]);
       const f = readGguf(path);
       const hp = readHparams(f);
       const types: Record<string, number> = {};
@@ -19,6 +21,7 @@ export function registerInfo(program: Command): void {
         weightBytes += t.nBytes;
       }
       const kvBytesPerToken = hp.nLayer * 2 * hp.nHeadKv * hp.headDim * 2;
+      const family = describeFamily(hp.family, hp.nLayer);
       const info = {
         path,
         gguf_version: f.version,
@@ -29,6 +32,7 @@ export function registerInfo(program: Command): void {
           head_dim: hp.headDim, n_ff: hp.nFf, context_length: hp.contextLength, rope_base: hp.ropeBase,
           rope_dim: hp.ropeDim, rms_eps: hp.rmsEps,
         },
+        family: family?.json ?? null,
         tokenizer: f.metadata.get("tokenizer.ggml.model") ?? null,
         tensors: f.tensors.length,
         tensor_types: types,
@@ -42,6 +46,7 @@ export function registerInfo(program: Command): void {
           `${path}`,
           `  architecture  ${hp.architecture} (GGUF v${f.version})`,
           `  layers ${hp.nLayer}, embedding ${hp.nEmbd}, heads ${hp.nHead} (KV ${hp.nHeadKv}), head dim ${hp.headDim}, FFN ${hp.nFf}`,
+          ...(family ? [`  family        ${family.lines.join("; ")}`] : []),
           `  vocabulary ${hp.nVocab} (${info.tokenizer}), context ${hp.contextLength}, rope base ${hp.ropeBase}`,
           `  tensors ${f.tensors.length}: ${Object.entries(types).map(([k, v]) => `${v} ${k}`).join(", ")}`,
           `  memory: weights ${mib(weightBytes)} (mapped), KV ${(kvBytesPerToken / 1024).toFixed(1)} KiB per token (f16)`,
