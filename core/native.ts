@@ -19,6 +19,18 @@ export interface NativeModelConfig {
   expertWeightsNorm?: boolean;
   /** Hidden width of the shared expert every token uses besides its chosen ones (qwen2moe); absent: none. */
   nFfShared?: number;
+  /** gemma2/gemma3, phi3, granite particulars (core/model/families.ts); absent: as llama. */
+  family?: NativeFamilyConfig;
+}
+
+/** FamilyConfig in native/model/family.h: 0 / absent means "as llama". */
+export interface NativeFamilyConfig {
+  embdScale?: number; qScale?: number; attnScale?: number; attnSoftcap?: number; finalSoftcap?: number;
+  residualScale?: number; logitScale?: number; gelu?: boolean;
+  /** Sliding window (positions a query sees, itself included) of the layers swaLayers marks (one byte per layer). */
+  nSwa?: number; swaLayers?: Uint8Array; ropeBaseSwa?: number; ropeFreqScaleSwa?: number;
+  /** LongRoPE (phi3): cos and sin times this; the long factors apply to contexts longer than ropeOrigContext. */
+  ropeAttnFactor?: number; ropeOrigContext?: number;
 }
 
 export interface NativeModelSpec {
@@ -70,6 +82,8 @@ export interface NativeModel {
   setExitHead(tokenIds: Int32Array): void;
   /** Head rows (token ids) of batches with draftHead set; empty = none. */
   setDraftHead(tokenIds: Int32Array): void;
+  /** LongRoPE: the long factors (true) or the short ones (the default); no effect without LongRoPE factors. */
+  useLongRope(long: boolean): void;
 }
 
 export interface NativeAddon {
