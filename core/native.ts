@@ -17,6 +17,8 @@ export interface NativeModelConfig {
   nFfExp?: number;
   /** Renormalise the selected experts' probabilities to sum to one (llama.cpp's norm_w for the architecture). */
   expertWeightsNorm?: boolean;
+  /** Hidden width of the shared expert every token uses besides its chosen ones (qwen2moe); absent: none. */
+  nFfShared?: number;
   /** gemma2/gemma3, phi3, granite particulars (core/model/families.ts); absent: as llama. */
   family?: NativeFamilyConfig;
 }

@@ -179,8 +179,10 @@ ModelConfig read_config(const Napi::Object& c) {
     cfg.moe.n_expert_used = get_int(c, "nExpertUsed");
     cfg.moe.n_ff_exp = get_int(c, "nFfExp");
     cfg.moe.norm_weights = c.Get("expertWeightsNorm").ToBoolean();
-    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert)
-      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1");
+    if (c.Has("nFfShared") && !c.Get("nFfShared").IsUndefined()) cfg.moe.n_ff_shared = get_int(c, "nFfShared");
+    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert ||
+        cfg.moe.n_ff_shared < 0)
+      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1, nFfShared >= 0");
   }
   if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
     throw std::invalid_argument("model hyperparameters must be positive");
@@ -243,6 +245,12 @@ class Model : public Napi::ObjectWrap<Model> {
           L.moe.gate = split_experts(bind.matrix(p + "ffn_gate_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
           L.moe.up = split_experts(bind.matrix(p + "ffn_up_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
           L.moe.down = split_experts(bind.matrix(p + "ffn_down_exps.weight", m.n_ff_exp, int64_t(d) * m.n_expert), m.n_expert);
+          if (m.n_ff_shared > 0) {
+            L.moe.shared_gate_inp = bind.matrix(p + "ffn_gate_inp_shexp.weight", d, 1);
+            L.moe.shared_gate = bind.matrix(p + "ffn_gate_shexp.weight", d, m.n_ff_shared);
+            L.moe.shared_up = bind.matrix(p + "ffn_up_shexp.weight", d, m.n_ff_shared);
+            L.moe.shared_down = bind.matrix(p + "ffn_down_shexp.weight", m.n_ff_shared, d);
+          }
         } else {
           if (bind.has(p + "ffn_gate.weight")) {
             L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);

@@ -24,7 +24,7 @@ export function registerInfo(program: Command): void {
       const kvBytesPerToken = hp.nLayer * 2 * hp.nHeadKv * hp.headDim * 2;
       const params = parameterCounts(f, hp);
       const experts = hp.nExpert
-        ? { n_expert: hp.nExpert, n_expert_used: hp.nExpertUsed!, n_ff_expert: hp.nFfExp!, weights_normalized: hp.expertWeightsNorm! }
+        ? { n_expert: hp.nExpert, n_expert_used: hp.nExpertUsed!, n_ff_expert: hp.nFfExp!, weights_normalized: hp.expertWeightsNorm!, ...(hp.nFfShared ? { n_ff_shared_expert: hp.nFfShared } : {}) }
         : null;
       const family = describeFamily(hp.family, hp.nLayer);
       const info = {
@@ -60,7 +60,7 @@ export function registerInfo(program: Command): void {
           `  vocabulary ${hp.nVocab} (${info.tokenizer}), context ${hp.contextLength}, rope base ${hp.ropeBase}`,
           `  tensors ${f.tensors.length}: ${Object.entries(types).map(([k, v]) => `${v} ${k}`).join(", ")}`,
           ...(experts
-            ? [`  experts ${experts.n_expert}, ${experts.n_expert_used} per token${experts.weights_normalized ? " (weights renormalised)" : ""}, expert FFN ${experts.n_ff_expert}`,
+            ? [`  experts ${experts.n_expert}, ${experts.n_expert_used} per token${experts.weights_normalized ? " (weights renormalised)" : ""}, expert FFN ${experts.n_ff_expert}${hp.nFfShared ? `, a shared expert (FFN ${hp.nFfShared})` : ""}`,
                `  parameters ${billions(params.total)}, ${billions(params.active)} active per token (${mib(params.activeBytes)} of weights read per token)`]
             : [`  parameters ${billions(params.total)}`]),
           `  memory: weights ${mib(weightBytes)} (mapped), KV ${(kvBytesPerToken / 1024).toFixed(1)} KiB per token (f16)`,

@@ -117,6 +117,13 @@ namespace {
 
 bool float_type(int type) { return type == GGML_F32 || type == GGML_F16 || type == GGML_BF16; }
 
+// llama.cpp sums a float matmul of several activation rows with tinyBLAS only when its tiles fit the matrix (rows a
+// multiple of 4, columns of the vector width); otherwise every row takes ggml_vec_dot's order, as a lone row does
+// (e.g. qwen2moe's one-row shared-expert gate).
+bool tinyblas_shape(const Matrix& w, Variant v) {
+  return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % (v == Variant::Avx512 ? 16 : 8) == 0);
+}
+
 }  // namespace
 
 void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant variant) {
@@ -226,7 +233,7 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
     const uint8_t* a = jb.act;
     // Rows summed alone: a float matrix takes one activation row per tile call (llama.cpp's ggml_vec_dot order);
     // the quantized kernels already give each row of a batch the bits it has alone.
-    const bool one_by_one = J.rows_alone && float_type(w.type);
+    const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
     const int act_chunk = one_by_one ? 1 : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
     for (int m0 = 0; m0 < J.n_act; m0 += act_chunk) {
       TileArgs t;

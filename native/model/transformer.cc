@@ -24,7 +24,8 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   if (tied) w_.token_embd.packed = w_.output.packed;  // the lookup reads rows back from the head's packed copy
   w_.output.gemm_order = cfg.batch_arithmetic;
   for (LayerWeights& L : w_.layers) {
-    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.moe.router}) {
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.moe.router,
+                      &L.moe.shared_gate_inp, &L.moe.shared_gate, &L.moe.shared_up, &L.moe.shared_down}) {
       if (!m->data) continue;  // the FFN a layer does not have
       packed_.attach(*m, pool);
       release_packed(*m);
