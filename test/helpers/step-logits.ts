@@ -4,8 +4,9 @@ import { Model } from "../../core/model/model.ts";
  * Our logits the way a generation sees them: after `prompt` as one batch (its last row), then after each token of
  * `continuation` fed alone, with the f16 KV cache llama.cpp uses (compare with llamaCppStepLogits).
  */
-export async function ourStepLogits(path: string, prompt: number[], continuation: number[]): Promise<Float32Array[]> {
+export async function ourStepLogits(path: string, prompt: number[], continuation: number[], contextSize = 256): Promise<Float32Array[]> {
   const model = Model.load(path);
+  model.setContextSize(contextSize);  // llamaCppStepLogits' context
   const blockSize = 16, n = prompt.length + continuation.length;
   const nBlocks = Math.ceil(n / blockSize);
   const kv = model.createKvCache(nBlocks, blockSize, "f16");
