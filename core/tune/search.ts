@@ -154,8 +154,10 @@ class Tuner {
       });
       this.prompts = this.o.prompts.filter((p) => p.trim() !== "").map((p) => baseEngine.tokenize(p));
       this.genTokens = await this.sizeWorkload();
-      const guard = new QualityGuard(baseEngine, this.o.qualityText ?? await this.workloadText(baseEngine), this.o.maxPplRise, this.o.signal);
-      for (; this.knobIndex < KNOBS.length && !this.outOfTime; this.knobIndex++) await this.tuneKnob(KNOBS[this.knobIndex]!, this.space, guard);
+      // The guard (and its text, which takes generating) is made when the first candidate that changes outputs comes.
+      let guard: Promise<QualityGuard> | undefined;
+      const lazyGuard = () => guard ??= (async () => new QualityGuard(baseEngine, this.o.qualityText ?? await this.workloadText(baseEngine), this.o.maxPplRise, this.o.signal))();
+      for (; this.knobIndex < KNOBS.length && !this.outOfTime; this.knobIndex++) await this.tuneKnob(KNOBS[this.knobIndex]!, this.space, lazyGuard);
       if (this.incumbent !== this.baseRow) confirm = await this.confirm();
     } catch (e) {
       if (!this.o.signal?.aborted) throw e;
@@ -180,7 +182,7 @@ class Tuner {
   }
 
   /** One knob: its other values race the incumbent; the winner, if clearly faster, becomes the incumbent. */
-  private async tuneKnob(knob: Knob, space: SearchSpace, guard: QualityGuard): Promise<void> {
+  private async tuneKnob(knob: Knob, space: SearchSpace, guard: () => Promise<QualityGuard>): Promise<void> {
     let alive: CandidateRow[] = [];
     for (const p of neighbours(this.incumbent.point, knob, space)) {
       const row = this.row(p);
@@ -189,7 +191,7 @@ class Tuner {
         if (!this.hasTimeFor(4)) continue; // scoring takes about as long as a few measurements
         this.setPhase(`${knob}: quality of ${row.label}`);
         try {
-          row.quality = await guard.check(p);
+          row.quality = await (await guard()).check(p);
         } catch (e) {
           if (this.o.signal?.aborted) throw e;
           row.status = "failed";
@@ -346,17 +348,20 @@ class Tuner {
     const f = await this.measure(this.baseRow);
     if (!f) throw new Error(`tune: the starting configuration fails: ${this.baseRow.note}`);
     const perToken = f.wallMs / this.genTokens;
-    // Its figures were for another length: the base is measured again like every candidate.
-    this.baseRow.samples.length = 0;
-    delete this.baseRow.figures;
-    return Math.max(Math.min(8, room), Math.min(128, room, Math.round(this.o.budgetMs / 60 / perToken)));
+    const sized = Math.max(Math.min(8, room), Math.min(128, room, Math.round(this.o.budgetMs / 60 / perToken)));
+    if (sized !== this.genTokens) {
+      // Its figures were for another length: the base is measured again like every candidate.
+      this.baseRow.samples.length = 0;
+      delete this.baseRow.figures;
+    }
+    return sized;
   }
 
   /** The quality guard's text: each prompt (up to 8) with the exact configuration's greedy continuation. */
   private async workloadText(engine: Engine): Promise<string> {
     this.setPhase("writing the quality text");
     const texts = await Promise.all(this.o.prompts.slice(0, 8).map(async (p) =>
-      p + (await engine.generate(p, { temperature: 0, maxTokens: 96, signal: this.o.signal })).text));
+      p + (await engine.generate(p, { temperature: 0, maxTokens: 64, signal: this.o.signal })).text));
     return texts.join("\n");
   }
 
@@ -376,7 +381,7 @@ class Tuner {
     return e;
   }
 
-  private hasTimeFor(measurements: number, reserveRounds = CONFIRM_ROUNDS): boolean {
+  private hasTimeFor(measurements: number, reserveRounds = MIN_CONFIRM_ROUNDS): boolean {
     const per = this.measureMs.length ? median(this.measureMs) : 0;
     // Room is kept for the confirmation rounds at the end (two measurements each).
     return this.elapsed() + per * (measurements + 2 * reserveRounds) <= this.o.budgetMs;
