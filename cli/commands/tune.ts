@@ -59,12 +59,16 @@ export function registerTune(program: Command): void {
         controller.abort();
       };
       process.once("SIGINT", stop);
+      // Hashed before the search, so the budget's end is the command's end (the recipe pins the model by it).
+      const sha256 = flags.output === undefined ? undefined : await sha256File(start.engine.model);
       const live = process.stderr.isTTY;
       let lastLine = 0;
       try {
         const r = await tune({
           model: start.engine.model, draftModel: start.engine.draftModel, prompts, target: flags.target, streams: flags.streams,
-          ...(flags.p99Ms !== undefined ? { p99BoundMs: flags.p99Ms } : {}), budgetMs: searchBudgetMs(flags.budget),
+          ...(flags.p99Ms !== undefined ? { p99BoundMs: flags.p99Ms } : {}), budgetMs: flags.budget * 1000,
+          // The budget is the whole command's: it started with the process (performance.now() counts from there).
+          startedAt: 0,
           ...(flags.gen !== undefined ? { genTokens: flags.gen } : {}), maxPplRise: flags.maxPplRise / 100,
           base: basePoint(start.engine, start.generate, availableParallelism()),
           ...(start.engine.contextSize !== undefined ? { contextSize: start.engine.contextSize } : {}),
@@ -81,7 +85,7 @@ export function registerTune(program: Command): void {
         if (live) process.stderr.write("\n");
         if (flags.output !== undefined) {
           const chosen = applyPoint(r.best.point, start.engine, start.generate);
-          const config = recipeConfigFromOptions(chosen.engine, chosen.generate, { sha256: await sha256File(start.engine.model), chat: start.chat });
+          const config = recipeConfigFromOptions(chosen.engine, chosen.generate, { sha256, chat: start.chat });
           const out = path.resolve(flags.output);
           writeFileSync(out, renderRecipe(config, tuneFigures(r), out));
           log(`wrote ${out}`);
@@ -99,16 +103,6 @@ export function registerTune(program: Command): void {
         process.off("SIGINT", stop);
       }
     });
-}
-
-/**
- * The user's budget is for the whole command: the search gets what is left after the process started and resolved
- * the model (performance.now() counts from the process's start), less a second for hashing the model and writing.
- */
-function searchBudgetMs(budgetS: number): number {
-  const left = budgetS * 1000 - performance.now() - 1000;
-  if (left <= 0) throw new UsageError(`--budget ${budgetS}: the time is gone before the search starts (starting took ${(performance.now() / 1000).toFixed(1)} s)`);
-  return left;
 }
 
 interface Start { engine: EngineOptions; generate: GenerateOptions; chat?: RecipeConfig["chat"] }

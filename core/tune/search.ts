@@ -17,6 +17,8 @@ export interface TuneOptions {
   p99BoundMs?: number;
   /** Wall-clock budget of the whole search (ms); it stops starting measurements that would not end in time. */
   budgetMs: number;
+  /** When the budget started (performance.now() time; default: now). A command passes its own start. */
+  startedAt?: number;
   /** Tokens generated per stream and measurement (default: sized so one measurement is ~1/60 of the budget). */
   genTokens?: number;
   /** Largest perplexity rise over the exact configuration a candidate may cause (0.01 = +1%). */
@@ -115,7 +117,7 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
 }
 
 class Tuner {
-  private readonly t0 = performance.now();
+  private readonly t0: number;
   private readonly rows = new Map<string, CandidateRow>();
   private readonly engines = new Map<string, Promise<Engine>>();
   private readonly warm = new Set<string>();
@@ -133,6 +135,7 @@ class Tuner {
   private outOfTime = false;
 
   constructor(private readonly o: TuneOptions) {
+    this.t0 = o.startedAt ?? performance.now();
     if (o.prompts.length === 0 || o.prompts.every((p) => p.trim() === "")) throw new RangeError("tune: the workload has no prompts");
     if (!(o.budgetMs > 0)) throw new RangeError(`tune: the budget must be positive, got ${o.budgetMs} ms`);
     if (o.target === "both" && !(o.p99BoundMs! > 0)) throw new RangeError("tune: target both needs a p99 latency bound (ms)");
@@ -171,7 +174,8 @@ class Tuner {
     this.o.onProgress?.(snap);
     return {
       ...snap,
-      pareto: paretoFront([...this.rows.values()].filter((r) => r.figures && r.status === "measured"), this.o.target),
+      // Candidates stopped early still have figures and may trade throughput for latency; rejected ones have none.
+      pareto: paretoFront([...this.rows.values()].filter((r) => r.figures && (r.status === "measured" || r.status === "dropped")), this.o.target),
       ...(confirm ? { confirm } : {}),
       settings: {
         target: this.o.target, streams: this.streams, ...(this.o.p99BoundMs !== undefined ? { p99BoundMs: this.o.p99BoundMs } : {}),
