@@ -212,7 +212,8 @@ class Tuner {
     }
     const ratios = new Map<CandidateRow, { score: number[]; ttft: number[]; tpot: number[] }>(alive.map((r) => [r, { score: [], ttft: [], tpot: [] }]));
     for (let round = 0; round < this.rounds && alive.length > 0; round++) {
-      if (!this.hasTimeFor(2 * alive.length + 1)) {
+      // A new point's first run comes after a short warm-up run: about half a measurement more.
+      if (!this.hasTimeFor((round === 0 ? 2.5 : 2) * alive.length + 1)) {
         this.outOfTime = true; // the budget is spent: what is decided so far stands
         break;
       }
@@ -308,7 +309,6 @@ class Tuner {
     const was = row.status;
     row.status = "measuring";
     this.report();
-    const t = performance.now();
     try {
       const engine = await this.engine(row.point);
       native.setThreads(row.point.threads);
@@ -324,7 +324,7 @@ class Tuner {
       row.samples.push(f);
       row.figures = medianFigures(row.samples);
       row.status = was === "queued" || was === "measuring" ? "measured" : was;
-      this.measureMs.push(performance.now() - t);
+      this.measureMs.push(f.wallMs);
       return f;
     } catch (e) {
       if (this.o.signal?.aborted) {
@@ -386,7 +386,8 @@ class Tuner {
   }
 
   private hasTimeFor(measurements: number, reserveRounds = MIN_CONFIRM_ROUNDS): boolean {
-    const per = this.measureMs.length ? median(this.measureMs) : 0;
+    // Timed runs only (warm-ups and loads are one-off); the margin covers the bookkeeping around them.
+    const per = this.measureMs.length ? 1.1 * median(this.measureMs) : 0;
     // Room is kept for the confirmation rounds at the end (two measurements each).
     return this.elapsed() + per * (measurements + 2 * reserveRounds) <= this.o.budgetMs;
   }
