@@ -44,6 +44,17 @@ export function registerTune(program: Command): void {
     .option("--max-ppl-rise <pct>", "quality guard: reject settings that raise perplexity more than this many percent", floatArg(0, 1000), 1)
     .option("-o, --output <file.ts>", "write the chosen configuration as a recipe")
     .option("--json", "print the result as JSON")
+    .addHelpText("after", `
+The search starts from the configuration the flags (or the recipe) give and varies one setting at a time: threads,
+--max-seqs, --max-batch-tokens, --max-wait-ms, --kv-type, --kv-block, speculation (off, n-gram, draft with --draft)
+and early exit. Each value races the current best in alternating rounds; settings that change outputs (early exit,
+q8_0 KV) are kept only if perplexity on the workload rises no more than --max-ppl-rise. The winner must beat the
+starting configuration side by side, else the start is kept. Ctrl+C stops the search and keeps the best so far.
+
+Examples:
+  infer-repl tune -m stories15M --streams 32 -o tuned.ts
+  infer-repl tune recipe.ts --target both --p99-ms 80 --prompts prompts.txt -o tuned.ts
+  infer-repl tune -m model.gguf --target latency --budget 60`)
     .action(async (recipeFile: string | undefined, flags: Flags) => {
       if (flags.target === "both" && flags.p99Ms === undefined) throw new UsageError("--target both needs --p99-ms (the p99 latency bound)");
       if (flags.output !== undefined && !/\.[cm]?ts$/.test(flags.output)) throw new UsageError(`-o: a recipe is a TypeScript file: give a name ending in .ts, not '${flags.output}'`);
