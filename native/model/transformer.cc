@@ -139,10 +139,13 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
   // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each with
   // its heads in passes of several (their sequential softmax chains overlap). Tiles run last to first: a prompt's
   // last tokens attend to the most positions, and starting them first evens out the threads' work.
+  // A tile's queries share one arithmetic.
   a.tiles.clear();
   for (int i = 0; i < b.n_tokens;) {
     int n = 1;
-    while (n < kMaxTile && i + n < b.n_tokens && b.seq_ids[i + n] == b.seq_ids[i] && b.positions[i + n] == b.positions[i] + n) n++;
+    while (n < kMaxTile && i + n < b.n_tokens && b.seq_ids[i + n] == b.seq_ids[i] && b.positions[i + n] == b.positions[i] + n &&
+           ((a.flags[size_t(i + n)] ^ a.flags[size_t(i)]) & kRowTiledAttention) == 0)
+      n++;
     a.tiles.push_back({i, n});
     i += n;
   }
@@ -157,7 +160,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
     const int h0 = per_pass * (task % passes), n_heads = std::min(per_pass, nh - h0), last = tile.first + tile.count - 1;
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
     HeadAttention heads[kMaxHeadGroup];
-    for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale, cfg_.batch_arithmetic};
+    for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale, (a.flags[size_t(last)] & kRowTiledAttention) != 0};
     const size_t first = size_t(tile.first) * q_dim + size_t(h0) * hd;
     attend_tile(heads, n_heads, tile.count, a.q.data() + first, q_dim, a.att.data() + first, q_dim);
   });
@@ -209,6 +212,7 @@ void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBa
     if (b.logits) s.logits = b.logits + size_t(from) * size_t(width);
     if (b.argmax) s.argmax = b.argmax + from;
     if (b.exit.layers_used) s.exit.layers_used = b.exit.layers_used + from;
+    if (b.row_arithmetic) s.row_arithmetic = b.row_arithmetic + from;
     Lane& lane = *lanes_[size_t(thread)];
     run(lane.pool, kv, s, lane.a);
   });
@@ -222,6 +226,8 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   a.att.resize(size_t(T) * q_dim); a.proj.resize(size_t(T) * d);
   a.gate.resize(size_t(T) * ff); a.up.resize(size_t(T) * ff);
 
+  if (b.row_arithmetic) a.flags.assign(b.row_arithmetic, b.row_arithmetic + T);
+  else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowGemmOrder | kRowTiledAttention | kRowOutputGemmOrder : 0);
   fill_rope_cache(b, a);
   const size_t embd_row = row_bytes(w_.token_embd.type, d);
   for (int i = 0; i < T; i++) {
@@ -241,7 +247,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     {
       const Matrix* ws[3] = {&L.wq, &L.wk, &L.wv};
       float* ys[3] = {a.q.data(), a.k.data(), a.v.data()};
-      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T);
+      matmul_by_order(pool, ws, ys, 3, a.xn.data(), T, a.flags.data());
     }
     add_bias(a.q.data(), L.bq, T, q_dim);
     add_bias(a.k.data(), L.bk, T, kv_dim);
@@ -260,19 +266,28 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
       write_kv(kv, b, l, L, from, to, a);
     });
     attention(pool, kv, l, b, a);
-    matmul(pool, L.wo, a.att.data(), T, a.proj.data());
+    {
+      const Matrix* wo = &L.wo;
+      float* y = a.proj.data();
+      matmul_by_order(pool, &wo, &y, 1, a.att.data(), T, a.flags.data());
+    }
     for (size_t j = 0; j < size_t(T) * d; j++) a.x[j] += a.proj[j];
 
     const int rows = l == n_run - 1 ? keep_logit_rows(b, a) : T;
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
+    const uint8_t* ffn_flags = rows < T ? a.out_flags.data() : a.flags.data();
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
-      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows);
+      matmul_by_order(pool, ws, ys, 2, a.xn.data(), rows, ffn_flags);
     }
     swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
-    matmul(pool, L.ffn_down, a.xn.data(), rows, a.proj.data());
+    {
+      const Matrix* down = &L.ffn_down;
+      float* y = a.proj.data();
+      matmul_by_order(pool, &down, &y, 1, a.xn.data(), rows, ffn_flags);
+    }
     for (size_t j = 0; j < size_t(rows) * d; j++) a.x[j] += a.proj[j];
     if (try_exit(pool, kv, b, l + 1, a)) return;
   }
@@ -284,7 +299,15 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
   const bool reduced = uses_draft_head(b);
   const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
-  if (!b.argmax) return matmul(pool, head, a.head_in.data(), b.n_logit_rows, b.logits);
+  if (!b.argmax) {
+    if (b.n_logit_rows >= T) {
+      a.out_flags.resize(size_t(b.n_logit_rows));
+      for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.flags[size_t(b.logit_rows[r])] & kRowGemmOrder;
+    }
+    const Matrix* w = &head;
+    float* y = b.logits;
+    return matmul_by_order(pool, &w, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
+  }
   matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
   if (reduced)
     for (int r = 0; r < b.n_logit_rows; r++) b.argmax[r] = b.argmax[r] < 0 ? -1 : draft_head_.token(b.argmax[r]);
@@ -298,10 +321,37 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
 int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   const int d = cfg_.n_embd, n = b.n_logit_rows;
   if (n >= b.n_tokens) return b.n_tokens;
+  a.out_flags.resize(size_t(n));
+  for (int r = 0; r < n; r++) a.out_flags[size_t(r)] = (a.flags[size_t(b.logit_rows[r])] & kRowOutputGemmOrder) ? kRowGemmOrder : 0;
   a.head_in.resize(size_t(n) * d);
   for (int r = 0; r < n; r++) std::copy_n(&a.x[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);
   std::copy(a.head_in.begin(), a.head_in.end(), a.x.begin());
   return n;
+}
+
+// Rows in llama.cpp's batched order and rows in its single-row order go to separate calls (as runs of consecutive
+// rows) only where the two orders differ, Q4_K; each call's rows get the order their flag asks for. The kernels'
+// per-row results do not depend on the other rows of a call for these types, so splitting changes no bits.
+void Transformer::matmul_by_order(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
+                                  const uint8_t* flags) const {
+  bool ordered = false;
+  for (int j = 0; j < n; j++) ordered |= ws[j]->type == GGML_Q4_K;
+  const Matrix* run_ws[3];
+  Matrix copies[3];
+  float* run_ys[3];
+  for (int r0 = 0; r0 < n_act;) {
+    const bool gemm = (flags[r0] & kRowGemmOrder) != 0;
+    int r1 = r0 + 1;
+    while (r1 < n_act && (!ordered || ((flags[r1] & kRowGemmOrder) != 0) == gemm)) r1++;
+    for (int j = 0; j < n; j++) {
+      copies[j] = *ws[j];
+      if (ordered) copies[j].gemm_order = gemm;
+      run_ws[j] = &copies[j];
+      run_ys[j] = ys[j] + size_t(r0) * size_t(ws[j]->rows);
+    }
+    matmul_shared_input(pool, run_ws, run_ys, n, x + size_t(r0) * size_t(ws[0]->cols), r1 - r0);
+    r0 = r1;
+  }
 }
 
 // K and V of tokens [from, to)'s current a.k/a.v projections for one layer: K/V norm, rope, then into the paged pool.
