@@ -99,12 +99,13 @@ void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act
   matmul_group(pool, ws, ys, 1, x, n_act, variant);
 }
 
-void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act) {
-  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant);
+void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
+                         const uint8_t* gemm_rows) {
+  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant, gemm_rows);
 }
 
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                  Variant variant) {
+                  Variant variant, const uint8_t* gemm_rows) {
   if (n_act <= 0 || n <= 0) return;
   const int64_t k = ws[0]->cols;
   struct Job { TileFn tile; ActLayout layout; int act_buffer; const uint8_t* act; bool packed; };
@@ -170,16 +171,22 @@ void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, i
     const size_t group_bytes = jb.packed ? packed_group_bytes(w.type, k) : 0;
     const uint8_t* a = jb.act;
     const int act_chunk = int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
-    for (int m0 = 0; m0 < n_act; m0 += act_chunk) {
+    // Q4_K rows of the two orders (gemm_rows) run as separate tiles over the band's weights, which stay in cache.
+    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K;
+    for (int m0 = 0, m1; m0 < n_act; m0 = m1) {
+      m1 = std::min(n_act, m0 + act_chunk);
+      if (by_order)
+        for (int m = m0 + 1; m < m1; m++)
+          if ((gemm_rows[m] != 0) != (gemm_rows[m0] != 0)) m1 = m;
       TileArgs t;
       t.wtype = w.type;
       t.k = k;
       t.act = a + jb.layout.row_bytes * size_t(m0);
-      t.n_act = std::min(act_chunk, n_act - m0);
+      t.n_act = m1 - m0;
       t.ldy = w.rows;
       t.single_row = n_act == 1;
       t.stream_rows = n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
-      t.gemm_order = w.gemm_order;
+      t.gemm_order = by_order ? gemm_rows[m0] != 0 : w.gemm_order;
       auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
         t.w = first;
         t.wrow = stride;

@@ -228,6 +228,8 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
 
   if (b.row_arithmetic) a.flags.assign(b.row_arithmetic, b.row_arithmetic + T);
   else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowGemmOrder | kRowTiledAttention | kRowOutputGemmOrder : 0);
+  a.gemm_rows.resize(size_t(T));
+  for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowGemmOrder;
   fill_rope_cache(b, a);
   const size_t embd_row = row_bytes(w_.token_embd.type, d);
   for (int i = 0; i < T; i++) {
@@ -247,7 +249,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     {
       const Matrix* ws[3] = {&L.wq, &L.wk, &L.wv};
       float* ys[3] = {a.q.data(), a.k.data(), a.v.data()};
-      matmul_by_order(pool, ws, ys, 3, a.xn.data(), T, a.flags.data());
+      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T, a.gemm_rows.data());
     }
     add_bias(a.q.data(), L.bq, T, q_dim);
     add_bias(a.k.data(), L.bk, T, kv_dim);
@@ -269,24 +271,24 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     {
       const Matrix* wo = &L.wo;
       float* y = a.proj.data();
-      matmul_by_order(pool, &wo, &y, 1, a.att.data(), T, a.flags.data());
+      matmul_shared_input(pool, &wo, &y, 1, a.att.data(), T, a.gemm_rows.data());
     }
     for (size_t j = 0; j < size_t(T) * d; j++) a.x[j] += a.proj[j];
 
     const int rows = l == n_run - 1 ? keep_logit_rows(b, a) : T;
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
-    const uint8_t* ffn_flags = rows < T ? a.out_flags.data() : a.flags.data();
+    const uint8_t* ffn_gemm = rows < T ? a.out_flags.data() : a.gemm_rows.data();
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
-      matmul_by_order(pool, ws, ys, 2, a.xn.data(), rows, ffn_flags);
+      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows, ffn_gemm);
     }
     swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
     {
       const Matrix* down = &L.ffn_down;
       float* y = a.proj.data();
-      matmul_by_order(pool, &down, &y, 1, a.xn.data(), rows, ffn_flags);
+      matmul_shared_input(pool, &down, &y, 1, a.xn.data(), rows, ffn_gemm);
     }
     for (size_t j = 0; j < size_t(rows) * d; j++) a.x[j] += a.proj[j];
     if (try_exit(pool, kv, b, l + 1, a)) return;
@@ -302,11 +304,11 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   if (!b.argmax) {
     if (b.n_logit_rows >= T) {
       a.out_flags.resize(size_t(b.n_logit_rows));
-      for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.flags[size_t(b.logit_rows[r])] & kRowGemmOrder;
+      for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
     }
     const Matrix* w = &head;
     float* y = b.logits;
-    return matmul_by_order(pool, &w, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
+    return matmul_shared_input(pool, &w, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
   }
   matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
   if (reduced)
@@ -327,31 +329,6 @@ int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   for (int r = 0; r < n; r++) std::copy_n(&a.x[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);
   std::copy(a.head_in.begin(), a.head_in.end(), a.x.begin());
   return n;
-}
-
-// Rows in llama.cpp's batched order and rows in its single-row order go to separate calls (as runs of consecutive
-// rows) only where the two orders differ, Q4_K; each call's rows get the order their flag asks for. The kernels'
-// per-row results do not depend on the other rows of a call for these types, so splitting changes no bits.
-void Transformer::matmul_by_order(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                                  const uint8_t* flags) const {
-  bool ordered = false;
-  for (int j = 0; j < n; j++) ordered |= ws[j]->type == GGML_Q4_K;
-  const Matrix* run_ws[3];
-  Matrix copies[3];
-  float* run_ys[3];
-  for (int r0 = 0; r0 < n_act;) {
-    const bool gemm = (flags[r0] & kRowGemmOrder) != 0;
-    int r1 = r0 + 1;
-    while (r1 < n_act && (!ordered || ((flags[r1] & kRowGemmOrder) != 0) == gemm)) r1++;
-    for (int j = 0; j < n; j++) {
-      copies[j] = *ws[j];
-      if (ordered) copies[j].gemm_order = gemm;
-      run_ws[j] = &copies[j];
-      run_ys[j] = ys[j] + size_t(r0) * size_t(ws[j]->rows);
-    }
-    matmul_shared_input(pool, run_ws, run_ys, n, x + size_t(r0) * size_t(ws[0]->cols), r1 - r0);
-    r0 = r1;
-  }
 }
 
 // K and V of tokens [from, to)'s current a.k/a.v projections for one layer: K/V norm, rope, then into the paged pool.

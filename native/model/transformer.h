@@ -132,7 +132,8 @@ class Transformer {
     std::vector<float> head_in;  // the final-norm'd rows the output head multiplies
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
     std::vector<uint8_t> flags;      // the rows' kRow* flags (StepBatch::row_arithmetic or the default)
-    std::vector<uint8_t> out_flags;  // kRowGemmOrder per row of the last feed-forward and the head
+    std::vector<uint8_t> gemm_rows;  // flags & kRowGemmOrder: the matmuls' per-row order
+    std::vector<uint8_t> out_flags;  // the same for the rows of the last feed-forward and the head
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.
@@ -153,9 +154,6 @@ class Transformer {
   void fill_rope_cache(const StepBatch& b, Activations& a);
   void rope(const Activations& a, float* x, int n_heads, int token) const;  // token: index in the batch (its rope_cache row)
   int keep_logit_rows(const StepBatch& b, Activations& a);
-  // matmul_shared_input over runs of rows with the same kRowGemmOrder flag where the order matters (Q4_K).
-  void matmul_by_order(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                       const uint8_t* flags) const;
 
   ModelConfig cfg_;
   ModelWeights w_;
