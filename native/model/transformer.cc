@@ -333,7 +333,6 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
   const bool reduced = uses_draft_head(b);
   const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
-  if (!b.argmax) {
   if (b.n_logit_rows >= T) {
     a.out_flags.resize(size_t(b.n_logit_rows));
     for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
