@@ -354,9 +354,11 @@ class Tuner {
     const perToken = f.wallMs / this.genTokens;
     const sized = Math.max(Math.min(8, room), Math.min(128, room, Math.round(this.o.budgetMs / 60 / perToken)));
     if (sized !== this.genTokens) {
-      // Its figures were for another length: the base is measured again like every candidate.
+      // Its figures were for another length: the base is measured again like every candidate, and the time estimate
+      // is that of the new length (prefill, then the tokens at the measured rate).
       this.baseRow.samples.length = 0;
       delete this.baseRow.figures;
+      this.measureMs = [f.ttftMs + f.msPerToken * (sized - 1)];
     }
     return sized;
   }
