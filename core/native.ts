@@ -17,6 +17,8 @@ export interface NativeModelConfig {
   nFfExp?: number;
   /** Renormalise the selected experts' probabilities to sum to one (llama.cpp's norm_w for the architecture). */
   expertWeightsNorm?: boolean;
+  /** Hidden width of the shared expert every token uses besides its chosen ones (qwen2moe); absent: none. */
+  nFfShared?: number;
   /** gemma2/gemma3, phi3, granite particulars (core/model/families.ts); absent: as llama. */
   family?: NativeFamilyConfig;
 }
@@ -27,6 +29,8 @@ export interface NativeFamilyConfig {
   residualScale?: number; logitScale?: number; gelu?: boolean;
   /** Sliding window (positions a query sees, itself included) of the layers swaLayers marks (one byte per layer). */
   nSwa?: number; swaLayers?: Uint8Array; ropeBaseSwa?: number; ropeFreqScaleSwa?: number;
+  /** LongRoPE (phi3): cos and sin times this; the long factors apply to contexts longer than ropeOrigContext. */
+  ropeAttnFactor?: number; ropeOrigContext?: number;
 }
 
 export interface NativeModelSpec {
@@ -66,6 +70,11 @@ export interface NativeStepBatch {
    * exit, the draft head or greedy drafting.
    */
   argmax?: Int32Array;
+  /**
+   * Per-token arithmetic flags (core/model/row-arithmetic.ts; StepBatch::row_arithmetic): which of llama.cpp's paths
+   * computes each token. Default: every token the model's arithmetic ("batch": all batched, else none).
+   */
+  rowArithmetic?: Uint8Array;
   /** Threads this forward runs on, at most the engine's (default: all of them); 1 runs it without parallel
    *  sections on one thread. */
   threads?: number;
@@ -78,6 +87,8 @@ export interface NativeModel {
   setExitHead(tokenIds: Int32Array): void;
   /** Head rows (token ids) of batches with draftHead set; empty = none. */
   setDraftHead(tokenIds: Int32Array): void;
+  /** LongRoPE: the long factors (true) or the short ones (the default); no effect without LongRoPE factors. */
+  useLongRope(long: boolean): void;
 }
 
 export interface NativeAddon {

@@ -1,4 +1,4 @@
-import { GgufError, getArray, getOptionalNumber, type GgufFile } from "../gguf/index.ts";
+import { GgufError, getArray, getNumber, getOptionalNumber, type GgufFile } from "../gguf/index.ts";
 import type { NativeFamilyConfig } from "../native.ts";
 
 /**
@@ -14,6 +14,7 @@ interface BaseHparams {
   headDim: number;
   ropeBase: number;
   ropeFreqScale: number;
+  contextLength: number;
 }
 
 const f32 = Math.fround;
@@ -44,6 +45,28 @@ const FAMILIES: Record<string, { layerNorms?: string[]; read: (f: GgufFile, hp: 
         ropeFreqScaleSwa: 1,
       }),
     }),
+  },
+  phi3: {
+    // Q times 1/sqrtf(head size) after RoPE; LongRoPE: rope_factors_long/short (the weights table), cos and sin times
+    // rope.scaling.attn_factor. llama.cpp ignores phi3's sliding window ("Phi SWA is currently disabled").
+    read: (f, hp) => ({
+      qScale: f32(1 / sqrtf(hp.headDim)),
+      ropeAttnFactor: getOptionalNumber(f, "phi3.rope.scaling.attn_factor") ?? 1,
+      ...(f.tensors.some((t) => t.name === "rope_factors_long.weight")
+        ? { ropeOrigContext: getOptionalNumber(f, "phi3.rope.scaling.original_context_length") ?? hp.contextLength }
+        : {}),
+    }),
+  },
+  granite: {
+    read: (f) => {
+      if (f.metadata.get("granite.rope.scaling.finetuned") === false) throw new GgufError(f.path, "granite without RoPE (rope.scaling.finetuned = false) is not supported");
+      return {
+        embdScale: getOptionalNumber(f, "granite.embedding_scale") ?? 0,
+        residualScale: getOptionalNumber(f, "granite.residual_scale") ?? 0,
+        attnScale: getOptionalNumber(f, "granite.attention.scale") ?? 0,
+        logitScale: getNumber(f, "granite.logit_scale"),
+      };
+    },
   },
 };
 
@@ -86,4 +109,30 @@ function slidingWindow(f: GgufFile, arch: string, hp: BaseHparams, window: numbe
     for (let l = 0; l < hp.nLayer; l++) swaLayers[l] = n === 0 || l % n < n - 1 ? 1 : 0;
   }
   return { nSwa: window, swaLayers, ...rope };
+}
+
+/** What `info` shows of a family's particulars: short phrases, and the values as JSON. */
+export function describeFamily(family: NativeFamilyConfig | undefined, nLayer: number): { lines: string[]; json: Record<string, unknown> } | undefined {
+  if (!family) return undefined;
+  const lines: string[] = [];
+  const json: Record<string, unknown> = {};
+  const num = (x: number) => Number(x.toPrecision(6));
+  if (family.embdScale) (json.embedding_scale = num(family.embdScale)), lines.push(`embeddings × ${num(family.embdScale)}`);
+  if (family.gelu) (json.ffn = "geglu"), lines.push("GeGLU feed-forward");
+  if (family.qScale) (json.query_scale = num(family.qScale)), lines.push(`queries × ${num(family.qScale)}`);
+  if (family.attnScale) (json.attention_scale = num(family.attnScale)), lines.push(`attention scale ${num(family.attnScale)}`);
+  if (family.residualScale) (json.residual_scale = num(family.residualScale)), lines.push(`residual × ${num(family.residualScale)}`);
+  if (family.logitScale) (json.logit_scale = num(family.logitScale)), lines.push(`logits ÷ ${num(family.logitScale)}`);
+  if (family.attnSoftcap) (json.attention_softcap = family.attnSoftcap), lines.push(`attention soft-cap ${family.attnSoftcap}`);
+  if (family.finalSoftcap) (json.final_softcap = family.finalSoftcap), lines.push(`final soft-cap ${family.finalSoftcap}`);
+  if (family.nSwa && family.swaLayers) {
+    const local = family.swaLayers.reduce((n, v) => n + v, 0);
+    json.sliding_window = { size: family.nSwa, layers: local, rope_base: family.ropeBaseSwa, rope_freq_scale: family.ropeFreqScaleSwa };
+    lines.push(`sliding window ${family.nSwa} on ${local} of ${nLayer} layers (rope base ${family.ropeBaseSwa})`);
+  }
+  if (family.ropeOrigContext !== undefined) {
+    json.longrope = { original_context: family.ropeOrigContext, attention_factor: num(family.ropeAttnFactor ?? 1) };
+    lines.push(`LongRoPE: long factors past ${family.ropeOrigContext} tokens, attention factor ${num(family.ropeAttnFactor ?? 1)}`);
+  }
+  return { lines, json };
 }

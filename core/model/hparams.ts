@@ -11,6 +11,8 @@ interface ExpertTraits {
   normWeights: boolean;
   required: boolean;
   ffKey?: string;
+  /** A shared expert in every layer (its width: expert_shared_feed_forward_length, else feed_forward_length). */
+  shared?: boolean;
 }
 
 /** Architectures the native transformer runs, and how each differs from plain llama. */
@@ -21,8 +23,11 @@ const ARCHITECTURES: Record<string, { ropeNeox: boolean; qkNormFull?: boolean; e
   qwen3: { ropeNeox: true },
   gemma2: { ropeNeox: true },
   gemma3: { ropeNeox: true },
+  phi3: { ropeNeox: true },
+  granite: { ropeNeox: false },
   qwen3moe: { ropeNeox: true, experts: { normWeights: true, required: true, ffKey: "expert_feed_forward_length" } },
   olmoe: { ropeNeox: true, qkNormFull: true, experts: { normWeights: false, required: true } },
+  qwen2moe: { ropeNeox: true, experts: { normWeights: false, required: true, ffKey: "expert_feed_forward_length", shared: true } },
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
@@ -48,16 +53,18 @@ export function readHparams(f: GgufFile): ModelHparams {
   if (ropeDim < 0 || ropeDim > headDim || ropeDim % 2 !== 0) throw new GgufError(f.path, `${k("rope.dimension_count")} = ${ropeDim} does not fit the head dimension ${headDim}`);
   const scalingType = getString(f, k("rope.scaling.type"), undefined);
   const scalingFactor = getOptionalNumber(f, k("rope.scaling.factor")) ?? 1;
-  if (scalingType && scalingType !== "none" && scalingType !== "linear") {
-    throw new GgufError(f.path, `rope scaling '${scalingType}' is not supported (none, linear)`);
+  // llama.cpp's default type is linear; LongRoPE's factors are tensors (rope_factors_long/short), its scaling linear.
+  if (scalingType && scalingType !== "none" && scalingType !== "linear" && scalingType !== "longrope") {
+    throw new GgufError(f.path, `rope scaling '${scalingType}' is not supported (none, linear, longrope)`);
   }
   const experts = readExperts(f, arch, traits.experts);
   const tokens = f.metadata.get("tokenizer.ggml.tokens");
   const nVocab = getOptionalNumber(f, k("vocab_size")) ?? (typeof tokens === "object" && "items" in tokens ? tokens.items.length : 0);
   if (nVocab < 1) throw new GgufError(f.path, "the vocabulary size is unknown (no tokenizer.ggml.tokens)");
   const nLayer = positive(f, k("block_count"));
+  const contextLength = getOptionalNumber(f, k("context_length")) ?? 2048;
   const ropeBase = getOptionalNumber(f, k("rope.freq_base")) ?? 10000;
-  const ropeFreqScale = scalingType === "linear" && scalingFactor > 0 ? Math.fround(1 / scalingFactor) : 1;
+  const ropeFreqScale = scalingType !== "none" && scalingFactor > 0 ? Math.fround(1 / scalingFactor) : 1;
   return {
     architecture: arch,
     nVocab,
@@ -72,8 +79,8 @@ export function readHparams(f: GgufFile): ModelHparams {
     ropeBase,
     ropeFreqScale,
     rmsEps: getOptionalNumber(f, k("attention.layer_norm_rms_epsilon")) ?? 1e-5,
-    contextLength: getOptionalNumber(f, k("context_length")) ?? 2048,
-    family: readFamily(f, arch, { nEmbd, nHead, nLayer, headDim, ropeBase, ropeFreqScale }),
+    contextLength,
+    family: readFamily(f, arch, { nEmbd, nHead, nLayer, headDim, ropeBase, ropeFreqScale, contextLength }),
     ...(traits.qkNormFull ? { qkNormFull: true } : {}),
     ...experts,
   };
@@ -90,7 +97,9 @@ function readExperts(f: GgufFile, arch: string, traits: ExpertTraits | undefined
   const nFf = positive(f, `${arch}.feed_forward_length`);
   const nFfExp = traits.ffKey ? (getOptionalNumber(f, `${arch}.${traits.ffKey}`) ?? nFf / nExpertUsed) : nFf;
   if (!Number.isInteger(nFfExp) || nFfExp < 1) throw new GgufError(f.path, `expert feed-forward width ${nFfExp} is not a positive integer`);
-  return { nExpert, nExpertUsed, nFfExp, expertWeightsNorm: traits.normWeights };
+  const nFfShared = traits.shared ? (getOptionalNumber(f, `${arch}.expert_shared_feed_forward_length`) ?? nFf) : undefined;
+  if (nFfShared !== undefined && (!Number.isInteger(nFfShared) || nFfShared < 1)) throw new GgufError(f.path, `shared expert width ${nFfShared} is not a positive integer`);
+  return { nExpert, nExpertUsed, nFfExp, expertWeightsNorm: traits.normWeights, ...(nFfShared ? { nFfShared } : {}) };
 }
 
 function positive(f: GgufFile, key: string): number {

@@ -19,6 +19,7 @@ struct FamilyConfig {
   int n_swa = 0;             // sliding window (positions a query sees, itself included) of the layers swa_layers marks
   std::vector<uint8_t> swa_layers;
   float rope_base_swa = 10000.0f, rope_freq_scale_swa = 1.0f;  // RoPE of the sliding-window layers
+  float rope_attn_factor = 1.0f;  // RoPE's cos and sin times this (phi3's LongRoPE: rope.scaling.attn_factor)
   bool swa(int layer) const { return n_swa > 0 && swa_layers[std::size_t(layer)]; }
 };
 

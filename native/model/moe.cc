@@ -24,8 +24,8 @@ double soft_max_exp(const float* x, float* y, int n, float max) {
 }
 
 // Row r's routing: probabilities (ggml_soft_max), the n_used most probable experts in decreasing order (ggml_argsort
-// descending — std::sort with its comparator, so even ties come out as llama.cpp orders them — then the first
-// n_used), and their weights (ggml_get_rows, then ggml_sum_rows / clamp / ggml_div when normalised).
+// descending — std::sort with its comparator, so even ties come out in llama.cpp's order — then the first n_used),
+// and their weights (ggml_get_rows, then ggml_sum_rows / clamp / ggml_div when normalised).
 void route_row(const MoeConfig& cfg, const float* logits, float* probs, int32_t* order, int32_t* selected, float* weights) {
   const int n = cfg.n_expert, k = cfg.n_expert_used;
   float max = -INFINITY;
@@ -33,7 +33,9 @@ void route_row(const MoeConfig& cfg, const float* logits, float* probs, int32_t*
   const float inv = float(1.0 / soft_max_exp(logits, probs, n, max));
   for (int e = 0; e < n; e++) probs[e] *= inv;
   std::iota(order, order + n, 0);
-  std::sort(order, order + n, [probs](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+  // NaN (a broken file) ranks last: std::sort needs a strict weak order, and NaN compares false with everything.
+  auto rank = [probs](int32_t e) { return std::isnan(probs[e]) ? -INFINITY : probs[e]; };
+  std::sort(order, order + n, [&rank](int32_t a, int32_t b) { return rank(a) > rank(b); });
   for (int i = 0; i < k; i++) weights[i] = probs[selected[i] = order[i]];
   if (!cfg.norm_weights) return;
   double sum = 0;
@@ -89,8 +91,22 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
   s.up.resize(size_t(pairs) * ff);
   s.hidden.resize(size_t(pairs) * ff);
   s.down.resize(size_t(pairs) * n_embd);
-  // Gate and up of every chosen expert in one parallel section (xn converted once), then down.
+  const int sff = cfg.n_ff_shared;
+  if (sff > 0) {
+    s.sh_gate_in.resize(size_t(rows));
+    s.sh_gate.resize(size_t(rows) * sff);
+    s.sh_up.resize(size_t(rows) * sff);
+    s.sh_hidden.resize(size_t(rows) * sff);
+    s.sh_out.resize(size_t(rows) * n_embd);
+  }
+  // Gate and up of every chosen expert (and of the shared one, a dense FFN: ordinary matmuls) in one parallel
+  // section (xn converted once per activation type), then down.
   s.jobs.clear();
+  if (sff > 0) {
+    s.jobs.push_back({&w.shared_gate_inp, xn, nullptr, rows, s.sh_gate_in.data()});
+    s.jobs.push_back({&w.shared_gate, xn, nullptr, rows, s.sh_gate.data()});
+    s.jobs.push_back({&w.shared_up, xn, nullptr, rows, s.sh_up.data()});
+  }
   for (int e = 0; e < E; e++) {
     const int c = s.count[size_t(e)];
     if (c == 0) continue;
@@ -110,7 +126,10 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
     });
   else
     swiglu_rows(0, pairs);
+  if (sff > 0)
+    for (int r = 0; r < rows; r++) swiglu(&s.sh_gate[size_t(r) * sff], &s.sh_up[size_t(r) * sff], &s.sh_hidden[size_t(r) * sff], sff);
   s.jobs.clear();
+  if (sff > 0) s.jobs.push_back({&w.shared_down, s.sh_hidden.data(), nullptr, rows, s.sh_out.data()});
   for (int e = 0; e < E; e++) {
     const int c = s.count[size_t(e)];
     if (c == 0) continue;
@@ -133,6 +152,15 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
           const float term = d[j] * wt;
           o[j] = o[j] + term;
         }
+    }
+    if (sff == 0) continue;
+    // The shared expert's output times its gate, sigmoid as llama.cpp writes it: silu(g) / g (ggml_silu of a
+    // one-element row: g / (1 + expf(-g))), then added to the experts' sum.
+    const float g = s.sh_gate_in[size_t(r)], gate = g / (1.0f + std::exp(-g)) / g;
+    const float* sh = &s.sh_out[size_t(r) * n_embd];
+    for (int j = 0; j < n_embd; j++) {
+      const float term = sh[j] * gate;
+      o[j] = o[j] + term;
     }
   }
 }

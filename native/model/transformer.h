@@ -25,13 +25,22 @@ struct ModelConfig {
   float rms_eps = 1e-5f;
   // Compute every token as llama.cpp computes the tokens of a batch of 64 or more (its tiled flash attention, its
   // batched Q4_K kernel's order) instead of as it computes a lone token (the default: its generation path).
-  // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order.
+  // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order. The default
+  // for batches without StepBatch::row_arithmetic.
   bool batch_arithmetic = false;
   FamilyConfig family;  // gemma2/gemma3, phi3, granite particulars (family.h)
   // Q and K norms over the whole projection (olmoe) rather than per head (qwen3).
   bool qk_norm_full = false;
   MoeConfig moe;  // n_expert > 0: every layer's FFN is a mixture of experts (moe.h)
 };
+
+// Per-row arithmetic flags (StepBatch::row_arithmetic): which of llama.cpp's paths computes this token there.
+// kRowGemmOrder: its repacked kernels' batched order (ggml_gemm_*: the rows of a ubatch of 4+ rows but its last
+// n % 4) for the matrices it repacks (Matrix::gemm_order); kRowTiledAttention: its tiled flash attention (a ubatch
+// of 64+ rows); kRowOutputGemmOrder: the batched order also in the last layer's feed-forward and the head when
+// the step keeps fewer logit rows than tokens there (llama.cpp's inp_out_ids: a prompt's one output row is a
+// single row to those matmuls). Every row's result depends only on its own flags, never on the other rows'.
+constexpr uint8_t kRowGemmOrder = 1, kRowTiledAttention = 2, kRowOutputGemmOrder = 4;
 
 // A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.
 struct LayerWeights {
@@ -50,6 +59,8 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   Matrix output{};  // token_embd when tied
   const float* rope_freqs = nullptr;  // llama3-style per-dimension frequency factors, rope_dim / 2 of them
+  // phi3's LongRoPE factors (rope_dim / 2 each): rope_freqs is one of them, by the context size (use_long_rope).
+  const float *rope_factors_long = nullptr, *rope_factors_short = nullptr;
   std::vector<LayerWeights> layers;
   // The matrices point into a read-only file mapping, whose pages the Transformer may release (release_pages).
   bool file_mapped = false;
@@ -88,6 +99,8 @@ struct StepBatch {
   // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index (token id, also with the draft head)
   // of row r's largest logit and the logits are not written; matmul_argmax skips most of the head's exact work.
   int32_t* argmax = nullptr;
+  // n_tokens kRow* flags; null = every row all of them with ModelConfig::batch_arithmetic, else none.
+  const uint8_t* row_arithmetic = nullptr;
 };
 
 class Transformer {
@@ -99,6 +112,11 @@ class Transformer {
   // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
   Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool);
   const ModelConfig& config() const { return cfg_; }
+  // LongRoPE: the long factors for contexts longer than the original one, else the short (as llama.cpp chooses by
+  // its context size). No effect without LongRoPE factors; call before any forward.
+  void use_long_rope(bool long_factors) {
+    if (w_.rope_factors_long) w_.rope_freqs = long_factors ? w_.rope_factors_long : w_.rope_factors_short;
+  }
 
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
   std::string validate(const StepBatch& b, const KvPool& kv) const;
@@ -131,6 +149,9 @@ class Transformer {
     std::vector<float> head_out;  // logits of greedy rows whose argmax needs the final values (transforms_logits)
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
     MoeScratch moe;
+    std::vector<uint8_t> flags;      // the rows' kRow* flags (StepBatch::row_arithmetic or the default)
+    std::vector<uint8_t> gemm_rows;  // flags & kRowGemmOrder: the matmuls' per-row order
+    std::vector<uint8_t> out_flags;  // the same for the rows of the last feed-forward and the head
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.

@@ -4,7 +4,7 @@ import { sharedModel } from "./paths.ts";
 import { prng } from "../../scripts/prng.ts";
 
 export interface SyntheticSpec {
-  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3" | "qwen3moe" | "olmoe";
+  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3" | "phi3" | "granite" | "qwen3moe" | "olmoe" | "qwen2moe";
   nEmbd: number;
   nLayer: number;
   nHead: number;
@@ -12,15 +12,20 @@ export interface SyntheticSpec {
   nFf: number;
   /**
    * Mixture of experts in every layer: `count` experts of hidden width `ff`, `used` per token (qwen3moe and olmoe
-   * files must have them; a llama file with them is Mixtral-style). llama and olmoe experts are nFf wide.
+   * files must have them; a llama file with them is Mixtral-style). llama and olmoe experts are nFf wide. qwen2moe
+   * adds a shared expert `sharedFf` wide (default nFf).
    */
-  experts?: { count: number; used: number; ff?: number };
+  experts?: { count: number; used: number; ff?: number; sharedFf?: number };
   /** Head dimension when it differs from nEmbd / nHead (qwen3 and gemma allow that). */
   headDim?: number;
   seed?: number;
+  /** Rotated dimensions per head when fewer than the head size (rope.dimension_count; Phi-4-mini rotates 3/4). */
+  ropeDim?: number;
   /** Separate output head (default: tied to token_embd). */
   untiedOutput?: boolean;
   ropeBase?: number;
+  /** Training context length the file declares (default 256). */
+  contextLength?: number;
   /** A GGUF whose tokenizer.* metadata (vocabulary) the model takes (default: stories260K's 512 tokens). */
   vocabFrom?: string;
   /** Vocabulary entries to rename (id -> text and token type), e.g. Qwen3's <think> in a Qwen2 vocabulary's padding. */
@@ -51,7 +56,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   const qDim = spec.nHead * headDim, kvDim = spec.nHeadKv * headDim;
   const arch = spec.architecture;
-  if ((arch === "qwen3moe" || arch === "olmoe") && !spec.experts) throw new Error(`a synthetic ${arch} model needs experts`);
+  if ((arch === "qwen3moe" || arch === "olmoe" || arch === "qwen2moe") && !spec.experts) throw new Error(`a synthetic ${arch} model needs experts`);
   const experts = spec.experts && { ...spec.experts, ff: spec.experts.ff ?? spec.nFf };
 
   const tensors: TensorToWrite[] = [];
@@ -67,14 +72,22 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   f32("token_embd.weight", [spec.nEmbd, nVocab], 1);
   f32("output_norm.weight", [spec.nEmbd], 0.2, 1);
   if (spec.untiedOutput) f32("output.weight", [spec.nEmbd, nVocab], 0.5);
+  if (arch === "phi3") {  // LongRoPE's per-dimension frequency divisors
+    f32("rope_factors_long.weight", [(spec.ropeDim ?? headDim) / 2], 4, 5);
+    f32("rope_factors_short.weight", [(spec.ropeDim ?? headDim) / 2], 0.1, 1);
+  }
   for (let l = 0; l < spec.nLayer; l++) {
     const p = `blk.${l}.`;
     const w = (fanIn: number) => 1 / Math.sqrt(fanIn);
     f32(p + "attn_norm.weight", [spec.nEmbd], 0.2, 1);
-    f32(p + "attn_q.weight", [spec.nEmbd, qDim], w(spec.nEmbd));
-    f32(p + "attn_k.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
-    f32(p + "attn_v.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
-    if (arch === "qwen2") {
+    if (arch === "phi3") {
+      f32(p + "attn_qkv.weight", [spec.nEmbd, qDim + 2 * kvDim], w(spec.nEmbd));
+    } else {
+      f32(p + "attn_q.weight", [spec.nEmbd, qDim], w(spec.nEmbd));
+      f32(p + "attn_k.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
+      f32(p + "attn_v.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
+    }
+    if (arch === "qwen2" || arch === "qwen2moe") {
       f32(p + "attn_q.bias", [qDim], 0.5);
       f32(p + "attn_k.bias", [kvDim], 0.5);
       f32(p + "attn_v.bias", [kvDim], 0.5);
@@ -95,6 +108,16 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
       f32(p + "ffn_gate_exps.weight", [spec.nEmbd, ff, count], w(spec.nEmbd));
       f32(p + "ffn_up_exps.weight", [spec.nEmbd, ff, count], w(spec.nEmbd));
       f32(p + "ffn_down_exps.weight", [ff, spec.nEmbd, count], w(ff));
+      if (arch === "qwen2moe") {
+        const sff = experts.sharedFf ?? spec.nFf;
+        f32(p + "ffn_gate_inp_shexp.weight", [spec.nEmbd], w(spec.nEmbd) * 4);
+        f32(p + "ffn_gate_shexp.weight", [spec.nEmbd, sff], w(spec.nEmbd));
+        f32(p + "ffn_up_shexp.weight", [spec.nEmbd, sff], w(spec.nEmbd));
+        f32(p + "ffn_down_shexp.weight", [sff, spec.nEmbd], w(sff));
+      }
+    } else if (arch === "phi3") {
+      f32(p + "ffn_up.weight", [spec.nEmbd, 2 * spec.nFf], w(spec.nEmbd));  // gate rows, then up rows
+      f32(p + "ffn_down.weight", [spec.nFf, spec.nEmbd], w(spec.nFf));
     } else {
       f32(p + "ffn_gate.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
       f32(p + "ffn_up.weight", [spec.nEmbd, spec.nFf], w(spec.nEmbd));
@@ -110,8 +133,9 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const f32v = (value: number): TypedValue => ({ type: GgufValueType.FLOAT32, value });
   const metadata: [string, GgufValue | TypedValue][] = [
     ["general.architecture", arch],
-    ["general.name", `synthetic-${arch}`],
-    [`${arch}.context_length`, u32(256)],
+    // Not the architecture's name: llama.cpp changes a vocabulary's token attributes by model name ("phi3").
+    ["general.name", `synthetic model, ${spec.nLayer} layers`],
+    [`${arch}.context_length`, u32(spec.contextLength ?? 256)],
     [`${arch}.embedding_length`, u32(spec.nEmbd)],
     [`${arch}.feed_forward_length`, u32(spec.nFf)],
     [`${arch}.block_count`, u32(spec.nLayer)],
@@ -120,9 +144,11 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     [`${arch}.attention.layer_norm_rms_epsilon`, f32v(1e-6)],
     [`${arch}.rope.freq_base`, f32v(spec.ropeBase ?? 10000)],
   ];
+  if (spec.ropeDim) metadata.push([`${arch}.rope.dimension_count`, u32(spec.ropeDim)]);
   if (experts) {
     metadata.push([`${arch}.expert_count`, u32(experts.count)], [`${arch}.expert_used_count`, u32(experts.used)]);
-    if (arch === "qwen3moe") metadata.push([`${arch}.expert_feed_forward_length`, u32(experts.ff)]);
+    if (arch === "qwen3moe" || arch === "qwen2moe") metadata.push([`${arch}.expert_feed_forward_length`, u32(experts.ff)]);
+    if (arch === "qwen2moe") metadata.push([`${arch}.expert_shared_feed_forward_length`, u32(experts.sharedFf ?? spec.nFf)]);
   }
   if (spec.headDim) {
     metadata.push([`${arch}.attention.key_length`, u32(headDim)], [`${arch}.attention.value_length`, u32(headDim)]);

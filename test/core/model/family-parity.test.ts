@@ -45,6 +45,29 @@ const cases: [string, SyntheticSpec][] = [
       ],
     },
   ],
+  [
+    "phi3 (Phi-4-mini heads: 128 wide, 3 query heads per KV head, 96 rotated; fused QKV and gate/up, LongRoPE long factors and attention factor)",
+    {
+      architecture: "phi3", nEmbd: 384, nLayer: 2, nHead: 3, nHeadKv: 1, nFf: 512, ropeDim: 96, seed: 33, untiedOutput: true,
+      extraMetadata: [
+        // A 256-token context is past this original length: llama.cpp and the engine both take the long factors.
+        ["phi3.rope.scaling.original_context_length", u32(128)],
+        ["phi3.rope.scaling.attn_factor", f32(1.19)],
+      ],
+    },
+  ],
+  [
+    "granite (Granite-3 heads: 64 wide, 4 query heads per KV head; embedding, residual, attention and logit multipliers)",
+    {
+      architecture: "granite", nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 1, nFf: 512, seed: 34,
+      extraMetadata: [
+        ["granite.embedding_scale", f32(12)],
+        ["granite.residual_scale", f32(0.22)],
+        ["granite.attention.scale", f32(0.015625)],
+        ["granite.logit_scale", f32(8)],
+      ],
+    },
+  ],
 ];
 
 for (const [name, spec] of cases) {
@@ -54,7 +77,7 @@ for (const [name, spec] of cases) {
     const rand = prng(spec.seed! + 100);
     const tokens = [1, ...Array.from({ length: 95 }, () => 3 + Math.floor(rand() * 509))];
 
-    const engine = await Engine.load({ model: file, threads: 2 });
+    const engine = await Engine.load({ model: file, threads: 2, contextSize: 256 });  // llama.cpp's context here
     try {
       const expected = await llamaCppLogits(file, tokens);
       const ours = await engine.logits(tokens);
