@@ -37,6 +37,8 @@ export function tuneSummary(r: TuneResult): string {
     lines.push(`side by side over ${r.confirm.rounds} alternating rounds: candidate/defaults ${r.confirm.ratio.toFixed(2)}x${r.confirm.kept ? "" : " (not faster: the defaults are kept)"}`);
     lines.push(`  candidate: ${figuresText(r.confirm.best)}`, `  defaults:  ${figuresText(r.confirm.base)}`);
   }
+  const bound = r.settings.p99BoundMs;
+  if (bound !== undefined && r.best.figures && r.best.figures.p99Ms > bound) lines.push(`no configuration measured met the p99 bound of ${bound} ms: the starting one is kept`);
   const axis = r.settings.target === "latency" ? "TTFT" : "p99";
   lines.push(`Pareto front (tok/s vs ${axis}): ${r.pareto.map((x) => `${x.label} ${x.figures!.tokensPerS.toFixed(1)} t/s ${latencyOf(x.figures!, r.settings.target).toFixed(1)} ms`).join(" | ") || "none"}`);
   return lines.join("\n");

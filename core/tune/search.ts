@@ -239,7 +239,7 @@ class Tuner {
       }
       alive = alive.filter((row) => row.status !== "failed");
       for (const row of alive) {
-        if (this.o.target === "both" && row.figures!.p99Ms > this.o.p99BoundMs!) {
+        if (!this.feasible(row.figures!)) {
           row.status = "infeasible";
           row.note = `p99 ${row.figures!.p99Ms.toFixed(1)} ms > ${this.o.p99BoundMs} ms`;
         } else if (round === 0 && row.ratio! < HOPELESS) {
@@ -258,7 +258,8 @@ class Tuner {
       }
       this.report();
     }
-    const winner = alive.filter((row) => ratios.get(row)!.score.length >= Math.min(2, this.rounds)).sort((a, b) => b.ratio! - a.ratio!)[0];
+    const winner = alive.filter((row) => ratios.get(row)!.score.length >= Math.min(2, this.rounds) && this.feasible(row.figures!))
+      .sort((a, b) => b.ratio! - a.ratio!)[0];
     if (!winner || winner.ratio! < 1 + MIN_GAIN) return;
     if (this.o.target === "latency") {
       // A latency tune must not trade one latency for the other.
@@ -296,9 +297,9 @@ class Tuner {
       return undefined;
     }
     const ratio = median(ratios);
-    const worse = ratio <= 1 || (this.o.target === "latency" && (median(ttft) > 1 || median(tpot) > 1));
+    const worse = ratio <= 1 || (this.o.target === "latency" && (median(ttft) > 1 || median(tpot) > 1)) || !this.feasible(medianFigures(seen.best));
     if (worse) {
-      this.incumbent.note = `not faster than the defaults when confirmed (${ratio.toFixed(2)}x)`;
+      this.incumbent.note = `not faster than the defaults${this.o.target === "both" ? " within the p99 bound" : ""} when confirmed (${ratio.toFixed(2)}x)`;
       this.incumbent = this.baseRow;
     }
     return { ratio, rounds: ratios.length, base: medianFigures(seen.base), best: medianFigures(seen.best), kept: !worse };
@@ -354,9 +355,11 @@ class Tuner {
     const perToken = f.wallMs / this.genTokens;
     const sized = Math.max(Math.min(8, room), Math.min(128, room, Math.round(this.o.budgetMs / 60 / perToken)));
     if (sized !== this.genTokens) {
-      // Its figures were for another length: the base is measured again like every candidate.
+      // Its figures were for another length: the base is measured again like every candidate, and the time estimate
+      // is that of the new length (prefill, then the tokens at the measured rate).
       this.baseRow.samples.length = 0;
       delete this.baseRow.figures;
+      this.measureMs = [f.ttftMs + f.msPerToken * (sized - 1)];
     }
     return sized;
   }
@@ -383,6 +386,11 @@ class Tuner {
       e.catch(() => this.engines.delete(key));
     }
     return e;
+  }
+
+  /** Within the p99 bound of a "both" tune (every configuration is, for the other targets). */
+  private feasible(f: WorkloadFigures): boolean {
+    return this.o.target !== "both" || f.p99Ms <= this.o.p99BoundMs!;
   }
 
   private hasTimeFor(measurements: number, reserveRounds = MIN_CONFIRM_ROUNDS): boolean {
