@@ -4,7 +4,9 @@ import { after, before, test } from "node:test";
 import { runConversations, summarize, type ConversationPlan } from "../../bench/conversation-load.ts";
 import { startDeployment, type Deployment } from "../../bench/deployment.ts";
 import { drain, failover } from "../../bench/replica-scenarios.ts";
-import { noShared, sharedModel } from "../helpers/index.ts";
+import path from "node:path";
+import { runCommand } from "../helpers/cli.ts";
+import { noShared, repoRoot, sharedModel } from "../helpers/index.ts";
 
 // deploy/local.sh for real: 3 replicas of stories15M behind nginx, small counts (bench/replicas.ts runs the
 // issue's sizes). -np 2 per replica, so requests queue on a replica and a kill finds some not yet streaming.
@@ -60,4 +62,12 @@ test("a replica that gets SIGTERM drains: its running requests finish, new ones 
   assert.ok(r.runningAtTerm > 0);
   assert.equal(r.finishedOfThem, r.runningAtTerm);
   assert.equal(r.answeredWhileDraining, 0);
+});
+
+test("local.sh without a replica count, or with a bad one, exits 2 with its usage", async () => {
+  for (const args of [[], ["0"], ["three"]]) {
+    const r = await runCommand("bash", [path.join(repoRoot, "deploy/local.sh"), ...args], "", {}, repoRoot);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /usage: bash deploy\/local\.sh N \[MODEL\]/);
+  }
 });
