@@ -21,8 +21,11 @@ export interface TokenConstraint {
 /** Candidates checked one by one against a constraint before building its whole mask: the k wanted, times this. */
 const CHECKED_PER_WANTED = 4;
 const MIN_CHECKED = 64;
-/** Candidates of the second look, when the first finds too few allowed (at least; wanted times 32). */
+/** Candidates of the second look, when the first finds too few allowed (at least; wanted times 32), in
+ *  vocabularies of LARGE_VOCAB tokens or more: below that a mask's walk is cheaper than the look (stories15M's
+ *  32k: schema decode 0.78x unconstrained by CPU time with the second look, 1.06x without, loaded machine). */
 const MORE_CHECKED = 1024;
+const LARGE_VOCAB = 65536;
 
 /**
  * One request's sampler. The chain, in llama.cpp's default order:
@@ -151,7 +154,7 @@ export class Sampler {
       // top-k. The second look is for states that allow a minority of a large vocabulary (a string of letters
       // and digits allows ~12% of Qwen's 151k tokens), whose mask would be a walk over the whole trie.
       const first = Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted * CHECKED_PER_WANTED));
-      const more = first < this.vocabSize && !constraint.maskReady?.();
+      const more = this.vocabSize >= LARGE_VOCAB && !constraint.maskReady?.();
       for (const checked of more ? [first, Math.min(this.vocabSize, Math.max(MORE_CHECKED, wanted * 32))] : [first]) {
         c.loadTopK(logits, checked);
         if (o.temperature === 0) {
