@@ -4,7 +4,6 @@ import type { GenerateOptions } from "../core/generation.ts";
 import { parseEarlyExit, type ExitPoint } from "../core/earlyexit/options.ts";
 import { DEFAULT_NGRAM_K, DEFAULT_SPEC_K, MAX_SPEC_K, parseSpecMode, type SpeculativeOptions } from "../core/speculative/options.ts";
 import { UsageError } from "./errors.ts";
-import { readConstraintFlags } from "./constraint-flags.ts";
 
 /** Parsers that turn a flag's text into a checked number, or say which flag was wrong and why. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -120,14 +119,20 @@ export function engineOptions(flags: EngineFlags, model: string): EngineOptions 
   };
 }
 
-/** `--draft` alone means `--spec draft`. */
-export function generateOptions(flags: GenerateFlags & { draft?: string }): GenerateOptions {
+/**
+ * `--draft` alone means `--spec draft`. Async because the grammar and JSON Schema checks load their parsers only
+ * when a command runs: `--help` and every other command start without them.
+ */
+export async function generateOptions(flags: GenerateFlags & { draft?: string }): Promise<GenerateOptions> {
   const o: GenerateOptions = { maxTokens: flags.nPredict, stop: flags.stop, addSpecial: flags.bos };
   const spec = flags.spec ?? (flags.draft !== undefined ? { mode: "draft" as const } : undefined);
   if (spec) o.speculative = { ...spec, k: flags.specK };
   else if (flags.specK !== undefined) throw new UsageError("--spec-k needs --spec (or --draft)");
   if (flags.earlyExit) o.earlyExit = flags.earlyExit;
-  Object.assign(o, readConstraintFlags(flags));
+  if (flags.grammar !== undefined || flags.jsonSchema !== undefined) {
+    const { readConstraintFlags } = await import("./constraint-flags.ts");
+    Object.assign(o, readConstraintFlags(flags));
+  }
   const sampling: [keyof GenerateOptions, number | undefined][] = [
     ["temperature", flags.temp], ["topK", flags.topK], ["topP", flags.topP], ["minP", flags.minP],
     ["typicalP", flags.typical], ["repeatPenalty", flags.repeatPenalty], ["repeatLastN", flags.repeatLastN],

@@ -1,16 +1,8 @@
 import type { Engine } from "./engine.ts";
-import type { Arithmetic } from "./model/model.ts";
 
 /**
- * The arithmetic that gives llama-perplexity's figure for chunks of `contextSize` tokens: it evaluates each chunk as
- * one batch, and llama.cpp computes a batch of 64 tokens or more with its batched arithmetic.
- */
-export function perplexityArithmetic(contextSize: number): Arithmetic {
-  return contextSize >= 64 ? "batch" : "token";
-}
-
-/**
- * Perplexity the way llama.cpp's llama-perplexity computes it, so figures compare with its numbers: the text is
+ * Perplexity the way llama.cpp's llama-perplexity computes it, so figures compare with its numbers (it evaluates each
+ * chunk as one batch: an engine in the "prompt" arithmetic computes Engine.logits the same way): the text is
  * tokenized with BOS and cut into non-overlapping chunks of `contextSize` tokens (a trailing partial chunk is
  * dropped); each chunk's first token is replaced by BOS, and only the second half of each chunk is scored:
  * positions j from ctx/2 to ctx-2 predict token j+1.
@@ -19,6 +11,8 @@ export interface PerplexityOptions {
   /** Tokens per chunk (llama-perplexity's -c); default 128. */
   contextSize?: number;
   signal?: AbortSignal;
+  /** Score at most this many chunks (the first ones); default all. */
+  maxChunks?: number;
   /** Called after each chunk with the perplexity of the chunks so far. */
   onChunk?: (done: number, total: number, pplSoFar: number) => void;
 }
@@ -43,7 +37,7 @@ export async function perplexity(engine: PerplexityEngine, text: string, options
   const bos = engine.model.tokenizer.bos;
   if (bos === undefined) throw new RangeError("perplexity: this model has no BOS token, which llama.cpp's method needs");
   const tokens = engine.tokenize(text, { addSpecial: true });
-  const chunks = Math.floor(tokens.length / ctx);
+  const chunks = Math.min(Math.floor(tokens.length / ctx), options.maxChunks ?? Infinity);
   if (chunks === 0) throw new RangeError(`perplexity: the text has ${tokens.length} tokens, fewer than one ${ctx}-token chunk`);
   const vocab = engine.model.hparams.nVocab, first = ctx >> 1;
   let nll = 0, count = 0;

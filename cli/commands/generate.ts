@@ -20,9 +20,10 @@ export function registerGenerate(program: Command): void {
     .action(async (flags: Flags) => {
       const input = flags.prompt ?? (await readStdin()).replace(/\n$/, "");
       if (input === "") throw new UsageError("no prompt: give -p TEXT or pipe it on stdin");
+      let options = await generateOptions(flags);
       const { Engine } = await import("../../core/engine.ts");
       const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model)));
-      let prompt = input, options = generateOptions(flags);
+      let prompt = input;
       if (flags.chat) {
         const { chatPrompt } = await import("../../core/chat/index.ts");
         const chatted = await chatPrompt(engine, parseMessages(input));

@@ -13,9 +13,9 @@ export interface PipeFlags extends EngineFlags, GenerateFlags { jsonl?: boolean 
 export async function runPipe(modelArg: string | undefined, flags: PipeFlags): Promise<void> {
   const prompts = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
   if (prompts.length === 0) throw new UsageError("pipe mode: stdin had no prompts (one per line)");
+  const options = await generateOptions(flags);
   const { Engine } = await import("../../core/engine.ts");
   const engine = await Engine.load(engineOptions(flags, await resolveModelArg(flags.model ?? modelArg)));
-  const options = generateOptions(flags);
   const pending = prompts.map((prompt) => ({ prompt, result: engine.generate(prompt, options) }));
   for (const [i, { prompt, result }] of pending.entries()) {
     const r = await result;

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { QUANT_FTYPES, type QuantFtype } from "../../core/quantize/mix.ts";
+import { QUANT_FTYPES, type QuantFtype } from "../../core/quantize/ftypes.ts";
 import { UsageError } from "../errors.ts";
 import { log } from "../io.ts";
 

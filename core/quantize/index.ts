@@ -1,2 +1,3 @@
 export { quantizeGguf, type QuantizeOptions, type QuantizedTensor } from "./quantize.ts";
-export { planTensorTypes, QUANT_FTYPES, type QuantFtype } from "./mix.ts";
+export { planTensorTypes } from "./mix.ts";
+export { QUANT_FTYPES, type QuantFtype } from "./ftypes.ts";

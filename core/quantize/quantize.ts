@@ -1,6 +1,7 @@
 import { GgmlType, readGguf, readTensorData, writeGguf, type GgufFile, type TensorInfo, type TypedValue, GgufValueType } from "../gguf/index.ts";
 import { nativeKernels } from "../native-kernels.ts";
-import { llamaTensorOrder, planTensorTypes, QUANT_FTYPES, type QuantFtype } from "./mix.ts";
+import { QUANT_FTYPES, type QuantFtype } from "./ftypes.ts";
+import { llamaTensorOrder, planTensorTypes } from "./mix.ts";
 
 export interface QuantizeOptions {
   /** Accept already-quantized source tensors (they are dequantized first, losing precision twice). */

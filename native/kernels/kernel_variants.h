@@ -42,12 +42,16 @@ void tile_scalar(const TileArgs& t);
 // Q8_K and F16, faster; false for other encodings.
 namespace avx2 {
 bool supports(int wtype);
+// y[i] = exp(x[i] - max) and their sum, as ggml_vec_soft_max_f32 computes them (its vector exp on whole vectors,
+// libm's expf on the rest, a float sum per vector added in double).
+double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx2
 namespace avx512 {
 bool supports(int wtype);
+double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 // A band of a packed Q8_0/Q5_0/Q4_0/IQ4_NL matrix (pack.h; tile_packed.cc): t.w is its first packed group, t.wrow the bytes
 // per group and t.nw a multiple of kPackRows. Same results as tile on the unpacked rows, bit for bit.
@@ -63,6 +67,10 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
 // (with t.gemm_order, Q4_K the bits of llama.cpp's batched order).
 bool ksuper_batch_supports(int wtype);
 void tile_ksuper_batch(const TileArgs& t);
+// BF16 weights with AVX512-BF16's vdpbf16ps in llama.cpp's zen4 orders (tile_bf16.cc): ggml_vec_dot_bf16 for one
+// activation row, tinyBLAS for several (k % 32 == 0).
+bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16);
+void tile_bf16(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx512

@@ -49,9 +49,10 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
     }
     reply.hijack();
     const sse = new SseWriter(reply.raw);
-    const chunk = (index: number, delta: Record<string, unknown>, extra: { logprobs?: unknown; finish_reason?: string | null } = {}) =>
-      sse.send({ ...base, object: "chat.completion.chunk", choices: [{ index, delta, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null }] });
-    for (let i = 0; i < n; i++) chunk(i, { role: "assistant", content: "" });
+    const chunkOf = (index: number, delta: Record<string, unknown>, extra: { logprobs?: unknown; finish_reason?: string | null } = {}) =>
+      ({ ...base, object: "chat.completion.chunk", choices: [{ index, delta, logprobs: extra.logprobs ?? null, finish_reason: extra.finish_reason ?? null }] });
+    const chunk = (...args: Parameters<typeof chunkOf>) => sse.send(chunkOf(...args));
+    for (let i = 0; i < n; i++) sse.hold(chunkOf(i, { role: "assistant", content: "" }));
     try {
       const results: GenerationResult[] = await runChoices({
         ...generation,
