@@ -155,6 +155,7 @@ export class Generation implements SequenceSink {
       mask: () => matcher.mask(this.maxTokens - this.produced),
       validPrefix: (tokens) => matcher.validPrefix(tokens),
       allows: (token) => matcher.allows(token, this.maxTokens - this.produced),
+      maskReady: () => matcher.maskReady,
     };
   }
 

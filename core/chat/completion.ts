@@ -69,7 +69,8 @@ export async function prepareChat(engine: Engine, messages: readonly ChatMessage
   }
   return {
     prompt, options: out, family: calling ? family.name : undefined,
-    reader: () => new ChatOutputReader(calling ? family : undefined, thinking === "thinking"),
+    // A constrained answer (tool calls, a schema) comes apart from the think block before it.
+    reader: () => new ChatOutputReader(calling ? family : undefined, thinking === "thinking", thinking !== undefined && (out.grammar ?? out.jsonSchema ?? out.schema) !== undefined),
   };
 }
 
@@ -109,29 +110,27 @@ export class ChatOutputReader {
   private readonly sent: { id: string; arguments: number }[] = [];
   private parsed: ReturnType<ToolFamily["parse"]> = { content: "", calls: [] };
 
-  constructor(private readonly family: ToolFamily | undefined, thinkingOpen: boolean) {
-    if (family) this.splitter = new ThinkingSplitter(thinkingOpen);
+  /** `splitThinking`: the think block apart from the answer even without tools (a constrained answer). */
+  constructor(private readonly family: ToolFamily | undefined, thinkingOpen: boolean, splitThinking = false) {
+    if (family || splitThinking) this.splitter = new ThinkingSplitter(thinkingOpen);
   }
 
   push(text: string): ChatDelta {
-    if (!this.family) {
-      this.sentContent += text;
-      return { reasoning: "", content: text, toolCalls: [] };
-    }
-    const parts = this.splitter!.push(text);
-    return this.advance(parts.thinking, parts.answer, false);
+    if (!this.splitter) return this.prose("", text);
+    const parts = this.splitter.push(text);
+    return this.family ? this.advance(parts.thinking, parts.answer, false) : this.prose(parts.thinking, parts.answer);
   }
 
   /** The output ended: releases what was held back. */
   finish(): ChatDelta {
-    if (!this.family) return { reasoning: "", content: "", toolCalls: [] };
-    const parts = this.splitter!.flush();
-    return this.advance(parts.thinking, parts.answer, true);
+    if (!this.splitter) return this.prose("", "");
+    const parts = this.splitter.flush();
+    return this.family ? this.advance(parts.thinking, parts.answer, true) : this.prose(parts.thinking, parts.answer);
   }
 
   /** The message so far (whole after finish()). */
   get message(): ChatAnswer {
-    if (!this.family) return { content: this.sentContent, reasoning: "", toolCalls: [] };
+    if (!this.family) return { content: this.sentContent, reasoning: this.reasoning.trim(), toolCalls: [] };
     return {
       content: this.parsed.content,
       reasoning: this.reasoning.trim(),
@@ -143,6 +142,14 @@ export class ChatOutputReader {
   finishReason(reason: FinishReason): "stop" | "length" | "tool_calls" {
     if (reason === "length" || reason === "context") return "length";
     return this.message.toolCalls.length > 0 ? "tool_calls" : "stop";
+  }
+
+  /** An answer without tools: all prose (after a think block its leading whitespace goes). */
+  private prose(thinking: string, answer: string): ChatDelta {
+    this.reasoning += thinking;
+    if (this.sentContent === "" && this.reasoning !== "") answer = answer.replace(/^\s+/, "");
+    this.sentContent += answer;
+    return { reasoning: thinking, content: answer, toolCalls: [] };
   }
 
   private advance(thinking: string, answer: string, done: boolean): ChatDelta {

@@ -92,3 +92,18 @@ for (const m of TOOL_MODELS) {
     assert.ok(next.usage!.prompt_tokens > whole.usage!.prompt_tokens);
   });
 }
+
+test("a reasoning model (Qwen3 template) with response_format: content is the JSON after the think block, reasoning_content the block", { skip }, async () => {
+  const schema = { type: "object", properties: { city: { type: "string", maxLength: 10 } }, required: ["city"], additionalProperties: false };
+  const valid = ajv.compile(schema);
+  for (const seed of [1, 2, 3]) {
+    const r = await client.chat.completions.create({
+      model: "qwen3", messages: MESSAGES, max_tokens: 160, temperature: 1, seed,
+      response_format: { type: "json_schema", json_schema: { name: "city", schema } },
+    });
+    const m = r.choices[0]!.message as { content: string; reasoning_content?: string };
+    assert.ok(valid(JSON.parse(m.content)), m.content);
+    assert.ok(!m.content.includes("<think>"));
+    if (m.reasoning_content !== undefined) assert.equal(typeof m.reasoning_content, "string");
+  }
+});

@@ -98,8 +98,13 @@ export class Grammar {
    * completed in the tokens left are allowed (or, when none can, those that come closest), so a budgeted
    * generation ends with a complete output.
    */
+  /** Whether the state's mask is memoized (mask() then costs no walk over the vocabulary). */
+  hasMask(state: MatchState): boolean {
+    return this.masks.has(maskKey(state));
+  }
+
   mask(state: MatchState, tokensLeft = Infinity): TokenMask {
-    const key = state.remain === 0 ? state.set : `${state.set}:${state.value}:${state.remain}`;
+    const key = maskKey(state);
     let cached = this.masks.get(key);
     if (!cached) {
       cached = this.walk(state);
@@ -234,6 +239,9 @@ export class Grammar {
         value = b & ((1 << (7 - len)) - 1);
         remain = len;
         carried = 0;
+        // No code point this byte starts can continue the state: skip the subtree (in a large vocabulary the
+        // multi-byte subtrees hold half the tokens, and a structural state refuses them all).
+        if (!m.leadByteMatches(set, b)) { i = subtreeEnd[i]!; continue; }
       }
       if (set === DEAD) { i = subtreeEnd[i]!; continue; }
       S[d] = set;
@@ -335,6 +343,10 @@ export class Grammar {
   }
 }
 
+function maskKey(state: MatchState): number | string {
+  return state.remain === 0 ? state.set : `${state.set}:${state.value}:${state.remain}`;
+}
+
 function maskBytes(m: TokenMask): number {
   return m.bits.byteLength + ((m.allowed ?? m.banned)?.byteLength ?? 0);
 }
@@ -355,6 +367,11 @@ export class GrammarMatcher {
 
   mask(tokensLeft = Infinity): TokenMask {
     return this.grammar.mask(this.state, tokensLeft);
+  }
+
+  /** Whether mask() is at hand (memoized for this state). */
+  get maskReady(): boolean {
+    return this.grammar.hasMask(this.state);
   }
 
   /**

@@ -38,6 +38,7 @@ export class StackMachine {
   /** next() for ASCII code points, [set * 128 + cp]; UNKNOWN (-2) until computed. Replaced as it grows. */
   asciiNext = new Int32Array(0);
   private readonly otherNext: (Map<number, number> | undefined)[] = [];
+  private leadOk = new Uint8Array(0);
   readonly initial: number;
 
   constructor(g: ParsedGrammar) {
@@ -184,6 +185,23 @@ export class StackMachine {
       if (result) return true;
     }
     return false;
+  }
+
+  /** matchesPartial for a sequence's leading byte (0xC0-0xFF), memoized per set: 1 yes, 2 no, 0 unknown. */
+  leadByteMatches(set: number, lead: number): boolean {
+    const k = set * 64 + (lead - 0xc0);
+    if (this.leadOk.length <= k) {
+      const grown = new Uint8Array(Math.max(64 * 64, (set + 1) * 2 * 64));
+      grown.set(this.leadOk);
+      this.leadOk = grown;
+    }
+    let r = this.leadOk[k]!;
+    if (r === 0) {
+      const len = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+      r = this.matchesPartial(set, lead & ((1 << (6 - len)) - 1), len) ? 1 : 2;
+      this.leadOk[k] = r;
+    }
+    return r === 1;
   }
 
   private endOfSequence(pos: number): boolean {
