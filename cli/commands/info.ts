@@ -8,8 +8,9 @@ export function registerInfo(program: Command): void {
     .argument("<model>", "GGUF model file")
     .option("--json", "print JSON")
     .action(async (path: string, flags: { json?: boolean }) => {
-      const [{ ggmlTypeName, readGguf }, { readHparams }, { describeFamily }] = await Promise.all([
+      const [{ ggmlTypeName, readGguf }, { readHparams }, { describeFamily }, { parameterCounts }] = await Promise.all([
         import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts"), import("../../core/model/families.ts"),
+        import("../../core/model/parameters.ts"),
       ]);
       const f = readGguf(path);
       const hp = readHparams(f);
@@ -22,6 +23,10 @@ export function registerInfo(program: Command): void {
       }
       const kvBytesPerToken = hp.nLayer * 2 * hp.nHeadKv * hp.headDim * 2;
       const family = describeFamily(hp.family, hp.nLayer);
+      const params = parameterCounts(f, hp);
+      const experts = hp.nExpert
+        ? { n_expert: hp.nExpert, n_expert_used: hp.nExpertUsed!, n_ff_expert: hp.nFfExp!, weights_normalized: hp.expertWeightsNorm! }
+        : null;
       const info = {
         path,
         gguf_version: f.version,
@@ -37,10 +42,15 @@ export function registerInfo(program: Command): void {
         tensors: f.tensors.length,
         tensor_types: types,
         weights_bytes: weightBytes,
+        parameters: params.total,
+        experts,
+        active_parameters: params.active,
+        active_weights_bytes: params.activeBytes,
         kv_bytes_per_token_f16: kvBytesPerToken,
       };
       if (flags.json) return writeJson(info);
       const mib = (b: number) => (b / 2 ** 20).toFixed(1) + " MiB";
+      const billions = (n: number) => (n >= 1e9 ? (n / 1e9).toFixed(2) + "B" : (n / 1e6).toFixed(1) + "M");
       process.stdout.write(
         [
           `${path}`,
@@ -49,6 +59,10 @@ export function registerInfo(program: Command): void {
           ...(family ? [`  family        ${family.lines.join("; ")}`] : []),
           `  vocabulary ${hp.nVocab} (${info.tokenizer}), context ${hp.contextLength}, rope base ${hp.ropeBase}`,
           `  tensors ${f.tensors.length}: ${Object.entries(types).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+          ...(experts
+            ? [`  experts ${experts.n_expert}, ${experts.n_expert_used} per token${experts.weights_normalized ? " (weights renormalised)" : ""}, expert FFN ${experts.n_ff_expert}`,
+               `  parameters ${billions(params.total)}, ${billions(params.active)} active per token (${mib(params.activeBytes)} of weights read per token)`]
+            : [`  parameters ${billions(params.total)}`]),
           `  memory: weights ${mib(weightBytes)} (mapped), KV ${(kvBytesPerToken / 1024).toFixed(1)} KiB per token (f16)`,
         ].join("\n") + "\n",
       );

@@ -24,8 +24,8 @@ double soft_max_exp(const float* x, float* y, int n, float max) {
 }
 
 // Row r's routing: probabilities (ggml_soft_max), the n_used most probable experts in decreasing order (ggml_argsort
-// descending — std::sort with its comparator, so even ties come out as llama.cpp orders them — then the first
-// n_used), and their weights (ggml_get_rows, then ggml_sum_rows / clamp / ggml_div when normalised).
+// descending — std::sort with its comparator, so even ties come out in llama.cpp's order — then the first n_used),
+// and their weights (ggml_get_rows, then ggml_sum_rows / clamp / ggml_div when normalised).
 void route_row(const MoeConfig& cfg, const float* logits, float* probs, int32_t* order, int32_t* selected, float* weights) {
   const int n = cfg.n_expert, k = cfg.n_expert_used;
   float max = -INFINITY;
@@ -33,7 +33,9 @@ void route_row(const MoeConfig& cfg, const float* logits, float* probs, int32_t*
   const float inv = float(1.0 / soft_max_exp(logits, probs, n, max));
   for (int e = 0; e < n; e++) probs[e] *= inv;
   std::iota(order, order + n, 0);
-  std::sort(order, order + n, [probs](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+  // NaN (a broken file) ranks last: std::sort needs a strict weak order, and NaN compares false with everything.
+  auto rank = [probs](int32_t e) { return std::isnan(probs[e]) ? -INFINITY : probs[e]; };
+  std::sort(order, order + n, [&rank](int32_t a, int32_t b) { return rank(a) > rank(b); });
   for (int i = 0; i < k; i++) weights[i] = probs[selected[i] = order[i]];
   if (!cfg.norm_weights) return;
   double sum = 0;

@@ -195,6 +195,9 @@ constexpr int kMinRowsPerPart = 4;
 // its own slot and attends only to its own sequence's blocks.
 bool Transformer::splits_by_sequence(const ThreadPool& pool, const StepBatch& b) {
   const int parts = pool.size();
+  // A mixture of experts groups the step's tokens by expert, so that each chosen expert's weights are read once
+  // for all its tokens; parts would each read the experts of their own tokens, most of them the same ones.
+  if (cfg_.moe.n_expert > 0) return false;
   if (parts < 2 || b.n_tokens < kMinRowsPerPart * parts || b.exit.n > 0 || b.n_tokens != b.n_seqs || b.n_logit_rows != b.n_tokens) return false;
   for (int r = 0; r < b.n_logit_rows; r++)
     if (b.logit_rows[r] != r) return false;

@@ -23,6 +23,8 @@ export interface SyntheticSpec {
   /** Separate output head (default: tied to token_embd). */
   untiedOutput?: boolean;
   ropeBase?: number;
+  /** Training context length the file declares (default 256). */
+  contextLength?: number;
   /** A GGUF whose tokenizer.* metadata (vocabulary) the model takes (default: stories260K's 512 tokens). */
   vocabFrom?: string;
   /** Vocabulary entries to rename (id -> text and token type), e.g. Qwen3's <think> in a Qwen2 vocabulary's padding. */
@@ -125,7 +127,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
     ["general.architecture", arch],
     // Not the architecture's name: llama.cpp changes a vocabulary's token attributes by model name ("phi3").
     ["general.name", `synthetic model, ${spec.nLayer} layers`],
-    [`${arch}.context_length`, u32(256)],
+    [`${arch}.context_length`, u32(spec.contextLength ?? 256)],
     [`${arch}.embedding_length`, u32(spec.nEmbd)],
     [`${arch}.feed_forward_length`, u32(spec.nFf)],
     [`${arch}.block_count`, u32(spec.nLayer)],

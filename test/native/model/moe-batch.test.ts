@@ -10,8 +10,7 @@ import { writeSyntheticModel, type SyntheticSpec } from "../../helpers/synthetic
 
 // A step groups its tokens by expert (each chosen expert's weights read once for all its tokens): a token's logits
 // must still not depend on what else is in the step. Prompts prefilled alone and all together, decode steps of all
-// sequences (split over two threads by sequence) and of small groups (one forward), for float and for quantized
-// experts (packed Q8_0 kernels, the K-quant batch kernel). Steps of one row are left out: like llama.cpp, a float
+// sequences and of small groups, on two threads and on one, for float and for quantized experts (packed Q8_0 kernels, the K-quant batch kernel). Steps of one row are left out: like llama.cpp, a float
 // router sums one row in ggml_vec_dot's order and several in tinyBLAS's.
 const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-moe-batch-"));
 after(() => {
@@ -80,13 +79,13 @@ for (const [name, change] of cases) {
     writeSyntheticModel(file, { ...base, ...change });
     const model = Model.load(file);
     native.setThreads(2);
-    const together = await run(model, [all], [all]);  // the decode step splits by sequence (10 rows, two threads)
+    const together = await run(model, [all], [all]);
     const apart = await run(model, all.map((s) => [s]), [[3, 1], [0, 9, 4], [2, 8], [7, 5, 6]]);
     native.setThreads(1);
     const oneThread = await run(model, [[9, 0, 5], [1, 2, 3, 4, 6, 7, 8]], [all.slice().reverse()]);
     assertSame(together.prefill, apart.prefill, "prompt alone / all prompts in one step");
     assertSame(together.prefill, oneThread.prefill, "prompts on one thread");
-    assertSame(together.decode, apart.decode, "decode in small groups / all in one split step");
+    assertSame(together.decode, apart.decode, "decode in small groups / all in one step");
     assertSame(together.decode, oneThread.decode, "decode on one thread");
   });
 }
