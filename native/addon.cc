@@ -179,8 +179,10 @@ ModelConfig read_config(const Napi::Object& c) {
     cfg.moe.n_expert_used = get_int(c, "nExpertUsed");
     cfg.moe.n_ff_exp = get_int(c, "nFfExp");
     cfg.moe.norm_weights = c.Get("expertWeightsNorm").ToBoolean();
-    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert)
-      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1");
+    if (c.Has("nFfShared") && !c.Get("nFfShared").IsUndefined()) cfg.moe.n_ff_shared = get_int(c, "nFfShared");
+    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert ||
+        cfg.moe.n_ff_shared < 0)
+      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1, nFfShared >= 0");
   }
   if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
     throw std::invalid_argument("model hyperparameters must be positive");
@@ -243,6 +245,12 @@ class Model : public Napi::ObjectWrap<Model> {
           L.moe.gate = split_experts(bind.matrix(p + "ffn_gate_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
           L.moe.up = split_experts(bind.matrix(p + "ffn_up_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
           L.moe.down = split_experts(bind.matrix(p + "ffn_down_exps.weight", m.n_ff_exp, int64_t(d) * m.n_expert), m.n_expert);
+          if (m.n_ff_shared > 0) {
+            L.moe.shared_gate_inp = bind.matrix(p + "ffn_gate_inp_shexp.weight", d, 1);
+            L.moe.shared_gate = bind.matrix(p + "ffn_gate_shexp.weight", d, m.n_ff_shared);
+            L.moe.shared_up = bind.matrix(p + "ffn_up_shexp.weight", d, m.n_ff_shared);
+            L.moe.shared_down = bind.matrix(p + "ffn_down_shexp.weight", m.n_ff_shared, d);
+          }
         } else {
           if (bind.has(p + "ffn_gate.weight")) {
             L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
@@ -320,7 +328,7 @@ T typed(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (!v.IsTypedArray()) throw std::invalid_argument(std::string("batch.") + key + " must be a typed array");
   auto ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_int32_array && ta.TypedArrayType() != napi_float32_array)
+  if (ta.TypedArrayType() != napi_int32_array && ta.TypedArrayType() != napi_float32_array && ta.TypedArrayType() != napi_uint8_array)
     throw std::invalid_argument(std::string("batch.") + key + " has the wrong element type");
   return v.As<T>();
 }
@@ -375,6 +383,12 @@ class ForwardWorker : public Napi::AsyncWorker {
       if (b_.exit.n > 0 || b_.draft_head || batch.Has("greedySteps"))
         throw std::invalid_argument("batch.argmax cannot be combined with early exit, the draft head or greedy drafting");
       b_.argmax = argmax.Data();
+    }
+    if (has(batch, "rowArithmetic")) {
+      auto flags = typed<Napi::Uint8Array>(batch, "rowArithmetic");
+      if (flags.TypedArrayType() != napi_uint8_array || flags.ElementLength() != size_t(b_.n_tokens))
+        throw std::invalid_argument("batch.rowArithmetic must be a Uint8Array with one entry per token");
+      b_.row_arithmetic = flags.Data();
     }
     std::string problem = model->net_->validate(b_, *kv->pool());
     if (!problem.empty()) throw std::invalid_argument(problem);

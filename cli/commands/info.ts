@@ -8,9 +8,9 @@ export function registerInfo(program: Command): void {
     .argument("<model>", "GGUF model file")
     .option("--json", "print JSON")
     .action(async (path: string, flags: { json?: boolean }) => {
-      const [{ ggmlTypeName, readGguf }, { readHparams }, { describeFamily }, { parameterCounts }] = await Promise.all([
-        import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts"), import("../../core/model/families.ts"),
-        import("../../core/model/parameters.ts"),
+      const [{ ggmlTypeName, readGguf }, { readHparams }, { parameterCounts }, { describeFamily }] = await Promise.all([
+        import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts"), import("../../core/model/parameters.ts"),
+        import("../../core/model/families.ts"),
       ]);
       const f = readGguf(path);
       const hp = readHparams(f);
@@ -22,11 +22,11 @@ export function registerInfo(program: Command): void {
         weightBytes += t.nBytes;
       }
       const kvBytesPerToken = hp.nLayer * 2 * hp.nHeadKv * hp.headDim * 2;
-      const family = describeFamily(hp.family, hp.nLayer);
       const params = parameterCounts(f, hp);
       const experts = hp.nExpert
-        ? { n_expert: hp.nExpert, n_expert_used: hp.nExpertUsed!, n_ff_expert: hp.nFfExp!, weights_normalized: hp.expertWeightsNorm! }
+        ? { n_expert: hp.nExpert, n_expert_used: hp.nExpertUsed!, n_ff_expert: hp.nFfExp!, weights_normalized: hp.expertWeightsNorm!, ...(hp.nFfShared ? { n_ff_shared_expert: hp.nFfShared } : {}) }
         : null;
+      const family = describeFamily(hp.family, hp.nLayer);
       const info = {
         path,
         gguf_version: f.version,
@@ -60,7 +60,7 @@ export function registerInfo(program: Command): void {
           `  vocabulary ${hp.nVocab} (${info.tokenizer}), context ${hp.contextLength}, rope base ${hp.ropeBase}`,
           `  tensors ${f.tensors.length}: ${Object.entries(types).map(([k, v]) => `${v} ${k}`).join(", ")}`,
           ...(experts
-            ? [`  experts ${experts.n_expert}, ${experts.n_expert_used} per token${experts.weights_normalized ? " (weights renormalised)" : ""}, expert FFN ${experts.n_ff_expert}`,
+            ? [`  experts ${experts.n_expert}, ${experts.n_expert_used} per token${experts.weights_normalized ? " (weights renormalised)" : ""}, expert FFN ${experts.n_ff_expert}${hp.nFfShared ? `, a shared expert (FFN ${hp.nFfShared})` : ""}`,
                `  parameters ${billions(params.total)}, ${billions(params.active)} active per token (${mib(params.activeBytes)} of weights read per token)`]
             : [`  parameters ${billions(params.total)}`]),
           `  memory: weights ${mib(weightBytes)} (mapped), KV ${(kvBytesPerToken / 1024).toFixed(1)} KiB per token (f16)`,

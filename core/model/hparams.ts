@@ -11,6 +11,8 @@ interface ExpertTraits {
   normWeights: boolean;
   required: boolean;
   ffKey?: string;
+  /** A shared expert in every layer (its width: expert_shared_feed_forward_length, else feed_forward_length). */
+  shared?: boolean;
 }
 
 /** Architectures the native transformer runs, and how each differs from plain llama. */
@@ -25,6 +27,7 @@ const ARCHITECTURES: Record<string, { ropeNeox: boolean; qkNormFull?: boolean; e
   granite: { ropeNeox: false },
   qwen3moe: { ropeNeox: true, experts: { normWeights: true, required: true, ffKey: "expert_feed_forward_length" } },
   olmoe: { ropeNeox: true, qkNormFull: true, experts: { normWeights: false, required: true } },
+  qwen2moe: { ropeNeox: true, experts: { normWeights: false, required: true, ffKey: "expert_feed_forward_length", shared: true } },
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
@@ -94,7 +97,9 @@ function readExperts(f: GgufFile, arch: string, traits: ExpertTraits | undefined
   const nFf = positive(f, `${arch}.feed_forward_length`);
   const nFfExp = traits.ffKey ? (getOptionalNumber(f, `${arch}.${traits.ffKey}`) ?? nFf / nExpertUsed) : nFf;
   if (!Number.isInteger(nFfExp) || nFfExp < 1) throw new GgufError(f.path, `expert feed-forward width ${nFfExp} is not a positive integer`);
-  return { nExpert, nExpertUsed, nFfExp, expertWeightsNorm: traits.normWeights };
+  const nFfShared = traits.shared ? (getOptionalNumber(f, `${arch}.expert_shared_feed_forward_length`) ?? nFf) : undefined;
+  if (nFfShared !== undefined && (!Number.isInteger(nFfShared) || nFfShared < 1)) throw new GgufError(f.path, `shared expert width ${nFfShared} is not a positive integer`);
+  return { nExpert, nExpertUsed, nFfExp, expertWeightsNorm: traits.normWeights, ...(nFfShared ? { nFfShared } : {}) };
 }
 
 function positive(f: GgufFile, key: string): number {

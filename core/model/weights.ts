@@ -60,6 +60,12 @@ export function weightTable(f: GgufFile, hp: ModelHparams): Record<string, Nativ
       take(p + "ffn_gate_exps.weight", [hp.nEmbd, ff, hp.nExpert]);
       take(p + "ffn_up_exps.weight", [hp.nEmbd, ff, hp.nExpert]);
       take(p + "ffn_down_exps.weight", [ff, hp.nEmbd, hp.nExpert]);
+      if (hp.nFfShared) {
+        take(p + "ffn_gate_inp_shexp.weight", [hp.nEmbd]);
+        take(p + "ffn_gate_shexp.weight", [hp.nEmbd, hp.nFfShared]);
+        take(p + "ffn_up_shexp.weight", [hp.nEmbd, hp.nFfShared]);
+        take(p + "ffn_down_shexp.weight", [hp.nFfShared, hp.nEmbd]);
+      }
     } else if (byName.has(p + "ffn_gate.weight")) {
       take(p + "ffn_gate.weight", [hp.nEmbd, hp.nFf]);
       take(p + "ffn_up.weight", [hp.nEmbd, hp.nFf]);

@@ -91,8 +91,22 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
   s.up.resize(size_t(pairs) * ff);
   s.hidden.resize(size_t(pairs) * ff);
   s.down.resize(size_t(pairs) * n_embd);
-  // Gate and up of every chosen expert in one parallel section (xn converted once), then down.
+  const int sff = cfg.n_ff_shared;
+  if (sff > 0) {
+    s.sh_gate_in.resize(size_t(rows));
+    s.sh_gate.resize(size_t(rows) * sff);
+    s.sh_up.resize(size_t(rows) * sff);
+    s.sh_hidden.resize(size_t(rows) * sff);
+    s.sh_out.resize(size_t(rows) * n_embd);
+  }
+  // Gate and up of every chosen expert (and of the shared one, a dense FFN: ordinary matmuls) in one parallel
+  // section (xn converted once per activation type), then down.
   s.jobs.clear();
+  if (sff > 0) {
+    s.jobs.push_back({&w.shared_gate_inp, xn, nullptr, rows, s.sh_gate_in.data()});
+    s.jobs.push_back({&w.shared_gate, xn, nullptr, rows, s.sh_gate.data()});
+    s.jobs.push_back({&w.shared_up, xn, nullptr, rows, s.sh_up.data()});
+  }
   for (int e = 0; e < E; e++) {
     const int c = s.count[size_t(e)];
     if (c == 0) continue;
@@ -112,7 +126,10 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
     });
   else
     swiglu_rows(0, pairs);
+  if (sff > 0)
+    for (int r = 0; r < rows; r++) swiglu(&s.sh_gate[size_t(r) * sff], &s.sh_up[size_t(r) * sff], &s.sh_hidden[size_t(r) * sff], sff);
   s.jobs.clear();
+  if (sff > 0) s.jobs.push_back({&w.shared_down, s.sh_hidden.data(), nullptr, rows, s.sh_out.data()});
   for (int e = 0; e < E; e++) {
     const int c = s.count[size_t(e)];
     if (c == 0) continue;
@@ -135,6 +152,15 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
           const float term = d[j] * wt;
           o[j] = o[j] + term;
         }
+    }
+    if (sff == 0) continue;
+    // The shared expert's output times its gate, sigmoid as llama.cpp writes it: silu(g) / g (ggml_silu of a
+    // one-element row: g / (1 + expf(-g))), then added to the experts' sum.
+    const float g = s.sh_gate_in[size_t(r)], gate = g / (1.0f + std::exp(-g)) / g;
+    const float* sh = &s.sh_out[size_t(r) * n_embd];
+    for (int j = 0; j < n_embd; j++) {
+      const float term = sh[j] * gate;
+      o[j] = o[j] + term;
     }
   }
 }

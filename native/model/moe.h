@@ -1,6 +1,7 @@
-// The mixture-of-experts feed-forward (qwen3moe, Mixtral-style llama, olmoe) with llama.cpp's arithmetic
+// The mixture-of-experts feed-forward (qwen3moe, Mixtral-style llama, olmoe, qwen2moe) with llama.cpp's arithmetic
 // (build_moe_ffn): router logits, softmax, the top-k experts by probability, their weights (renormalised to sum
-// to one where the architecture asks), each selected expert's SwiGLU FFN, the weighted outputs summed in rank order.
+// to one where the architecture asks), each selected expert's SwiGLU FFN, the weighted outputs summed in rank order;
+// then, where the architecture has one (qwen2moe), a shared expert every token uses, weighted by a sigmoid gate.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -16,12 +17,15 @@ struct MoeConfig {
   int n_ff_exp = 0;       // hidden width of one expert
   // Divide the selected experts' probabilities by their sum (llama.cpp's norm_w: qwen3moe, llama; not olmoe).
   bool norm_weights = false;
+  int n_ff_shared = 0;  // hidden width of the shared expert (0: none)
 };
 
 struct MoeWeights {
   Matrix router{};  // ffn_gate_inp: n_expert rows of n_embd
   // One matrix per expert: views into the merged ffn_{gate,up,down}_exps tensors.
   std::vector<Matrix> gate, up, down;
+  // The shared expert: a dense SwiGLU FFN, and its gate (one row: sigmoid(row · x) weighs its output).
+  Matrix shared_gate_inp{}, shared_gate{}, shared_up{}, shared_down{};
   bool present() const { return !down.empty(); }
 };
 
@@ -34,6 +38,7 @@ struct MoeScratch {
   std::vector<int32_t> pair_rows;             // [pairs]: the token row of each pair, grouped by expert
   std::vector<int32_t> pair_of;               // [rows][n_expert_used]: the pair index of (row, rank)
   std::vector<float> gate, up, hidden, down;  // [pairs][n_ff_exp] x3, [pairs][n_embd]
+  std::vector<float> sh_gate_in, sh_gate, sh_up, sh_hidden, sh_out;  // the shared expert's: [rows], [rows][n_ff_shared] x3, [rows][n_embd]
   std::vector<MatmulJob> jobs;
 };
 

@@ -4,7 +4,7 @@ import { sharedModel } from "./paths.ts";
 import { prng } from "../../scripts/prng.ts";
 
 export interface SyntheticSpec {
-  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3" | "phi3" | "granite" | "qwen3moe" | "olmoe";
+  architecture: "llama" | "qwen2" | "qwen3" | "gemma2" | "gemma3" | "phi3" | "granite" | "qwen3moe" | "olmoe" | "qwen2moe";
   nEmbd: number;
   nLayer: number;
   nHead: number;
@@ -12,9 +12,10 @@ export interface SyntheticSpec {
   nFf: number;
   /**
    * Mixture of experts in every layer: `count` experts of hidden width `ff`, `used` per token (qwen3moe and olmoe
-   * files must have them; a llama file with them is Mixtral-style). llama and olmoe experts are nFf wide.
+   * files must have them; a llama file with them is Mixtral-style). llama and olmoe experts are nFf wide. qwen2moe
+   * adds a shared expert `sharedFf` wide (default nFf).
    */
-  experts?: { count: number; used: number; ff?: number };
+  experts?: { count: number; used: number; ff?: number; sharedFf?: number };
   /** Head dimension when it differs from nEmbd / nHead (qwen3 and gemma allow that). */
   headDim?: number;
   seed?: number;
@@ -55,7 +56,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   const qDim = spec.nHead * headDim, kvDim = spec.nHeadKv * headDim;
   const arch = spec.architecture;
-  if ((arch === "qwen3moe" || arch === "olmoe") && !spec.experts) throw new Error(`a synthetic ${arch} model needs experts`);
+  if ((arch === "qwen3moe" || arch === "olmoe" || arch === "qwen2moe") && !spec.experts) throw new Error(`a synthetic ${arch} model needs experts`);
   const experts = spec.experts && { ...spec.experts, ff: spec.experts.ff ?? spec.nFf };
 
   const tensors: TensorToWrite[] = [];
@@ -86,7 +87,7 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
       f32(p + "attn_k.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
       f32(p + "attn_v.weight", [spec.nEmbd, kvDim], w(spec.nEmbd));
     }
-    if (arch === "qwen2") {
+    if (arch === "qwen2" || arch === "qwen2moe") {
       f32(p + "attn_q.bias", [qDim], 0.5);
       f32(p + "attn_k.bias", [kvDim], 0.5);
       f32(p + "attn_v.bias", [kvDim], 0.5);
@@ -107,6 +108,13 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
       f32(p + "ffn_gate_exps.weight", [spec.nEmbd, ff, count], w(spec.nEmbd));
       f32(p + "ffn_up_exps.weight", [spec.nEmbd, ff, count], w(spec.nEmbd));
       f32(p + "ffn_down_exps.weight", [ff, spec.nEmbd, count], w(ff));
+      if (arch === "qwen2moe") {
+        const sff = experts.sharedFf ?? spec.nFf;
+        f32(p + "ffn_gate_inp_shexp.weight", [spec.nEmbd], w(spec.nEmbd) * 4);
+        f32(p + "ffn_gate_shexp.weight", [spec.nEmbd, sff], w(spec.nEmbd));
+        f32(p + "ffn_up_shexp.weight", [spec.nEmbd, sff], w(spec.nEmbd));
+        f32(p + "ffn_down_shexp.weight", [sff, spec.nEmbd], w(sff));
+      }
     } else if (arch === "phi3") {
       f32(p + "ffn_up.weight", [spec.nEmbd, 2 * spec.nFf], w(spec.nEmbd));  // gate rows, then up rows
       f32(p + "ffn_down.weight", [spec.nFf, spec.nEmbd], w(spec.nFf));
@@ -139,7 +147,8 @@ export function writeSyntheticModel(path: string, spec: SyntheticSpec): void {
   if (spec.ropeDim) metadata.push([`${arch}.rope.dimension_count`, u32(spec.ropeDim)]);
   if (experts) {
     metadata.push([`${arch}.expert_count`, u32(experts.count)], [`${arch}.expert_used_count`, u32(experts.used)]);
-    if (arch === "qwen3moe") metadata.push([`${arch}.expert_feed_forward_length`, u32(experts.ff)]);
+    if (arch === "qwen3moe" || arch === "qwen2moe") metadata.push([`${arch}.expert_feed_forward_length`, u32(experts.ff)]);
+    if (arch === "qwen2moe") metadata.push([`${arch}.expert_shared_feed_forward_length`, u32(experts.sharedFf ?? spec.nFf)]);
   }
   if (spec.headDim) {
     metadata.push([`${arch}.attention.key_length`, u32(headDim)], [`${arch}.attention.value_length`, u32(headDim)]);

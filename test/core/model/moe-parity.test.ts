@@ -21,6 +21,8 @@ const cases: [string, SyntheticSpec][] = [
     { architecture: "llama", nEmbd: 256, nLayer: 2, nHead: 2, nHeadKv: 1, nFf: 128, experts: { count: 8, used: 2 }, seed: 22, untiedOutput: true }],
   ["olmoe (32 experts, top-8, not renormalised, whole-row Q/K norms)",
     { architecture: "olmoe", nEmbd: 256, nLayer: 2, nHead: 2, nHeadKv: 2, nFf: 64, experts: { count: 32, used: 8 }, seed: 23, untiedOutput: true }],
+  ["qwen2moe (a shared expert with a sigmoid gate, QKV bias, 16 experts, top-4, not renormalised)",
+    { architecture: "qwen2moe", nEmbd: 256, nLayer: 2, nHead: 2, nHeadKv: 2, nFf: 192, experts: { count: 16, used: 4, ff: 64, sharedFf: 160 }, seed: 24, untiedOutput: true }],
 ];
 
 function argmax(row: ReadonlyMap<number, number>): number {

@@ -42,7 +42,7 @@ test(`gemma3 with a 64-position window: ${N} tokens: logits and greedy tokens eq
   // random tokens, each fed alone after the prompt, must be llama.cpp's bit for bit.
   const forced = Array.from({ length: N }, () => 3 + Math.floor(rand() * 509));
   const theirs = await llamaCppStepLogits(file, prompt, forced, reference);
-  const mine = await ourStepLogits(file, prompt, forced, 1280);
+  const mine = await ourStepLogits(file, prompt, forced, { contextSize: 1280 });
   theirs.forEach((row, step) => {
     let differ = 0;
     for (const [id, v] of row) if (mine[step]![id] !== v) differ++;
