@@ -142,7 +142,7 @@ export class Engine {
     const exitHead = checkInt("earlyExitHead", options.earlyExitHead ?? 0, 0, model.hparams.nVocab);
     if (exitHead > 0) model.setExitHead(frequentTokens(model.file, exitHead));
     const draftThreads = options.draftThreads === undefined ? undefined : checkInt("draftThreads", options.draftThreads, 1, 512);
-    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads);
+    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads, contextSize);
     const blocks = new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst));
     return new Engine(model, kv, blocks, contextSize, batching, draft, warnings);
   }
@@ -419,8 +419,11 @@ export class Engine {
  */
 export const DRAFT_ONE_THREAD_BYTES = 64 * 2 ** 20;
 
-function loadDraftModel(path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType, threads: number | undefined): DraftModel {
+function loadDraftModel(
+  path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType, threads: number | undefined, contextSize: number,
+): DraftModel {
   const model = Model.load(path);
+  model.setContextSize(contextSize);
   if (model.hparams.nVocab !== target.hparams.nVocab) {
     throw new RangeError(`the draft model has ${model.hparams.nVocab} tokens but the target has ${target.hparams.nVocab}: they must share a vocabulary`);
   }

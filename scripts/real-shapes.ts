@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   GgmlType, GgufValueType, byteSize, readGguf, writeGguf,
-  type GgufFile, type GgufValue, type TensorInfo, type TensorToWrite, type TypedValue,
+  type GgufFile, type GgufValue, type GgufArray, type TensorInfo, type TensorToWrite, type TypedValue,
 } from "../core/gguf/index.ts";
 import { nativeKernels } from "../core/native-kernels.ts";
 import { planTensorTypes, QUANT_FTYPES, type QuantFtype } from "../core/quantize/index.ts";
@@ -28,7 +28,7 @@ interface Llama3Rope { factor: number; lowFreqFactor: number; highFreqFactor: nu
 export interface RealShape {
   /** The released model whose shape this is. */
   readonly name: string;
-  readonly arch: "llama" | "qwen2" | "qwen3" | "qwen3moe" | "olmoe";
+  readonly arch: "llama" | "qwen2" | "qwen3" | "qwen3moe" | "olmoe" | "gemma3";
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -46,6 +46,13 @@ export interface RealShape {
   readonly llama3Rope?: Llama3Rope;
   /** A separate output head (the dense shapes above tie it to token_embd). */
   readonly untiedOutput?: boolean;
+  /** Sliding-window layers (gemma3: five of every six), their window and RoPE base. */
+  readonly slidingWindow?: { readonly size: number; readonly ropeBase: number };
+  /**
+   * The released vocabulary's size when the fixture standing in for it is smaller: the fixture's tokens, then
+   * `<unused_N>` tokens (type UNUSED, never produced by tokenizing) up to this size, so the head has the real shape.
+   */
+  readonly padVocabTo?: number;
   /** Mixture of experts in every layer: `count` experts of hidden width `ff`, `used` per token. */
   readonly experts?: { readonly count: number; readonly used: number; readonly ff: number };
 }
@@ -69,6 +76,11 @@ export const REAL_SHAPES = {
   // Mixtures of experts. Their files come as F32 or Q8_0 (every quantizable tensor; the K mixes of expert models
   // are llama-quantize's: requantize the Q8_0 file with it). OLMoE's GPT-NeoX vocabulary (50304 entries) stands in
   // as MPT's, the same tokenizer padded to 50432.
+  // Gemma 3's 262144-token SentencePiece vocabulary is not among the fixtures: llama-spm's 32000 tokens padded with
+  // unused ones stand in for it (the head, 302M of the model's 1B parameters, keeps its real shape).
+  "gemma-3-1b": { name: "Gemma-3-1B", arch: "gemma3", nEmbd: 1152, nLayer: 26, nHead: 4, nHeadKv: 1, headDim: 256, nFf: 6912,
+    nVocab: 262144, contextLength: 32768, ropeBase: 1000000, rmsEps: 1e-6, vocab: "llama-spm", padVocabTo: 262144,
+    slidingWindow: { size: 512, ropeBase: 10000 } },
   "qwen3-30b-a3b": { name: "Qwen3-30B-A3B", arch: "qwen3moe", nEmbd: 2048, nLayer: 48, nHead: 32, nHeadKv: 4, headDim: 128, nFf: 6144,
     nVocab: 151936, contextLength: 40960, ropeBase: 1000000, rmsEps: 1e-6, vocab: "qwen2", untiedOutput: true,
     experts: { count: 128, used: 8, ff: 768 } },
@@ -144,7 +156,8 @@ function tensorsOf(shape: RealShape, layers: number): TensorPlan[] {
     out.push(norm(p + "attn_norm.weight", [nEmbd]));
     out.push(weight(p + "attn_q.weight", [nEmbd, qDim]), weight(p + "attn_k.weight", [nEmbd, kvDim]), weight(p + "attn_v.weight", [nEmbd, kvDim]));
     if (shape.arch === "qwen2") out.push(bias(p + "attn_q.bias", [qDim]), bias(p + "attn_k.bias", [kvDim]), bias(p + "attn_v.bias", [kvDim]));
-    if (shape.arch === "qwen3" || shape.arch === "qwen3moe") out.push(norm(p + "attn_q_norm.weight", [headDim]), norm(p + "attn_k_norm.weight", [headDim]));
+    if (shape.arch === "qwen3" || shape.arch === "qwen3moe" || shape.arch === "gemma3") out.push(norm(p + "attn_q_norm.weight", [headDim]), norm(p + "attn_k_norm.weight", [headDim]));
+    if (shape.arch === "gemma3") out.push(norm(p + "post_attention_norm.weight", [nEmbd]), norm(p + "post_ffw_norm.weight", [nEmbd]));
     if (shape.arch === "olmoe") out.push(norm(p + "attn_q_norm.weight", [qDim]), norm(p + "attn_k_norm.weight", [kvDim]));
     out.push(weight(p + "attn_output.weight", [qDim, nEmbd]));
     out.push(norm(p + "ffn_norm.weight", [nEmbd]));
@@ -233,7 +246,8 @@ function metadataOf(shape: RealShape, layers: number): [string, GgufValue | Type
   if (!existsSync(vocabFile)) throw new Error(`real-shapes: vocabulary ${vocabFile} not found (../shared beside the repo)`);
   const vocab = readGguf(vocabFile);
   const tokens = vocab.metadata.get("tokenizer.ggml.tokens") as { items: ArrayLike<unknown> } | undefined;
-  if (tokens?.items.length !== shape.nVocab) throw new Error(`real-shapes: ${vocabFile} has ${tokens?.items.length} tokens, ${shape.name} ${shape.nVocab}`);
+  const fixtureSize = tokens?.items.length ?? 0;
+  if ((shape.padVocabTo ?? fixtureSize) !== shape.nVocab || fixtureSize > shape.nVocab) throw new Error(`real-shapes: ${vocabFile} has ${fixtureSize} tokens, ${shape.name} ${shape.nVocab}`);
   const md: [string, GgufValue | TypedValue][] = [
     ["general.architecture", a],
     ["general.name", `${shape.name} shape, random weights${layers === shape.nLayer ? "" : `, ${layers} layers`}`],
@@ -249,6 +263,7 @@ function metadataOf(shape: RealShape, layers: number): [string, GgufValue | Type
     [`${a}.attention.layer_norm_rms_epsilon`, f32(shape.rmsEps)],
   ];
   if (a === "llama") md.push([`${a}.vocab_size`, u32(shape.nVocab)], [`${a}.rope.dimension_count`, u32(shape.headDim)]);
+  if (shape.slidingWindow) md.push([`${a}.attention.sliding_window`, u32(shape.slidingWindow.size)], [`${a}.rope.freq_base_swa`, f32(shape.slidingWindow.ropeBase)]);
   if (shape.experts) {
     md.push([`${a}.expert_count`, u32(shape.experts.count)], [`${a}.expert_used_count`, u32(shape.experts.used)]);
     if (a === "qwen3moe") md.push([`${a}.expert_feed_forward_length`, u32(shape.experts.ff)]);
@@ -256,9 +271,18 @@ function metadataOf(shape: RealShape, layers: number): [string, GgufValue | Type
   }
   for (const [k, v] of vocab.metadata) {
     if (!k.startsWith("tokenizer.")) continue;
-    md.push([k, k === "tokenizer.ggml.pre" && shape.pre ? shape.pre : { type: vocab.metadataTypes.get(k)!, value: v }]);
+    md.push([k, k === "tokenizer.ggml.pre" && shape.pre ? shape.pre : { type: vocab.metadataTypes.get(k)!, value: padded(k, v, fixtureSize, shape.nVocab) }]);
   }
   return md;
+}
+
+/** A per-token tokenizer array extended to n tokens with unused ones (RealShape.padVocabTo); other keys as they are. */
+function padded(key: string, value: GgufValue, from: number, n: number): GgufValue {
+  if (from === n || (key !== "tokenizer.ggml.tokens" && key !== "tokenizer.ggml.scores" && key !== "tokenizer.ggml.token_type")) return value;
+  const array = value as GgufArray;
+  const items = Array.from(array.items as ArrayLike<GgufValue>);
+  for (let i = from; i < n; i++) items.push(key === "tokenizer.ggml.tokens" ? `<unused_${i}>` : key === "tokenizer.ggml.scores" ? 0 : 5);
+  return { itemType: array.itemType, items };
 }
 
 /** Just enough of a parsed file for planTensorTypes (which reads the metadata and the tensor list). */

@@ -758,6 +758,15 @@ __attribute__((target("avx512f,avx512dq,fma"))) void batch_weights_avx512(float*
 
 #endif
 
+// A tile's scores as llama.cpp's tiled path finishes them: soft-capped (tanhf, then times the cap), then the mask:
+// positions before `first` (the sliding window's first) to -inf. Tiles wholly before it are not visited at all:
+// their weights would be zeros either way.
+inline void batch_tile_cap_and_mask(const HeadAttention& a, float* e, int t0, int valid, int first) {
+  if (a.softcap != 0)
+    for (int j = 0; j < valid; j++) e[j] = std::tanh(e[j]) * a.softcap;
+  for (int j = 0; j < valid && t0 + j < first; j++) e[j] = -INFINITY;
+}
+
 // The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
 // factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
 inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512) {
@@ -799,7 +808,8 @@ void attend_batch_portable(const HeadAttention& a, const Rows& rows, const float
   float acc[kMaxHeadDim] = {};
   float M = -INFINITY, S = 0.0f;
   float e[kBatchTile];
-  for (int t0 = 0; t0 < n; t0 += kBatchTile) {
+  const int first = first_attended(n, a.window);
+  for (int t0 = first / kBatchTile * kBatchTile; t0 < n; t0 += kBatchTile) {
     const int valid = std::min(kBatchTile, n - t0);
     for (int j = 0; j < kBatchTile; j++) {
       if (j >= valid) { e[j] = -INFINITY; continue; }
@@ -811,6 +821,7 @@ void attend_batch_portable(const HeadAttention& a, const Rows& rows, const float
       }
       e[j] = dot * a.scale;
     }
+    batch_tile_cap_and_mask(a, e, t0, valid, first);
     const float ms = batch_tile_softmax(e, M, S, false);
     if (ms != 1.0f) for (int d = 0; d < hd; d++) acc[d] *= ms;
     for (int j = 0; j < valid; j++)
@@ -831,7 +842,8 @@ __attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(co
   for (int i = 0; i < nv; i++) acc[i] = _mm512_setzero_ps();
   float M = -INFINITY, S = 0.0f;
   alignas(64) float e[kBatchTile];
-  for (int t0 = 0; t0 < n; t0 += kBatchTile) {
+  const int first = first_attended(n, a.window);
+  for (int t0 = first / kBatchTile * kBatchTile; t0 < n; t0 += kBatchTile) {
     const int valid = std::min(kBatchTile, n - t0);
     for (int g = 0; g < kBatchTile / 16; g++) {
       __m512 dot = _mm512_setzero_ps();
@@ -843,6 +855,7 @@ __attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(co
       _mm512_storeu_ps(e + 16 * g, _mm512_mul_ps(dot, _mm512_set1_ps(a.scale)));
     }
     for (int j = valid; j < kBatchTile; j++) e[j] = -INFINITY;
+    batch_tile_cap_and_mask(a, e, t0, valid, first);
     const float ms = batch_tile_softmax(e, M, S, true);
     if (ms != 1.0f) for (int i = 0; i < nv; i++) acc[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(ms));
     for (int j = 0; j < valid; j++) {

@@ -49,8 +49,6 @@ void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& poo
 std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
   if (b.n_tokens <= 0) return "the batch has no tokens";
   if (cfg_.head_dim > kMaxHeadDim) return "head size " + std::to_string(cfg_.head_dim) + " exceeds " + std::to_string(kMaxHeadDim);
-  if (cfg_.batch_arithmetic && (cfg_.family.n_swa > 0 || cfg_.family.attn_softcap != 0))
-    return "the batch arithmetic does not reproduce sliding-window or soft-capped attention";
   if (kv.type() == KvType::Q8_0 && cfg_.head_dim % QK8_0 != 0) return "a q8_0 KV cache needs a head size divisible by 32";
   if (kv.n_layer() != cfg_.n_layer || kv.kv_dim() != cfg_.n_head_kv * cfg_.head_dim)
     return "the KV cache was made for a different model";

@@ -1,5 +1,6 @@
-// The llama-family decoder (llama, mistral, qwen2, qwen3): one batched forward over tokens of many sequences,
-// K/V read and written through block tables in a KvPool.
+// The decoder of the llama-like families (llama, mistral, qwen2/3, gemma2/3, phi3, granite, and the experts of
+// moe.h): one batched forward over tokens of many sequences, K/V read and written through block tables in a KvPool.
+// What each family changes is in family.h.
 #pragma once
 #include <cstdint>
 #include <memory>
