@@ -27,6 +27,8 @@ export interface ConversationPlan {
   extra?: Record<string, unknown>;
   /** Called when a request ended (any outcome) with the number ended so far. */
   onEnded?: (ended: number) => void;
+  /** Kept up to date when given: per replica id, the streams that have received content and not yet ended. */
+  streaming?: Map<string, number>;
 }
 
 export type Outcome = "ok" | "cut" | "failed" | "hang";
@@ -136,7 +138,10 @@ async function request(plan: ConversationPlan, c: number, turn: number, messages
         }
         const content = chunk.choices[0]?.delta.content;
         if (content) {
-          if (chunks++ === 0) record.ttftMs = performance.now() - sentAt;
+          if (chunks++ === 0) {
+            record.ttftMs = performance.now() - sentAt;
+            if (record.replica) plan.streaming?.set(record.replica, (plan.streaming.get(record.replica) ?? 0) + 1);
+          }
           text += content;
         }
       }
@@ -152,6 +157,7 @@ async function request(plan: ConversationPlan, c: number, turn: number, messages
     if (record.outcome === "cut") record.cutByError = true;
   }
   clearTimeout(timer);
+  if (chunks > 0 && record.replica) plan.streaming?.set(record.replica, plan.streaming.get(record.replica)! - 1);
   record.endedAt = performance.now();
   return { record, text };
 }
@@ -165,6 +171,21 @@ export function prefixHitFraction(records: readonly TurnRecord[]): number {
     hit += Math.min(r.cachedTokens ?? 0, r.sharedPrefix);
   }
   return shared === 0 ? NaN : hit / shared;
+}
+
+/** Share of the later turns answered by the replica that answered the conversation's previous turn. */
+export function sameReplicaFraction(records: readonly TurnRecord[]): number {
+  const last = new Map<number, string | undefined>();
+  let later = 0, same = 0;
+  for (const r of [...records].sort((a, b) => a.sentAt - b.sentAt)) {
+    if (r.outcome !== "ok") continue;
+    if (last.has(r.conversation)) {
+      later++;
+      if (last.get(r.conversation) === r.replica) same++;
+    }
+    last.set(r.conversation, r.replica);
+  }
+  return later === 0 ? NaN : same / later;
 }
 
 export function percentile(xs: readonly number[], p: number): number {
@@ -181,6 +202,6 @@ export function summarize(records: readonly TurnRecord[], wallMs: number) {
   return {
     requests: records.length, ok: ok.length, cut: count("cut"), failed: count("failed"), hang: count("hang"),
     tokensPerSecond: (tokens / wallMs) * 1000, ttftP50: percentile(ttft, 50), ttftP99: percentile(ttft, 99),
-    prefixHit: prefixHitFraction(records),
+    prefixHit: prefixHitFraction(records), sameReplica: sameReplicaFraction(records),
   };
 }

@@ -1,5 +1,5 @@
-// What bench/replicas.ts and test/deploy/local.test.ts do to a deployment while conversations run: kill a replica
-// (SIGKILL) or drain one (SIGTERM) a third of the way through, and what came of it.
+// What bench/replicas.ts and test/deploy/local.test.ts do to a deployment while conversations run: kill (SIGKILL) or
+// drain (SIGTERM) the replica streaming the most answers a third of the way through, and what came of it.
 import { runConversations, summarize, type ConversationPlan, type TurnRecord } from "./conversation-load.ts";
 import type { Deployment } from "./deployment.ts";
 
@@ -12,23 +12,38 @@ export interface FailoverResult {
   problems: string[];
 }
 
-/** Replica `victim` (0-based) is killed once a third of the requests ended; resolves after local.sh restarted it. */
-export async function failover(d: Deployment, plan: ConversationPlan, victim: number): Promise<FailoverResult> {
-  const total = plan.conversations * plan.turns;
-  let back: Promise<void> | undefined;
+/**
+ * Once a third of the requests ended, the replica streaming the most answers is killed (SIGKILL): those streams
+ * are cut, requests queued there are caught before their first token; resolves after local.sh started it again.
+ */
+export async function failover(d: Deployment, plan: ConversationPlan): Promise<FailoverResult & { killed: string }> {
   const logBefore = d.accessLog().length;
-  const { records, wallMs } = await runConversations({
-    ...plan,
-    onEnded: (n) => {
-      if (back || n < total / 3) return;
-      const pid = d.pid(victim);
-      process.kill(pid, "SIGKILL");
-      back = d.restarted(victim, pid);
-    },
+  let killed = "none";
+  const { records, wallMs, back } = await midway(d, plan, (victim, pid) => {
+    killed = d.replicas[victim]!.id;
+    process.kill(pid, "SIGKILL");
+    return d.restarted(victim, pid);
   });
-  await back;
+  await back();
   const retriedByNginx = d.accessLog().slice(logBefore).filter((l) => /upstream=\S+, /.test(l)).length;
-  return { summary: summarize(records, wallMs), records, retriedByNginx, problems: problems(records) };
+  return { summary: summarize(records, wallMs), records, retriedByNginx, problems: problems(records), killed };
+}
+
+/**
+ * Runs the conversations; once a third of the requests ended and some replica is streaming answers, `act` is called
+ * on the one streaming the most (0-based index, current pid) at once, and what it returns is awaited by `back()`.
+ */
+async function midway(d: Deployment, plan: ConversationPlan, act: (victim: number, pid: number) => Promise<void>) {
+  const total = plan.conversations * plan.turns;
+  const streaming = new Map<string, number>();
+  let acted: Promise<void> | undefined;
+  const pick = () => {
+    const counts = d.replicas.map((r) => streaming.get(r.id) ?? 0);
+    const busiest = counts.indexOf(Math.max(...counts));
+    if (counts[busiest]! > 0) acted = act(busiest, d.pid(busiest));
+  };
+  const { records, wallMs } = await runConversations({ ...plan, streaming, onEnded: (n) => void (n >= total / 3 && !acted && pick()) });
+  return { records, wallMs, back: async () => acted };
 }
 
 export interface DrainResult {
@@ -46,35 +61,20 @@ export interface DrainResult {
 }
 
 /**
- * Once a third of the requests ended, the replica with the most requests running gets SIGTERM (it drains and exits;
+ * Once a third of the requests ended, the replica streaming the most answers gets SIGTERM (it drains and exits;
  * local.sh starts it again). Resolves once it is back.
  */
 export async function drain(d: Deployment, plan: ConversationPlan): Promise<DrainResult> {
-  const total = plan.conversations * plan.turns;
-  let termAt = -1, exitedAt = -1, victim = -1, looking = false;
-  let back: Promise<void> | undefined;
-  const pick = async () => {
-    looking = true;
-    const running = await Promise.all(d.replicas.map(async (r) => {
-      const text = await (await fetch(`${r.url}/metrics`)).text();
-      return Number(/^infer_repl_requests_running\{[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
-    }));
-    const busiest = running.indexOf(Math.max(...running));
-    if (running[busiest]! > 0) {
-      victim = busiest;
-      const pid = d.pid(victim);
-      termAt = performance.now();
-      process.kill(pid, "SIGTERM");
-      back = (async () => {
-        while (d.pid(victim) === pid) await new Promise((r) => setTimeout(r, 10)); // local.sh writes the new pid once the old one exited
-        exitedAt = performance.now();
-        await d.restarted(victim, pid);
-      })();
-    }
-    looking = false;
-  };
-  const { records, wallMs } = await runConversations({ ...plan, onEnded: (n) => void (n >= total / 3 && termAt < 0 && !looking && pick()) });
-  await back;
+  let termAt = -1, exitedAt = -1, victim = -1;
+  const { records, wallMs, back } = await midway(d, plan, async (i, pid) => {
+    victim = i;
+    termAt = performance.now();
+    process.kill(pid, "SIGTERM");
+    while (d.pid(i) === pid) await new Promise((r) => setTimeout(r, 10)); // local.sh writes the new pid once the old one exited
+    exitedAt = performance.now();
+    await d.restarted(i, pid);
+  });
+  await back();
   const id = victim < 0 ? "none" : d.replicas[victim]!.id;
   const runningAtTerm = records.filter((r) => r.replica === id && r.sentAt < termAt && r.endedAt > termAt);
   return {

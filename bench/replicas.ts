@@ -1,12 +1,12 @@
 // Replicas behind nginx (deploy/local.sh), loopback only, bounded in count and time. Scenarios (--only, comma list):
-//   failover  3 replicas, chat conversations of 3 turns from concurrent clients (X-Session-Id affinity); replica 2 is
-//             killed (SIGKILL) a third of the way through and local.sh starts it again. Every request that had not
+//   failover  3 replicas, chat conversations of 3 turns from concurrent clients (X-Session-Id affinity); the replica
+//             streaming the most answers is killed (SIGKILL) a third of the way through and local.sh starts it again. Every request that had not
 //             started streaming must complete (nginx retries it); a stream cut by the kill must end with an error
 //             (its connection closes without [DONE]), never hang; nothing else may fail.
 //   affinity  the same load with X-Session-Id (consistent hash) and without (least_conn), alternating rounds in
 //             fresh deployments: prefix-cache hit of the later turns (Σ min(cached_tokens, previous turn's
 //             prompt_tokens) / Σ previous prompt_tokens, from `usage`), aggregate tokens/s, p99 TTFT.
-//   drain     3 replicas under the same load; replica 1 gets SIGTERM midway: no request fails or is cut, and none
+//   drain     3 replicas under the same load; the replica streaming the most gets SIGTERM a third of the way through: no request fails or is cut, and none
 //             started after the SIGTERM is answered by it until it has exited (then local.sh starts it again).
 //   scaling   completions of a fixed length (EOS banned) from 32 clients: 2 replicas, one thread each, pinned to
 //             cores 0 and 1 (taskset), against 1 replica pinned to core 0; aggregate tokens/s, alternating rounds,
@@ -54,7 +54,8 @@ function seeded(tag: string): () => number {
 
 function line(name: string, s: ReturnType<typeof summarize>): string {
   return `${name.padEnd(10)} ${s.requests} requests: ok ${s.ok} cut ${s.cut} failed ${s.failed} hang ${s.hang}  ` +
-    `${fmt(s.tokensPerSecond, 0)} tok/s  TTFT p50 ${fmt(s.ttftP50, 0)} p99 ${fmt(s.ttftP99, 0)} ms  prefix hit of later turns ${fmt(s.prefixHit * 100, 1)}%`;
+    `${fmt(s.tokensPerSecond, 0)} tok/s  TTFT p50 ${fmt(s.ttftP50, 0)} p99 ${fmt(s.ttftP99, 0)} ms  prefix hit of later turns ${fmt(s.prefixHit * 100, 1)}% ` +
+    `(on the previous turn's replica: ${fmt(s.sameReplica * 100, 1)}%)`;
 }
 
 async function withDeployment<T>(n: number, env: Record<string, string>, run: (d: Deployment) => Promise<T>): Promise<T> {
@@ -68,10 +69,10 @@ async function withDeployment<T>(n: number, env: Record<string, string>, run: (d
 
 if (only.has("failover")) {
   await withDeployment(3, {}, async (d) => {
-    const r = await failover(d, plan(d.url, "failover", true), 1);
+    const r = await failover(d, plan(d.url, "failover", true));
     console.log(line("failover", r.summary));
     const cut = r.records.filter((x) => x.outcome === "cut");
-    console.log(`  replica-2 killed after a third of the requests and started again; nginx retried ${r.retriedByNginx} request(s) on another replica; ` +
+    console.log(`  ${r.killed} (streaming the most) killed after a third of the requests and started again; nginx retried ${r.retriedByNginx} request(s) on another replica; ` +
       `cut streams ${cut.length} (ended by a connection error: ${cut.filter((x) => x.cutByError).length}, by a clean end without [DONE]: ` +
       `${cut.filter((x) => !x.cutByError).length}), each sent again by its client`);
     for (const p of r.problems.slice(0, 5)) console.log(`  FAILED: ${p}`);
@@ -96,7 +97,7 @@ if (only.has("affinity")) {
   }
   const med = (xs: ReturnType<typeof summarize>[], k: "prefixHit" | "tokensPerSecond" | "ttftP99") => median(xs.map((x) => x[k]));
   console.log(`median of ${results.affinity.length} rounds: prefix hit ${fmt(med(results.affinity, "prefixHit") * 100, 1)}% with affinity, ` +
-    `${fmt(med(results.least, "prefixHit") * 100, 1)}% least_conn (bar: >= 90% / <= 40%); tokens/s ${fmt(med(results.affinity, "tokensPerSecond"), 0)} / ` +
+    `${fmt(med(results.least, "prefixHit") * 100, 1)}% least_conn (bar: >= 90% / <= 40%: ${med(results.affinity, "prefixHit") >= 0.9 && med(results.least, "prefixHit") <= 0.4 ? "met" : "NOT met"}); tokens/s ${fmt(med(results.affinity, "tokensPerSecond"), 0)} / ` +
     `${fmt(med(results.least, "tokensPerSecond"), 0)}; p99 TTFT ${fmt(med(results.affinity, "ttftP99"), 0)} / ${fmt(med(results.least, "ttftP99"), 0)} ms`);
 }
 

@@ -3,7 +3,8 @@ import { chatCompletion, type ChatCompletionOptions, type ChatCompletionStream }
 import type { ChatMessage } from "./chat/template.ts";
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
-import { Model, type Arithmetic, type KvType } from "./model/model.ts";
+import { ARITHMETICS, Model, type Arithmetic, type KvType } from "./model/model.ts";
+import { promptRowArithmetic } from "./model/row-arithmetic.ts";
 import { native, type NativeKvCache } from "./native.ts";
 import { Scheduler, type BatchingOptions, type ScheduledChunk } from "./scheduler/scheduler.ts";
 import { Sequence } from "./scheduler/sequence.ts";
@@ -41,7 +42,7 @@ export interface EngineOptions extends Partial<BatchingOptions> {
   draftThreads?: number;
   /** Early exit's confidence test uses the head rows of this many frequent tokens (default 0: the full head). */
   earlyExitHead?: number;
-  /** Which of llama.cpp's arithmetics to reproduce (default "token", its generation path; see Arithmetic). */
+  /** Which of llama.cpp's arithmetics to reproduce (default "prompt", its generation path; see Arithmetic). */
   arithmetic?: Arithmetic;
 }
 
@@ -118,8 +119,8 @@ export class Engine {
 
   static async load(options: EngineOptions): Promise<Engine> {
     if (options.threads !== undefined) native.setThreads(checkInt("threads", options.threads, 1, 512));
-    const arithmetic = options.arithmetic ?? "token";
-    if (arithmetic !== "token" && arithmetic !== "batch") throw new RangeError(`arithmetic must be "token" or "batch", got ${String(arithmetic)}`);
+    const arithmetic = options.arithmetic ?? "prompt";
+    if (!ARITHMETICS.includes(arithmetic)) throw new RangeError(`arithmetic must be one of ${ARITHMETICS.join(", ")}, got ${String(arithmetic)}`);
     const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
     model.setContextSize(contextSize);
@@ -225,6 +226,7 @@ export class Engine {
     try {
       const out = new Float32Array(n * vocab);
       const chunk = this.scheduler.options.maxBatchTokens;
+      const flags = this.promptArithmetic(n);
       for (let start = 0; start < n; start += chunk) {
         const count = Math.min(chunk, n - start);
         const ids = Int32Array.from({ length: count }, (_, i) => tokens[start + i]!);
@@ -236,12 +238,18 @@ export class Engine {
           tableOffsets: Int32Array.of(0, table.length),
           logitRows: Int32Array.from({ length: count }, (_, i) => i),
           logits: out.subarray(start * vocab, (start + count) * vocab),
+          rowArithmetic: flags?.subarray(start, start + count),
         });
       }
       return out;
     } finally {
       this.blocks.release(table);
     }
+  }
+
+  /** The arithmetic flags of a prompt of n tokens (evaluated as one batch), when the model's arithmetic has them. */
+  private promptArithmetic(n: number): Uint8Array | undefined {
+    return this.model.arithmetic === "prompt" ? promptRowArithmetic(n) : undefined;
   }
 
   /** Calls `listener` after every engine step; returns the function that stops it. */
@@ -288,7 +296,7 @@ export class Engine {
     const constraint = resolveConstraint(options, (gbnf, root) => this.grammar(gbnf, { root }));
     const g = new Generation(this.model.tokenizer, tokens, options, constraint);
     if (spec && options.logprobs !== undefined) throw new RangeError("logprobs cannot be combined with speculative decoding");
-    const seq = new Sequence(this.nextId++, tokens, g.picker, g);
+    const seq = new Sequence(this.nextId++, tokens, g.picker, g, this.promptArithmetic(tokens.length));
     const problem = this.scheduler.cannotFit(seq);
     if (problem) {
       g.onFinish(seq, "error", new RangeError(`the prompt (${tokens.length} tokens) ${problem}`));
@@ -360,7 +368,7 @@ export class Engine {
     this.counters.steps++;
     let row = 0, generated = 0, prefill = 0;
     const emit = (seq: Sequence, token: number): boolean => {
-      seq.tokens.push(token);
+      seq.append(token);
       generated++;
       // "context": the sequence filled its positions before its token budget ran out, which callers must be able to
       // tell apart from "length" (the budget itself).

@@ -70,6 +70,11 @@ export interface NativeStepBatch {
    * exit, the draft head or greedy drafting.
    */
   argmax?: Int32Array;
+  /**
+   * Per-token arithmetic flags (core/model/row-arithmetic.ts; StepBatch::row_arithmetic): which of llama.cpp's paths
+   * computes each token. Default: every token the model's arithmetic ("batch": all batched, else none).
+   */
+  rowArithmetic?: Uint8Array;
   /** Threads this forward runs on, at most the engine's (default: all of them); 1 runs it without parallel
    *  sections on one thread. */
   threads?: number;

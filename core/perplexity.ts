@@ -1,16 +1,8 @@
 import type { Engine } from "./engine.ts";
-import type { Arithmetic } from "./model/model.ts";
 
 /**
- * The arithmetic that gives llama-perplexity's figure for chunks of `contextSize` tokens: it evaluates each chunk as
- * one batch, and llama.cpp computes a batch of 64 tokens or more with its batched arithmetic.
- */
-export function perplexityArithmetic(contextSize: number): Arithmetic {
-  return contextSize >= 64 ? "batch" : "token";
-}
-
-/**
- * Perplexity the way llama.cpp's llama-perplexity computes it, so figures compare with its numbers: the text is
+ * Perplexity the way llama.cpp's llama-perplexity computes it, so figures compare with its numbers (it evaluates each
+ * chunk as one batch: an engine in the "prompt" arithmetic computes Engine.logits the same way): the text is
  * tokenized with BOS and cut into non-overlapping chunks of `contextSize` tokens (a trailing partial chunk is
  * dropped); each chunk's first token is replaced by BOS, and only the second half of each chunk is scored:
  * positions j from ctx/2 to ctx-2 predict token j+1.

@@ -328,7 +328,7 @@ T typed(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (!v.IsTypedArray()) throw std::invalid_argument(std::string("batch.") + key + " must be a typed array");
   auto ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_int32_array && ta.TypedArrayType() != napi_float32_array)
+  if (ta.TypedArrayType() != napi_int32_array && ta.TypedArrayType() != napi_float32_array && ta.TypedArrayType() != napi_uint8_array)
     throw std::invalid_argument(std::string("batch.") + key + " has the wrong element type");
   return v.As<T>();
 }
@@ -383,6 +383,12 @@ class ForwardWorker : public Napi::AsyncWorker {
       if (b_.exit.n > 0 || b_.draft_head || batch.Has("greedySteps"))
         throw std::invalid_argument("batch.argmax cannot be combined with early exit, the draft head or greedy drafting");
       b_.argmax = argmax.Data();
+    }
+    if (has(batch, "rowArithmetic")) {
+      auto flags = typed<Napi::Uint8Array>(batch, "rowArithmetic");
+      if (flags.TypedArrayType() != napi_uint8_array || flags.ElementLength() != size_t(b_.n_tokens))
+        throw std::invalid_argument("batch.rowArithmetic must be a Uint8Array with one entry per token");
+      b_.row_arithmetic = flags.Data();
     }
     std::string problem = model->net_->validate(b_, *kv->pool());
     if (!problem.empty()) throw std::invalid_argument(problem);

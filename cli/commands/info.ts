@@ -8,8 +8,9 @@ export function registerInfo(program: Command): void {
     .argument("<model>", "GGUF model file")
     .option("--json", "print JSON")
     .action(async (path: string, flags: { json?: boolean }) => {
-      const [{ ggmlTypeName, readGguf }, { readHparams }, { parameterCounts }] = await Promise.all([
+      const [{ ggmlTypeName, readGguf }, { readHparams }, { parameterCounts }, { describeFamily }] = await Promise.all([
         import("../../core/gguf/index.ts"), import("../../core/model/hparams.ts"), import("../../core/model/parameters.ts"),
+        import("../../core/model/families.ts"),
       ]);
       const f = readGguf(path);
       const hp = readHparams(f);
@@ -25,6 +26,7 @@ export function registerInfo(program: Command): void {
       const experts = hp.nExpert
         ? { n_expert: hp.nExpert, n_expert_used: hp.nExpertUsed!, n_ff_expert: hp.nFfExp!, weights_normalized: hp.expertWeightsNorm!, ...(hp.nFfShared ? { n_ff_shared_expert: hp.nFfShared } : {}) }
         : null;
+      const family = describeFamily(hp.family, hp.nLayer);
       const info = {
         path,
         gguf_version: f.version,
@@ -35,6 +37,7 @@ export function registerInfo(program: Command): void {
           head_dim: hp.headDim, n_ff: hp.nFf, context_length: hp.contextLength, rope_base: hp.ropeBase,
           rope_dim: hp.ropeDim, rms_eps: hp.rmsEps,
         },
+        family: family?.json ?? null,
         tokenizer: f.metadata.get("tokenizer.ggml.model") ?? null,
         tensors: f.tensors.length,
         tensor_types: types,
@@ -53,6 +56,7 @@ export function registerInfo(program: Command): void {
           `${path}`,
           `  architecture  ${hp.architecture} (GGUF v${f.version})`,
           `  layers ${hp.nLayer}, embedding ${hp.nEmbd}, heads ${hp.nHead} (KV ${hp.nHeadKv}), head dim ${hp.headDim}, FFN ${hp.nFf}`,
+          ...(family ? [`  family        ${family.lines.join("; ")}`] : []),
           `  vocabulary ${hp.nVocab} (${info.tokenizer}), context ${hp.contextLength}, rope base ${hp.ropeBase}`,
           `  tensors ${f.tensors.length}: ${Object.entries(types).map(([k, v]) => `${v} ${k}`).join(", ")}`,
           ...(experts

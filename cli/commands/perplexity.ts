@@ -20,8 +20,8 @@ export function registerPerplexity(program: Command): void {
     .action(async (flags: Flags) => {
       const text = readText(flags.file); // before the model loads: a wrong path fails at once
       const model = await resolveModelArg(flags.model);
-      const [{ Engine }, { perplexity, perplexityArithmetic }] = await Promise.all([import("../../core/engine.ts"), import("../../core/perplexity.ts")]);
-      const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic: perplexityArithmetic(flags.ctxSize) });
+      const [{ Engine }, { perplexity }] = await Promise.all([import("../../core/engine.ts"), import("../../core/perplexity.ts")]);
+      const engine = await Engine.load({ model, threads: flags.threads, contextSize: flags.ctxSize, arithmetic: "prompt" });
       try {
         const progress = process.stderr.isTTY
           ? (done: number, total: number, ppl: number) => process.stderr.write(`\r[${done}/${total}] ${ppl.toFixed(4)}${done === total ? "\n" : ""}`)

@@ -44,6 +44,17 @@ export function registerTune(program: Command): void {
     .option("--max-ppl-rise <pct>", "quality guard: reject settings that raise perplexity more than this many percent", floatArg(0, 1000), 1)
     .option("-o, --output <file.ts>", "write the chosen configuration as a recipe")
     .option("--json", "print the result as JSON")
+    .addHelpText("after", `
+The search starts from the configuration the flags (or the recipe) give and varies one setting at a time: threads,
+--max-seqs, --max-batch-tokens, --max-wait-ms, --kv-type, --kv-block, speculation (off, n-gram, draft with --draft)
+and early exit. Each value races the current best in alternating rounds; settings that change outputs (early exit,
+q8_0 KV) are kept only if perplexity on the workload rises no more than --max-ppl-rise. The winner must beat the
+starting configuration side by side, else the start is kept. Ctrl+C stops the search and keeps the best so far.
+
+Examples:
+  infer-repl tune -m stories15M --streams 32 -o tuned.ts
+  infer-repl tune recipe.ts --target both --p99-ms 80 --prompts prompts.txt -o tuned.ts
+  infer-repl tune -m model.gguf --target latency --budget 60`)
     .action(async (recipeFile: string | undefined, flags: Flags) => {
       if (flags.target === "both" && flags.p99Ms === undefined) throw new UsageError("--target both needs --p99-ms (the p99 latency bound)");
       if (flags.output !== undefined && !/\.[cm]?ts$/.test(flags.output)) throw new UsageError(`-o: a recipe is a TypeScript file: give a name ending in .ts, not '${flags.output}'`);
@@ -59,12 +70,16 @@ export function registerTune(program: Command): void {
         controller.abort();
       };
       process.once("SIGINT", stop);
+      // Hashed before the search, so the budget's end is the command's end (the recipe pins the model by it).
+      const sha256 = flags.output === undefined ? undefined : await sha256File(start.engine.model);
       const live = process.stderr.isTTY;
       let lastLine = 0;
       try {
         const r = await tune({
           model: start.engine.model, draftModel: start.engine.draftModel, prompts, target: flags.target, streams: flags.streams,
-          ...(flags.p99Ms !== undefined ? { p99BoundMs: flags.p99Ms } : {}), budgetMs: searchBudgetMs(flags.budget),
+          ...(flags.p99Ms !== undefined ? { p99BoundMs: flags.p99Ms } : {}), budgetMs: flags.budget * 1000,
+          // The budget is the whole command's: it started with the process (performance.now() counts from there).
+          startedAt: 0,
           ...(flags.gen !== undefined ? { genTokens: flags.gen } : {}), maxPplRise: flags.maxPplRise / 100,
           base: basePoint(start.engine, start.generate, availableParallelism()),
           ...(start.engine.contextSize !== undefined ? { contextSize: start.engine.contextSize } : {}),
@@ -81,7 +96,7 @@ export function registerTune(program: Command): void {
         if (live) process.stderr.write("\n");
         if (flags.output !== undefined) {
           const chosen = applyPoint(r.best.point, start.engine, start.generate);
-          const config = recipeConfigFromOptions(chosen.engine, chosen.generate, { sha256: await sha256File(start.engine.model), chat: start.chat });
+          const config = recipeConfigFromOptions(chosen.engine, chosen.generate, { sha256, chat: start.chat });
           const out = path.resolve(flags.output);
           writeFileSync(out, renderRecipe(config, tuneFigures(r), out));
           log(`wrote ${out}`);
@@ -99,16 +114,6 @@ export function registerTune(program: Command): void {
         process.off("SIGINT", stop);
       }
     });
-}
-
-/**
- * The user's budget is for the whole command: the search gets what is left after the process started and resolved
- * the model (performance.now() counts from the process's start), less a second for hashing the model and writing.
- */
-function searchBudgetMs(budgetS: number): number {
-  const left = budgetS * 1000 - performance.now() - 1000;
-  if (left <= 0) throw new UsageError(`--budget ${budgetS}: the time is gone before the search starts (starting took ${(performance.now() / 1000).toFixed(1)} s)`);
-  return left;
 }
 
 interface Start { engine: EngineOptions; generate: GenerateOptions; chat?: RecipeConfig["chat"] }

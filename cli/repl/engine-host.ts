@@ -9,7 +9,7 @@ import { modelTemplate } from "../../core/chat/prompt.ts";
 import { compare } from "./compare.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
-import { perplexity, perplexityArithmetic } from "../../core/perplexity.ts";
+import { perplexity } from "../../core/perplexity.ts";
 import { tune } from "../../core/tune/search.ts";
 import { createServer, type InferServer } from "../../server/app.ts";
 import type { Event, Request } from "./protocol.ts";
@@ -330,9 +330,9 @@ export class EngineHost {
       } catch (e) {
         throw new Error(`${req.file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
       }
-      // llama-perplexity's figure is that of its arithmetic for the chunk size: when the loaded engine computes
-      // otherwise, a scoring engine for the chunks is loaded beside it (as `infer-repl perplexity` loads one).
-      const arithmetic = perplexityArithmetic(req.ctx);
+      // llama-perplexity's figure is that of the "prompt" arithmetic (each chunk one batch): when the loaded engine
+      // computes otherwise, a scoring engine for the chunks is loaded beside it.
+      const arithmetic = "prompt";
       const scorer = engine.model.arithmetic === arithmetic && engine.contextSize >= req.ctx ? engine
         : await Engine.load({ model: engine.model.path, threads: this.threads, contextSize: req.ctx, arithmetic });
       try {

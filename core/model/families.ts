@@ -110,3 +110,29 @@ function slidingWindow(f: GgufFile, arch: string, hp: BaseHparams, window: numbe
   }
   return { nSwa: window, swaLayers, ...rope };
 }
+
+/** What `info` shows of a family's particulars: short phrases, and the values as JSON. */
+export function describeFamily(family: NativeFamilyConfig | undefined, nLayer: number): { lines: string[]; json: Record<string, unknown> } | undefined {
+  if (!family) return undefined;
+  const lines: string[] = [];
+  const json: Record<string, unknown> = {};
+  const num = (x: number) => Number(x.toPrecision(6));
+  if (family.embdScale) (json.embedding_scale = num(family.embdScale)), lines.push(`embeddings × ${num(family.embdScale)}`);
+  if (family.gelu) (json.ffn = "geglu"), lines.push("GeGLU feed-forward");
+  if (family.qScale) (json.query_scale = num(family.qScale)), lines.push(`queries × ${num(family.qScale)}`);
+  if (family.attnScale) (json.attention_scale = num(family.attnScale)), lines.push(`attention scale ${num(family.attnScale)}`);
+  if (family.residualScale) (json.residual_scale = num(family.residualScale)), lines.push(`residual × ${num(family.residualScale)}`);
+  if (family.logitScale) (json.logit_scale = num(family.logitScale)), lines.push(`logits ÷ ${num(family.logitScale)}`);
+  if (family.attnSoftcap) (json.attention_softcap = family.attnSoftcap), lines.push(`attention soft-cap ${family.attnSoftcap}`);
+  if (family.finalSoftcap) (json.final_softcap = family.finalSoftcap), lines.push(`final soft-cap ${family.finalSoftcap}`);
+  if (family.nSwa && family.swaLayers) {
+    const local = family.swaLayers.reduce((n, v) => n + v, 0);
+    json.sliding_window = { size: family.nSwa, layers: local, rope_base: family.ropeBaseSwa, rope_freq_scale: family.ropeFreqScaleSwa };
+    lines.push(`sliding window ${family.nSwa} on ${local} of ${nLayer} layers (rope base ${family.ropeBaseSwa})`);
+  }
+  if (family.ropeOrigContext !== undefined) {
+    json.longrope = { original_context: family.ropeOrigContext, attention_factor: num(family.ropeAttnFactor ?? 1) };
+    lines.push(`LongRoPE: long factors past ${family.ropeOrigContext} tokens, attention factor ${num(family.ropeAttnFactor ?? 1)}`);
+  }
+  return { lines, json };
+}

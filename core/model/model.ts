@@ -7,12 +7,16 @@ import { weightTable } from "./weights.ts";
 export type KvType = "f16" | "f32" | "q8_0";
 
 /**
- * Which of llama.cpp's arithmetics the forward reproduces, bit for bit. "token": as llama.cpp computes a lone token
- * (its generation path: greedy output equals its own). "batch": as it computes the tokens of a batch of 64 or more
- * (its tiled flash attention and batched Q4_K order), which is what llama-perplexity evaluates each chunk with.
- * Either way a token's result does not depend on what else is in the step.
+ * Which of llama.cpp's arithmetics the forward reproduces, bit for bit. "prompt" (the engine's default): as
+ * llama.cpp computes a generation (llama-completion, llama-server, node-llama-cpp): a prompt's tokens as it
+ * computes the prompt evaluated as one batch (core/model/row-arithmetic.ts: its batched Q4_K order in ubatches of
+ * 4+ tokens, its tiled flash attention in ubatches of 64+), generated tokens as lone tokens. "token": every token
+ * as a lone token (llama.cpp fed one token at a time). "batch": every token as in a batch of 64 or more, which is
+ * what llama-perplexity evaluates each chunk with. In each a token's result does not depend on what else is in
+ * the step.
  */
-export type Arithmetic = "token" | "batch";
+export type Arithmetic = "prompt" | "token" | "batch";
+export const ARITHMETICS: readonly Arithmetic[] = ["prompt", "token", "batch"];
 
 /**
  * A loaded GGUF model: its header, hyperparameters, tokenizer and the native weights (mmapped).
@@ -27,7 +31,7 @@ export class Model {
     readonly arithmetic: Arithmetic,
   ) {}
 
-  static load(path: string, arithmetic: Arithmetic = "token"): Model {
+  static load(path: string, arithmetic: Arithmetic = "prompt"): Model {
     const file = readGguf(path);
     const hparams = readHparams(file);
     const tokenizer = loadTokenizer(file);

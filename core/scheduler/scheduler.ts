@@ -54,7 +54,7 @@ export class Scheduler {
       const i = queue.indexOf(seq);
       if (i >= 0) queue.splice(i, 1);
     }
-    if (this.options.prefixCaching) this.blocks.registerPartial(seq.tokens, seq.blockTable, seq.blockHashes, seq.computed);
+    if (this.options.prefixCaching) this.blocks.registerPartial(seq.cacheKeys, seq.blockTable, seq.blockHashes, seq.computed);
     this.blocks.release(seq.blockTable);
   }
 
@@ -109,7 +109,7 @@ export class Scheduler {
    */
   private admit(seq: Sequence, budget: number): boolean {
     if (this.options.prefixCaching) {
-      const hit = this.blocks.acquirePrefix(seq.tokens, seq.tokens.length, seq.blockHashes, seq.blockTable);
+      const hit = this.blocks.acquirePrefix(seq.cacheKeys, seq.tokens.length, seq.blockHashes, seq.blockTable);
       seq.computed = Math.min(hit.tokens, seq.tokens.length - 1);
       seq.registeredBlocks = hit.fullBlocks;
     }
@@ -132,7 +132,7 @@ export class Scheduler {
   registerComputed(seq: Sequence): void {
     const full = Math.floor(seq.computed / this.blocks.blockSize);
     if (!this.options.prefixCaching || full <= seq.registeredBlocks) return;
-    this.blocks.registerFull(seq.tokens, seq.blockTable, seq.blockHashes, seq.registeredBlocks, full);
+    this.blocks.registerFull(seq.cacheKeys, seq.blockTable, seq.blockHashes, seq.registeredBlocks, full);
     seq.registeredBlocks = full;
   }
 

@@ -22,6 +22,11 @@ export interface TokenPicker {
 export class Sequence {
   readonly tokens: number[];
   readonly promptLength: number;
+  /**
+   * The prefix cache's view of the tokens: each prompt token's id with its arithmetic flags above bit 24 (K/V
+   * computed in another arithmetic is not the same K/V), generated tokens as they are.
+   */
+  readonly cacheKeys: number[];
   computed = 0;
   readonly blockTable: number[] = [];
   /** Prefix-cache keys of the full blocks of `tokens` computed so far (they depend on the tokens only). */
@@ -42,9 +47,18 @@ export class Sequence {
     /** Chooses the next token (the request's sampler). */
     readonly picker: TokenPicker,
     readonly sink: SequenceSink,
+    /** Arithmetic flags of the prompt's tokens (core/model/row-arithmetic.ts); undefined = the model's default. */
+    readonly promptArithmetic?: Uint8Array,
   ) {
     this.tokens = Array.from(prompt);
     this.promptLength = this.tokens.length;
+    this.cacheKeys = promptArithmetic ? this.tokens.map((t, i) => t + promptArithmetic[i]! * 2 ** 24) : [...this.tokens];
+  }
+
+  /** A sampled token joins the sequence. */
+  append(token: number): void {
+    this.tokens.push(token);
+    this.cacheKeys.push(token);
   }
 
   get generated(): number {

@@ -14,6 +14,7 @@ export class StepBuffers {
   private rows = new Int32Array(64);
   private logits = new Float32Array(0);
   private argmaxes = new Int32Array(64);
+  private flags = new Uint8Array(1024);
 
   constructor(private readonly nVocab: number) {}
 
@@ -26,16 +27,20 @@ export class StepBuffers {
     }
     this.reserve(nTokens, nTable, chunks.length + 1, nRows);
 
-    let t = 0, tb = 0, r = 0;
+    let t = 0, tb = 0, r = 0, flagged = false;
     chunks.forEach((c, s) => {
       this.offsets[s] = tb;
       this.tables.set(c.seq.blockTable, tb);
       tb += c.seq.blockTable.length;
       const fromTokens = c.count - c.drafted;
+      const promptFlags = c.seq.promptArithmetic;
+      flagged ||= promptFlags !== undefined;
       for (let i = 0; i < c.count; i++, t++) {
         this.tokens[t] = i < fromTokens ? c.seq.tokens[c.start + i]! : c.seq.draft[i - fromTokens]!;
         this.positions[t] = c.start + i;
         this.seqIds[t] = s;
+        // Generated and draft tokens are computed as lone tokens.
+        this.flags[t] = promptFlags !== undefined && c.start + i < c.seq.promptLength ? promptFlags[c.start + i]! : 0;
       }
       // Logits for the last token and, when speculating, after each draft token.
       if (c.sample) for (let i = c.drafted; i >= 0; i--) this.rows[r++] = t - 1 - i;
@@ -49,6 +54,7 @@ export class StepBuffers {
       tableOffsets: this.offsets.subarray(0, chunks.length + 1),
       logitRows: this.rows.subarray(0, nRows),
       logits: this.logits.subarray(0, nRows * this.nVocab),
+      rowArithmetic: flagged ? this.flags.subarray(0, nTokens) : undefined,
     };
   }
 
@@ -69,6 +75,7 @@ export class StepBuffers {
       this.tokens = new Int32Array(n);
       this.positions = new Int32Array(n);
       this.seqIds = new Int32Array(n);
+      this.flags = new Uint8Array(n);
     }
     if (nTable > this.tables.length) this.tables = new Int32Array(grow(this.tables.length, nTable));
     if (nOffsets > this.offsets.length) this.offsets = new Int32Array(grow(this.offsets.length, nOffsets));

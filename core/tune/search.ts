@@ -17,6 +17,8 @@ export interface TuneOptions {
   p99BoundMs?: number;
   /** Wall-clock budget of the whole search (ms); it stops starting measurements that would not end in time. */
   budgetMs: number;
+  /** When the budget started (performance.now() time; default: now). A command passes its own start. */
+  startedAt?: number;
   /** Tokens generated per stream and measurement (default: sized so one measurement is ~1/60 of the budget). */
   genTokens?: number;
   /** Largest perplexity rise over the exact configuration a candidate may cause (0.01 = +1%). */
@@ -115,7 +117,7 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
 }
 
 class Tuner {
-  private readonly t0 = performance.now();
+  private readonly t0: number;
   private readonly rows = new Map<string, CandidateRow>();
   private readonly engines = new Map<string, Promise<Engine>>();
   private readonly warm = new Set<string>();
@@ -133,6 +135,7 @@ class Tuner {
   private outOfTime = false;
 
   constructor(private readonly o: TuneOptions) {
+    this.t0 = o.startedAt ?? performance.now();
     if (o.prompts.length === 0 || o.prompts.every((p) => p.trim() === "")) throw new RangeError("tune: the workload has no prompts");
     if (!(o.budgetMs > 0)) throw new RangeError(`tune: the budget must be positive, got ${o.budgetMs} ms`);
     if (o.target === "both" && !(o.p99BoundMs! > 0)) throw new RangeError("tune: target both needs a p99 latency bound (ms)");
@@ -154,8 +157,10 @@ class Tuner {
       });
       this.prompts = this.o.prompts.filter((p) => p.trim() !== "").map((p) => baseEngine.tokenize(p));
       this.genTokens = await this.sizeWorkload();
-      const guard = new QualityGuard(baseEngine, this.o.qualityText ?? await this.workloadText(baseEngine), this.o.maxPplRise, this.o.signal);
-      for (; this.knobIndex < KNOBS.length && !this.outOfTime; this.knobIndex++) await this.tuneKnob(KNOBS[this.knobIndex]!, this.space, guard);
+      // The guard (and its text, which takes generating) is made when the first candidate that changes outputs comes.
+      let guard: Promise<QualityGuard> | undefined;
+      const lazyGuard = () => guard ??= (async () => new QualityGuard(baseEngine, this.o.qualityText ?? await this.workloadText(baseEngine), this.o.maxPplRise, this.o.signal))();
+      for (; this.knobIndex < KNOBS.length && !this.outOfTime; this.knobIndex++) await this.tuneKnob(KNOBS[this.knobIndex]!, this.space, lazyGuard);
       if (this.incumbent !== this.baseRow) confirm = await this.confirm();
     } catch (e) {
       if (!this.o.signal?.aborted) throw e;
@@ -169,7 +174,8 @@ class Tuner {
     this.o.onProgress?.(snap);
     return {
       ...snap,
-      pareto: paretoFront([...this.rows.values()].filter((r) => r.figures && r.status === "measured"), this.o.target),
+      // Candidates stopped early still have figures and may trade throughput for latency; rejected ones have none.
+      pareto: paretoFront([...this.rows.values()].filter((r) => r.figures && (r.status === "measured" || r.status === "dropped")), this.o.target),
       ...(confirm ? { confirm } : {}),
       settings: {
         target: this.o.target, streams: this.streams, ...(this.o.p99BoundMs !== undefined ? { p99BoundMs: this.o.p99BoundMs } : {}),
@@ -180,7 +186,7 @@ class Tuner {
   }
 
   /** One knob: its other values race the incumbent; the winner, if clearly faster, becomes the incumbent. */
-  private async tuneKnob(knob: Knob, space: SearchSpace, guard: QualityGuard): Promise<void> {
+  private async tuneKnob(knob: Knob, space: SearchSpace, guard: () => Promise<QualityGuard>): Promise<void> {
     let alive: CandidateRow[] = [];
     for (const p of neighbours(this.incumbent.point, knob, space)) {
       const row = this.row(p);
@@ -189,7 +195,7 @@ class Tuner {
         if (!this.hasTimeFor(4)) continue; // scoring takes about as long as a few measurements
         this.setPhase(`${knob}: quality of ${row.label}`);
         try {
-          row.quality = await guard.check(p);
+          row.quality = await (await guard()).check(p);
         } catch (e) {
           if (this.o.signal?.aborted) throw e;
           row.status = "failed";
@@ -206,7 +212,8 @@ class Tuner {
     }
     const ratios = new Map<CandidateRow, { score: number[]; ttft: number[]; tpot: number[] }>(alive.map((r) => [r, { score: [], ttft: [], tpot: [] }]));
     for (let round = 0; round < this.rounds && alive.length > 0; round++) {
-      if (!this.hasTimeFor(2 * alive.length + 1)) {
+      // A new point's first run comes after a short warm-up run: about half a measurement more.
+      if (!this.hasTimeFor((round === 0 ? 2.5 : 2) * alive.length + 1)) {
         this.outOfTime = true; // the budget is spent: what is decided so far stands
         break;
       }
@@ -302,7 +309,6 @@ class Tuner {
     const was = row.status;
     row.status = "measuring";
     this.report();
-    const t = performance.now();
     try {
       const engine = await this.engine(row.point);
       native.setThreads(row.point.threads);
@@ -318,7 +324,7 @@ class Tuner {
       row.samples.push(f);
       row.figures = medianFigures(row.samples);
       row.status = was === "queued" || was === "measuring" ? "measured" : was;
-      this.measureMs.push(performance.now() - t);
+      this.measureMs.push(f.wallMs);
       return f;
     } catch (e) {
       if (this.o.signal?.aborted) {
@@ -346,17 +352,20 @@ class Tuner {
     const f = await this.measure(this.baseRow);
     if (!f) throw new Error(`tune: the starting configuration fails: ${this.baseRow.note}`);
     const perToken = f.wallMs / this.genTokens;
-    // Its figures were for another length: the base is measured again like every candidate.
-    this.baseRow.samples.length = 0;
-    delete this.baseRow.figures;
-    return Math.max(Math.min(8, room), Math.min(128, room, Math.round(this.o.budgetMs / 60 / perToken)));
+    const sized = Math.max(Math.min(8, room), Math.min(128, room, Math.round(this.o.budgetMs / 60 / perToken)));
+    if (sized !== this.genTokens) {
+      // Its figures were for another length: the base is measured again like every candidate.
+      this.baseRow.samples.length = 0;
+      delete this.baseRow.figures;
+    }
+    return sized;
   }
 
   /** The quality guard's text: each prompt (up to 8) with the exact configuration's greedy continuation. */
   private async workloadText(engine: Engine): Promise<string> {
     this.setPhase("writing the quality text");
     const texts = await Promise.all(this.o.prompts.slice(0, 8).map(async (p) =>
-      p + (await engine.generate(p, { temperature: 0, maxTokens: 96, signal: this.o.signal })).text));
+      p + (await engine.generate(p, { temperature: 0, maxTokens: 64, signal: this.o.signal })).text));
     return texts.join("\n");
   }
 
@@ -376,8 +385,9 @@ class Tuner {
     return e;
   }
 
-  private hasTimeFor(measurements: number, reserveRounds = CONFIRM_ROUNDS): boolean {
-    const per = this.measureMs.length ? median(this.measureMs) : 0;
+  private hasTimeFor(measurements: number, reserveRounds = MIN_CONFIRM_ROUNDS): boolean {
+    // Timed runs only (warm-ups and loads are one-off); the margin covers the bookkeeping around them.
+    const per = this.measureMs.length ? 1.1 * median(this.measureMs) : 0;
     // Room is kept for the confirmation rounds at the end (two measurements each).
     return this.elapsed() + per * (measurements + 2 * reserveRounds) <= this.o.budgetMs;
   }

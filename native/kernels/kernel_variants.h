@@ -67,6 +67,10 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
 // (with t.gemm_order, Q4_K the bits of llama.cpp's batched order).
 bool ksuper_batch_supports(int wtype);
 void tile_ksuper_batch(const TileArgs& t);
+// BF16 weights with AVX512-BF16's vdpbf16ps in llama.cpp's zen4 orders (tile_bf16.cc): ggml_vec_dot_bf16 for one
+// activation row, tinyBLAS for several (k % 32 == 0).
+bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16);
+void tile_bf16(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx512

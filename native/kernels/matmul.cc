@@ -99,15 +99,16 @@ void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act
   matmul_group(pool, ws, ys, 1, x, n_act, variant);
 }
 
-void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act) {
-  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant);
+void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
+                         const uint8_t* gemm_rows) {
+  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant, gemm_rows);
 }
 
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                  Variant variant) {
+                  Variant variant, const uint8_t* gemm_rows) {
   thread_local std::vector<MatmulJob> group;
   group.clear();
-  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j]});
+  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j], false, gemm_rows});
   matmul_jobs_variant(pool, group.data(), n, variant);
 }
 
@@ -235,16 +236,23 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
     // the quantized kernels already give each row of a batch the bits it has alone.
     const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
     const int act_chunk = one_by_one ? 1 : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
-    for (int m0 = 0; m0 < J.n_act; m0 += act_chunk) {
+    // Q4_K rows of the two orders (gemm_rows) run as separate tiles over the band's weights, which stay in cache.
+    const uint8_t* gemm_rows = J.gemm_rows;
+    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K;
+    for (int m0 = 0, m1; m0 < J.n_act; m0 = m1) {
+      m1 = std::min(J.n_act, m0 + act_chunk);
+      if (by_order)
+        for (int m = m0 + 1; m < m1; m++)
+          if ((gemm_rows[m] != 0) != (gemm_rows[m0] != 0)) m1 = m;
       TileArgs t;
       t.wtype = w.type;
       t.k = k;
       t.act = a + jb.layout.row_bytes * size_t(m0);
-      t.n_act = std::min(act_chunk, J.n_act - m0);
+      t.n_act = m1 - m0;
       t.ldy = w.rows;
       t.single_row = J.n_act == 1 || one_by_one;
       t.stream_rows = J.n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
-      t.gemm_order = w.gemm_order;
+      t.gemm_order = by_order ? gemm_rows[m0] != 0 : w.gemm_order;
       auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
         t.w = first;
         t.wrow = stride;

@@ -56,10 +56,12 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
 void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y, Variant variant);
 // Several matrices with the same column count applied to the same activations (Q/K/V, or FFN gate/up): the
 // activations are converted once and all row bands go to the pool in one parallel section. ys[j] gets matrix j's
-// output, laid out as in matmul.
-void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act);
+// output, laid out as in matmul. gemm_rows (optional, n_act entries) overrides Matrix::gemm_order per activation
+// row (nonzero: the batched order); each row's result is the bits that order gives it alone.
+void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
+                         const uint8_t* gemm_rows = nullptr);
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                  Variant variant);
+                  Variant variant, const uint8_t* gemm_rows = nullptr);
 
 // One of several independent matmuls run in one parallel section (matmul_jobs): y = w · (rows of x).
 struct MatmulJob {
@@ -71,6 +73,8 @@ struct MatmulJob {
   // Every activation row summed as it would be alone (llama.cpp's mul_mat_id: ggml_vec_dot's order for float
   // types whatever the row count; the quantized kernels give a batch row its lone bits anyway).
   bool rows_alone = false;
+  // Per activation row (n_act entries, in output order), overrides Matrix::gemm_order (see matmul_shared_input).
+  const uint8_t* gemm_rows = nullptr;
 };
 // Jobs sharing an input pointer and activation type convert it once; bands of all jobs share the pool's threads.
 void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int n);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "cpu_features.h"
 #include "kernel_variants.h"
 #include "quants.h"
 
@@ -1009,6 +1010,11 @@ void tile(const TileArgs& t) {
 #if IR_AVX512
   if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
     tile_ksuper_batch(t);
+    return;
+  }
+  static const bool has_bf16 = cpu_features().avx512bf16;
+  if (bf16_dot_applies(t, has_bf16)) {
+    tile_bf16(t);
     return;
   }
 #endif

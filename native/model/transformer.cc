@@ -156,10 +156,13 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
   // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each with
   // its heads in passes of several (their sequential softmax chains overlap). Tiles run last to first: a prompt's
   // last tokens attend to the most positions, and starting them first evens out the threads' work.
+  // A tile's queries share one arithmetic.
   a.tiles.clear();
   for (int i = 0; i < b.n_tokens;) {
     int n = 1;
-    while (n < kMaxTile && i + n < b.n_tokens && b.seq_ids[i + n] == b.seq_ids[i] && b.positions[i + n] == b.positions[i] + n) n++;
+    while (n < kMaxTile && i + n < b.n_tokens && b.seq_ids[i + n] == b.seq_ids[i] && b.positions[i + n] == b.positions[i] + n &&
+           ((a.flags[size_t(i + n)] ^ a.flags[size_t(i)]) & kRowTiledAttention) == 0)
+      n++;
     a.tiles.push_back({i, n});
     i += n;
   }
@@ -175,7 +178,8 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
     HeadAttention heads[kMaxHeadGroup];
     for (int h = 0; h < n_heads; h++)
-      heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale, cfg_.batch_arithmetic, window, fam.attn_softcap};
+      heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale,
+                  (a.flags[size_t(last)] & kRowTiledAttention) != 0, window, fam.attn_softcap};
     const size_t first = size_t(tile.first) * q_dim + size_t(h0) * hd;
     attend_tile(heads, n_heads, tile.count, a.q.data() + first, q_dim, a.att.data() + first, q_dim);
   });
@@ -230,6 +234,7 @@ void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBa
     if (b.logits) s.logits = b.logits + size_t(from) * size_t(width);
     if (b.argmax) s.argmax = b.argmax + from;
     if (b.exit.layers_used) s.exit.layers_used = b.exit.layers_used + from;
+    if (b.row_arithmetic) s.row_arithmetic = b.row_arithmetic + from;
     Lane& lane = *lanes_[size_t(thread)];
     run(lane.pool, kv, s, lane.a);
   });
@@ -244,6 +249,10 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   a.att.resize(size_t(T) * q_dim); a.proj.resize(size_t(T) * d);
   a.gate.resize(size_t(T) * ff); a.up.resize(size_t(T) * ff);
 
+  if (b.row_arithmetic) a.flags.assign(b.row_arithmetic, b.row_arithmetic + T);
+  else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowGemmOrder | kRowTiledAttention | kRowOutputGemmOrder : 0);
+  a.gemm_rows.resize(size_t(T));
+  for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowGemmOrder;
   fill_rope_cache(b, cfg_.rope_base, cfg_.rope_freq_scale, a.rope_cache);
   const FamilyConfig& fam = cfg_.family;
   a.rope_cache_swa.clear();
@@ -268,7 +277,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     {
       const Matrix* ws[3] = {&L.wq, &L.wk, &L.wv};
       float* ys[3] = {a.q.data(), a.k.data(), a.v.data()};
-      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T);
+      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T, a.gemm_rows.data());
     }
     add_bias(a.q.data(), L.bq, T, q_dim);
     add_bias(a.k.data(), L.bk, T, kv_dim);
@@ -289,22 +298,29 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
       write_kv(kv, b, l, L, from, to, a);
     });
     attention(pool, kv, l, b, a);
-    matmul(pool, L.wo, a.att.data(), T, a.proj.data());
+    {
+      const Matrix* wo = &L.wo;
+      float* y = a.proj.data();
+      matmul_shared_input(pool, &wo, &y, 1, a.att.data(), T, a.gemm_rows.data());
+    }
     // The last layer continues with the logit rows only; the attention output's rows go along (as llama.cpp's
     // inp_out_ids takes both) when a post-norm comes between it and the residual add.
     const int rows = l == n_run - 1 ? keep_logit_rows(b, a) : T;
     add_block_output(a, L.attn_post_norm, rows);
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
+    const uint8_t* ffn_gemm = rows < T ? a.out_flags.data() : a.gemm_rows.data();
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     if (L.moe.present()) {
       moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe);
     } else {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
-      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows);
+      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows, ffn_gemm);
       if (fam.gelu) geglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
       else swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
-      matmul(pool, L.ffn_down, a.xn.data(), rows, a.proj.data());
+      const Matrix* down = &L.ffn_down;
+      float* y = a.proj.data();
+      matmul_shared_input(pool, &down, &y, 1, a.xn.data(), rows, ffn_gemm);
     }
     add_block_output(a, L.ffn_post_norm, rows);
     if (try_exit(pool, kv, b, l + 1, a)) return;
@@ -317,14 +333,21 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
   const bool reduced = uses_draft_head(b);
   const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
+  if (b.n_logit_rows >= T) {
+    a.out_flags.resize(size_t(b.n_logit_rows));
+    for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
+  }
+  const Matrix* head_matrix = &head;
   if (!b.argmax) {
-    matmul(pool, head, a.head_in.data(), b.n_logit_rows, b.logits);
+    float* y = b.logits;
+    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
     return finish_logits(b.logits, b.n_logit_rows, head.rows);
   }
   if (transforms_logits()) {
     // A soft-cap can make distinct logits equal (the first of equal maxima wins): the argmax of the final values.
     a.head_out.resize(size_t(b.n_logit_rows) * head.rows);
-    matmul(pool, head, a.head_in.data(), b.n_logit_rows, a.head_out.data());
+    float* y = a.head_out.data();
+    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
     finish_logits(a.head_out.data(), b.n_logit_rows, head.rows);
     for (int r = 0; r < b.n_logit_rows; r++) {
       const float* row = &a.head_out[size_t(r) * head.rows];
@@ -363,6 +386,8 @@ void Transformer::finish_logits(float* logits, int rows, int width) const {
 int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   const int d = cfg_.n_embd, n = b.n_logit_rows;
   if (n >= b.n_tokens) return b.n_tokens;
+  a.out_flags.resize(size_t(n));
+  for (int r = 0; r < n; r++) a.out_flags[size_t(r)] = (a.flags[size_t(b.logit_rows[r])] & kRowOutputGemmOrder) ? kRowGemmOrder : 0;
   a.head_in.resize(size_t(n) * d);
   for (std::vector<float>* rows : {&a.x, &a.proj}) {
     for (int r = 0; r < n; r++) std::copy_n(&(*rows)[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);

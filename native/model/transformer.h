@@ -25,13 +25,22 @@ struct ModelConfig {
   float rms_eps = 1e-5f;
   // Compute every token as llama.cpp computes the tokens of a batch of 64 or more (its tiled flash attention, its
   // batched Q4_K kernel's order) instead of as it computes a lone token (the default: its generation path).
-  // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order.
+  // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order. The default
+  // for batches without StepBatch::row_arithmetic.
   bool batch_arithmetic = false;
   FamilyConfig family;  // gemma2/gemma3, phi3, granite particulars (family.h)
   // Q and K norms over the whole projection (olmoe) rather than per head (qwen3).
   bool qk_norm_full = false;
   MoeConfig moe;  // n_expert > 0: every layer's FFN is a mixture of experts (moe.h)
 };
+
+// Per-row arithmetic flags (StepBatch::row_arithmetic): which of llama.cpp's paths computes this token there.
+// kRowGemmOrder: its repacked kernels' batched order (ggml_gemm_*: the rows of a ubatch of 4+ rows but its last
+// n % 4) for the matrices it repacks (Matrix::gemm_order); kRowTiledAttention: its tiled flash attention (a ubatch
+// of 64+ rows); kRowOutputGemmOrder: the batched order also in the last layer's feed-forward and the head when
+// the step keeps fewer logit rows than tokens there (llama.cpp's inp_out_ids: a prompt's one output row is a
+// single row to those matmuls). Every row's result depends only on its own flags, never on the other rows'.
+constexpr uint8_t kRowGemmOrder = 1, kRowTiledAttention = 2, kRowOutputGemmOrder = 4;
 
 // A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.
 struct LayerWeights {
@@ -90,6 +99,8 @@ struct StepBatch {
   // Greedy rows: when set (n_logit_rows entries), argmax[r] receives the index (token id, also with the draft head)
   // of row r's largest logit and the logits are not written; matmul_argmax skips most of the head's exact work.
   int32_t* argmax = nullptr;
+  // n_tokens kRow* flags; null = every row all of them with ModelConfig::batch_arithmetic, else none.
+  const uint8_t* row_arithmetic = nullptr;
 };
 
 class Transformer {
@@ -138,6 +149,9 @@ class Transformer {
     std::vector<float> head_out;  // logits of greedy rows whose argmax needs the final values (transforms_logits)
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
     MoeScratch moe;
+    std::vector<uint8_t> flags;      // the rows' kRow* flags (StepBatch::row_arithmetic or the default)
+    std::vector<uint8_t> gemm_rows;  // flags & kRowGemmOrder: the matmuls' per-row order
+    std::vector<uint8_t> out_flags;  // the same for the rows of the last feed-forward and the head
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.

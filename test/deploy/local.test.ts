@@ -27,7 +27,7 @@ after(async () => {
 });
 
 const plan = (tag: string, affinity: boolean): ConversationPlan => ({
-  url: d.url, conversations: 12, clients: 6, turns: 3, maxTokens: 12, affinity, tag, stallMs: 60_000, thinkMs: 300,
+  url: d.url, conversations: 12, clients: 6, turns: 3, maxTokens: 32, affinity, tag, stallMs: 60_000, thinkMs: 300,
   random: Math.random, extra: { temperature: 0.8, logit_bias: { "2": -100 } },
 });
 
@@ -41,19 +41,20 @@ test("with X-Session-Id every turn of a conversation goes to one replica, which 
 });
 
 test("a replica killed midway: no request fails or hangs, nginx retries the ones not yet streaming, cut streams end in an error", { skip }, async (t) => {
-  const r = await failover(d, plan("failover", true), 1);
-  t.diagnostic(`retried by nginx ${r.retriedByNginx}, cut streams ${r.summary.cut}`);
+  const r = await failover(d, plan("failover", true));
+  t.diagnostic(`${r.killed} killed: retried by nginx ${r.retriedByNginx}, cut streams ${r.summary.cut}`);
+  assert.notEqual(r.killed, "none", "some replica was streaming when the kill came");
   assert.deepEqual(r.problems, []);
   const cut = r.records.filter((x) => x.outcome === "cut");
+  assert.ok(cut.length > 0, "streams were cut");
   assert.ok(cut.every((x) => x.cutByError), "a cut stream ends by a connection error, not a clean end");
-  assert.ok(r.retriedByNginx + cut.length > 0, "the kill hit requests in flight");
   assert.equal(r.summary.ok, 36, "every conversation completed (cut turns sent again)");
 });
 
 test("a replica that gets SIGTERM drains: its running requests finish, new ones go to the others, nothing fails", { skip }, async (t) => {
   const r = await drain(d, plan("drain", true));
   t.diagnostic(`${r.drained} drained in ${Math.round(r.drainMs)} ms, ${r.finishedOfThem} of ${r.runningAtTerm} running requests finished`);
-  assert.notEqual(r.drained, "none", "some replica was busy when the drain began");
+  assert.notEqual(r.drained, "none", "some replica was streaming when the drain began");
   assert.deepEqual(r.problems, []);
   assert.equal(r.summary.cut, 0);
   assert.ok(r.runningAtTerm > 0);

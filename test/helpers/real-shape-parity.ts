@@ -4,9 +4,9 @@ import { ourStepLogits } from "./step-logits.ts";
 import { prng } from "./synthetic-model.ts";
 
 export interface RealShapeParity {
-  /** Largest row-relative logit error over a 64-token input evaluated as one batch (our "batch" arithmetic). */
+  /** Largest row-relative logit error over a 66-token input evaluated as one batch (Engine.logits). */
   batchWorst: number;
-  /** The same over a generation's steps: an 8-token prompt, then 63 greedy tokens fed one at a time. */
+  /** The same over a generation's steps: a 70-token prompt as one batch, then 63 greedy tokens fed one at a time. */
   stepWorst: number;
   /** The first generated token llama.cpp would not have chosen (its argmax after the same tokens), or -1. */
   greedyMismatch: number;
@@ -23,34 +23,33 @@ function argmax(row: ReadonlyMap<number, number>): number {
 }
 
 /**
- * Compares a model file with llama.cpp (node-llama-cpp, flash attention on): a 64-token one-batch evaluation, and a
- * greedy generation of 64 tokens through the engine, checked step by step against llama.cpp's logits and argmax.
- * Token ids come from [1000, 30000), ordinary tokens in every real-shape vocabulary.
+ * Compares a model file with llama.cpp (node-llama-cpp, flash attention on), both in their default arithmetic: a
+ * 66-token one-batch evaluation, and a greedy generation of 64 tokens through the engine after a 70-token prompt
+ * that llama.cpp evaluates as one batch, checked step by step against llama.cpp's logits and argmax. The lengths
+ * take every path llama.cpp's prompt batch has: its batched Q4_K order (4+ rows), the single-row order for the
+ * last n % 4 rows, its tiled flash attention (64+ rows). Token ids come from [1000, 30000), ordinary tokens in
+ * every real-shape vocabulary.
  */
 export async function realShapeParity(file: string, seed = 1): Promise<RealShapeParity> {
   const rand = prng(seed);
-  const input = Array.from({ length: 64 }, () => 1000 + Math.floor(rand() * 29000));
+  const input = Array.from({ length: 70 }, () => 1000 + Math.floor(rand() * 29000));
+  const batchInput = input.slice(0, 66);
 
-  const batchEngine = await Engine.load({ model: file, threads: 2, arithmetic: "batch" });
-  const vocab = batchEngine.model.hparams.nVocab;
-  let ours: Float32Array;
-  try {
-    ours = await batchEngine.logits(input);
-  } finally {
-    batchEngine.close();
-  }
-  const want = await llamaCppLogits(file, input);
-  let batchWorst = 0;
-  want.forEach((row, i) => { batchWorst = Math.max(batchWorst, rowRelativeError(ours.subarray(i * vocab, (i + 1) * vocab), row)); });
-
-  const prompt = input.slice(0, 8);
   const engine = await Engine.load({ model: file, threads: 2 });
+  const vocab = engine.model.hparams.nVocab;
+  let ours: Float32Array;
   let generated: number[];
   try {
-    generated = (await engine.generate(prompt, { temperature: 0, maxTokens: 64, ignoreEos: true, addSpecial: false })).tokens;
+    ours = await engine.logits(batchInput);
+    generated = (await engine.generate(input, { temperature: 0, maxTokens: 64, ignoreEos: true, addSpecial: false })).tokens;
   } finally {
     engine.close();
   }
+  const want = await llamaCppLogits(file, batchInput);
+  let batchWorst = 0;
+  want.forEach((row, i) => { batchWorst = Math.max(batchWorst, rowRelativeError(ours.subarray(i * vocab, (i + 1) * vocab), row)); });
+
+  const prompt = input;
   const wantSteps = await llamaCppStepLogits(file, prompt, generated.slice(0, -1));
   const ourSteps = await ourStepLogits(file, prompt, generated.slice(0, -1));
   let stepWorst = 0;

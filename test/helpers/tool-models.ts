@@ -5,7 +5,8 @@ import { chatTemplate, IM_END, QWEN2_VOCAB, writeQwen25Chat } from "../core/chat
 import { VOCAB_DIR } from "../core/tokenizer/fixtures.ts";
 import { writeSyntheticModel, type SyntheticSpec } from "./synthetic-model.ts";
 
-const SMALL = { nEmbd: 64, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 128, untiedOutput: true, contextLength: 2048 } as const;
+// Small enough to write in a second or two with a 150k-token vocabulary.
+const SMALL = { nEmbd: 32, nLayer: 2, nHead: 4, nHeadKv: 2, nFf: 64, untiedOutput: true, contextLength: 2048 } as const;
 const u32 = (value: number) => ({ type: GgufValueType.UINT32, value });
 const vocab = (name: string) => path.join(VOCAB_DIR, `ggml-vocab-${name}.gguf`);
 
@@ -25,7 +26,7 @@ const QWEN3_TOKENS = new Map([[151667, { text: "<think>", type: 4 }], [151668, {
  * their random weights say, a tool-call grammar must make their output a valid call.
  */
 export const TOOL_MODELS: { name: string; family: ToolFamilyName; write(file: string): void }[] = [
-  { name: "qwen2.5", family: "hermes", write: (f) => writeQwen25Chat(f, { contextLength: 2048 }) },
+  { name: "qwen2.5", family: "hermes", write: (f) => writeQwen25Chat(f, SMALL) },
   {
     name: "qwen3", family: "hermes",
     write: (f) => model(f, { architecture: "qwen3", vocabFrom: QWEN2_VOCAB, renameTokens: QWEN3_TOKENS }, "Qwen-Qwen3-0.6B", IM_END),

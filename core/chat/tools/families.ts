@@ -181,8 +181,8 @@ const GENERIC: ToolFamily = {
   render(messages, tools, choice) {
     if (tools.length === 0 || choice === "none") return { messages: messages.map(genericHistory), variables: {} };
     const schema = genericSchema(tools, choice, true);
-    const instructions = `You can call these tools:\n${JSON.stringify(tools, null, 2)}\n\n` +
-      `Respond in JSON format${choice === "auto" ? ", either with `tool_calls` (a request to call tools) or with `response` (a reply to the user's request)" : " with `tool_calls`"}, valid against this schema:\n${JSON.stringify(schema, null, 2)}`;
+    const instructions = `You can call these tools:\n${JSON.stringify(tools)}\n\n` +
+      `Respond in JSON format${choice === "auto" ? ", either with `tool_calls` (a request to call tools) or with `response` (a reply to the user's request)" : " with `tool_calls`"}, valid against this schema:\n${JSON.stringify(schema)}`;
     const out = messages.map(genericHistory);
     if (out[0]?.role === "system") out[0] = { ...out[0], content: `${out[0].content}\n\n${instructions}` };
     else out.unshift({ role: "system", content: instructions });

@@ -50,8 +50,8 @@ export function checkTools(tools: unknown, choice: unknown): { tools: ChatTool[]
   });
   if (choice === undefined || choice === null) return { tools: checked, choice: checked.length > 0 ? "auto" : "none" };
   if (choice === "auto" || choice === "none" || choice === "required") {
-    if (choice !== "none" && checked.length === 0) throw new ToolError("tool_choice", `"${choice}" needs tools`);
-    return { tools: checked, choice };
+    if (choice === "required" && checked.length === 0) throw new ToolError("tool_choice", `"required" needs tools`);
+    return { tools: checked, choice: checked.length === 0 ? "none" : choice };
   }
   const named = choice as { type?: unknown; function?: { name?: unknown } };
   if (typeof named !== "object" || named.type !== "function" || typeof named.function?.name !== "string") {

@@ -66,9 +66,12 @@ export class TriggerWatch {
       if (!this.triggers.some((t) => isPrefixOf(out.subarray(start), t))) this.searchFrom = Infinity;
       return undefined;
     }
+    // Only where a trigger could end in the new piece: earlier text was searched already.
+    const longest = Math.max(...this.triggers.map((t) => t.length));
+    const start = Math.max(from, this.length - piece.length - longest + 1);
     let best = -1;
     for (const t of this.triggers) {
-      const at = indexOf(out, t, from);
+      const at = indexOf(out, t, start);
       if (at >= 0 && (best < 0 || at < best)) best = at;
     }
     return best < 0 ? undefined : out.slice(best);
