@@ -3,8 +3,8 @@
 // decode (tg) and prefill (pp128, pp512) against llama-bench, and 32 sequences of aggregate decode against
 // llama-batched-bench. Fresh processes, programs alternating round by round (A B A B); each ratio is the median of
 // the per-round ratios.
-//   usage: npx tsx bench/moe.ts [--rounds 3] [--threads 2] [-n 32] [--qwen-layers 4] [--shapes id,...]
-//          [--batched-rounds 2] [--no-batched]
+//   usage: npx tsx bench/moe.ts [--rounds 3] [--threads 2] [-n 32] [--pp 128,512] [--qwen-layers 4] [--shapes id,...]
+//          [--format Q4_K_M|Q8_0] [--batched-rounds 2] [--no-batched]
 import { existsSync, renameSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -19,6 +19,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     threads: { type: "string", default: "2" },
     n: { type: "string", short: "n", default: "32" },
+    pp: { type: "string", default: "128,512" },
+    format: { type: "string", default: "Q4_K_M" },
     "qwen-layers": { type: "string", default: "4" },
     shapes: { type: "string", default: EXPERT_SHAPE_IDS.join(",") },
     "batched-rounds": { type: "string", default: "2" },
@@ -26,6 +28,7 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds), threads = Number(values.threads), tg = Number(values.n);
+const pps = values.pp.split(",").map(Number);
 const tools = llamaCppTools();
 const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
 
@@ -43,24 +46,25 @@ const rows: string[] = [], batchedRows: string[] = [];
 for (const id of values.shapes.split(",") as RealShapeId[]) {
   const shape = REAL_SHAPES[id];
   const layers = id === "qwen3-30b-a3b" ? Number(values["qwen-layers"]) : shape.nLayer;
-  const file = q4km(id, layers);
+  const file = values.format.toUpperCase() === "Q8_0" ? realShapeModel(id, "Q8_0", { layers }) : q4km(id, layers);
   const f = readGguf(file);
   const active = parameterCounts(f, readHparams(f));
-  const name = `${shape.name}${layers < shape.nLayer ? ` (${layers} of ${shape.nLayer} layers)` : ""} Q4_K_M`;
+  const name = `${shape.name}${layers < shape.nLayer ? ` (${layers} of ${shape.nLayer} layers)` : ""} ${values.format.toUpperCase()}`;
   console.log(`${name}: ${file}, ${fmt(active.activeBytes / 2 ** 20)} MiB of weights per token`);
-  const ours = { tg: [] as number[], pp128: [] as number[], pp512: [] as number[] };
-  const llama = { tg: [] as number[], pp128: [] as number[], pp512: [] as number[] };
+  // The first prompt length's run also decodes tg tokens; the others only prefill.
+  const ours = { tg: [] as number[], pp: pps.map(() => [] as number[]) };
+  const llama = { tg: [] as number[], pp: pps.map(() => [] as number[]) };
   for (let r = 0; r < rounds; r++) {
-    const o128 = inferReplBench(file, ["-t", String(threads), "-p", "128", "-n", String(tg), "-r", "1"]);
-    const l128 = llamaBench(tools, file, threads, 128, tg);
-    const o512 = inferReplBench(file, ["-t", String(threads), "-p", "512", "-n", "0", "-r", "1"]);
-    const l512 = llamaBench(tools, file, threads, 512, 0);
-    ours.tg.push(o128.tg_tokens_per_s), ours.pp128.push(o128.pp_tokens_per_s), ours.pp512.push(o512.pp_tokens_per_s);
-    llama.tg.push(l128.tg), llama.pp128.push(l128.pp), llama.pp512.push(l512.pp);
-    console.log(`  round ${r + 1}: tg ${fmt(o128.tg_tokens_per_s)} vs ${fmt(l128.tg)}, pp128 ${fmt(o128.pp_tokens_per_s)} vs ${fmt(l128.pp)}, pp512 ${fmt(o512.pp_tokens_per_s)} vs ${fmt(l512.pp)}`);
+    pps.forEach((pp, i) => {
+      const o = inferReplBench(file, ["-t", String(threads), "-p", String(pp), "-n", String(i === 0 ? tg : 0), "-r", "1"]);
+      const l = llamaBench(tools, file, threads, pp, i === 0 ? tg : 0);
+      if (i === 0) ours.tg.push(o.tg_tokens_per_s), llama.tg.push(l.tg);
+      ours.pp[i]!.push(o.pp_tokens_per_s), llama.pp[i]!.push(l.pp);
+      console.log(`  round ${r + 1}: pp${pp} ${fmt(o.pp_tokens_per_s)} vs ${fmt(l.pp)}${i === 0 ? `, tg${tg} ${fmt(o.tg_tokens_per_s)} vs ${fmt(l.tg)}` : ""} t/s`);
+    });
   }
   const cell = (a: number[], b: number[]) => `${fmt(ratio(a, b), 2)}x (${fmt(median(a))} vs ${fmt(median(b))} t/s)`;
-  rows.push(`| ${name} | ${cell(ours.tg, llama.tg)} | ${cell(ours.pp128, llama.pp128)} | ${cell(ours.pp512, llama.pp512)} |`);
+  rows.push(`| ${name} | ${cell(ours.tg, llama.tg)} | ${pps.map((_, i) => cell(ours.pp[i]!, llama.pp[i]!)).join(" | ")} |`);
   console.log(rows.at(-1));
   if (values["no-batched"]) continue;
   const o: number[] = [], l: number[] = [];
@@ -73,5 +77,5 @@ for (const id of values.shapes.split(",") as RealShapeId[]) {
   console.log(batchedRows.at(-1));
 }
 console.log(`\n${threads} threads, tg${tg}, ${rounds} alternating rounds, medians of per-round ratios`);
-console.log(`| file | decode vs llama-bench | pp128 | pp512 |\n|---|---|---|---|\n${rows.join("\n")}`);
+console.log(`| file | decode vs llama-bench | ${pps.map((p) => `pp${p}`).join(" | ")} |\n|---|---|${pps.map(() => "---|").join("")}\n${rows.join("\n")}`);
 if (batchedRows.length) console.log(`\n| file | sequences | infer-repl aggregate decode | llama-batched-bench S_TG | ratio |\n|---|---|---|---|---|\n${batchedRows.join("\n")}`);
