@@ -725,11 +725,8 @@ constexpr int kBatchTile = 64;  // llama.cpp's GGML_FA_TILE_KV
 
 // Whether the batch arithmetic applies to this head: llama.cpp's tiled path takes f16 or f32 K/V and head sizes
 // that are a multiple of its 16-lane vectors (else it computes the token's way, as here).
-// The tiled path has no sliding window or soft-cap yet: those heads take the lone-token arithmetic (within ~2e-4 of
-// llama.cpp's tiled results on the gemma parity files, not bit-equal).
 bool batch_arithmetic_applies(const HeadAttention& a) {
-  return a.batch_arithmetic && a.window == 0 && a.softcap == 0 && a.head_dim % 16 == 0 &&
-         (a.kv->type() == KvType::F16 || a.kv->type() == KvType::F32);
+  return a.batch_arithmetic && a.head_dim % 16 == 0 && (a.kv->type() == KvType::F16 || a.kv->type() == KvType::F32);
 }
 
 #if defined(__x86_64__)
