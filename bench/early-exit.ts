@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { perplexity, type PerplexityEngine } from "../core/perplexity.ts";
+import { perplexity } from "../core/perplexity.ts";
+import { stepwiseScorer } from "../core/earlyexit/stepwise-scorer.ts";
 import { Engine } from "../core/engine.ts";
 import type { ExitPoint } from "../core/earlyexit/options.ts";
 import { fmt, median, model, sharedDir } from "./lib.ts";
@@ -93,32 +94,8 @@ async function agreement(s: Setting, fullTokens: number[][]): Promise<{ tokens: 
 
 // Perplexity with one-token forwards carrying the exit plan, as generation runs them.
 async function ppl(s: Setting): Promise<number> {
-  const e = engines.get(s.head)!;
-  const ctx = 128, bs = 16;
-  const kv = e.model.createKvCache(ctx / bs, bs, "f16");
-  const table = Int32Array.from({ length: ctx / bs }, (_, i) => i);
-  const layers = s.exits && Int32Array.from(s.exits, (x) => x.layer);
-  const thresholds = s.exits && Float32Array.from(s.exits, (x) => x.threshold);
-  // core's perplexity over a stand-in engine whose logits decode token by token, so exits happen as in generation.
-  const stepwise: PerplexityEngine = {
-    tokenize: (text, o) => e.tokenize(text, o),
-    contextSize: ctx,
-    model: e.model,
-    logits: async (chunkLike) => {
-      const chunk = Int32Array.from(chunkLike);
-      const out = new Float32Array(chunk.length * vocab);
-      for (let i = 0; i < chunk.length; i++) {
-        await e.model.forward(kv, {
-          tokens: chunk.subarray(i, i + 1), positions: Int32Array.of(i), seqIds: Int32Array.of(0), blockTables: table,
-          tableOffsets: Int32Array.of(0, table.length), logitRows: Int32Array.of(0), logits: out.subarray(i * vocab, (i + 1) * vocab),
-          ...(layers && { exitLayers: layers, exitThresholds: thresholds, exitLayersUsed: new Int32Array(1) }),
-        });
-      }
-      return out;
-    },
-  };
-  const result = await perplexity(stepwise, evalText, { contextSize: ctx });
-  return result.ppl;
+  const scorer = stepwiseScorer(engines.get(s.head)!, { contextSize: 128, kvType: "f16", earlyExit: s.exits });
+  return (await perplexity(scorer, evalText, { contextSize: 128 })).ppl;
 }
 
 const fullTokens: number[][] = [];

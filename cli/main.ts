@@ -10,6 +10,7 @@ import { registerRun } from "./commands/run.ts";
 import { llamaServerAliases, registerServe } from "./commands/serve.ts";
 import type { PipeFlags } from "./commands/pipe.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
+import { registerTune } from "./commands/tune.ts";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RUNTIME, isBadInput } from "./errors.ts";
 import { addEngineOptions, addGenerateOptions } from "./options.ts";
 
@@ -49,6 +50,7 @@ function buildProgram(): Command {
   registerQuantize(program);
   registerRun(program);
   registerServe(program);
+  registerTune(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

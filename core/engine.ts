@@ -1,4 +1,6 @@
 import { ChatSession, type ChatSessionOptions } from "./chat/session.ts";
+import { chatCompletion, type ChatCompletionOptions, type ChatCompletionStream } from "./chat/completion.ts";
+import type { ChatMessage } from "./chat/template.ts";
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
 import { ARITHMETICS, Model, type Arithmetic, type KvType } from "./model/model.ts";
@@ -121,6 +123,7 @@ export class Engine {
     if (!ARITHMETICS.includes(arithmetic)) throw new RangeError(`arithmetic must be one of ${ARITHMETICS.join(", ")}, got ${String(arithmetic)}`);
     const model = Model.load(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
+    model.setContextSize(contextSize);
     const warnings = contextSize > model.hparams.contextLength
       ? [`the context size ${contextSize} is longer than the ${model.hparams.contextLength} tokens the model was trained on: expect worse output past ${model.hparams.contextLength}`]
       : [];
@@ -193,6 +196,16 @@ export class Engine {
   /** A conversation with the model's chat template (or options.template), reusing the KV cache across turns. */
   chat(options: ChatSessionOptions = {}): Promise<ChatSession> {
     return ChatSession.create(this, options);
+  }
+
+  /**
+   * One assistant turn for `messages` with the model's chat template, with tool calling (`tools`, `toolChoice`:
+   * "auto", "none", "required" or a named function): streams the answer's prose, thinking and tool-call pieces;
+   * the result holds the parsed message (`content`, `reasoning`, `toolCalls`) and finishReason "tool_calls"
+   * when it ended on calls. Stateless: pass the whole conversation each time.
+   */
+  chatCompletion(messages: readonly ChatMessage[], options: ChatCompletionOptions = {}): ChatCompletionStream {
+    return chatCompletion(this, messages, options);
   }
 
   stream(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): GenerationStream {
@@ -280,7 +293,7 @@ export class Engine {
     if (tokens.length === 0) throw new RangeError("the prompt is empty (no tokens)");
     const spec = options.speculative && resolveSpeculativeOptions(options.speculative, this.model.hparams.nLayer, this.draft !== undefined);
     const exits = options.earlyExit && resolveEarlyExit(options.earlyExit, this.model.hparams.nLayer);
-    const constraint = resolveConstraint(options, (gbnf) => this.grammar(gbnf));
+    const constraint = resolveConstraint(options, (gbnf, root) => this.grammar(gbnf, { root }));
     const g = new Generation(this.model.tokenizer, tokens, options, constraint);
     if (spec && options.logprobs !== undefined) throw new RangeError("logprobs cannot be combined with speculative decoding");
     const seq = new Sequence(this.nextId++, tokens, g.picker, g, this.promptArithmetic(tokens.length));

@@ -1,7 +1,10 @@
 import { Sampler, StopMatcher, type SamplingOptions } from "./sampling/index.ts";
 import { LogprobRecorder, type TokenLogprob } from "./sampling/logprobs.ts";
 import { GrammarMatcher, type Grammar } from "./sampling/grammar/grammar.ts";
+import { GrammarError } from "./sampling/grammar/errors.ts";
 import type { OutputConstraint } from "./sampling/grammar/constraint.ts";
+import { TriggerWatch, type GrammarTriggers } from "./sampling/grammar/lazy.ts";
+import type { ThinkingStart } from "./sampling/grammar/thinking.ts";
 import type { ZodType } from "zod";
 import type { FinishReason, Sequence, SequenceSink, TokenPicker } from "./scheduler/sequence.ts";
 import type { EarlyExitStats } from "./earlyexit/controller.ts";
@@ -20,6 +23,8 @@ export interface GenerateOptions extends SamplingOptions {
   addSpecial?: boolean;
   /** Turn special-token text in the prompt (e.g. "<|im_start|>") into their ids (default false). */
   parseSpecial?: boolean;
+  /** Control tokens in the output as their text (a chat's tool-call markers such as [TOOL_CALLS]; default false). */
+  renderSpecial?: boolean;
   /** Keep generating past end-of-generation tokens (benchmarks). */
   ignoreEos?: boolean;
   /** Speculative decoding (the output follows the target's distribution exactly; greedy output is unchanged). */
@@ -39,6 +44,14 @@ export interface GenerateOptions extends SamplingOptions {
   /** A zod schema: the output is JSON valid against it (z.toJSONSchema), and the result's `value` is the output
    *  parsed by it. */
   schema?: ZodType;
+  /** Makes the grammar (or schema) lazy: the output is free until one of these texts appears, and matches the
+   *  grammar from there on (tool calls a model may or may not make). */
+  grammarTriggers?: GrammarTriggers;
+  /**
+   * A reasoning model's think block at the start of the output ("may-think": it may open one; "thinking": the
+   * prompt opened it): the grammar holds the text after the block. The chat layer sets this from the prompt.
+   */
+  thinking?: ThinkingStart;
 }
 
 export interface TokenEvent {
@@ -104,6 +117,8 @@ export class Generation implements SequenceSink {
   extraStats: (() => Partial<SpeculationStats & EarlyExitStats>) | undefined;
   /** The output's grammar position, when constrained. */
   readonly matcher: GrammarMatcher | undefined;
+  /** A lazy grammar's watch for its trigger; the matcher applies once it has fired. */
+  private watch: TriggerWatch | undefined;
   private produced = 0;
 
   constructor(
@@ -114,18 +129,14 @@ export class Generation implements SequenceSink {
   ) {
     this.sampler = new Sampler(tokenizer.vocabSize, samplingPart(options));
     if (constraint) {
-      const matcher = (this.matcher = new GrammarMatcher(constraint.grammar));
-      // The mask knows the token budget, so a generation running out of tokens closes its output in time.
-      this.sampler.constraint = {
-        mask: () => matcher.mask(this.maxTokens - this.produced),
-        validPrefix: (tokens) => matcher.validPrefix(tokens),
-        allows: (token) => matcher.allows(token, this.maxTokens - this.produced),
-      };
+      this.matcher = new GrammarMatcher(constraint.grammar);
+      if (constraint.triggers) this.watch = new TriggerWatch(constraint.triggers, constraint.thinking);
+      else this.constrain(this.matcher);
     }
     for (const t of promptTokens) this.sampler.accept(t);
     if (options.logprobs !== undefined) this.recorder = new LogprobRecorder(this.sampler, options.logprobs);
     this.picker = this.recorder ?? this.sampler;
-    this.decoder = tokenizer.createDecoder({ continuation: true });
+    this.decoder = tokenizer.createDecoder({ continuation: true, renderSpecial: options.renderSpecial ?? false });
     this.stops = new StopMatcher(options.stop ?? []);
     this.maxTokens = options.maxTokens ?? 256;
     this.ignoreEos = options.ignoreEos ?? false;
@@ -137,6 +148,30 @@ export class Generation implements SequenceSink {
     this.resultPromise.catch(() => {});
   }
 
+  /** From now on the sampler draws only what the grammar allows. */
+  private constrain(matcher: GrammarMatcher): void {
+    // The mask knows the token budget, so a generation running out of tokens closes its output in time.
+    this.sampler.constraint = {
+      mask: () => matcher.mask(this.maxTokens - this.produced),
+      validPrefix: (tokens) => matcher.validPrefix(tokens),
+      allows: (token) => matcher.allows(token, this.maxTokens - this.produced),
+    };
+  }
+
+  /** Advances the grammar by a generated token (a lazy one only watches for its trigger until it fires). */
+  private advanceGrammar(matcher: GrammarMatcher, token: number): void {
+    if (!this.watch) return matcher.accept(token);
+    if (this.tokenizer.isEndOfGeneration(token)) return;
+    const start = this.watch.push(matcher.grammar.trie.pieces[token]!);
+    if (!start) return;
+    this.watch = undefined;
+    // The trigger may sit inside the token, with more text after it: the grammar starts at the trigger.
+    if (!matcher.acceptBytes(start)) {
+      throw new GrammarError(`the output's text from its trigger on ("${new TextDecoder().decode(start)}") does not match the grammar`);
+    }
+    this.constrain(matcher);
+  }
+
   get result(): Promise<GenerationResult> {
     return this.resultPromise;
   }
@@ -145,7 +180,7 @@ export class Generation implements SequenceSink {
     if (this.firstTokenAt === 0) this.firstTokenAt = performance.now();
     this.produced++;
     this.sampler.accept(token);
-    this.matcher?.accept(token);
+    if (this.matcher) this.advanceGrammar(this.matcher, token);
     if (!this.ignoreEos && this.tokenizer.isEndOfGeneration(token)) return "eos";
     const { emit, stopped } = this.stops.push(this.decoder.push(token));
     this.text += emit;
@@ -154,7 +189,7 @@ export class Generation implements SequenceSink {
     if (this.streaming) this.push(logprob ? { token, text: emit, logprob } : { token, text: emit });
     if (stopped) return "stop";
     // The grammar is complete and nothing may follow: end here rather than sample the only token left (EOS).
-    if (this.matcher?.mustEnd) return "stop";
+    if (this.matcher && !this.watch && this.matcher.mustEnd) return "stop";
     return seq.generated >= this.maxTokens ? "length" : undefined;
   }
 
@@ -236,6 +271,6 @@ export class Generation implements SequenceSink {
 
 /** The sampler's share of the options (it rejects keys it does not know). */
 function samplingPart(options: GenerateOptions): SamplingOptions {
-  const { maxTokens, stop, signal, addSpecial, parseSpecial, ignoreEos, speculative, earlyExit, logprobs, grammar, jsonSchema, schema, ...sampling } = options;
+  const { maxTokens, stop, signal, addSpecial, parseSpecial, renderSpecial, ignoreEos, speculative, earlyExit, logprobs, grammar, jsonSchema, schema, grammarTriggers, thinking, ...sampling } = options;
   return sampling;
 }

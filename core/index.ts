@@ -23,4 +23,6 @@ export {
   ChatSession, ChatTemplate, ChatError, ContextOverflowError, chatPrompt, applyChatTemplate, CONTEXT_OVERFLOW_POLICIES,
   type ChatEvent, type ChatMessage, type ChatPromptOptions, type ChatSessionOptions, type ChatStream, type ChatTurnResult,
   type ChatTurnStats, type ContextOverflowNotice, type ContextOverflowPolicy, type RenderOptions, type SavedChat, type TurnPart,
+  ToolError, type ChatTool, type ToolCall, type ToolChoice, type ToolCallDelta,
+  type ChatCompletionEvent, type ChatCompletionOptions, type ChatCompletionResult, type ChatCompletionStream,
 } from "./chat/index.ts";

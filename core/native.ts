@@ -9,6 +9,28 @@ export interface NativeModelConfig {
   ropeDim: number; ropeNeox: boolean; ropeBase: number; ropeFreqScale: number; rmsEps: number;
   /** Compute as llama.cpp computes a batch of 64+ tokens (ModelConfig::batch_arithmetic); default false. */
   batchArithmetic?: boolean;
+  /** Q and K norms over the whole projection (olmoe) instead of per head. */
+  qkNormFull?: boolean;
+  /** Mixture of experts (every layer): expert count, experts per token, an expert's hidden width. */
+  nExpert?: number;
+  nExpertUsed?: number;
+  nFfExp?: number;
+  /** Renormalise the selected experts' probabilities to sum to one (llama.cpp's norm_w for the architecture). */
+  expertWeightsNorm?: boolean;
+  /** Hidden width of the shared expert every token uses besides its chosen ones (qwen2moe); absent: none. */
+  nFfShared?: number;
+  /** gemma2/gemma3, phi3, granite particulars (core/model/families.ts); absent: as llama. */
+  family?: NativeFamilyConfig;
+}
+
+/** FamilyConfig in native/model/family.h: 0 / absent means "as llama". */
+export interface NativeFamilyConfig {
+  embdScale?: number; qScale?: number; attnScale?: number; attnSoftcap?: number; finalSoftcap?: number;
+  residualScale?: number; logitScale?: number; gelu?: boolean;
+  /** Sliding window (positions a query sees, itself included) of the layers swaLayers marks (one byte per layer). */
+  nSwa?: number; swaLayers?: Uint8Array; ropeBaseSwa?: number; ropeFreqScaleSwa?: number;
+  /** LongRoPE (phi3): cos and sin times this; the long factors apply to contexts longer than ropeOrigContext. */
+  ropeAttnFactor?: number; ropeOrigContext?: number;
 }
 
 export interface NativeModelSpec {
@@ -65,6 +87,8 @@ export interface NativeModel {
   setExitHead(tokenIds: Int32Array): void;
   /** Head rows (token ids) of batches with draftHead set; empty = none. */
   setDraftHead(tokenIds: Int32Array): void;
+  /** LongRoPE: the long factors (true) or the short ones (the default); no effect without LongRoPE factors. */
+  useLongRope(long: boolean): void;
 }
 
 export interface NativeAddon {

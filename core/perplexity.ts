@@ -11,6 +11,8 @@ export interface PerplexityOptions {
   /** Tokens per chunk (llama-perplexity's -c); default 128. */
   contextSize?: number;
   signal?: AbortSignal;
+  /** Score at most this many chunks (the first ones); default all. */
+  maxChunks?: number;
   /** Called after each chunk with the perplexity of the chunks so far. */
   onChunk?: (done: number, total: number, pplSoFar: number) => void;
 }
@@ -35,7 +37,7 @@ export async function perplexity(engine: PerplexityEngine, text: string, options
   const bos = engine.model.tokenizer.bos;
   if (bos === undefined) throw new RangeError("perplexity: this model has no BOS token, which llama.cpp's method needs");
   const tokens = engine.tokenize(text, { addSpecial: true });
-  const chunks = Math.floor(tokens.length / ctx);
+  const chunks = Math.min(Math.floor(tokens.length / ctx), options.maxChunks ?? Infinity);
   if (chunks === 0) throw new RangeError(`perplexity: the text has ${tokens.length} tokens, fewer than one ${ctx}-token chunk`);
   const vocab = engine.model.hparams.nVocab, first = ctx >> 1;
   let nll = 0, count = 0;

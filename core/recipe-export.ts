@@ -15,6 +15,8 @@ export interface RecipeFigures {
   perplexityText?: string;
   /** When the figures were measured (ISO 8601). */
   measuredAt?: string;
+  /** More lines of comment under the figures (an auto-tune's search settings and results). */
+  notes?: readonly string[];
 }
 
 /**
@@ -89,6 +91,7 @@ export function renderRecipe(config: RecipeConfig, figures: RecipeFigures = {}, 
   ];
   const measured = measuredLine(figures);
   if (measured) lines.push(`// Measured when tuned: ${measured}.`);
+  for (const note of figures.notes ?? []) lines.push(...note.split("\n").map((l) => `// ${l}`));
   if (checked.sampling?.seed === undefined && (checked.sampling?.temperature ?? 1) > 0) {
     lines.push("// No sampling seed: the text differs from run to run.");
   }

@@ -184,6 +184,11 @@ function speculativeOf(config: RecipeConfig): GenerateOptions["speculative"] {
 }
 
 async function loadEngine(config: RecipeConfig): Promise<Engine> {
+  return Engine.load(await recipeEngineOptions(config));
+}
+
+/** The engine options of a recipe, its model (and draft) resolved to local files. */
+export async function recipeEngineOptions(config: RecipeConfig): Promise<EngineOptions> {
   const model = await modelFile(config.model);
   const spec = config.speculative;
   // The draft is an absolute path (parseRecipeConfig resolved it against the recipe's folder) or a cache name.
@@ -199,7 +204,7 @@ async function loadEngine(config: RecipeConfig): Promise<Engine> {
     kvMemoryMiB: config.kv?.memoryMiB,
     ...config.batching,
   };
-  return Engine.load(withoutUndefined(options));
+  return withoutUndefined(options);
 }
 
 /** The model's local file, checked against the recipe's sha256 when it gives one; `field` names it in errors. */

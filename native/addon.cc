@@ -103,6 +103,11 @@ class WeightBinder {
 
   bool has(const std::string& name) { return tensors_.Has(name); }
 
+  // Rows [first, first + n) of a matrix: one part of a fused tensor (phi3's attn_qkv, its gate|up ffn_up).
+  static Matrix rows_of(const Matrix& m, int64_t first, int64_t n) {
+    return Matrix{m.data + size_t(first) * row_bytes(m.type, m.cols), m.type, n, m.cols};
+  }
+
  private:
   Napi::Object lookup(const std::string& name) {
     if (!tensors_.Has(name)) throw std::invalid_argument("missing tensor '" + name + "'");
@@ -133,6 +138,31 @@ class WeightBinder {
   Napi::Object tensors_;
 };
 
+// config.family (optional): the gemma2/gemma3, phi3 and granite particulars, FamilyConfig's fields in camelCase.
+FamilyConfig read_family(const Napi::Value& v, int n_layer) {
+  FamilyConfig f;
+  if (!v.IsObject()) return f;
+  const Napi::Object o = v.As<Napi::Object>();
+  auto num = [&](const char* key, float& out) { if (o.Has(key)) out = float(get_double(o, key)); };
+  num("embdScale", f.embd_scale); num("qScale", f.q_scale); num("attnScale", f.attn_scale);
+  num("attnSoftcap", f.attn_softcap); num("finalSoftcap", f.final_softcap);
+  num("residualScale", f.residual_scale); num("logitScale", f.logit_scale);
+  num("ropeBaseSwa", f.rope_base_swa); num("ropeFreqScaleSwa", f.rope_freq_scale_swa);
+  num("ropeAttnFactor", f.rope_attn_factor);
+  f.gelu = o.Get("gelu").ToBoolean();
+  if (o.Has("nSwa")) f.n_swa = get_int(o, "nSwa");
+  if (f.n_swa < 0) throw std::invalid_argument("the sliding window must not be negative");
+  f.swa_layers.assign(size_t(n_layer), 0);
+  if (f.n_swa > 0) {
+    if (!o.Get("swaLayers").IsTypedArray() || o.Get("swaLayers").As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw std::invalid_argument("family.swaLayers must be a Uint8Array");
+    const Napi::Uint8Array layers = o.Get("swaLayers").As<Napi::Uint8Array>();
+    if (layers.ElementLength() != size_t(n_layer)) throw std::invalid_argument("family.swaLayers must have one entry per layer");
+    for (int l = 0; l < n_layer; l++) f.swa_layers[size_t(l)] = layers[size_t(l)] != 0;
+  }
+  return f;
+}
+
 ModelConfig read_config(const Napi::Object& c) {
   ModelConfig cfg;
   cfg.n_vocab = get_int(c, "nVocab"); cfg.n_embd = get_int(c, "nEmbd"); cfg.n_layer = get_int(c, "nLayer");
@@ -142,6 +172,18 @@ ModelConfig read_config(const Napi::Object& c) {
   cfg.rope_base = float(get_double(c, "ropeBase")); cfg.rope_freq_scale = float(get_double(c, "ropeFreqScale"));
   cfg.rms_eps = float(get_double(c, "rmsEps"));
   cfg.batch_arithmetic = c.Get("batchArithmetic").ToBoolean();
+  cfg.family = read_family(c.Get("family"), cfg.n_layer);
+  cfg.qk_norm_full = c.Get("qkNormFull").ToBoolean();
+  if (c.Has("nExpert") && !c.Get("nExpert").IsUndefined()) {
+    cfg.moe.n_expert = get_int(c, "nExpert");
+    cfg.moe.n_expert_used = get_int(c, "nExpertUsed");
+    cfg.moe.n_ff_exp = get_int(c, "nFfExp");
+    cfg.moe.norm_weights = c.Get("expertWeightsNorm").ToBoolean();
+    if (c.Has("nFfShared") && !c.Get("nFfShared").IsUndefined()) cfg.moe.n_ff_shared = get_int(c, "nFfShared");
+    if (cfg.moe.n_expert < 1 || cfg.moe.n_ff_exp < 1 || cfg.moe.n_expert_used < 1 || cfg.moe.n_expert_used > cfg.moe.n_expert ||
+        cfg.moe.n_ff_shared < 0)
+      throw std::invalid_argument("expert counts must satisfy 1 <= nExpertUsed <= nExpert and nFfExp >= 1, nFfShared >= 0");
+  }
   if (cfg.n_vocab < 1 || cfg.n_embd < 1 || cfg.n_layer < 1 || cfg.n_head < 1 || cfg.n_head_kv < 1 || cfg.head_dim < 1 || cfg.n_ff < 1)
     throw std::invalid_argument("model hyperparameters must be positive");
   if (cfg.n_head % cfg.n_head_kv != 0) throw std::invalid_argument("head count must be a multiple of the KV head count");
@@ -153,7 +195,8 @@ class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Model", {InstanceMethod("forward", &Model::Forward), InstanceMethod("setExitHead", &Model::SetExitHead),
-                                     InstanceMethod("setDraftHead", &Model::SetDraftHead)});
+                                     InstanceMethod("setDraftHead", &Model::SetDraftHead),
+                                     InstanceMethod("useLongRope", &Model::UseLongRope)});
   }
 
   // new Model({ path, config, tensors: { name: { type, offset, nBytes, cols, rows } } })
@@ -170,23 +213,57 @@ class Model : public Napi::ObjectWrap<Model> {
       w.output_norm = bind.vector("output_norm.weight", d);
       w.output = bind.has("output.weight") ? bind.matrix("output.weight", d, cfg.n_vocab) : w.token_embd;
       w.rope_freqs = bind.vector("rope_freqs.weight", cfg.rope_dim / 2, true);
+      w.rope_factors_long = bind.vector("rope_factors_long.weight", cfg.rope_dim / 2, true);
+      w.rope_factors_short = bind.vector("rope_factors_short.weight", cfg.rope_dim / 2, true);
+      if (bool(w.rope_factors_long) != bool(w.rope_factors_short)) throw std::invalid_argument("LongRoPE needs both rope_factors_long and rope_factors_short");
+      if (w.rope_factors_long && w.rope_freqs) throw std::invalid_argument("a model has rope_freqs or LongRoPE factors, not both");
+      if (w.rope_factors_short) w.rope_freqs = w.rope_factors_short;
       for (int l = 0; l < cfg.n_layer; l++) {
         const std::string p = "blk." + std::to_string(l) + ".";
         LayerWeights L;
         L.attn_norm = bind.vector(p + "attn_norm.weight", d);
-        L.wq = bind.matrix(p + "attn_q.weight", d, qd);
-        L.wk = bind.matrix(p + "attn_k.weight", d, kvd);
-        L.wv = bind.matrix(p + "attn_v.weight", d, kvd);
+        if (bind.has(p + "attn_qkv.weight")) {  // fused: Q, K, V rows one after the other
+          const Matrix qkv = bind.matrix(p + "attn_qkv.weight", d, qd + 2 * kvd);
+          L.wq = WeightBinder::rows_of(qkv, 0, qd);
+          L.wk = WeightBinder::rows_of(qkv, qd, kvd);
+          L.wv = WeightBinder::rows_of(qkv, qd + kvd, kvd);
+        } else {
+          L.wq = bind.matrix(p + "attn_q.weight", d, qd);
+          L.wk = bind.matrix(p + "attn_k.weight", d, kvd);
+          L.wv = bind.matrix(p + "attn_v.weight", d, kvd);
+        }
         L.wo = bind.matrix(p + "attn_output.weight", qd, d);
         L.bq = bind.vector(p + "attn_q.bias", qd, true);
         L.bk = bind.vector(p + "attn_k.bias", kvd, true);
         L.bv = bind.vector(p + "attn_v.bias", kvd, true);
-        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.head_dim, true);
-        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.head_dim, true);
+        L.q_norm = bind.vector(p + "attn_q_norm.weight", cfg.qk_norm_full ? qd : cfg.head_dim, true);
+        L.k_norm = bind.vector(p + "attn_k_norm.weight", cfg.qk_norm_full ? kvd : cfg.head_dim, true);
         L.ffn_norm = bind.vector(p + "ffn_norm.weight", d);
-        L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
-        L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
-        L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
+        if (const MoeConfig& m = cfg.moe; m.n_expert > 0) {
+          L.moe.router = bind.matrix(p + "ffn_gate_inp.weight", d, m.n_expert);
+          // Merged [n_expert][rows][cols] tensors, bound as one matrix of n_expert * rows rows.
+          L.moe.gate = split_experts(bind.matrix(p + "ffn_gate_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
+          L.moe.up = split_experts(bind.matrix(p + "ffn_up_exps.weight", d, int64_t(m.n_ff_exp) * m.n_expert), m.n_expert);
+          L.moe.down = split_experts(bind.matrix(p + "ffn_down_exps.weight", m.n_ff_exp, int64_t(d) * m.n_expert), m.n_expert);
+          if (m.n_ff_shared > 0) {
+            L.moe.shared_gate_inp = bind.matrix(p + "ffn_gate_inp_shexp.weight", d, 1);
+            L.moe.shared_gate = bind.matrix(p + "ffn_gate_shexp.weight", d, m.n_ff_shared);
+            L.moe.shared_up = bind.matrix(p + "ffn_up_shexp.weight", d, m.n_ff_shared);
+            L.moe.shared_down = bind.matrix(p + "ffn_down_shexp.weight", m.n_ff_shared, d);
+          }
+        } else {
+          if (bind.has(p + "ffn_gate.weight")) {
+            L.ffn_gate = bind.matrix(p + "ffn_gate.weight", d, cfg.n_ff);
+            L.ffn_up = bind.matrix(p + "ffn_up.weight", d, cfg.n_ff);
+          } else {  // fused (phi3): the gate's rows, then the up projection's (ggml_swiglu's halves)
+            const Matrix gate_up = bind.matrix(p + "ffn_up.weight", d, 2 * int64_t(cfg.n_ff));
+            L.ffn_gate = WeightBinder::rows_of(gate_up, 0, cfg.n_ff);
+            L.ffn_up = WeightBinder::rows_of(gate_up, cfg.n_ff, cfg.n_ff);
+          }
+          L.ffn_down = bind.matrix(p + "ffn_down.weight", cfg.n_ff, d);
+        }
+        L.attn_post_norm = bind.vector(p + "post_attention_norm.weight", d, true);
+        L.ffn_post_norm = bind.vector(p + "post_ffw_norm.weight", d, true);
         w.layers.push_back(L);
       }
       w.file_mapped = true;
@@ -208,6 +285,15 @@ class Model : public Napi::ObjectWrap<Model> {
   // model.setDraftHead(tokenIds: Int32Array): the head rows of batches with draftHead set (empty = none).
   Napi::Value SetDraftHead(const Napi::CallbackInfo& info) {
     return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows, engine_pool()); });
+  }
+
+  // model.useLongRope(long: boolean): LongRoPE's long factors (contexts past the original length) or short ones.
+  Napi::Value UseLongRope(const Napi::CallbackInfo& info) {
+    if (net_) {
+      std::lock_guard<std::mutex> lock(engine_mutex());
+      net_->use_long_rope(info[0].ToBoolean());
+    }
+    return info.Env().Undefined();
   }
 
   template <typename Apply>

@@ -1,5 +1,6 @@
 // Real-shape benchmark models: the tensor shapes, head sizes, GQA ratios, rope settings, tied embeddings, biases and
-// vocabularies of released models (SmolLM2-135M, Qwen2.5-0.5B, Qwen3-0.6B, Llama-3.2-1B/3B), with seeded random
+// vocabularies of released models (SmolLM2-135M, Qwen2.5-0.5B, Qwen3-0.6B, Llama-3.2-1B/3B; the mixtures of experts
+// Qwen3-30B-A3B and OLMoE-1B-7B), with seeded random
 // weights of a trained model's scale, written by the project's own GGUF writer and quantizer. Speed and exactness do
 // not depend on what the weights mean, so these stand in for the real files, which cannot be shipped.
 // Files are made on demand into a cache folder (INFER_REPL_REAL_SHAPES, default ~/.cache/infer-repl/real-shapes) and
@@ -27,7 +28,7 @@ interface Llama3Rope { factor: number; lowFreqFactor: number; highFreqFactor: nu
 export interface RealShape {
   /** The released model whose shape this is. */
   readonly name: string;
-  readonly arch: "llama" | "qwen2" | "qwen3";
+  readonly arch: "llama" | "qwen2" | "qwen3" | "qwen3moe" | "olmoe";
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -43,6 +44,10 @@ export interface RealShape {
   /** tokenizer.ggml.pre when the released model's differs from the fixture's. */
   readonly pre?: string;
   readonly llama3Rope?: Llama3Rope;
+  /** A separate output head (the dense shapes above tie it to token_embd). */
+  readonly untiedOutput?: boolean;
+  /** Mixture of experts in every layer: `count` experts of hidden width `ff`, `used` per token. */
+  readonly experts?: { readonly count: number; readonly used: number; readonly ff: number };
 }
 
 const LLAMA_3_2_ROPE: Llama3Rope = { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 };
@@ -61,9 +66,21 @@ export const REAL_SHAPES = {
     nVocab: 128256, contextLength: 131072, ropeBase: 500000, rmsEps: 1e-5, vocab: "llama-bpe", llama3Rope: LLAMA_3_2_ROPE },
   "llama-3.2-3b": { name: "Llama-3.2-3B", arch: "llama", nEmbd: 3072, nLayer: 28, nHead: 24, nHeadKv: 8, headDim: 128, nFf: 8192,
     nVocab: 128256, contextLength: 131072, ropeBase: 500000, rmsEps: 1e-5, vocab: "llama-bpe", llama3Rope: LLAMA_3_2_ROPE },
+  // Mixtures of experts. Their files come as F32 or Q8_0 (every quantizable tensor; the K mixes of expert models
+  // are llama-quantize's: requantize the Q8_0 file with it). OLMoE's GPT-NeoX vocabulary (50304 entries) stands in
+  // as MPT's, the same tokenizer padded to 50432.
+  "qwen3-30b-a3b": { name: "Qwen3-30B-A3B", arch: "qwen3moe", nEmbd: 2048, nLayer: 48, nHead: 32, nHeadKv: 4, headDim: 128, nFf: 6144,
+    nVocab: 151936, contextLength: 40960, ropeBase: 1000000, rmsEps: 1e-6, vocab: "qwen2", untiedOutput: true,
+    experts: { count: 128, used: 8, ff: 768 } },
+  "olmoe-1b-7b": { name: "OLMoE-1B-7B-0924", arch: "olmoe", nEmbd: 2048, nLayer: 16, nHead: 16, nHeadKv: 16, headDim: 128, nFf: 1024,
+    nVocab: 50432, contextLength: 4096, ropeBase: 10000, rmsEps: 1e-5, vocab: "mpt", untiedOutput: true,
+    experts: { count: 64, used: 8, ff: 1024 } },
 } as const satisfies Record<string, RealShape>;
 export type RealShapeId = keyof typeof REAL_SHAPES;
-export const REAL_SHAPE_IDS = Object.keys(REAL_SHAPES) as RealShapeId[];
+/** The dense shapes: every format, the scripts' default set. */
+export const REAL_SHAPE_IDS = (Object.keys(REAL_SHAPES) as RealShapeId[]).filter((id) => !("experts" in REAL_SHAPES[id]));
+/** The mixtures of experts (F32 and Q8_0 files; bench/moe.ts requantizes them with llama-quantize). */
+export const EXPERT_SHAPE_IDS = (Object.keys(REAL_SHAPES) as RealShapeId[]).filter((id) => "experts" in REAL_SHAPES[id]);
 
 /** The benchmarked formats; F32 is there to check the quantized files against llama-quantize's from the same source. */
 export const REAL_SHAPE_FORMATS = ["Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16"] as const;
@@ -117,6 +134,7 @@ function tensorsOf(shape: RealShape, layers: number): TensorPlan[] {
   const norm = (name: string, dims: number[]): TensorPlan => ({ name, dims, fill: (rand) => gaussian(rand, 1, 0.05) });
   const bias = (name: string, dims: number[]): TensorPlan => ({ name, dims, fill: (rand) => gaussian(rand, 0, 0.1) });
   const out: TensorPlan[] = [weight("token_embd.weight", [nEmbd, nVocab]), norm("output_norm.weight", [nEmbd])];
+  if (shape.untiedOutput) out.push(weight("output.weight", [nEmbd, nVocab]));
   if (shape.llama3Rope) {
     const factors = llama3RopeFactors(shape.ropeBase, headDim, shape.llama3Rope);
     out.push({ name: "rope_freqs.weight", dims: [headDim / 2], fill: () => (x) => x.set(factors) });
@@ -126,10 +144,19 @@ function tensorsOf(shape: RealShape, layers: number): TensorPlan[] {
     out.push(norm(p + "attn_norm.weight", [nEmbd]));
     out.push(weight(p + "attn_q.weight", [nEmbd, qDim]), weight(p + "attn_k.weight", [nEmbd, kvDim]), weight(p + "attn_v.weight", [nEmbd, kvDim]));
     if (shape.arch === "qwen2") out.push(bias(p + "attn_q.bias", [qDim]), bias(p + "attn_k.bias", [kvDim]), bias(p + "attn_v.bias", [kvDim]));
-    if (shape.arch === "qwen3") out.push(norm(p + "attn_q_norm.weight", [headDim]), norm(p + "attn_k_norm.weight", [headDim]));
+    if (shape.arch === "qwen3" || shape.arch === "qwen3moe") out.push(norm(p + "attn_q_norm.weight", [headDim]), norm(p + "attn_k_norm.weight", [headDim]));
+    if (shape.arch === "olmoe") out.push(norm(p + "attn_q_norm.weight", [qDim]), norm(p + "attn_k_norm.weight", [kvDim]));
     out.push(weight(p + "attn_output.weight", [qDim, nEmbd]));
     out.push(norm(p + "ffn_norm.weight", [nEmbd]));
-    out.push(weight(p + "ffn_gate.weight", [nEmbd, nFf]), weight(p + "ffn_up.weight", [nEmbd, nFf]), weight(p + "ffn_down.weight", [nFf, nEmbd]));
+    const e = shape.experts;
+    if (e) {
+      // Router weights of a trained model's spread (std ~0.1): distinct top-k choices, uneven expert loads.
+      out.push({ name: p + "ffn_gate_inp.weight", dims: [nEmbd, e.count], fill: (rand) => gaussian(rand, 0, 0.1) });
+      out.push(weight(p + "ffn_gate_exps.weight", [nEmbd, e.ff, e.count]), weight(p + "ffn_up_exps.weight", [nEmbd, e.ff, e.count]),
+        weight(p + "ffn_down_exps.weight", [e.ff, nEmbd, e.count]));
+    } else {
+      out.push(weight(p + "ffn_gate.weight", [nEmbd, nFf]), weight(p + "ffn_up.weight", [nEmbd, nFf]), weight(p + "ffn_down.weight", [nFf, nEmbd]));
+    }
   }
   return out;
 }
@@ -163,7 +190,9 @@ export function writeShapeModel(file: string, seedKey: string, shape: RealShape,
     const nElements = p.dims.reduce((a, b) => a * b, 1);
     return { name: p.name, dims: p.dims, type: GgmlType.F32, offset: 0, nElements, nBytes: nElements * 4 };
   });
-  const types = format === "F32" ? new Map(infos.map((t) => [t.name, GgmlType.F32])) : planTensorTypes(asGgufFile(file, metadata, infos), format);
+  const types = format === "F32" ? new Map(infos.map((t) => [t.name, GgmlType.F32]))
+    : shape.experts ? expertModelTypes(shape, infos, format)
+    : planTensorTypes(asGgufFile(file, metadata, infos), format);
   const byName = new Map(plans.map((p) => [p.name, p]));
   const tensors: TensorToWrite[] = llamaTensorOrder(infos).map((t) => {
     const plan = byName.get(t.name)!, type = types.get(t.name)!;
@@ -174,6 +203,12 @@ export function writeShapeModel(file: string, seedKey: string, shape: RealShape,
   const extra: [string, TypedValue][] = [["general.file_type", u32(ftype)]];
   if (format !== "F32" && format !== "F16" && format !== "BF16") extra.push(["general.quantization_version", u32(2)]);
   writeGguf(file, { metadata: [...metadata, ...extra], tensors });
+}
+
+/** Q8_0 for every tensor llama-quantize quantizes (2-D+ weights but the expert router), F32 for the rest. */
+function expertModelTypes(shape: RealShape, infos: TensorInfo[], format: RealShapeFormat): Map<string, GgmlType> {
+  if (format !== "Q8_0") throw new Error(`real-shapes: ${shape.name} is written as F32 or Q8_0 (requantize with llama-quantize for ${format})`);
+  return new Map(infos.map((t) => [t.name, t.dims.length >= 2 && !t.name.endsWith("ffn_gate_inp.weight") ? GgmlType.Q8_0 : GgmlType.F32]));
 }
 
 /** A tensor's bytes in `type`, ~1M values at a time, drawn from a generator seeded by the shape and the tensor's name. */
@@ -214,6 +249,11 @@ function metadataOf(shape: RealShape, layers: number): [string, GgufValue | Type
     [`${a}.attention.layer_norm_rms_epsilon`, f32(shape.rmsEps)],
   ];
   if (a === "llama") md.push([`${a}.vocab_size`, u32(shape.nVocab)], [`${a}.rope.dimension_count`, u32(shape.headDim)]);
+  if (shape.experts) {
+    md.push([`${a}.expert_count`, u32(shape.experts.count)], [`${a}.expert_used_count`, u32(shape.experts.used)]);
+    if (a === "qwen3moe") md.push([`${a}.expert_feed_forward_length`, u32(shape.experts.ff)]);
+    else if (shape.experts.ff !== shape.nFf) throw new Error(`real-shapes: ${shape.name}'s experts must be nFf wide`);
+  }
   for (const [k, v] of vocab.metadata) {
     if (!k.startsWith("tokenizer.")) continue;
     md.push([k, k === "tokenizer.ggml.pre" && shape.pre ? shape.pre : { type: vocab.metadataTypes.get(k)!, value: v }]);
@@ -249,7 +289,14 @@ function hashString(s: string): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { layers: { type: "string" } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { layers: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    console.log(`usage: npx tsx scripts/real-shapes.ts [--layers N] [shape ...] [format ...]   (default: every shape and format)
+  shapes:  ${REAL_SHAPE_IDS.join(", ")}; mixtures of experts (F32, Q8_0 only): ${EXPERT_SHAPE_IDS.join(", ")}
+  formats: ${REAL_SHAPE_FORMATS.join(", ")}, F32
+prints each file's path (cache: ${realShapesDir()}), generating the missing ones`);
+    process.exit(0);
+  }
   const ids = positionals.filter((p): p is RealShapeId => p in REAL_SHAPES);
   const formats = positionals.filter((p) => !(p in REAL_SHAPES)).map((p) => p.toUpperCase());
   for (const f of formats) {

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { ApiKeys } from "./auth.ts";
 import { HttpError } from "./errors.ts";
@@ -21,6 +22,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** close() also closes the engines (default true; false when they belong to someone else, as the REPL's do). */
   closeEngines?: boolean;
+  /** This server's name among replicas behind a load balancer, sent as `x-infer-repl-replica` (default HOSTNAME:PORT). */
+  replicaId?: string;
 }
 
 /** Generation requests in flight and finished (answered, refused or disconnected) since the server started. */
@@ -36,7 +39,14 @@ export interface InferServer {
   activity(): ServerActivity;
   /** Listens on host:port; resolves with the address (port 0 picks a free port). */
   listen(port: number, host?: string): Promise<{ host: string; port: number; url: string }>;
-  /** Stops listening, ends running generations and closes the engines. */
+  /** The `x-infer-repl-replica` every response carries. */
+  readonly replicaId: string;
+  /**
+   * Graceful shutdown: stops listening, answers /health and new generation requests 503 (a load balancer sends them
+   * elsewhere), lets running requests finish for up to `timeoutMs`, then close(). Resolves whether they all finished.
+   */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Stops listening, ends running generations and closes the engines (once; later calls wait for the same). */
   close(): Promise<void>;
 }
 
@@ -57,6 +67,10 @@ export function createServer(options: ServerOptions): InferServer {
   const app = Fastify({ bodyLimit: options.bodyLimit ?? 4 << 20, logger: false, forceCloseConnections: true });
 
   const activity: ServerActivity = { active: 0, served: 0 };
+  const lifecycle = { draining: false };
+  let replicaId = options.replicaId ?? hostname();
+  let idle: (() => void) | undefined; // drain() waiting for the last running request
+  let closing: Promise<void> | undefined; // close() once, whoever calls it (a drain, a second signal)
   // Every body is read as JSON whatever its content type says (curl's default form type included), as
   // llama-server does; one that is not JSON is the client's 400.
   app.removeAllContentTypeParsers();
@@ -69,12 +83,17 @@ export function createServer(options: ServerOptions): InferServer {
   });
   app.addHook("onRequest", async (request, reply) => {
     const path = request.url.split("?")[0]!;
+    reply.raw.setHeader("x-infer-repl-replica", replicaId); // raw, so hijacked streams carry it too
     if (GENERATION_ROUTES.has(path)) {
+      if (lifecycle.draining) {
+        throw new HttpError(503, `replica ${replicaId} is draining (shutting down): retry on another`, null, "server_error", { "Retry-After": "1", Connection: "close" });
+      }
       activity.active++;
       // "close" comes for every response, hijacked streams and dropped connections included.
       reply.raw.once("close", () => {
         activity.active--;
         activity.served++;
+        if (activity.active === 0) idle?.();
       });
     }
     if (options.metricsPublic && PUBLIC_WITH_METRICS_PUBLIC.has(path)) return;
@@ -91,29 +110,52 @@ export function createServer(options: ServerOptions): InferServer {
     return reply.code(404).send(e.body);
   });
 
-  const ctx = { models, metrics, maxQueue: options.maxQueue ?? 256 };
+  const ctx = { models, metrics, maxQueue: options.maxQueue ?? 256, lifecycle };
   registerCompletions(app, ctx);
   registerChatCompletions(app, ctx);
   registerAdminRoutes(app, ctx, options.metrics ?? false);
 
-  return {
+  const server: InferServer = {
     app,
     models,
     metrics,
+    get replicaId() {
+      return replicaId;
+    },
     activity: () => ({ ...activity }),
     async listen(port, host = "127.0.0.1") {
       await app.listen({ port, host });
       const address = app.server.address();
       const bound = typeof address === "object" && address ? address.port : port;
       const shown = host.includes(":") ? `[${host}]` : host;
+      replicaId = options.replicaId ?? `${hostname()}:${bound}`;
       return { host, port: bound, url: `http://${shown}:${bound}` };
     },
-    async close() {
-      metrics.close();
-      if (options.closeEngines ?? true) for (const m of models.list) if (m.state === "ready") m.engine.close();
-      await app.close();
+    async drain(timeoutMs) {
+      lifecycle.draining = true;
+      app.server.close(); // no new connections; idle keep-alive ones are closed now, busy ones after their response
+      app.server.closeIdleConnections();
+      const finished = await new Promise<boolean>((resolve) => {
+        if (activity.active === 0) return resolve(true);
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        idle = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      await server.close();
+      return finished;
+    },
+    close() {
+      closing ??= (async () => {
+        metrics.close();
+        if (options.closeEngines ?? true) for (const m of models.list) if (m.state === "ready") m.engine.close();
+        await app.close();
+      })();
+      return closing;
     },
   };
+  return server;
 }
 
 /** Fastify's own errors (bad JSON, body too large, wrong content type) keep their status, in OpenAI's error shape. */

@@ -1,6 +1,5 @@
-import { ChatTemplate, chatPrompt, type ChatMessage } from "../core/chat/index.ts";
+import { ChatTemplate, modelTemplate } from "../core/chat/index.ts";
 import type { Engine } from "../core/engine.ts";
-import type { GenerateOptions } from "../core/generation.ts";
 import type { GgufFile } from "../core/gguf/index.ts";
 
 /** Which template renders a model's chat requests: its own (tokenizer.chat_template) or llama.cpp's fallback. */
@@ -17,14 +16,11 @@ const CHATML =
 
 const chatml = new WeakMap<GgufFile, Promise<ChatTemplate>>();
 
-/** The prompt of a conversation and the encode options it needs (core's chatPrompt; ChatML without a template). */
-export async function renderChat(
-  engine: Engine,
-  messages: readonly ChatMessage[],
-): Promise<{ prompt: string; options: Pick<GenerateOptions, "addSpecial" | "parseSpecial"> }> {
-  if (chatTemplateOf(engine) === "model") return chatPrompt(engine, messages);
+/** The template that renders a model's chat requests: its own, or ChatML without one. */
+export function serverTemplate(engine: Engine): Promise<ChatTemplate> {
   const file = engine.model.file;
+  if (chatTemplateOf(engine) === "model") return modelTemplate(file);
   let template = chatml.get(file);
   if (!template) chatml.set(file, (template = ChatTemplate.load(file, CHATML)));
-  return chatPrompt(engine, messages, { template: await template });
+  return template;
 }

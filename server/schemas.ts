@@ -47,12 +47,19 @@ export type CompletionBody = z.infer<typeof completionBody>;
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
 
+/** A call an earlier assistant turn made, as OpenAI writes it (arguments: JSON text). */
+const toolCall = z.object({
+  id: z.string().min(1),
+  type: z.literal("function").optional(),
+  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+});
+
 const chatMessage = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: z.union([z.string(), z.array(textPart)], { error: "expected a string or an array of text parts ({type: \"text\", text})" }).nullish(),
   name: nullish(z.string()),
-  tool_calls: z.unknown().optional(),
-  tool_call_id: z.unknown().optional(),
+  tool_calls: nullish(z.array(toolCall)),
+  tool_call_id: nullish(z.string()),
 });
 export type ChatMessageBody = z.infer<typeof chatMessage>;
 
@@ -62,8 +69,10 @@ export const chatCompletionBody = z.object({
   max_completion_tokens: nullish(z.number().int().min(1)),
   logprobs: nullish(z.boolean()),
   top_logprobs: nullish(z.number().int().min(0).max(MAX_TOP_LOGPROBS)),
+  // Checked by the chat layer (checkTools), which names the wrong field.
   tools: z.unknown().optional(),
   tool_choice: z.unknown().optional(),
+  parallel_tool_calls: nullish(z.boolean()),
   functions: z.unknown().optional(),
   function_call: z.unknown().optional(),
 });

@@ -18,11 +18,15 @@ interface Flags extends EngineFlags {
   metricsPublic?: boolean;
   alias?: string;
   maxQueue: number;
+  replicaId?: string;
+  drainTimeout: number;
 }
 
 /**
  * `infer-repl serve (-m MODEL | RECIPE.ts...)`: the OpenAI-compatible server. Flags follow llama-server's names
- * (--host, --port, -np/--parallel, --api-key, --api-key-file, --metrics, -a/--alias). Runs until SIGINT/SIGTERM.
+ * (--host, --port, -np/--parallel, --api-key, --api-key-file, --metrics, -a/--alias). Runs until SIGINT or SIGTERM:
+ * SIGTERM drains (running requests finish, for up to --drain-timeout seconds, new ones get 503), SIGINT or a second
+ * signal stops at once.
  */
 export function registerServe(program: Command): void {
   const cmd = program
@@ -39,6 +43,8 @@ export function registerServe(program: Command): void {
     .option("--metrics-public", "/health and /metrics answer without a key")
     .option("-a, --alias <name>", "model id of -m (default: the file's name without .gguf)")
     .option("--max-queue <n>", "sequences that may wait for admission before requests get 503", intArg(1, 1 << 20), 256)
+    .option("--replica-id <id>", "name sent as the x-infer-repl-replica header (default HOSTNAME:PORT)")
+    .option("--drain-timeout <s>", "on SIGTERM, seconds running requests may take to finish before the server stops", intArg(0, 86400), 30)
     .action(async (recipes: string[], flags: Flags) => {
       if (recipes.length === 0 && flags.model === undefined) throw new UsageError("serve needs a model (-m MODEL) or recipe files");
       // The engine, the server and Fastify load only when serve runs (the CLI's start-up stays small).
@@ -53,6 +59,7 @@ export function registerServe(program: Command): void {
         metrics: flags.metrics ?? false,
         metricsPublic: flags.metricsPublic ?? false,
         maxQueue: flags.maxQueue,
+        replicaId: flags.replicaId,
       });
       const { url } = await server.listen(flags.port, flags.host);
       log(`listening on ${url} (loading ${specs.map((s) => s.id).join(", ")})`);
@@ -63,11 +70,18 @@ export function registerServe(program: Command): void {
         throw e;
       }
       log(`ready: ${url}/v1 serves ${specs.map((s) => s.id).join(", ")}`);
-      await new Promise<void>((resolve) => {
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
       });
-      await server.close();
+      if (signal === "SIGINT") return server.close();
+      const { active } = server.activity();
+      log(`draining: ${active} running request(s), up to ${flags.drainTimeout} s`);
+      const stopNow = () => void server.close();
+      process.once("SIGINT", stopNow);
+      process.once("SIGTERM", stopNow);
+      const finished = await server.drain(flags.drainTimeout * 1000);
+      log(finished ? "drained" : `drain timed out after ${flags.drainTimeout} s: running requests were cut`);
     });
 }
 

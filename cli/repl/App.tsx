@@ -9,6 +9,7 @@ import { InputLine } from "./components/InputLine.tsx";
 import { JobLine, LoadProgress } from "./components/LoadProgress.tsx";
 import { SettingsPanel, settingsLines } from "./components/SettingsPanel.tsx";
 import { StatusBar } from "./components/StatusBar.tsx";
+import { TuneView } from "./components/TuneView.tsx";
 import { runCommand } from "./run-command.ts";
 import { runningIds, type TranscriptItem } from "./state.ts";
 import type { Store } from "./store.ts";
@@ -106,6 +107,7 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
         : <CellView key={cell.id} cell={cell} liveLines={liveLines} liveStreams={liveStreams} width={width} think={think} />)}
       {state.loading && <LoadProgress load={state.loading} />}
       {state.jobs.map((job) => <JobLine key={job.id} job={job} />)}
+      {state.tuning && <TuneView snapshot={state.tuning.snapshot} rows={Math.max(2, rows - 10 - state.jobs.length)} width={stdout.columns || 80} />}
       {state.showSettings && <SettingsPanel config={state.config} batching={state.batching} maxLines={panelLines} top={panelTop} />}
       <InputLine onSubmit={submit} onInterrupt={interrupt} onQuit={quit} onClearScreen={clearScreen} onPage={page}
         complete={completeLine} history={history.current} />

@@ -2,6 +2,8 @@ import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { SETTINGS } from "./config.ts";
 
+export const TUNE_USAGE = ":tune [latency|throughput|both] [--streams 32] [--p99 MS] [--budget 120] [--prompts FILE] [--max-ppl-rise 1]";
+
 /** The `:` commands: one table drives parsing, :help and Tab completion. */
 export interface CommandDef {
   readonly name: string;
@@ -24,9 +26,10 @@ export const COMMANDS: readonly CommandDef[] = [
   { name: "system", usage: ":system TEXT", summary: "the system prompt of chat mode (:system off removes it)" },
   { name: "new", usage: ":new", summary: "start a new conversation" },
   { name: "compare", usage: ":compare A B [PROMPTS-FILE]", summary: "two recipes (or 'current' settings) on the same prompts (a file's lines, else the last prompt), side by side", completes: "file" },
-  { name: "keep", usage: ":keep K|A|B", summary: "go on from answer K of the last :parallel chat turn, or adopt side A or B of the last :compare" },
+  { name: "keep", usage: ":keep K|A|B|tuned", summary: "go on from answer K of the last :parallel chat turn, adopt side A or B of the last :compare, or the last :tune's best" },
   { name: "think", usage: ":think show|fold|hide", summary: "a reasoning model's thinking: shown dimmed, folded to one line when done, or hidden" },
   { name: "bench", usage: ":bench [-p N] [-n N] [--parallel 1,4]", summary: "prefill and decode tokens/s" },
+  { name: "tune", usage: TUNE_USAGE, summary: "search threads, batching, KV and speculation for the fastest configuration on the workload (a prompts file, else the cells); Ctrl+C keeps the best so far" },
   { name: "ppl", usage: ":ppl FILE [-c 128]", summary: "perplexity of a text file (llama.cpp's method, chunks of -c tokens)", completes: "file" },
   { name: "save", usage: ":save FILE", summary: "save cells, settings and model to a session file", completes: "file" },
   { name: "open", usage: ":open FILE", summary: "open a saved session", completes: "file" },
@@ -38,7 +41,7 @@ export const COMMANDS: readonly CommandDef[] = [
 
 export const KEY_HELP = [
   "Enter runs the prompt; a trailing \\ or Alt+Enter continues on a new line",
-  "Up/Down: history   Tab: complete   Ctrl+C: stop the generation or :bench/:ppl (clear the line when idle)",
+  "Up/Down: history   Tab: complete   Ctrl+C: stop the generation or :bench/:ppl/:tune (clear the line when idle)",
   "Ctrl+L: clear the screen   PgUp/PgDn: scroll the settings panel   Ctrl+D: quit",
 ];
 

@@ -10,11 +10,14 @@ import { compare } from "./compare.ts";
 import { Engine } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
 import { perplexity } from "../../core/perplexity.ts";
+import { tune } from "../../core/tune/search.ts";
 import { createServer, type InferServer } from "../../server/app.ts";
 import type { Event, Request } from "./protocol.ts";
 
 /** How often streamed text is sent to the UI: about one frame. */
 const FLUSH_MS = 33;
+/** How often a tune's progress is sent. */
+const TUNE_PROGRESS_MS = 250;
 /** How often engine stats (KV blocks, tokens/s) are sent while work is running. */
 const STATS_MS = 250;
 
@@ -39,6 +42,8 @@ export class EngineHost {
   /** The threads setting of the loaded engine (a scoring engine for :ppl uses the same). */
   private threads: number | undefined;
   private server: { http: InferServer; url: string; timer: NodeJS.Timeout } | undefined;
+  /** The loaded engine's draft model file (a tune loads its candidates with it). */
+  private draftPath: string | undefined;
 
   constructor(private readonly send: (e: Event) => void) {}
 
@@ -55,6 +60,7 @@ export class EngineHost {
       case "configure": return this.configure(req);
       case "bench": return void this.track(this.bench(req));
       case "ppl": return void this.track(this.ppl(req));
+      case "tune": return void this.track(this.tune(req));
       case "serve": return void this.serve(req.port);
     }
   }
@@ -107,6 +113,7 @@ export class EngineHost {
         this.chat = undefined;
         this.engine = engine;
         this.threads = req.settings.threads;
+        this.draftPath = draftPath;
         this.send({
           type: "loaded",
           model: {
@@ -341,6 +348,34 @@ export class EngineHost {
     } catch (e) {
       const message = controller.signal.aborted ? ":ppl stopped" : (e as Error).message;
       this.send({ type: "failed", id: req.id, message });
+    } finally {
+      this.running.delete(req.id);
+    }
+  }
+
+  /**
+   * :tune: the search loads its candidates' engines beside the session's (same model file, so the weights' pages are
+   * shared) and leaves the session's engine as it was; progress goes to the UI at most every TUNE_PROGRESS_MS.
+   */
+  private async tune(req: Extract<Request, { type: "tune" }>): Promise<void> {
+    const controller = new AbortController();
+    this.running.set(req.id, controller);
+    try {
+      const engine = await this.ready(req.id);
+      if (!engine) return;
+      let last = 0;
+      const result = await tune({
+        ...req.options, model: engine.model.path, ...(this.draftPath !== undefined ? { draftModel: this.draftPath } : {}), signal: controller.signal,
+        onProgress: (snapshot) => {
+          const now = performance.now();
+          if (now - last < TUNE_PROGRESS_MS) return;
+          last = now;
+          this.send({ type: "tune-progress", id: req.id, snapshot });
+        },
+      });
+      this.send({ type: "tune-done", id: req.id, result });
+    } catch (e) {
+      this.send({ type: "failed", id: req.id, message: `:tune: ${(e as Error).message}` });
     } finally {
       this.running.delete(req.id);
     }

@@ -4,6 +4,9 @@ import { recipeConfigFromOptions, renderRecipe, type RecipeFigures } from "../..
 import type { RecipeConfig } from "../../core/recipe-schema.ts";
 import { batchingOf, chatModeOf, chatSettingsOf, generateOptionsOf, loadSettingsOf } from "./config.ts";
 import type { ReplState } from "./state.ts";
+import type { TuneResult } from "../../core/tune/search.ts";
+import { tuneFigures } from "../../core/tune/recipe.ts";
+import { configWithPoint } from "./tune.ts";
 
 /**
  * `:export recipe FILE.ts` for a notebook session: the live settings as core's recipe (recipeConfigFromOptions +
@@ -11,7 +14,15 @@ import type { ReplState } from "./state.ts";
  * the settings, the loaded model and the measurements out of the session state.
  */
 export function sessionRecipe(s: ReplState, recipePath: string, now = new Date()): string {
+  const tuned = tunedUnder(s);
+  if (tuned) return renderRecipe(sessionRecipeConfig({ ...s, config: configWithPoint(s.config, tuned.best.point) }), tuneFigures(tuned, now), path.resolve(recipePath));
   return renderRecipe(sessionRecipeConfig(s), sessionFigures(s, now), path.resolve(recipePath));
+}
+
+/** The last :tune's result when the session is still under the configuration it started from (or adopted it). */
+export function tunedUnder(s: ReplState): TuneResult | undefined {
+  const key = measuredUnder(s);
+  return s.tuned && key !== undefined && s.tuned.measuredUnder === key ? s.tuned.result : undefined;
 }
 
 /** The recipe configuration of the session: the loaded model and the live settings. */

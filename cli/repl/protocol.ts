@@ -6,6 +6,10 @@ import type { BenchmarkResult } from "../../core/benchmark.ts";
 import type { SavedChat } from "../../core/chat/session.ts";
 import type { Adoptable, CompareRow, CompareSide } from "./compare.ts";
 import type { ChatSettings, LoadSettings } from "./config.ts";
+import type { TuneOptions, TuneResult, TuneSnapshot } from "../../core/tune/search.ts";
+
+/** What :tune sends: the tune's options less what the engine side knows (the model, the draft) or owns (signal, callback). */
+export type TuneRequest = Omit<TuneOptions, "model" | "draftModel" | "signal" | "onProgress" | "space">;
 
 /**
  * Messages between the UI (main thread) and the engine worker, sent as MessagePack bytes. Requests that start work
@@ -31,6 +35,8 @@ export type Request =
   | { type: "configure"; batching: Partial<BatchingOptions> }
   | { type: "bench"; id: number; promptTokens: number; genTokens: number; repetitions: number; parallel: number[] }
   | { type: "ppl"; id: number; file: string; ctx: number }
+  /** :tune: searches configurations of the loaded model on the workload (core/tune); cancel stops it, keeping the best. */
+  | { type: "tune"; id: number; options: TuneRequest }
   /** Serve the loaded model over HTTP on 127.0.0.1:port (the OpenAI API of `infer-repl serve`); null stops it. */
   | { type: "serve"; port: number | null };
 
@@ -72,6 +78,8 @@ export type Event =
   | { type: "bench-done"; id: number; result: BenchmarkResult; promptTokens: number; genTokens: number }
   | { type: "ppl-progress"; id: number; done: number; total: number; ppl: number }
   | { type: "ppl-done"; id: number; ppl: number; chunks: number; tokensScored: number; file: string }
+  | { type: "tune-progress"; id: number; snapshot: TuneSnapshot }
+  | { type: "tune-done"; id: number; result: TuneResult }
   /** The server the REPL started: its address (null once stopped) and its requests in flight and answered. */
   | { type: "server"; url: string | null; active: number; served: number };
 

@@ -7,6 +7,7 @@ import { RECIPE_KEYS, type CompareSide } from "./compare.ts";
 import { SETTINGS, SettingError, applySetting, batchingOf, formatSetting, generateOptionsOf, loadSettingsOf, type ReplConfig } from "./config.ts";
 import type { EngineLink } from "./engine-client.ts";
 import { measuredUnder, sessionRecipe } from "./export-recipe.ts";
+import { configWithPoint, tuneRequest } from "./tune.ts";
 import { prepareRecipeFolder } from "../recipe-folder.ts";
 import { fromSessionCells, toSessionCells, type ReplState } from "./state.ts";
 import type { Store } from "./store.ts";
@@ -202,6 +203,7 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
 
   keep(args, ctx) {
     if (/^[ab]$/i.test(args)) return keepCompared(ctx, args.toUpperCase() === "A" ? 0 : 1);
+    if (args === "tuned") return keepTuned(ctx);
     const last = ctx.store.get().cells.findLast((c) => c.chat);
     if (!last || last.streams.length < 2) throw new CommandError(":keep K picks one of the answers of a chat turn run with :parallel N (there is none)");
     const k = intIn(args, ":keep K", 1, last.streams.length);
@@ -229,6 +231,17 @@ const HANDLERS: Record<string, (args: string, ctx: CommandContext) => void> = {
     const under = measuredUnder(ctx.store.get());
     ctx.store.dispatch({ type: "start-job", job: { id, label: `bench pp${o.promptTokens} tg${o.genTokens}`, ...(under !== undefined ? { measuredUnder: under } : {}) } });
     ctx.link.send({ type: "bench", id, ...o });
+  },
+
+  tune(args, ctx) {
+    const s = ctx.store.get();
+    if (s.tuning || s.jobs.some((j) => j.label.startsWith("tune "))) throw new CommandError("a :tune is running (Ctrl+C stops it)");
+    const options = tuneRequest(args, s, (f) => resolvePath(ctx, f));
+    const id = ctx.nextId();
+    const under = measuredUnder(s);
+    const what = options.target === "latency" ? "latency" : `${options.target} of ${options.streams} streams`;
+    ctx.store.dispatch({ type: "start-job", job: { id, label: `tune ${what} on ${options.prompts.length} prompt${options.prompts.length === 1 ? "" : "s"}, budget ${Math.round(options.budgetMs / 1000)} s`, ...(under !== undefined ? { measuredUnder: under } : {}) } });
+    ctx.link.send({ type: "tune", id, options });
   },
 
   ppl(args, ctx) {
@@ -319,6 +332,19 @@ function keepCompared(ctx: CommandContext, side: 0 | 1): void {
   ctx.store.dispatch({ type: "config", config: { ...config, ...adopt.config } });
   info(ctx, `kept ${label}: ${Object.entries(adopt.config).map(([k, v]) => `${k} ${typeof v === "string" ? v : JSON.stringify(v)}`).join(" · ") || "default settings"}`);
   if (adopt.model && adopt.model !== s.model?.path) loadModel(ctx, adopt.model);
+}
+
+/** :keep tuned: the last :tune's best point becomes the session's configuration (the model reloads if it must). */
+function keepTuned(ctx: CommandContext): void {
+  const s = ctx.store.get();
+  if (!s.tuned || !s.model) throw new CommandError(":keep tuned adopts the best configuration of the last :tune (there was none)");
+  const best = s.tuned.result.best;
+  const config = configWithPoint(s.config, best.point);
+  ctx.store.dispatch({ type: "config", config });
+  ctx.store.dispatch({ type: "tuned-adopted", measuredUnder: measuredUnder({ config, model: s.model, loading: null }) });
+  info(ctx, `kept the tuned configuration: ${best.label}`);
+  if (JSON.stringify(loadSettingsOf(config)) !== JSON.stringify(loadSettingsOf(s.config))) loadModel(ctx, s.model.path);
+  else ctx.link.send({ type: "configure", batching: batchingOf(config) });
 }
 
 /** Starts loading a model with the load-time settings of the configuration. */

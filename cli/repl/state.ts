@@ -8,6 +8,8 @@ import { thinkingView } from "./components/thinking-view.ts";
 import type { CellStats, Event, ModelInfo } from "./protocol.ts";
 import { measuredUnder } from "./export-recipe.ts";
 import { wrapMore } from "./wrap.ts";
+import type { TuneResult, TuneSnapshot } from "../../core/tune/search.ts";
+import { tuneSummary, tuneTable } from "../tune-table.ts";
 
 /** One generation stream of a cell (a cell has several after :parallel N). */
 export interface Stream {
@@ -113,6 +115,13 @@ export interface ReplState {
   readonly conversation: SavedChat | null;
   /** The HTTP server :serve started, with its live request counts. */
   readonly server: { readonly url: string; readonly active: number; readonly served: number } | null;
+  /** The running :tune's latest progress. */
+  readonly tuning?: { readonly id: number; readonly snapshot: TuneSnapshot };
+  /**
+   * The last finished :tune, with the configuration it started from (see measuredUnder): while the session is
+   * still under it, or under the tuned point once :keep tuned adopted it, :export recipe writes the tuned point.
+   */
+  readonly tuned?: { readonly result: TuneResult; readonly measuredUnder: string | undefined };
 }
 
 export function initialState(config: ReplConfig, now = new Date()): ReplState {
@@ -133,6 +142,8 @@ export type Action =
   | { type: "resize"; columns: number }
   | { type: "start-load"; model: string }
   | { type: "start-job"; job: Job }
+  /** :keep tuned adopted the tuned point: the session's configuration is now `measuredUnder`. */
+  | { type: "tuned-adopted"; measuredUnder: string | undefined }
   | { type: "toggle-settings" }
   | { type: "clear-cells" }
   | { type: "new-conversation" }
@@ -165,6 +176,7 @@ export function reduce(s: ReplState, a: Action): ReplState {
     case "resize": return { ...s, width: Math.max(10, a.columns - 1) };
     case "start-load": return { ...s, loading: { model: a.model, phase: "download", received: 0, total: null } };
     case "start-job": return { ...s, jobs: [...s.jobs, a.job] };
+    case "tuned-adopted": return s.tuned ? { ...s, tuned: { ...s.tuned, measuredUnder: a.measuredUnder } } : s;
     case "toggle-settings": return { ...s, showSettings: !s.showSettings };
     case "clear-cells": return notice({ ...s, cells: [] }, "info", "cells cleared");
     case "new-conversation": return notice({ ...s, conversation: null }, "info", "a new conversation starts (the system prompt and settings stay)");
@@ -204,7 +216,11 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
         ...(e.thinking ? { thinking: e.thinking } : {}),
       });
     case "failed": {
-      if (s.jobs.some((j) => j.id === e.id)) return notice(endJob(s, e.id), "error", e.message);
+      if (s.jobs.some((j) => j.id === e.id)) {
+        const ended = endJob(s, e.id);
+        const { tuning: _failed, ...rest } = ended;
+        return notice(s.tuning?.id === e.id ? rest : ended, "error", e.message);
+      }
       return updateStreams(s, (st) => (st.genId !== e.id ? st : { ...st, status: "error", error: e.message }));
     }
     case "configured": return { ...s, batching: e.batching };
@@ -224,6 +240,15 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       const lines = [`bench: pp${e.promptTokens} ${r.ppTokensPerS.toFixed(1)} t/s · tg${e.genTokens} ${r.tgTokensPerS.toFixed(1)} t/s`,
         ...r.parallel.map((p) => `  parallel ${p.n}: ${p.tokensPerS.toFixed(1)} t/s aggregate decode`)];
       return notice({ ...endJob(s, e.id), measured: { ...s.measured, bench } }, "info", lines.join("\n"));
+    }
+    case "tune-progress":
+      return { ...s, tuning: { id: e.id, snapshot: e.snapshot }, jobs: s.jobs.map((j) => (j.id === e.id ? { ...j, progress: { done: Math.round(e.snapshot.progress * 100), total: 100 } } : j)) };
+    case "tune-done": {
+      const under = s.jobs.find((j) => j.id === e.id)?.measuredUnder;
+      const { tuning: _done, ...rest } = endJob(s, e.id);
+      const keep = e.result.best.key === e.result.base.key ? "the starting configuration stays best" : ":keep tuned adopts it";
+      return notice({ ...rest, tuned: { result: e.result, measuredUnder: under } }, "info",
+        `${tuneTable(e.result).split("\n").map((l) => l.slice(0, s.width)).join("\n")}\n${tuneSummary(e.result)}\n${keep}; :export recipe FILE.ts writes it with these figures`);
     }
     case "ppl-progress":
       return { ...s, jobs: s.jobs.map((j) => (j.id === e.id ? { ...j, progress: { done: e.done, total: e.total } } : j)) };

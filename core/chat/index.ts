@@ -8,3 +8,10 @@ export {
   type ChatEvent, type ChatPromptOptions, type ChatSessionOptions, type ChatStream, type ChatTurnResult, type ChatTurnStats,
   type ContextOverflowNotice, type ContextOverflowPolicy, type SavedChat,
 } from "./session.ts";
+export {
+  chatCompletion, prepareChat, ChatOutputReader,
+  type ChatAnswer, type ChatCompletionEvent, type ChatCompletionOptions, type ChatCompletionResult, type ChatCompletionStream,
+  type ChatDelta, type ChatRequestOptions, type PreparedChat, type ToolCallDelta,
+} from "./completion.ts";
+export { checkTools, ToolError, type ChatTool, type ToolCall, type ToolChoice } from "./tools/types.ts";
+export { toolFamilyOf, type ToolFamilyName } from "./tools/families.ts";

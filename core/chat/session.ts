@@ -4,6 +4,8 @@ import type { FinishReason } from "../scheduler/sequence.ts";
 import { ChatError, ContextOverflowError } from "./errors.ts";
 import { CHAT_ENCODE, modelTemplate } from "./prompt.ts";
 import { ChatTemplate, type ChatMessage } from "./template.ts";
+import { EventQueue } from "./event-queue.ts";
+import { THINK_OPEN, thinkingStart } from "../sampling/grammar/thinking.ts";
 import { opensThinking, ThinkingSplitter, type TurnPart } from "./thinking.ts";
 
 /**
@@ -198,7 +200,9 @@ export class ChatSession {
         events.push({ token, text: out[part], part });
       }
     };
-    const stream = this.engine.stream(prompt.tokens, generate);
+    // A constraint (grammar, schema) holds the answer: a think block before it stays free.
+    const start = thinkingStart(prompt.text, this.template.source.includes(THINK_OPEN));
+    const stream = this.engine.stream(prompt.tokens, { ...generate, ...(start && { thinking: start }) });
     let last = 0;
     for await (const e of stream) {
       const wasThinking = splitter.thinking;
@@ -340,35 +344,4 @@ function checkSaved(v: unknown, nVocab: number): SavedChat {
     throw bad(`context must be {text, tokens} with token ids below ${nVocab}`);
   }
   return { ...(s as unknown as SavedChat), contextOverflow: checkPolicy(s["contextOverflow"] ?? "error") };
-}
-
-/** Events from the turn to its reader, in order; the reader sees the turn's error after the events before it. */
-class EventQueue<T> {
-  private readonly items: T[] = [];
-  private done = false;
-  private error: Error | undefined;
-  private wake: (() => void) | undefined;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  end(error?: Error): void {
-    this.done = true;
-    this.error = error;
-    this.wake?.();
-  }
-
-  async *iterate(): AsyncGenerator<T> {
-    for (;;) {
-      while (this.items.length > 0) yield this.items.shift()!;
-      if (this.done) {
-        if (this.error) throw this.error;
-        return;
-      }
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = undefined;
-    }
-  }
 }

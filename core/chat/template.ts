@@ -1,12 +1,20 @@
 import type { GgufFile } from "../gguf/index.ts";
 import { Vocab } from "../tokenizer/vocab.ts";
 import { ChatError } from "./errors.ts";
+import { parseArguments } from "./tools/families.ts";
+import type { ToolCall } from "./tools/types.ts";
 
-/** One message of a conversation. `reasoning` is an assistant turn's thinking, kept apart from its answer. */
+/**
+ * One message of a conversation. `reasoning` is an assistant turn's thinking, kept apart from its answer;
+ * `toolCalls` the calls an assistant turn made; a "tool" message is a call's result (`toolCallId`, `name`).
+ */
 export interface ChatMessage {
   role: string;
   content: string;
   reasoning?: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+  name?: string;
 }
 
 export interface RenderOptions {
@@ -105,8 +113,18 @@ export class ChatTemplate {
   }
 }
 
+/** A message as templates read it (OpenAI's field names; a call's arguments as a JSON value, as llama.cpp passes them). */
 function templateMessage(m: ChatMessage): Record<string, unknown> {
-  return m.reasoning === undefined ? { role: m.role, content: m.content } : { role: m.role, content: m.content, reasoning_content: m.reasoning };
+  return {
+    role: m.role,
+    content: m.content,
+    ...(m.reasoning !== undefined && { reasoning_content: m.reasoning }),
+    ...(m.toolCalls?.length && {
+      tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: parseArguments(c.arguments) } })),
+    }),
+    ...(m.toolCallId !== undefined && { tool_call_id: m.toolCallId }),
+    ...(m.name !== undefined && { name: m.name }),
+  };
 }
 
 /** Renders the model's chat template for a conversation (a one-off ChatTemplate). */

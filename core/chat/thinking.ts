@@ -1,7 +1,9 @@
 /** Which part of an assistant turn a piece of text belongs to. */
 export type TurnPart = "thinking" | "answer";
 
-export const THINK_OPEN = "<think>", THINK_CLOSE = "</think>";
+import { THINK_CLOSE, THINK_OPEN } from "../sampling/grammar/thinking.ts";
+
+export { THINK_CLOSE, THINK_OPEN };
 
 /**
  * Splits a reasoning model's streamed output into its thinking (`<think>…</think>`, as Qwen3, QwQ and the

@@ -56,6 +56,15 @@ export class Model {
     return new native.KvCache({ nLayer, nBlocks, blockSize, kvDim: nHeadKv * headDim, type });
   }
 
+  /**
+   * The context size the model runs with: LongRoPE models (phi3) take their long factors for contexts longer than
+   * the original one, else the short ones (the default), as llama.cpp chooses by its context size.
+   */
+  setContextSize(contextSize: number): void {
+    const original = this.hparams.family?.ropeOrigContext;
+    if (original !== undefined) this.nativeModel.useLongRope(contextSize > original);
+  }
+
   /** Head rows (token ids) of forwards with draftHead set (greedy drafting's reduced head); empty = none. */
   setDraftHead(tokenIds: Int32Array): void {
     this.nativeModel.setDraftHead(tokenIds);

@@ -45,12 +45,16 @@ void tile_scalar(const TileArgs& t);
 // Q8_K and F16, faster; false for other encodings.
 namespace avx2 {
 bool supports(int wtype);
+// y[i] = exp(x[i] - max) and their sum, as ggml_vec_soft_max_f32 computes them (its vector exp on whole vectors,
+// libm's expf on the rest, a float sum per vector added in double).
+double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 }  // namespace avx2
 namespace avx512 {
 bool supports(int wtype);
+double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 // A band of a packed Q8_0/Q5_0/Q4_0/IQ4_NL matrix (pack.h; tile_packed.cc): t.w is its first packed group, t.wrow the bytes
 // per group and t.nw a multiple of kPackRows. Same results as tile on the unpacked rows, bit for bit.

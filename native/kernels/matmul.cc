@@ -106,77 +106,143 @@ void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const
 
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
                   Variant variant, const uint8_t* gemm_rows) {
-  if (n_act <= 0 || n <= 0) return;
-  const int64_t k = ws[0]->cols;
+  thread_local std::vector<MatmulJob> group;
+  group.clear();
+  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j], false, gemm_rows});
+  matmul_jobs_variant(pool, group.data(), n, variant);
+}
+
+void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int n) { matmul_jobs_variant(pool, jobs, n, g_auto_variant); }
+
+namespace {
+
+bool float_type(int type) { return type == GGML_F32 || type == GGML_F16 || type == GGML_BF16; }
+
+// llama.cpp sums a float matmul of several activation rows with tinyBLAS only when its tiles fit the matrix (rows a
+// multiple of 4, columns of the vector width); otherwise every row takes ggml_vec_dot's order, as a lone row does
+// (e.g. qwen2moe's one-row shared-expert gate).
+bool tinyblas_shape(const Matrix& w, Variant v) {
+  return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % (v == Variant::Avx512 ? 16 : 8) == 0);
+}
+
+}  // namespace
+
+void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant variant) {
   struct Job { TileFn tile; ActLayout layout; int act_buffer; const uint8_t* act; bool packed; };
   thread_local std::vector<Job> jobs;
   thread_local std::vector<std::vector<uint8_t>> acts;
+  thread_local std::vector<std::vector<uint8_t>> gathered;  // per job with a row list: its converted rows in order
   jobs.clear();
+  int n_jobs = 0;
+  for (int j = 0; j < n; j++) n_jobs += in[j].n_act > 0;
+  if (n_jobs == 0) return;
 
-  // Activations are converted once per call and layout (the matrices usually share one), not per row band.
+  // Activations are converted once per input and layout (the matrices of a group usually share one), not per row
+  // band; a job with a row list then copies its converted rows together.
   int n_buffers = 0;
+  if (gathered.size() < size_t(n)) gathered.resize(size_t(n));
   for (int j = 0; j < n; j++) {
-    const TileFn tile = tile_for(variant, ws[j]->type);
-    const ActLayout L = act_layout(ws[j]->type, k, tile != tile_scalar);
+    const MatmulJob& J = in[j];
+    const int64_t k = J.w->cols;
+    const TileFn tile = tile_for(variant, J.w->type);
+    const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar);
+    jobs.push_back({tile, L, -1, nullptr, variant == Variant::Avx512 && J.w->packed != nullptr});
+    if (J.n_act <= 0) continue;
     int buffer = -1;
-    for (int i = 0; i < j && buffer < 0; i++)
-      if (jobs[size_t(i)].layout.encoding == L.encoding && jobs[size_t(i)].layout.widen_to_f32 == L.widen_to_f32) buffer = jobs[size_t(i)].act_buffer;
+    for (int i = 0; i < j && buffer < 0; i++) {
+      const Job& o = jobs[size_t(i)];
+      if (o.act_buffer >= 0 && in[i].x == J.x && o.layout.encoding == L.encoding && o.layout.widen_to_f32 == L.widen_to_f32) buffer = o.act_buffer;
+    }
     if (buffer < 0) {
+      // The rows any job reads of this input.
+      int x_rows = 0;
+      for (int i = j; i < n; i++) {
+        if (in[i].x != J.x || in[i].n_act <= 0) continue;
+        if (!in[i].rows) x_rows = std::max(x_rows, in[i].n_act);
+        else for (int m = 0; m < in[i].n_act; m++) x_rows = std::max(x_rows, in[i].rows[m] + 1);
+      }
       buffer = n_buffers++;
       if (acts.size() < size_t(n_buffers)) acts.resize(size_t(n_buffers));
-      acts[size_t(buffer)].resize(L.row_bytes * size_t(n_act));
+      acts[size_t(buffer)].resize(L.row_bytes * size_t(x_rows));
       uint8_t* a = acts[size_t(buffer)].data();
       const Variant pv = tile == tile_scalar ? Variant::Scalar : variant;
+      const float* x = J.x;
       auto prep = [&](int m, int) { prepare_row(L, pv, x + int64_t(m) * k, k, a + L.row_bytes * size_t(m)); };
       // A row takes well under a microsecond, a parallel section several: a 32-row decode batch preps faster
       // alone (its per-layer matmuls 7-12% faster than with the rows spread over the pool).
-      if (n_act >= 64 && pool.size() > 1) pool.parallel_for(n_act, prep);
-      else for (int m = 0; m < n_act; m++) prep(m, 0);
+      if (x_rows >= 64 && pool.size() > 1) pool.parallel_for(x_rows, prep);
+      else for (int m = 0; m < x_rows; m++) prep(m, 0);
     }
-    jobs.push_back({tile, L, buffer, nullptr, variant == Variant::Avx512 && ws[j]->packed != nullptr});
+    jobs.back().act_buffer = buffer;
   }
   // Buffers are thread-local to this (calling) thread: hand the workers plain pointers.
-  for (Job& jb : jobs) jb.act = acts[size_t(jb.act_buffer)].data();
+  for (int j = 0; j < n; j++) {
+    Job& jb = jobs[size_t(j)];
+    if (jb.act_buffer < 0) continue;
+    jb.act = acts[size_t(jb.act_buffer)].data();
+    if (!in[j].rows) continue;
+    std::vector<uint8_t>& g = gathered[size_t(j)];
+    const size_t rb = jb.layout.row_bytes;
+    g.resize(rb * size_t(in[j].n_act));
+    for (int m = 0; m < in[j].n_act; m++) std::memcpy(g.data() + rb * size_t(m), jb.act + rb * size_t(in[j].rows[m]), rb);
+    jb.act = g.data();
+  }
 
-  // Row bands over all matrices, several per thread so uneven progress balances. A tile walks its band 4 rows at
-  // a time and runs each 4-row group (unpacked once) against a chunk of activations small enough to stay in L2.
+  // Row bands over all matrices, several per thread so uneven progress balances, each job's share of the bands in
+  // proportion to its work (rows x activation rows). A tile walks its band 4 rows at a time and runs each 4-row
+  // group (unpacked once) against a chunk of activations small enough to stay in L2.
   // Float matrices this large are not in cache from one step to the next (TileArgs::stream_rows).
   constexpr size_t kStreamMinBytes = size_t(256) << 10;
   constexpr int kStreamMaxActs = 16;
   // With packed matrices, bands start at multiples of the packed group size, so their packed rows are whole groups.
   bool any_packed = false;
-  for (const Job& jb : jobs) any_packed = any_packed || jb.packed;
+  int max_act = 0;
+  double total_work = 0;
+  for (int j = 0; j < n; j++) {
+    if (in[j].n_act <= 0) continue;
+    any_packed = any_packed || jobs[size_t(j)].packed;
+    max_act = std::max(max_act, in[j].n_act);
+    total_work += double(in[j].w->rows) * in[j].n_act;
+  }
   const int64_t row_align = any_packed ? kPackRows : 4;
-  int64_t total_rows = 0;
-  for (int j = 0; j < n; j++) total_rows += ws[j]->rows;
   // Batches take fewer, longer bands: a band's first groups wait on memory before its prefetches run ahead.
-  const int64_t target_tasks = int64_t(pool.size()) * (n_act >= 8 ? 4 : 8);
-  int64_t band = (total_rows + target_tasks - 1) / target_tasks;
-  band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
+  const int64_t target_tasks = int64_t(pool.size()) * (max_act >= 8 ? 4 : 8);
   struct Band { int job; int64_t r0, r1; };
   thread_local std::vector<Band> bands;
   bands.clear();
-  for (int j = 0; j < n; j++)
-    for (int64_t r0 = 0; r0 < ws[j]->rows; r0 += band) bands.push_back({j, r0, std::min(ws[j]->rows, r0 + band)});
+  for (int j = 0; j < n; j++) {
+    if (in[j].n_act <= 0) continue;
+    const int64_t rows = in[j].w->rows;
+    const int64_t parts = std::max<int64_t>(1, int64_t(std::ceil(double(rows) * in[j].n_act * double(target_tasks) / total_work - 1e-9)));
+    int64_t band = (rows + parts - 1) / parts;
+    band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
+    for (int64_t r0 = 0; r0 < rows; r0 += band) bands.push_back({j, r0, std::min(rows, r0 + band)});
+  }
 
   const Job* job_list = jobs.data();
   const Band* band_list = bands.data();
   pool.parallel_for(int(bands.size()), [&](int task, int) {
     const Band& b = band_list[task];
     const Job& jb = job_list[b.job];
-    const Matrix& w = *ws[b.job];
+    const MatmulJob& J = in[b.job];
+    const Matrix& w = *J.w;
+    const int64_t k = w.cols;
     const size_t wrow = row_bytes(w.type, k);
     // Rows [0, packed_end) run from the packed copy, the rest (a partial group) from the file's rows.
     const int64_t packed_end = jb.packed ? w.rows / kPackRows * kPackRows : 0;
     const size_t group_bytes = jb.packed ? packed_group_bytes(w.type, k) : 0;
     const uint8_t* a = jb.act;
-    const int act_chunk = int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
+    // Rows summed alone: a float matrix takes one activation row per tile call (llama.cpp's ggml_vec_dot order);
+    // the quantized kernels already give each row of a batch the bits it has alone.
+    const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
+    const int act_chunk = one_by_one ? 1 : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
     // Q4_K rows of the two orders (gemm_rows): the AVX-512 batch kernel takes them together (each decoded weight
     // row serves both); other kernels get one tile per run of rows, over the band's weights, still in cache.
-    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K && n_act > 1;
+    const uint8_t* gemm_rows = J.gemm_rows;
+    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K && J.n_act > 1;
     const bool mixed_tile = by_order && variant == Variant::Avx512;
-    for (int m0 = 0, m1; m0 < n_act; m0 = m1) {
-      m1 = std::min(n_act, m0 + act_chunk);
+    for (int m0 = 0, m1; m0 < J.n_act; m0 = m1) {
+      m1 = std::min(J.n_act, m0 + act_chunk);
       if (by_order && !mixed_tile)
         for (int m = m0 + 1; m < m1; m++)
           if ((gemm_rows[m] != 0) != (gemm_rows[m0] != 0)) m1 = m;
@@ -186,15 +252,15 @@ void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, i
       t.act = a + jb.layout.row_bytes * size_t(m0);
       t.n_act = m1 - m0;
       t.ldy = w.rows;
-      t.single_row = n_act == 1;
-      t.stream_rows = n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
+      t.single_row = J.n_act == 1 || one_by_one;
+      t.stream_rows = J.n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
       t.gemm_order = gemm_rows != nullptr && w.type == GGML_Q4_K ? gemm_rows[m0] != 0 : w.gemm_order;
       if (mixed_tile) t.gemm_rows = gemm_rows + m0;
       auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
         t.w = first;
         t.wrow = stride;
         t.nw = int(r1 - r0);
-        t.y = ys[b.job] + int64_t(m0) * w.rows + r0;
+        t.y = J.y + int64_t(m0) * w.rows + r0;
         fn(t);
       };
       t.prefetch_end = jb.packed ? w.packed + size_t(packed_end / kPackRows) * group_bytes : nullptr;

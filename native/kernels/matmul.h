@@ -63,6 +63,23 @@ void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
                   Variant variant, const uint8_t* gemm_rows = nullptr);
 
+// One of several independent matmuls run in one parallel section (matmul_jobs): y = w · (rows of x).
+struct MatmulJob {
+  const Matrix* w;
+  const float* x;              // activation rows of w->cols elements
+  const int32_t* rows;         // which rows of x, in output order (nullptr: rows 0 .. n_act-1)
+  int n_act;
+  float* y;                    // n_act * w->rows, laid out as in matmul
+  // Every activation row summed as it would be alone (llama.cpp's mul_mat_id: ggml_vec_dot's order for float
+  // types whatever the row count; the quantized kernels give a batch row its lone bits anyway).
+  bool rows_alone = false;
+  // Per activation row (n_act entries, in output order), overrides Matrix::gemm_order (see matmul_shared_input).
+  const uint8_t* gemm_rows = nullptr;
+};
+// Jobs sharing an input pointer and activation type convert it once; bands of all jobs share the pool's threads.
+void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int n);
+void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* jobs, int n, Variant variant);
+
 // The variant matmul uses: the widest this CPU supports (AVX-512 needs F/BW/VL/VNNI; AVX2 needs FMA and F16C).
 Variant auto_variant();
 bool variant_available(Variant v);

@@ -970,6 +970,33 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (; i < n; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+double soft_max_exp(const float* x, float* y, int n, float max) {
+  int i = 0;
+  double sum = 0;
+#if IR_AVX512
+  for (; i + 15 < n; i += 16) {
+    const __m512 v = expf_ggml(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(max)));
+    _mm512_storeu_ps(y + i, v);
+    sum += double(_mm512_reduce_add_ps(v));
+  }
+#else
+  for (; i + 7 < n; i += 8) {
+    const __m256 v = expf_ggml(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
+    _mm256_storeu_ps(y + i, v);
+    __m128 h = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    sum += double(_mm_cvtss_f32(h));
+  }
+#endif
+  for (; i < n; i++) {
+    const float v = std::exp(x[i] - max);
+    sum += double(v);
+    y[i] = v;
+  }
+  return sum;
+}
+
 bool supports(int wtype) {
   switch (wtype) {
     case GGML_F32: case GGML_F16: case GGML_BF16: case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1:

@@ -586,6 +586,26 @@ struct HeadScratch {
   }
 };
 
+// The first position a query with n_ctx positions of context attends (a sliding window leaves its last `window`).
+int first_attended(int n_ctx, int window) { return window > 0 ? std::max(0, n_ctx - window) : 0; }
+
+// The head with its context cut to the blocks from the one holding position `first` on (the block-wise K reads
+// stay aligned to blocks); the caller skips the first - (that block's start) positions of the view.
+HeadAttention from_block_of(const HeadAttention& a, int first, int& skip) {
+  const int b0 = first / a.kv->block_size();
+  HeadAttention v = a;
+  v.block_table += b0;
+  v.n_ctx -= b0 * a.kv->block_size();
+  skip = first - b0 * a.kv->block_size();
+  return v;
+}
+
+// Soft-capped scores, as llama.cpp's flash attention caps each one (its scale was divided by the cap).
+void cap_scores(const HeadAttention& a, float* s, int n) {
+  if (a.softcap == 0) return;
+  for (int p = 0; p < n; p++) s[p] = a.softcap * std::tanh(s[p]);
+}
+
 // Bytes from a slot's first K element to the head's (a transposed K skips whole dimensions).
 size_t k_head_offset(const HeadAttention& a) { return a.kv->bytes_for(a.kv_offset) * size_t(a.kv->k_dim_stride()); }
 
@@ -864,14 +884,18 @@ int heads_per_pass(int head_dim) {
   return 2;
 }
 
-void attend_head(const HeadAttention& a, const float* q, float* out) {
-  if (batch_arithmetic_applies(a)) return attend_batch(a, q, out);
-  const int hd = a.head_dim, n = a.n_ctx;
+void attend_head(const HeadAttention& head, const float* q, float* out) {
+  if (batch_arithmetic_applies(head)) return attend_batch(head, q, out);
+  int skip;
+  const HeadAttention a = from_block_of(head, first_attended(head.n_ctx, head.window), skip);
+  const int hd = a.head_dim, n = a.n_ctx - skip;
   thread_local HeadScratch sc;
-  sc.reserve(n);
-  const Rows rows = gather_rows(a, sc.k, sc.v);
+  sc.reserve(a.n_ctx);
+  Rows rows = gather_rows(a, sc.k, sc.v);
   float* s = sc.s.data();
   const UpdateFn update = compute_scores(a, rows, q, s);
+  cap_scores(a, s + skip, n);
+  s += skip, rows.v += skip;  // the positions before the window are not attended
   float* ms = sc.ms.data();
   float* vs = sc.vs.data();
   softmax_factors(s, n, ms, vs);
@@ -893,10 +917,14 @@ void attend_head(const HeadAttention& a, const float* q, float* out) {
   normalize(out, hd, sum);
 }
 
-void attend_heads(const HeadAttention* heads, int n_heads, const float* q, float* out) {
-  const int hd = heads[0].head_dim;
+void attend_heads(const HeadAttention* all, int n_heads, const float* q, float* out) {
+  const int hd = all[0].head_dim;
 #if defined(__x86_64__)
-  if (const SoftmaxHeadsFn pass = heads_pass(heads, n_heads)) {
+  if (const SoftmaxHeadsFn pass = heads_pass(all, n_heads)) {
+    // The heads of one token share their context, so their window too.
+    int skip = 0;
+    HeadAttention heads[kMaxHeadGroup] = {};
+    for (int h = 0; h < n_heads; h++) heads[h] = from_block_of(all[h], first_attended(all[h].n_ctx, all[h].window), skip);
     const int n = heads[0].n_ctx;
     thread_local HeadScratch sc[kMaxHeadGroup];
     float *s[kMaxHeadGroup], *ms[kMaxHeadGroup], *vs[kMaxHeadGroup], *o[kMaxHeadGroup];
@@ -913,20 +941,28 @@ void attend_heads(const HeadAttention* heads, int n_heads, const float* q, float
         rows = {k, nullptr};  // the scores read only K
       }
       compute_scores(heads[h], rows, q + size_t(h) * hd, sc[h].s.data());
-      s[h] = sc[h].s.data(), ms[h] = sc[h].ms.data(), vs[h] = sc[h].vs.data(), o[h] = out + size_t(h) * hd;
+      cap_scores(heads[h], sc[h].s.data() + skip, n - skip);
+      s[h] = sc[h].s.data() + skip, ms[h] = sc[h].ms.data(), vs[h] = sc[h].vs.data(), o[h] = out + size_t(h) * hd;
     }
-    softmax_v_heads(pass, n_heads, hd, s, n, ms, vs, first.v, o);
+    softmax_v_heads(pass, n_heads, hd, s, n - skip, ms, vs, first.v + skip, o);
     return;
   }
 #endif
-  for (int h = 0; h < n_heads; h++) attend_head(heads[h], q + size_t(h) * hd, out + size_t(h) * hd);
+  for (int h = 0; h < n_heads; h++) attend_head(all[h], q + size_t(h) * hd, out + size_t(h) * hd);
 }
 
-void attend_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
-  const int hd = heads[0].head_dim, n_max = heads[0].n_ctx;
+void attend_tile(const HeadAttention* all, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
+  const int hd = all[0].head_dim;
 #if defined(__x86_64__)
-  const SoftmaxHeadsFn pass = heads_pass(heads, n_heads);
-  if (count > 1 && count <= kMaxTile && pass && heads[0].kv->k_dim_stride() % 16 == 0 && ggml_f16_simd_dims(hd) == 0) {
+  const SoftmaxHeadsFn pass = heads_pass(all, n_heads);
+  if (count > 1 && count <= kMaxTile && pass && all[0].kv->k_dim_stride() % 16 == 0 && ggml_f16_simd_dims(hd) == 0) {
+    // The K reads start at the block of the first query's window; query t skips the positions before its own.
+    const int window = all[0].window, first0 = first_attended(all[0].n_ctx - (count - 1), window);
+    int base = 0;
+    HeadAttention heads[kMaxHeadGroup] = {};
+    for (int h = 0; h < n_heads; h++) heads[h] = from_block_of(all[h], first0, base);
+    base = first0 - base;  // the view's first position in the sequence
+    const int n_max = heads[0].n_ctx;
     struct TileScratch {
       std::vector<float> s;
       std::vector<double> qd, kd;
@@ -960,16 +996,21 @@ void attend_tile(const HeadAttention* heads, int n_heads, int count, const float
     float *st[kMaxHeadGroup], *ms[kMaxHeadGroup], *vs[kMaxHeadGroup], *o[kMaxHeadGroup];
     for (int h = 0; h < n_heads; h++) ms[h] = ts.head[h].ms.data(), vs[h] = ts.head[h].vs.data();
     for (int t = 0; t < count; t++) {
-      for (int h = 0; h < n_heads; h++) st[h] = s[h][t], o[h] = out + size_t(t) * out_stride + size_t(h) * hd;
-      softmax_v_heads(pass, n_heads, hd, st, n_max - (count - 1 - t), ms, vs, first.v, o);
+      const int n_t = n_max - (count - 1 - t), skip = first_attended(base + n_t, window) - base;
+      for (int h = 0; h < n_heads; h++) {
+        st[h] = s[h][t] + skip, o[h] = out + size_t(t) * out_stride + size_t(h) * hd;
+        cap_scores(heads[h], st[h], n_t - skip);
+      }
+      softmax_v_heads(pass, n_heads, hd, st, n_t - skip, ms, vs, first.v + skip, o);
     }
     return;
   }
 #endif
+  const int n_max = all[0].n_ctx;
   HeadAttention at[kMaxHeadGroup];
   for (int t = 0; t < count; t++) {
     for (int h = 0; h < n_heads; h++) {
-      at[h] = heads[h];
+      at[h] = all[h];
       at[h].n_ctx = n_max - (count - 1 - t);
     }
     attend_heads(at, n_heads, q + size_t(t) * q_stride, out + size_t(t) * out_stride);

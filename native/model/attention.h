@@ -19,6 +19,11 @@ struct HeadAttention {
   float scale;
   // Compute as llama.cpp computes the tokens of a batch of 64 or more (see attend_head) instead of a lone token's.
   bool batch_arithmetic = false;
+  // Sliding window: only the last `window` positions of the context are attended (0 = all), as llama.cpp's
+  // standard SWA mask; the masked positions are skipped, so the online softmax starts at the window's first.
+  int window = 0;
+  // Soft-capped scores: cap·tanhf(q·k·scale) (scale already divided by the cap, as llama.cpp does); 0 = none.
+  float softcap = 0;
 };
 
 // out[head_dim] = softmax(q·K^T * scale) · V, reading K and V through the block table.

@@ -49,9 +49,13 @@ bool Transformer::try_exit(ThreadPool& pool, KvPool& kv, const StepBatch& b, int
     test = exit_logits_.data();
   }
   matmul(pool, head, a.head_in.data(), T, test);
+  finish_logits(test, T, head.rows);
   for (int r = 0; r < T; r++)
     if (top_probability(test + size_t(r) * size_t(head.rows), head.rows) < plan.thresholds[e]) return false;
-  if (reduced) matmul(pool, w_.output, a.head_in.data(), T, b.logits);
+  if (reduced) {
+    matmul(pool, w_.output, a.head_in.data(), T, b.logits);
+    finish_logits(b.logits, T, w_.output.rows);
+  }
   fill_skipped_kv(pool, kv, b, done, a);
   if (plan.layers_used) for (int r = 0; r < T; r++) plan.layers_used[r] = done;
   return true;

@@ -23,12 +23,21 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   if (w_.file_mapped && w_.output.shadow) release_pages(w_.output.data, size_t(w_.output.rows) * row_bytes(w_.output.type, w_.output.cols));
   if (tied) w_.token_embd.packed = w_.output.packed;  // the lookup reads rows back from the head's packed copy
   w_.output.gemm_order = cfg.batch_arithmetic;
-  for (LayerWeights& L : w_.layers)
-    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
+  for (LayerWeights& L : w_.layers) {
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.moe.router,
+                      &L.moe.shared_gate_inp, &L.moe.shared_gate, &L.moe.shared_up, &L.moe.shared_down}) {
+      if (!m->data) continue;  // the FFN a layer does not have
       packed_.attach(*m, pool);
       release_packed(*m);
       m->gemm_order = cfg.batch_arithmetic;
     }
+    // Experts sum every row as a lone row in either arithmetic (llama.cpp's mul_mat_id: gemv / vec_dot per row).
+    for (std::vector<Matrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})
+      for (Matrix& m : *experts) {
+        packed_.attach(m, pool);
+        release_packed(m);
+      }
+  }
 }
 
 void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool) {
@@ -40,6 +49,8 @@ void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& poo
 std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
   if (b.n_tokens <= 0) return "the batch has no tokens";
   if (cfg_.head_dim > kMaxHeadDim) return "head size " + std::to_string(cfg_.head_dim) + " exceeds " + std::to_string(kMaxHeadDim);
+  if (cfg_.batch_arithmetic && (cfg_.family.n_swa > 0 || cfg_.family.attn_softcap != 0))
+    return "the batch arithmetic does not reproduce sliding-window or soft-capped attention";
   if (kv.type() == KvType::Q8_0 && cfg_.head_dim % QK8_0 != 0) return "a q8_0 KV cache needs a head size divisible by 32";
   if (kv.n_layer() != cfg_.n_layer || kv.kv_dim() != cfg_.n_head_kv * cfg_.head_dim)
     return "the KV cache was made for a different model";
@@ -68,18 +79,18 @@ std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
 
 // cos/sin of every rotated pair for each token's position, computed once per forward for all heads and layers,
 // with llama.cpp's rope cache arithmetic (theta = base^(-2i/n) by repeated multiplication, freq_scale·(theta/ff)).
-void Transformer::fill_rope_cache(const StepBatch& b, Activations& a) {
+void Transformer::fill_rope_cache(const StepBatch& b, float base, float freq_scale, std::vector<float>& cache) const {
   const int nd = cfg_.rope_dim;
-  const float theta_scale = std::pow(cfg_.rope_base, -2.0f / float(nd));
-  a.rope_cache.resize(size_t(b.n_tokens) * nd);
+  const float theta_scale = std::pow(base, -2.0f / float(nd));
+  cache.resize(size_t(b.n_tokens) * nd);
   for (int i = 0; i < b.n_tokens; i++) {
-    float* cs = &a.rope_cache[size_t(i) * nd];
+    float* cs = &cache[size_t(i) * nd];
     float theta = float(b.positions[i]);
     for (int i0 = 0; i0 < nd; i0 += 2) {
       const float ff = w_.rope_freqs ? w_.rope_freqs[i0 / 2] : 1.0f;
-      const float t = cfg_.rope_freq_scale * (theta / ff);
-      cs[i0] = std::cos(t);
-      cs[i0 + 1] = std::sin(t);
+      const float t = freq_scale * (theta / ff);
+      cs[i0] = std::cos(t) * cfg_.family.rope_attn_factor;  // as ggml's rope_yarn (mscale; ext_factor 0)
+      cs[i0 + 1] = std::sin(t) * cfg_.family.rope_attn_factor;
       theta *= theta_scale;
     }
   }
@@ -129,13 +140,19 @@ const RopeHeadsFn rope_heads = [] {
 
 }  // namespace
 
-void Transformer::rope(const Activations& a, float* x, int n_heads, int token) const {
-  rope_heads(x, n_heads, &a.rope_cache[size_t(token) * cfg_.rope_dim], {cfg_.head_dim, cfg_.rope_dim, cfg_.rope_neox});
+// The sliding-window layers' own RoPE cache exists only when their base or scale differs (fill_rope_caches).
+void Transformer::rope(const Activations& a, float* x, int n_heads, int token, int layer) const {
+  const std::vector<float>& cache = cfg_.family.swa(layer) && !a.rope_cache_swa.empty() ? a.rope_cache_swa : a.rope_cache;
+  rope_heads(x, n_heads, &cache[size_t(token) * cfg_.rope_dim], {cfg_.head_dim, cfg_.rope_dim, cfg_.rope_neox});
 }
 
 void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b, Activations& a) {
   const int hd = cfg_.head_dim, nh = cfg_.n_head, group = cfg_.n_head / cfg_.n_head_kv, q_dim = nh * hd;
-  const float scale = 1.0f / std::sqrt(float(hd));
+  const FamilyConfig& fam = cfg_.family;
+  // llama.cpp's kq_scale (1 where Q was scaled already), divided by the soft-cap as its flash attention does.
+  float scale = fam.q_scale != 0 ? 1.0f : fam.attn_scale != 0 ? fam.attn_scale : 1.0f / std::sqrt(float(hd));
+  if (fam.attn_softcap != 0) scale /= fam.attn_softcap;
+  const int window = fam.swa(layer) ? fam.n_swa : 0;
   // Tiles of up to kMaxTile consecutive tokens of one sequence (a prompt's tokens share their K reads), each with
   // its heads in passes of several (their sequential softmax chains overlap). Tiles run last to first: a prompt's
   // last tokens attend to the most positions, and starting them first evens out the threads' work.
@@ -160,7 +177,9 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
     const int h0 = per_pass * (task % passes), n_heads = std::min(per_pass, nh - h0), last = tile.first + tile.count - 1;
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
     HeadAttention heads[kMaxHeadGroup];
-    for (int h = 0; h < n_heads; h++) heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale, (a.flags[size_t(last)] & kRowTiledAttention) != 0};
+    for (int h = 0; h < n_heads; h++)
+      heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale,
+                  (a.flags[size_t(last)] & kRowTiledAttention) != 0, window, fam.attn_softcap};
     const size_t first = size_t(tile.first) * q_dim + size_t(h0) * hd;
     attend_tile(heads, n_heads, tile.count, a.q.data() + first, q_dim, a.att.data() + first, q_dim);
   });
@@ -183,6 +202,9 @@ constexpr int kMinRowsPerPart = 4;
 // its own slot and attends only to its own sequence's blocks.
 bool Transformer::splits_by_sequence(const ThreadPool& pool, const StepBatch& b) {
   const int parts = pool.size();
+  // A mixture of experts groups the step's tokens by expert, so that each chosen expert's weights are read once
+  // for all its tokens; parts would each read the experts of their own tokens, most of them the same ones.
+  if (cfg_.moe.n_expert > 0) return false;
   if (parts < 2 || b.n_tokens < kMinRowsPerPart * parts || b.exit.n > 0 || b.n_tokens != b.n_seqs || b.n_logit_rows != b.n_tokens) return false;
   for (int r = 0; r < b.n_logit_rows; r++)
     if (b.logit_rows[r] != r) return false;
@@ -220,7 +242,8 @@ void Transformer::forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBa
 
 void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activations& a) {
   const int T = b.n_tokens, d = cfg_.n_embd, hd = cfg_.head_dim;
-  const int q_dim = cfg_.n_head * hd, kv_dim = cfg_.n_head_kv * hd, ff = cfg_.n_ff;
+  // A mixture-of-experts model has no dense FFN (its experts' buffers are in a.moe).
+  const int q_dim = cfg_.n_head * hd, kv_dim = cfg_.n_head_kv * hd, ff = cfg_.moe.n_expert > 0 ? 0 : cfg_.n_ff;
   a.x.resize(size_t(T) * d); a.xn.resize(size_t(T) * std::max(d, ff));
   a.q.resize(size_t(T) * q_dim); a.k.resize(size_t(T) * kv_dim); a.v.resize(size_t(T) * kv_dim);
   a.att.resize(size_t(T) * q_dim); a.proj.resize(size_t(T) * d);
@@ -230,7 +253,11 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowGemmOrder | kRowTiledAttention | kRowOutputGemmOrder : 0);
   a.gemm_rows.resize(size_t(T));
   for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowGemmOrder;
-  fill_rope_cache(b, a);
+  fill_rope_cache(b, cfg_.rope_base, cfg_.rope_freq_scale, a.rope_cache);
+  const FamilyConfig& fam = cfg_.family;
+  a.rope_cache_swa.clear();
+  if (fam.n_swa > 0 && (fam.rope_base_swa != cfg_.rope_base || fam.rope_freq_scale_swa != cfg_.rope_freq_scale))
+    fill_rope_cache(b, fam.rope_base_swa, fam.rope_freq_scale_swa, a.rope_cache_swa);
   const size_t embd_row = row_bytes(w_.token_embd.type, d);
   for (int i = 0; i < T; i++) {
     const uint8_t* row = w_.token_embd.data + embd_row * size_t(b.tokens[i]);
@@ -241,6 +268,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     }
     dequantize_row(w_.token_embd.type, row, &a.x[size_t(i) * d], d);
   }
+  if (fam.embd_scale != 0) scale(a.x.data(), int64_t(T) * d, fam.embd_scale);
 
   const int n_run = b.n_layers > 0 ? b.n_layers : cfg_.n_layer;
   for (int l = 0; l < n_run; l++) {
@@ -262,8 +290,10 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
       const int from = task * chunk, to = std::min(T, from + chunk);
       for (int i = from; i < to; i++) {
         float* q = &a.q[size_t(i) * q_dim];
-        if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
-        rope(a, q, cfg_.n_head, i);
+        if (L.q_norm && cfg_.qk_norm_full) rmsnorm(q, L.q_norm, q_dim, cfg_.rms_eps, q);
+        else if (L.q_norm) for (int h = 0; h < cfg_.n_head; h++) rmsnorm(q + h * hd, L.q_norm, hd, cfg_.rms_eps, q + h * hd);
+        rope(a, q, cfg_.n_head, i, l);
+        if (fam.q_scale != 0) scale(q, q_dim, fam.q_scale);
       }
       write_kv(kv, b, l, L, from, to, a);
     });
@@ -273,24 +303,26 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
       float* y = a.proj.data();
       matmul_shared_input(pool, &wo, &y, 1, a.att.data(), T, a.gemm_rows.data());
     }
-    for (size_t j = 0; j < size_t(T) * d; j++) a.x[j] += a.proj[j];
-
+    // The last layer continues with the logit rows only; the attention output's rows go along (as llama.cpp's
+    // inp_out_ids takes both) when a post-norm comes between it and the residual add.
     const int rows = l == n_run - 1 ? keep_logit_rows(b, a) : T;
+    add_block_output(a, L.attn_post_norm, rows);
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
     const uint8_t* ffn_gemm = rows < T ? a.out_flags.data() : a.gemm_rows.data();
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
-    {
+    if (L.moe.present()) {
+      moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe);
+    } else {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
       matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows, ffn_gemm);
-    }
-    swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
-    {
+      if (fam.gelu) geglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
+      else swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
       const Matrix* down = &L.ffn_down;
       float* y = a.proj.data();
       matmul_shared_input(pool, &down, &y, 1, a.xn.data(), rows, ffn_gemm);
     }
-    for (size_t j = 0; j < size_t(rows) * d; j++) a.x[j] += a.proj[j];
+    add_block_output(a, L.ffn_post_norm, rows);
     if (try_exit(pool, kv, b, l + 1, a)) return;
   }
   if (b.exit.layers_used) for (int r = 0; r < b.n_logit_rows; r++) b.exit.layers_used[r] = n_run;
@@ -301,22 +333,53 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     rmsnorm(&a.x[size_t(b.n_logit_rows < T ? r : b.logit_rows[r]) * d], w_.output_norm, d, cfg_.rms_eps, &a.head_in[size_t(r) * d]);
   const bool reduced = uses_draft_head(b);
   const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
-  if (!b.argmax) {
-    if (b.n_logit_rows >= T) {
-      a.out_flags.resize(size_t(b.n_logit_rows));
-      for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
-    }
-    const Matrix* w = &head;
-    float* y = b.logits;
-    return matmul_shared_input(pool, &w, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
+  if (b.n_logit_rows >= T) {
+    a.out_flags.resize(size_t(b.n_logit_rows));
+    for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
   }
-  matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
+  const Matrix* head_matrix = &head;
+  if (!b.argmax) {
+    float* y = b.logits;
+    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
+    return finish_logits(b.logits, b.n_logit_rows, head.rows);
+  }
+  if (transforms_logits()) {
+    // A soft-cap can make distinct logits equal (the first of equal maxima wins): the argmax of the final values.
+    a.head_out.resize(size_t(b.n_logit_rows) * head.rows);
+    float* y = a.head_out.data();
+    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
+    finish_logits(a.head_out.data(), b.n_logit_rows, head.rows);
+    for (int r = 0; r < b.n_logit_rows; r++) {
+      const float* row = &a.head_out[size_t(r) * head.rows];
+      b.argmax[r] = int32_t(std::max_element(row, row + head.rows) - row);
+    }
+  } else {
+    matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
+  }
   if (reduced)
     for (int r = 0; r < b.n_logit_rows; r++) b.argmax[r] = b.argmax[r] < 0 ? -1 : draft_head_.token(b.argmax[r]);
 }
 
-// Before the last layer's feed-forward: when fewer rows want logits than the batch has tokens, keeps only
-// those rows, moved to the front of a.x in output order, and returns their number (else the token count).
+// x += the block output in a.proj (rows of it): RMSNorm'd first where the layer has a post-norm (gemma), times the
+// residual scale where the family has one (granite).
+void Transformer::add_block_output(Activations& a, const float* post_norm, int rows) const {
+  const int d = cfg_.n_embd;
+  if (post_norm)
+    for (int i = 0; i < rows; i++) rmsnorm(&a.proj[size_t(i) * d], post_norm, d, cfg_.rms_eps, &a.proj[size_t(i) * d]);
+  if (cfg_.family.residual_scale != 0) scale(a.proj.data(), int64_t(rows) * d, cfg_.family.residual_scale);
+  for (size_t j = 0; j < size_t(rows) * d; j++) a.x[j] += a.proj[j];
+}
+
+bool Transformer::transforms_logits() const { return cfg_.family.final_softcap != 0 || cfg_.family.logit_scale != 0; }
+
+void Transformer::finish_logits(float* logits, int rows, int width) const {
+  const int64_t n = int64_t(rows) * width;
+  if (cfg_.family.logit_scale != 0) scale(logits, n, 1.0f / cfg_.family.logit_scale);
+  if (cfg_.family.final_softcap != 0) softcap(logits, n, cfg_.family.final_softcap);
+}
+
+// Before the last layer's residual add: when fewer rows want logits than the batch has tokens, keeps only
+// those rows, moved to the front of a.x and a.proj in output order, and returns their number (else the token count).
 // llama.cpp does the same (its inp_out_ids), so that layer's matmuls see as many rows as llama.cpp's and take
 // the same summation path (one row: the vec_dot order, not the tiled one). Nothing after that layer reads the
 // dropped rows: their K/V is already written, and an early exit needs every row's logits.
@@ -326,8 +389,10 @@ int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   a.out_flags.resize(size_t(n));
   for (int r = 0; r < n; r++) a.out_flags[size_t(r)] = (a.flags[size_t(b.logit_rows[r])] & kRowOutputGemmOrder) ? kRowGemmOrder : 0;
   a.head_in.resize(size_t(n) * d);
-  for (int r = 0; r < n; r++) std::copy_n(&a.x[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);
-  std::copy(a.head_in.begin(), a.head_in.end(), a.x.begin());
+  for (std::vector<float>* rows : {&a.x, &a.proj}) {
+    for (int r = 0; r < n; r++) std::copy_n(&(*rows)[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);
+    std::copy(a.head_in.begin(), a.head_in.end(), rows->begin());
+  }
   return n;
 }
 
@@ -336,8 +401,9 @@ void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const Laye
   const int hd = cfg_.head_dim, kv_dim = cfg_.n_head_kv * hd;
   for (int i = from; i < to; i++) {
     float* k = &a.k[size_t(i) * kv_dim];
-    if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
-    rope(a, k, cfg_.n_head_kv, i);
+    if (L.k_norm && cfg_.qk_norm_full) rmsnorm(k, L.k_norm, kv_dim, cfg_.rms_eps, k);
+    else if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
+    rope(a, k, cfg_.n_head_kv, i, layer);
     const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
     const int pos = b.positions[i];
     kv.write(layer, table[pos / kv.block_size()], pos % kv.block_size(), k, &a.v[size_t(i) * kv_dim]);

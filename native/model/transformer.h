@@ -8,6 +8,8 @@
 
 #include "../kernels/matmul.h"
 #include "../kernels/pack.h"
+#include "family.h"
+#include "moe.h"
 #include "reduced_head.h"
 #include "../kv/kv_pool.h"
 #include "../thread_pool.h"
@@ -26,6 +28,10 @@ struct ModelConfig {
   // llama-perplexity evaluates each chunk as one such batch; see attention.h and Matrix::gemm_order. The default
   // for batches without StepBatch::row_arithmetic.
   bool batch_arithmetic = false;
+  FamilyConfig family;  // gemma2/gemma3, phi3, granite particulars (family.h)
+  // Q and K norms over the whole projection (olmoe) rather than per head (qwen3).
+  bool qk_norm_full = false;
+  MoeConfig moe;  // n_expert > 0: every layer's FFN is a mixture of experts (moe.h)
 };
 
 // Per-row arithmetic flags (StepBatch::row_arithmetic): which of llama.cpp's paths computes this token there.
@@ -44,6 +50,8 @@ struct LayerWeights {
   const float *q_norm = nullptr, *k_norm = nullptr;  // qwen3: per-head RMSNorm of Q and K
   const float* ffn_norm = nullptr;
   Matrix ffn_gate{}, ffn_up{}, ffn_down{};
+  const float *attn_post_norm = nullptr, *ffn_post_norm = nullptr;  // gemma2/3: RMSNorm of each block's output
+  MoeWeights moe;  // in place of ffn_gate/up/down in a mixture-of-experts layer
 };
 
 struct ModelWeights {
@@ -51,6 +59,8 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   Matrix output{};  // token_embd when tied
   const float* rope_freqs = nullptr;  // llama3-style per-dimension frequency factors, rope_dim / 2 of them
+  // phi3's LongRoPE factors (rope_dim / 2 each): rope_freqs is one of them, by the context size (use_long_rope).
+  const float *rope_factors_long = nullptr, *rope_factors_short = nullptr;
   std::vector<LayerWeights> layers;
   // The matrices point into a read-only file mapping, whose pages the Transformer may release (release_pages).
   bool file_mapped = false;
@@ -102,6 +112,11 @@ class Transformer {
   // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
   Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool);
   const ModelConfig& config() const { return cfg_; }
+  // LongRoPE: the long factors for contexts longer than the original one, else the short (as llama.cpp chooses by
+  // its context size). No effect without LongRoPE factors; call before any forward.
+  void use_long_rope(bool long_factors) {
+    if (w_.rope_factors_long) w_.rope_freqs = long_factors ? w_.rope_factors_long : w_.rope_factors_short;
+  }
 
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
   std::string validate(const StepBatch& b, const KvPool& kv) const;
@@ -126,11 +141,14 @@ class Transformer {
   };
   // One forward's working buffers, grown to the largest batch seen.
   struct Activations {
-    std::vector<float> rope_cache;  // cos/sin per token and rotated pair
+    std::vector<float> rope_cache;      // cos/sin per token and rotated pair
+    std::vector<float> rope_cache_swa;  // the same with the sliding-window layers' RoPE, when it differs
     std::vector<Tile> tiles;
     std::vector<float> x, xn, q, k, v, att, proj, gate, up;
-    std::vector<float> head_in;  // the final-norm'd rows the output head multiplies
+    std::vector<float> head_in;   // the final-norm'd rows the output head multiplies
+    std::vector<float> head_out;  // logits of greedy rows whose argmax needs the final values (transforms_logits)
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
+    MoeScratch moe;
     std::vector<uint8_t> flags;      // the rows' kRow* flags (StepBatch::row_arithmetic or the default)
     std::vector<uint8_t> gemm_rows;  // flags & kRowGemmOrder: the matmuls' per-row order
     std::vector<uint8_t> out_flags;  // the same for the rows of the last feed-forward and the head
@@ -151,9 +169,14 @@ class Transformer {
   void fill_skipped_kv(ThreadPool& pool, KvPool& kv, const StepBatch& b, int from_layer, Activations& a);
   void write_kv(KvPool& kv, const StepBatch& b, int layer, const LayerWeights& L, int from, int to, Activations& a);
   void attention(ThreadPool& pool, const KvPool& kv, int layer, const StepBatch& b, Activations& a);
-  void fill_rope_cache(const StepBatch& b, Activations& a);
-  void rope(const Activations& a, float* x, int n_heads, int token) const;  // token: index in the batch (its rope_cache row)
+  void fill_rope_cache(const StepBatch& b, float base, float freq_scale, std::vector<float>& cache) const;
+  // token: index in the batch (its rope cache row); layer picks the cache (sliding-window layers may have their own)
+  void rope(const Activations& a, float* x, int n_heads, int token, int layer) const;
+  // The head's logits rows after the families' logit transforms (soft-cap, granite's scale).
+  void finish_logits(float* logits, int rows, int width) const;
   int keep_logit_rows(const StepBatch& b, Activations& a);
+  void add_block_output(Activations& a, const float* post_norm, int rows) const;
+  bool transforms_logits() const;
 
   ModelConfig cfg_;
   ModelWeights w_;

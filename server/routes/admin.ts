@@ -32,6 +32,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext, met
     const failed = ctx.models.list.find((m) => m.state === "failed");
     if (failed) return reply.code(500).send({ status: "error", error: `model ${failed.id} failed to load: ${failed.error!.message}` });
     if (ctx.models.loading) return reply.code(503).header("Retry-After", "1").send({ status: "loading" });
+    if (ctx.lifecycle.draining) return reply.code(503).header("Connection", "close").send({ status: "draining" });
     return { status: "ok" };
   });
 

@@ -8,6 +8,8 @@ export interface RouteContext {
   metrics: ServerMetrics;
   /** Most sequences that may wait for admission on one engine before requests get 503. */
   maxQueue: number;
+  /** Draining: shutting down gracefully, taking no new requests (/health says 503). */
+  lifecycle: { readonly draining: boolean };
 }
 
 /** A signal that aborts when the client goes away before the response is complete. */

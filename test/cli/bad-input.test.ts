@@ -37,6 +37,12 @@ const badArguments: [string, string[], string | Buffer, RegExp][] = [
   ["detokenize of something that is not JSON", ["detokenize", "-m", model], "1 2 3", /JSON array/],
   ["tokenize of bytes that are not UTF-8", ["tokenize", "-m", model], Buffer.from([0xff, 0xfe, 0x41]), /UTF-8/],
   ["bench with a bad --parallel list", ["bench", "-m", model, "--parallel", "1,x"], "", /--parallel/],
+  ["tune with an unknown target", ["tune", "-m", model, "--target", "fast"], "", /--target <t>.*expected latency, throughput or both/],
+  ["tune for both without a p99 bound", ["tune", "-m", model, "--target", "both"], "", /--target both needs --p99-ms/],
+  ["tune writing a recipe that is not TypeScript", ["tune", "-m", model, "-o", "tuned.js"], "", /-o: a recipe is a TypeScript file/],
+  ["tune with a missing prompts file", ["tune", "-m", model, "--prompts", path.join(dir, "absent.txt")], "", /--prompts .*absent\.txt: no such file/],
+  ["tune with a budget of zero", ["tune", "-m", model, "--budget", "0"], "", /--budget <s>.*above 0/],
+  ["tune of a recipe that does not exist", ["tune", path.join(dir, "absent.ts")], "", /absent\.ts: no such recipe file/],
 ];
 
 for (const [name, args, stdin, message] of badArguments) {

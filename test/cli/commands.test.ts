@@ -35,6 +35,23 @@ test("info --json describes the architecture, tensors and memory", { skip: noSha
   assert.ok(info.weights_bytes > 10e6);
 });
 
+test("info prints a mixture of experts' expert counts and active parameters", { skip: noShared }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-info-"));
+  try {
+    const file = path.join(dir, "moe.gguf");
+    writeSyntheticModel(file, { architecture: "qwen3moe", nEmbd: 64, nLayer: 2, nHead: 2, nHeadKv: 1, headDim: 32, nFf: 128, experts: { count: 8, used: 2, ff: 32 } });
+    const info = JSON.parse((await runCli(["info", file, "--json"])).stdout);
+    assert.deepEqual(info.experts, { n_expert: 8, n_expert_used: 2, n_ff_expert: 32, weights_normalized: true });
+    // Per layer the 8 experts hold 3 * 64 * 32 * 8 = 49152 parameters, of which a token uses 2/8.
+    assert.equal(info.parameters - info.active_parameters, 2 * 49152 * 6 / 8);
+    const text = (await runCli(["info", file])).stdout;
+    assert.match(text, /experts 8, 2 per token \(weights renormalised\), expert FFN 32/);
+    assert.match(text, /active per token/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("tokenize and detokenize round-trip through the CLI", { skip: noShared }, async () => {
   const model = sharedModel("stories15M-q8_0.gguf");
   const t = await runCli(["tokenize", "-m", model], "Once upon a time");

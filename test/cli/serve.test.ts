@@ -77,3 +77,29 @@ test("serve without a model, with a missing recipe, or an unreadable key file ex
     assert.match(keys.stderr, /--api-key-file/);
   }
 });
+
+test("serve --replica-id names the replica; SIGTERM drains: the running stream finishes whole, then exit 0", { skip: noShared }, async () => {
+  const s = await serve(["-m", sharedModel("stories15M-q8_0.gguf"), "--replica-id", "r-1", "-t", "1", "--drain-timeout", "60"]);
+  let code: number | null = null;
+  try {
+    const r = await fetch(`${s.url}/v1/completions`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: "Once upon a time", max_tokens: 120, logit_bias: { "2": -100 }, stream: true }),
+    });
+    assert.equal(r.headers.get("x-infer-repl-replica"), "r-1");
+    const reader = r.body!.getReader();
+    await reader.read(); // streaming now
+    const exited = s.stop();
+    const decoder = new TextDecoder();
+    let body = "";
+    for (let x = await reader.read(); !x.done; x = await reader.read()) body += decoder.decode(x.value, { stream: true });
+    assert.match(body, /"finish_reason":"length"/);
+    assert.match(body, /data: \[DONE\]\n\n$/);
+    code = await exited;
+    assert.match(s.stderr(), /draining: 1 running request/);
+    assert.match(s.stderr(), /drained/);
+  } finally {
+    code ??= await s.stop();
+  }
+  assert.equal(code, 0);
+});

@@ -28,11 +28,19 @@ export async function llamaCppLogits(modelPath: string, tokens: number[]): Promi
 /**
  * llama.cpp's raw logits the way a generation sees them: after `prompt` as one batch (only its last row
  * wanted), then after each token of `continuation` fed alone. Flash attention on, as in the shared reference.
- * `batchSize` is its n_batch = n_ubatch (default 256): 1 feeds the prompt one token at a time.
+ * `batchSize` is its n_batch = n_ubatch (default: 512, llama.cpp's, or the context size when smaller): 1 feeds the
+ * prompt one token at a time.
  */
-export async function llamaCppStepLogits(modelPath: string, prompt: number[], continuation: number[], batchSize = 256): Promise<ReadonlyMap<number, number>[]> {
+export async function llamaCppStepLogits(
+  modelPath: string, prompt: number[], continuation: number[],
+  options: { contextSize?: number; threads?: number; swaFullCache?: boolean; batchSize?: number } = {},
+): Promise<ReadonlyMap<number, number>[]> {
   const model = await (await llamaCpp()).loadModel({ modelPath });
-  const context = await model.createContext({ contextSize: 256, batchSize, flashAttention: true, threads: 2 });
+  const contextSize = options.contextSize ?? 256;
+  const context = await model.createContext({
+    contextSize, batchSize: options.batchSize ?? Math.min(512, contextSize), flashAttention: true,
+    threads: options.threads ?? 2, swaFullCache: options.swaFullCache ?? false,
+  });
   const want = { generateNext: { logits: true } } as const;
   const logitsOf = (o: { next: { logits?: ReadonlyMap<number, number> } } | undefined) => {
     if (!o?.next.logits) throw new Error("node-llama-cpp returned no logits");

@@ -7,8 +7,12 @@ import { promptRowArithmetic } from "../../core/model/row-arithmetic.ts";
  * computed in `arithmetic` ("prompt", the engine's default: as llama.cpp computes a prompt batch; "token": as
  * llama.cpp fed one token at a time).
  */
-export async function ourStepLogits(path: string, prompt: number[], continuation: number[], arithmetic: Arithmetic = "prompt"): Promise<Float32Array[]> {
+export async function ourStepLogits(
+  path: string, prompt: number[], continuation: number[], options: { contextSize?: number; arithmetic?: Arithmetic } = {},
+): Promise<Float32Array[]> {
+  const arithmetic = options.arithmetic ?? "prompt";
   const model = Model.load(path, arithmetic);
+  model.setContextSize(options.contextSize ?? 256);  // llamaCppStepLogits' context
   const blockSize = 16, n = prompt.length + continuation.length;
   const nBlocks = Math.ceil(n / blockSize);
   const kv = model.createKvCache(nBlocks, blockSize, "f16");

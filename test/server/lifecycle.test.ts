@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { hostname } from "node:os";
 import { test } from "node:test";
 import { Engine } from "../../core/engine.ts";
 import { createServer } from "../../server/app.ts";
@@ -113,6 +114,111 @@ test("/metrics exposes queues, tokens, latency histograms, KV blocks, prefix cac
     assert.equal(metric(text, "infer_repl_request_completion_tokens_total"), 8);
     assert.equal(metric(text, "infer_repl_time_to_first_token_seconds_count"), 1);
     assert.equal(metric(text, "infer_repl_inter_token_seconds_count"), 7);
+  } finally {
+    await t.close();
+  }
+});
+
+/** Reads the rest of a stream's body. */
+async function restOf(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for (let x = await reader.read(); !x.done; x = await reader.read()) text += decoder.decode(x.value, { stream: true });
+  return text;
+}
+
+/** A streamed response's events: content chunks, whether [DONE] came, the last finish reason, an error event. */
+function readEvents(body: string): { texts: number; done: boolean; finish: string | null; error: unknown } {
+  const out = { texts: 0, done: false, finish: null as string | null, error: undefined as unknown };
+  for (const event of body.split("\n\n")) {
+    const data = event.replace(/^data: /, "");
+    if (data === "[DONE]") out.done = true;
+    else if (data !== "") {
+      const chunk = JSON.parse(data) as { choices?: { text: string; finish_reason: string | null }[]; error?: unknown };
+      if (chunk.error) out.error = chunk.error;
+      for (const c of chunk.choices ?? []) {
+        if (c.text !== "") out.texts++;
+        if (c.finish_reason) out.finish = c.finish_reason;
+      }
+    }
+  }
+  return out;
+}
+
+test("every response names its replica (x-infer-repl-replica): given, or HOSTNAME:PORT by default", { skip: noShared }, async () => {
+  const named = await startTestServer({ replicaId: "replica-7" });
+  try {
+    const json = await fetch(`${named.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "Once", max_tokens: 2 }) });
+    assert.equal(json.headers.get("x-infer-repl-replica"), "replica-7");
+    const streamed = await fetch(`${named.url}/v1/chat/completions`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [{ role: "user", content: "Hi" }], max_tokens: 2, stream: true }),
+    });
+    assert.equal(streamed.headers.get("x-infer-repl-replica"), "replica-7");
+    assert.equal(readEvents(await streamed.text()).done, true);
+    const missing = await fetch(`${named.url}/nowhere`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get("x-infer-repl-replica"), "replica-7");
+  } finally {
+    await named.close();
+  }
+  const unnamed = await startTestServer();
+  try {
+    const port = new URL(unnamed.url).port;
+    assert.equal((await fetch(`${unnamed.url}/health`)).headers.get("x-infer-repl-replica"), `${hostname()}:${port}`);
+  } finally {
+    await unnamed.close();
+  }
+});
+
+test("drain: /health and new requests get 503 at once, a running stream finishes whole, then the server closes", { skip: noShared }, async () => {
+  const t = await startTestServer();
+  const r = await fetch(`${t.url}/v1/completions`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ prompt: "Once upon a time", max_tokens: 200, temperature: 0.8, logit_bias: { "2": -100 }, stream: true }),
+  });
+  const reader = r.body!.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  assert.match(first, /^data: /);
+  const drained = t.server.drain(30_000);
+  const health = await t.server.app.inject({ method: "GET", url: "/health" });
+  assert.equal(health.statusCode, 503);
+  assert.deepEqual(health.json(), { status: "draining" });
+  const refused = await t.server.app.inject({ method: "POST", url: "/v1/completions", payload: { prompt: "x", max_tokens: 2 } });
+  assert.equal(refused.statusCode, 503);
+  assert.match(refused.json<{ error: { message: string } }>().error.message, /draining/);
+  await assert.rejects(fetch(`${t.url}/health`), "the listener is closed: new connections are refused");
+  const rest = readEvents(await restOf(reader));
+  assert.deepEqual({ done: rest.done, finish: rest.finish, error: rest.error }, { done: true, finish: "length", error: undefined });
+  assert.equal(await drained, true);
+  assert.equal(t.server.activity().active, 0);
+});
+
+test("drain is bounded: a stream still running at the timeout is cut and drain resolves false", { skip: noShared }, async () => {
+  const t = await startTestServer();
+  const stream = await openStream(t, {});
+  void stream; // cut by the drain, not by the test
+  const started = performance.now();
+  assert.equal(await t.server.drain(300), false);
+  assert.ok(performance.now() - started < 5000);
+});
+
+test("a streamed request sends no byte (not even its headers) before its first token, so a proxy may still retry it", { skip: noShared }, async () => {
+  const t = await startTestServer();
+  try {
+    t.engine.configure({ maxSeqs: 1 });
+    const running = await openStream(t, {}); // holds the one slot
+    let answered = false;
+    const queued = fetch(`${t.url}/v1/chat/completions`, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "Hi" }], max_tokens: 3, stream: true }),
+    }).then((r) => ((answered = true), r));
+    await until(t, (m) => metric(m, "infer_repl_requests_waiting") === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(answered, false, "no headers while waiting for admission");
+    running.abort();
+    const body = await (await queued).text();
+    assert.match(body, /^data: \{[^\n]*"role":"assistant"/, "the role delta comes first, with the first token");
+    assert.equal(readEvents(body).done, true);
   } finally {
     await t.close();
   }

@@ -81,7 +81,7 @@ test("a schema keyword the grammar cannot enforce is a 400 naming it, before a s
   }
 });
 
-test("a malformed response_format is a 400 naming the field; tools stay refused by name", { skip: noShared }, async () => {
+test("a malformed response_format is a 400 naming the field, and so are tools combined with it", { skip: noShared }, async () => {
   const post = async (body: unknown) => {
     const r = await fetch(t.url + "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     return { status: r.status, error: ((await r.json()) as { error: { message: string; param: string | null } }).error };
@@ -92,8 +92,8 @@ test("a malformed response_format is a 400 naming the field; tools stay refused 
   const noName = await post({ messages: MESSAGES, response_format: { type: "json_schema", json_schema: { schema: PET } } });
   assert.equal(noName.status, 400);
   assert.equal(noName.error.param, "response_format.json_schema.name");
-  const tools = await post({ messages: MESSAGES, tools: [{ type: "function", function: { name: "f" } }] });
+  const tools = await post({ messages: MESSAGES, tools: [{ type: "function", function: { name: "f" } }], tool_choice: "required", response_format: AS_PET });
   assert.equal(tools.status, 400);
-  assert.equal(tools.error.param, "tools");
-  assert.match(tools.error.message, /not supported yet/);
+  assert.equal(tools.error.param, "tool_choice");
+  assert.match(tools.error.message, /cannot be combined with a response format/);
 });

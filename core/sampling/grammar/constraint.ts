@@ -4,12 +4,18 @@ import type { FinishReason } from "../../scheduler/sequence.ts";
 import { GrammarError, SchemaError } from "./errors.ts";
 import type { Grammar } from "./grammar.ts";
 import { jsonSchemaToGbnf } from "./json-schema.ts";
+import type { GrammarTriggers } from "./lazy.ts";
+import { AFTER_THINKING_ROOT, afterThinking, THINK_CLOSE, type ThinkingStart } from "./thinking.ts";
 
 const ZOD_FORMATS_WITHIN_GRAMMAR = new Set(["uuid", "email", "date", "date-time", "ipv4"]);
 
 /** What a request's output must match: the grammar, and how to turn the finished text into its value. */
 export interface OutputConstraint {
   readonly grammar: Grammar;
+  /** A lazy grammar's triggers: the output is free until one appears (see GrammarTriggers). */
+  readonly triggers?: GrammarTriggers;
+  /** Where a reasoning model's think block stands at the start of the output. */
+  readonly thinking?: ThinkingStart;
   parse?(text: string, finish: FinishReason): unknown;
 }
 
@@ -17,6 +23,8 @@ export interface ConstraintOptions {
   grammar?: string | Grammar;
   jsonSchema?: object | string;
   schema?: ZodType;
+  grammarTriggers?: GrammarTriggers;
+  thinking?: ThinkingStart;
 }
 
 /**
@@ -24,7 +32,30 @@ export interface ConstraintOptions {
  * GBNF text into a Grammar for the engine's vocabulary (the engine caches them, so requests with the same
  * grammar share its masks). Bad grammars and schemas throw GrammarError / SchemaError naming what is wrong.
  */
-export function resolveConstraint(options: ConstraintOptions, compile: (gbnf: string) => Grammar): OutputConstraint | undefined {
+export function resolveConstraint(options: ConstraintOptions, compile: (gbnf: string, root?: string) => Grammar): OutputConstraint | undefined {
+  const c = resolveGrammar(options, compile);
+  if (!c) {
+    if (options.grammarTriggers !== undefined) throw new GrammarError("grammarTriggers need a grammar, jsonSchema or schema");
+    return undefined;
+  }
+  const { triggers, thinking } = { triggers: options.grammarTriggers, thinking: options.thinking };
+  if (triggers !== undefined && (!Array.isArray(triggers.texts) || triggers.texts.length === 0 || triggers.texts.some((t) => typeof t !== "string" || t === ""))) {
+    throw new GrammarError("grammarTriggers.texts must be a non-empty array of non-empty strings");
+  }
+  // A lazy grammar starts at its trigger, which is searched for after the think block; an eager one holds the
+  // output from its start, so the think block goes into the grammar.
+  if (triggers) return { ...c, triggers, ...(thinking && { thinking }) };
+  if (!thinking) return c;
+  const parse = c.parse;
+  return {
+    grammar: compile(afterThinking(c.grammar.source, c.grammar.root, thinking), AFTER_THINKING_ROOT),
+    thinking,
+    // The value is the answer's: the text after the think block.
+    ...(parse && { parse: (text: string, finish: FinishReason) => parse(answerAfterThinking(text), finish) }),
+  };
+}
+
+function resolveGrammar(options: ConstraintOptions, compile: (gbnf: string) => Grammar): OutputConstraint | undefined {
   const given = (["grammar", "jsonSchema", "schema"] as const).filter((k) => options[k] !== undefined);
   if (given.length > 1) throw new GrammarError(`give one of grammar, jsonSchema and schema, not ${given.join(" and ")}`);
   if (options.grammar !== undefined) {
@@ -65,6 +96,11 @@ export function resolveConstraint(options: ConstraintOptions, compile: (gbnf: st
     };
   }
   return undefined;
+}
+
+function answerAfterThinking(text: string): string {
+  const close = text.indexOf(THINK_CLOSE);
+  return close < 0 ? text : text.slice(close + THINK_CLOSE.length).trimStart();
 }
 
 function parseSchemaText(text: string): object {

@@ -62,9 +62,12 @@ export class Grammar {
   private readonly scratchDists: Float64Array;
   /** Time spent computing masks (ms) and how many were computed, for benchmarks. */
   readonly stats = { maskMs: 0, masksComputed: 0, masksServed: 0 };
+  /** The start symbol. */
+  readonly root: string;
 
   /** `tokenId` resolves `<token text>` references to a token id (exactly one token), when the grammar has any. */
   constructor(readonly source: string, vocab: GrammarVocabulary, options: GrammarOptions = {}, tokenId?: (text: string) => number | undefined) {
+    this.root = options.root ?? "root";
     const parsed = parseGbnf(source, { root: options.root, tokenId });
     for (const rule of parsed.rules) {
       for (let i = 0; i < rule.length; i += 2) {
@@ -145,9 +148,19 @@ export class Grammar {
     if (this.trie.eog.includes(token)) return m.canEnd(state.set) ? state : undefined;
     const piece = this.trie.pieces[token]!;
     if (piece.length === 0) return undefined;
+    const after = this.advance(state, piece);
+    if (!(state.remain === 0 && m.hasTokenTop(state.set))) return after;
+    const byToken = m.nextByTokenElement(state.set, token);
+    if (byToken === DEAD) return after;
+    return after ? { ...after, set: m.union(after.set, byToken) } : { set: byToken, value: 0, remain: 0 };
+  }
+
+  /** The state after these bytes (text, not a token: no end-of-generation or token elements), or undefined. */
+  advance(state: MatchState, bytes: Uint8Array): MatchState | undefined {
+    const m = this.machine;
     let set = state.set, value = state.value, remain = state.remain, carried = remain > 0;
-    for (let i = 0; i < piece.length && set !== DEAD; i++) {
-      const b = piece[i]!;
+    for (let i = 0; i < bytes.length && set !== DEAD; i++) {
+      const b = bytes[i]!;
       if (remain > 0) {
         if (carried && b >> 6 !== 2) { set = DEAD; break; }
         value = (value << 6) + (b & 0x3f);
@@ -161,10 +174,6 @@ export class Grammar {
       }
     }
     if (set !== DEAD && remain > 0 && !m.matchesPartial(set, value, remain)) set = DEAD;
-    if (state.remain === 0 && m.hasTokenTop(state.set)) {
-      const byToken = m.nextByTokenElement(state.set, token);
-      if (byToken !== DEAD) set = set === DEAD ? byToken : m.union(set, byToken);
-    }
     return set === DEAD ? undefined : { set, value, remain };
   }
 
@@ -358,6 +367,13 @@ export class GrammarMatcher {
     if (!next) return false;
     const dist = this.grammar.distance(next);
     return dist <= tokensLeft - 1 || dist === Infinity;
+  }
+
+  /** Advances by text (a lazy grammar's trigger and what followed it in its token); false when the grammar refuses it. */
+  acceptBytes(bytes: Uint8Array): boolean {
+    const next = this.grammar.advance(this.state, bytes);
+    if (next) this.state = next;
+    return next !== undefined;
   }
 
   /** Advances by a token the mask allowed; a token it did not allow is an error (the output would leave the grammar). */

@@ -30,6 +30,9 @@ const CASES: { template: string; vocab: string; system?: false }[] = [
   { template: "microsoft-Phi-3.5-mini-instruct", vocab: "phi-3" },
   { template: "mistralai-Mistral-Nemo-Instruct-2407", vocab: "llama-spm" },
   { template: "google-gemma-2-2b-it", vocab: "llama-spm", system: false },
+  { template: "google-gemma-3-1b-it", vocab: "llama-spm" },
+  { template: "microsoft-Phi-4-mini-instruct", vocab: "phi-3" },
+  { template: "ibm-granite-granite-3.3-2B-Instruct", vocab: "starcoder" },
 ];
 
 const SYSTEM: ChatMessage = { role: "system", content: "You are a concise assistant. Answer in one sentence." };

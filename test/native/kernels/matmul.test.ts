@@ -122,17 +122,33 @@ test("large row counts split across threads give the same result as one band", (
 
 test("float matrices too large to stay cached (one weight row at a time for ≤ 16 activation rows) sum exactly as small ones", () => {
   const rand = prng(11);
-  const rows = 500, cols = 288; // f32 563 KiB, f16 281 KiB: over the 256 KiB streaming threshold; a 3-row slice is far under it
+  // f32 563 KiB, f16 281 KiB: over the 256 KiB streaming threshold; a 4-row slice is far under it (and still a shape
+  // llama.cpp's tinyBLAS takes: rows a multiple of 4)
+  const rows = 500, cols = 288;
   for (const type of [GgmlType.F32, GgmlType.F16]) {
     const w = randomWeights(rand, type, rows, cols);
     const rowBytes = w.length / rows;
     for (const nAct of [2, 5, 9, 16]) {
       const x = randomFloats(rand, nAct * cols);
       const all = k.matmul(type, w, rows, cols, x, nAct);
-      for (const r0 of [0, 101, 497]) {
-        const part = k.matmul(type, w.subarray(r0 * rowBytes, (r0 + 3) * rowBytes), 3, cols, x, nAct);
+      for (const r0 of [0, 101, 496]) {
+        const part = k.matmul(type, w.subarray(r0 * rowBytes, (r0 + 4) * rowBytes), 4, cols, x, nAct);
         for (let m = 0; m < nAct; m++)
-          for (let r = 0; r < 3; r++) assert.equal(all[m * rows + r0 + r], part[m * 3 + r], `${typeName(type)} nAct ${nAct} act ${m} row ${r0 + r}`);
+          for (let r = 0; r < 4; r++) assert.equal(all[m * rows + r0 + r], part[m * 4 + r], `${typeName(type)} nAct ${nAct} act ${m} row ${r0 + r}`);
+      }
+    }
+  }
+});
+
+test("float matrices of a shape tinyBLAS does not take (rows not a multiple of 4) sum every activation row alone, as llama.cpp falls back to ggml_vec_dot", () => {
+  const rand = prng(12);
+  for (const type of [GgmlType.F32, GgmlType.F16]) {
+    for (const rows of [1, 3, 7]) {
+      const cols = 256, w = randomWeights(rand, type, rows, cols), x = randomFloats(rand, 5 * cols);
+      const all = k.matmul(type, w, rows, cols, x, 5);
+      for (let m = 0; m < 5; m++) {
+        const alone = k.matmul(type, w, rows, cols, x.subarray(m * cols, (m + 1) * cols), 1);
+        for (let r = 0; r < rows; r++) assert.equal(all[m * rows + r], alone[r], `${typeName(type)} rows ${rows} act ${m} row ${r}`);
       }
     }
   }
