@@ -24,6 +24,9 @@ struct TileArgs {
   // Q4_K: llama.cpp's batched (GEMM) order, one fused multiply-add per 64 weights, instead of its single-row
   // (GEMV) order, one per 256-weight super-block (Matrix::gemm_order).
   bool gemm_order = false;
+  // Per activation row instead of gemm_order (nonzero: the batched order); only tile_ksuper_batch reads it, the
+  // driver splits the rows by order for every other kernel.
+  const uint8_t* gemm_rows = nullptr;
   // Packed kernels prefetch weights up to here (null: the band's end). Bands of one matrix are taken in order, so
   // the rows after a band are usually the next one's, another thread's.
   const uint8_t* prefetch_end = nullptr;

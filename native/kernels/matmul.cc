@@ -236,12 +236,14 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
     // the quantized kernels already give each row of a batch the bits it has alone.
     const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
     const int act_chunk = one_by_one ? 1 : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
-    // Q4_K rows of the two orders (gemm_rows) run as separate tiles over the band's weights, which stay in cache.
+    // Q4_K rows of the two orders (gemm_rows): the AVX-512 batch kernel takes them together (each decoded weight
+    // row serves both); other kernels get one tile per run of rows, over the band's weights, still in cache.
     const uint8_t* gemm_rows = J.gemm_rows;
-    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K;
+    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K && J.n_act > 1;
+    const bool mixed_tile = by_order && variant == Variant::Avx512;
     for (int m0 = 0, m1; m0 < J.n_act; m0 = m1) {
       m1 = std::min(J.n_act, m0 + act_chunk);
-      if (by_order)
+      if (by_order && !mixed_tile)
         for (int m = m0 + 1; m < m1; m++)
           if ((gemm_rows[m] != 0) != (gemm_rows[m0] != 0)) m1 = m;
       TileArgs t;
@@ -252,7 +254,8 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
       t.ldy = w.rows;
       t.single_row = J.n_act == 1 || one_by_one;
       t.stream_rows = J.n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
-      t.gemm_order = by_order ? gemm_rows[m0] != 0 : w.gemm_order;
+      t.gemm_order = gemm_rows != nullptr && w.type == GGML_Q4_K ? gemm_rows[m0] != 0 : w.gemm_order;
+      if (mixed_tile) t.gemm_rows = gemm_rows + m0;
       auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
         t.w = first;
         t.wrow = stride;

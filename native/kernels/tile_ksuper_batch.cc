@@ -207,22 +207,35 @@ void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const Ac
   }
 }
 
-template <int kType, bool kPer64 = false>
+template <int kType>
 void tile_rows(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  // Activation side, per pass of kLanes rows and super-block.
-  const int passes = (t.n_act + kLanes - 1) / kLanes;
+  // Passes of up to kLanes consecutive activation rows of one Q4_K order (TileArgs::gemm_rows), so that rows of
+  // both orders share each decoded weight row.
+  struct Pass { int m0, n; bool per64; };
+  thread_local std::vector<Pass> pass_list;
+  pass_list.clear();
+  auto per64 = [&](int m) { return kType == GGML_Q4_K && (t.gemm_rows ? t.gemm_rows[m] != 0 : t.gemm_order); };
+  for (int m = 0, e; m < t.n_act; m = e) {
+    for (e = m + 1; e < t.n_act && e - m < kLanes && per64(e) == per64(m);) e++;
+    pass_list.push_back({m, e - m, per64(m)});
+  }
+  const int passes = int(pass_list.size());
+  // Activation side, per pass and super-block.
   thread_local std::vector<ActSb> act_sb;
   act_sb.assign(size_t(passes) * size_t(nsb), ActSb{});
-  for (int m = 0; m < t.n_act; m++)
-    for (int64_t s = 0; s < nsb; s++) {
-      ActSb& A = act_sb[size_t(m / kLanes) * size_t(nsb) + size_t(s)];
-      const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
-      A.d[m % kLanes] = B.d;
-      for (int p = 0; p < 4; p++) {
-        const int lo = B.bsums[4 * p] + B.bsums[4 * p + 1], hi = B.bsums[4 * p + 2] + B.bsums[4 * p + 3];
-        A.bsum_pairs[p][m % kLanes] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+  for (int p = 0; p < passes; p++)
+    for (int i = 0; i < pass_list[size_t(p)].n; i++) {
+      const int m = pass_list[size_t(p)].m0 + i;
+      for (int64_t s = 0; s < nsb; s++) {
+        ActSb& A = act_sb[size_t(p) * size_t(nsb) + size_t(s)];
+        const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
+        A.d[i] = B.d;
+        for (int q = 0; q < 4; q++) {
+          const int lo = B.bsums[4 * q] + B.bsums[4 * q + 1], hi = B.bsums[4 * q + 2] + B.bsums[4 * q + 3];
+          A.bsum_pairs[q][i] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+        }
       }
     }
   // Rows are decoded a few at a time into an L2-sized scratch, then every pass of activation rows (L1-sized) runs
@@ -235,10 +248,11 @@ void tile_rows(const TileArgs& t) {
     const int r1 = int(std::min<int64_t>(t.nw, r0 + rows_per_part));
     for (int r = r0; r < r1; r++) decode_row<kType>(t.w + size_t(r) * t.wrow, nsb, dec.data() + size_t(r - r0) * size_t(nsb));
     for (int p = 0; p < passes; p++) {
-      const int m0 = p * kLanes;
+      const Pass& P = pass_list[size_t(p)];
+      const auto pass = P.per64 ? row_pass<kType, true> : row_pass<kType, false>;
       for (int r = r0; r < r1; r++)
-        row_pass<kType, kPer64>(dec.data() + size_t(r - r0) * size_t(nsb), nsb, act + size_t(m0) * size_t(nsb),
-                        act_sb.data() + size_t(p) * size_t(nsb), std::min(kLanes, t.n_act - m0), t.y + int64_t(m0) * t.ldy + r, t.ldy);
+        pass(dec.data() + size_t(r - r0) * size_t(nsb), nsb, act + size_t(P.m0) * size_t(nsb), act_sb.data() + size_t(p) * size_t(nsb),
+             P.n, t.y + int64_t(P.m0) * t.ldy + r, t.ldy);
     }
   }
 }
@@ -249,7 +263,7 @@ bool ksuper_batch_supports(int wtype) { return wtype == GGML_Q4_K || wtype == GG
 
 void tile_ksuper_batch(const TileArgs& t) {
   switch (t.wtype) {
-    case GGML_Q4_K: t.gemm_order ? tile_rows<GGML_Q4_K, true>(t) : tile_rows<GGML_Q4_K>(t); break;
+    case GGML_Q4_K: tile_rows<GGML_Q4_K>(t); break;
     case GGML_Q5_K: tile_rows<GGML_Q5_K>(t); break;
     default: tile_rows<GGML_Q6_K>(t); break;
   }

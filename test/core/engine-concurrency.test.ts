@@ -66,17 +66,21 @@ test("float weights too: 8 prompts on stories15M-f32 give the same tokens togeth
   assert.deepEqual(together.map((r) => r.tokens), expected);
 });
 
-test("batch arithmetic too: 8 prompts (some of 64+ tokens) give the same tokens together, with prefix caching, as one at a time", { skip: noShared }, async () => {
-  const options: EngineOptions = { model: sharedModel("stories15M-q4_k_m.gguf"), threads: 2, contextSize: 128, prefixCaching: false, arithmetic: "batch" };
-  const prompts = PROMPTS.filter((_, i) => i % 4 === 2);
-  const solo = await Engine.load(options);
-  assert.ok(prompts.some((p) => solo.tokenize(p).length >= 64), "a prompt long enough for llama.cpp's batched attention");
-  const expected: number[][] = [];
-  for (const p of prompts) expected.push((await solo.generate(p, greedy)).tokens);
-  const batched = await Engine.load({ ...options, prefixCaching: true });
-  for (const round of ["first", "second"]) {
-    const together = await Promise.all(prompts.map((p) => batched.generate(p, greedy)));
-    assert.deepEqual(together.map((r) => r.tokens), expected, `${round} round`);
-  }
-  assert.ok(batched.stats().prefixCache.hitTokens > 0);
-});
+// "prompt" (the default) mixes in one step prompt rows in llama.cpp's batched Q4_K order and tiled attention with
+// generated rows in its single-row ones; "batch" computes every row batched.
+for (const arithmetic of ["prompt", "batch"] as const) {
+  test(`${arithmetic} arithmetic, Q4_K: 8 prompts (some of 64+ tokens) give the same tokens together, with prefix caching, as one at a time`, { skip: noShared }, async () => {
+    const options: EngineOptions = { model: sharedModel("stories15M-q4_k_m.gguf"), threads: 2, contextSize: 128, prefixCaching: false, arithmetic };
+    const prompts = PROMPTS.filter((_, i) => i % 4 === 2);
+    const solo = await Engine.load(options);
+    assert.ok(prompts.some((p) => solo.tokenize(p).length >= 64), "a prompt long enough for llama.cpp's batched attention");
+    const expected: number[][] = [];
+    for (const p of prompts) expected.push((await solo.generate(p, greedy)).tokens);
+    const batched = await Engine.load({ ...options, prefixCaching: true });
+    for (const round of ["first", "second"]) {
+      const together = await Promise.all(prompts.map((p) => batched.generate(p, greedy)));
+      assert.deepEqual(together.map((r) => r.tokens), expected, `${round} round`);
+    }
+    assert.ok(batched.stats().prefixCache.hitTokens > 0);
+  });
+}
