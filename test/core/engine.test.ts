@@ -130,7 +130,7 @@ test("configure() changes batching between steps; bad settings are refused with 
   assert.equal(engine.batching.maxSeqs, 8);
   await assert.rejects(Engine.load({ model: sharedModel(MODEL), kvType: "q4" as never }), /kvType must be one of f16, f32, q8_0/);
   await assert.rejects(Engine.load({ model: sharedModel(MODEL), kvType: "q8_0" }), /multiple of 32/);
-  await assert.rejects(Engine.load({ model: sharedModel(MODEL), arithmetic: "fast" as never }), /arithmetic must be "token" or "batch", got fast/);
+  await assert.rejects(Engine.load({ model: sharedModel(MODEL), arithmetic: "fast" as never }), /arithmetic must be one of prompt, token, batch, got fast/);
 });
 
 test("stats() reports blocks, queues, and the prefix cache", { skip: noShared }, async () => {
