@@ -248,7 +248,7 @@ export class Engine {
   }
 
   /** The arithmetic flags of a prompt of n tokens (evaluated as one batch), when the model's arithmetic has them. */
-  private promptArithmetic(n: number): Uint8Array | undefined {
+  promptArithmetic(n: number): Uint8Array | undefined {
     return this.model.arithmetic === "prompt" ? promptRowArithmetic(n) : undefined;
   }
 
@@ -296,7 +296,9 @@ export class Engine {
     const constraint = resolveConstraint(options, (gbnf, root) => this.grammar(gbnf, { root }));
     const g = new Generation(this.model.tokenizer, tokens, options, constraint);
     if (spec && options.logprobs !== undefined) throw new RangeError("logprobs cannot be combined with speculative decoding");
-    const seq = new Sequence(this.nextId++, tokens, g.picker, g, this.promptArithmetic(tokens.length));
+    const given = this.model.arithmetic === "prompt" ? options.promptArithmetic : undefined;
+    if (given && given.length !== tokens.length) throw new RangeError(`promptArithmetic has ${given.length} flags for ${tokens.length} prompt tokens`);
+    const seq = new Sequence(this.nextId++, tokens, g.picker, g, given ?? this.promptArithmetic(tokens.length));
     const problem = this.scheduler.cannotFit(seq);
     if (problem) {
       g.onFinish(seq, "error", new RangeError(`the prompt (${tokens.length} tokens) ${problem}`));

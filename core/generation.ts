@@ -52,6 +52,14 @@ export interface GenerateOptions extends SamplingOptions {
    * prompt opened it): the grammar holds the text after the block. The chat layer sets this from the prompt.
    */
   thinking?: ThinkingStart;
+  /**
+   * The prompt tokens' arithmetic flags (core/model/row-arithmetic.ts), one per token, in place of the engine's
+   * default for a prompt evaluated as one batch. The chat layer sets it when a turn continues the conversation it
+   * computed: the earlier tokens keep the flags they were computed with (so the prefix cache finds them, as
+   * llama-server's cache keeps a conversation), the new tokens take a batch's. Ignored in the "token" and "batch"
+   * arithmetics.
+   */
+  promptArithmetic?: Uint8Array;
 }
 
 export interface TokenEvent {
@@ -272,6 +280,6 @@ export class Generation implements SequenceSink {
 
 /** The sampler's share of the options (it rejects keys it does not know). */
 function samplingPart(options: GenerateOptions): SamplingOptions {
-  const { maxTokens, stop, signal, addSpecial, parseSpecial, renderSpecial, ignoreEos, speculative, earlyExit, logprobs, grammar, jsonSchema, schema, grammarTriggers, thinking, ...sampling } = options;
+  const { maxTokens, stop, signal, addSpecial, parseSpecial, renderSpecial, ignoreEos, speculative, earlyExit, logprobs, grammar, jsonSchema, schema, grammarTriggers, thinking, promptArithmetic, ...sampling } = options;
   return sampling;
 }

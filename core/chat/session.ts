@@ -87,13 +87,16 @@ export interface SavedChat {
   enableThinking?: boolean;
   contextOverflow: ContextOverflowPolicy;
   template?: string;
-  context?: { text: string; tokens: number[] };
+  /** `flags`: the tokens' arithmetic flags as computed (GenerateOptions.promptArithmetic). */
+  context?: { text: string; tokens: number[]; flags?: number[] };
 }
 
 /** The conversation as the model last saw it: rendered text and its tokens (prompt, then generated tokens). */
 interface SeenContext {
   readonly text: string;
   readonly tokens: readonly number[];
+  /** The tokens' arithmetic flags as computed (GenerateOptions.promptArithmetic); unknown after a load. */
+  readonly flags?: Uint8Array;
 }
 
 /**
@@ -157,7 +160,7 @@ export class ChatSession {
       ...(this.enableThinking === undefined ? {} : { enableThinking: this.enableThinking }),
       contextOverflow: this.contextOverflow,
       ...(this.customTemplate ? { template: this.template.source } : {}),
-      ...(this.seen ? { context: { text: this.seen.text, tokens: [...this.seen.tokens] } } : {}),
+      ...(this.seen ? { context: { text: this.seen.text, tokens: [...this.seen.tokens], ...(this.seen.flags && { flags: Array.from(this.seen.flags) }) } } : {}),
     };
   }
 
@@ -169,7 +172,7 @@ export class ChatSession {
     this.enableThinking = s.enableThinking;
     this.contextOverflow = s.contextOverflow;
     this.messages = s.messages.map((m) => ({ ...m }));
-    this.seen = s.context;
+    this.seen = s.context && { text: s.context.text, tokens: s.context.tokens, ...(s.context.flags && { flags: Uint8Array.from(s.context.flags) }) };
   }
 
   /** The conversation with `text` as the next user message: the assistant's turn, streamed. */
@@ -202,7 +205,7 @@ export class ChatSession {
     };
     // A constraint (grammar, schema) holds the answer: a think block before it stays free.
     const start = thinkingStart(prompt.text, this.template.source.includes(THINK_OPEN));
-    const stream = this.engine.stream(prompt.tokens, { ...generate, ...(start && { thinking: start }) });
+    const stream = this.engine.stream(prompt.tokens, { ...generate, ...(start && { thinking: start }), ...(prompt.flags && { promptArithmetic: prompt.flags }) });
     let last = 0;
     for await (const e of stream) {
       const wasThinking = splitter.thinking;
@@ -232,7 +235,11 @@ export class ChatSession {
     // The answer's tokens extend what the model saw only when its text is exactly their text: not after a stop
     // string (its tokens are not in the text) or a control token (it has no text).
     const exact = result.finishReason !== "stop" && !result.tokens.some((t) => isControl(this.engine, t));
-    this.seen = exact ? { text: prompt.text + result.text, tokens: [...prompt.tokens, ...result.tokens] } : prompt;
+    // Generated tokens are computed as lone tokens (flags 0); the next turn's prompt keeps them that way.
+    const flags = prompt.flags ?? this.engine.promptArithmetic(prompt.tokens.length);
+    this.seen = exact
+      ? { text: prompt.text + result.text, tokens: [...prompt.tokens, ...result.tokens], ...(flags && { flags: concatFlags(flags, new Uint8Array(result.tokens.length)) }) }
+      : { ...prompt, ...(flags && { flags }) };
     const speed = (p: { ms: number; timed: number }) => (p.ms > 0 ? (p.timed / p.ms) * 1000 : 0);
     return {
       answer, thinking, finishReason: result.finishReason, dropped, promptTokens: result.promptTokens, tokens: result.tokens,
@@ -285,13 +292,29 @@ export class ChatSession {
   private tokens(messages: readonly ChatMessage[], enableThinking: boolean | undefined): SeenContext {
     const text = this.template.render(messages, { addGenerationPrompt: true, enableThinking });
     const tokenizer = this.engine.model.tokenizer;
+    let tokens: number[] | undefined;
     if (this.seen && text.startsWith(this.seen.text)) {
       const rest = text.slice(this.seen.text.length);
       const restTokens = tokenizer.encode(rest, { addSpecial: false, parseSpecial: true });
       const plain = tokenizer.encode(rest, { addSpecial: false, parseSpecial: false });
-      if (restTokens.length > 0 && restTokens[0] !== plain[0]) return { text, tokens: [...this.seen.tokens, ...restTokens] };
+      if (restTokens.length > 0 && restTokens[0] !== plain[0]) tokens = [...this.seen.tokens, ...restTokens];
     }
-    return { text, tokens: Array.from(tokenizer.encode(text, CHAT_ENCODE)) };
+    tokens ??= Array.from(tokenizer.encode(text, CHAT_ENCODE));
+    return { text, tokens, ...this.continuedFlags(tokens) };
+  }
+
+  /**
+   * The arithmetic flags of a prompt that shares a prefix with what the model saw: the shared tokens as they were
+   * computed, the rest as one batch after them. That is what llama-server computes for a conversation it keeps,
+   * and what the prefix cache holds (its keys carry the flags).
+   */
+  private continuedFlags(tokens: readonly number[]): { flags?: Uint8Array } {
+    const seen = this.seen;
+    if (!seen?.flags) return {};
+    let shared = 0;
+    while (shared < tokens.length - 1 && shared < seen.tokens.length && tokens[shared] === seen.tokens[shared]) shared++;
+    const rest = this.engine.promptArithmetic(tokens.length - shared);
+    return rest ? { flags: concatFlags(seen.flags.subarray(0, shared), rest) } : {};
   }
 
   private systemMessages(): ChatMessage[] {
@@ -308,6 +331,13 @@ export class ChatSession {
   private assertIdle(what: string): void {
     if (this.busy) throw new ChatError(`${what}: a turn is still running in this session`);
   }
+}
+
+function concatFlags(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** A token that decodes to no text unless special tokens are rendered (<|im_start|> and the like). */
@@ -338,10 +368,14 @@ function checkSaved(v: unknown, nVocab: number): SavedChat {
       throw bad(`messages[${i}] must be {role, content[, reasoning]} strings`);
     }
   }
-  const c = s["context"] as { text?: unknown; tokens?: unknown } | undefined;
+  const c = s["context"] as { text?: unknown; tokens?: unknown; flags?: unknown } | undefined;
   if (c !== undefined && (typeof c !== "object" || c === null || typeof c.text !== "string" || !Array.isArray(c.tokens) ||
     !c.tokens.every((t) => Number.isInteger(t) && t >= 0 && t < nVocab))) {
     throw bad(`context must be {text, tokens} with token ids below ${nVocab}`);
+  }
+  if (c?.flags !== undefined && (!Array.isArray(c.flags) || c.flags.length !== (c.tokens as unknown[]).length ||
+    !c.flags.every((f) => Number.isInteger(f) && f >= 0 && f < 256))) {
+    throw bad("context.flags must be one byte per token");
   }
   return { ...(s as unknown as SavedChat), contextOverflow: checkPolicy(s["contextOverflow"] ?? "error") };
 }

@@ -49,8 +49,7 @@ test("a Qwen3-shaped model's think block streams apart, is counted apart, and th
   // After the generation prompt's "\n": <think>Hmm let me think</think>\n\nHi!<|im_end|>
   const model = path.join(dir, "qwen3-thinker.gguf");
   writeQwen3Thinker(model, [id("\n"), THINK, id("Hmm"), id(" let"), id(" me"), id(" think"), END_THINK, id("\n\n"), id("Hi"), id("!"), IM_END]);
-  // "token": turns reuse the earlier answer's K/V from the prefix cache (see test/core/chat/session.test.ts).
-  const engine = await Engine.load({ model, threads: 2, arithmetic: "token" });
+  const engine = await Engine.load({ model, threads: 2 });
   const session = await engine.chat({ systemPrompt: "Be brief." });
   const collect = async (stream: ChatStream) => {
     const events: ChatEvent[] = [];
