@@ -236,10 +236,9 @@ export class ChatSession {
     // string (its tokens are not in the text) or a control token (it has no text).
     const exact = result.finishReason !== "stop" && !result.tokens.some((t) => isControl(this.engine, t));
     // Generated tokens are computed as lone tokens (flags 0); the next turn's prompt keeps them that way.
-    const flags = prompt.flags ?? this.engine.promptArithmetic(prompt.tokens.length);
     this.seen = exact
-      ? { text: prompt.text + result.text, tokens: [...prompt.tokens, ...result.tokens], ...(flags && { flags: concatFlags(flags, new Uint8Array(result.tokens.length)) }) }
-      : { ...prompt, ...(flags && { flags }) };
+      ? { text: prompt.text + result.text, tokens: [...prompt.tokens, ...result.tokens], ...(prompt.flags && { flags: concatFlags(prompt.flags, new Uint8Array(result.tokens.length)) }) }
+      : prompt;
     const speed = (p: { ms: number; timed: number }) => (p.ms > 0 ? (p.timed / p.ms) * 1000 : 0);
     return {
       answer, thinking, finishReason: result.finishReason, dropped, promptTokens: result.promptTokens, tokens: result.tokens,
@@ -304,13 +303,16 @@ export class ChatSession {
   }
 
   /**
-   * The arithmetic flags of a prompt that shares a prefix with what the model saw: the shared tokens as they were
-   * computed, the rest as one batch after them. That is what llama-server computes for a conversation it keeps,
-   * and what the prefix cache holds (its keys carry the flags).
+   * The arithmetic flags of a prompt (none in the "token" and "batch" arithmetics): the tokens it shares with what
+   * the model saw as they were computed, the rest as one batch after them. That is what llama-server computes for a
+   * conversation it keeps, and what the prefix cache holds (its keys carry the flags).
    */
   private continuedFlags(tokens: readonly number[]): { flags?: Uint8Array } {
     const seen = this.seen;
-    if (!seen?.flags) return {};
+    if (!seen?.flags) {
+      const flags = this.engine.promptArithmetic(tokens.length);
+      return flags ? { flags } : {};
+    }
     let shared = 0;
     while (shared < tokens.length - 1 && shared < seen.tokens.length && tokens[shared] === seen.tokens[shared]) shared++;
     const rest = this.engine.promptArithmetic(tokens.length - shared);
