@@ -878,6 +878,180 @@ void attend_batch(const HeadAttention& a, const float* q, float* out) {
   attend_batch_portable(a, rows, q, out);
 }
 
+#if defined(__x86_64__)
+// ---- several queries and heads of one tile in the batch arithmetic ---------------------------------------
+// attend_batch_avx512's operations for every (query, head) pair of an attend_tile call, tile of 64 positions by
+// tile: each 16-position K group and each V row is converted once for all the pairs that read it (the queries of
+// the tile, the heads sharing a KV head under GQA) instead of once per pair. Every pair's own chain of operations
+// (its score sums over the dimensions, its online softmax, its V accumulation position by position) is the one
+// attend_batch_avx512 runs, so the results are bit-identical.
+
+struct BatchPair {
+  const float* q;
+  float* out;
+  ptrdiff_t dk, dv;  // bytes from the first head's K and V rows to this pair's KV head's
+  int kv;            // KV head offset (pairs of one KV head are adjacent)
+  int n, first;      // context and the first attended position (sliding window)
+  float M, S;
+  float* e;          // this tile's scores, then weights
+  float* acc;        // the V accumulator
+};
+
+// A pair reads the tile at t0 when the tile holds attended positions of its context.
+inline bool pair_reads(const BatchPair& p, int t0) { return t0 < p.n && t0 >= p.first / kBatchTile * kBatchTile; }
+
+// Scores of NP pairs (one KV head) for the 16 positions of K at k, stored at e[p] + 16·g.
+template <int NP>
+__attribute__((target("avx512f,fma,f16c"))) void batch_scores16(const uint16_t* k, int stride, int hd, const BatchPair* const* pairs, float scale, int g) {
+  __m512 dot[NP];
+  for (int p = 0; p < NP; p++) dot[p] = _mm512_setzero_ps();
+  for (int d = 0; d < hd; d++) {
+    const __m512 kd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + size_t(d) * stride)));
+    for (int p = 0; p < NP; p++) dot[p] = _mm512_fmadd_ps(kd, _mm512_set1_ps(pairs[p]->q[d]), dot[p]);
+  }
+  for (int p = 0; p < NP; p++) _mm512_storeu_ps(pairs[p]->e + 16 * g, _mm512_mul_ps(dot[p], _mm512_set1_ps(scale)));
+}
+
+using BatchScoresFn = void (*)(const uint16_t*, int, int, const BatchPair* const*, float, int);
+constexpr int kMaxScorePairs = 8;  // accumulators in registers
+constexpr BatchScoresFn kBatchScores[kMaxScorePairs] = {batch_scores16<1>, batch_scores16<2>, batch_scores16<3>, batch_scores16<4>,
+                                                         batch_scores16<5>, batch_scores16<6>, batch_scores16<7>, batch_scores16<8>};
+
+// Vectors i0 .. i0+NV-1 of V rows 0..valid-1 (at v[j] + dv) into the accumulators of NP pairs, each first rescaled
+// by its factor. (Each dimension's accumulator is its own chain, so a head may be taken in slices of vectors.)
+template <int NV, int NP>
+__attribute__((target("avx512f,fma,f16c"))) void batch_v_rows(const uint8_t* const* v, ptrdiff_t dv, int i0, int valid, const BatchPair* const* pairs, const float* ms) {
+  __m512 acc[NP][NV];
+  dv += ptrdiff_t(i0) * 32;
+  for (int p = 0; p < NP; p++) {
+    const __m512 f = _mm512_set1_ps(ms[p]);
+    for (int i = 0; i < NV; i++) {
+      acc[p][i] = _mm512_loadu_ps(pairs[p]->acc + 16 * (i0 + i));
+      if (ms[p] != 1.0f) acc[p][i] = _mm512_mul_ps(acc[p][i], f);
+    }
+  }
+  for (int j = 0; j < valid; j++) {
+    if (j + kVPrefetchDistance < valid) prefetch_row(v[j + kVPrefetchDistance] + dv, size_t(NV) * 32);
+    const auto* row = reinterpret_cast<const __m256i*>(v[j] + dv);
+    __m512 vr[NV];
+    for (int i = 0; i < NV; i++) vr[i] = _mm512_cvtph_ps(_mm256_loadu_si256(row + i));
+    for (int p = 0; p < NP; p++) {
+      const __m512 w = _mm512_set1_ps(pairs[p]->e[j]);
+      for (int i = 0; i < NV; i++) acc[p][i] = _mm512_fmadd_ps(vr[i], w, acc[p][i]);
+    }
+  }
+  for (int p = 0; p < NP; p++)
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(pairs[p]->acc + 16 * (i0 + i), acc[p][i]);
+}
+
+using BatchVFn = void (*)(const uint8_t* const*, ptrdiff_t, int, int, const BatchPair* const*, const float*);
+constexpr int kMaxVSlice = 8;  // vectors of a head one V pass takes
+// Pairs per V pass for NV vectors a head: 16 accumulators or fewer.
+constexpr int max_v_pairs(int nv) { return std::max(1, 16 / nv); }
+
+template <int NV, int... Ps>
+BatchVFn pick_v_pairs(int n, std::integer_sequence<int, Ps...>) {
+  BatchVFn fn = nullptr;
+  ((n == Ps + 1 ? (fn = batch_v_rows<NV, Ps + 1>, 0) : 0), ...);
+  return fn;
+}
+
+// The V pass for n pairs (<= max_v_pairs(nv)) over nv (1..kMaxVSlice) vectors of their heads.
+BatchVFn batch_v_fn(int nv, int n) {
+  switch (nv) {
+#define IR_BATCH_V(NV) \
+  case NV: return pick_v_pairs<NV>(n, std::make_integer_sequence<int, max_v_pairs(NV)>{});
+    IR_BATCH_V(1) IR_BATCH_V(2) IR_BATCH_V(3) IR_BATCH_V(4) IR_BATCH_V(5) IR_BATCH_V(6) IR_BATCH_V(7) IR_BATCH_V(8)
+#undef IR_BATCH_V
+    default: return nullptr;
+  }
+}
+
+// Whether attend_batch_tile takes these heads: attend_batch_avx512's conditions (an f16 pool, K in 16-slot groups).
+bool batch_tile_applies(const HeadAttention& a) {
+  return kernels.avx512_fma_f16c && a.kv->type() == KvType::F16 && a.kv->k_dim_stride() % 16 == 0;
+}
+
+void attend_batch_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
+  const int hd = heads[0].head_dim, nv = hd / 16, n_max = heads[0].n_ctx, stride = heads[0].kv->k_dim_stride();
+  const float scale = heads[0].scale;
+  struct BatchScratch {
+    HeadScratch rows;
+    std::vector<float> e, acc;
+    BatchPair pairs[kMaxTile * kMaxHeadGroup];
+  };
+  thread_local BatchScratch sc;
+  sc.rows.reserve(n_max);
+  const Rows rows = gather_rows(heads[0], sc.rows.k, sc.rows.v);
+  const int n_pairs = count * n_heads;
+  sc.e.resize(size_t(n_pairs) * kBatchTile);
+  sc.acc.assign(size_t(n_pairs) * hd, 0.0f);
+  // Pairs ordered by KV head, then query, then head.
+  int order[kMaxHeadGroup];
+  for (int h = 0; h < n_heads; h++) order[h] = h;
+  std::stable_sort(order, order + n_heads, [&](int x, int y) { return heads[x].kv_offset < heads[y].kv_offset; });
+  int np = 0;
+  for (int oi = 0; oi < n_heads;) {
+    int oj = oi;
+    while (oj < n_heads && heads[order[oj]].kv_offset == heads[order[oi]].kv_offset) oj++;
+    for (int t = 0; t < count; t++)
+      for (int o = oi; o < oj; o++) {
+        const int h = order[o], n = n_max - (count - 1 - t);
+        BatchPair& p = sc.pairs[np];
+        p = {q + size_t(t) * q_stride + size_t(h) * hd, out + size_t(t) * out_stride + size_t(h) * hd,
+             k_head_distance(heads[0], heads[h]), ptrdiff_t(heads[h].kv->bytes_for(heads[h].kv_offset)) - ptrdiff_t(heads[0].kv->bytes_for(heads[0].kv_offset)),
+             heads[h].kv_offset, n, first_attended(n, heads[h].window), -INFINITY, 0.0f,
+             sc.e.data() + size_t(np) * kBatchTile, sc.acc.data() + size_t(np) * hd};
+        np++;
+      }
+    oi = oj;
+  }
+  BatchPair* active[kMaxTile * kMaxHeadGroup];
+  float ms[kMaxTile * kMaxHeadGroup];
+  for (int t0 = sc.pairs[0].first / kBatchTile * kBatchTile; t0 < n_max; t0 += kBatchTile) {
+    // The pairs reading this tile, still grouped by KV head.
+    int na = 0;
+    for (int i = 0; i < np; i++)
+      if (pair_reads(sc.pairs[i], t0)) active[na++] = &sc.pairs[i];
+    // Scores: runs of pairs of one KV head, up to kMaxScorePairs at a time, for the groups any of them needs.
+    for (int i = 0; i < na;) {
+      int j = i + 1;
+      while (j < na && j - i < kMaxScorePairs && active[j]->kv == active[i]->kv) j++;
+      int valid = 0;
+      for (int x = i; x < j; x++) valid = std::max(valid, std::min(kBatchTile, active[x]->n - t0));
+      for (int g = 0; 16 * g < valid; g++)
+        kBatchScores[j - i - 1](reinterpret_cast<const uint16_t*>(rows.k[t0 + 16 * g] + active[i]->dk), stride, hd, active + i, scale, g);
+      i = j;
+    }
+    // Each pair's masking and online softmax, as attend_batch_avx512 runs them.
+    for (int i = 0; i < na; i++) {
+      BatchPair& p = *active[i];
+      const int valid = std::min(kBatchTile, p.n - t0);
+      for (int j = valid; j < kBatchTile; j++) p.e[j] = -INFINITY;
+      batch_tile_cap_and_mask(heads[0], p.e, t0, valid, p.first);
+      ms[i] = batch_tile_softmax(p.e, p.M, p.S, true);
+    }
+    // V: runs of pairs of one KV head and the same number of positions, up to the registers' worth at a time, in
+    // slices of up to kMaxVSlice vectors of the head.
+    for (int i0 = 0; i0 < nv; i0 += kMaxVSlice) {
+      const int w = std::min(kMaxVSlice, nv - i0);
+      for (int i = 0; i < na;) {
+        const int valid = std::min(kBatchTile, active[i]->n - t0);
+        int j = i + 1;
+        while (j < na && j - i < max_v_pairs(w) && active[j]->kv == active[i]->kv && std::min(kBatchTile, active[j]->n - t0) == valid) j++;
+        batch_v_fn(w, j - i)(rows.v + t0, active[i]->dv, i0, valid, active + i, ms + i);
+        i = j;
+      }
+    }
+  }
+  for (int i = 0; i < np; i++) {
+    const BatchPair& p = sc.pairs[i];
+    const float s = p.S == 0.0f ? 0.0f : 1.0f / p.S;
+    for (int d = 0; d < hd; d++) p.out[d] = p.acc[d] * s;
+  }
+}
+#endif
+
 }  // namespace
 
 int heads_per_pass(int head_dim) {
@@ -967,6 +1141,7 @@ void attend_heads(const HeadAttention* all, int n_heads, const float* q, float* 
 void attend_tile(const HeadAttention* all, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
   const int hd = all[0].head_dim;
 #if defined(__x86_64__)
+  if (batch_arithmetic_applies(all[0]) && batch_tile_applies(all[0])) return attend_batch_tile(all, n_heads, count, q, q_stride, out, out_stride);
   const SoftmaxHeadsFn pass = heads_pass(all, n_heads);
   if (count > 1 && count <= kMaxTile && pass && all[0].kv->k_dim_stride() % 16 == 0 && ggml_f16_simd_dims(hd) == 0) {
     // The K reads start at the block of the first query's window; query t skips the positions before its own.
