@@ -134,3 +134,11 @@ test("preemption in a pool too small for every sequence at once: each sequence's
     assert.equal(e.stats().windowBlocks!.used, 0);
   });
 });
+
+test("self-drafting writes the window layers' blocks through their table too: greedy tokens equal plain decoding's", { skip: noShared }, async () => {
+  const prompt = [1, ...randomTokens(30)];
+  const opts = { temperature: 0, ignoreEos: true, maxTokens: 150 };
+  const plain = await withEngine({ swaFullCache: true }, (e) => e.generate(prompt, opts));
+  const spec = await withEngine({}, (e) => e.generate(prompt, { ...opts, speculative: { mode: "self", layers: 1, k: 3 } }));
+  assert.deepEqual(spec.tokens, plain.tokens);
+});
