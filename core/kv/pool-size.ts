@@ -15,18 +15,20 @@ export interface PoolSizing {
 
 /**
  * Blocks of the main pool and of the sliding-window layers' pool. Without window layers kept apart: the budget's
- * worth of blocks (and one context). With them, the window pool needs no more than every sequence's window plus
- * one step's tokens (llama.cpp sizes its SWA cache n_seq · (window + n_ubatch) likewise), never more than the
- * budget gave all layers before, and the main pool takes the rest of the budget: positions the window layers no
- * longer keep become room for more context.
+ * worth of blocks (and one context). With them, the budget is split in the proportion one sequence filling the
+ * context takes of each (all its positions in the main layers, its window and one step's chunk in the window
+ * layers): the positions the window layers no longer keep become room for more context. The window pool needs no
+ * more than every sequence's window plus one step's tokens (llama.cpp sizes its SWA cache n_seq · (window +
+ * n_ubatch) likewise), and no fewer than one sequence's; the main pool takes the rest, and at least one context.
  */
 export function kvPoolSizes(s: PoolSizing): { nBlocks: number; nWindowBlocks: number } {
   const bs = s.blockSize, contextBlocks = Math.ceil(s.contextSize / bs);
-  const allBlocks = Math.floor(s.budgetBytes / ((s.globalBytesPerToken + s.windowBytesPerToken) * bs));
-  if (s.windowBytesPerToken === 0) return { nBlocks: Math.max(allBlocks, contextBlocks), nWindowBlocks: 0 };
-  const windowNeed = s.maxSeqs * (Math.ceil((s.window - 1) / bs) + 2) + Math.ceil(s.maxBatchTokens / bs) + 1;
-  const nWindowBlocks = Math.max(Math.min(allBlocks, windowNeed), Math.ceil((s.window - 1 + s.maxBatchTokens) / bs) + 1);
-  const rest = s.budgetBytes - nWindowBlocks * s.windowBytesPerToken * bs;
-  const nBlocks = Math.max(Math.floor(rest / (s.globalBytesPerToken * bs)), contextBlocks);
+  const g = s.globalBytesPerToken * bs, w = s.windowBytesPerToken * bs;
+  if (w === 0) return { nBlocks: Math.max(Math.floor(s.budgetBytes / g), contextBlocks), nWindowBlocks: 0 };
+  const oneSequence = Math.min(contextBlocks, Math.ceil((s.window - 1 + s.maxBatchTokens) / bs) + 1);
+  const everySequence = s.maxSeqs * (Math.ceil((s.window - 1) / bs) + 2) + Math.ceil(s.maxBatchTokens / bs) + 1;
+  const share = Math.floor((s.budgetBytes * (oneSequence * w)) / (contextBlocks * g + oneSequence * w) / w);
+  const nWindowBlocks = Math.max(Math.min(share, everySequence), Math.ceil((s.window - 1 + s.maxBatchTokens) / bs) + 1);
+  const nBlocks = Math.max(Math.floor((s.budgetBytes - nWindowBlocks * w) / g), contextBlocks);
   return { nBlocks, nWindowBlocks };
 }

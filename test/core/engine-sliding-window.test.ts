@@ -51,7 +51,7 @@ test("generating far past the window: the window layers hold ~window blocks, fre
       if (++steps > 2) assert.ok(used <= bound, `step ${steps}: ${used} window blocks held, more than ${bound}`);
     });
     let lastBytes = 0;
-    e.onStep(() => (lastBytes = e.stats().kvBytesUsed));
+    e.onStep(() => (lastBytes = e.stats().kvBytesUsed || lastBytes)); // the very last step ends the sequence: 0 held
     const r = await e.generate(prompt, { temperature: 0.9, seed: 3, ignoreEos: true, maxTokens: 600 });
     return [r, e.stats(), e.stats().windowBlocks!.used, lastBytes] as const;
   });
@@ -63,7 +63,7 @@ test("generating far past the window: the window layers hold ~window blocks, fre
   assert.equal(after.blocks.used, 0);
   // K/V held at the last step: 1 global layer x 640 positions + 2 window layers x <= 4 blocks, against 3 x 640.
   const perLayerToken = 2 * 64 * 2;
-  assert.ok(bytes <= perLayerToken * (640 + 16 + 2 * 4 * 16), `${bytes} bytes held`);
+  assert.ok(bytes >= perLayerToken * (640 + 2 * 2 * 16) && bytes <= perLayerToken * (640 + 16 + 2 * 4 * 16), `${bytes} bytes held`);
   console.log(`K/V held after 640 positions: ${bytes} bytes (all layers would hold ${3 * perLayerToken * 640})`);
 });
 
