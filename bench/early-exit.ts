@@ -12,7 +12,7 @@ import { perplexity } from "../core/perplexity.ts";
 import { stepwiseScorer } from "../core/earlyexit/stepwise-scorer.ts";
 import { Engine } from "../core/engine.ts";
 import type { ExitPoint } from "../core/earlyexit/options.ts";
-import { fmt, median, model, sharedDir } from "./lib.ts";
+import { fmt, median, medianRatio, model, sharedDir } from "./lib.ts";
 
 const { values } = parseArgs({
   options: {
@@ -119,7 +119,7 @@ console.log("setting                                   tok/s  vs full  layers  a
 let best: { name: string; ratio: number } | undefined;
 for (const s of settings) {
   const sp = speed.get(s)!, q = quality.get(s)!;
-  const ratio = median(sp.map((x, i) => x.tps / plain[i]!.tps));
+  const ratio = medianRatio(sp.map((x) => x.tps), plain.map((x) => x.tps));
   const dppl = q.ppl / fullPpl - 1;
   if (s.exits && dppl <= 0.02 && (!best || ratio > best.ratio)) best = { name: s.name, ratio };
   console.log(`${s.name.padEnd(40)} ${fmt(median(sp.map((x) => x.tps))).padStart(6)}  ${fmt(ratio, 2).padStart(6)}x  ${fmt(q.agree.layers, 2).padStart(5)}  ${fmt(100 * q.agree.tokens).padStart(8)}%  ${fmt(q.agree.prefix).padStart(10)}/64  ${fmt(q.ppl, 3).padStart(6)}  ${fmt(100 * dppl).padStart(5)}%`);

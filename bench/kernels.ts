@@ -6,12 +6,11 @@
 //   usage: tsx bench/kernels.ts [--threads 2] [--rounds 3] [--models f32,q8_0,q4_0,q4_k_m] [--cpu]
 import { execFileSync, spawnSync } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { llamaCppTools, median, medianRatio, sharedDir } from "./lib.ts";
 import { NativeDriver } from "./native-driver.ts";
 
 const PROMPT = 256, GEN = 128;
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const models = path.resolve(repoRoot, "../shared/models");
+const models = path.join(sharedDir, "models");
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,16 +73,11 @@ async function ours(d: NativeDriver): Promise<Speed> {
   return { prefill, decode };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   const cpu = process.argv.includes("--cpu");
   const threads = cpu ? 1 : Number(arg("threads", "2")), rounds = Number(arg("rounds", "3"));
   const names = arg("models", "f32,q8_0,q4_0,q4_k_m").split(",");
-  const bin = execFileSync("bash", [path.resolve(repoRoot, "../shared/tools/llama-cpp-tools.sh")], { encoding: "utf8" }).trim();
+  const bin = llamaCppTools();
   console.log(`threads ${threads}, ${rounds} alternating rounds, pp${PROMPT} / tg${GEN} (${cpu ? "tokens per CPU-second" : "tokens/s"})`);
   console.log("model      | ours pp | llama pp | pp ratio | ours tg | llama tg | tg ratio");
   for (const name of names) {
@@ -94,8 +88,8 @@ async function main(): Promise<void> {
       a.push(cpu ? await oursPerCpuSecond(d) : await ours(d));
       b.push(cpu ? llamaBenchPerCpuSecond(bin, file) : llamaBench(bin, file, threads));
     }
-    const ppRatio = median(a.map((x, i) => x.prefill / b[i]!.prefill));
-    const tgRatio = median(a.map((x, i) => x.decode / b[i]!.decode));
+    const ppRatio = medianRatio(a.map((x) => x.prefill), b.map((x) => x.prefill));
+    const tgRatio = medianRatio(a.map((x) => x.decode), b.map((x) => x.decode));
     const f = (x: number) => x.toFixed(0).padStart(7);
     console.log(`${name.padEnd(10)} | ${f(median(a.map((x) => x.prefill)))} | ${f(median(b.map((x) => x.prefill)))}  | ${ppRatio.toFixed(2).padStart(8)} | ${f(median(a.map((x) => x.decode)))} | ${f(median(b.map((x) => x.decode)))}  | ${tgRatio.toFixed(2).padStart(8)}`);
   }

@@ -40,6 +40,14 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * The median of the per-round ratios a[i] / b[i]. Rounds alternate (A B A B ...), so each pair shares one moment
+ * of the machine: its ratio is steadier than the ratio of the two medians when the machine is noisy.
+ */
+export function medianRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((x, i) => x / b[i]!));
+}
+
 export function fmt(x: number, digits = 1): string {
   return x.toFixed(digits);
 }

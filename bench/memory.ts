@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { fmt, llamaCppTools, median, repoRoot } from "./lib.ts";
+import { fmt, llamaCppTools, median, medianRatio, repoRoot } from "./lib.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -64,7 +64,7 @@ for (const file of positionals) {
     theirs.push(llamaCompletion(file));
   }
   const m = (runs: Run[], key: keyof Run) => median(runs.map((x) => x[key]));
-  const ratio = (key: keyof Run) => median(ours.map((x, i) => x[key] / theirs[i]![key]));
+  const ratio = (key: keyof Run) => medianRatio(ours.map((x) => x[key]), theirs.map((x) => x[key]));
   console.log(`${path.basename(file).padEnd(34)}${fmt(m(ours, "peakMiB"), 0).padStart(8)} / ${fmt(m(theirs, "peakMiB"), 0).padStart(6)} (${fmt(ratio("peakMiB"), 2)}x)` +
     `        ${fmt(m(ours, "loadToFirstMs"), 0).padStart(7)} / ${fmt(m(theirs, "loadToFirstMs"), 0).padStart(7)} (${fmt(ratio("loadToFirstMs"), 2)}x)` +
     `       ${fmt(m(ours, "cpuS"), 1)} / ${fmt(m(theirs, "cpuS"), 1)}`);

@@ -12,7 +12,7 @@ import { readGguf } from "../core/gguf/index.ts";
 import { readHparams } from "../core/model/hparams.ts";
 import { parameterCounts } from "../core/model/parameters.ts";
 import { EXPERT_SHAPE_IDS, REAL_SHAPES, realShapeModel, realShapePath, type RealShapeId } from "../scripts/real-shapes.ts";
-import { fmt, inferReplBench, llamaBatched, llamaBench, llamaCppTools, median, run } from "./lib.ts";
+import { fmt, inferReplBench, llamaBatched, llamaBench, llamaCppTools, median, medianRatio, run } from "./lib.ts";
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +30,6 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds), threads = Number(values.threads), tg = Number(values.n);
 const pps = values.pp.split(",").map(Number);
 const tools = llamaCppTools();
-const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
 
 /** The Q4_K_M file of a shape: llama-quantize's mix for expert models, from the generated Q8_0 file. */
 function q4km(id: RealShapeId, layers: number): string {
@@ -63,7 +62,7 @@ for (const id of values.shapes.split(",") as RealShapeId[]) {
       console.log(`  round ${r + 1}: pp${pp} ${fmt(o.pp_tokens_per_s)} vs ${fmt(l.pp)}${i === 0 ? `, tg${tg} ${fmt(o.tg_tokens_per_s)} vs ${fmt(l.tg)}` : ""} t/s`);
     });
   }
-  const cell = (a: number[], b: number[]) => `${fmt(ratio(a, b), 2)}x (${fmt(median(a))} vs ${fmt(median(b))} t/s)`;
+  const cell = (a: number[], b: number[]) => `${fmt(medianRatio(a, b), 2)}x (${fmt(median(a))} vs ${fmt(median(b))} t/s)`;
   rows.push(`| ${name} | ${cell(ours.tg, llama.tg)} | ${pps.map((_, i) => cell(ours.pp[i]!, llama.pp[i]!)).join(" | ")} |`);
   console.log(rows.at(-1));
   if (values["no-batched"]) continue;
@@ -73,7 +72,7 @@ for (const id of values.shapes.split(",") as RealShapeId[]) {
     l.push(llamaBatched(tools, file, threads, 64, 32, 32));
     console.log(`  batched round ${r + 1}: ${fmt(o.at(-1)!)} vs ${fmt(l.at(-1)!)} t/s`);
   }
-  batchedRows.push(`| ${name} | 32 | ${fmt(median(o))} t/s | ${fmt(median(l))} t/s | ${fmt(ratio(o, l), 2)}x |`);
+  batchedRows.push(`| ${name} | 32 | ${fmt(median(o))} t/s | ${fmt(median(l))} t/s | ${fmt(medianRatio(o, l), 2)}x |`);
   console.log(batchedRows.at(-1));
 }
 console.log(`\n${threads} threads, tg${tg}, ${rounds} alternating rounds, medians of per-round ratios`);

@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { fmt, llamaCppTools, median, model, repoRoot, run } from "./lib.ts";
+import { fmt, llamaCppTools, median, medianRatio, model, repoRoot, run } from "./lib.ts";
 
 const { values } = parseArgs({
   options: {
@@ -75,7 +75,7 @@ for (let r = 0; r < rounds; r++) {
 }
 
 const base = (name: string) => (name.startsWith("ngram") || name.includes("repeat") ? "plain (repeat prompt)" : "plain");
-const ratio = (a: Row[], b: Row[]) => median(a.map((x, i) => x.tps / b[i]!.tps));
+const ratio = (a: Row[], b: Row[]) => medianRatio(a.map((x) => x.tps), b.map((x) => x.tps));
 console.log(`target ${path.basename(values.target)}, draft ${path.basename(values.draft)}, greedy, -n ${n}, -t ${threads}, ` +
   `${rounds} alternating rounds of fresh processes, no warm-up (medians)`);
 console.log("variant                    tokens/s  vs plain  accept  tokens/step");

@@ -3,7 +3,7 @@
 // per-round ratios, because this machine's speed drifts from run to run.
 //   usage: npx tsx bench/speed.ts [--rounds 5] [--threads 2] [-p 256] [-n 128] [file.gguf ...]
 import { parseArgs } from "node:util";
-import { fmt, inferReplBench, llamaBench, llamaCppTools, median, model } from "./lib.ts";
+import { fmt, inferReplBench, llamaBench, llamaCppTools, median, medianRatio, model } from "./lib.ts";
 import { nodeLlamaCppBench } from "./node-llama-cpp-peer.ts";
 
 const { values, positionals } = parseArgs({
@@ -27,7 +27,7 @@ for (const file of files) {
     llama.push(llamaBench(tools, file, threads, pp, tg));
     peer.push(await nodeLlamaCppBench(file, threads, pp, tg));
   }
-  const ratio = (a: { pp: number; tg: number }[], b: { pp: number; tg: number }[], k: "pp" | "tg") => median(a.map((x, i) => x[k] / b[i]![k]));
+  const ratio = (a: { pp: number; tg: number }[], b: { pp: number; tg: number }[], k: "pp" | "tg") => medianRatio(a.map((x) => x[k]), b.map((x) => x[k]));
   console.log(`\n${file}  (threads ${threads}, pp${pp}, tg${tg}, ${rounds} alternating rounds, medians)`);
   console.log(`  infer-repl      pp ${fmt(median(ours.map((x) => x.pp)))} t/s   tg ${fmt(median(ours.map((x) => x.tg)))} t/s`);
   console.log(`  llama-bench     pp ${fmt(median(llama.map((x) => x.pp)))} t/s   tg ${fmt(median(llama.map((x) => x.tg)))} t/s`);

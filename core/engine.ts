@@ -3,6 +3,8 @@ import { chatCompletion, type ChatCompletionOptions, type ChatCompletionStream }
 import type { ChatMessage } from "./chat/template.ts";
 import { Generation, type GenerateOptions, type GenerationResult, type TokenEvent } from "./generation.ts";
 import { BlockManager } from "./kv/block-manager.ts";
+import { kvPoolSizes } from "./kv/pool-size.ts";
+import { WindowBlocks } from "./kv/window-blocks.ts";
 import { ARITHMETICS, Model, type Arithmetic, type KvType } from "./model/model.ts";
 import { promptRowArithmetic } from "./model/row-arithmetic.ts";
 import { native, type NativeKvCache } from "./native.ts";
@@ -44,11 +46,27 @@ export interface EngineOptions extends Partial<BatchingOptions> {
   earlyExitHead?: number;
   /** Which of llama.cpp's arithmetics to reproduce (default "prompt", its generation path; see Arithmetic). */
   arithmetic?: Arithmetic;
+  /**
+   * Keep every position of the sliding-window layers (llama.cpp's --swa-full), as the other layers do. Default
+   * false: a model with sliding-window layers keeps their K/V in blocks of their own, only the window's.
+   */
+  swaFullCache?: boolean;
+}
+
+export interface BlockCounts {
+  total: number;
+  used: number;
+  free: number;
+  cached: number;
 }
 
 export interface EngineStats {
   /** KV blocks: held by sequences (used), free to hand out (free), and of the free ones, still holding a cached prefix. */
-  blocks: { total: number; used: number; free: number; cached: number };
+  blocks: BlockCounts;
+  /** The sliding-window layers' blocks, when the model keeps them apart (only the window's positions stay). */
+  windowBlocks?: BlockCounts;
+  /** Bytes of K/V the blocks held by sequences take (used blocks of both pools). */
+  kvBytesUsed: number;
   /** Prefix cache: prompt tokens looked up, found (not recomputed), their ratio, and cached blocks evicted. */
   prefixCache: { lookedUpTokens: number; hitTokens: number; hitRate: number; evictions: number };
   waiting: number;
@@ -105,15 +123,19 @@ export class Engine {
     readonly model: Model,
     private readonly kv: NativeKvCache,
     readonly blocks: BlockManager,
+    /** The sliding-window layers' blocks, when kept apart. */
+    readonly window: WindowBlocks | undefined,
+    /** Bytes of K/V one position takes in the main blocks and in the window blocks. */
+    private readonly kvTokenBytes: { global: number; window: number },
     readonly contextSize: number,
     batching: BatchingOptions,
     private readonly draft: DraftModel | undefined,
     /** What the load found questionable but allowed (a context longer than the model's training context). */
     readonly warnings: readonly string[],
   ) {
-    this.scheduler = new Scheduler(blocks, batching, contextSize);
-    this.buffers = new StepBuffers(model.hparams.nVocab);
-    this.speculator = new Speculator(model, kv, blocks, contextSize, draft);
+    this.scheduler = new Scheduler(blocks, batching, contextSize, window);
+    this.buffers = new StepBuffers(model.hparams.nVocab, window !== undefined);
+    this.speculator = new Speculator(model, kv, blocks, window, contextSize, draft);
     this.earlyExit = new EarlyExitController(model.hparams.nLayer);
   }
 
@@ -135,16 +157,23 @@ export class Engine {
     }
     const budgetBytes = (options.kvMemoryMiB ?? 256) * 2 ** 20;
     if (!(budgetBytes > 0)) throw new RangeError(`kvMemoryMiB must be positive, got ${options.kvMemoryMiB}`);
-    const blockBytes = model.kvBytesPerToken(kvType) * blockSize;
-    const nBlocks = Math.max(Math.floor(budgetBytes / blockBytes), Math.ceil(contextSize / blockSize));
-    const kv = model.createKvCache(nBlocks, blockSize, kvType);
     const batching = validateBatching({ ...DEFAULT_BATCHING, ...pickBatching(options) });
+    const windowed = !options.swaFullCache && model.windowLayers() !== undefined;
+    const tokenBytes = {
+      global: model.kvBytesPerToken(kvType, windowed ? "global" : "all"), window: windowed ? model.kvBytesPerToken(kvType, "window") : 0,
+    };
+    const { nBlocks, nWindowBlocks } = kvPoolSizes({
+      budgetBytes, blockSize, contextSize, window: model.window, maxSeqs: batching.maxSeqs, maxBatchTokens: batching.maxBatchTokens,
+      globalBytesPerToken: tokenBytes.global, windowBytesPerToken: tokenBytes.window,
+    });
+    const kv = model.createKvCache(nBlocks, blockSize, kvType, nWindowBlocks);
     const exitHead = checkInt("earlyExitHead", options.earlyExitHead ?? 0, 0, model.hparams.nVocab);
     if (exitHead > 0) model.setExitHead(frequentTokens(model.file, exitHead));
     const draftThreads = options.draftThreads === undefined ? undefined : checkInt("draftThreads", options.draftThreads, 1, 512);
     const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads, contextSize);
     const blocks = new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst));
-    return new Engine(model, kv, blocks, contextSize, batching, draft, warnings);
+    const window = windowed ? new WindowBlocks(new BlockManager(nWindowBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst, true)), model.window) : undefined;
+    return new Engine(model, kv, blocks, window, tokenBytes, contextSize, batching, draft, warnings);
   }
 
   get batching(): Readonly<BatchingOptions> {
@@ -221,14 +250,15 @@ export class Engine {
   async logits(tokens: ArrayLike<number>): Promise<Float32Array> {
     const n = tokens.length, vocab = this.model.hparams.nVocab;
     if (n === 0 || n > this.contextSize) throw new RangeError(`logits: need 1 to ${this.contextSize} tokens, got ${n}`);
-    const table: number[] = [];
+    const table: number[] = [], windowTable: number[] = [];
     if (!this.blocks.ensureCapacity(table, n)) throw new Error("logits: the KV pool has no room right now");
     try {
       const out = new Float32Array(n * vocab);
-      const chunk = this.scheduler.options.maxBatchTokens;
+      const chunk = Math.min(this.scheduler.options.maxBatchTokens, this.window?.maxChunk() ?? Infinity);
       const flags = this.promptArithmetic(n);
       for (let start = 0; start < n; start += chunk) {
         const count = Math.min(chunk, n - start);
+        if (this.window && !this.window.ensure(windowTable, start, start + count)) throw new Error("logits: the KV pool has no room right now");
         const ids = Int32Array.from({ length: count }, (_, i) => tokens[start + i]!);
         await this.model.forward(this.kv, {
           tokens: ids,
@@ -236,6 +266,7 @@ export class Engine {
           seqIds: new Int32Array(count),
           blockTables: Int32Array.from(table),
           tableOffsets: Int32Array.of(0, table.length),
+          ...(this.window ? { windowBlockTables: Int32Array.from(windowTable), windowTableOffsets: Int32Array.of(0, windowTable.length) } : {}),
           logitRows: Int32Array.from({ length: count }, (_, i) => i),
           logits: out.subarray(start * vocab, (start + count) * vocab),
           rowArithmetic: flags?.subarray(start, start + count),
@@ -244,6 +275,7 @@ export class Engine {
       return out;
     } finally {
       this.blocks.release(table);
+      this.window?.blocks.release(windowTable);
     }
   }
 
@@ -264,7 +296,9 @@ export class Engine {
     const n = this.rate.reduce((a, r) => a + r.n, 0);
     const span = this.rate.length > 1 ? now - this.rate[0]!.t : 0;
     return {
-      blocks: { total: this.blocks.numBlocks, used: this.blocks.usedBlocks, free: this.blocks.freeBlocks, cached: this.blocks.cachedBlocks },
+      blocks: blockCounts(this.blocks),
+      ...(this.window ? { windowBlocks: blockCounts(this.window.blocks) } : {}),
+      kvBytesUsed: this.kvBytesUsed(),
       prefixCache: {
         lookedUpTokens: this.scheduler.prefixLookupTokens,
         hitTokens: this.scheduler.prefixHitTokens,
@@ -279,6 +313,12 @@ export class Engine {
       tokensGenerated: this.counters.generated,
       tokensPerS: span > 0 ? (n / span) * 1000 : 0,
     };
+  }
+
+  /** Bytes of K/V in the blocks sequences hold now. */
+  private kvBytesUsed(): number {
+    const { global, window } = this.kvTokenBytes;
+    return this.blocks.blockSize * (this.blocks.usedBlocks * global + (this.window?.blocks.usedBlocks ?? 0) * window);
   }
 
   /** Ends every generation (finish reason "abort") and refuses new ones. */
@@ -435,6 +475,10 @@ function loadDraftModel(
     model, kv, blocks: new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst)),
     threads: threads ?? (weightBytes < DRAFT_ONE_THREAD_BYTES ? 1 : undefined),
   };
+}
+
+function blockCounts(b: BlockManager): BlockCounts {
+  return { total: b.numBlocks, used: b.usedBlocks, free: b.freeBlocks, cached: b.cachedBlocks };
 }
 
 const KV_TYPES: readonly KvType[] = ["f16", "f32", "q8_0"];

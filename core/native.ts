@@ -46,6 +46,12 @@ export interface NativeStepBatch {
   seqIds: Int32Array;
   blockTables: Int32Array;
   tableOffsets: Int32Array;
+  /**
+   * With a KV cache whose sliding-window layers have blocks of their own (windowLayers): each sequence's window
+   * table, laid out as blockTables (logical blocks; -1 for blocks before every token's window).
+   */
+  windowBlockTables?: Int32Array;
+  windowTableOffsets?: Int32Array;
   logitRows: Int32Array;
   logits: Float32Array;
   /** Run only the first nLayers layers before the final norm and head (self-drafting); default all. */
@@ -80,7 +86,26 @@ export interface NativeStepBatch {
   threads?: number;
 }
 
-export interface NativeKvCache { readonly bytes: number; copyBlock(src: number, dst: number): void }
+export interface NativeKvCache {
+  readonly bytes: number;
+  /** Copies a block's K/V of every layer of its pool: the main pool's, or (window true) the window layers' pool's. */
+  copyBlock(src: number, dst: number, window?: boolean): void;
+}
+
+/**
+ * A paged KV cache: nBlocks blocks of blockSize positions for every layer, or, with windowLayers (one flag per
+ * layer) and nWindowBlocks, nBlocks for the unflagged layers and nWindowBlocks for the flagged (sliding-window)
+ * ones, each addressed through its own block tables.
+ */
+export interface NativeKvCacheOptions {
+  nLayer: number;
+  nBlocks: number;
+  blockSize: number;
+  kvDim: number;
+  type: "f16" | "f32" | "q8_0";
+  windowLayers?: Uint8Array;
+  nWindowBlocks?: number;
+}
 export interface NativeModel {
   forward(kv: NativeKvCache, batch: NativeStepBatch): Promise<void>;
   /** Head rows (token ids) for the early-exit confidence test; empty = the full head. */
@@ -93,7 +118,7 @@ export interface NativeModel {
 
 export interface NativeAddon {
   Model: new (spec: NativeModelSpec) => NativeModel;
-  KvCache: new (o: { nLayer: number; nBlocks: number; blockSize: number; kvDim: number; type: "f16" | "f32" | "q8_0" }) => NativeKvCache;
+  KvCache: new (o: NativeKvCacheOptions) => NativeKvCache;
   setThreads(n: number): void;
 }
 

@@ -53,7 +53,21 @@ class KvCache : public Napi::ObjectWrap<KvCache> {
         throw std::invalid_argument("KvCache would exceed 64 GiB");
       if (type != "f16" && type != "f32" && type != "q8_0") throw std::invalid_argument("KvCache type must be f16, f32 or q8_0, got " + type);
       const KvType kv_type = type == "f32" ? KvType::F32 : type == "f16" ? KvType::F16 : KvType::Q8_0;
-      pool_ = std::make_unique<KvPool>(n_layer, n_blocks, block_size, kv_dim, kv_type);
+      // windowLayers (a Uint8Array, one flag per layer) and nWindowBlocks: the flagged layers' blocks of their own.
+      std::vector<uint8_t> window_layers;
+      int n_window_blocks = 0;
+      if (o.Has("windowLayers") && !o.Get("windowLayers").IsUndefined()) {
+        Napi::Value v = o.Get("windowLayers");
+        if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+          throw std::invalid_argument("KvCache windowLayers must be a Uint8Array");
+        auto flags = v.As<Napi::Uint8Array>();
+        window_layers.assign(flags.Data(), flags.Data() + flags.ElementLength());
+        n_window_blocks = get_int(o, "nWindowBlocks");
+        if (n_window_blocks < 1) throw std::invalid_argument("KvCache nWindowBlocks must be positive");
+        if (double(n_layer) * n_window_blocks * block_size * kv_dim * 2 * 4 > double(64) * (1ull << 30))
+          throw std::invalid_argument("KvCache would exceed 64 GiB");
+      }
+      pool_ = std::make_unique<KvPool>(n_layer, n_blocks, block_size, kv_dim, kv_type, window_layers, n_window_blocks);
     } catch (const std::exception& e) {
       Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
     }
@@ -62,14 +76,20 @@ class KvCache : public Napi::ObjectWrap<KvCache> {
   KvPool* pool() { return pool_.get(); }
 
  private:
+  // copyBlock(src, dst, window?): window true copies a block of the window layers' blocks.
   Napi::Value CopyBlock(const Napi::CallbackInfo& info) {
+    if (!info[0].IsNumber() || !info[1].IsNumber()) {
+      Napi::TypeError::New(info.Env(), "copyBlock(src, dst, window?) expects block ids").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
     const int src = info[0].As<Napi::Number>().Int32Value(), dst = info[1].As<Napi::Number>().Int32Value();
-    if (!pool_ || src < 0 || dst < 0 || src >= pool_->n_blocks() || dst >= pool_->n_blocks()) {
+    const int group = info.Length() > 2 && info[2].ToBoolean() ? 1 : 0;
+    if (!pool_ || (group == 1 && !pool_->has_window_group()) || src < 0 || dst < 0 || src >= pool_->n_blocks(group) || dst >= pool_->n_blocks(group)) {
       Napi::RangeError::New(info.Env(), "copyBlock: block id out of range").ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
     std::lock_guard<std::mutex> lock(engine_mutex());
-    pool_->copy_block(src, dst);
+    pool_->copy_block(src, dst, group);
     return info.Env().Undefined();
   }
   Napi::Value Bytes(const Napi::CallbackInfo& info) {
@@ -357,6 +377,14 @@ class ForwardWorker : public Napi::AsyncWorker {
     b_.block_tables = tables.Data(); b_.table_offsets = offsets.Data();
     if (b_.n_seqs > 0 && size_t(offsets.Data()[b_.n_seqs]) > tables.ElementLength())
       throw std::invalid_argument("batch.tableOffsets points past batch.blockTables");
+    if (has(batch, "windowBlockTables")) {
+      auto wt = typed<Napi::Int32Array>(batch, "windowBlockTables");
+      auto wo = typed<Napi::Int32Array>(batch, "windowTableOffsets");
+      if (wo.ElementLength() != offsets.ElementLength()) throw std::invalid_argument("batch.windowTableOffsets must have n_seqs + 1 entries");
+      if (b_.n_seqs > 0 && size_t(wo.Data()[b_.n_seqs]) > wt.ElementLength())
+        throw std::invalid_argument("batch.windowTableOffsets points past batch.windowBlockTables");
+      b_.window_block_tables = wt.Data(); b_.window_table_offsets = wo.Data();
+    }
     b_.n_logit_rows = int(rows.ElementLength()); b_.logit_rows = rows.Data();
     // Steps that give each row's argmax (batch.argmax, greedy drafting) write no logits.
     const bool writes_logits = !has(batch, "argmax") && !has(batch, "greedySteps");

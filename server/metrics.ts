@@ -62,6 +62,18 @@ export class ServerMetrics {
       },
     });
     gauge("infer_repl_kv_blocks_total", "KV cache blocks in the pool.", (s) => s.blocks.total);
+    new Gauge({
+      name: "infer_repl_kv_window_blocks",
+      help: "KV blocks of the sliding-window layers (models that keep them apart: only each sequence's window stays) by state: used, free, cached, total.",
+      labelNames: ["model", "state"], registers,
+      collect() {
+        for (const [model, s] of stats()) {
+          if (!s.windowBlocks) continue;
+          for (const state of ["used", "free", "cached", "total"] as const) this.set({ model, state }, s.windowBlocks[state]);
+        }
+      },
+    });
+    gauge("infer_repl_kv_used_bytes", "Bytes of K/V in the blocks sequences hold (both pools).", (s) => s.kvBytesUsed);
     gauge("infer_repl_prefix_cache_hit_rate", "Prompt tokens found in the prefix cache / prompt tokens looked up, since start.", (s) => s.prefixCache.hitRate);
     mirrored("infer_repl_prefix_cache_hit_tokens_total", "Prompt tokens whose K/V came from the prefix cache.", (s) => s.prefixCache.hitTokens);
     mirrored("infer_repl_preemptions_total", "Sequences preempted because the KV pool ran dry.", (s) => s.preemptions);

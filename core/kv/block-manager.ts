@@ -75,14 +75,40 @@ export class BlockManager {
     return true;
   }
 
-  /** Drops the sequence's references; blocks nobody holds go back to the pool (keyed ones to the LRU cache). */
+  /**
+   * Drops the sequence's references; blocks nobody holds go back to the pool (keyed ones to the LRU cache). A
+   * window table's dropped entries (-1, see dropBefore) hold nothing.
+   */
   release(table: number[]): void {
-    for (const block of table) {
-      if (--this.refCounts[block]! > 0) continue;
+    this.truncate(table, 0);
+  }
+
+  /** Releases the table's blocks from logical block n on, as release does, keeping the first n. */
+  truncate(table: number[], n: number): void {
+    for (let i = n; i < table.length; i++) {
+      const block = table[i]!;
+      if (block < 0 || --this.refCounts[block]! > 0) continue;
       if (this.keys[block] !== undefined) this.lru.set(block, true);
       else this.freeList.push(block);
     }
-    table.length = 0;
+    if (table.length > n) table.length = n;
+  }
+
+  /**
+   * A window table's blocks before logical block n are dead (every later token's window starts after them):
+   * each is dropped from the table (its entry becomes -1) and, when nobody else holds it, freed, also from the
+   * prefix cache: a dead block would only serve a prefix ending inside it, and keeping it would keep the memory
+   * the window layers are meant to give back. So a sequence's window blocks serve as a prefix only for the
+   * window it ended with (or has now).
+   */
+  dropBefore(table: number[], n: number): void {
+    for (let i = Math.min(n, table.length) - 1; i >= 0 && table[i]! >= 0; i--) {
+      const block = table[i]!;
+      table[i] = -1;
+      if (--this.refCounts[block]! > 0) continue;
+      if (this.keys[block] !== undefined) this.forget(block);
+      this.freeList.push(block);
+    }
   }
 
   /**
@@ -110,12 +136,45 @@ export class BlockManager {
   }
 
   /**
+   * Fills an empty window `table` with cached blocks holding tokens [firstBlock * blockSize, end): -1 before
+   * firstBlock, then full blocks by key and, when `end` falls inside a block, a cached block whose first tokens
+   * match up to it (to be copied before it is written, as acquirePrefix's last block). Returns -1 when every
+   * block was found, else the highest logical block missing (and leaves the table empty).
+   */
+  acquireRange(tokens: readonly number[], firstBlock: number, end: number, hashes: number[], table: number[]): number {
+    const bs = this.blockSize, n = this.blocksFor(end);
+    let missing = -1;
+    for (let i = n - 1; i >= firstBlock && missing < 0; i--) {
+      const length = Math.min(bs, end - i * bs);
+      const found = length === bs ? this.byKey.get(this.keyOf(tokens, i, hashes)) : this.longestSibling(tokens, i, length, hashes);
+      if (found === undefined || (length === bs && !sameTokens(this.keyTokens[found]!, tokens, i * bs))) missing = i;
+    }
+    if (missing >= 0) return missing;
+    for (let i = 0; i < n; i++) {
+      if (i < firstBlock) { table.push(-1); continue; }
+      const length = Math.min(bs, end - i * bs);
+      this.hold(length === bs ? this.byKey.get(this.keyOf(tokens, i, hashes))! : this.longestSibling(tokens, i, length, hashes)!, table);
+    }
+    return -1;
+  }
+
+  /** The cached block after logical block i - 1 whose first tokens match tokens[i * blockSize ..] for at least `length`. */
+  private longestSibling(tokens: readonly number[], i: number, length: number, hashes: number[]): number | undefined {
+    let best: number | undefined, bestLength = length - 1;
+    for (const block of this.byParent.get(i === 0 ? ROOT : this.keyOf(tokens, i - 1, hashes)) ?? []) {
+      const n = commonLength(this.keyTokens[block]!, tokens, i * this.blockSize, length);
+      if (n > bestLength) [best, bestLength] = [block, n];
+    }
+    return best;
+  }
+
+  /**
    * Keeps the sequence's last block, filled with tokens [full * blockSize, computed), as a partial cached block
    * when the sequence ends, so a sequence continuing these tokens can start from it.
    */
   registerPartial(tokens: readonly number[], table: readonly number[], hashes: number[], computed: number): void {
     const bs = this.blockSize, i = Math.floor(computed / bs), block = table[i];
-    if (computed % bs === 0 || block === undefined || this.keys[block] !== undefined || this.refCounts[block] !== 1) return;
+    if (computed % bs === 0 || block === undefined || block < 0 || this.keys[block] !== undefined || this.refCounts[block] !== 1) return;
     const parent = i === 0 ? ROOT : this.keyOf(tokens, i - 1, hashes);
     const own = Int32Array.from(tokens.slice(i * bs, computed));
     for (const other of this.byParent.get(parent) ?? []) if (commonLength(this.keyTokens[other]!, tokens, i * bs, own.length) === own.length) return;
@@ -131,7 +190,7 @@ export class BlockManager {
     const bs = this.blockSize;
     for (let i = from; i < to; i++) {
       const block = table[i]!;
-      if (this.keys[block] !== undefined) continue; // reused from the cache: registered already
+      if (block < 0 || this.keys[block] !== undefined) continue; // dropped (window), or reused from the cache: registered already
       const key = this.keyOf(tokens, i, hashes);
       if (this.byKey.has(key)) continue;
       this.byKey.set(key, block);
@@ -173,18 +232,23 @@ export class BlockManager {
     let block = this.freeList.pop();
     if (block === undefined) {
       block = this.lru.keys().next().value!;
-      this.lru.delete(block);
-      if (this.keys[block] !== PARTIAL) this.byKey.delete(this.keys[block]!);
-      const parent = this.parents[block]!, siblings = this.byParent.get(parent)!;
-      siblings.delete(block);
-      if (siblings.size === 0) this.byParent.delete(parent);
-      this.keys[block] = undefined;
-      this.keyTokens[block] = undefined;
-      this.parents[block] = undefined;
+      this.forget(block);
       this.evictions++;
     }
     this.refCounts[block] = 1;
     return block;
+  }
+
+  /** Takes a cached block out of the prefix cache (and the LRU list). */
+  private forget(block: number): void {
+    this.lru.delete(block);
+    if (this.keys[block] !== PARTIAL) this.byKey.delete(this.keys[block]!);
+    const parent = this.parents[block]!, siblings = this.byParent.get(parent)!;
+    siblings.delete(block);
+    if (siblings.size === 0) this.byParent.delete(parent);
+    this.keys[block] = undefined;
+    this.keyTokens[block] = undefined;
+    this.parents[block] = undefined;
   }
 
   /** Key of logical block i of `tokens`, chained on the key of block i-1 (memoized in `hashes`). */

@@ -127,8 +127,11 @@ export function describeFamily(family: NativeFamilyConfig | undefined, nLayer: n
   if (family.finalSoftcap) (json.final_softcap = family.finalSoftcap), lines.push(`final soft-cap ${family.finalSoftcap}`);
   if (family.nSwa && family.swaLayers) {
     const local = family.swaLayers.reduce((n, v) => n + v, 0);
-    json.sliding_window = { size: family.nSwa, layers: local, rope_base: family.ropeBaseSwa, rope_freq_scale: family.ropeFreqScaleSwa };
-    lines.push(`sliding window ${family.nSwa} on ${local} of ${nLayer} layers (rope base ${family.ropeBaseSwa})`);
+    // The engine keeps the window layers' K/V in blocks of their own, only each sequence's window (Model.windowLayers).
+    const kvCache = local < nLayer ? "window" : "full";
+    json.sliding_window = { size: family.nSwa, layers: local, rope_base: family.ropeBaseSwa, rope_freq_scale: family.ropeFreqScaleSwa, kv_cache: kvCache };
+    lines.push(`sliding window ${family.nSwa} on ${local} of ${nLayer} layers (rope base ${family.ropeBaseSwa}; ` +
+      (kvCache === "window" ? `their KV cache keeps only the window, ${nLayer - local} of ${nLayer} layers keep every position)` : "every position kept)"));
   }
   if (family.ropeOrigContext !== undefined) {
     json.longrope = { original_context: family.ropeOrigContext, attention_factor: num(family.ropeAttnFactor ?? 1) };

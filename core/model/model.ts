@@ -44,16 +44,39 @@ export class Model {
     return this.file.path;
   }
 
-  /** Bytes of K and V one token takes across all layers. */
-  kvBytesPerToken(type: KvType): number {
-    const elements = this.hparams.nLayer * 2 * this.hparams.nHeadKv * this.hparams.headDim;
+  /** Bytes of K and V one token takes across all layers, or across the layers `which` selects. */
+  kvBytesPerToken(type: KvType, which: "all" | "window" | "global" = "all"): number {
+    const window = this.windowLayers()?.reduce((n, v) => n + v, 0) ?? 0;
+    const layers = which === "all" ? this.hparams.nLayer : which === "window" ? window : this.hparams.nLayer - window;
+    const elements = layers * 2 * this.hparams.nHeadKv * this.hparams.headDim;
     // q8_0: blocks of 32 int8 values and one f16 scale.
     return type === "f32" ? elements * 4 : type === "f16" ? elements * 2 : (elements / 32) * 34;
   }
 
-  createKvCache(nBlocks: number, blockSize: number, type: KvType): NativeKvCache {
+  /**
+   * The sliding-window layers (one flag per layer) whose K/V a KV cache can keep in blocks of their own, and the
+   * window; undefined for a model without them, or whose every layer has the window (nothing would be left for
+   * the main blocks).
+   */
+  windowLayers(): Uint8Array | undefined {
+    const { nSwa, swaLayers } = this.hparams.family ?? {};
+    if (!nSwa || !swaLayers) return undefined;
+    const n = swaLayers.reduce((a, v) => a + (v ? 1 : 0), 0);
+    return n > 0 && n < this.hparams.nLayer ? swaLayers : undefined;
+  }
+
+  get window(): number {
+    return this.hparams.family?.nSwa ?? 0;
+  }
+
+  /** nWindowBlocks > 0 (a model with windowLayers()): the sliding-window layers get that many blocks of their own. */
+  createKvCache(nBlocks: number, blockSize: number, type: KvType, nWindowBlocks = 0): NativeKvCache {
     const { nLayer, nHeadKv, headDim } = this.hparams;
-    return new native.KvCache({ nLayer, nBlocks, blockSize, kvDim: nHeadKv * headDim, type });
+    const windowLayers = nWindowBlocks > 0 ? this.windowLayers() : undefined;
+    if (nWindowBlocks > 0 && !windowLayers) throw new RangeError("this model has no sliding-window layers to keep apart");
+    return new native.KvCache({
+      nLayer, nBlocks, blockSize, kvDim: nHeadKv * headDim, type, ...(windowLayers ? { windowLayers, nWindowBlocks } : {}),
+    });
   }
 
   /**

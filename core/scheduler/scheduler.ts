@@ -1,4 +1,5 @@
 import type { BlockManager } from "../kv/block-manager.ts";
+import type { WindowBlocks } from "../kv/window-blocks.ts";
 import type { Sequence } from "./sequence.ts";
 
 export interface BatchingOptions {
@@ -29,6 +30,10 @@ export interface ScheduledChunk {
  * sequences while there is room. When the KV pool runs dry the newest running sequence is preempted: its blocks
  * are freed and it goes back to the front of the queue, to be recomputed later. With prefix caching, an
  * admitted sequence starts past the full blocks of its tokens that are still cached.
+ *
+ * A model whose sliding-window layers keep their K/V apart (`window`) gives each sequence a second table, whose
+ * blocks before the window are freed as the sequence advances; a prefix hit must then find the window's blocks
+ * too.
  */
 export class Scheduler {
   readonly waiting: Sequence[] = [];
@@ -38,7 +43,12 @@ export class Scheduler {
   prefixLookupTokens = 0;
   prefixHitTokens = 0;
 
-  constructor(private readonly blocks: BlockManager, public options: BatchingOptions, private readonly maxContext: number) {}
+  constructor(
+    private readonly blocks: BlockManager,
+    public options: BatchingOptions,
+    private readonly maxContext: number,
+    private readonly window?: WindowBlocks,
+  ) {}
 
   get hasWork(): boolean {
     return this.waiting.length > 0 || this.running.length > 0;
@@ -54,8 +64,26 @@ export class Scheduler {
       const i = queue.indexOf(seq);
       if (i >= 0) queue.splice(i, 1);
     }
-    if (this.options.prefixCaching) this.blocks.registerPartial(seq.cacheKeys, seq.blockTable, seq.blockHashes, seq.computed);
+    if (this.options.prefixCaching) {
+      this.blocks.registerPartial(seq.cacheKeys, seq.blockTable, seq.blockHashes, seq.computed);
+      this.window?.blocks.registerPartial(seq.cacheKeys, seq.windowTable, seq.blockHashes, seq.computed);
+    }
+    this.releaseBlocks(seq);
+  }
+
+  private releaseBlocks(seq: Sequence): void {
     this.blocks.release(seq.blockTable);
+    this.window?.blocks.release(seq.windowTable);
+  }
+
+  /** Grows the sequence's tables to cover nTokens positions (freeing dead window blocks). False: the pool is short. */
+  private ensureCapacity(seq: Sequence, nTokens: number): boolean {
+    return this.blocks.ensureCapacity(seq.blockTable, nTokens) && (!this.window || this.window.ensure(seq.windowTable, seq.computed, nTokens));
+  }
+
+  /** Tokens of a prompt chunk: what is pending, within the budget (and what the window pool can hold). */
+  private chunkOf(seq: Sequence, budget: number): number {
+    return Math.min(seq.pending, budget, this.window?.maxChunk() ?? Infinity);
   }
 
   /** A sequence that can never fit: it needs more blocks than the whole pool, or more than the context. */
@@ -63,6 +91,9 @@ export class Scheduler {
     if (seq.tokens.length > this.maxContext) return `needs ${seq.tokens.length} positions but the context holds ${this.maxContext}`;
     if (this.blocks.blocksFor(seq.tokens.length) > this.blocks.numBlocks) {
       return `needs ${this.blocks.blocksFor(seq.tokens.length)} KV blocks but the pool has ${this.blocks.numBlocks}`;
+    }
+    if (this.window && this.window.blocksPerSequence(1) > this.window.blocks.numBlocks) {
+      return `needs ${this.window.blocksPerSequence(1)} KV blocks for its sliding window but the window pool has ${this.window.blocks.numBlocks}`;
     }
     return undefined;
   }
@@ -82,7 +113,7 @@ export class Scheduler {
       const seq = this.running[i]!;
       if (seq.pending !== 1) continue;
       // A draft is only fed when its positions fit without preempting anyone.
-      if (!this.blocks.ensureCapacity(seq.blockTable, seq.tokens.length + seq.draft.length)) seq.draft.length = 0;
+      if (!this.ensureCapacity(seq, seq.tokens.length + seq.draft.length)) seq.draft.length = 0;
       if (this.reserve(seq, seq.tokens.length, scheduled)) add(seq, 1, seq.draft.length);
       else if (this.running[i] !== seq) i--; // seq itself was preempted: index i now holds the next one
     }
@@ -90,7 +121,7 @@ export class Scheduler {
     for (const seq of [...this.running]) {
       if (budget <= 0) break;
       if (seq.pending <= 1 || scheduled.has(seq) || !this.running.includes(seq)) continue;
-      const take = Math.min(seq.pending, budget);
+      const take = this.chunkOf(seq, budget);
       if (this.reserve(seq, seq.computed + take, scheduled)) add(seq, take);
     }
     while (budget > 0 && this.waiting.length > 0 && this.running.length < this.options.maxSeqs) {
@@ -98,7 +129,7 @@ export class Scheduler {
       if (!this.admit(seq, budget)) break;
       this.waiting.shift();
       this.running.push(seq);
-      add(seq, Math.min(seq.pending, budget));
+      add(seq, this.chunkOf(seq, budget));
     }
     return chunks;
   }
@@ -111,10 +142,16 @@ export class Scheduler {
     if (this.options.prefixCaching) {
       const hit = this.blocks.acquirePrefix(seq.cacheKeys, seq.tokens.length, seq.blockHashes, seq.blockTable);
       seq.computed = Math.min(hit.tokens, seq.tokens.length - 1);
-      seq.registeredBlocks = hit.fullBlocks;
+      if (this.window) {
+        // The window blocks the next token attends must be cached too; the hit is where both caches hold them.
+        seq.computed = this.window.acquirePrefix(seq.cacheKeys, seq.computed, seq.blockHashes, seq.windowTable);
+        this.blocks.truncate(seq.blockTable, this.blocks.blocksFor(seq.computed));
+      }
+      seq.registeredBlocks = Math.min(hit.fullBlocks, Math.floor(seq.computed / this.blocks.blockSize));
     }
-    const take = Math.min(seq.pending, budget);
-    if (this.blocks.makeWritable(seq.blockTable, seq.computed) && this.blocks.ensureCapacity(seq.blockTable, seq.computed + take)) {
+    const take = this.chunkOf(seq, budget);
+    const writable = this.blocks.makeWritable(seq.blockTable, seq.computed) && (!this.window || this.window.blocks.makeWritable(seq.windowTable, seq.computed));
+    if (writable && this.ensureCapacity(seq, seq.computed + take)) {
       if (this.options.prefixCaching) {
         this.prefixLookupTokens += seq.tokens.length;
         this.prefixHitTokens += seq.computed;
@@ -122,7 +159,7 @@ export class Scheduler {
       }
       return true;
     }
-    this.blocks.release(seq.blockTable);
+    this.releaseBlocks(seq);
     seq.computed = 0;
     seq.registeredBlocks = 0;
     return false;
@@ -133,6 +170,7 @@ export class Scheduler {
     const full = Math.floor(seq.computed / this.blocks.blockSize);
     if (!this.options.prefixCaching || full <= seq.registeredBlocks) return;
     this.blocks.registerFull(seq.cacheKeys, seq.blockTable, seq.blockHashes, seq.registeredBlocks, full);
+    this.window?.blocks.registerFull(seq.cacheKeys, seq.windowTable, seq.blockHashes, seq.registeredBlocks, full);
     seq.registeredBlocks = full;
   }
 
@@ -148,7 +186,7 @@ export class Scheduler {
    * this step. Returns false when the sequence has to sit this step out (it may itself have been preempted).
    */
   private reserve(seq: Sequence, nTokens: number, scheduled: ReadonlySet<Sequence>): boolean {
-    while (!this.blocks.ensureCapacity(seq.blockTable, nTokens)) {
+    while (!this.ensureCapacity(seq, nTokens)) {
       const victim = this.running.findLast((s) => !scheduled.has(s));
       if (!victim) return false;
       this.preempt(victim);
@@ -159,7 +197,7 @@ export class Scheduler {
 
   private preempt(seq: Sequence): void {
     this.running.splice(this.running.indexOf(seq), 1);
-    this.blocks.release(seq.blockTable);
+    this.releaseBlocks(seq);
     seq.computed = 0;
     seq.draft.length = 0;
     seq.registeredBlocks = 0;

@@ -29,6 +29,8 @@ export class Sequence {
   readonly cacheKeys: number[];
   computed = 0;
   readonly blockTable: number[] = [];
+  /** The sliding-window layers' blocks when the model keeps them apart (core/kv/window-blocks.ts), else empty. */
+  readonly windowTable: number[] = [];
   /** Prefix-cache keys of the full blocks of `tokens` computed so far (they depend on the tokens only). */
   readonly blockHashes: number[] = [];
   /** Leading blocks of the table already offered to the prefix cache. */

@@ -11,27 +11,37 @@ export class StepBuffers {
   private seqIds = new Int32Array(1024);
   private tables = new Int32Array(1024);
   private offsets = new Int32Array(64);
+  private windowTables = new Int32Array(0);
+  private windowOffsets = new Int32Array(0);
   private rows = new Int32Array(64);
   private logits = new Float32Array(0);
   private argmaxes = new Int32Array(64);
   private flags = new Uint8Array(1024);
 
-  constructor(private readonly nVocab: number) {}
+  /** windowed: the KV cache keeps the sliding-window layers' blocks apart, so each sequence sends its window table. */
+  constructor(private readonly nVocab: number, private readonly windowed = false) {}
 
   fill(chunks: readonly ScheduledChunk[]): NativeStepBatch {
-    let nTokens = 0, nTable = 0, nRows = 0;
+    let nTokens = 0, nTable = 0, nRows = 0, nWindow = 0;
     for (const c of chunks) {
       nTokens += c.count;
       nTable += c.seq.blockTable.length;
+      nWindow += c.seq.windowTable.length;
       if (c.sample) nRows += 1 + c.drafted;
     }
     this.reserve(nTokens, nTable, chunks.length + 1, nRows);
+    if (this.windowed) this.reserveWindow(nWindow, chunks.length + 1);
 
-    let t = 0, tb = 0, r = 0, flagged = false;
+    let t = 0, tb = 0, wb = 0, r = 0, flagged = false;
     chunks.forEach((c, s) => {
       this.offsets[s] = tb;
       this.tables.set(c.seq.blockTable, tb);
       tb += c.seq.blockTable.length;
+      if (this.windowed) {
+        this.windowOffsets[s] = wb;
+        this.windowTables.set(c.seq.windowTable, wb);
+        wb += c.seq.windowTable.length;
+      }
       const fromTokens = c.count - c.drafted;
       const promptFlags = c.seq.promptArithmetic;
       flagged ||= promptFlags !== undefined;
@@ -46,12 +56,14 @@ export class StepBuffers {
       if (c.sample) for (let i = c.drafted; i >= 0; i--) this.rows[r++] = t - 1 - i;
     });
     this.offsets[chunks.length] = tb;
+    if (this.windowed) this.windowOffsets[chunks.length] = wb;
     return {
       tokens: this.tokens.subarray(0, nTokens),
       positions: this.positions.subarray(0, nTokens),
       seqIds: this.seqIds.subarray(0, nTokens),
       blockTables: this.tables.subarray(0, nTable),
       tableOffsets: this.offsets.subarray(0, chunks.length + 1),
+      ...(this.windowed ? { windowBlockTables: this.windowTables.subarray(0, wb), windowTableOffsets: this.windowOffsets.subarray(0, chunks.length + 1) } : {}),
       logitRows: this.rows.subarray(0, nRows),
       logits: this.logits.subarray(0, nRows * this.nVocab),
       rowArithmetic: flagged ? this.flags.subarray(0, nTokens) : undefined,
@@ -67,6 +79,11 @@ export class StepBuffers {
   /** Logits of the r-th sampled row of the last step (a view, valid until the next step). */
   logitsRow(r: number): Float32Array {
     return this.logits.subarray(r * this.nVocab, (r + 1) * this.nVocab);
+  }
+
+  private reserveWindow(nTable: number, nOffsets: number): void {
+    if (nTable > this.windowTables.length) this.windowTables = new Int32Array(grow(this.windowTables.length, nTable));
+    if (nOffsets > this.windowOffsets.length) this.windowOffsets = new Int32Array(grow(this.windowOffsets.length, nOffsets));
   }
 
   private reserve(nTokens: number, nTable: number, nOffsets: number, nRows: number): void {

@@ -1,4 +1,5 @@
 import type { BlockManager } from "../kv/block-manager.ts";
+import type { WindowBlocks } from "../kv/window-blocks.ts";
 import type { Model } from "../model/model.ts";
 import type { NativeKvCache, NativeStepBatch } from "../native.ts";
 import type { Sampler } from "../sampling/index.ts";
@@ -7,6 +8,8 @@ import type { Sampler } from "../sampling/index.ts";
  *  each position holds (fed[i], i < computed), so it can be rewound to what the target accepted. */
 export interface DraftCursor {
   readonly table: number[];
+  /** The sliding-window layers' table, when the cache keeps them apart (self-drafting on such a target). */
+  readonly windowTable?: number[];
   readonly fed?: number[];
   computed: number;
 }
@@ -41,6 +44,8 @@ export class ChainDrafter {
     private readonly nLayers: number,
     /** Threads its forwards run on (undefined: all of the engine's). */
     private readonly threads?: number,
+    /** The sliding-window layers' blocks when the cache keeps them apart (the cursors then carry window tables). */
+    private readonly window?: WindowBlocks,
   ) {}
 
   /** Rewinds the cursor to the longest prefix it shares with `tokens`. */
@@ -53,10 +58,16 @@ export class ChainDrafter {
     cursor.fed.length = n;
   }
 
+  /** Room for positions up to nTokens in the cursor's tables. */
+  private ensureCapacity(cursor: DraftCursor, nTokens: number): boolean {
+    if (!this.blocks.ensureCapacity(cursor.table, nTokens)) return false;
+    return !this.window || this.window.ensure(cursor.windowTable!, cursor.computed, nTokens);
+  }
+
   /** reducedHead: greedy drafts (no job samples) take the argmax over the model's draft head only. */
   async draft(jobs: DraftJob[], reducedHead = false): Promise<void> {
     // Room for every position drafting feeds: up to the last token plus k - 1 drafts.
-    let active = jobs.filter((j) => j.k > 0 && this.blocks.ensureCapacity(j.cursor.table, j.tokens.length + j.k - 1));
+    let active = jobs.filter((j) => j.k > 0 && this.ensureCapacity(j.cursor, j.tokens.length + j.k - 1));
     if (active.length > 0 && active.every((j) => !j.sampler)) return this.draftGreedy(active, reducedHead);
     for (let step = 0; active.length > 0; step++) {
       const feeds = active.map((j) => {
@@ -64,7 +75,7 @@ export class ChainDrafter {
         const pending = step === 0 ? j.tokens.slice(from) : [j.draft[j.draft.length - 1]!];
         return { job: j, start: from, tokens: pending };
       });
-      const batch = buildBatch(feeds.map((f) => ({ tokens: f.tokens, start: f.start, table: f.job.cursor.table })), this.model.hparams.nVocab);
+      const batch = buildBatch(feeds.map((f) => ({ tokens: f.tokens, start: f.start, cursor: f.job.cursor })), this.model.hparams.nVocab, this.window !== undefined);
       if (this.nLayers > 0) batch.nLayers = this.nLayers;
       if (this.threads !== undefined) batch.threads = this.threads;
       await this.model.forward(this.kv, batch);
@@ -89,8 +100,8 @@ export class ChainDrafter {
   /** Greedy drafts of every job in one native call: the same tokens the step-by-step loop picks (argmax; over the
    *  draft head's tokens with reducedHead). */
   private async draftGreedy(jobs: DraftJob[], reducedHead: boolean): Promise<void> {
-    const feeds = jobs.map((j) => ({ tokens: j.tokens.slice(j.cursor.computed), start: j.cursor.computed, table: j.cursor.table }));
-    const batch = buildBatch(feeds, 0); // greedy drafting writes no logits, only each draft's argmax
+    const feeds = jobs.map((j) => ({ tokens: j.tokens.slice(j.cursor.computed), start: j.cursor.computed, cursor: j.cursor }));
+    const batch = buildBatch(feeds, 0, this.window !== undefined); // greedy drafting writes no logits, only each draft's argmax
     if (this.nLayers > 0) batch.nLayers = this.nLayers;
     if (reducedHead) batch.draftHead = true;
     if (this.threads !== undefined) batch.threads = this.threads;
@@ -108,16 +119,19 @@ export class ChainDrafter {
   }
 }
 
-/** A batch feeding each entry's tokens from `start`, with logits (rows nVocab wide) for each entry's last token. */
-function buildBatch(entries: { tokens: readonly number[]; start: number; table: readonly number[] }[], nVocab: number): NativeStepBatch {
+/** A batch feeding each entry's tokens from `start`, with logits (rows nVocab wide) for each entry's last token;
+ *  windowed: with the cursors' window tables. */
+function buildBatch(entries: { tokens: readonly number[]; start: number; cursor: DraftCursor }[], nVocab: number, windowed: boolean): NativeStepBatch {
   const nTokens = entries.reduce((a, e) => a + e.tokens.length, 0);
   const tokens = new Int32Array(nTokens), positions = new Int32Array(nTokens), seqIds = new Int32Array(nTokens);
-  const offsets = new Int32Array(entries.length + 1), rows = new Int32Array(entries.length);
-  const tables: number[] = [];
+  const offsets = new Int32Array(entries.length + 1), windowOffsets = new Int32Array(entries.length + 1), rows = new Int32Array(entries.length);
+  const tables: number[] = [], windowTables: number[] = [];
   let t = 0;
   entries.forEach((e, s) => {
     offsets[s] = tables.length;
-    tables.push(...e.table);
+    tables.push(...e.cursor.table);
+    windowOffsets[s] = windowTables.length;
+    if (windowed) windowTables.push(...e.cursor.windowTable!);
     for (let i = 0; i < e.tokens.length; i++, t++) {
       tokens[t] = e.tokens[i]!;
       positions[t] = e.start + i;
@@ -126,9 +140,11 @@ function buildBatch(entries: { tokens: readonly number[]; start: number; table: 
     rows[s] = t - 1;
   });
   offsets[entries.length] = tables.length;
+  windowOffsets[entries.length] = windowTables.length;
   return {
     tokens, positions, seqIds, blockTables: Int32Array.from(tables), tableOffsets: offsets, logitRows: rows,
     logits: new Float32Array(entries.length * nVocab),
+    ...(windowed ? { windowBlockTables: Int32Array.from(windowTables), windowTableOffsets: windowOffsets } : {}),
   };
 }
 

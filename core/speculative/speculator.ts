@@ -1,4 +1,5 @@
 import type { BlockManager } from "../kv/block-manager.ts";
+import type { WindowBlocks } from "../kv/window-blocks.ts";
 import type { Model } from "../model/model.ts";
 import type { NativeKvCache } from "../native.ts";
 import { Sampler, type SamplingOptions } from "../sampling/index.ts";
@@ -81,6 +82,8 @@ export class Speculator {
     private readonly target: Model,
     private readonly targetKv: NativeKvCache,
     private readonly targetBlocks: BlockManager,
+    /** The target's sliding-window layers' blocks, when kept apart (self-drafting writes them too). */
+    private readonly targetWindow: WindowBlocks | undefined,
     private readonly contextSize: number,
     private readonly draftModel: DraftModel | undefined,
   ) {
@@ -157,7 +160,7 @@ export class Speculator {
         drafting.push(s);
       } else {
         const list = selfJobs.get(s.options.layers) ?? [];
-        list.push({ tokens: seq.tokens, cursor: { table: seq.blockTable, computed: seq.computed }, k, draft: seq.draft, q: s.q });
+        list.push({ tokens: seq.tokens, cursor: { table: seq.blockTable, windowTable: seq.windowTable, computed: seq.computed }, k, draft: seq.draft, q: s.q });
         selfJobs.set(s.options.layers, list);
       }
     }
@@ -242,7 +245,7 @@ export class Speculator {
 
   private selfDrafter(layers: number): ChainDrafter {
     let d = this.selfDrafters.get(layers);
-    if (!d) this.selfDrafters.set(layers, (d = new ChainDrafter(this.target, this.targetKv, this.targetBlocks, layers)));
+    if (!d) this.selfDrafters.set(layers, (d = new ChainDrafter(this.target, this.targetKv, this.targetBlocks, layers, undefined, this.targetWindow)));
     return d;
   }
 }

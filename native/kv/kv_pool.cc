@@ -21,12 +21,25 @@ void quantize_q8_0(const float* x, block_q8_0* out, int n) {
   }
 }
 
-KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType type)
-    : n_layer_(n_layer), n_blocks_(n_blocks), block_size_(block_size), kv_dim_(kv_dim), type_(type),
-      elt_size_(type == KvType::F32 ? 4 : 2) {
+KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType type, const std::vector<uint8_t>& window_layers,
+               int n_window_blocks)
+    : n_layer_(n_layer), block_size_(block_size), kv_dim_(kv_dim), type_(type), elt_size_(type == KvType::F32 ? 4 : 2),
+      group_of_(size_t(n_layer), 0), index_(size_t(n_layer)) {
   if (type == KvType::Q8_0 && kv_dim % QK8_0 != 0) throw std::invalid_argument("a q8_0 KV cache needs kv_dim divisible by 32");
+  if (!window_layers.empty() && int(window_layers.size()) != n_layer) throw std::invalid_argument("windowLayers needs one flag per layer");
+  for (int l = 0; l < n_layer; l++) {
+    const int g = !window_layers.empty() && window_layers[size_t(l)] ? 1 : 0;
+    group_of_[size_t(l)] = uint8_t(g);
+    index_[size_t(l)] = groups_[g].n_layer++;
+  }
+  if (groups_[0].n_layer == 0) throw std::invalid_argument("a KV cache needs at least one layer outside the window layers");
+  if (groups_[1].n_layer > 0 && n_window_blocks < 1) throw std::invalid_argument("a KV cache with window layers needs window blocks");
   row_bytes_ = bytes_for(kv_dim);
-  const size_t bytes = size_t(n_layer) * n_blocks * block_size * row_bytes_ * 2;
+  groups_[0].n_blocks = n_blocks;
+  groups_[1].n_blocks = groups_[1].n_layer > 0 ? n_window_blocks : 0;
+  const size_t per_layer_block = block_size * row_bytes_ * 2;
+  groups_[1].base = size_t(groups_[0].n_layer) * size_t(n_blocks) * per_layer_block;
+  const size_t bytes = groups_[1].base + size_t(groups_[1].n_layer) * size_t(groups_[1].n_blocks) * per_layer_block;
   try {
     mem_ = AnonymousMemory(bytes);
   } catch (const std::bad_alloc&) {
@@ -34,12 +47,13 @@ KvPool::KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType typ
   }
 }
 
-// Layout: [block][layer][K|V][slot][kv_dim] (F16 K: [dim][slot]). One block of one layer is contiguous for
-// attention, and all of a block is: a new request's first blocks share a few huge pages instead of touching a
-// page in every layer's region of the pool.
+// Layout of each group: [block][layer of the group][K|V][slot][kv_dim] (F16 K: [dim][slot]), group 1 after group 0.
+// One block of one layer is contiguous for attention, and all of a block is: a new request's first blocks share a
+// few huge pages instead of touching a page in every layer's region of the pool.
 size_t KvPool::slot_offset(int layer, int block, int slot, bool is_v) const {
   const size_t half = row_bytes_ * block_size_;
-  return ((size_t(block) * n_layer_ + layer) * 2 + (is_v ? 1 : 0)) * half + size_t(slot) * row_bytes_;
+  const Group& g = groups_[group_of_[size_t(layer)]];
+  return g.base + ((size_t(block) * g.n_layer + index_[size_t(layer)]) * 2 + (is_v ? 1 : 0)) * half + size_t(slot) * row_bytes_;
 }
 
 void KvPool::store(size_t off, const float* x) {
@@ -64,8 +78,10 @@ void KvPool::write(int layer, int block, int slot, const float* k, const float* 
   store(slot_offset(layer, block, slot, true), v);
 }
 
-void KvPool::copy_block(int src, int dst) {
-  std::memcpy(&mem_.data()[slot_offset(0, dst, 0, false)], &mem_.data()[slot_offset(0, src, 0, false)], row_bytes_ * block_size_ * 2 * n_layer_);
+void KvPool::copy_block(int src, int dst, int group) {
+  const Group& g = groups_[group];
+  const size_t block_bytes = row_bytes_ * block_size_ * 2 * size_t(g.n_layer);
+  std::memcpy(&mem_.data()[g.base + size_t(dst) * block_bytes], &mem_.data()[g.base + size_t(src) * block_bytes], block_bytes);
 }
 
 }  // namespace ir

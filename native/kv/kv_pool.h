@@ -3,6 +3,7 @@
 // writes slots through the block tables it is handed, after checking every index.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "../anonymous_memory.h"
 #include "../ggml_types.h"
@@ -13,12 +14,20 @@ namespace ir {
 // q8_0 cache type), so a head's size must be a multiple of 32.
 enum class KvType { F32, F16, Q8_0 };
 
+// With window_layers (one flag per layer, some but not all set), the flagged (sliding-window) layers keep their
+// K/V in blocks of their own, n_window_blocks of them, addressed through separate block tables (llama.cpp's iSWA
+// cache): group 1; the other layers are group 0, n_blocks blocks. A block id names a block of its layer's group.
 class KvPool {
  public:
-  KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType type);
+  KvPool(int n_layer, int n_blocks, int block_size, int kv_dim, KvType type, const std::vector<uint8_t>& window_layers = {},
+         int n_window_blocks = 0);
 
   int n_layer() const { return n_layer_; }
-  int n_blocks() const { return n_blocks_; }
+  // Blocks of a group (0: the main blocks, 1: the window layers').
+  int n_blocks(int group = 0) const { return groups_[group].n_blocks; }
+  // Which blocks (and so which block tables) a layer's K/V lives in.
+  int group(int layer) const { return group_of_[size_t(layer)]; }
+  bool has_window_group() const { return groups_[1].n_layer > 0; }
   int block_size() const { return block_size_; }
   int kv_dim() const { return kv_dim_; }
   KvType type() const { return type_; }
@@ -43,15 +52,22 @@ class KvPool {
   // Bytes that `n` leading elements of a row take (n a multiple of 32 for Q8_0); for a transposed K, multiply by
   // k_dim_stride() to skip n dimensions.
   size_t bytes_for(int n) const { return type_ == KvType::Q8_0 ? size_t(n / QK8_0) * sizeof(block_q8_0) : size_t(n) * elt_size_; }
-  // Copies every layer's slots of block `src` to block `dst` (copy-on-write of a shared block).
-  void copy_block(int src, int dst);
+  // Copies the slots of block `src` of a group to its block `dst`, every layer of the group (copy-on-write).
+  void copy_block(int src, int dst, int group = 0);
 
  private:
+  struct Group {
+    int n_layer = 0, n_blocks = 0;
+    size_t base = 0;  // byte offset of the group's blocks in mem_
+  };
   size_t slot_offset(int layer, int block, int slot, bool is_v) const;
   void store(size_t off, const float* x);
   void store_transposed(size_t block_off, int slot, const float* x);
 
-  int n_layer_, n_blocks_, block_size_, kv_dim_;
+  int n_layer_, block_size_, kv_dim_;
+  Group groups_[2];
+  std::vector<uint8_t> group_of_;  // per layer
+  std::vector<int> index_;         // per layer: its index among its group's layers
   KvType type_;
   size_t elt_size_;  // bytes per element for F32/F16
   size_t row_bytes_;

@@ -609,14 +609,18 @@ void cap_scores(const HeadAttention& a, float* s, int n) {
 // Bytes from a slot's first K element to the head's (a transposed K skips whole dimensions).
 size_t k_head_offset(const HeadAttention& a) { return a.kv->bytes_for(a.kv_offset) * size_t(a.kv->k_dim_stride()); }
 
-// Where each position's K and V rows of the head start, walking the block table once.
+// Where each position's K and V rows of the head start, walking the block table once. A window table's dropped
+// blocks (-1: wholly before the window, freed) are read as the window's first block: only the batch arithmetic's
+// 64-position tiles reach such positions, and they mask them (weight 0 times finite K/V changes nothing).
 Rows gather_rows(const HeadAttention& a, std::vector<const uint8_t*>& k_rows, std::vector<const uint8_t*>& v_rows) {
   const int n = a.n_ctx, bs = a.kv->block_size();
   const size_t v_off = a.kv->bytes_for(a.kv_offset), k_off = k_head_offset(a);
   const size_t k_step = a.kv->k_slot_stride(), v_step = a.kv->v_slot_stride();
+  const int32_t live = a.block_table[first_attended(n, a.window) / bs];
   for (int p0 = 0, i = 0; p0 < n; p0 += bs, i++) {
-    const uint8_t* k = a.kv->k_row(a.layer, a.block_table[i], 0) + k_off;
-    const uint8_t* v = a.kv->v_row(a.layer, a.block_table[i], 0) + v_off;
+    const int32_t block = a.block_table[i] >= 0 ? a.block_table[i] : live;
+    const uint8_t* k = a.kv->k_row(a.layer, block, 0) + k_off;
+    const uint8_t* v = a.kv->v_row(a.layer, block, 0) + v_off;
     const int end = std::min(bs, n - p0);
     for (int slot = 0; slot < end; slot++) {
       k_rows[size_t(p0 + slot)] = k + size_t(slot) * k_step;

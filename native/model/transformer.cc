@@ -66,12 +66,36 @@ std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {
   for (int s = 0; s < b.n_seqs; s++)
     for (int j = b.table_offsets[s]; j < b.table_offsets[s + 1]; j++)
       if (b.block_tables[j] < 0 || b.block_tables[j] >= kv.n_blocks()) return "block id out of range";
+  if (kv.has_window_group()) {
+    const std::string problem = validate_window_tables(b, kv);
+    if (!problem.empty()) return problem;
+  }
   if (b.n_layers < 0 || b.n_layers > cfg_.n_layer) return "nLayers must be from 0 to " + std::to_string(cfg_.n_layer);
   for (int e = 0; e < b.exit.n; e++)
     if (b.exit.layers[e] < 1 || b.exit.layers[e] >= cfg_.n_layer || (e > 0 && b.exit.layers[e] <= b.exit.layers[e - 1]))
       return "exit layers must increase and lie in [1, " + std::to_string(cfg_.n_layer) + ")";
   for (int r = 0; r < b.n_logit_rows; r++)
     if (b.logit_rows[r] < 0 || b.logit_rows[r] >= b.n_tokens) return "logit row out of range";
+  return "";
+}
+
+// The window tables of a pool whose window layers have blocks of their own: those layers must be the model's
+// sliding-window layers, and every token must find the blocks its window reads (the ones before may be -1).
+std::string Transformer::validate_window_tables(const StepBatch& b, const KvPool& kv) const {
+  for (int l = 0; l < cfg_.n_layer; l++)
+    if (kv.group(l) != (cfg_.family.swa(l) ? 1 : 0)) return "the KV cache's window layers are not the model's sliding-window layers";
+  if (!b.window_block_tables || !b.window_table_offsets) return "the KV cache keeps window layers apart: the batch needs windowBlockTables";
+  for (int s = 0; s < b.n_seqs; s++)
+    if (b.window_table_offsets[s] < 0 || b.window_table_offsets[s + 1] < b.window_table_offsets[s]) return "bad window table offsets";
+  const int bs = kv.block_size();
+  for (int i = 0; i < b.n_tokens; i++) {
+    const int s = b.seq_ids[i], pos = b.positions[i];
+    const int32_t* table = b.table(s, 1);
+    const int n_blocks = b.window_table_offsets[s + 1] - b.window_table_offsets[s];
+    if (pos / bs >= n_blocks) return "position " + std::to_string(pos) + " lies beyond its window table";
+    for (int j = std::max(0, pos - cfg_.family.n_swa + 1) / bs; j <= pos / bs; j++)
+      if (table[j] < 0 || table[j] >= kv.n_blocks(1)) return "window block id out of range at position " + std::to_string(pos);
+  }
   return "";
 }
 
@@ -173,7 +197,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
   pool.parallel_for(n_tiles * passes, [&](int task, int) {
     const Tile tile = a.tiles[size_t(n_tiles - 1 - task / passes)];
     const int h0 = per_pass * (task % passes), n_heads = std::min(per_pass, nh - h0), last = tile.first + tile.count - 1;
-    const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[last]];
+    const int32_t* table = b.table(b.seq_ids[last], kv.group(layer));
     HeadAttention heads[kMaxHeadGroup];
     for (int h = 0; h < n_heads; h++)
       heads[h] = {&kv, layer, table, b.positions[last] + 1, ((h0 + h) / group) * hd, hd, scale,
@@ -402,7 +426,7 @@ void Transformer::write_kv(KvPool& kv, const StepBatch& b, int layer, const Laye
     if (L.k_norm && cfg_.qk_norm_full) rmsnorm(k, L.k_norm, kv_dim, cfg_.rms_eps, k);
     else if (L.k_norm) for (int h = 0; h < cfg_.n_head_kv; h++) rmsnorm(k + h * hd, L.k_norm, hd, cfg_.rms_eps, k + h * hd);
     rope(a, k, cfg_.n_head_kv, i, layer);
-    const int32_t* table = b.block_tables + b.table_offsets[b.seq_ids[i]];
+    const int32_t* table = b.table(b.seq_ids[i], kv.group(layer));
     const int pos = b.positions[i];
     kv.write(layer, table[pos / kv.block_size()], pos % kv.block_size(), k, &a.v[size_t(i) * kv_dim]);
   }

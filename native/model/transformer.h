@@ -79,6 +79,9 @@ struct ExitPlan {
 
 // One engine step: tokens of several sequences. Sequence s owns block table
 // block_tables[table_offsets[s] .. table_offsets[s+1]); token i sits at positions[i] of seq_ids[i].
+// With a KV pool whose window layers have blocks of their own (KvPool::has_window_group), sequence s also owns
+// window table window_block_tables[window_table_offsets[s] .. [s+1]), through which those layers find their
+// blocks: logical blocks as in block_tables, -1 for a block before every one of the sequence's tokens' windows.
 struct StepBatch {
   int n_tokens = 0;
   const int32_t* tokens = nullptr;
@@ -87,6 +90,12 @@ struct StepBatch {
   int n_seqs = 0;
   const int32_t* block_tables = nullptr;
   const int32_t* table_offsets = nullptr;
+  const int32_t* window_block_tables = nullptr;
+  const int32_t* window_table_offsets = nullptr;
+  // Sequence s's block table for the layers of a KV pool group (KvPool::group).
+  const int32_t* table(int s, int group) const {
+    return group == 1 ? window_block_tables + window_table_offsets[s] : block_tables + table_offsets[s];
+  }
   int n_logit_rows = 0;
   const int32_t* logit_rows = nullptr;  // token indices whose logits are wanted, in output order
   float* logits = nullptr;              // n_logit_rows * n_vocab
@@ -161,6 +170,7 @@ class Transformer {
     Activations a;
   };
 
+  std::string validate_window_tables(const StepBatch& b, const KvPool& kv) const;
   bool splits_by_sequence(const ThreadPool& pool, const StepBatch& b);
   void forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBatch& b);
   void run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activations& a);

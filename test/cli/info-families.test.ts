@@ -24,13 +24,13 @@ test("info shows a gemma2 file's sliding window, soft-caps and scales", { skip: 
   const json = await runCli(["info", file, "--json"]);
   assert.equal(json.code, 0, json.stderr);
   const family = JSON.parse(json.stdout).family;
-  assert.deepEqual(family.sliding_window, { size: 48, layers: 2, rope_base: 10000, rope_freq_scale: 1 });
+  assert.deepEqual(family.sliding_window, { size: 48, layers: 2, rope_base: 10000, rope_freq_scale: 1, kv_cache: "window" });
   assert.equal(family.attention_softcap, 50);  // llama.cpp's default when the file has none
   assert.equal(family.final_softcap, 30);
   assert.equal(family.embedding_scale, 8);
   assert.equal(family.ffn, "geglu");
   const text = await runCli(["info", file]);
-  assert.match(text.stdout, /family +embeddings × 8; GeGLU feed-forward; queries × 0\.176777; attention soft-cap 50; final soft-cap 30; sliding window 48 on 2 of 4 layers/);
+  assert.match(text.stdout, /family +embeddings × 8; GeGLU feed-forward; queries × 0\.176777; attention soft-cap 50; final soft-cap 30; sliding window 48 on 2 of 4 layers \(rope base 10000; their KV cache keeps only the window, 2 of 4 layers keep every position\)/);
 });
 
 test("info and generate refuse an unsupported architecture with exit 2, naming it and the supported ones", async () => {

@@ -53,6 +53,12 @@ export class Terminal {
     this.key("Enter");
   }
 
+  /** Sends a command line and waits for the REPL's confirmation of it (see waitText). */
+  command(text: string, confirmation: string, timeoutMs?: number): Promise<string> {
+    this.line(text);
+    return this.waitText(confirmation, timeoutMs);
+  }
+
   async waitFor(check: (screen: string) => boolean, what: string, timeoutMs = 60_000, pollMs = 25, view = () => this.screen()): Promise<string> {
     const start = Date.now();
     for (;;) {

@@ -50,8 +50,7 @@ test("chat mode: three turns reuse the cache (the third computes only its new to
   await term.waitText("the context size 1024 is longer than the 256 tokens the model was trained on");
   await term.waitFor((s) => / · chat · /.test(s), "chat mode in the status bar (the model has a chat template)");
 
-  term.line(":system You are terse.");
-  await term.waitText("system = You are terse.");
+  await term.command(":system You are terse.", "system = You are terse.");
   const first = await turn(term, "Hello there");
   assert.equal(first.cached, 0);
   assert.equal(first.computed, first.prompt);
@@ -65,8 +64,7 @@ test("chat mode: three turns reuse the cache (the third computes only its new to
   await term.waitText(" · chat 3 turns · ");
 
   // A long answer, stopped while it streams; the conversation keeps the part that was written.
-  term.line(":set n-predict 700");
-  await term.waitText("n-predict = 700");
+  await term.command(":set n-predict 700", "n-predict = 700");
   term.line("Tell me a long story");
   await term.waitFor((s) => /you: Tell me a long story\n[\s\S]*\n\d+ tokens…/.test(s), "the long turn streaming", 60_000, 25, () => term.visible());
   term.key("C-c");
@@ -74,57 +72,44 @@ test("chat mode: three turns reuse the cache (the third computes only its new to
   await term.waitFor((s) => (stopped = turnStats(s, "Tell me a long story")) !== undefined, "the stopped turn");
   assert.equal(stopped!.end, "stopped");
   assert.ok(stopped!.tokens < 700);
-  term.line(":set n-predict 8");
-  await term.waitText("n-predict = 8");
+  await term.command(":set n-predict 8", "n-predict = 8");
   const after = await turn(term, "Go on");
   assert.equal(after.cached, fedBy(stopped!), "the turn after Ctrl+C continues the conversation, stopped answer included");
   await term.waitText(" · chat 5 turns · ");
 
   // :save, :new, :open: the restored conversation's next turn finds its tokens in the cache.
   const session = path.join(dir, "chat.session"), recipe = path.join(dir, "chat-recipe.ts");
-  term.line(`:save ${session}`);
-  await term.waitText(`the conversation (5 turns) and the settings to ${session}`);
-  term.line(":new");
-  await term.waitText("a new conversation starts");
+  await term.command(`:save ${session}`, `the conversation (5 turns) and the settings to ${session}`);
+  await term.command(":new", "a new conversation starts");
   await term.waitFor((s) => / · chat · /.test(s.split("\n").filter(Boolean).at(-1) ?? ""), "no turns after :new", 10_000, 25, () => term.visible());
-  term.line(`:open ${session}`);
-  await term.waitText("a conversation of 5 turns (the next chat cell continues it)");
+  await term.command(`:open ${session}`, "a conversation of 5 turns (the next chat cell continues it)");
   const resumed = await turn(term, "One more thing");
   assert.equal(resumed.cached, fedBy(after), "the restored conversation reuses the cached turns");
   assert.equal(resumed.computed, resumed.prompt - fedBy(after));
   await term.waitText(" · chat 6 turns · ");
 
   // :parallel 2 gives two answers to one turn; :keep 2 goes on from the second, and the next turn reuses it.
-  term.line(":set temp 0.9");
-  await term.waitText("temp = 0.9");
-  term.line(":set seed 11");
-  await term.waitText("seed = 11");
-  term.line(":parallel 2");
-  await term.waitText("parallel = 2");
-  term.line("Pick one");
-  await term.waitText("2 answers: the conversation goes on from #1 unless you :keep K");
+  await term.command(":set temp 0.9", "temp = 0.9");
+  await term.command(":set seed 11", "seed = 11");
+  await term.command(":parallel 2", "parallel = 2");
+  await term.command("Pick one", "2 answers: the conversation goes on from #1 unless you :keep K");
   let second2: TurnStats | undefined;
   await term.waitFor((s) => turnStats(s, "Pick one", 1) !== undefined && (second2 = turnStats(s, "Pick one", 2)) !== undefined, "both answers");
-  term.line(":keep 2");
-  await term.waitText("kept answer #2: the conversation goes on from it");
-  term.line(":parallel 1");
-  await term.waitText("parallel = 1");
-  term.line(":set temp 0");
-  await term.waitText("temp = 0 (from");
+  await term.command(":keep 2", "kept answer #2: the conversation goes on from it");
+  await term.command(":parallel 1", "parallel = 1");
+  await term.command(":set temp 0", "temp = 0 (from");
   const kept = await turn(term, "Good choice");
   assert.equal(kept.cached, fedBy(second2!), "the next turn goes on from answer #2, found in the cache");
   await term.waitText(" · chat 8 turns · ");
   const keptFile = path.join(dir, "kept.session");
-  term.line(`:save ${keptFile}`);
-  await term.waitText(`to ${keptFile}`);
+  await term.command(`:save ${keptFile}`, `to ${keptFile}`);
   const saved = loadSession(keptFile);
   const answers = saved.cells.filter((c) => c.prompt === "Pick one").map((c) => c.output);
   const messages = (saved.chat as unknown as SavedChat).messages;
   assert.notEqual(answers[0], answers[1], "two different answers (temperature 0.9, seeds 11 and 12)");
   assert.deepEqual(messages.slice(-4, -2), [{ role: "user", content: "Pick one" }, { role: "assistant", content: answers[1] }]);
 
-  term.line(`:export recipe ${recipe}`);
-  await term.waitText(`wrote the recipe ${recipe}`);
+  await term.command(`:export recipe ${recipe}`, `wrote the recipe ${recipe}`);
   assert.match(readFileSync(recipe, "utf8"), /chat: \{ system: "You are terse\." \}/);
   term.line(":quit");
   assert.equal(await term.exitCode(), 0);
@@ -149,13 +134,11 @@ test("chat mode on a Qwen3-shaped reasoning model: the think block is folded to 
   const second = await turn(term, "And now?");
   assert.equal(second.cached, first.prompt);
 
-  term.line(":think show");
-  await term.waitText("think = show");
+  await term.command(":think show", "think = show");
   await turn(term, "Show me");
   screen = term.screen();
   assert.match(screen, /you: Show me\nHmm let me think\nHi!\n/);
-  term.line(":think hide");
-  await term.waitText("think = hide");
+  await term.command(":think hide", "think = hide");
   await turn(term, "Hide it");
   assert.match(term.screen(), /you: Hide it\nHi!\n/);
   term.line(":quit");

@@ -28,7 +28,7 @@ async function until(frame: () => string | undefined, check: (f: string) => bool
 const MODEL: ModelInfo = { path: "/m/stories15M-q8_0.gguf", sha256: "a".repeat(64), name: "stories15M-q8_0.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, headDim: 48, threads: 2 };
 const STATS = {
   blocks: { total: 100, used: 25, free: 75, cached: 0 }, waiting: 0, running: 1, preemptions: 0, steps: 10, promptTokensComputed: 5,
-  tokensGenerated: 40, tokensPerS: 250, prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 },
+  tokensGenerated: 40, tokensPerS: 250, prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 }, kvBytesUsed: 0,
 };
 
 async function setup() {

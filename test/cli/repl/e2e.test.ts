@@ -19,10 +19,8 @@ test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :q
   t.after(() => term.kill());
 
   await term.waitText("loaded " + modelsDir);
-  term.line(":set temp 0");
-  await term.waitText("temp = 0 (from the next prompt)");
-  term.line(":set n-predict 12");
-  await term.waitText("n-predict = 12");
+  await term.command(":set temp 0", "temp = 0 (from the next prompt)");
+  await term.command(":set n-predict 12", "n-predict = 12");
 
   // A short prompt ends with its stats line. (Twelve tokens take ~100 ms, too quick to catch the live
   // counter reliably; the long generation below checks the live cell while it streams.)
@@ -33,8 +31,7 @@ test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :q
   // The latencies are reported, not asserted: a time bound in a test fails on a loaded machine (bench/repl-speed.ts
   // measures the REPL against the CLI in alternating rounds).
   const idle = await term.keypressLatencies(5);
-  term.line(":set n-predict 1500");
-  await term.waitText("n-predict = 1500");
+  await term.command(":set n-predict 1500", "n-predict = 1500");
   term.line("The little dog");
   // The live cell: its prompt, the streamed text's last lines, then a running token count.
   await term.waitFor((s) => /\[\d+\] The little dog\n[\s\S]*\n\d+ tokens…/.test(s), "the long generation streaming", 60_000, 25, () => term.visible());
@@ -47,15 +44,12 @@ test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :q
 
   term.key("C-c");
   await term.waitFor((s) => /· \d+ tokens · stopped/.test(s), "the stopped cell");
-  term.line(":set n-predict 8");
-  await term.waitText("n-predict = 8");
+  await term.command(":set n-predict 8", "n-predict = 8");
   term.line("Lily");
   await term.waitFor((s) => /\[\d+\] Lily\n[\s\S]*· 8 tokens · length/.test(s), "the next prompt after Ctrl+C");
 
-  term.line(`:save ${session}`);
-  await term.waitText(`saved 3 cells and the settings to ${session}`);
-  term.line(`:export recipe ${recipe}`);
-  await term.waitText(`wrote the recipe ${recipe}`);
+  await term.command(`:save ${session}`, `saved 3 cells and the settings to ${session}`);
+  await term.command(`:export recipe ${recipe}`, `wrote the recipe ${recipe}`);
   const source = readFileSync(recipe, "utf8");
   assert.match(source, /import \{ defineRecipe \} from "infer-repl";/);
   assert.match(source, /sampling: \{ temperature: 0 \}/);
@@ -93,21 +87,15 @@ test("issue 8: a recipe exported from a seeded session, run with tsx on the same
   t.after(() => term.kill());
 
   await term.waitText("loaded " + modelsDir);
-  term.line(":set seed 7");
-  await term.waitText("seed = 7");
-  term.line(":set temp 0.8");
-  await term.waitText("temp = 0.8");
-  term.line(":set n-predict 40");
-  await term.waitText("n-predict = 40");
-  term.line(":spec ngram");
-  await term.waitText("spec = ngram");
+  await term.command(":set seed 7", "seed = 7");
+  await term.command(":set temp 0.8", "temp = 0.8");
+  await term.command(":set n-predict 40", "n-predict = 40");
+  await term.command(":spec ngram", "spec = ngram");
   const prompt = "Once upon a time";
   term.line(prompt);
   await term.waitFor((s) => /· \d+ tokens · (length|eos)/.test(s), "the seeded cell");
-  term.line(`:save ${session}`);
-  await term.waitText("saved 1 cell");
-  term.line(`:export recipe ${recipe}`);
-  await term.waitText(`wrote the recipe ${recipe}`);
+  await term.command(`:save ${session}`, "saved 1 cell");
+  await term.command(`:export recipe ${recipe}`, `wrote the recipe ${recipe}`);
   term.line(":quit");
   assert.equal(await term.exitCode(), 0);
 
@@ -134,27 +122,22 @@ test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 
   await term.waitText("loaded " + modelsDir);
 
   // A failed :load (a missing file, then a draft model with another vocabulary) keeps the model loaded and usable.
-  term.line(":load /nonexistent/model.gguf");
-  await term.waitText("error: cannot load the model:");
+  await term.command(":load /nonexistent/model.gguf", "error: cannot load the model:");
   term.line("Once upon a time");
   await term.waitFor((s) => /\[1\] Once upon a time\n[\s\S]*?8 tokens · length/.test(s), "cell 1 after the failed load");
-  term.line(`:set draft ${path.join(modelsDir, "stories260K.gguf")}`);
-  await term.waitText("takes effect at the next :load");
+  await term.command(`:set draft ${path.join(modelsDir, "stories260K.gguf")}`, "takes effect at the next :load");
   term.line(`:load ${path.join(modelsDir, "stories15M-q8_0.gguf")}`);
   await term.waitFor((s) => (s.match(/error: cannot load the model:/g) ?? []).length === 2, "the draft's load failure");
-  term.line(":set draft default");
-  await term.waitText("draft = none (default)");
+  await term.command(":set draft default", "draft = none (default)");
   assert.match(lastLine(), statusBar, "the status bar names the model still loaded");
   term.line("Lily");
   await term.waitFor((s) => /\[2\] Lily\n/.test(s) && /Lily[\s\S]*8 tokens · length/.test(s), "cell 2 on the model still loaded");
 
   // Streamed text wraps on word boundaries: the words on the screen are the words of the text.
-  term.line(":set n-predict 300");
-  await term.waitText("n-predict = 300");
+  await term.command(":set n-predict 300", "n-predict = 300");
   term.line("The little dog");
   const screen = await term.waitFor((s) => /\[3\] The little dog\n[\s\S]*· 300 tokens · length/.test(s), "cell 3, numbered right after 2");
-  term.line(`:save ${session}`);
-  await term.waitText("saved 3 cells");
+  await term.command(`:save ${session}`, "saved 3 cells");
   const text = loadSession(session).cells[2]!.output;
   const after = screen.slice(screen.indexOf("[3] The little dog\n") + "[3] The little dog\n".length);
   const shown = after.slice(0, after.search(/\nttft \d+ ms · /));

@@ -29,8 +29,7 @@ test(":tune shows progress, Ctrl+C stops it keeping the best so far, :export rec
   const done = await term.waitFor((s) => /stopped in [\d.]+ s: best /.test(s), "the stopped tune's summary", 60_000);
   assert.match(done, /Pareto front \(tok\/s vs p99\)/);
 
-  term.line(`:export recipe ${recipe}`);
-  await term.waitText(`wrote the recipe ${recipe}`);
+  await term.command(`:export recipe ${recipe}`, `wrote the recipe ${recipe}`);
   const source = readFileSync(recipe, "utf8");
   assert.match(source, /\/\/ Auto-tuned \(infer-repl tune\) for throughput: 4 streams x \d+ tokens on 2 prompts, budget 60 s \(took \d+ s, stopped early\)/);
   assert.match(source, /\/\/ Chosen: /);

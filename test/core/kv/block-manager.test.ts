@@ -177,3 +177,48 @@ test("a partial block is kept once per content, and evicting it forgets it", () 
   bm.release(c);
   assert.equal(bm.acquirePrefix(seq(4), 4, [], []).tokens, 4);
 });
+
+test("dropBefore frees a window table's leading blocks (entries -1), forgetting cached ones, and keeps shared ones for their other holders", () => {
+  const { bm } = manager(6);
+  const tokens = seq(16);
+  const a: number[] = [];
+  bm.ensureCapacity(a, 16);
+  bm.registerFull(tokens, a, [], 0, 4);
+  const b: number[] = [];
+  assert.equal(bm.acquirePrefix(tokens, 8, [], b).tokens, 8); // b shares blocks 0 and 1
+  const held = [...a];
+  bm.dropBefore(a, 3);
+  assert.deepEqual(a, [-1, -1, -1, held[3]]);
+  assert.equal(bm.usedBlocks, 3, "blocks 0 and 1 stay with b, block 2 is free");
+  assert.equal(bm.cachedBlocks, 0, "a dropped block is not kept as a cached prefix");
+  bm.dropBefore(a, 2); // already dropped: nothing changes
+  assert.equal(bm.usedBlocks, 3);
+  bm.release(a);
+  bm.release(b);
+  assert.equal(bm.freeBlocks, 6);
+  assert.equal(bm.cachedBlocks, 3, "blocks released normally (b's two, a's last) stay cached");
+  // Block 2's key was forgotten: a lookup of the whole prefix stops before it.
+  const c: number[] = [];
+  assert.equal(bm.acquirePrefix(tokens, 16, [], c).tokens, 8);
+});
+
+test("acquireRange takes the cached blocks of a range (-1 before it), or names the highest block missing", () => {
+  const { bm } = manager(8);
+  const tokens = seq(20);
+  const a: number[] = [];
+  bm.ensureCapacity(a, 18);
+  bm.registerFull(tokens, a, [], 0, 4);
+  bm.registerPartial(tokens, a, [], 18); // block 4 holds tokens 16, 17
+  const held = [...a];
+  bm.dropBefore(a, 2);
+  bm.release(a);
+  const t: number[] = [];
+  assert.equal(bm.acquireRange(tokens, 2, 18, [], t), -1);
+  assert.deepEqual(t, [-1, -1, held[2], held[3], held[4]]);
+  bm.release(t);
+  assert.equal(bm.acquireRange(tokens, 2, 17, [], t), -1, "a block whose first tokens match serves a shorter end");
+  bm.release(t);
+  assert.equal(bm.acquireRange(tokens, 2, 19, [], t), 4, "the partial block holds 2 tokens, not 3");
+  assert.equal(bm.acquireRange(tokens, 1, 12, [], t), 1, "block 1 was dropped");
+  assert.deepEqual(t, []);
+});

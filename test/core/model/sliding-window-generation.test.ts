@@ -50,14 +50,23 @@ test(`gemma3 with a 64-position window: ${N} tokens: logits and greedy tokens eq
   });
 
   // Then a greedy generation of 1,000 tokens: llama.cpp's argmax after each of our tokens is our next.
+  // The local layers' K/V is in blocks of their own, freed as the window moves on: the stats show them at the
+  // window (64 positions: 4 blocks of 16, a fifth while one fills) all along, the global layer's growing to the length.
   const engine = await Engine.load({ model: file, threads: 2, contextSize: 1100 });
-  let ours: number[];
+  let ours: number[], mostWindowBlocks = 0, mostBlocks = 0;
+  engine.onStep(() => {
+    const s = engine.stats();
+    mostWindowBlocks = Math.max(mostWindowBlocks, s.windowBlocks!.used);
+    mostBlocks = Math.max(mostBlocks, s.blocks.used);
+  });
   try {
     ours = (await engine.generate(prompt, { temperature: 0, ignoreEos: true, maxTokens: N })).tokens;
   } finally {
     engine.close();
   }
   assert.equal(ours.length, N);
+  assert.equal(mostWindowBlocks, 5, "window blocks held at most");
+  assert.equal(mostBlocks, Math.ceil((prompt.length + N - 1) / 16), "main blocks held at most (at the last step)");
   const steps = await llamaCppStepLogits(file, prompt, ours.slice(0, N - 1), reference);
   steps.forEach((row, i) => {
     let best = -1, bestValue = -Infinity;
