@@ -41,7 +41,7 @@ const STORY = ("Once upon a time, there was a little girl named Lily. She loved 
 function scriptedEngine() {
   let generated = 0;
   const stats = () => ({
-    blocks: { total: 2427, used: Math.ceil(generated / 16), free: 2427 - Math.ceil(generated / 16), cached: 0 },
+    blocks: { total: 2427, used: Math.ceil(generated / 16), free: 2427 - Math.ceil(generated / 16), cached: 0 }, kvBytesUsed: Math.ceil(generated / 16) * 16 * 6 * 2 * 288 * 2,
     prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 },
     waiting: 0, running: 1, preemptions: 0, steps: generated, promptTokensComputed: 5, tokensGenerated: generated, tokensPerS: rate,
   });

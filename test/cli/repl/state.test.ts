@@ -37,7 +37,7 @@ test("tokens stream into the running cell, which moves to the notebook when done
 
 test("a text frame carries the engine's stats when they are due: the status bar's figures and sparkline move with it", () => {
   const stats = {
-    blocks: { total: 100, used: 3, free: 97, cached: 0 }, prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 },
+    blocks: { total: 100, used: 3, free: 97, cached: 0 }, kvBytesUsed: 3 * 16 * 1024, prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 },
     waiting: 0, running: 1, preemptions: 0, steps: 40, promptTokensComputed: 4, tokensGenerated: 36, tokensPerS: 950,
   };
   let s = reduce(initialState({}), { type: "start-cell", prompt: "p", genIds: [7] });
