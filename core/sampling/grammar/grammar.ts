@@ -338,31 +338,43 @@ export class Grammar {
   private grouped(n: number): CachedMask {
     const ids = this.scratchIds, dists = this.scratchDists;
     const bits = new Uint32Array(this.words);
-    const sizes = new Map<number, number>();
-    let count = 0, maxDistAfter = 0;
+    // Distances are few and come in runs (the tokens of a trie node share one): found by a linear look-up
+    // remembered across the run, not a Map per token.
+    const distinct: number[] = [], sizes: number[] = [];
+    let count = 0, maxDistAfter = 0, last = -1, at = -1;
     for (let k = 0; k < n; k++) {
       const id = ids[k]!, dist = dists[k]!;
       if (bits[id >>> 5]! & (1 << (id & 31))) continue; // a token reached twice (an element and its bytes)
       bits[id >>> 5]! |= 1 << (id & 31);
       count++;
-      sizes.set(dist, (sizes.get(dist) ?? 0) + 1);
+      if (dist !== last) {
+        at = distinct.indexOf(dist);
+        if (at < 0) {
+          at = distinct.length;
+          distinct.push(dist);
+          sizes.push(0);
+        }
+        last = dist;
+      }
+      sizes[at]!++;
       if (dist > maxDistAfter && dist !== Infinity) maxDistAfter = dist;
     }
-    let bigDist = Infinity, bigSize = -1;
-    for (const [dist, size] of sizes) if (size > bigSize) [bigDist, bigSize] = [dist, size];
+    let big = 0;
+    for (let i = 1; i < sizes.length; i++) if (sizes[i]! > sizes[big]!) big = i;
+    const bigDist = distinct.length > 0 ? distinct[big]! : Infinity;
     const groups: { dist: number; ids: Int32Array }[] = [];
-    if (sizes.size > 1) {
-      const lists = new Map<number, number[]>();
+    if (distinct.length > 1) {
+      const lists = distinct.map(() => [] as number[]);
       const seen = new Uint32Array(this.words);
       for (let k = 0; k < n; k++) {
         const id = ids[k]!, dist = dists[k]!;
         if (dist === bigDist || seen[id >>> 5]! & (1 << (id & 31))) continue;
         seen[id >>> 5]! |= 1 << (id & 31);
-        let list = lists.get(dist);
-        if (!list) lists.set(dist, (list = []));
-        list.push(id);
+        lists[distinct.indexOf(dist)]!.push(id);
       }
-      for (const [dist, list] of lists) groups.push({ dist, ids: Int32Array.from(list) });
+      distinct.forEach((dist, i) => {
+        if (i !== big) groups.push({ dist, ids: Int32Array.from(lists[i]!) });
+      });
     }
     const mask = this.listed(bits, count);
     const bytes = maskBytes(mask) + groups.reduce((a, g) => a + g.ids.byteLength, 0);
