@@ -163,7 +163,7 @@ export class Generation implements SequenceSink {
       mask: () => matcher.mask(this.maxTokens - this.produced),
       validPrefix: (tokens) => matcher.validPrefix(tokens),
       allows: (token) => matcher.allows(token, this.maxTokens - this.produced),
-      maskReady: () => matcher.maskReady,
+      memoizedMask: () => matcher.memoizedMask(this.maxTokens - this.produced),
     };
   }
 

@@ -49,10 +49,12 @@ export class CandidateSet {
   }
 
   /**
-   * The k highest logits (of the tokens in `among`, when given), sorted descending. A min-heap of size k over the vocabulary: most tokens lose one
-   * comparison against the heap's minimum, so this is O(V) in practice instead of sorting V entries.
+   * The k highest logits (of the tokens in `among`, when given; of the tokens whose bit is set in `allowed`, when
+   * given), sorted descending. A min-heap of size k over the vocabulary: most tokens lose one comparison against
+   * the heap's minimum, so this is O(V) in practice instead of sorting V entries (and `allowed` is read only for
+   * the few that win it).
    */
-  loadTopK(logits: Float32Array, k: number, among?: Int32Array): void {
+  loadTopK(logits: Float32Array, k: number, among?: Int32Array, allowed?: Uint32Array): void {
     this.logits = logits;
     const heap = this.ids;
     let size = 0;
@@ -62,6 +64,7 @@ export class CandidateSet {
       const t = among ? among[i]! : i;
       const l = logits[t];
       if (!(l > entryBar)) continue; // also skips banned (-Infinity) and NaN
+      if (allowed && (allowed[t >>> 5]! & (1 << (t & 31))) === 0) continue;
       if (size < k) {
         heap[size] = t;
         this.siftUp(size++);

@@ -28,16 +28,20 @@ interface CachedMask {
   bigDist: number;
   groups: { dist: number; ids: Int32Array }[];
   budgeted: Map<number, TokenMask>;
+  /** Bytes held by this entry (the mask, its groups and its budgeted masks), for the cache's bound. */
+  bytes: number;
 }
 
 /** Leading byte's high nibble -> sequence length (llama.cpp's decode_utf8 table; 0 = not a leading byte). */
 const UTF8_LENGTH = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4];
-/** Cached masks beyond this many bytes are dropped (all at once: a grammar's states recur, they come back). */
+/** Default bound of a grammar's mask cache; past it the least recently used masks are dropped. */
 const MASK_CACHE_BYTES = 128 * 2 ** 20;
 
 export interface GrammarOptions {
   /** Start symbol (default "root"). */
   root?: string;
+  /** Bytes of memoized masks kept (least recently used dropped first); default 128 MiB. 0 memoizes nothing. */
+  maskCacheBytes?: number;
 }
 
 /**
@@ -49,8 +53,13 @@ export interface GrammarOptions {
 export class Grammar {
   readonly machine: StackMachine;
   readonly trie: TokenTrie;
+  /** Memoized masks by state, least recently used first (a Map iterates in insertion order; a hit re-inserts). */
   private readonly masks = new Map<number | string, CachedMask>();
   private cachedBytes = 0;
+  private readonly maskCacheBytes: number;
+  /** advanceBytes's other outputs (the UTF-8 sequence in progress), so that checking a token allocates nothing. */
+  private outValue = 0;
+  private outRemain = 0;
   private readonly words: number;
   // Walk scratch, one entry per trie depth.
   private readonly walkSet: Int32Array;
@@ -68,6 +77,8 @@ export class Grammar {
   /** `tokenId` resolves `<token text>` references to a token id (exactly one token), when the grammar has any. */
   constructor(readonly source: string, vocab: GrammarVocabulary, options: GrammarOptions = {}, tokenId?: (text: string) => number | undefined) {
     this.root = options.root ?? "root";
+    this.maskCacheBytes = options.maskCacheBytes ?? MASK_CACHE_BYTES;
+    if (!(this.maskCacheBytes >= 0)) throw new GrammarError(`maskCacheBytes must be a number >= 0, got ${options.maskCacheBytes}`);
     const parsed = parseGbnf(source, { root: options.root, tokenId });
     for (const rule of parsed.rules) {
       for (let i = 0; i < rule.length; i += 2) {
@@ -92,38 +103,59 @@ export class Grammar {
     return { set: this.machine.initial, value: 0, remain: 0 };
   }
 
+  /** Memoized masks and the bytes they hold (for tests of the cache's bound). */
+  get maskCache(): { entries: number; bytes: number } {
+    return { entries: this.masks.size, bytes: this.cachedBytes };
+  }
+
   /**
    * Tokens allowed in `state`. With `tokensLeft` (tokens the generation may still produce, this one included)
    * smaller than some allowed token's completion distance, only tokens after which the grammar can still be
    * completed in the tokens left are allowed (or, when none can, those that come closest), so a budgeted
    * generation ends with a complete output.
    */
-  /** Whether the state's mask is memoized (mask() then costs no walk over the vocabulary). */
-  hasMask(state: MatchState): boolean {
-    return this.masks.has(maskKey(state));
-  }
-
   mask(state: MatchState, tokensLeft = Infinity): TokenMask {
     const key = maskKey(state);
     let cached = this.masks.get(key);
-    if (!cached) {
+    if (cached) {
+      this.stats.masksServed++;
+      this.masks.delete(key); // most recently used goes last
+    } else {
       cached = this.walk(state);
-      if (this.cachedBytes > MASK_CACHE_BYTES) {
-        this.masks.clear();
-        this.cachedBytes = 0;
-      }
-      this.masks.set(key, cached);
-      this.cachedBytes += maskBytes(cached.mask) + cached.groups.reduce((a, g) => a + g.ids.byteLength, 0);
-    } else this.stats.masksServed++;
+      this.cachedBytes += cached.bytes;
+    }
+    this.masks.set(key, cached);
+    const mask = this.budgetedMask(cached, tokensLeft);
+    this.evict();
+    return mask;
+  }
+
+  /** mask(state, tokensLeft) when the state's mask is memoized (no walk over the vocabulary), else undefined. */
+  memoizedMask(state: MatchState, tokensLeft = Infinity): TokenMask | undefined {
+    const cached = this.masks.get(maskKey(state));
+    return cached && this.mask(state, tokensLeft);
+  }
+
+  private budgetedMask(cached: CachedMask, tokensLeft: number): TokenMask {
     const maxDist = tokensLeft - 1;
     if (maxDist >= cached.maxDistAfter) return cached.mask;
     let budgeted = cached.budgeted.get(maxDist);
     if (!budgeted) {
       budgeted = this.budgeted(cached, maxDist);
       cached.budgeted.set(maxDist, budgeted);
+      cached.bytes += maskBytes(budgeted);
       this.cachedBytes += maskBytes(budgeted);
     }
     return budgeted;
+  }
+
+  /** Drops the least recently used masks until the cache is within its bound (the latest one included). */
+  private evict(): void {
+    for (const [key, entry] of this.masks) {
+      if (this.cachedBytes <= this.maskCacheBytes) break;
+      this.masks.delete(key);
+      this.cachedBytes -= entry.bytes;
+    }
   }
 
   /** The cached mask narrowed to tokens leading within `maxDist` of completion (or, if none, the closest). */
@@ -150,7 +182,7 @@ export class Grammar {
   next(state: MatchState, token: number): MatchState | undefined {
     const m = this.machine;
     if (token < 0 || token >= this.trie.vocabSize) return undefined;
-    if (this.trie.eog.includes(token)) return m.canEnd(state.set) ? state : undefined;
+    if (this.trie.isEog[token]) return m.canEnd(state.set) ? state : undefined;
     const piece = this.trie.pieces[token]!;
     if (piece.length === 0) return undefined;
     const after = this.advance(state, piece);
@@ -160,13 +192,42 @@ export class Grammar {
     return after ? { ...after, set: m.union(after.set, byToken) } : { set: byToken, value: 0, remain: 0 };
   }
 
+  /**
+   * The completion distance (see distance) of next(state, token), or -1 when the grammar does not allow the
+   * token: next() without building the state, for a sampler checking many candidates one by one.
+   */
+  distanceAfter(state: MatchState, token: number): number {
+    const m = this.machine, trie = this.trie;
+    if (token < 0 || token >= trie.vocabSize) return -1;
+    if (trie.isEog[token]) return m.canEnd(state.set) ? m.setDist[state.set]! : -1;
+    if (state.remain === 0 && m.hasTokenTop(state.set)) {
+      const after = this.next(state, token);
+      return after ? m.setDist[after.set]! : -1;
+    }
+    const piece = trie.pieces[token]!;
+    if (piece.length === 0) return -1;
+    const set = this.advanceBytes(state.set, state.value, state.remain, piece);
+    return set === DEAD ? -1 : m.setDist[set]!;
+  }
+
   /** The state after these bytes (text, not a token: no end-of-generation or token elements), or undefined. */
   advance(state: MatchState, bytes: Uint8Array): MatchState | undefined {
+    const set = this.advanceBytes(state.set, state.value, state.remain, bytes);
+    return set === DEAD ? undefined : { set, value: this.outValue, remain: this.outRemain };
+  }
+
+  /** The set after `bytes` from (set, value, remain), or DEAD; the UTF-8 sequence left open goes to outValue/outRemain. */
+  private advanceBytes(set: number, value: number, remain: number, bytes: Uint8Array): number {
     const m = this.machine;
-    let set = state.set, value = state.value, remain = state.remain, carried = remain > 0;
+    let carried = remain > 0;
     for (let i = 0; i < bytes.length && set !== DEAD; i++) {
       const b = bytes[i]!;
-      if (remain > 0) {
+      if (remain === 0 && b < 0x80) {
+        // The common case: an ASCII byte is a whole code point, its transition a table lookup once known.
+        const known = m.asciiNext[set * 128 + b]!;
+        set = known !== UNKNOWN ? known : m.next(set, b);
+        value = b;
+      } else if (remain > 0) {
         if (carried && b >> 6 !== 2) { set = DEAD; break; }
         value = (value << 6) + (b & 0x3f);
         if (--remain === 0) { set = m.next(set, value); carried = false; }
@@ -179,7 +240,9 @@ export class Grammar {
       }
     }
     if (set !== DEAD && remain > 0 && !m.matchesPartial(set, value, remain)) set = DEAD;
-    return set === DEAD ? undefined : { set, value, remain };
+    this.outValue = value;
+    this.outRemain = remain;
+    return set;
   }
 
   /** Fewest tokens (of single bytes) that complete the output from `state`; 0 when it may end here. */
@@ -275,33 +338,47 @@ export class Grammar {
   private grouped(n: number): CachedMask {
     const ids = this.scratchIds, dists = this.scratchDists;
     const bits = new Uint32Array(this.words);
-    const sizes = new Map<number, number>();
-    let count = 0, maxDistAfter = 0;
+    // Distances are few and come in runs (the tokens of a trie node share one): found by a linear look-up
+    // remembered across the run, not a Map per token.
+    const distinct: number[] = [], sizes: number[] = [];
+    let count = 0, maxDistAfter = 0, last = -1, at = -1;
     for (let k = 0; k < n; k++) {
       const id = ids[k]!, dist = dists[k]!;
       if (bits[id >>> 5]! & (1 << (id & 31))) continue; // a token reached twice (an element and its bytes)
       bits[id >>> 5]! |= 1 << (id & 31);
       count++;
-      sizes.set(dist, (sizes.get(dist) ?? 0) + 1);
+      if (dist !== last) {
+        at = distinct.indexOf(dist);
+        if (at < 0) {
+          at = distinct.length;
+          distinct.push(dist);
+          sizes.push(0);
+        }
+        last = dist;
+      }
+      sizes[at]!++;
       if (dist > maxDistAfter && dist !== Infinity) maxDistAfter = dist;
     }
-    let bigDist = Infinity, bigSize = -1;
-    for (const [dist, size] of sizes) if (size > bigSize) [bigDist, bigSize] = [dist, size];
+    let big = 0;
+    for (let i = 1; i < sizes.length; i++) if (sizes[i]! > sizes[big]!) big = i;
+    const bigDist = distinct.length > 0 ? distinct[big]! : Infinity;
     const groups: { dist: number; ids: Int32Array }[] = [];
-    if (sizes.size > 1) {
-      const lists = new Map<number, number[]>();
+    if (distinct.length > 1) {
+      const lists = distinct.map(() => [] as number[]);
       const seen = new Uint32Array(this.words);
       for (let k = 0; k < n; k++) {
         const id = ids[k]!, dist = dists[k]!;
         if (dist === bigDist || seen[id >>> 5]! & (1 << (id & 31))) continue;
         seen[id >>> 5]! |= 1 << (id & 31);
-        let list = lists.get(dist);
-        if (!list) lists.set(dist, (list = []));
-        list.push(id);
+        lists[distinct.indexOf(dist)]!.push(id);
       }
-      for (const [dist, list] of lists) groups.push({ dist, ids: Int32Array.from(list) });
+      distinct.forEach((dist, i) => {
+        if (i !== big) groups.push({ dist, ids: Int32Array.from(lists[i]!) });
+      });
     }
-    return { mask: this.listed(bits, count), maxDistAfter, bigDist, groups, budgeted: new Map() };
+    const mask = this.listed(bits, count);
+    const bytes = maskBytes(mask) + groups.reduce((a, g) => a + g.ids.byteLength, 0);
+    return { mask, maxDistAfter, bigDist, groups, budgeted: new Map(), bytes };
   }
 
   /** Tokens matched as whole tokens by <[id]> / !<[id]> elements on top of the state's stacks. */
@@ -309,7 +386,7 @@ export class Grammar {
     const { only, allBut } = this.machine.tokenElements(state.set);
     const trie = this.trie;
     const allow = (id: number) => {
-      if (trie.pieces[id]!.length === 0 || trie.eog.includes(id)) return;
+      if (trie.pieces[id]!.length === 0 || trie.isEog[id]) return;
       const after = this.machine.nextByTokenElement(state.set, id);
       if (after === DEAD) return;
       this.scratchIds[n] = id;
@@ -369,9 +446,9 @@ export class GrammarMatcher {
     return this.grammar.mask(this.state, tokensLeft);
   }
 
-  /** Whether mask() is at hand (memoized for this state). */
-  get maskReady(): boolean {
-    return this.grammar.hasMask(this.state);
+  /** mask(tokensLeft) when it is memoized for this state (costs no walk over the vocabulary), else undefined. */
+  memoizedMask(tokensLeft = Infinity): TokenMask | undefined {
+    return this.grammar.memoizedMask(this.state, tokensLeft);
   }
 
   /**
@@ -380,10 +457,8 @@ export class GrammarMatcher {
    * Exact while some token fits the budget; when none does, mask() allows the closest ones, which this refuses.
    */
   allows(token: number, tokensLeft = Infinity): boolean {
-    const next = this.grammar.next(this.state, token);
-    if (!next) return false;
-    const dist = this.grammar.distance(next);
-    return dist <= tokensLeft - 1 || dist === Infinity;
+    const dist = this.grammar.distanceAfter(this.state, token);
+    return dist >= 0 && (dist <= tokensLeft - 1 || dist === Infinity);
   }
 
   /** Advances by text (a lazy grammar's trigger and what followed it in its token); false when the grammar refuses it. */

@@ -30,7 +30,10 @@ export class StackMachine {
   private readonly advanced: (Int32Array | undefined)[] = [];
 
   private readonly sets: Int32Array[] = [];
-  private readonly setIds = new Map<string, number>();
+  /** Interned sets by a hash of their sorted members: a set id, or the ids sharing the hash. */
+  private readonly setIds = new Map<number, number | number[]>();
+  /** Per set: the set after a code point, by which of its stacks accept that code point (see computeNext). */
+  private readonly byMatching: (Map<number | string, number> | undefined)[] = [];
   /** Per set: the fewest bytes that complete some stack of it. */
   readonly setDist: number[] = [];
   /** Per set: bit 0 = holds the empty stack (may end here), bit 1 = holds a token-element top. */
@@ -259,19 +262,44 @@ export class StackMachine {
     return result;
   }
 
+  /**
+   * The set after code point `cp`. It depends only on which stacks' character classes accept `cp` (a class
+   * moves its stack to the same place whichever code point it accepts), so it is computed once per such subset:
+   * in a string every letter leads to the same set, and only the first one pays for advancing and interning.
+   */
   private computeNext(set: number, cp: number): number {
-    const out: number[] = [];
-    for (const node of this.sets[set]!) {
-      if (node === 0) continue;
-      const pos = this.nodePos[node]!;
-      const t = this.types[pos];
-      if (t === El.TOKEN || t === El.TOKEN_NOT) continue;
-      const after = this.matchChar(pos, cp);
-      if (after < 0) continue;
-      const parent = this.nodeParent[node]!;
-      out.push(...this.advance(this.endOfSequence(after) ? parent : this.node(after, parent)));
+    const members = this.sets[set]!;
+    let key: number | string = 0;
+    if (members.length <= 31) {
+      for (let i = 0; i < members.length; i++) if (this.accepts(members[i]!, cp)) key |= 1 << i;
+      if (key === 0) return DEAD;
+    } else {
+      let listed = "";
+      for (let i = 0; i < members.length; i++) if (this.accepts(members[i]!, cp)) listed += `${i},`;
+      if (listed === "") return DEAD;
+      key = listed;
     }
-    return out.length === 0 ? DEAD : this.internSet(out);
+    const known = (this.byMatching[set] ??= new Map());
+    const found = known.get(key);
+    if (found !== undefined) return found;
+    const out: number[] = [];
+    for (const node of members) {
+      if (!this.accepts(node, cp)) continue;
+      const after = this.matchChar(this.nodePos[node]!, cp);
+      const parent = this.nodeParent[node]!;
+      for (const n of this.advance(this.endOfSequence(after) ? parent : this.node(after, parent))) out.push(n);
+    }
+    const next = this.internSet(out);
+    known.set(key, next);
+    return next;
+  }
+
+  /** The stack `node`'s top is a character class that accepts `cp`. */
+  private accepts(node: number, cp: number): boolean {
+    if (node === 0) return false;
+    const pos = this.nodePos[node]!;
+    const t = this.types[pos];
+    return t !== El.TOKEN && t !== El.TOKEN_NOT && this.matchChar(pos, cp) >= 0;
   }
 
   /** llama_grammar_match_char: the position after the character class at `pos` if it accepts `cp`, else -1. */
@@ -294,13 +322,26 @@ export class StackMachine {
   }
 
   private internSet(nodes: ArrayLike<number>): number {
-    const sorted = Int32Array.from(new Set(Array.from(nodes))).sort();
-    const key = sorted.join(",");
-    let id = this.setIds.get(key);
-    if (id !== undefined) return id;
-    id = this.sets.length;
+    // Sorted and deduplicated, then found by hash (no string key: sets are interned on the hot path of a new state).
+    const all = Int32Array.from(nodes).sort();
+    let n = 0;
+    for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[n++] = all[i]!;
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < n; i++) hash = Math.imul(hash ^ all[i]!, 0x01000193);
+    const bucket = this.setIds.get(hash);
+    if (bucket !== undefined) {
+      for (const candidate of typeof bucket === "number" ? [bucket] : bucket) {
+        const members = this.sets[candidate]!;
+        if (members.length !== n) continue;
+        let same = true;
+        for (let i = 0; i < n && same; i++) same = members[i] === all[i];
+        if (same) return candidate;
+      }
+    }
+    const sorted = all.slice(0, n);
+    const id = this.sets.length;
     this.sets.push(sorted);
-    this.setIds.set(key, id);
+    this.setIds.set(hash, bucket === undefined ? id : typeof bucket === "number" ? [bucket, id] : [...bucket, id]);
     let flags = 0, dist = Infinity;
     for (const node of sorted) {
       if (node === 0) flags |= 1;

@@ -22,6 +22,8 @@ export class TokenTrie {
   readonly tokenIds: Int32Array;
   /** End-of-generation tokens (allowed only where the grammar may end). */
   readonly eog: Int32Array;
+  /** isEog[id] = 1 for end-of-generation tokens (a lookup for the per-candidate checks). */
+  readonly isEog: Uint8Array;
   /** Each token's bytes (for advancing a grammar by the token actually chosen). */
   readonly pieces: Uint8Array[];
   readonly maxDepth: number;
@@ -41,6 +43,8 @@ export class TokenTrie {
       else if (p.length > 0) keyed.push({ key: String.fromCharCode(...p), id });
     }
     this.eog = Int32Array.from(eog);
+    this.isEog = new Uint8Array(n);
+    for (const id of eog) this.isEog[id] = 1;
     keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id - b.id));
 
     // Nodes are created in preorder as the sorted keys are inserted; every key adds at most its length in nodes.
