@@ -8,8 +8,7 @@
 // call, so the timing itself stays small beside what it measures. Wall-clock time swells with the machine's load,
 // so the schema child also replays its two runs' logits (warm-up and measured) through a fresh grammar and sampler,
 // CPU time only, with and without the schema, five times: the difference of the least times is the replayed
-// grammar figure
-// (JIT-warm, as in a long-running server; the first replay in a process costs ~2-3x, like the measured run).
+// grammar figure (JIT-warm, as in a long-running server; a process's first replay costs ~2-3x, like the measured run).
 //   usage: npx tsx bench/grammar.ts [--rounds 5] [--threads 2] [-n 192] [--temp 0.8] [--parallel 1] [file.gguf]
 // A round's schema run first generates once to warm the grammar (compiled once per engine, as a server would
 // keep it), then measures a second generation with another seed.
