@@ -6,7 +6,8 @@
 //   and Llama-3.2-1B Q4_K_M); peak RSS of `generate -n 16` against llama-completion's, and load-to-first-token
 //   (wall time of a fresh process generating one token).
 //   usage: npx tsx bench/real-shapes.ts [--rounds 3] [--threads 2] [-n 64] [--shapes id,...] [--formats Q4_K_M,...]
-//          [--batched-rounds 2] [--no-batched] [--no-memory]
+//          [--batched-rounds 2] [--no-batched] [--no-memory] [--layers N]
+//   --layers N: files cut to their first N layers (a per-layer speed figure for shapes too big to write whole here)
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REAL_SHAPE_FORMATS, REAL_SHAPE_IDS, REAL_SHAPES, realShapeModel, type RealShapeFormat, type RealShapeId } from "../scripts/real-shapes.ts";
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     "batched-rounds": { type: "string", default: "2" },
     "no-batched": { type: "boolean", default: false },
     "no-memory": { type: "boolean", default: false },
+    layers: { type: "string" },
   },
 });
 const rounds = Number(values.rounds), threads = Number(values.threads), tg = Number(values.n);
@@ -41,7 +43,7 @@ const rows: string[] = [];
 
 for (const id of shapes) {
   for (const format of formats) {
-    const file = realShapeModel(id, format);
+    const file = realShapeModel(id, format, { layers: values.layers === undefined ? undefined : Number(values.layers) });
     const name = `${REAL_SHAPES[id].name} ${format}`;
     const bytes = weightBytesPerToken(file);
     const ours = { tg: [] as number[], pp128: [] as number[], pp512: [] as number[], rss: [] as number[], ttft: [] as number[] };

@@ -1,5 +1,5 @@
 import { register } from "node:module";
-import { publicApiUrl } from "../core/package.ts";
+import { fromSources, publicApiUrl } from "../core/package.ts";
 
 /**
  * Lets this process import recipes from any folder: TypeScript through tsx's loader (the built CLI is plain
@@ -8,7 +8,7 @@ import { publicApiUrl } from "../core/package.ts";
  * engine code. The resolve hook is a data: URL module: it has no file to be found from the sources or the build.
  */
 export async function enableRecipeImports(): Promise<void> {
-  if (!import.meta.url.endsWith(".ts")) (await import("tsx/esm/api")).register();
+  if (!fromSources) (await import("tsx/esm/api")).register();
   register(`data:text/javascript,${encodeURIComponent(selfResolveHook(publicApiUrl))}`);
 }
 

@@ -1,6 +1,6 @@
 // Real-shape benchmark models: the tensor shapes, head sizes, GQA ratios, rope settings, tied embeddings, biases and
-// vocabularies of released models (SmolLM2-135M, Qwen2.5-0.5B, Qwen3-0.6B, Llama-3.2-1B/3B; the mixtures of experts
-// Qwen3-30B-A3B and OLMoE-1B-7B), with seeded random
+// vocabularies of released models (SmolLM2-135M, Qwen2.5-0.5B, Qwen3-0.6B, Llama-3.2-1B/3B, Gemma-3-1B, Phi-4-mini;
+// the mixtures of experts Qwen3-30B-A3B and OLMoE-1B-7B), with seeded random
 // weights of a trained model's scale, written by the project's own GGUF writer and quantizer. Speed and exactness do
 // not depend on what the weights mean, so these stand in for the real files, which cannot be shipped.
 // Files are made on demand into a cache folder (INFER_REPL_REAL_SHAPES, default ~/.cache/infer-repl/real-shapes) and
@@ -28,7 +28,7 @@ interface Llama3Rope { factor: number; lowFreqFactor: number; highFreqFactor: nu
 export interface RealShape {
   /** The released model whose shape this is. */
   readonly name: string;
-  readonly arch: "llama" | "qwen2" | "qwen3" | "qwen3moe" | "olmoe" | "gemma3";
+  readonly arch: "llama" | "qwen2" | "qwen3" | "qwen3moe" | "olmoe" | "gemma3" | "phi3";
   readonly nEmbd: number;
   readonly nLayer: number;
   readonly nHead: number;
@@ -55,6 +55,10 @@ export interface RealShape {
   readonly padVocabTo?: number;
   /** Mixture of experts in every layer: `count` experts of hidden width `ff`, `used` per token. */
   readonly experts?: { readonly count: number; readonly used: number; readonly ff: number };
+  /** Rotated dimensions per head when fewer than headDim (rope.dimension_count). */
+  readonly ropeDim?: number;
+  /** phi3's LongRoPE: rope_factors_long/short tensors, the original context and the attention factor. */
+  readonly longRope?: { readonly originalContext: number; readonly attnFactor: number };
 }
 
 const LLAMA_3_2_ROPE: Llama3Rope = { factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 };
@@ -81,6 +85,12 @@ export const REAL_SHAPES = {
   "gemma-3-1b": { name: "Gemma-3-1B", arch: "gemma3", nEmbd: 1152, nLayer: 26, nHead: 4, nHeadKv: 1, headDim: 256, nFf: 6912,
     nVocab: 262144, contextLength: 32768, ropeBase: 1000000, rmsEps: 1e-6, vocab: "llama-spm", padVocabTo: 262144,
     slidingWindow: { size: 512, ropeBase: 10000 } },
+  // Phi-4-mini (3.8B): fused QKV and gate|up, 3/4 of each head rotated, LongRoPE (attention factor as
+  // convert_hf_to_gguf.py computes it: sqrt(1 + ln(131072 / 4096) / ln(4096))). Its 200064-token o200k vocabulary
+  // is not among the fixtures: llama-bpe's 128256 tokens padded with unused ones stand in (the head keeps its shape).
+  "phi-4-mini": { name: "Phi-4-mini", arch: "phi3", nEmbd: 3072, nLayer: 32, nHead: 24, nHeadKv: 8, headDim: 128, nFf: 8192,
+    nVocab: 200064, contextLength: 131072, ropeBase: 10000, rmsEps: 1e-5, vocab: "llama-bpe", padVocabTo: 200064, ropeDim: 96,
+    longRope: { originalContext: 4096, attnFactor: Math.sqrt(1 + Math.log(131072 / 4096) / Math.log(4096)) } },
   "qwen3-30b-a3b": { name: "Qwen3-30B-A3B", arch: "qwen3moe", nEmbd: 2048, nLayer: 48, nHead: 32, nHeadKv: 4, headDim: 128, nFf: 6144,
     nVocab: 151936, contextLength: 40960, ropeBase: 1000000, rmsEps: 1e-6, vocab: "qwen2", untiedOutput: true,
     experts: { count: 128, used: 8, ff: 768 } },
@@ -151,10 +161,17 @@ function tensorsOf(shape: RealShape, layers: number): TensorPlan[] {
     const factors = llama3RopeFactors(shape.ropeBase, headDim, shape.llama3Rope);
     out.push({ name: "rope_freqs.weight", dims: [headDim / 2], fill: () => (x) => x.set(factors) });
   }
+  if (shape.longRope) {
+    // Frequency divisors: the short ones ~1, the long ones growing from 1 to ~40 over the dimensions (as trained).
+    const half = (shape.ropeDim ?? headDim) / 2;
+    out.push({ name: "rope_factors_long.weight", dims: [half], fill: () => (x) => x.set(Float32Array.from({ length: half }, (_, i) => 1 + 39 * (i / (half - 1)) ** 2)) });
+    out.push({ name: "rope_factors_short.weight", dims: [half], fill: () => (x) => x.set(Float32Array.from({ length: half }, (_, i) => 1 + 0.05 * (i / (half - 1)))) });
+  }
   for (let l = 0; l < layers; l++) {
     const p = `blk.${l}.`;
     out.push(norm(p + "attn_norm.weight", [nEmbd]));
-    out.push(weight(p + "attn_q.weight", [nEmbd, qDim]), weight(p + "attn_k.weight", [nEmbd, kvDim]), weight(p + "attn_v.weight", [nEmbd, kvDim]));
+    if (shape.arch === "phi3") out.push(weight(p + "attn_qkv.weight", [nEmbd, qDim + 2 * kvDim]));
+    else out.push(weight(p + "attn_q.weight", [nEmbd, qDim]), weight(p + "attn_k.weight", [nEmbd, kvDim]), weight(p + "attn_v.weight", [nEmbd, kvDim]));
     if (shape.arch === "qwen2") out.push(bias(p + "attn_q.bias", [qDim]), bias(p + "attn_k.bias", [kvDim]), bias(p + "attn_v.bias", [kvDim]));
     if (shape.arch === "qwen3" || shape.arch === "qwen3moe" || shape.arch === "gemma3") out.push(norm(p + "attn_q_norm.weight", [headDim]), norm(p + "attn_k_norm.weight", [headDim]));
     if (shape.arch === "gemma3") out.push(norm(p + "post_attention_norm.weight", [nEmbd]), norm(p + "post_ffw_norm.weight", [nEmbd]));
@@ -167,6 +184,8 @@ function tensorsOf(shape: RealShape, layers: number): TensorPlan[] {
       out.push({ name: p + "ffn_gate_inp.weight", dims: [nEmbd, e.count], fill: (rand) => gaussian(rand, 0, 0.1) });
       out.push(weight(p + "ffn_gate_exps.weight", [nEmbd, e.ff, e.count]), weight(p + "ffn_up_exps.weight", [nEmbd, e.ff, e.count]),
         weight(p + "ffn_down_exps.weight", [e.ff, nEmbd, e.count]));
+    } else if (shape.arch === "phi3") {
+      out.push(weight(p + "ffn_up.weight", [nEmbd, 2 * nFf]), weight(p + "ffn_down.weight", [nFf, nEmbd]));  // gate rows, then up rows
     } else {
       out.push(weight(p + "ffn_gate.weight", [nEmbd, nFf]), weight(p + "ffn_up.weight", [nEmbd, nFf]), weight(p + "ffn_down.weight", [nFf, nEmbd]));
     }
@@ -263,6 +282,10 @@ function metadataOf(shape: RealShape, layers: number): [string, GgufValue | Type
     [`${a}.attention.layer_norm_rms_epsilon`, f32(shape.rmsEps)],
   ];
   if (a === "llama") md.push([`${a}.vocab_size`, u32(shape.nVocab)], [`${a}.rope.dimension_count`, u32(shape.headDim)]);
+  if (shape.ropeDim) md.push([`${a}.rope.dimension_count`, u32(shape.ropeDim)]);
+  if (shape.longRope) {
+    md.push([`${a}.rope.scaling.original_context_length`, u32(shape.longRope.originalContext)], [`${a}.rope.scaling.attn_factor`, f32(shape.longRope.attnFactor)]);
+  }
   if (shape.slidingWindow) md.push([`${a}.attention.sliding_window`, u32(shape.slidingWindow.size)], [`${a}.rope.freq_base_swa`, f32(shape.slidingWindow.ropeBase)]);
   if (shape.experts) {
     md.push([`${a}.expert_count`, u32(shape.experts.count)], [`${a}.expert_used_count`, u32(shape.experts.used)]);

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { entryUrl, fromSources } from "../../core/package.ts";
 import { decode, encode, type Event, type Request } from "./protocol.ts";
 
 /** What the UI needs from the engine: send requests, hear events. The worker is one implementation, tests use fakes. */
@@ -10,10 +11,10 @@ export interface EngineLink {
 }
 
 /**
- * The worker's entry: built, engine-worker.js beside this module; from the TypeScript sources, engine-worker.mjs,
- * which registers tsx in the worker first (a worker thread does not inherit the main thread's loader).
+ * The worker's entry: built, the bundle of engine-worker.ts; from the TypeScript sources, engine-worker.mjs, which
+ * registers tsx in the worker first (a worker thread does not inherit the main thread's loader).
  */
-const WORKER_FILE = import.meta.url.endsWith(".ts") ? "./engine-worker.mjs" : "./engine-worker.js";
+const WORKER_URL = entryUrl(fromSources ? "cli/repl/engine-worker.mjs" : "cli/repl/engine-worker.ts");
 
 /** The engine in a worker thread, spoken to in MessagePack. */
 export class WorkerEngineLink implements EngineLink {
@@ -21,7 +22,7 @@ export class WorkerEngineLink implements EngineLink {
   private readonly listeners = new Set<(event: Event) => void>();
 
   constructor() {
-    this.worker = new Worker(new URL(WORKER_FILE, import.meta.url));
+    this.worker = new Worker(new URL(WORKER_URL));
     this.worker.on("message", (bytes: Uint8Array) => {
       const event = decode<Event>(bytes);
       for (const l of this.listeners) l(event);

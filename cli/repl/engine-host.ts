@@ -7,15 +7,19 @@ import type { GenerateOptions } from "../../core/generation.ts";
 import { ChatSession, type SavedChat } from "../../core/chat/session.ts";
 import { modelTemplate } from "../../core/chat/prompt.ts";
 import { compare } from "./compare.ts";
-import { Engine } from "../../core/engine.ts";
+import { Engine, type EngineStats } from "../../core/engine.ts";
 import { resolveModel } from "../../core/models/resolve.ts";
 import { perplexity } from "../../core/perplexity.ts";
 import { tune } from "../../core/tune/search.ts";
 import { createServer, type InferServer } from "../../server/app.ts";
 import type { Event, Request } from "./protocol.ts";
 
-/** How often streamed text is sent to the UI: about one frame. */
-const FLUSH_MS = 33;
+/**
+ * How often streamed text is sent to the UI: one frame. Each message costs the UI thread a React commit, a layout
+ * and a redraw (several ms), and on two cores every ms of it is taken from the engine's threads, so the rate is
+ * fixed and low (10 frames/s) whatever the token rate; stats ride on these messages while text streams.
+ */
+const FLUSH_MS = 100;
 /** How often a tune's progress is sent. */
 const TUNE_PROGRESS_MS = 250;
 /** How often engine stats (KV blocks, tokens/s) are sent while work is running. */
@@ -37,6 +41,8 @@ export class EngineHost {
   /** A conversation :open restored before the model it belongs to had loaded. */
   private restored: SavedChat | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** When stats were last sent (performance.now()). */
+  private statsSent = -Infinity;
   private statsTimer: NodeJS.Timeout | undefined;
   private busy = 0;
   /** The threads setting of the loaded engine (a scoring engine for :ppl uses the same). */
@@ -72,12 +78,22 @@ export class EngineHost {
       await work;
     } finally {
       if (--this.busy === 0) clearInterval(this.statsTimer);
-      this.sendStats();
+      this.sendStats(true);
     }
   }
 
-  private sendStats(): void {
-    if (this.engine) this.send({ type: "stats", stats: this.engine.stats() });
+  /** Sends the engine's stats; on the timer (not `final`), not when a text frame has just brought them. */
+  private sendStats(final = false): void {
+    if (!this.engine || (!final && performance.now() - this.statsSent < STATS_MS / 2)) return;
+    this.statsSent = performance.now();
+    this.send({ type: "stats", stats: this.engine.stats() });
+  }
+
+  /** The engine's stats when they are due (every STATS_MS), for a text frame to carry. */
+  private dueStats(): EngineStats | undefined {
+    if (!this.engine || performance.now() - this.statsSent < STATS_MS) return undefined;
+    this.statsSent = performance.now();
+    return this.engine.stats();
   }
 
   private async load(req: Extract<Request, { type: "load" }>): Promise<void> {
@@ -290,7 +306,8 @@ export class EngineHost {
     if (this.pending.size === 0) return;
     const chunks = [...this.pending].map(([id, p]) => ({ id, text: p.text, thinking: p.thinking, count: p.count }));
     this.pending.clear();
-    this.send({ type: "tokens", chunks });
+    const stats = this.dueStats();
+    this.send({ type: "tokens", chunks, ...(stats ? { stats } : {}) });
   }
 
   private configure(req: Extract<Request, { type: "configure" }>): void {

@@ -66,7 +66,8 @@ export type Event =
   | { type: "loaded"; model: ModelInfo; batching: BatchingOptions; stats: EngineStats }
   | { type: "load-failed"; message: string }
   /** Streamed text per generation; `thinking` is a chat turn's think-block text, apart from its answer. */
-  | { type: "tokens"; chunks: { id: number; text: string; thinking?: string; count: number }[] }
+  /** One frame of streamed text (every stream's since the last), with the engine's stats when they are due. */
+  | { type: "tokens"; chunks: { id: number; text: string; thinking?: string; count: number }[]; stats?: EngineStats }
   /** A chat turn's result also carries its thinking and the conversation after it (what :save stores). */
   | { type: "done"; id: number; finishReason: string; text: string; stats: CellStats; thinking?: string; conversation?: SavedChat }
   | { type: "failed"; id: number; message: string }

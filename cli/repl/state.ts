@@ -205,6 +205,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
     case "load-failed": return notice({ ...s, loading: null }, "error", `cannot load the model: ${e.message}`);
     case "tokens": {
       const byId = new Map(e.chunks.map((c) => [c.id, c]));
+      if (e.stats) s = withStats(s, e.stats);
       return updateStreams(s, (st) => {
         const c = byId.get(st.genId);
         return c ? { ...st, text: st.text + c.text, tokens: st.tokens + c.count, ...(c.thinking ? { thinking: (st.thinking ?? "") + c.thinking } : {}) } : st;
@@ -232,7 +233,7 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       const next = { ...s, server: { url: e.url, active: e.active, served: e.served } };
       return s.server?.url === e.url ? next : notice(next, "info", `serving the model at ${e.url}/v1 (OpenAI API; :serve off stops it)`);
     }
-    case "stats": return { ...s, stats: e.stats, rates: [...s.rates, e.stats.tokensPerS].slice(-RATE_SAMPLES) };
+    case "stats": return withStats(s, e.stats);
     case "bench-done": {
       const r = e.result;
       const under = s.jobs.find((j) => j.id === e.id)?.measuredUnder;
@@ -256,6 +257,10 @@ function onEngineEvent(s: ReplState, e: Event): ReplState {
       return notice({ ...endJob(s, e.id), measured: { ...s.measured, ppl: { file: e.file, ppl: e.ppl, chunks: e.chunks, sha256: s.jobs.find((j) => j.id === e.id)?.measuredUnder } } },
         "info", `perplexity of ${e.file}: ${e.ppl.toFixed(4)} (${e.chunks} chunks, ${e.tokensScored} tokens scored)`);
   }
+}
+
+function withStats(s: ReplState, stats: EngineStats): ReplState {
+  return { ...s, stats, rates: [...s.rates, stats.tokensPerS].slice(-RATE_SAMPLES) };
 }
 
 function endJob(s: ReplState, id: number): ReplState {

@@ -25,10 +25,17 @@ export class SpmTokenizer {
   private readonly cache = new Map<string, number[]>();
 
   constructor(private readonly vocab: Vocab) {
+    // By char codes, not `for (const ch of t)`: a string per character made this most of the tokenizer's start-up
+    // for a 32k vocabulary (it runs at every model load).
     for (const t of vocab.texts) {
       let prev = -1;
-      for (const ch of t) {
-        const cp = ch.codePointAt(0)!;
+      for (let i = 0; i < t.length; i++) {
+        let cp = t.charCodeAt(i);
+        const low = i + 1 < t.length ? t.charCodeAt(i + 1) : 0;
+        if (cp >= 0xd800 && cp < 0xdc00 && low >= 0xdc00 && low < 0xe000) {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+          i++;
+        }
         if (prev >= 0) this.adjacent.add(prev * PAIR_BASE + cp);
         prev = cp;
       }

@@ -1,11 +1,22 @@
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type { ZodType } from "zod";
-import { toJSONSchema } from "zod";
 import type { FinishReason } from "../../scheduler/sequence.ts";
 import { GrammarError, SchemaError } from "./errors.ts";
 import type { Grammar } from "./grammar.ts";
 import { jsonSchemaToGbnf } from "./json-schema.ts";
 import type { GrammarTriggers } from "./lazy.ts";
 import { AFTER_THINKING_ROOT, afterThinking, THINK_CLOSE, type ThinkingStart } from "./thinking.ts";
+
+/**
+ * zod's toJSONSchema, loaded on the first request with a zod schema: zod is ~70 modules, which every engine used to
+ * load at start-up (tens of ms). A request is checked synchronously, so this is require() of zod's ES module build
+ * (Node >= 20.19): the same module instance `import "zod"` gives, so the caller's zod registry (ids, descriptions)
+ * is the one read.
+ */
+function zodToJsonSchema(): typeof import("zod").toJSONSchema {
+  return (createRequire(import.meta.url)(fileURLToPath(import.meta.resolve("zod"))) as typeof import("zod")).toJSONSchema;
+}
 
 const ZOD_FORMATS_WITHIN_GRAMMAR = new Set(["uuid", "email", "date", "date-time", "ipv4"]);
 
@@ -74,7 +85,7 @@ function resolveGrammar(options: ConstraintOptions, compile: (gbnf: string) => G
     if (typeof (zod as { safeParse?: unknown }).safeParse !== "function") throw new SchemaError("schema must be a zod schema");
     let json: object;
     try {
-      json = toJSONSchema(zod, {
+      json = zodToJsonSchema()(zod, {
         unrepresentable: "throw",
         // zod writes its format checks as format + pattern. For these formats the grammar's language is a subset
         // of zod's own regular expression (checked against zod 4's), and zod parses the output anyway.

@@ -35,6 +35,20 @@ test("tokens stream into the running cell, which moves to the notebook when done
   assert.deepEqual(s.transcript[1], { kind: "lines", key: "t1", text: "abc" });
 });
 
+test("a text frame carries the engine's stats when they are due: the status bar's figures and sparkline move with it", () => {
+  const stats = {
+    blocks: { total: 100, used: 3, free: 97, cached: 0 }, kvBytesUsed: 3 * 16 * 1024, prefixCache: { lookedUpTokens: 0, hitTokens: 0, hitRate: 0, evictions: 0 },
+    waiting: 0, running: 1, preemptions: 0, steps: 40, promptTokensComputed: 4, tokensGenerated: 36, tokensPerS: 950,
+  };
+  let s = reduce(initialState({}), { type: "start-cell", prompt: "p", genIds: [7] });
+  s = reduce(s, { type: "engine", event: { type: "tokens", chunks: [{ id: 7, text: "ab", count: 2 }] } });
+  assert.equal(s.stats, null, "a frame without stats leaves them");
+  s = reduce(s, { type: "engine", event: { type: "tokens", chunks: [{ id: 7, text: "c", count: 1 }], stats } });
+  assert.equal(s.active[0]!.streams[0]!.text, "abc");
+  assert.deepEqual(s.stats, stats);
+  assert.deepEqual(s.rates, [950]);
+});
+
 test("an exported recipe is core's recipe of the session: model and sha256, settings, speculation and early exit, measured figures", () => {
   let s = initialState({ temp: 0.8, seed: 7, "top-k": 1, "n-predict": 50, stop: ["\n"], "max-seqs": 8, "kv-type": "f32", threads: 2, spec: "self:3", "spec-k": 5, "exit-early": "4:0.9,3:0.95" });
   s = { ...s, model: { path: "/m/x.gguf", sha256: "b".repeat(64), name: "x.gguf", nLayer: 6, nVocab: 32000, contextSize: 256, headDim: 48, threads: 2 } };
