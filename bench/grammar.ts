@@ -5,7 +5,10 @@
 // sampling and grammar advance take under the schema (masks, including the first computation of each state's
 // mask, the candidates checked one by one, advancing the matcher) less the time sampling takes unconstrained.
 // It is timed per token (one clock pair around the sampler's draw and one around the advance), not per grammar
-// call, so the timing itself stays small beside what it measures.
+// call, so the timing itself stays small beside what it measures. Wall-clock time swells with the machine's load,
+// so the schema child also replays its two runs' logits (warm-up and measured) through a fresh grammar and sampler,
+// CPU time only, with and without the schema, five times: the difference of the least times is the replayed
+// grammar figure (JIT-warm, as in a long-running server; a process's first replay costs ~2-3x, like the measured run).
 //   usage: npx tsx bench/grammar.ts [--rounds 5] [--threads 2] [-n 192] [--temp 0.8] [--parallel 1] [file.gguf]
 // A round's schema run first generates once to warm the grammar (compiled once per engine, as a server would
 // keep it), then measures a second generation with another seed.
@@ -13,6 +16,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { fmt, median, model } from "./lib.ts";
+import type { GrammarVocabulary } from "../core/sampling/grammar/token-trie.ts";
 
 const SCHEMA = {
   type: "array",
@@ -44,7 +48,9 @@ const { values, positionals } = parseArgs({
 const file = positionals[0] ?? model("stories15M-q8_0.gguf");
 const threads = Number(values.threads), n = Number(values.n), temperature = Number(values.temp), parallel = Number(values.parallel);
 
-interface RoundResult { tokensPerS: number; tokens: number; samplingUsPerToken: number; masksComputed: number; cpuUsPerToken: number }
+interface RoundResult { tokensPerS: number; tokens: number; samplingUsPerToken: number; masksComputed: number; cpuUsPerToken: number; replayedGrammarUs?: number }
+
+interface RecordedRun { seed: number; steps: { logits: Float32Array; token: number }[] }
 
 async function child(mode: "free" | "schema"): Promise<RoundResult> {
   const { Engine } = await import("../core/index.ts");
@@ -52,23 +58,28 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
   const { Sampler } = await import("../core/sampling/sampler.ts");
   // Time spent drawing tokens (with the grammar's mask and checks) and advancing the grammar: once per token each.
   let samplingMs = 0;
-  const timed = <T extends object>(proto: T, name: keyof T) => {
+  const recorded: RecordedRun[] = [];
+  const timed = <T extends object>(proto: T, name: keyof T, record?: boolean) => {
     const original = proto[name] as (a: unknown) => unknown;
     (proto as Record<keyof T, unknown>)[name] = function (this: unknown, a: unknown) {
+      const logits = record ? (a as Float32Array).slice() : undefined;
       const t0 = performance.now();
+      let result: unknown;
       try {
-        return original.call(this, a);
+        return (result = original.call(this, a));
       } finally {
         samplingMs += performance.now() - t0;
+        if (logits) recorded.at(-1)?.steps.push({ logits, token: result as number });
       }
     };
+    return () => ((proto as Record<keyof T, unknown>)[name] = original);
   };
-  timed(Sampler.prototype, "sample");
-  timed(GrammarMatcher.prototype, "accept");
+  const restore = [timed(Sampler.prototype, "sample", mode === "schema" && parallel === 1), timed(GrammarMatcher.prototype, "accept")];
   const engine = await Engine.load({ model: file, threads });
   const prompt = "Once upon a time";
   const options = mode === "schema" ? { jsonSchema: SCHEMA } : { ignoreEos: true };
   const run = async (seed: number) => {
+    recorded.push({ seed, steps: [] });
     const t0 = performance.now();
     const rs = await Promise.all(Array.from({ length: parallel }, (_, i) => engine.generate(prompt, { ...options, temperature, seed: seed + i, maxTokens: n })));
     const tokens = rs.reduce((a, r) => a + r.tokens.length, 0);
@@ -82,8 +93,53 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
   const r = await run(1000);
   const cpu = process.cpuUsage(cpu0);
   const masksComputed = mode === "schema" ? engine.grammar(jsonGbnf()).stats.masksComputed - masksBefore : 0;
+  const tok = engine.model.tokenizer;
   engine.close();
-  return { tokensPerS: r.tokensPerS, tokens: r.tokens, samplingUsPerToken: (samplingMs * 1000) / r.tokens, masksComputed, cpuUsPerToken: (cpu.user + cpu.system) / r.tokens };
+  for (const undo of restore) undo();
+  const vocabulary = { vocabSize: tok.vocabSize, piece: (id: number, special: boolean) => tok.piece(id, special), isEndOfGeneration: (id: number) => tok.isEndOfGeneration(id) };
+  const replayedGrammarUs = recorded[0]!.steps.length > 0 ? await replayedGrammar(recorded, vocabulary) : undefined;
+  return { tokensPerS: r.tokensPerS, tokens: r.tokens, samplingUsPerToken: (samplingMs * 1000) / r.tokens, masksComputed, cpuUsPerToken: (cpu.user + cpu.system) / r.tokens, replayedGrammarUs };
+}
+
+/** CPU µs per token that the grammar adds to the measured run (runs[1]), replayed on a fresh grammar after the
+ *  warm-up run (runs[0]) as in the child; the replay must draw the tokens the run drew. */
+async function replayedGrammar(runs: RecordedRun[], vocabulary: GrammarVocabulary): Promise<number> {
+  const { Grammar, GrammarMatcher } = await import("../core/sampling/grammar/grammar.ts");
+  const { Sampler } = await import("../core/sampling/sampler.ts");
+  const scratch = new Float32Array(vocabulary.vocabSize);
+  const cpuPerToken = (constrained: boolean): number => {
+    const grammar = constrained ? new Grammar(jsonGbnf(), vocabulary) : undefined;
+    let us = 0;
+    runs.forEach((run, i) => {
+      const sampler = new Sampler(vocabulary.vocabSize, { temperature, seed: run.seed });
+      const matcher = grammar && new GrammarMatcher(grammar);
+      let produced = 0;
+      if (matcher) {
+        // As Generation wires it (the token budget included).
+        sampler.constraint = { mask: () => matcher.mask(n - produced), allows: (t) => matcher.allows(t, n - produced), memoizedMask: () => matcher.memoizedMask(n - produced) };
+      }
+      const cpu0 = process.cpuUsage();
+      for (const step of run.steps) {
+        scratch.set(step.logits);
+        const token = sampler.sample(scratch);
+        if (matcher) {
+          if (token !== step.token) throw new Error(`the replay drew token ${token} where the run drew ${step.token}`);
+          matcher.accept(token);
+        }
+        produced++;
+      }
+      const cpu = process.cpuUsage(cpu0);
+      if (i === 1) us = (cpu.user + cpu.system) / run.steps.length;
+    });
+    return us;
+  };
+  // Each side's least time of five (the least disturbed), not the least difference (which picks the noise).
+  let schema = Infinity, free = Infinity;
+  for (let rep = 0; rep < 5; rep++) {
+    schema = Math.min(schema, cpuPerToken(true));
+    free = Math.min(free, cpuPerToken(false));
+  }
+  return schema - free;
 }
 
 let gbnf: string | undefined;
@@ -104,12 +160,14 @@ if (values.child) {
     free.push(once("free"));
     schema.push(once("schema"));
     const f = free[r]!, s = schema[r]!;
-    console.error(`round ${r + 1}: free ${fmt(f.tokensPerS)} t/s ${fmt(f.cpuUsPerToken)} cpu-µs/token (sampling ${fmt(f.samplingUsPerToken)} µs/token), schema ${fmt(s.tokensPerS)} t/s ${fmt(s.cpuUsPerToken)} cpu-µs/token (${s.tokens} tokens, sampling + grammar ${fmt(s.samplingUsPerToken)} µs/token, ${s.masksComputed} masks computed)`);
+    console.error(`round ${r + 1}: free ${fmt(f.tokensPerS)} t/s ${fmt(f.cpuUsPerToken)} cpu-µs/token (sampling ${fmt(f.samplingUsPerToken)} µs/token), schema ${fmt(s.tokensPerS)} t/s ${fmt(s.cpuUsPerToken)} cpu-µs/token (${s.tokens} tokens, sampling + grammar ${fmt(s.samplingUsPerToken)} µs/token, ${s.masksComputed} masks computed${s.replayedGrammarUs === undefined ? "" : `, replayed grammar ${fmt(s.replayedGrammarUs)} cpu-µs/token`})`);
   }
   const grammarUs = schema.map((s, i) => s.samplingUsPerToken - free[i]!.samplingUsPerToken);
   const ratio = median(schema.map((s, i) => s.tokensPerS / free[i]!.tokensPerS));
   console.log(`\n${file}  (threads ${threads}, temp ${temperature}, ${parallel} sequence${parallel > 1 ? "s" : ""}, n ${n}, ${values.rounds} alternating rounds, medians)`);
   console.log(`  unconstrained   ${fmt(median(free.map((x) => x.tokensPerS)))} t/s`);
   console.log(`  JSON schema     ${fmt(median(schema.map((x) => x.tokensPerS)))} t/s   grammar ${fmt(median(grammarUs))} µs/token (sampling + grammar ${fmt(median(schema.map((x) => x.samplingUsPerToken)))} µs/token, unconstrained sampling ${fmt(median(free.map((x) => x.samplingUsPerToken)))})`);
+  const replayed = schema.flatMap((s) => (s.replayedGrammarUs === undefined ? [] : [s.replayedGrammarUs]));
+  if (replayed.length > 0) console.log(`  replayed grammar (CPU time, logits of each measured run replayed): ${fmt(median(replayed))} µs/token`);
   console.log(`  ratio schema / unconstrained: ${fmt(ratio, 3)}x   by CPU time per token (steadier on a loaded machine): ${fmt(median(schema.map((s, i) => free[i]!.cpuUsPerToken / s.cpuUsPerToken)), 3)}x`);
 }

@@ -203,7 +203,7 @@ export class Engine {
    */
   grammar(source: string, options: GrammarOptions = {}): Grammar {
     if (typeof source !== "string") throw new TypeError(`grammar source must be a string, got ${typeof source}`);
-    const key = `${options.root ?? "root"}\n${source}`;
+    const key = `${options.root ?? "root"}\n${options.maskCacheBytes ?? ""}\n${source}`;
     let g = this.grammars.get(key);
     if (!g) {
       const tok = this.model.tokenizer;
