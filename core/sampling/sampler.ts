@@ -56,6 +56,9 @@ export class Sampler {
   private readonly candidates: CandidateSet;
   private dense: Float32Array | undefined;
   private readonly constraintAllows = (t: number): boolean => this.constraint!.allows!(t);
+  /** Whether the last candidate check gave up (a sparse state), not merely found too few. */
+  private gaveUp = false;
+  private readonly giveUp = (kept: number, looked: number, loaded: number, wanted: number): boolean => (this.gaveUp = looksSparse(kept, looked, loaded, wanted));
   /** Tokens outside this constraint's mask are never drawn (set per request; undefined = any token). */
   constraint: TokenConstraint | undefined;
 
@@ -164,15 +167,27 @@ export class Sampler {
       // The state's mask is not memoized, and building it is a walk over the vocabulary. The best `wanted`
       // allowed tokens are the first allowed ones in descending logit order: look for them among the best few
       // candidates, checked token by token; if enough are there, they are the same as the mask's top-k.
-      c.loadTopK(logits, Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted * CHECKED_PER_WANTED)));
+      // A first look at 1.5x the tokens wanted, a second at 4x when the first found too few but did not give up
+      // (each look is a pass over the logits; a top-160 heap costs ~1.5x a top-40 one, stories15M).
+      const first = Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted + (wanted >> 1)));
+      const second = Math.min(this.vocabSize, wanted * CHECKED_PER_WANTED);
+      c.loadTopK(logits, first);
       if (o.temperature === 0) {
         const best = firstAllowed(c, logits, this.constraintAllows);
         if (best >= 0) return best;
-      } else if (c.keepFirst(wanted, this.constraintAllows, looksSparse)) {
-        applyTypical(c, o.typicalP);
-        applyTopP(c, o.topP);
-        applyMinP(c, o.minP);
-        return undefined;
+      } else {
+        this.gaveUp = false;
+        let found = c.keepFirst(wanted, this.constraintAllows, this.giveUp);
+        if (!found && !this.gaveUp && second > first) {
+          c.loadTopK(logits, second);
+          found = c.keepFirst(wanted, this.constraintAllows, this.giveUp);
+        }
+        if (found) {
+          applyTypical(c, o.typicalP);
+          applyTopP(c, o.topP);
+          applyMinP(c, o.minP);
+          return undefined;
+        }
       }
     }
     mask ??= constraint?.mask();
