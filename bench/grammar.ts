@@ -10,13 +10,15 @@
 // state's mask, the candidates checked one by one, advancing the matcher) less the time sampling takes
 // unconstrained. It is timed per token (one clock pair around the sampler's draw and one around the advance), not
 // per grammar call, so the timing itself stays small beside what it measures. Wall-clock time swells with the
-// machine's load, so the schema child also replays its two runs' logits (warm-up and measured, recorded in
+// machine's load, so the schema child also replays its runs' logits (warm-ups and measured, recorded in
 // untimed runs with the same seeds, which must draw the same tokens) through a fresh grammar and sampler, CPU time
 // only, with and without the schema, five times: the difference of the least times is the replayed grammar figure
 // (JIT-warm, as in a long-running server; a process's first replay costs ~2-3x, like the measured run).
-//   usage: npx tsx bench/grammar.ts [--rounds 5] [--threads 2] [-n 192] [--temp 0.8] [--parallel 1] [file.gguf]
-// A round's schema run first generates once to warm the grammar (compiled once per engine, as a server would
-// keep it), then measures a second generation with another seed.
+//   usage: npx tsx bench/grammar.ts [--rounds 5] [--threads 2] [-n 192] [--temp 0.8] [--parallel 1] [--warmup 1] [file.gguf]
+// A round's runs first generate --warmup times (seeds 1, 2, ...) to warm the grammar (compiled once per engine, as a
+// server would keep it) and the JIT, then measure a generation with another seed (1000). One warm-up leaves the
+// measured run in a half-cold process (its sampling + grammar costs ~5x its replay) with ~40% of its states new;
+// a long-running server is past both, which more warm-ups approach (none sees the measured text).
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -47,16 +49,20 @@ const { values, positionals } = parseArgs({
     n: { type: "string", short: "n", default: "192" },
     temp: { type: "string", default: "0.8" },
     parallel: { type: "string", default: "1" },
+    warmup: { type: "string", default: "1" },
     child: { type: "string" },
   },
 });
 const file = positionals[0] ?? model("stories15M-q8_0.gguf");
 const threads = Number(values.threads), n = Number(values.n), temperature = Number(values.temp), parallel = Number(values.parallel);
+const warmups = Number(values.warmup);
 
 interface RoundResult {
   tokens: number;
   /** When each token of the measured run was drawn (ms, performance.now()), in draw order. */
   tokenTimes: number[];
+  /** Each step's native forward (ms), in step order (one sequence: step i draws token i). */
+  forwardMs: number[];
   samplingUsPerToken: number;
   masksComputed: number;
   cpuUsPerToken: number;
@@ -70,6 +76,14 @@ function decodeRate(r: RoundResult, m: number): number {
   return ((m - 1 - first) / (r.tokenTimes[m - 1]! - r.tokenTimes[first]!)) * 1000;
 }
 
+/** One sequence: µs per token outside the native forward over the same tokens as decodeRate (what the sampler and
+ *  grammar can change; the forward's own time swells most with the machine's load). */
+function outsideForwardUs(r: RoundResult, m: number): number {
+  let forward = 0;
+  for (let i = 1; i < m; i++) forward += r.forwardMs[i]!;
+  return ((r.tokenTimes[m - 1]! - r.tokenTimes[0]! - forward) * 1000) / (m - 1);
+}
+
 interface RecordedRun { seed: number; steps: { logits: Float32Array; token: number }[] }
 
 async function child(mode: "free" | "schema"): Promise<RoundResult> {
@@ -79,6 +93,7 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
   // Time spent drawing tokens (with the grammar's mask and checks) and advancing the grammar: once per token each.
   let samplingMs = 0;
   let tokenTimes: number[] = [];
+  let forwardMs: number[] = [];
   // Runs recorded for the replay (untimed runs only: copying each logits row would weigh on the measured decode).
   const recorded: RecordedRun[] = [];
   let recording = false;
@@ -101,6 +116,7 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
   };
   const restore = [timed(Sampler.prototype, "sample", true), timed(GrammarMatcher.prototype, "accept")];
   const engine = await Engine.load({ model: file, threads });
+  engine.onStep((step) => forwardMs.push(step.forwardMs));
   const prompt = "Once upon a time";
   const options = mode === "schema" ? { jsonSchema: SCHEMA } : { ignoreEos: true };
   const run = async (seed: number) => {
@@ -115,14 +131,15 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
     await run(seed);
     recording = false;
   };
-  await recordedRun(1); // warm-up: the schema's masks, the engine's buffers
+  for (let w = 1; w <= warmups; w++) await recordedRun(w); // warm-up: the schema's masks, the engine's buffers, the JIT
   samplingMs = 0;
   tokenTimes = [];
+  forwardMs = [];
   const masksBefore = mode === "schema" ? engine.grammar(jsonGbnf()).stats.masksComputed : 0;
   const cpu0 = process.cpuUsage();
   const tokens = await run(1000);
   const cpu = process.cpuUsage(cpu0);
-  const measured = { tokenTimes, samplingMs };
+  const measured = { tokenTimes, forwardMs, samplingMs };
   const masksComputed = mode === "schema" ? engine.grammar(jsonGbnf()).stats.masksComputed - masksBefore : 0;
   if (record) await recordedRun(1000); // the measured run again (same seed, same tokens), for the replay
   const tok = engine.model.tokenizer;
@@ -130,11 +147,11 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
   for (const undo of restore) undo();
   const vocabulary = { vocabSize: tok.vocabSize, piece: (id: number, special: boolean) => tok.piece(id, special), isEndOfGeneration: (id: number) => tok.isEndOfGeneration(id) };
   const replayedGrammarUs = recorded.length > 0 ? await replayedGrammar(recorded, vocabulary) : undefined;
-  return { tokens, tokenTimes: measured.tokenTimes, samplingUsPerToken: (measured.samplingMs * 1000) / tokens, masksComputed, cpuUsPerToken: (cpu.user + cpu.system) / tokens, replayedGrammarUs };
+  return { tokens, tokenTimes: measured.tokenTimes, forwardMs: measured.forwardMs, samplingUsPerToken: (measured.samplingMs * 1000) / tokens, masksComputed, cpuUsPerToken: (cpu.user + cpu.system) / tokens, replayedGrammarUs };
 }
 
-/** CPU µs per token that the grammar adds to the measured run (runs[1]), replayed on a fresh grammar after the
- *  warm-up run (runs[0]) as in the child; the replay must draw the tokens the run drew. */
+/** CPU µs per token that the grammar adds to the measured run (the last), replayed on a fresh grammar after the
+ *  warm-up runs as in the child; the replay must draw the tokens the run drew. */
 async function replayedGrammar(runs: RecordedRun[], vocabulary: GrammarVocabulary): Promise<number> {
   const { Grammar, GrammarMatcher } = await import("../core/sampling/grammar/grammar.ts");
   const { Sampler } = await import("../core/sampling/sampler.ts");
@@ -161,7 +178,7 @@ async function replayedGrammar(runs: RecordedRun[], vocabulary: GrammarVocabular
         produced++;
       }
       const cpu = process.cpuUsage(cpu0);
-      if (i === 1) us = (cpu.user + cpu.system) / run.steps.length;
+      if (i === runs.length - 1) us = (cpu.user + cpu.system) / run.steps.length;
     });
     return us;
   };
@@ -186,9 +203,10 @@ if (values.child) {
 } else {
   const self = fileURLToPath(import.meta.url);
   const once = (mode: string): RoundResult => JSON.parse(execFileSync(process.execPath, ["--import", "tsx", self, file, "--child", mode,
-    "--threads", String(threads), "-n", String(n), "--temp", String(temperature), "--parallel", String(parallel)], { encoding: "utf8" })) as RoundResult;
+    "--threads", String(threads), "-n", String(n), "--temp", String(temperature), "--parallel", String(parallel), "--warmup", String(warmups)], { encoding: "utf8" })) as RoundResult;
   const free: RoundResult[] = [], schema: RoundResult[] = [];
   const freeRate: number[] = [], schemaRate: number[] = [];
+  const freeOutside: number[] = [], schemaOutside: number[] = [], forwardRatio: number[] = [];
   for (let r = 0; r < Number(values.rounds); r++) {
     free.push(once("free"));
     schema.push(once("schema"));
@@ -196,14 +214,23 @@ if (values.child) {
     const m = Math.min(f.tokens, s.tokens);
     freeRate.push(decodeRate(f, m));
     schemaRate.push(decodeRate(s, m));
+    if (parallel === 1) {
+      freeOutside.push(outsideForwardUs(f, m));
+      schemaOutside.push(outsideForwardUs(s, m));
+      const forwardMedian = (x: RoundResult) => median(x.forwardMs.slice(1, m));
+      forwardRatio.push(forwardMedian(f) / forwardMedian(s));
+    }
     console.error(`round ${r + 1}: over ${m} tokens: free ${fmt(freeRate[r]!)} t/s ${fmt(f.cpuUsPerToken)} cpu-µs/token (sampling ${fmt(f.samplingUsPerToken)} µs/token), schema ${fmt(schemaRate[r]!)} t/s ${fmt(s.cpuUsPerToken)} cpu-µs/token (${s.tokens} tokens, sampling + grammar ${fmt(s.samplingUsPerToken)} µs/token, ${s.masksComputed} masks computed${s.replayedGrammarUs === undefined ? "" : `, replayed grammar ${fmt(s.replayedGrammarUs)} cpu-µs/token`})`);
   }
   const grammarUs = schema.map((s, i) => s.samplingUsPerToken - free[i]!.samplingUsPerToken);
   const ratio = median(schemaRate.map((s, i) => s / freeRate[i]!));
-  console.log(`\n${file}  (threads ${threads}, temp ${temperature}, ${parallel} sequence${parallel > 1 ? "s" : ""}, n ${n}, ${values.rounds} alternating rounds, medians)`);
+  console.log(`\n${file}  (threads ${threads}, temp ${temperature}, ${parallel} sequence${parallel > 1 ? "s" : ""}, n ${n}, ${warmups} warm-up run${warmups > 1 ? "s" : ""}, ${values.rounds} alternating rounds, medians)`);
   console.log(`  unconstrained   ${fmt(median(freeRate))} t/s   (${fmt(median(free.map((x) => x.tokens)))} tokens; rates over the schema run's tokens, ${fmt(median(schema.map((x) => x.tokens)))})`);
   console.log(`  JSON schema     ${fmt(median(schemaRate))} t/s   grammar ${fmt(median(grammarUs))} µs/token (sampling + grammar ${fmt(median(schema.map((x) => x.samplingUsPerToken)))} µs/token, unconstrained sampling ${fmt(median(free.map((x) => x.samplingUsPerToken)))})`);
   const replayed = schema.flatMap((s) => (s.replayedGrammarUs === undefined ? [] : [s.replayedGrammarUs]));
   if (replayed.length > 0) console.log(`  replayed grammar (CPU time, logits of each measured run replayed): ${fmt(median(replayed))} µs/token`);
+  if (parallel === 1) {
+    console.log(`  outside the forward (sampling, grammar, the engine's step): unconstrained ${fmt(median(freeOutside))} µs/token, JSON schema ${fmt(median(schemaOutside))} µs/token; median forward unconstrained / schema ${fmt(median(forwardRatio), 3)}x`);
+  }
   console.log(`  ratio schema / unconstrained: ${fmt(ratio, 3)}x   by CPU time per token (steadier on a loaded machine): ${fmt(median(schema.map((s, i) => free[i]!.cpuUsPerToken / s.cpuUsPerToken)), 3)}x`);
 }
