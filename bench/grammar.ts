@@ -123,15 +123,7 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
     const rs = await Promise.all(Array.from({ length: parallel }, (_, i) => engine.generate(prompt, { ...options, temperature, seed: seed + i, maxTokens: n })));
     return rs.reduce((a, r) => a + r.tokens.length, 0);
   };
-  // The replay's runs: recorded only when the schema child replays (one sequence).
-  const record = mode === "schema" && parallel === 1;
-  const recordedRun = async (seed: number) => {
-    recording = record;
-    if (record) recorded.push({ seed, steps: [] });
-    await run(seed);
-    recording = false;
-  };
-  for (let w = 1; w <= warmups; w++) await recordedRun(w); // warm-up: the schema's masks, the engine's buffers, the JIT
+  for (let w = 1; w <= warmups; w++) await run(w); // warm-up: the schema's masks, the engine's buffers, the JIT
   samplingMs = 0;
   tokenTimes = [];
   forwardMs = [];
@@ -141,7 +133,19 @@ async function child(mode: "free" | "schema"): Promise<RoundResult> {
   const cpu = process.cpuUsage(cpu0);
   const measured = { tokenTimes, forwardMs, samplingMs };
   const masksComputed = mode === "schema" ? engine.grammar(jsonGbnf()).stats.masksComputed - masksBefore : 0;
-  if (record) await recordedRun(1000); // the measured run again (same seed, same tokens), for the replay
+  // The replay's runs, recorded only after the measured run and only when the schema child replays (one
+  // sequence): the warm-ups and the measured run again (same seeds, same tokens). Recorded rows held in memory
+  // during the measured run (tens of MB of typed arrays) slowed its forward up to 16x on a loaded 2-core machine
+  // (stories15M, 3 warm-ups: median forward 16x the free run's in 4 of 4 rounds), V8's background GC threads
+  // taking the cores the forward's thread pool waits on.
+  if (mode === "schema" && parallel === 1) {
+    for (const seed of [...Array.from({ length: warmups }, (_, w) => w + 1), 1000]) {
+      recording = true;
+      recorded.push({ seed, steps: [] });
+      await run(seed);
+      recording = false;
+    }
+  }
   const tok = engine.model.tokenizer;
   engine.close();
   for (const undo of restore) undo();
