@@ -24,8 +24,9 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_.store(true, std::memory_order_release);
-    n_tasks_.store(0, std::memory_order_relaxed);
-    claim_.store((((claim_.load() >> 32) + 1) & 0xffffffffu) << 32, std::memory_order_seq_cst);
+    const uint32_t last = uint32_t(claim_.load() >> 32) + 1;
+    sections_[last & 1].n_tasks.store(0, std::memory_order_relaxed);
+    claim_.store(uint64_t(last) << 32, std::memory_order_seq_cst);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -33,13 +34,15 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::run_tasks(uint32_t section, int thread_index) {
   int ran = 0;
+  const Section& fields = sections_[section & 1];
   uint64_t word = claim_.load(std::memory_order_acquire);
   for (;;) {
     if (uint32_t(word >> 32) != section) return ran;
     const int task = int(uint32_t(word));
-    // Read before the claim; a successful claim proves the section was still this one, so they are its values.
-    if (task >= n_tasks_.load(std::memory_order_acquire)) return ran;
-    const std::function<void(int, int)>* fn = fn_.load(std::memory_order_acquire);
+    // Read before the claim; a successful claim proves the word still named this section, so its slot still held
+    // this section's fields (see sections_).
+    if (task >= fields.n_tasks.load(std::memory_order_acquire)) return ran;
+    const std::function<void(int, int)>* fn = fields.fn.load(std::memory_order_acquire);
     if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
     (*fn)(task, thread_index);
     ran++;
@@ -55,15 +58,15 @@ void ThreadPool::parallel_for(int n_tasks, const std::function<void(int, int)>& 
     return;
   }
   resting_.store(false, std::memory_order_relaxed);
-  // The previous section is over (every task done, so no worker is inside one): its fields can be replaced; the
-  // new section's number, published last, makes them visible. Publishing is one atomic store while the workers
+  // The previous section is over (every task done, so no worker is inside one); the new section's fields go to its
+  // own slot, and its number, published last, makes them visible. Publishing is one atomic store while the workers
   // spin; the mutex and the wake-up call are paid only when one of them has gone to sleep. Both sides use
   // sequentially consistent operations on claim_ and sleepers_, so either the caller sees the sleeper or the sleeper
   // sees the new section.
   done_by_workers_.store(0, std::memory_order_relaxed);
-  fn_.store(&fn, std::memory_order_relaxed);
-  n_tasks_.store(n_tasks, std::memory_order_relaxed);
   const uint32_t section = uint32_t(claim_.load(std::memory_order_relaxed) >> 32) + 1;
+  sections_[section & 1].fn.store(&fn, std::memory_order_relaxed);
+  sections_[section & 1].n_tasks.store(n_tasks, std::memory_order_relaxed);
   claim_.store(uint64_t(section) << 32, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }

@@ -47,10 +47,17 @@ class ThreadPool {
   std::condition_variable wake_;
   // The current section's number (upper 32 bits) and its next unclaimed task (lower 32). A task is claimed by a
   // compare-and-swap of this word, so a late worker can never claim a task of a section other than the one whose
-  // fn_ and n_tasks_ it read.
+  // fields it read.
   std::atomic<uint64_t> claim_{0};
-  std::atomic<int> n_tasks_{0};
-  std::atomic<const std::function<void(int, int)>*> fn_{nullptr};
+  // A section's task count and function, in slot (section & 1). The caller fills the next section's slot while
+  // workers may still read the current word and slot: were there one slot, a worker could read the new count with
+  // the old word and claim a task past the old section's end. Slot S & 1 is written again only for section S + 2,
+  // after S + 1 has been published, so a claim that succeeds (the word still says S) read S's own fields.
+  struct Section {
+    std::atomic<int> n_tasks{0};
+    std::atomic<const std::function<void(int, int)>*> fn{nullptr};
+  };
+  Section sections_[2];
   std::atomic<int> done_by_workers_{0};  // tasks of the current section the workers have finished
   std::atomic<bool> stopping_{false};
   std::atomic<int> sleepers_{0};  // workers waiting on wake_
