@@ -1,6 +1,8 @@
 // AVX-512 kernels for Q4_K, Q5_K and Q6_K weights against several activation rows (prefill, batched decode).
-// Each weight row is decoded once per call into an L1-resident scratch (per super-block: four 64-level vectors
-// and the four 16-bit scale vectors that weight them) and then run against the activation rows eight at a time.
+// Each weight super-block is decoded into four 64-level vectors and the four 16-bit scale vectors that weight
+// them, and run against the activation rows eight at a time. Many rows (prefill): weight rows are decoded once per
+// call into an L2-sized scratch. Few rows (a decode batch, an expert's share of one): each super-block is decoded
+// in registers as each pass of rows reaches it, the weights streamed once per call with prefetch.
 //
 // Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc q4k/q5k/q6k
 // _single_row, themselves llama.cpp's orders), so every output has exactly the bits a lone activation row gives:
@@ -284,7 +286,8 @@ void tile_rows(const TileArgs& t) {
     // Each weight row streams from memory once, prefetched a few rows ahead, and every pass decodes it again
     // from L1.
     using Source = InPlace<kType>;
-    PassFn<Source> fns[kFewRows];
+    thread_local std::vector<PassFn<Source>> fns;
+    fns.resize(size_t(passes));
     for (int p = 0; p < passes; p++) fns[p] = pass_for<kType, Source>(pass_list[size_t(p)].n, pass_list[size_t(p)].per64);
     const size_t ahead = std::max<size_t>(2048, 2 * t.wrow);
     for (int r = 0; r < t.nw; r++) {
