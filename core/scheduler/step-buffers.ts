@@ -1,5 +1,6 @@
 import type { NativeStepBatch } from "../native.ts";
 import type { ScheduledChunk } from "./scheduler.ts";
+import { packTables, packedLength } from "../kv/packed-tables.ts";
 
 /**
  * The typed arrays of one engine step, reused from step to step (grown when a step needs more), so building a
@@ -22,26 +23,23 @@ export class StepBuffers {
   constructor(private readonly nVocab: number, private readonly windowed = false) {}
 
   fill(chunks: readonly ScheduledChunk[]): NativeStepBatch {
-    let nTokens = 0, nTable = 0, nRows = 0, nWindow = 0;
+    let nTokens = 0, nRows = 0;
     for (const c of chunks) {
       nTokens += c.count;
-      nTable += c.seq.blockTable.length;
-      nWindow += c.seq.windowTable.length;
       if (c.sample) nRows += 1 + c.drafted;
     }
-    this.reserve(nTokens, nTable, chunks.length + 1, nRows);
-    if (this.windowed) this.reserveWindow(nWindow, chunks.length + 1);
+    const mainTables = chunks.map((c) => c.seq.blockTable);
+    this.reserve(nTokens, packedLength(mainTables), chunks.length + 1, nRows);
+    const main = packTables(mainTables, this.tables, this.offsets);
+    let window: { flat: Int32Array; offsets: Int32Array } | undefined;
+    if (this.windowed) {
+      const windowTables = chunks.map((c) => c.seq.windowTable);
+      this.reserveWindow(packedLength(windowTables), chunks.length + 1);
+      window = packTables(windowTables, this.windowTables, this.windowOffsets);
+    }
 
-    let t = 0, tb = 0, wb = 0, r = 0, flagged = false;
+    let t = 0, r = 0, flagged = false;
     chunks.forEach((c, s) => {
-      this.offsets[s] = tb;
-      this.tables.set(c.seq.blockTable, tb);
-      tb += c.seq.blockTable.length;
-      if (this.windowed) {
-        this.windowOffsets[s] = wb;
-        this.windowTables.set(c.seq.windowTable, wb);
-        wb += c.seq.windowTable.length;
-      }
       const fromTokens = c.count - c.drafted;
       const promptFlags = c.seq.promptArithmetic;
       flagged ||= promptFlags !== undefined;
@@ -55,15 +53,13 @@ export class StepBuffers {
       // Logits for the last token and, when speculating, after each draft token.
       if (c.sample) for (let i = c.drafted; i >= 0; i--) this.rows[r++] = t - 1 - i;
     });
-    this.offsets[chunks.length] = tb;
-    if (this.windowed) this.windowOffsets[chunks.length] = wb;
     return {
       tokens: this.tokens.subarray(0, nTokens),
       positions: this.positions.subarray(0, nTokens),
       seqIds: this.seqIds.subarray(0, nTokens),
-      blockTables: this.tables.subarray(0, nTable),
-      tableOffsets: this.offsets.subarray(0, chunks.length + 1),
-      ...(this.windowed ? { windowBlockTables: this.windowTables.subarray(0, wb), windowTableOffsets: this.windowOffsets.subarray(0, chunks.length + 1) } : {}),
+      blockTables: main.flat,
+      tableOffsets: main.offsets,
+      ...(window ? { windowBlockTables: window.flat, windowTableOffsets: window.offsets } : {}),
       logitRows: this.rows.subarray(0, nRows),
       logits: this.logits.subarray(0, nRows * this.nVocab),
       rowArithmetic: flagged ? this.flags.subarray(0, nTokens) : undefined,

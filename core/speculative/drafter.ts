@@ -1,4 +1,5 @@
 import type { BlockManager } from "../kv/block-manager.ts";
+import { packTables } from "../kv/packed-tables.ts";
 import type { WindowBlocks } from "../kv/window-blocks.ts";
 import type { Model } from "../model/model.ts";
 import type { NativeKvCache, NativeStepBatch } from "../native.ts";
@@ -124,14 +125,9 @@ export class ChainDrafter {
 function buildBatch(entries: { tokens: readonly number[]; start: number; cursor: DraftCursor }[], nVocab: number, windowed: boolean): NativeStepBatch {
   const nTokens = entries.reduce((a, e) => a + e.tokens.length, 0);
   const tokens = new Int32Array(nTokens), positions = new Int32Array(nTokens), seqIds = new Int32Array(nTokens);
-  const offsets = new Int32Array(entries.length + 1), windowOffsets = new Int32Array(entries.length + 1), rows = new Int32Array(entries.length);
-  const tables: number[] = [], windowTables: number[] = [];
+  const rows = new Int32Array(entries.length);
   let t = 0;
   entries.forEach((e, s) => {
-    offsets[s] = tables.length;
-    tables.push(...e.cursor.table);
-    windowOffsets[s] = windowTables.length;
-    if (windowed) windowTables.push(...e.cursor.windowTable!);
     for (let i = 0; i < e.tokens.length; i++, t++) {
       tokens[t] = e.tokens[i]!;
       positions[t] = e.start + i;
@@ -139,12 +135,12 @@ function buildBatch(entries: { tokens: readonly number[]; start: number; cursor:
     }
     rows[s] = t - 1;
   });
-  offsets[entries.length] = tables.length;
-  windowOffsets[entries.length] = windowTables.length;
+  const main = packTables(entries.map((e) => e.cursor.table));
+  const window = windowed ? packTables(entries.map((e) => e.cursor.windowTable!)) : undefined;
   return {
-    tokens, positions, seqIds, blockTables: Int32Array.from(tables), tableOffsets: offsets, logitRows: rows,
+    tokens, positions, seqIds, blockTables: main.flat, tableOffsets: main.offsets, logitRows: rows,
     logits: new Float32Array(entries.length * nVocab),
-    ...(windowed ? { windowBlockTables: Int32Array.from(windowTables), windowTableOffsets: windowOffsets } : {}),
+    ...(window ? { windowBlockTables: window.flat, windowTableOffsets: window.offsets } : {}),
   };
 }
 

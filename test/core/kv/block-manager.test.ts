@@ -9,6 +9,14 @@ function manager(nBlocks: number, blockSize = 4) {
 
 const seq = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
 
+/** A table holding room for nTokens positions of `tokens`, its first nFull blocks registered as cached prefix. */
+function registered(bm: BlockManager, tokens: readonly number[], nFull: number, nTokens = tokens.length): number[] {
+  const table: number[] = [];
+  assert.ok(bm.ensureCapacity(table, nTokens));
+  bm.registerFull(tokens, table, [], 0, nFull);
+  return table;
+}
+
 test("allocation grows a table block by block and refuses, unchanged, when the pool is short", () => {
   const { bm } = manager(3);
   const t: number[] = [];
@@ -25,9 +33,7 @@ test("allocation grows a table block by block and refuses, unchanged, when the p
 test("a released full block is found again by the same prefix, and only by the same whole prefix", () => {
   const { bm } = manager(8);
   const tokens = seq(10);
-  const a: number[] = [];
-  bm.ensureCapacity(a, 10);
-  bm.registerFull(tokens, a, [], 0, 2);
+  const a = registered(bm, tokens, 2);
   const held = [...a];
   bm.release(a);
   assert.equal(bm.cachedBlocks, 2);
@@ -53,9 +59,7 @@ test("a released full block is found again by the same prefix, and only by the s
 test("shared blocks are reference-counted: freed only when the last holder releases them", () => {
   const { bm } = manager(4);
   const tokens = seq(8);
-  const a: number[] = [];
-  bm.ensureCapacity(a, 8);
-  bm.registerFull(tokens, a, [], 0, 2);
+  const a = registered(bm, tokens, 2);
   const b: number[] = [];
   assert.equal(bm.acquirePrefix(tokens, 8, [], b).tokens, 8);
   assert.deepEqual(b, a);
@@ -70,9 +74,7 @@ test("shared blocks are reference-counted: freed only when the last holder relea
 test("copy-on-write: writing into a shared or cached block copies it first", () => {
   const { bm, copies } = manager(4);
   const tokens = seq(8);
-  const a: number[] = [];
-  bm.ensureCapacity(a, 8);
-  bm.registerFull(tokens, a, [], 0, 2);
+  const a = registered(bm, tokens, 2);
   const b: number[] = [];
   bm.acquirePrefix(tokens, 8, [], b);
   assert.ok(bm.makeWritable(b, 7));
@@ -91,11 +93,7 @@ test("copy-on-write: writing into a shared or cached block copies it first", () 
 test("when no plain free block is left, the least recently released cached block is evicted", () => {
   const { bm } = manager(2, 2);
   const x = [1, 2], y = [3, 4];
-  const tx: number[] = [], ty: number[] = [];
-  bm.ensureCapacity(tx, 2);
-  bm.registerFull(x, tx, [], 0, 1);
-  bm.ensureCapacity(ty, 2);
-  bm.registerFull(y, ty, [], 0, 1);
+  const tx = registered(bm, x, 1), ty = registered(bm, y, 1);
   bm.release(tx); // older
   bm.release(ty);
   const t: number[] = [];
@@ -126,9 +124,7 @@ test("a second block with a key already cached stays private and goes back to th
 test("a released sequence's partial last block serves a sequence that continues its tokens, copied before writing", () => {
   const { bm, copies } = manager(8);
   const tokens = seq(10);
-  const a: number[] = [];
-  bm.ensureCapacity(a, 10);
-  bm.registerFull(tokens, a, [], 0, 2);
+  const a = registered(bm, tokens, 2);
   bm.registerPartial(tokens, a, [], 10);
   const held = [...a];
   bm.release(a);
@@ -181,9 +177,7 @@ test("a partial block is kept once per content, and evicting it forgets it", () 
 test("dropBefore frees a window table's leading blocks (entries -1), forgetting cached ones, and keeps shared ones for their other holders", () => {
   const { bm } = manager(6);
   const tokens = seq(16);
-  const a: number[] = [];
-  bm.ensureCapacity(a, 16);
-  bm.registerFull(tokens, a, [], 0, 4);
+  const a = registered(bm, tokens, 4);
   const b: number[] = [];
   assert.equal(bm.acquirePrefix(tokens, 8, [], b).tokens, 8); // b shares blocks 0 and 1
   const held = [...a];
@@ -205,9 +199,7 @@ test("dropBefore frees a window table's leading blocks (entries -1), forgetting 
 test("acquireRange takes the cached blocks of a range (-1 before it), or names the highest block missing", () => {
   const { bm } = manager(8);
   const tokens = seq(20);
-  const a: number[] = [];
-  bm.ensureCapacity(a, 18);
-  bm.registerFull(tokens, a, [], 0, 4);
+  const a = registered(bm, tokens, 4, 18);
   bm.registerPartial(tokens, a, [], 18); // block 4 holds tokens 16, 17
   const held = [...a];
   bm.dropBefore(a, 2);
