@@ -2,11 +2,14 @@
 // (Ink, on the main thread) must not take the cores the engine worker decodes on. Each round runs both in fresh
 // processes, alternating (CLI, REPL, CLI, REPL, ...); the report is the median of the per-round ratios REPL / CLI.
 // The REPL runs in a real pseudo-terminal (tmux, 80x24 unless --size says otherwise) and its figure is the one its
-// cell prints (the engine's decode tokens/s of that generation), the CLI's is `generate --json`'s.
+// cell prints (the engine's decode tokens/s of that generation), the CLI's is `generate --json`'s. While the cell
+// streams, the screen is read once a second only: a read (node spawning a tmux client, which renders the pane's
+// scrollback) costs ~19 ms of CPU, so reading 10 times a second took ~0.2 of a core from the engine's two, more than
+// the REPL's own UI takes (`bench/repl-ui-cost.ts`).
 //   usage: npx tsx bench/repl-speed.ts [--rounds 5] [--threads 2] [-n 512] [--size 80x24] [--prompt TEXT] [file.gguf]
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fmt, median, model, repoRoot, run } from "./lib.ts";
@@ -40,20 +43,20 @@ async function replDecode(): Promise<number> {
   const command = `cd ${repoRoot} && INFER_REPL_CACHE=${cache} ${process.execPath} ${bin} ${flags.join(" ")}; sleep 30`;
   execFileSync("tmux", ["new-session", "-d", "-s", name, "-x", cols!, "-y", rows!, command]);
   const screen = () => execFileSync("tmux", ["capture-pane", "-p", "-J", "-S", "-500", "-t", name], { encoding: "utf8" });
-  const waitFor = async (re: RegExp, what: string): Promise<RegExpExecArray> => {
+  const waitFor = async (re: RegExp, what: string, everyMs: number): Promise<RegExpExecArray> => {
     const start = Date.now();
     for (;;) {
       const m = re.exec(screen());
       if (m) return m;
       if (Date.now() - start > 120_000) throw new Error(`timed out waiting for ${what}:\n${screen()}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, everyMs));
     }
   };
   try {
-    await waitFor(/loaded /, "the model to load");
+    await waitFor(/loaded /, "the model to load", 100);
     execFileSync("tmux", ["send-keys", "-t", name, "-l", prompt]);
     execFileSync("tmux", ["send-keys", "-t", name, "Enter"]);
-    const m = await waitFor(new RegExp(`([\\d.]+) tokens/s[^\\n]*· ${n} tokens · length`), "the finished cell");
+    const m = await waitFor(new RegExp(`([\\d.]+) tokens/s[^\\n]*· ${n} tokens · length`), "the finished cell", 1000);
     return Number(m[1]);
   } finally {
     spawnSync("tmux", ["kill-session", "-t", name]);
@@ -65,7 +68,7 @@ const cli: number[] = [], repl: number[] = [];
 for (let r = 0; r < rounds; r++) {
   cli.push(cliDecode());
   repl.push(await replDecode());
-  console.log(`round ${r + 1}: CLI ${fmt(cli[r]!)} t/s, REPL ${fmt(repl[r]!)} t/s, ratio ${fmt(repl[r]! / cli[r]!, 2)}`);
+  console.log(`round ${r + 1}: CLI ${fmt(cli[r]!)} t/s, REPL ${fmt(repl[r]!)} t/s, ratio ${fmt(repl[r]! / cli[r]!, 2)} (load average ${fmt(loadavg()[0]!, 1)})`);
 }
 console.log(`\n${file}  (threads ${threads}, greedy, ${n} tokens, REPL at ${cols}x${rows}, ${rounds} alternating rounds)`);
 console.log(`  CLI generate  ${fmt(median(cli))} t/s (median)`);

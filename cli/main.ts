@@ -55,6 +55,22 @@ function buildProgram(): Command {
   return program;
 }
 
+/** What `--help` and `--version` print (see builtAnswers). */
+export interface BuiltAnswers {
+  help: string;
+  version: string;
+}
+
+/**
+ * What `infer-repl --help` and `--version` print, rendered by the program itself as commander prints them to a pipe
+ * (80 columns, no colors). The build (scripts/bundle.ts) writes this text into dist/cli/bin.js, which answers those
+ * two without loading commander and every command's options (cli/bin.ts).
+ */
+export function builtAnswers(): BuiltAnswers {
+  const program = buildProgram().configureOutput({ getOutHelpWidth: () => 80, getOutHasColors: () => false });
+  return { help: program.helpInformation(), version: `${program.version()}\n` };
+}
+
 /** Runs the command line; returns the exit code (0 ok, 1 runtime failure, 2 bad arguments or input). */
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -24,17 +24,30 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_.store(true, std::memory_order_release);
-    generation_.fetch_add(1);
+    const uint32_t last = uint32_t(claim_.load() >> 32) + 1;
+    sections_[last & 1].n_tasks.store(0, std::memory_order_relaxed);
+    claim_.store(uint64_t(last) << 32, std::memory_order_seq_cst);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_tasks(int thread_index) {
+int ThreadPool::run_tasks(uint32_t section, int thread_index) {
+  int ran = 0;
+  const Section& fields = sections_[section & 1];
+  uint64_t word = claim_.load(std::memory_order_acquire);
   for (;;) {
-    int task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= n_tasks_) break;
-    (*fn_)(task, thread_index);
+    if (uint32_t(word >> 32) != section) return ran;
+    const int task = int(uint32_t(word));
+    // Read before the claim; a successful claim proves the word still named this section, so its slot still held
+    // this section's fields (see sections_).
+    if (task >= fields.n_tasks.load(std::memory_order_acquire)) return ran;
+    const std::function<void(int, int)>* fn = fields.fn.load(std::memory_order_acquire);
+    if (!claim_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    (*fn)(task, thread_index);
+    ran++;
+    if (thread_index != 0) done_by_workers_.fetch_add(1, std::memory_order_release);
+    word = claim_.load(std::memory_order_acquire);
   }
 }
 
@@ -45,47 +58,50 @@ void ThreadPool::parallel_for(int n_tasks, const std::function<void(int, int)>& 
     return;
   }
   resting_.store(false, std::memory_order_relaxed);
-  fn_ = &fn;
-  n_tasks_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  active_.store(n_threads_ - 1, std::memory_order_relaxed);
-  // Publishing the job is one atomic increment while the workers spin; the mutex and the wake-up call are paid
-  // only when one of them has gone to sleep. Both sides use sequentially consistent operations on generation_
-  // and sleepers_, so either the caller sees the sleeper or the sleeper sees the new generation.
-  generation_.fetch_add(1, std::memory_order_seq_cst);
+  // The previous section is over (every task done, so no worker is inside one); the new section's fields go to its
+  // own slot, and its number, published last, makes them visible. Publishing is one atomic store while the workers
+  // spin; the mutex and the wake-up call are paid only when one of them has gone to sleep. Both sides use
+  // sequentially consistent operations on claim_ and sleepers_, so either the caller sees the sleeper or the sleeper
+  // sees the new section.
+  done_by_workers_.store(0, std::memory_order_relaxed);
+  const uint32_t section = uint32_t(claim_.load(std::memory_order_relaxed) >> 32) + 1;
+  sections_[section & 1].fn.store(&fn, std::memory_order_relaxed);
+  sections_[section & 1].n_tasks.store(n_tasks, std::memory_order_relaxed);
+  claim_.store(uint64_t(section) << 32, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }
     wake_.notify_all();
   }
-  run_tasks(0);
-  // Workers normally finish within microseconds of the caller. If one was descheduled (more runnable threads
-  // than cores), spinning would steal the very core it needs, so after a short spin the caller yields.
-  for (int spins = 0; active_.load(std::memory_order_acquire) != 0; spins++) {
+  const int by_workers = n_tasks - run_tasks(section, 0);
+  // Only tasks a worker has claimed are waited for, and they normally end within microseconds of the caller's. If
+  // that worker was descheduled (more runnable threads than cores), spinning would steal the very core it needs,
+  // so after a short spin the caller yields.
+  for (int spins = 0; done_by_workers_.load(std::memory_order_acquire) != by_workers; spins++) {
     if (spins < kCallerSpins) IR_PAUSE();
     else std::this_thread::yield();
   }
 }
 
 void ThreadPool::worker_loop(int thread_index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
+  const auto section_now = [this] { return uint32_t(claim_.load(std::memory_order_seq_cst) >> 32); };
   for (;;) {
-    // Spin on the generation with one pause per check (a new section usually follows within microseconds);
+    // Spin on the section number with one pause per check (a new section usually follows within microseconds);
     // the clock is read only every few hundred checks.
     const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
-    for (int checks = 1; generation_.load(std::memory_order_acquire) == seen; checks++) {
+    for (int checks = 1; section_now() == seen; checks++) {
       IR_PAUSE();
       if (resting_.load(std::memory_order_relaxed) || (checks % 256 == 0 && std::chrono::steady_clock::now() > spin_until)) {
         std::unique_lock<std::mutex> lock(mutex_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+        wake_.wait(lock, [&] { return section_now() != seen; });
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
     }
-    seen = generation_.load(std::memory_order_acquire);
+    seen = section_now();
     if (stopping_.load(std::memory_order_acquire)) return;
-    run_tasks(thread_index);
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    run_tasks(seen, thread_index);
   }
 }
 

@@ -8,6 +8,7 @@ import { build, type Plugin } from "esbuild";
 import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { builtAnswers } from "../cli/main.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
@@ -47,6 +48,7 @@ function removeOldJs(dir: string): void {
 
 rmSync(path.join(dist, "chunks"), { recursive: true, force: true });
 removeOldJs(dist);
+const answers = builtAnswers();
 await build({
   absWorkingDir: root,
   entryPoints: ENTRIES,
@@ -62,4 +64,6 @@ await build({
   // A bundled CommonJS module (commander) calls require() for Node's built-ins; an ES module has no require of its own.
   banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
   logLevel: "warning",
+  // cli/bin.ts answers `--help` and `--version` from this text, rendered now by the program itself.
+  define: { BUILT_HELP: JSON.stringify(answers.help), BUILT_VERSION: JSON.stringify(answers.version) },
 });

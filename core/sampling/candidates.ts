@@ -131,11 +131,13 @@ export class CandidateSet {
 
   /**
    * Keeps the first `k` candidates (in their current order) that `keep` accepts; returns false, leaving the set
-   * unusable, when fewer than k do.
+   * unusable, when fewer than k do, or as soon as `giveUp(kept, looked, count, k)` says to stop looking (a
+   * caller with a cheaper way to the answer when few are accepted).
    */
-  keepFirst(k: number, keep: (id: number) => boolean): boolean {
+  keepFirst(k: number, keep: (id: number) => boolean, giveUp?: (kept: number, looked: number, count: number, k: number) => boolean): boolean {
     let kept = 0;
     for (let i = 0; i < this.count && kept < k; i++) {
+      if (kept + this.count - i < k || giveUp?.(kept, i, this.count, k)) return false;
       const id = this.ids[i]!;
       if (keep(id)) this.ids[kept++] = id;
     }

@@ -28,6 +28,14 @@ export interface TokenConstraint {
  */
 const CHECKED_PER_WANTED = 4;
 const MIN_CHECKED = 64;
+/**
+ * The look gives up once this many candidates are checked and its rate of allowed ones so far would find fewer
+ * than half the tokens wanted among all it loaded (greedy: none of the first 16 allowed). Such a state is sparse
+ * (a JSON key, a punctuation slot: 2-30 allowed tokens of 32k), its mask walk cheap and memoized; checking the
+ * rest of the candidates first only delayed the walk (stories15M, a schema's second array item: ~40% of tokens
+ * are such new states). Giving up early only ever chooses the mask, which is exact.
+ */
+const SPARSE_PROBE = 16;
 
 /**
  * One request's sampler. The chain, in llama.cpp's default order:
@@ -48,6 +56,9 @@ export class Sampler {
   private readonly candidates: CandidateSet;
   private dense: Float32Array | undefined;
   private readonly constraintAllows = (t: number): boolean => this.constraint!.allows!(t);
+  /** Whether the last candidate check gave up (a sparse state), not merely found too few. */
+  private gaveUp = false;
+  private readonly giveUp = (kept: number, looked: number, loaded: number, wanted: number): boolean => (this.gaveUp = looksSparse(kept, looked, loaded, wanted));
   /** Tokens outside this constraint's mask are never drawn (set per request; undefined = any token). */
   constraint: TokenConstraint | undefined;
 
@@ -156,15 +167,27 @@ export class Sampler {
       // The state's mask is not memoized, and building it is a walk over the vocabulary. The best `wanted`
       // allowed tokens are the first allowed ones in descending logit order: look for them among the best few
       // candidates, checked token by token; if enough are there, they are the same as the mask's top-k.
-      c.loadTopK(logits, Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted * CHECKED_PER_WANTED)));
+      // A first look at 1.5x the tokens wanted, a second at 4x when the first found too few but did not give up
+      // (each look is a pass over the logits; a top-160 heap costs ~1.5x a top-40 one, stories15M).
+      const first = Math.min(this.vocabSize, Math.max(MIN_CHECKED, wanted + (wanted >> 1)));
+      const second = Math.min(this.vocabSize, wanted * CHECKED_PER_WANTED);
+      c.loadTopK(logits, first);
       if (o.temperature === 0) {
         const best = firstAllowed(c, logits, this.constraintAllows);
         if (best >= 0) return best;
-      } else if (c.keepFirst(wanted, this.constraintAllows)) {
-        applyTypical(c, o.typicalP);
-        applyTopP(c, o.topP);
-        applyMinP(c, o.minP);
-        return undefined;
+      } else {
+        this.gaveUp = false;
+        let found = c.keepFirst(wanted, this.constraintAllows, this.giveUp);
+        if (!found && !this.gaveUp && second > first) {
+          c.loadTopK(logits, second);
+          found = c.keepFirst(wanted, this.constraintAllows, this.giveUp);
+        }
+        if (found) {
+          applyTypical(c, o.typicalP);
+          applyTopP(c, o.topP);
+          applyMinP(c, o.minP);
+          return undefined;
+        }
       }
     }
     mask ??= constraint?.mask();
@@ -186,15 +209,21 @@ export class Sampler {
   }
 }
 
+/** Whether a look that kept `kept` of the first `looked` of `loaded` candidates should give up (see SPARSE_PROBE). */
+function looksSparse(kept: number, looked: number, loaded: number, wanted: number): boolean {
+  return looked >= SPARSE_PROBE && 2 * kept * loaded < wanted * looked;
+}
+
 /**
  * The allowed candidate with the largest logit, the lowest id among equal ones (as a scan in id order finds it),
- * from candidates sorted by descending logit; -1 when none is allowed.
+ * from candidates sorted by descending logit; -1 when none is allowed, or none among the first SPARSE_PROBE.
  */
 function firstAllowed(c: CandidateSet, logits: Float32Array, allows: (id: number) => boolean): number {
   let best = -1;
   for (let i = 0; i < c.count; i++) {
     const id = c.ids[i]!;
     if (best >= 0 && logits[id]! < logits[best]!) break;
+    if (best < 0 && looksSparse(0, i, c.count, 1)) break;
     if ((best < 0 || id < best) && allows(id)) best = id;
   }
   return best;

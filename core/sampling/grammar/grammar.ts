@@ -69,6 +69,11 @@ export class Grammar {
   /** Walk output: allowed tokens and the completion distance each leads to (a token may appear twice). */
   private readonly scratchIds: Int32Array;
   private readonly scratchDists: Float64Array;
+  /** grouped()'s token bitsets, all zero between calls (cleared word by word after use): a walk allocates no
+   *  vocabulary-sized array unless its mask is dense (a 4 KB typed array costs 1-15 µs to allocate and its
+   *  sweeping more, beside a sparse state's ~20 µs walk). */
+  private readonly addedScratch: Uint32Array;
+  private readonly seenScratch: Uint32Array;
   /** Time spent computing masks (ms) and how many were computed, for benchmarks. */
   readonly stats = { maskMs: 0, masksComputed: 0, masksServed: 0 };
   /** The start symbol. */
@@ -97,6 +102,8 @@ export class Grammar {
     this.walkCarried = new Uint8Array(depth);
     this.scratchIds = new Int32Array(this.trie.vocabSize * 2);
     this.scratchDists = new Float64Array(this.trie.vocabSize * 2);
+    this.addedScratch = new Uint32Array(this.words);
+    this.seenScratch = new Uint32Array(this.words);
   }
 
   get initialState(): MatchState {
@@ -143,8 +150,8 @@ export class Grammar {
     if (!budgeted) {
       budgeted = this.budgeted(cached, maxDist);
       cached.budgeted.set(maxDist, budgeted);
-      cached.bytes += maskBytes(budgeted);
-      this.cachedBytes += maskBytes(budgeted);
+      cached.bytes += this.maskBytes(budgeted);
+      this.cachedBytes += this.maskBytes(budgeted);
     }
     return budgeted;
   }
@@ -174,7 +181,7 @@ export class Grammar {
     }
     let count = 0;
     for (let w = 0; w < bits.length; w++) count += popcount(bits[w]!);
-    return this.listed(bits, count);
+    return this.listed(bits, count, true);
   }
 
   /** The state after `token`, or undefined when the grammar does not allow it. End-of-generation tokens leave
@@ -337,7 +344,7 @@ export class Grammar {
   /** The walk's n (token, distance) pairs as a mask and distance groups. */
   private grouped(n: number): CachedMask {
     const ids = this.scratchIds, dists = this.scratchDists;
-    const bits = new Uint32Array(this.words);
+    const bits = this.addedScratch;
     // Distances are few and come in runs (the tokens of a trie node share one): found by a linear look-up
     // remembered across the run, not a Map per token.
     const distinct: number[] = [], sizes: number[] = [];
@@ -365,7 +372,7 @@ export class Grammar {
     const groups: { dist: number; ids: Int32Array }[] = [];
     if (distinct.length > 1) {
       const lists = distinct.map(() => [] as number[]);
-      const seen = new Uint32Array(this.words);
+      const seen = this.seenScratch;
       for (let k = 0; k < n; k++) {
         const id = ids[k]!, dist = dists[k]!;
         if (dist === bigDist || seen[id >>> 5]! & (1 << (id & 31))) continue;
@@ -375,9 +382,11 @@ export class Grammar {
       distinct.forEach((dist, i) => {
         if (i !== big) groups.push({ dist, ids: Int32Array.from(lists[i]!) });
       });
+      for (let k = 0; k < n; k++) seen[ids[k]! >>> 5] = 0;
     }
-    const mask = this.listed(bits, count);
-    const bytes = maskBytes(mask) + groups.reduce((a, g) => a + g.ids.byteLength, 0);
+    const mask = this.listed(bits, count, false);
+    for (let k = 0; k < n; k++) bits[ids[k]! >>> 5] = 0;
+    const bytes = this.maskBytes(mask) + groups.reduce((a, g) => a + g.ids.byteLength, 0);
     return { mask, maxDistAfter, bigDist, groups, budgeted: new Map(), bytes };
   }
 
@@ -400,8 +409,9 @@ export class Grammar {
     return n;
   }
 
-  /** The mask with its shorter side listed, found word by word (a sparse mask costs its words, not the vocabulary). */
-  private listed(bits: Uint32Array, count: number): TokenMask {
+  /** The mask with its shorter side listed, found word by word (a sparse mask costs its words, not the vocabulary).
+   *  `owned`: `bits` is the mask's own array (else scratch, copied when the mask keeps bits). */
+  private listed(bits: Uint32Array, count: number, owned: boolean): TokenMask {
     const n = this.trie.vocabSize;
     const sparse = count <= n / 2;
     const list = new Int32Array(sparse ? count : n - count);
@@ -416,16 +426,37 @@ export class Grammar {
         x ^= low;
       }
     }
-    return sparse ? { bits, count, allowed: list } : { bits, count, banned: list };
+    if (!sparse) return { bits: owned ? bits : bits.slice(), count, banned: list };
+    return owned ? { bits, count, allowed: list } : new SparseMask(list, this.words);
+  }
+
+  /** Bytes a mask holds (its bits counted whether built yet or not). */
+  private maskBytes(m: TokenMask): number {
+    return this.words * 4 + ((m.allowed ?? m.banned)?.byteLength ?? 0);
+  }
+}
+
+/** A mask listing its allowed tokens, the minority: the sampler reads the list, so the bits are built on first use. */
+class SparseMask implements TokenMask {
+  private built: Uint32Array | undefined;
+
+  constructor(readonly allowed: Int32Array, private readonly words: number) {}
+
+  get count(): number {
+    return this.allowed.length;
+  }
+
+  get bits(): Uint32Array {
+    if (!this.built) {
+      this.built = new Uint32Array(this.words);
+      for (let i = 0; i < this.allowed.length; i++) this.built[this.allowed[i]! >>> 5]! |= 1 << (this.allowed[i]! & 31);
+    }
+    return this.built;
   }
 }
 
 function maskKey(state: MatchState): number | string {
   return state.remain === 0 ? state.set : `${state.set}:${state.value}:${state.remain}`;
-}
-
-function maskBytes(m: TokenMask): number {
-  return m.bits.byteLength + ((m.allowed ?? m.banned)?.byteLength ?? 0);
 }
 
 function popcount(x: number): number {
