@@ -4,7 +4,7 @@
 // llama-batched-bench. Fresh processes, programs alternating round by round (A B A B); each ratio is the median of
 // the per-round ratios.
 //   usage: npx tsx bench/moe.ts [--rounds 3] [--threads 2] [-n 32] [--pp 128,512] [--qwen-layers 4] [--shapes id,...]
-//          [--format Q4_K_M|Q8_0] [--batched-rounds 2] [--no-batched]
+//          [--format Q4_K_M|Q8_0] [--batched-rounds 2] [--no-batched | --batched-only]
 import { existsSync, renameSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     shapes: { type: "string", default: EXPERT_SHAPE_IDS.join(",") },
     "batched-rounds": { type: "string", default: "2" },
     "no-batched": { type: "boolean", default: false },
+    "batched-only": { type: "boolean", default: false },
   },
 });
 const rounds = Number(values.rounds), threads = Number(values.threads), tg = Number(values.n);
@@ -53,7 +54,7 @@ for (const id of values.shapes.split(",") as RealShapeId[]) {
   // The first prompt length's run also decodes tg tokens; the others only prefill.
   const ours = { tg: [] as number[], pp: pps.map(() => [] as number[]) };
   const llama = { tg: [] as number[], pp: pps.map(() => [] as number[]) };
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < (values["batched-only"] ? 0 : rounds); r++) {
     pps.forEach((pp, i) => {
       const o = inferReplBench(file, ["-t", String(threads), "-p", String(pp), "-n", String(i === 0 ? tg : 0), "-r", "1"]);
       const l = llamaBench(tools, file, threads, pp, i === 0 ? tg : 0);
@@ -63,8 +64,10 @@ for (const id of values.shapes.split(",") as RealShapeId[]) {
     });
   }
   const cell = (a: number[], b: number[]) => `${fmt(medianRatio(a, b), 2)}x (${fmt(median(a))} vs ${fmt(median(b))} t/s)`;
-  rows.push(`| ${name} | ${cell(ours.tg, llama.tg)} | ${pps.map((_, i) => cell(ours.pp[i]!, llama.pp[i]!)).join(" | ")} |`);
-  console.log(rows.at(-1));
+  if (!values["batched-only"]) {
+    rows.push(`| ${name} | ${cell(ours.tg, llama.tg)} | ${pps.map((_, i) => cell(ours.pp[i]!, llama.pp[i]!)).join(" | ")} |`);
+    console.log(rows.at(-1));
+  }
   if (values["no-batched"]) continue;
   const o: number[] = [], l: number[] = [];
   for (let r = 0; r < Number(values["batched-rounds"]); r++) {
@@ -75,6 +78,8 @@ for (const id of values.shapes.split(",") as RealShapeId[]) {
   batchedRows.push(`| ${name} | 32 | ${fmt(median(o))} t/s | ${fmt(median(l))} t/s | ${fmt(medianRatio(o, l), 2)}x |`);
   console.log(batchedRows.at(-1));
 }
-console.log(`\n${threads} threads, tg${tg}, ${rounds} alternating rounds, medians of per-round ratios`);
-console.log(`| file | decode vs llama-bench | ${pps.map((p) => `pp${p}`).join(" | ")} |\n|---|---|${pps.map(() => "---|").join("")}\n${rows.join("\n")}`);
+if (rows.length) {
+  console.log(`\n${threads} threads, tg${tg}, ${rounds} alternating rounds, medians of per-round ratios`);
+  console.log(`| file | decode vs llama-bench | ${pps.map((p) => `pp${p}`).join(" | ")} |\n|---|---|${pps.map(() => "---|").join("")}\n${rows.join("\n")}`);
+}
 if (batchedRows.length) console.log(`\n| file | sequences | infer-repl aggregate decode | llama-batched-bench S_TG | ratio |\n|---|---|---|---|---|\n${batchedRows.join("\n")}`);

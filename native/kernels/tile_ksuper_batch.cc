@@ -1,6 +1,8 @@
 // AVX-512 kernels for Q4_K, Q5_K and Q6_K weights against several activation rows (prefill, batched decode).
-// Each weight row is decoded once per call into an L1-resident scratch (per super-block: four 64-level vectors
-// and the four 16-bit scale vectors that weight them) and then run against the activation rows eight at a time.
+// Each weight super-block is decoded into four 64-level vectors and the four 16-bit scale vectors that weight
+// them, and run against the activation rows eight at a time. Many rows (prefill): weight rows are decoded once per
+// call into an L2-sized scratch. Few rows (a decode batch, an expert's share of one): each super-block is decoded
+// in registers as each pass of rows reaches it, the weights streamed once per call with prefetch.
 //
 // Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc q4k/q5k/q6k
 // _single_row, themselves llama.cpp's orders), so every output has exactly the bits a lone activation row gives:
@@ -45,67 +47,67 @@ struct ActSb {
   int32_t bsum_pairs[4][kLanes];  // int16 pair (bsums 4p + bsums 4p+1, bsums 4p+2 + bsums 4p+3): the 32-element sums
 };
 
-// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block as bytes 0..7 of sc and mn (k4_scale_min for all j).
-inline void k4_unpack_scales(const uint8_t* packed, uint8_t* sc, uint8_t* mn) {
-  uint32_t u[4];
-  k4_scales_mins(packed, u);
-  std::memcpy(sc, u, 8);
-  std::memcpy(mn, u + 2, 8);
+// Super-block s of a weight row, decoded.
+template <int kType>
+inline void decode_sb(const uint8_t* row, int64_t s, DecodedSb& D) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  if constexpr (kType == GGML_Q6_K) {
+    const auto& B = reinterpret_cast<const block_q6_K*>(row)[s];
+    D.d = h2f(B.d);
+    D.dmin = 0;
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
+    D.offset = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
+    const __m512i scales = _mm512_castsi256_si512(sc16);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
+    const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    for (int half = 0; half < 2; half++) {
+      const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+      const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+      D.levels[2 * half] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
+      D.levels[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                               _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
+    }
+    for (int c = 0; c < 4; c++)  // vector c, int16 lane l: scale 4c + l/8 (16 elements per scale)
+      D.scales[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales);
+  } else {
+    constexpr bool kFive = kType == GGML_Q5_K;
+    const uint8_t* blk = row + size_t(s) * (kFive ? sizeof(block_q5_K) : sizeof(block_q4_K));
+    const auto* b4 = reinterpret_cast<const block_q4_K*>(blk);
+    const auto* b5 = reinterpret_cast<const block_q5_K*>(blk);
+    D.d = h2f(b4->d);
+    D.dmin = h2f(b4->dmin);
+    uint32_t u[4];  // scales 0..7 as bytes of u[0..1], mins of u[2..3]
+    k4_scales_mins(b4->scales, u);
+    for (int p = 0; p < 4; p++) {  // mins 2p and 2p+1 (bytes of u[2..3]) as int16 lanes
+      const uint32_t two = (u[2 + p / 2] >> (16 * (p % 2))) & 0xFFFF;
+      D.min_pairs[p] = int32_t((two & 0xFF) | ((two >> 8) << 16));
+    }
+    const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[1]), int(u[0]))));
+    const uint8_t* qs = kFive ? b5->qs : b4->qs;
+    const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+    const __m512i h = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b5->qh))) : __m512i{};
+    for (int c = 0; c < 4; c++) {  // low nibbles: sub-block 2c (elements 64c..64c+31); high: 2c+1
+      const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
+      __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
+      if (kFive) {
+        const __m512i bit = _mm512_and_si512(
+            _mm512_srlv_epi64(h, _mm512_set_epi64(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c, 2 * c, 2 * c)),
+            _mm512_set1_epi8(1));
+        q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
+      }
+      D.levels[c] = q;
+      // int16 lanes 0..15: scale 2c, 16..31: scale 2c+1
+      D.scales[c] = _mm512_permutexvar_epi16(_mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(2 * c)), _mm512_set1_epi16(short(2 * c + 1))), sc16);
+    }
+  }
 }
 
 template <int kType>
 void decode_row(const uint8_t* row, int64_t nsb, DecodedSb* out) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  for (int64_t s = 0; s < nsb; s++) {
-    DecodedSb& D = out[s];
-    if constexpr (kType == GGML_Q6_K) {
-      const auto& B = reinterpret_cast<const block_q6_K*>(row)[s];
-      D.d = h2f(B.d);
-      D.dmin = 0;
-      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
-      D.offset = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
-      const __m512i scales = _mm512_castsi256_si512(sc16);
-      const __m512i bits45 = _mm512_set1_epi8(0x30);
-      const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
-      const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-      const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
-                                                                15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
-      for (int half = 0; half < 2; half++) {
-        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
-        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
-        D.levels[2 * half] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
-        D.levels[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                                 _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-      }
-      for (int c = 0; c < 4; c++)  // vector c, int16 lane l: scale 4c + l/8 (16 elements per scale)
-        D.scales[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales);
-    } else {
-      constexpr bool kFive = kType == GGML_Q5_K;
-      const uint8_t* blk = row + size_t(s) * (kFive ? sizeof(block_q5_K) : sizeof(block_q4_K));
-      const auto* b4 = reinterpret_cast<const block_q4_K*>(blk);
-      const auto* b5 = reinterpret_cast<const block_q5_K*>(blk);
-      D.d = h2f(b4->d);
-      D.dmin = h2f(b4->dmin);
-      uint8_t sc[8], mn[8];
-      k4_unpack_scales(b4->scales, sc, mn);
-      for (int p = 0; p < 4; p++) D.min_pairs[p] = int32_t(mn[2 * p]) | (int32_t(mn[2 * p + 1]) << 16);
-      const uint8_t* qs = kFive ? b5->qs : b4->qs;
-      const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
-      const __m512i h = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b5->qh))) : __m512i{};
-      for (int c = 0; c < 4; c++) {  // low nibbles: sub-block 2c (elements 64c..64c+31); high: 2c+1
-        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
-        __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
-        if (kFive) {
-          const __m512i bit = _mm512_and_si512(
-              _mm512_srlv_epi64(h, _mm512_set_epi64(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c, 2 * c, 2 * c, 2 * c)),
-              _mm512_set1_epi8(1));
-          q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
-        }
-        D.levels[c] = q;
-        D.scales[c] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(sc[2 * c])), _mm512_set1_epi16(short(sc[2 * c + 1])));
-      }
-    }
-  }
+  for (int64_t s = 0; s < nsb; s++) decode_sb<kType>(row, s, out[s]);
 }
 
 // Σ scale·level·activation of one super-block in 16 int32 lanes: lane m < 8 holds bytes 4m..4m+3 of the first
@@ -119,11 +121,19 @@ inline __m512i sb_isum(const DecodedSb& D, const int8_t* aq) {
 
 inline __m256i add_runs(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
 
-// Lane i = the sum of all lanes of v[i] (8 vectors of 8 lanes).
-inline __m256i transpose_sum8(const __m256i (&v)[8]) {
-  const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-  const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+// Lane i = the sum of all lanes of v[i] (i < N <= 8; the other lanes are zero).
+template <int N>
+inline __m256i lane_sums(const __m256i (&v)[N]) {
+  const __m256i z = _mm256_setzero_si256();
+  auto at = [&](int i) { return i < N ? v[i] : z; };
+  if constexpr (N <= 4) {
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
+    return _mm256_zextsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+  } else {
+    const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
+    const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(4), at(5)), _mm256_hadd_epi32(at(6), at(7)));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+  }
 }
 
 // The 8-lane float sum as tile_simd.cc's hsum computes it.
@@ -141,25 +151,41 @@ inline __m256i sb_mins(const DecodedSb& D, const ActSb& A) {
   return mins;
 }
 
-// One weight row against activation rows m0 .. m0 + n (n <= kLanes); y[i * ldy] gets row m0 + i's output.
-template <int kType, bool kPer64>
-void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const ActSb* asb, int n, float* y, int64_t ldy) {
+// Where row_pass takes a weight row's super-blocks from: decoded beforehand into a scratch (many activation rows
+// share each decoded row), or decoded as the pass reaches them, in registers (few activation rows: storing and
+// reloading the decoded vectors cost more than decoding again, and the weights stream straight from memory).
+struct FromScratch {
+  const DecodedSb* dec;
+  const DecodedSb& operator()(int64_t s) const { return dec[s]; }
+};
+template <int kType>
+struct InPlace {
+  const uint8_t* row;
+  DecodedSb operator()(int64_t s) const {
+    DecodedSb D;
+    decode_sb<kType>(row, s, D);
+    return D;
+  }
+};
+
+// One weight row against activation rows m0 .. m0 + N (N <= kLanes); y[i * ldy] gets row m0 + i's output.
+template <int kType, bool kPer64, int N, class Source>
+void row_pass(const Source& sb, int64_t nsb, const block_q8_K* act, const ActSb* asb, float* y, int64_t ldy) {
   const __m256 zero = _mm256_setzero_ps();
   __m256 msum = zero;
   if constexpr (kType == GGML_Q4_K && kPer64) {
     __m256 seq = zero;
     for (int64_t s = 0; s < nsb; s++) {
-      const DecodedSb& D = dec[s];
+      const auto& D = sb(s);
       const __m256 ad = _mm256_loadu_ps(asb[s].d);
       const __m256 dd = _mm256_mul_ps(_mm256_set1_ps(D.d), ad), dm = _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad);
       for (int c = 0; c < 4; c++) {
-        __m256i isum[kLanes];
-        for (int i = 0; i < kLanes; i++) {
+        __m256i isum[N];
+        for (int i = 0; i < N; i++) {
           const int8_t* aq = act[size_t(i) * size_t(nsb) + size_t(s)].qs + 64 * c;
-          isum[i] = i < n ? add_runs(_mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(D.levels[c], _mm512_loadu_si512(aq)), D.scales[c]))
-                          : _mm256_setzero_si256();
+          isum[i] = add_runs(_mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(D.levels[c], _mm512_loadu_si512(aq)), D.scales[c]));
         }
-        seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum8(isum)), dd, seq);
+        seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums<N>(isum)), dd, seq);
         const __m256i mins = _mm256_dpwssd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(asb[s].bsum_pairs[c])),
                                                  _mm256_set1_epi32(D.min_pairs[c]));
         msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, msum);
@@ -167,31 +193,29 @@ void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const Ac
     }
     float out[kLanes];
     _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
-    for (int i = 0; i < n; i++) y[i * ldy] = out[i];
+    for (int i = 0; i < N; i++) y[i * ldy] = out[i];
   } else if constexpr (kType == GGML_Q4_K) {
     __m256 seq = zero;
     for (int64_t s = 0; s < nsb; s++) {
-      const DecodedSb& D = dec[s];
-      __m256i isum[kLanes];
-      for (int i = 0; i < kLanes; i++)
-        isum[i] = i < n ? add_runs(sb_isum(D, act[size_t(i) * size_t(nsb) + size_t(s)].qs)) : _mm256_setzero_si256();
+      const auto& D = sb(s);
+      __m256i isum[N];
+      for (int i = 0; i < N; i++) isum[i] = add_runs(sb_isum(D, act[size_t(i) * size_t(nsb) + size_t(s)].qs));
       const __m256 ad = _mm256_loadu_ps(asb[s].d);
-      seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(transpose_sum8(isum)), _mm256_mul_ps(_mm256_set1_ps(D.d), ad), seq);
+      seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums<N>(isum)), _mm256_mul_ps(_mm256_set1_ps(D.d), ad), seq);
       msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, asb[s])), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
     }
     float out[kLanes];
     _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
-    for (int i = 0; i < n; i++) y[i * ldy] = out[i];
+    for (int i = 0; i < N; i++) y[i * ldy] = out[i];
   } else {
-    __m256 acc[kLanes];
-    for (int i = 0; i < kLanes; i++) acc[i] = zero;
+    __m256 acc[N];
+    for (int i = 0; i < N; i++) acc[i] = zero;
     for (int64_t s = 0; s < nsb; s++) {
-      const DecodedSb& D = dec[s];
+      const auto& D = sb(s);
       const __m256 ad = _mm256_loadu_ps(asb[s].d);
       float dd[kLanes];
       _mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(D.d), ad));
-      for (int i = 0; i < kLanes; i++) {
-        if (i >= n) break;
+      for (int i = 0; i < N; i++) {
         const block_q8_K& A = act[size_t(i) * size_t(nsb) + size_t(s)];
         __m256i isum8 = add_runs(sb_isum(D, A.qs));
         if constexpr (kType == GGML_Q6_K)
@@ -203,9 +227,29 @@ void row_pass(const DecodedSb* dec, int64_t nsb, const block_q8_K* act, const Ac
     }
     float mins[kLanes];
     _mm256_storeu_ps(mins, msum);
-    for (int i = 0; i < n; i++) y[i * ldy] = hsum(acc[i]) - mins[i];
+    for (int i = 0; i < N; i++) y[i * ldy] = hsum(acc[i]) - mins[i];
   }
 }
+
+template <class Source>
+using PassFn = void (*)(const Source&, int64_t, const block_q8_K*, const ActSb*, float*, int64_t);
+
+// row_pass for a pass of n (1..kLanes) rows of one order.
+template <int kType, class Source>
+PassFn<Source> pass_for(int n, bool per64) {
+  auto pick = [&](auto... fns) {
+    const PassFn<Source> table[] = {fns...};
+    return table[n - 1];
+  };
+  if (per64)
+    return pick(row_pass<kType, true, 1, Source>, row_pass<kType, true, 2, Source>, row_pass<kType, true, 3, Source>, row_pass<kType, true, 4, Source>,
+                row_pass<kType, true, 5, Source>, row_pass<kType, true, 6, Source>, row_pass<kType, true, 7, Source>, row_pass<kType, true, 8, Source>);
+  return pick(row_pass<kType, false, 1, Source>, row_pass<kType, false, 2, Source>, row_pass<kType, false, 3, Source>, row_pass<kType, false, 4, Source>,
+              row_pass<kType, false, 5, Source>, row_pass<kType, false, 6, Source>, row_pass<kType, false, 7, Source>, row_pass<kType, false, 8, Source>);
+}
+
+// Up to this many activation rows, weight rows are decoded in registers as each pass needs them (InPlace).
+constexpr int kFewRows = 16;
 
 template <int kType>
 void tile_rows(const TileArgs& t) {
@@ -238,6 +282,24 @@ void tile_rows(const TileArgs& t) {
         }
       }
     }
+  if (t.n_act <= kFewRows) {
+    // Each weight row streams from memory once, prefetched a few rows ahead, and every pass decodes it again
+    // from L1.
+    using Source = InPlace<kType>;
+    thread_local std::vector<PassFn<Source>> fns;
+    fns.resize(size_t(passes));
+    for (int p = 0; p < passes; p++) fns[p] = pass_for<kType, Source>(pass_list[size_t(p)].n, pass_list[size_t(p)].per64);
+    const size_t ahead = std::max<size_t>(2048, 2 * t.wrow);
+    for (int r = 0; r < t.nw; r++) {
+      const uint8_t* row = t.w + size_t(r) * t.wrow;
+      for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
+      for (int p = 0; p < passes; p++) {
+        const Pass& P = pass_list[size_t(p)];
+        fns[p](Source{row}, nsb, act + size_t(P.m0) * size_t(nsb), act_sb.data() + size_t(p) * size_t(nsb), t.y + int64_t(P.m0) * t.ldy + r, t.ldy);
+      }
+    }
+    return;
+  }
   // Rows are decoded a few at a time into an L2-sized scratch, then every pass of activation rows (L1-sized) runs
   // against all of them: streaming the activations from L2 once per weight row bounded the kernel (measured
   // 86 GMAC/s at 128 activation rows against 111 at 16, one thread).
@@ -249,10 +311,10 @@ void tile_rows(const TileArgs& t) {
     for (int r = r0; r < r1; r++) decode_row<kType>(t.w + size_t(r) * t.wrow, nsb, dec.data() + size_t(r - r0) * size_t(nsb));
     for (int p = 0; p < passes; p++) {
       const Pass& P = pass_list[size_t(p)];
-      const auto pass = P.per64 ? row_pass<kType, true> : row_pass<kType, false>;
+      const auto pass = pass_for<kType, FromScratch>(P.n, P.per64);
       for (int r = r0; r < r1; r++)
-        pass(dec.data() + size_t(r - r0) * size_t(nsb), nsb, act + size_t(P.m0) * size_t(nsb), act_sb.data() + size_t(p) * size_t(nsb),
-             P.n, t.y + int64_t(P.m0) * t.ldy + r, t.ldy);
+        pass(FromScratch{dec.data() + size_t(r - r0) * size_t(nsb)}, nsb, act + size_t(P.m0) * size_t(nsb), act_sb.data() + size_t(p) * size_t(nsb),
+             t.y + int64_t(P.m0) * t.ldy + r, t.ldy);
     }
   }
 }

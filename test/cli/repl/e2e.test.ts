@@ -15,7 +15,8 @@ const skip = !hasTmux ? "tmux is not installed (apt-get install -y tmux)"
 test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :quit; :open restores the session", { skip, timeout: 600_000 }, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), "repl-e2e-"));
   const session = path.join(dir, "notebook.session"), recipe = path.join(dir, "tuned.ts");
-  const term = new Terminal(dir, [], { env: { INFER_REPL_MODELS: modelsDir } });
+  // A context beyond the model's 2,048 leaves room for a generation that outlasts the typing below at any speed.
+  const term = new Terminal(dir, ["-c", "8192"], { env: { INFER_REPL_MODELS: modelsDir } });
   t.after(() => term.kill());
 
   await term.waitText("loaded " + modelsDir);
@@ -31,7 +32,7 @@ test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :q
   // The latencies are reported, not asserted: a time bound in a test fails on a loaded machine (bench/repl-speed.ts
   // measures the REPL against the CLI in alternating rounds).
   const idle = await term.keypressLatencies(5);
-  await term.command(":set n-predict 1500", "n-predict = 1500");
+  await term.command(":set n-predict 8000", "n-predict = 8000");
   term.line("The little dog");
   // The live cell: its prompt, the streamed text's last lines, then a running token count.
   await term.waitFor((s) => /\[\d+\] The little dog\n[\s\S]*\n\d+ tokens…/.test(s), "the long generation streaming", 60_000, 25, () => term.visible());

@@ -33,3 +33,24 @@ for (const { type, cols: colsList } of QUANT_TYPES) {
     }
   });
 }
+
+// The K-quant batch kernel decodes weights in registers for up to 16 activation rows (passes of 1..8) and through
+// a scratch beyond: around both boundaries, with weight-row counts that leave partial bands and an odd number of
+// super-blocks per row, every row keeps its lone bits.
+test("K-quants: 1..17, 24 and 33 activation rows against 1, 5 and 19 weight rows equal each row alone, bit for bit", () => {
+  const rand = prng(4242);
+  for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
+    for (const [rows, cols] of [[1, 256], [5, 1280], [19, 768]] as const) {
+      const w = randomWeights(rand, type, rows, cols);
+      const x = randomFloats(rand, 33 * cols);
+      const alone = Array.from({ length: 33 }, (_, m) => k.matmul(type, w, rows, cols, x.subarray(m * cols, (m + 1) * cols), 1));
+      for (const nAct of [...Array.from({ length: 17 }, (_, i) => i + 1), 24, 33]) {
+        const y = k.matmul(type, w, rows, cols, x.subarray(0, nAct * cols), nAct);
+        for (let m = 0; m < nAct; m++)
+          for (let r = 0; r < rows; r++)
+            if (!Object.is(y[m * rows + r], alone[m]![r]))
+              assert.fail(`${typeName(type)} ${rows}x${cols} nAct ${nAct} act ${m} row ${r}: batch ${y[m * rows + r]} vs alone ${alone[m]![r]}`);
+      }
+    }
+  }
+});
