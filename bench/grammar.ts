@@ -22,7 +22,7 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { fmt, median, model } from "./lib.ts";
+import { fmt, median, medianRatio, model } from "./lib.ts";
 import type { GrammarVocabulary } from "../core/sampling/grammar/token-trie.ts";
 
 const SCHEMA = {
@@ -227,7 +227,7 @@ if (values.child) {
     console.error(`round ${r + 1}: over ${m} tokens: free ${fmt(freeRate[r]!)} t/s ${fmt(f.cpuUsPerToken)} cpu-µs/token (sampling ${fmt(f.samplingUsPerToken)} µs/token), schema ${fmt(schemaRate[r]!)} t/s ${fmt(s.cpuUsPerToken)} cpu-µs/token (${s.tokens} tokens, sampling + grammar ${fmt(s.samplingUsPerToken)} µs/token, ${s.masksComputed} masks computed${s.replayedGrammarUs === undefined ? "" : `, replayed grammar ${fmt(s.replayedGrammarUs)} cpu-µs/token`})`);
   }
   const grammarUs = schema.map((s, i) => s.samplingUsPerToken - free[i]!.samplingUsPerToken);
-  const ratio = median(schemaRate.map((s, i) => s / freeRate[i]!));
+  const ratio = medianRatio(schemaRate, freeRate);
   console.log(`\n${file}  (threads ${threads}, temp ${temperature}, ${parallel} sequence${parallel > 1 ? "s" : ""}, n ${n}, ${warmups} warm-up run${warmups > 1 ? "s" : ""}, ${values.rounds} alternating rounds, medians)`);
   console.log(`  unconstrained   ${fmt(median(freeRate))} t/s   (${fmt(median(free.map((x) => x.tokens)))} tokens; rates over the schema run's tokens, ${fmt(median(schema.map((x) => x.tokens)))})`);
   console.log(`  JSON schema     ${fmt(median(schemaRate))} t/s   grammar ${fmt(median(grammarUs))} µs/token (sampling + grammar ${fmt(median(schema.map((x) => x.samplingUsPerToken)))} µs/token, unconstrained sampling ${fmt(median(free.map((x) => x.samplingUsPerToken)))})`);

@@ -11,7 +11,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REAL_SHAPE_FORMATS, REAL_SHAPE_IDS, REAL_SHAPES, realShapeModel, type RealShapeFormat, type RealShapeId } from "../scripts/real-shapes.ts";
-import { copyBandwidth, fmt, inferReplBench, llamaBatched, llamaBench, llamaCppTools, median, peakRss, repoRoot, weightBytesPerToken } from "./lib.ts";
+import { copyBandwidth, fmt, inferReplBench, llamaBatched, llamaBench, llamaCppTools, median, medianRatio, peakRss, repoRoot, weightBytesPerToken } from "./lib.ts";
 
 const { values } = parseArgs({
   options: {
@@ -37,8 +37,6 @@ const PROMPT = "Once upon a time";
 const bandwidth = await copyBandwidth(threads);
 console.log(`machine: ${threads}-thread copy bandwidth (memcpy, read+write) ${fmt(bandwidth / 1e9)} GB/s`);
 
-/** Median of per-round ratios a[i] / b[i]. */
-const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
 const rows: string[] = [];
 
 for (const id of shapes) {
@@ -68,12 +66,12 @@ for (const id of shapes) {
     const pct = (tps: number[]) => fmt((100 * gbs(tps) * 1e9) / bandwidth, 0);
     const memory = values["no-memory"]
       ? "| — | —"
-      : `| ${fmt(ratio(ours.rss, llama.rss), 2)}x (${fmt(median(ours.rss) / 2 ** 30, 2)} vs ${fmt(median(llama.rss) / 2 ** 30, 2)} GiB) ` +
-        `| ${fmt(ratio(llama.ttft, ours.ttft), 2)}x (${fmt(median(ours.ttft), 2)} vs ${fmt(median(llama.ttft), 2)} s)`;
+      : `| ${fmt(medianRatio(ours.rss, llama.rss), 2)}x (${fmt(median(ours.rss) / 2 ** 30, 2)} vs ${fmt(median(llama.rss) / 2 ** 30, 2)} GiB) ` +
+        `| ${fmt(medianRatio(llama.ttft, ours.ttft), 2)}x (${fmt(median(ours.ttft), 2)} vs ${fmt(median(llama.ttft), 2)} s)`;
     const row =
-      `| ${name} | ${fmt(ratio(ours.tg, llama.tg), 2)}x (${fmt(median(ours.tg))} vs ${fmt(median(llama.tg))} t/s; ` +
+      `| ${name} | ${fmt(medianRatio(ours.tg, llama.tg), 2)}x (${fmt(median(ours.tg))} vs ${fmt(median(llama.tg))} t/s; ` +
       `${fmt(gbs(ours.tg))} vs ${fmt(gbs(llama.tg))} GB/s = ${pct(ours.tg)}% vs ${pct(llama.tg)}%) ` +
-      `| ${fmt(ratio(ours.pp128, llama.pp128), 2)}x | ${fmt(ratio(ours.pp512, llama.pp512), 2)}x ${memory} |`;
+      `| ${fmt(medianRatio(ours.pp128, llama.pp128), 2)}x | ${fmt(medianRatio(ours.pp512, llama.pp512), 2)}x ${memory} |`;
     rows.push(row);
     console.log(row);
   }
@@ -94,7 +92,7 @@ if (!values["no-batched"]) {
         ours.push(o.parallel.find((p) => p.n === npl)!.tokens_per_s);
         llama.push(llamaBatched(tools, file, threads, 128, 128, npl));
       }
-      console.log(`| ${REAL_SHAPES[id].name} Q4_K_M | ${npl} | ${fmt(median(ours))} t/s | ${fmt(median(llama))} t/s | ${fmt(ratio(ours, llama), 2)}x |`);
+      console.log(`| ${REAL_SHAPES[id].name} Q4_K_M | ${npl} | ${fmt(median(ours))} t/s | ${fmt(median(llama))} t/s | ${fmt(medianRatio(ours, llama), 2)}x |`);
     }
   }
 }

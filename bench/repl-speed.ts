@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { fmt, median, model, repoRoot, run } from "./lib.ts";
+import { fmt, median, medianRatio, model, repoRoot, run } from "./lib.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -73,4 +73,4 @@ for (let r = 0; r < rounds; r++) {
 console.log(`\n${file}  (threads ${threads}, greedy, ${n} tokens, REPL at ${cols}x${rows}, ${rounds} alternating rounds)`);
 console.log(`  CLI generate  ${fmt(median(cli))} t/s (median)`);
 console.log(`  REPL          ${fmt(median(repl))} t/s (median)`);
-console.log(`  REPL / CLI    ${fmt(median(repl.map((x, i) => x / cli[i]!)), 2)}x (median of the per-round ratios)`);
+console.log(`  REPL / CLI    ${fmt(medianRatio(repl, cli), 2)}x (median of the per-round ratios)`);
