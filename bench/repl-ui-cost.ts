@@ -5,9 +5,7 @@
 // get on a machine with as many cores as engine threads. Independent of a model and of the machine's load (CPU time,
 // one thread), so small UI changes can be compared: run it A B A B.
 //   usage: npx tsx bench/repl-ui-cost.ts [--rate 1200] [-n 2048] [--size 80x24] [--rounds 3]
-import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import { render } from "ink";
 import { createElement } from "react";
@@ -18,6 +16,7 @@ import { EngineHost } from "../cli/repl/engine-host.ts";
 import type { Event, Request } from "../cli/repl/protocol.ts";
 import { initialState } from "../cli/repl/state.ts";
 import { Store } from "../cli/repl/store.ts";
+import { IdleKeyboard, NullTerminal } from "../cli/repl/warm-up.ts";
 import { fmt, median } from "./lib.ts";
 
 const { values } = parseArgs({
@@ -82,29 +81,6 @@ function inProcessLink(): EngineLink & { host: EngineHost } {
   };
 }
 
-/** A keyboard nobody types on (a TTY as Ink wants it). */
-class Keyboard extends EventEmitter {
-  isTTY = true;
-  read = () => null;
-  setEncoding(): void {}
-  setRawMode(): void {}
-  resume(): void {}
-  pause(): void {}
-  ref(): void {}
-  unref(): void {}
-}
-
-class Terminal extends Writable {
-  columns = cols;
-  rows = rows;
-  isTTY = true;
-  bytes = 0;
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.bytes += chunk.length;
-    done();
-  }
-}
-
 /**
  * CPU ms of this process's main thread (Linux: /proc's schedstat, in ns: the clock ticks of /proc's stat are 10 ms, as
  * long as a few frames; elsewhere the whole process's, helper threads included).
@@ -121,11 +97,11 @@ function mainThreadCpuMs(): number {
 async function once(): Promise<{ cpuMsPerS: number; cpuUsPerToken: number; processCpuMsPerS: number; seconds: number; bytes: number }> {
   const store = new Store(initialState(configFromFlags({})));
   const link = inProcessLink();
-  const stdout = new Terminal();
+  const stdout = new NullTerminal(cols, rows);
   const app = values["no-ui"]
     ? { unmount: link.subscribe((event) => store.dispatch({ type: "engine", event })) }
     : render(createElement(App, { store, link, onQuit: () => {} }), {
-      stdout: stdout as unknown as NodeJS.WriteStream, stdin: new Keyboard() as unknown as NodeJS.ReadStream, exitOnCtrlC: false, maxFps: 30, patchConsole: false,
+      stdout: stdout as unknown as NodeJS.WriteStream, stdin: new IdleKeyboard() as unknown as NodeJS.ReadStream, exitOnCtrlC: false, maxFps: 30, patchConsole: false,
     });
   store.dispatch({
     type: "engine",

@@ -20,9 +20,15 @@ interface Props {
   readonly cwd?: string;
   /** Called once when the user quits (after the app has unmounted itself). */
   readonly onQuit?: () => void;
+  /**
+   * Print finished lines into the terminal's scrollback (Ink's <Static>); false shows only the last two in the live area
+   * instead. Ink keeps one <Static> per process (its bookkeeping is module-wide): a second app, such as the
+   * rehearsal of warm-up.ts, must not have one, or the first one's printed lines are lost.
+   */
+  readonly scrollback?: boolean;
 }
 
-export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
+export function App({ store, link, cwd = process.cwd(), onQuit, scrollback = true }: Props) {
   const state = useSyncExternalStore(store.subscribe, store.get);
   const { exit } = useApp();
   const { stdout, write } = useStdout();
@@ -99,9 +105,9 @@ export function App({ store, link, cwd = process.cwd(), onQuit }: Props) {
 
   return (
     <Box flexDirection="column">
-      <Static items={transcript as TranscriptItem[]}>
-        {(item) => <TranscriptLine key={item.key} item={item} width={width} think={think} />}
-      </Static>
+      {scrollback
+        ? <Static items={transcript as TranscriptItem[]}>{(item) => <TranscriptLine key={item.key} item={item} width={width} think={think} />}</Static>
+        : transcript.slice(-2).map((item) => <TranscriptLine key={item.key} item={item} width={width} think={think} />)}
       {state.active.map((cell) => cell.id === printing?.cellId
         ? <LiveLine key={cell.id} stream={cell.streams[0]!} rest={printing.rest} thinking={thinkingView(cell.streams[0]!, think, width, liveLines)?.text} />
         : <CellView key={cell.id} cell={cell} liveLines={liveLines} liveStreams={liveStreams} width={width} think={think} />)}
