@@ -8,7 +8,7 @@
 // the REPL's own UI takes (`bench/repl-ui-cost.ts`).
 //   usage: npx tsx bench/repl-speed.ts [--rounds 5] [--threads 2] [-n 512] [--size 80x24] [--prompt TEXT] [file.gguf]
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -36,7 +36,28 @@ function cliDecode(): number {
   return out.stats.decode_tokens_per_s;
 }
 
-/** One fresh REPL in tmux: waits for the model, types the prompt, reads the finished cell's tokens/s. */
+/** CPU ms the process `pid` has used (all its threads), from /proc. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, clock ticks of 10 ms
+}
+
+/**
+ * Waits until the REPL process is idle (under 5% of a core over 500 ms, at most 20 s), as a user's REPL is when they
+ * type: the CLI's start-up work is inside its own run, before its first token; the REPL's (its model load, the
+ * rehearsal of warm-up.ts) must not overlap the cell it measures.
+ */
+async function untilQuiet(pid: number): Promise<void> {
+  const start = Date.now();
+  for (let last = processCpuMs(pid); Date.now() - start < 20_000;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = processCpuMs(pid);
+    if (now - last <= 25) return;
+    last = now;
+  }
+}
+
+/** One fresh REPL in tmux: waits for the model and a quiet process, types the prompt, reads the finished cell's tokens/s. */
 async function replDecode(): Promise<number> {
   const name = `repl-speed-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const cache = mkdtempSync(path.join(tmpdir(), "repl-speed-"));
@@ -54,6 +75,7 @@ async function replDecode(): Promise<number> {
   };
   try {
     await waitFor(/loaded /, "the model to load", 100);
+    await untilQuiet(Number(execFileSync("pgrep", ["-P", execFileSync("tmux", ["display", "-p", "-t", name, "#{pane_pid}"], { encoding: "utf8" }).trim(), "node"], { encoding: "utf8" }).trim()));
     execFileSync("tmux", ["send-keys", "-t", name, "-l", prompt]);
     execFileSync("tmux", ["send-keys", "-t", name, "Enter"]);
     const m = await waitFor(new RegExp(`([\\d.]+) tokens/s[^\\n]*· ${n} tokens · length`), "the finished cell", 1000);

@@ -44,8 +44,8 @@ const STORY = "Once upon a time, there was a little girl named Lily. She loved t
 const FRAMES = 40;
 /** Tokens per frame: a fast model's 100 ms (1,800 tokens/s), ~4 display lines. */
 const TOKENS_PER_FRAME = 180;
-/** Ink draws at most 30 frames/s: a frame every 34 ms is drawn at once, as the REPL's frames are. */
-const FRAME_MS = 34;
+/** Ink's frame interval here (its maxFps): short, so each frame is drawn at once, as the REPL's 100 ms frames are. */
+const FRAME_MS = 2;
 
 /**
  * Runs the notebook's streaming path once, before the user's first cell, on a copy of the UI nobody sees: a cell that
@@ -66,7 +66,7 @@ export async function rehearseStreaming(columns: number, rows: number, signal?: 
     const link: EngineLink = { send: () => {}, subscribe: () => () => {}, close: async () => {} };
     const app = render(createElement(App, { store, link, scrollback: false }), {
       stdout: terminal as unknown as NodeJS.WriteStream, stdin: new IdleKeyboard() as unknown as NodeJS.ReadStream,
-      exitOnCtrlC: false, patchConsole: false, maxFps: 30,
+      exitOnCtrlC: false, patchConsole: false, maxFps: 1000 / FRAME_MS,
     });
     const engine = (event: Event) => store.dispatch({ type: "engine", event: decode<Event>(encode(event)) });
     try {
