@@ -4,7 +4,7 @@
 // main-thread CPU per second of streaming and per token: every millisecond of it is one the engine's threads do not
 // get on a machine with as many cores as engine threads. Independent of a model and of the machine's load (CPU time,
 // one thread), so small UI changes can be compared: run it A B A B.
-//   usage: npx tsx bench/repl-ui-cost.ts [--rate 1200] [-n 2048] [--size 80x24] [--rounds 3]
+//   usage: npx tsx bench/repl-ui-cost.ts [--rate 1200] [-n 2048] [--size 80x24] [--rounds 3] [--rehearse] [--no-ui]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { render } from "ink";
@@ -16,7 +16,7 @@ import { EngineHost } from "../cli/repl/engine-host.ts";
 import type { Event, Request } from "../cli/repl/protocol.ts";
 import { initialState } from "../cli/repl/state.ts";
 import { Store } from "../cli/repl/store.ts";
-import { IdleKeyboard, NullTerminal } from "../cli/repl/warm-up.ts";
+import { IdleKeyboard, NullTerminal, rehearseStreaming } from "../cli/repl/warm-up.ts";
 import { fmt, median } from "./lib.ts";
 
 const { values } = parseArgs({
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     n: { type: "string", short: "n", default: "2048" },
     size: { type: "string", default: "80x24" },
     rounds: { type: "string", default: "3" },
+    /** Runs the REPL's start-up rehearsal (cli/repl/warm-up.ts) first: with --rounds 1, the first cell's cost with it. */
+    rehearse: { type: "boolean", default: false },
     /** The scripted engine and the store only: what the harness itself costs, to read the figures against. */
     "no-ui": { type: "boolean", default: false },
   },
@@ -129,6 +131,7 @@ async function once(): Promise<{ cpuMsPerS: number; cpuUsPerToken: number; proce
   return { cpuMsPerS: cpuMs / seconds, cpuUsPerToken: (cpuMs * 1000) / n, processCpuMsPerS: (c.user + c.system) / 1000 / seconds, seconds, bytes: stdout.bytes };
 }
 
+if (values.rehearse) await rehearseStreaming(cols, rows);
 const results = [];
 for (let r = 0; r < rounds; r++) {
   const x = await once();
