@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { confirmedFaster, paretoFront, tune, type CandidateRow } from "../../../core/tune/search.ts";
+import { confirmedFaster, paretoFront, wonRace, tune, type CandidateRow } from "../../../core/tune/search.ts";
 import { defaultSpace, describePoint, neighbours, type SearchSpace, type TunePoint } from "../../../core/tune/space.ts";
 import type { WorkloadFigures } from "../../../core/tune/measure.ts";
 import { noShared, sharedModel } from "../../helpers/paths.ts";
@@ -90,4 +90,12 @@ test("a chosen point is kept only when 2% faster side by side, and a latency tun
   assert.equal(confirmedFaster({ score: 1.03, ttft: 0.9, tpot: 0.95 }, "latency"), true);
   assert.equal(confirmedFaster({ score: 1.03, ttft: 1.05, tpot: 0.9 }, "latency"), false);
   assert.equal(confirmedFaster({ score: 1.03, ttft: 0.9, tpot: 1.05 }, "latency"), false);
+});
+
+test("a candidate wins its knob's race with enough rounds, a 2% median gain and no round lost", () => {
+  assert.equal(wonRace([1.2, 1.1, 1.3], 2), true);
+  assert.equal(wonRace([1.4, 0.95, 1.3], 2), false, "a lost round: the median alone is noise-prone");
+  assert.equal(wonRace([1.01, 1.015, 1.01], 2), false, "below the 2% gain");
+  assert.equal(wonRace([1.3], 2), false, "one round is not enough");
+  assert.equal(wonRace([1.3], 1), true);
 });
