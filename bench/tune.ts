@@ -5,11 +5,11 @@
 // latency of one stream.
 //
 // On this shared machine two runs of the same configuration seconds apart differ by ±10-20%, and runs in separate
-// processes are further apart in time, so each of --rounds fresh processes loads both configurations and alternates
-// runs of them, --pairs times (D T T D D T ...; which side loads first alternates too), each run paired with the other side's run next to it. The figure is
-// the median of all pairs' ratios, with its 95% confidence interval (order statistics of the pairs: no assumption
-// on the noise's shape) and the quartiles; per-process medians show whether a process (its memory layout, its
-// load) stood apart. `--recipe default` measures the defaults against themselves: the noise floor.
+// processes are further apart in time, so each of --rounds fresh processes loads both configurations (which one
+// first alternates) and alternates runs of them, --pairs times (D T T D D T ...), each run paired with the other
+// side's run next to it. The figure is the median of all pairs' ratios, with its 95% confidence interval (order
+// statistics of the pairs: no assumption on the noise's shape) and the quartiles; per-process medians show whether
+// a process (its memory layout, its load) stood apart. `--recipe default` measures the defaults against themselves: the noise floor.
 //   usage: npx tsx bench/tune.ts [--target throughput|latency] [--streams 32] [--budget 120] [--rounds 3]
 //          [--pairs 16] [-n 16] [--recipe FILE|default (skip the tune)] [model.gguf]
 import { mkdtempSync, readFileSync } from "node:fs";
