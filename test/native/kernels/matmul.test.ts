@@ -242,7 +242,8 @@ test("Q4_K in llama.cpp's batched order (gemmOrder): every output equals its ker
   for (const cols of [256, 768]) {
     const w = randomWeights(rand, GgmlType.Q4_K, ROWS, cols);
     const rowBytes = w.length / ROWS;
-    for (const nAct of N_ACT) {
+    // Passes of every width 1..8 (a pass is up to 8 rows): each width has its own reduction.
+    for (const nAct of [...N_ACT, 10, 12, 13, 22, 15]) {
       const x = randomFloats(rand, nAct * cols);
       const y = k.matmul(GgmlType.Q4_K, w, ROWS, cols, x, nAct, "auto", undefined, true);
       const plain = k.matmul(GgmlType.Q4_K, w, ROWS, cols, x, nAct);
