@@ -5,11 +5,11 @@
 // latency of one stream.
 //
 // On this shared machine two runs of the same configuration seconds apart differ by ±10-20%, and runs in separate
-// processes are further apart in time, so each of --rounds fresh processes loads both configurations and alternates
-// runs of them, --pairs times (D T T D D T ...), each run paired with the other side's run next to it. The figure is
-// the median of all pairs' ratios, with its 95% confidence interval (order statistics of the pairs: no assumption
-// on the noise's shape) and the quartiles; per-process medians show whether a process (its memory layout, its
-// load) stood apart. `--recipe default` measures the defaults against themselves: the noise floor.
+// processes are further apart in time, so each of --rounds fresh processes loads both configurations (which one
+// first alternates) and alternates runs of them, --pairs times (D T T D D T ...), each run paired with the other
+// side's run next to it. The figure is the median of all pairs' ratios, with its 95% confidence interval (order
+// statistics of the pairs: no assumption on the noise's shape) and the quartiles; per-process medians show whether
+// a process (its memory layout, its load) stood apart. `--recipe default` measures the defaults against themselves: the noise floor.
 //   usage: npx tsx bench/tune.ts [--target throughput|latency] [--streams 32] [--budget 120] [--rounds 3]
 //          [--pairs 16] [-n 16] [--recipe FILE|default (skip the tune)] [model.gguf]
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -37,6 +37,7 @@ const { values, positionals } = parseArgs({
     recipe: { type: "string" },
     // Internal: one fresh process's alternating runs of the defaults and the given recipe.
     measure: { type: "string" },
+    "load-tuned-first": { type: "boolean", default: false },
   },
 });
 const file = positionals[0] ?? model("stories15M-q8_0.gguf");
@@ -62,7 +63,11 @@ async function loadSide(which: string): Promise<Side> {
 }
 
 if (values.measure !== undefined) {
-  const def = await loadSide("default"), tuned = await loadSide(values.measure);
+  // The load order alternates from process to process: the defaults against themselves read 0.95-0.98x in three
+  // runs with the second-loaded side always the "tuned" one, which may be its memory's placement, not noise.
+  const [def, tuned] = values["load-tuned-first"]
+    ? await loadSide(values.measure).then(async (t) => [await loadSide("default"), t])
+    : await loadSide("default").then(async (d) => [d, await loadSide(values.measure!)]);
   const once = async (s: Side, n: number) => {
     native.setThreads(s.threads);
     return runWorkload(s.engine, { prompts: DEFAULT_TUNE_PROMPTS.map((p) => s.engine.tokenize(p)), streams, genTokens: n, request: s.request });
@@ -94,7 +99,7 @@ const all: { score: number; ttft: number; tpot: number }[] = [];
 const t0 = performance.now(), loads: string[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
   loads.push(loadAvg());
-  const got = JSON.parse(run(process.execPath, ["--import", "tsx", path.join(repoRoot, "bench/tune.ts"), "--measure", recipeFile, "--target", values.target!, "--streams", String(streams), "-n", String(genTokens), "--pairs", String(pairs), file])) as Pair[];
+  const got = JSON.parse(run(process.execPath, ["--import", "tsx", path.join(repoRoot, "bench/tune.ts"), "--measure", recipeFile, ...(r % 2 ? ["--load-tuned-first"] : []), "--target", values.target!, "--streams", String(streams), "-n", String(genTokens), "--pairs", String(pairs), file])) as Pair[];
   const ratios = got.map((p) => ({ score: score(p.tuned) / score(p.def), ttft: p.tuned.ttftMs / p.def.ttftMs, tpot: p.tuned.msPerToken / p.def.msPerToken }));
   all.push(...ratios);
   console.log(`process ${r + 1} (load ${loads.at(-1)}): default ${fmt(median(got.map((p) => score(p.def))))}, tuned ${fmt(median(got.map((p) => score(p.tuned))))} ${values.target === "latency" ? "requests" : "tokens"}/s (medians); tuned/default ${fmt(median(ratios.map((x) => x.score)), 3)}x over ${got.length} pairs`);

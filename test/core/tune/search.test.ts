@@ -82,14 +82,18 @@ test("the Pareto front keeps the rows no other beats on both throughput and late
   assert.deepEqual(front.map((r) => r.label), ["b", "a", "d"]);
 });
 
-test("a chosen point is kept only when 2% faster side by side, and a latency tune's with neither latency worse", () => {
+test("a chosen point is kept only when 2% faster side by side with at most one round lost, a latency tune's with neither latency worse", () => {
+  const t = (scores: number[], ttft = 1, tpot = 1, target: "throughput" | "latency" = "throughput") => confirmedFaster({ scores, ttft, tpot }, target);
   // Matching the defaults is not enough: on noise it would pass half the time with a recipe that differs for nothing.
-  assert.equal(confirmedFaster({ score: 1.0, ttft: 1, tpot: 1 }, "throughput"), false);
-  assert.equal(confirmedFaster({ score: 1.015, ttft: 1, tpot: 1 }, "throughput"), false);
-  assert.equal(confirmedFaster({ score: 1.03, ttft: 1.2, tpot: 1.1 }, "throughput"), true);
-  assert.equal(confirmedFaster({ score: 1.03, ttft: 0.9, tpot: 0.95 }, "latency"), true);
-  assert.equal(confirmedFaster({ score: 1.03, ttft: 1.05, tpot: 0.9 }, "latency"), false);
-  assert.equal(confirmedFaster({ score: 1.03, ttft: 0.9, tpot: 1.05 }, "latency"), false);
+  assert.equal(t([1.0, 1.0, 1.0]), false);
+  assert.equal(t([1.01, 1.02, 1.01]), false);
+  assert.equal(t([1.1, 1.05, 1.2], 1.2, 1.1), true, "throughput does not look at the latencies");
+  assert.equal(t([1.1, 0.9, 1.2, 1.1]), false, "a round lost in fewer than five");
+  assert.equal(t([1.1, 0.9, 1.2, 1.1, 1.05]), true, "one round lost in five");
+  assert.equal(t([1.1, 0.9, 1.2, 0.95, 1.05]), false, "two rounds lost");
+  assert.equal(t([1.1, 1.05, 1.2], 0.9, 0.95, "latency"), true);
+  assert.equal(t([1.1, 1.05, 1.2], 1.05, 0.9, "latency"), false);
+  assert.equal(t([1.1, 1.05, 1.2], 0.9, 1.05, "latency"), false);
 });
 
 test("a candidate wins its knob's race with enough rounds, a 2% median gain and no round lost", () => {
