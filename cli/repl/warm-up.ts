@@ -36,9 +36,10 @@ export class NullTerminal extends Writable {
   }
 }
 
-const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine. One day, " +
-  "she saw a big, red ball in the park. She ran to it and kicked it as hard as she could. The ball flew over the " +
-  "fence and into the garden of an old man. Lily was scared, but she knocked on his door and said sorry. ";
+/** What the rehearsal streams: plain prose, none of it any model's output or a benchmark's prompt. */
+const PROSE = "The notebook keeps each prompt and its answer as a cell, with the settings it ran under and the speed " +
+  "it reached. Cells can be run again, compared side by side, saved with the session and opened later, and the " +
+  "settings that worked best can be written out as a recipe that serves the same model over HTTP. "
 
 /** Frames of the rehearsal: enough calls for V8 to optimize the per-character and per-frame code (~30 ms of it each). */
 const FRAMES = 40;
@@ -70,8 +71,8 @@ export async function rehearseStreaming(columns: number, rows: number, signal?: 
     });
     const engine = (event: Event) => store.dispatch({ type: "engine", event: decode<Event>(encode(event)) });
     try {
-      store.dispatch({ type: "start-cell", prompt: "Once upon a time", genIds: [1] });
-      const words = STORY.split(/(?= )/);
+      store.dispatch({ type: "start-cell", prompt: "(rehearsal)", genIds: [1] });
+      const words = PROSE.split(/(?= )/);
       let count = 0, text = "";
       for (let f = 0; f < FRAMES && !signal?.aborted; f++) {
         await new Promise((r) => setTimeout(r, FRAME_MS));
