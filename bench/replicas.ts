@@ -8,9 +8,12 @@
 //             prompt_tokens) / Σ previous prompt_tokens, from `usage`), aggregate tokens/s, p99 TTFT.
 //   drain     3 replicas under the same load; the replica streaming the most gets SIGTERM a third of the way through: no request fails or is cut, and none
 //             started after the SIGTERM is answered by it until it has exited (then local.sh starts it again).
-//   scaling   completions of a fixed length (EOS banned) from 32 clients: 2 replicas, one thread each, pinned to
-//             cores 0 and 1 (taskset), against 1 replica pinned to core 0; aggregate tokens/s, alternating rounds,
-//             median of the per-round ratios. The issue's 3-vs-1 needs 3 free cores; this machine has 2.
+//   scaling   completions of a fixed length (EOS banned): 2 replicas, one thread each, pinned to cores 0 and 1
+//             (taskset), against 1 replica pinned to core 0; aggregate tokens/s, alternating rounds, median of the
+//             per-round ratios. The offered load grows with the replicas (32 clients and --scaling-requests requests
+//             a replica), so each replica decodes batches of the same size in both: the capacity a replica adds,
+//             not the same load spread thinner (32 clients over 2 replicas halve each one's batch, and a batch of 16
+//             decodes fewer tokens/s than one of 32). The issue's 3-vs-1 needs 3 free cores; this machine has 2.
 //   usage: npx tsx bench/replicas.ts [--only failover,affinity,drain,scaling] [--conversations 200] [--clients 48]
 //          [--max-tokens 24] [--think-ms 8000] [--rounds 2] [--scaling-requests 256] [model.gguf]
 // Between turns each client pauses uniformly in [0, --think-ms] (a user reading; see bench/conversation-load.ts):
@@ -117,7 +120,7 @@ if (only.has("scaling")) {
   const once = async (n: number, round: number) => withDeployment(n, { INFER_REPL_PIN: "1" }, async (d) => {
     const rng = new Xoshiro128(round);
     const r = await runLoad({
-      url: d.url, requests: Number(values["scaling-requests"]), clients: 32, maxTokens: 64, disconnectShare: 0, malformed: 0,
+      url: d.url, requests: n * Number(values["scaling-requests"]), clients: n * 32, maxTokens: 64, disconnectShare: 0, malformed: 0,
       timeLimitMs: 600_000, prompts: ["Once upon a time", "The dog ran to the", "Lily and Tom went"], extra: EXTRA, random: () => rng.nextDouble(),
     });
     for (const b of r.broken.slice(0, 5)) console.log(`  FAILED: ${b}`);

@@ -1,19 +1,27 @@
 // Auto-tuning end to end: runs `infer-repl tune` on a model (a fresh process, the given target and budget) and
 // exports the chosen configuration as a recipe, then runs the recipe against the default configuration (the
-// engine's defaults: all cores, max-seqs 32, max-batch-tokens 512, f16 KV in blocks of 16) on the same workload in
-// alternating rounds, each side in a fresh process (A B B A ...). Throughput: aggregate tokens/s of --streams
-// concurrent greedy streams of -n tokens; latency: TTFT and per-token latency of one stream. Each process warms
-// up once and reports the median of --reps runs; the ratio is the median of the per-round ratios.
-//   usage: npx tsx bench/tune.ts [--target throughput|latency] [--streams 32] [--budget 120] [--rounds 5]
-//          [--reps 3] [-n 64] [--recipe FILE (skip the tune)] [model.gguf]
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+// engine's defaults: all cores, max-seqs 32, max-batch-tokens 512, f16 KV in blocks of 16) on the same workload.
+// Throughput: aggregate tokens/s of --streams concurrent greedy streams of -n tokens; latency: TTFT and per-token
+// latency of one stream.
+//
+// On this shared machine two runs of the same configuration seconds apart differ by ±10-20%, and runs in separate
+// processes are further apart in time, so each of --rounds fresh processes loads both configurations and alternates
+// runs of them, --pairs times (D T T D D T ...), each run paired with the other side's run next to it. The figure is
+// the median of all pairs' ratios, with its 95% confidence interval (order statistics of the pairs: no assumption
+// on the noise's shape) and the quartiles; per-process medians show whether a process (its memory layout, its
+// load) stood apart. `--recipe default` measures the defaults against themselves: the noise floor.
+//   usage: npx tsx bench/tune.ts [--target throughput|latency] [--streams 32] [--budget 120] [--rounds 3]
+//          [--pairs 16] [-n 16] [--recipe FILE|default (skip the tune)] [model.gguf]
+import { mkdtempSync, readFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { DEFAULT_TUNE_PROMPTS } from "../cli/commands/tune.ts";
 import { Engine } from "../core/engine.ts";
+import { native } from "../core/native.ts";
 import { isRecipe } from "../core/recipe.ts";
+import type { GenerateOptions } from "../core/generation.ts";
 import { median, runWorkload, type WorkloadFigures } from "../core/tune/measure.ts";
 import { fmt, model, repoRoot, run } from "./lib.ts";
 
@@ -23,40 +31,50 @@ const { values, positionals } = parseArgs({
     target: { type: "string", default: "throughput" },
     streams: { type: "string", default: "32" },
     budget: { type: "string", default: "120" },
-    rounds: { type: "string", default: "5" },
-    reps: { type: "string", default: "3" },
-    n: { type: "string", short: "n", default: "64" },
+    rounds: { type: "string", default: "3" },
+    pairs: { type: "string", default: "16" },
+    n: { type: "string", short: "n", default: "16" },
     recipe: { type: "string" },
-    // Internal: one side's measurement, in its own process.
+    // Internal: one fresh process's alternating runs of the defaults and the given recipe.
     measure: { type: "string" },
   },
 });
 const file = positionals[0] ?? model("stories15M-q8_0.gguf");
 const streams = values.target === "latency" ? 1 : Number(values.streams);
-const genTokens = Number(values.n), reps = Number(values.reps);
+const genTokens = Number(values.n), pairs = Number(values.pairs);
+
+interface Side { engine: Engine; threads: number; request: Pick<GenerateOptions, "speculative" | "earlyExit"> }
+type Pair = { def: WorkloadFigures; tuned: WorkloadFigures };
+
+/** The engine's defaults, or a recipe's engine and request speed-ups ("default" names the defaults). */
+async function loadSide(which: string): Promise<Side> {
+  // Threads are process-global in the native addon: each side's are set before each of its runs.
+  if (which === "default") return { engine: await Engine.load({ model: file }), threads: availableParallelism(), request: {} };
+  const { enableRecipeImports } = await import("../cli/recipe-imports.ts");
+  await enableRecipeImports();
+  const recipe = ((await import(pathToFileURL(path.resolve(which)).href)) as { default?: unknown }).default;
+  if (!isRecipe(recipe)) throw new Error(`${which}: not a recipe`);
+  const { speculative, earlyExit } = recipe.requestDefaults;
+  return {
+    engine: await recipe.engine(), threads: recipe.config.threads ?? availableParallelism(),
+    request: { ...(speculative ? { speculative } : {}), ...(earlyExit ? { earlyExit } : {}) },
+  };
+}
 
 if (values.measure !== undefined) {
-  // One side: "default" (the engine's defaults) or a recipe file; prints its median figures as JSON.
-  let engine: Engine, request = {};
-  if (values.measure === "default") {
-    engine = await Engine.load({ model: file });
-  } else {
-    const { enableRecipeImports } = await import("../cli/recipe-imports.ts");
-    await enableRecipeImports();
-    const recipe = ((await import(pathToFileURL(path.resolve(values.measure)).href)) as { default?: unknown }).default;
-    if (!isRecipe(recipe)) throw new Error(`${values.measure}: not a recipe`);
-    engine = await recipe.engine();
-    const { speculative, earlyExit } = recipe.requestDefaults;
-    request = { ...(speculative ? { speculative } : {}), ...(earlyExit ? { earlyExit } : {}) };
+  const def = await loadSide("default"), tuned = await loadSide(values.measure);
+  const once = async (s: Side, n: number) => {
+    native.setThreads(s.threads);
+    return runWorkload(s.engine, { prompts: DEFAULT_TUNE_PROMPTS.map((p) => s.engine.tokenize(p)), streams, genTokens: n, request: s.request });
+  };
+  for (const s of [def, tuned]) await once(s, 4); // warm-up: pages the weights in, sizes the step buffers
+  const out: Pair[] = [];
+  for (let i = 0; i < pairs; i++) {
+    // D T, then T D: neither side always runs right after the other.
+    if (i % 2 === 0) { const d = await once(def, genTokens); out.push({ def: d, tuned: await once(tuned, genTokens) }); }
+    else { const t = await once(tuned, genTokens); out.push({ def: await once(def, genTokens), tuned: t }); }
   }
-  const prompts = DEFAULT_TUNE_PROMPTS.map((p) => engine.tokenize(p));
-  const w = { prompts, streams, genTokens, request };
-  await runWorkload(engine, { ...w, genTokens: 4 });
-  const runs: WorkloadFigures[] = [];
-  for (let i = 0; i < reps; i++) runs.push(await runWorkload(engine, w));
-  const m = (f: (x: WorkloadFigures) => number) => median(runs.map(f));
-  console.log(JSON.stringify({ tokensPerS: m((x) => x.tokensPerS), ttftMs: m((x) => x.ttftMs), msPerToken: m((x) => x.msPerToken), p99Ms: m((x) => x.p99Ms) }));
-  engine.close();
+  console.log(JSON.stringify(out));
   process.exit(0);
 }
 
@@ -70,17 +88,22 @@ if (recipeFile === undefined) {
   console.log(`tune took ${fmt((performance.now() - t0) / 1000)} s wall (budget ${values.budget} s, plus process start and model load)\n`);
 }
 
-const measure = (side: string) => JSON.parse(run(process.execPath, ["--import", "tsx", path.join(repoRoot, "bench/tune.ts"), "--measure", side, "--target", values.target!, "--streams", String(streams), "-n", String(genTokens), "--reps", String(reps), file])) as Omit<WorkloadFigures, "wallMs">;
-const ratios: { tps: number; ttft: number; tpot: number }[] = [];
+const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
+const score = (f: WorkloadFigures) => (values.target === "latency" ? 1000 / (f.ttftMs + f.msPerToken * Math.max(0, genTokens - 1)) : f.tokensPerS);
+const all: { score: number; ttft: number; tpot: number }[] = [];
+const t0 = performance.now(), loads: string[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
-  // A B, then B A: the order alternates so a drift in the machine's speed does not favour one side.
-  const [first, second] = r % 2 ? [recipeFile, "default"] : ["default", recipeFile];
-  const a = measure(first), b = measure(second);
-  const [def, tuned] = r % 2 ? [b, a] : [a, b];
-  ratios.push({ tps: tuned.tokensPerS / def.tokensPerS, ttft: tuned.ttftMs / def.ttftMs, tpot: tuned.msPerToken / def.msPerToken });
-  console.log(`round ${r + 1}: tuned ${fmt(tuned.tokensPerS)} t/s, TTFT ${fmt(tuned.ttftMs)} ms, ${fmt(tuned.msPerToken, 2)} ms/token   default ${fmt(def.tokensPerS)} t/s, TTFT ${fmt(def.ttftMs)} ms, ${fmt(def.msPerToken, 2)} ms/token   ratio ${fmt(ratios.at(-1)!.tps, 3)}x`);
+  loads.push(loadAvg());
+  const got = JSON.parse(run(process.execPath, ["--import", "tsx", path.join(repoRoot, "bench/tune.ts"), "--measure", recipeFile, "--target", values.target!, "--streams", String(streams), "-n", String(genTokens), "--pairs", String(pairs), file])) as Pair[];
+  const ratios = got.map((p) => ({ score: score(p.tuned) / score(p.def), ttft: p.tuned.ttftMs / p.def.ttftMs, tpot: p.tuned.msPerToken / p.def.msPerToken }));
+  all.push(...ratios);
+  console.log(`process ${r + 1} (load ${loads.at(-1)}): default ${fmt(median(got.map((p) => score(p.def))))}, tuned ${fmt(median(got.map((p) => score(p.tuned))))} ${values.target === "latency" ? "requests" : "tokens"}/s (medians); tuned/default ${fmt(median(ratios.map((x) => x.score)), 3)}x over ${got.length} pairs`);
 }
-console.log(`\n${path.basename(file)}, ${values.target}, ${streams} stream${streams === 1 ? "" : "s"} x ${genTokens} tokens, ${values.rounds} alternating rounds (fresh processes), recipe ${recipeFile}`);
-console.log(`  tuned / default tokens/s     ${fmt(median(ratios.map((x) => x.tps)), 3)}x (per round: ${ratios.map((x) => fmt(x.tps, 3)).join(", ")})`);
-console.log(`  tuned / default TTFT         ${fmt(median(ratios.map((x) => x.ttft)), 3)}x (lower is better)`);
-console.log(`  tuned / default ms per token ${fmt(median(ratios.map((x) => x.tpot)), 3)}x (lower is better)`);
+const s = all.map((x) => x.score).sort((a, b) => a - b);
+const rank = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
+// 95% interval of the median: ranks n/2 ∓ 0.98·√n of the sorted ratios (the sign test's interval).
+const half = 0.98 * Math.sqrt(s.length), lo = s[Math.max(0, Math.floor(s.length / 2 - half))]!, hi = s[Math.min(s.length - 1, Math.ceil(s.length / 2 + half) - 1)]!;
+console.log(`\n${path.basename(file)}, ${values.target}, ${streams} stream${streams === 1 ? "" : "s"} x ${genTokens} tokens; ${values.rounds} fresh processes x ${pairs} alternating pairs in ${fmt((performance.now() - t0) / 1000, 0)} s, load ${loads.join(", ")}; recipe ${recipeFile}`);
+console.log(`  tuned / default ${values.target === "latency" ? "requests/s" : "tokens/s  "}   ${fmt(median(s), 3)}x  (95% CI ${fmt(lo, 3)}-${fmt(hi, 3)}, quartiles ${fmt(rank(0.25), 3)}-${fmt(rank(0.75), 3)}, ${s.length} pairs)`);
+console.log(`  tuned / default TTFT          ${fmt(median(all.map((x) => x.ttft)), 3)}x (lower is better)`);
+console.log(`  tuned / default ms per token  ${fmt(median(all.map((x) => x.tpot)), 3)}x (lower is better)`);

@@ -34,7 +34,7 @@ function row(r: CandidateRow, s: TuneSnapshot): string[] {
 export function tuneSummary(r: TuneResult): string {
   const lines = [`${r.stopped ? "stopped" : "done"} in ${(r.elapsedMs / 1000).toFixed(1)} s: best ${r.best.label}${r.best.figures ? ` (${figuresText(r.best.figures)})` : ""}`];
   if (r.confirm) {
-    lines.push(`side by side over ${r.confirm.rounds} alternating rounds: candidate/defaults ${r.confirm.ratio.toFixed(2)}x${r.confirm.kept ? "" : " (not faster: the defaults are kept)"}`);
+    lines.push(`side by side over ${r.confirm.rounds} alternating rounds: candidate/defaults ${r.confirm.ratio.toFixed(2)}x${r.confirm.kept ? "" : " (not 2% faster: the defaults are kept)"}`);
     lines.push(`  candidate: ${figuresText(r.confirm.best)}`, `  defaults:  ${figuresText(r.confirm.base)}`);
   }
   const bound = r.settings.p99BoundMs;

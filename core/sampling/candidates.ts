@@ -9,6 +9,9 @@ const PREFILTER_BINS = 256;
 /** Relative margin below the target mass within which bins are not trusted to be certainly kept. */
 const SURE_MARGIN = 1e-4;
 
+/** How `CandidateSet.keepFirst` ended. */
+export type KeepFirstResult = "kept" | "too-few" | "gave-up";
+
 /**
  * The tokens still in the running, as ids in a preallocated Int32Array, plus token-indexed scratch (sort keys,
  * weights). Filters narrow the set in place; nothing here allocates after construction.
@@ -130,21 +133,23 @@ export class CandidateSet {
   }
 
   /**
-   * Keeps the first `k` candidates (in their current order) that `keep` accepts; returns false, leaving the set
-   * unusable, when fewer than k do, or as soon as `giveUp(kept, looked, count, k)` says to stop looking (a
-   * caller with a cheaper way to the answer when few are accepted).
+   * Keeps the first `k` candidates (in their current order) that `keep` accepts: "kept" when k did. Otherwise the
+   * set is left unusable and the result says why: "too-few" when fewer than k are accepted, "gave-up" when
+   * `giveUp(kept, looked, count, k)` stopped the look early (a caller with a cheaper way to the answer when few are
+   * accepted).
    */
-  keepFirst(k: number, keep: (id: number) => boolean, giveUp?: (kept: number, looked: number, count: number, k: number) => boolean): boolean {
+  keepFirst(k: number, keep: (id: number) => boolean, giveUp?: (kept: number, looked: number, count: number, k: number) => boolean): KeepFirstResult {
     let kept = 0;
     for (let i = 0; i < this.count && kept < k; i++) {
-      if (kept + this.count - i < k || giveUp?.(kept, i, this.count, k)) return false;
+      if (kept + this.count - i < k) return "too-few";
+      if (giveUp?.(kept, i, this.count, k)) return "gave-up";
       const id = this.ids[i]!;
       if (keep(id)) this.ids[kept++] = id;
     }
-    if (kept < k) return false;
+    if (kept < k) return "too-few";
     this.count = k;
     this.refreshMax();
-    return true;
+    return "kept";
   }
 
   /** Keeps the candidates whose logit is at least `threshold`, preserving their order. */

@@ -56,9 +56,6 @@ export class Sampler {
   private readonly candidates: CandidateSet;
   private dense: Float32Array | undefined;
   private readonly constraintAllows = (t: number): boolean => this.constraint!.allows!(t);
-  /** Whether the last candidate check gave up (a sparse state), not merely found too few. */
-  private gaveUp = false;
-  private readonly giveUp = (kept: number, looked: number, loaded: number, wanted: number): boolean => (this.gaveUp = looksSparse(kept, looked, loaded, wanted));
   /** Tokens outside this constraint's mask are never drawn (set per request; undefined = any token). */
   constraint: TokenConstraint | undefined;
 
@@ -176,13 +173,12 @@ export class Sampler {
         const best = firstAllowed(c, logits, this.constraintAllows);
         if (best >= 0) return best;
       } else {
-        this.gaveUp = false;
-        let found = c.keepFirst(wanted, this.constraintAllows, this.giveUp);
-        if (!found && !this.gaveUp && second > first) {
+        let look = c.keepFirst(wanted, this.constraintAllows, looksSparse);
+        if (look === "too-few" && second > first) {
           c.loadTopK(logits, second);
-          found = c.keepFirst(wanted, this.constraintAllows, this.giveUp);
+          look = c.keepFirst(wanted, this.constraintAllows, looksSparse);
         }
-        if (found) {
+        if (look === "kept") {
           applyTypical(c, o.typicalP);
           applyTopP(c, o.topP);
           applyMinP(c, o.minP);

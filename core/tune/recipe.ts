@@ -42,7 +42,7 @@ export function tuneFigures(r: TuneResult, now = new Date()): RecipeFigures {
     `Chosen: ${best.label}${best.figures ? ` — ${figuresText(r.confirm?.kept ? r.confirm.best : best.figures)}` : ""}.`,
     ...(r.confirm ? [r.confirm.kept
       ? `Against the defaults side by side (${r.confirm.rounds} alternating rounds, medians): ${r.confirm.ratio.toFixed(2)}x; defaults ${figuresText(r.confirm.base)}.`
-      : `The best candidate was ${r.confirm.ratio.toFixed(2)}x the defaults over ${r.confirm.rounds} alternating rounds, not faster: the defaults are kept.`] : []),
+      : `The best candidate was ${r.confirm.ratio.toFixed(2)}x the defaults over ${r.confirm.rounds} alternating rounds, not 2% faster: the defaults are kept.`] : []),
     `Searched ${s.knobs.join(", ")}: ${rows.length} configurations, ${count("measured")} measured, ${count("dropped")} stopped early, ${count("rejected")} rejected by the quality guard` +
       `${count("infeasible") ? `, ${count("infeasible")} over the p99 bound` : ""}${count("failed") ? `, ${count("failed")} failed` : ""}.`,
     `Pareto front (tokens/s against ${s.target === "latency" ? "TTFT" : "p99 token latency"}): ${r.pareto.map((x) => `${x.label} ${x.figures!.tokensPerS.toFixed(1)}/${latencyOf(x.figures!, s.target).toFixed(1)} ms`).join("; ") || "none"}.`,

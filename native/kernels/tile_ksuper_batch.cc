@@ -37,7 +37,7 @@ struct DecodedSb {
   __m512i levels[4];  // vector c: elements 64c .. 64c+63 as unsigned bytes
   __m512i scales[4];  // vector c: int16 lane l = the scale of elements 64c+2l and 64c+2l+1
   float d, dmin;
-  int32_t min_pairs[4];  // Q4_K/Q5_K: int16 pair (min_2p, min_2p+1)
+  __m256i minv;         // Q4_K/Q5_K: int32 lane p (< 4) = the int16 pair (min_2p, min_2p+1)
   __m256i offset;        // Q6_K: int16 lane j = -32·scale_j (the levels' -32, per llama.cpp's lanes)
 };
 
@@ -81,11 +81,10 @@ inline void decode_sb(const uint8_t* row, int64_t s, DecodedSb& D) {
     D.dmin = h2f(b4->dmin);
     uint32_t u[4];  // scales 0..7 as bytes of u[0..1], mins of u[2..3]
     k4_scales_mins(b4->scales, u);
-    for (int p = 0; p < 4; p++) {  // mins 2p and 2p+1 (bytes of u[2..3]) as int16 lanes
-      const uint32_t two = (u[2 + p / 2] >> (16 * (p % 2))) & 0xFFFF;
-      D.min_pairs[p] = int32_t((two & 0xFF) | ((two >> 8) << 16));
-    }
-    const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[1]), int(u[0]))));
+    // The mins as int16 lanes (bytes of u[2..3]), broadcast pair by pair where they are used (vpermd): cheaper than
+    // assembling the pairs in scalar registers (5-10% at 1-4 activation rows, weights in L2).
+    D.minv = _mm256_castsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[3]), int(u[2]))));
+    const __m512i sc8 = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));  // scales 0..7, every 64 bits
     const uint8_t* qs = kFive ? b5->qs : b4->qs;
     const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
     const __m512i h = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b5->qh))) : __m512i{};
@@ -99,8 +98,9 @@ inline void decode_sb(const uint8_t* row, int64_t s, DecodedSb& D) {
         q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
       }
       D.levels[c] = q;
-      // int16 lanes 0..15: scale 2c, 16..31: scale 2c+1
-      D.scales[c] = _mm512_permutexvar_epi16(_mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(2 * c)), _mm512_set1_epi16(short(2 * c + 1))), sc16);
+      // int16 lanes 0..15: scale 2c, 16..31: scale 2c+1 (a byte shuffle, zero high bytes: cheaper than vpermw)
+      D.scales[c] = _mm512_shuffle_epi8(sc8, _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(0xFF00 | (2 * c))),
+                                                                     _mm512_set1_epi16(short(0xFF00 | (2 * c + 1)))));
     }
   }
 }
@@ -175,7 +175,7 @@ inline float hsum(__m256 v) {
 inline __m256i sb_mins(const DecodedSb& D, const ActSb& A) {
   __m256i mins = _mm256_setzero_si256();
   for (int p = 0; p < 4; p++)
-    mins = _mm256_dpwssd_epi32(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsum_pairs[p])), _mm256_set1_epi32(D.min_pairs[p]));
+    mins = _mm256_dpwssd_epi32(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsum_pairs[p])), _mm256_permutevar8x32_epi32(D.minv, _mm256_set1_epi32(p)));
   return mins;
 }
 
@@ -196,13 +196,53 @@ struct InPlace {
   }
 };
 
+// The accumulators of one pass of N activation rows in the single-row kernels' orders (Q4_K's per super-block, not
+// its per-64 one), fed one decoded super-block at a time.
+template <int kType, int N>
+struct PassAcc {
+  __m256 seq = _mm256_setzero_ps(), msum = _mm256_setzero_ps();
+  __m256 acc[N];
+  PassAcc() {
+    for (int i = 0; i < N; i++) acc[i] = _mm256_setzero_ps();
+  }
+  void step(const DecodedSb& D, const block_q8_K* act, const ActSb& A, int64_t nsb, int64_t s) {
+    const __m256 ad = _mm256_loadu_ps(A.d);
+    if constexpr (kType == GGML_Q4_K) {
+      __m256i isum[N];
+      for (int i = 0; i < N; i++) isum[i] = add_runs(sb_isum(D, act[size_t(i) * size_t(nsb) + size_t(s)].qs));
+      seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums<N>(isum)), _mm256_mul_ps(_mm256_set1_ps(D.d), ad), seq);
+      msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, A)), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
+    } else {
+      float dd[kLanes];
+      _mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(D.d), ad));
+      for (int i = 0; i < N; i++) {
+        const block_q8_K& B = act[size_t(i) * size_t(nsb) + size_t(s)];
+        __m256i isum8 = add_runs(sb_isum(D, B.qs));
+        if constexpr (kType == GGML_Q6_K)
+          isum8 = _mm256_add_epi32(isum8, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.bsums)), D.offset));
+        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(dd[i]), _mm256_cvtepi32_ps(isum8), acc[i]);
+      }
+      if constexpr (kType == GGML_Q5_K)
+        msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, A)), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
+    }
+  }
+  void finish(float* y, int64_t ldy) const {
+    float out[kLanes];
+    if constexpr (kType == GGML_Q4_K) {
+      _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
+      for (int i = 0; i < N; i++) y[i * ldy] = out[i];
+    } else {
+      _mm256_storeu_ps(out, msum);
+      for (int i = 0; i < N; i++) y[i * ldy] = hsum(acc[i]) - out[i];
+    }
+  }
+};
+
 // One weight row against activation rows m0 .. m0 + N (N <= kLanes); y[i * ldy] gets row m0 + i's output.
 template <int kType, bool kPer64, int N, class Source>
 void row_pass(const Source& sb, int64_t nsb, const block_q8_K* act, const ActSb* asb, float* y, int64_t ldy) {
-  const __m256 zero = _mm256_setzero_ps();
-  __m256 msum = zero;
   if constexpr (kType == GGML_Q4_K && kPer64) {
-    __m256 seq = zero;
+    __m256 seq = _mm256_setzero_ps(), msum = seq;
     for (int64_t s = 0; s < nsb; s++) {
       const auto& D = sb(s);
       const __m256 ad = _mm256_loadu_ps(asb[s].d);
@@ -215,48 +255,36 @@ void row_pass(const Source& sb, int64_t nsb, const block_q8_K* act, const ActSb*
         }
         seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums16<N>(isum)), dd, seq);
         const __m256i mins = _mm256_dpwssd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(asb[s].bsum_pairs[c])),
-                                                 _mm256_set1_epi32(D.min_pairs[c]));
+                                                 _mm256_permutevar8x32_epi32(D.minv, _mm256_set1_epi32(c)));
         msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, msum);
       }
     }
     float out[kLanes];
     _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
     for (int i = 0; i < N; i++) y[i * ldy] = out[i];
-  } else if constexpr (kType == GGML_Q4_K) {
-    __m256 seq = zero;
-    for (int64_t s = 0; s < nsb; s++) {
-      const auto& D = sb(s);
-      __m256i isum[N];
-      for (int i = 0; i < N; i++) isum[i] = add_runs(sb_isum(D, act[size_t(i) * size_t(nsb) + size_t(s)].qs));
-      const __m256 ad = _mm256_loadu_ps(asb[s].d);
-      seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums<N>(isum)), _mm256_mul_ps(_mm256_set1_ps(D.d), ad), seq);
-      msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, asb[s])), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
-    }
-    float out[kLanes];
-    _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
-    for (int i = 0; i < N; i++) y[i * ldy] = out[i];
   } else {
-    __m256 acc[N];
-    for (int i = 0; i < N; i++) acc[i] = zero;
-    for (int64_t s = 0; s < nsb; s++) {
-      const auto& D = sb(s);
-      const __m256 ad = _mm256_loadu_ps(asb[s].d);
-      float dd[kLanes];
-      _mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(D.d), ad));
-      for (int i = 0; i < N; i++) {
-        const block_q8_K& A = act[size_t(i) * size_t(nsb) + size_t(s)];
-        __m256i isum8 = add_runs(sb_isum(D, A.qs));
-        if constexpr (kType == GGML_Q6_K)
-          isum8 = _mm256_add_epi32(isum8, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)), D.offset));
-        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(dd[i]), _mm256_cvtepi32_ps(isum8), acc[i]);
-      }
-      if constexpr (kType == GGML_Q5_K)
-        msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, asb[s])), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
-    }
-    float mins[kLanes];
-    _mm256_storeu_ps(mins, msum);
-    for (int i = 0; i < N; i++) y[i * ldy] = hsum(acc[i]) - mins[i];
+    PassAcc<kType, N> g;
+    for (int64_t s = 0; s < nsb; s++) g.step(sb(s), act, asb[s], nsb, s);
+    g.finish(y, ldy);
   }
+}
+
+// Two passes of one order (not the per-64 one) against one weight row, each super-block decoded in registers
+// once for both: a pass's fixed cost per super-block (decoding it, the mins, the float steps) is about four rows'
+// integer work, so 9-16 activation rows (an expert's share of a prefill) ran ~1.3x slower as passes of 8 and 1-8.
+template <int kType, int N1, int N2>
+void row_pass_two(const uint8_t* row, int64_t nsb, const block_q8_K* act1, const ActSb* asb1, float* y1, const block_q8_K* act2,
+                  const ActSb* asb2, float* y2, int64_t ldy) {
+  PassAcc<kType, N1> g1;
+  PassAcc<kType, N2> g2;
+  for (int64_t s = 0; s < nsb; s++) {
+    DecodedSb D;
+    decode_sb<kType>(row, s, D);
+    g1.step(D, act1, asb1[s], nsb, s);
+    g2.step(D, act2, asb2[s], nsb, s);
+  }
+  g1.finish(y1, ldy);
+  g2.finish(y2, ldy);
 }
 
 template <class Source>
@@ -293,6 +321,10 @@ void tile_rows(const TileArgs& t) {
     for (e = m + 1; e < t.n_act && e - m < kLanes && per64(e) == per64(m);) e++;
     pass_list.push_back({m, e - m, per64(m)});
   }
+  // 9-16 rows of the single-row order run as two passes of about equal size that share each decoded super-block
+  // (row_pass_two; the other way round, a lone ninth row would pay a whole decoding for itself).
+  const bool two = t.n_act <= kFewRows && pass_list.size() == 2 && !pass_list[0].per64 && !pass_list[1].per64;
+  if (two) pass_list = {{0, (t.n_act + 1) / 2, false}, {(t.n_act + 1) / 2, t.n_act / 2, false}};
   const int passes = int(pass_list.size());
   // Activation side, per pass and super-block.
   thread_local std::vector<ActSb> act_sb;
@@ -313,11 +345,24 @@ void tile_rows(const TileArgs& t) {
   if (t.n_act <= kFewRows) {
     // Each weight row streams from memory once, prefetched a few rows ahead, and every pass decodes it again
     // from L1.
+    const size_t ahead = std::max<size_t>(2048, 2 * t.wrow);
+    if (two) {
+      using TwoFn = void (*)(const uint8_t*, int64_t, const block_q8_K*, const ActSb*, float*, const block_q8_K*, const ActSb*, float*, int64_t);
+      const TwoFn table[] = {row_pass_two<kType, 5, 4>, row_pass_two<kType, 5, 5>, row_pass_two<kType, 6, 5>, row_pass_two<kType, 6, 6>,
+                             row_pass_two<kType, 7, 6>, row_pass_two<kType, 7, 7>, row_pass_two<kType, 8, 7>, row_pass_two<kType, 8, 8>};
+      const TwoFn fn = table[t.n_act - kLanes - 1];
+      const int m2 = pass_list[1].m0;
+      for (int r = 0; r < t.nw; r++) {
+        const uint8_t* row = t.w + size_t(r) * t.wrow;
+        for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
+        fn(row, nsb, act, act_sb.data(), t.y + r, act + size_t(m2) * size_t(nsb), act_sb.data() + size_t(nsb), t.y + int64_t(m2) * t.ldy + r, t.ldy);
+      }
+      return;
+    }
     using Source = InPlace<kType>;
     thread_local std::vector<PassFn<Source>> fns;
     fns.resize(size_t(passes));
     for (int p = 0; p < passes; p++) fns[p] = pass_for<kType, Source>(pass_list[size_t(p)].n, pass_list[size_t(p)].per64);
-    const size_t ahead = std::max<size_t>(2048, 2 * t.wrow);
     for (int r = 0; r < t.nw; r++) {
       const uint8_t* row = t.w + size_t(r) * t.wrow;
       for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);

