@@ -203,12 +203,13 @@ test("unsupported weight types and malformed arguments are refused with clear er
 });
 
 /**
- * llama.cpp's batched Q4_K kernel (ggml_gemm_q4_K_8x8_q8_K), one output: per 64 weights (two 32-weight sub-blocks)
- * the exact Σ scale·w·a and Σ min·(activation sums), each fused multiply-added into its own float sum by
- * d_w·d_a and dmin_w·d_a, and the two sums subtracted at the end. Fused multiply-adds are computed in double: the
- * product of two floats is exact there, and with these magnitudes the sum rounds once.
+ * llama.cpp's repacked Q4_K kernels, one output. Batched (ggml_gemm_q4_K_8x8_q8_K, `per64`): per 64 weights (two
+ * 32-weight sub-blocks) the exact Σ scale·w·a and Σ min·(activation sums), each fused multiply-added into its own
+ * float sum by d_w·d_a and dmin_w·d_a, and the two sums subtracted at the end; one row (ggml_gemv_q4_K_8x8_q8_K)
+ * the same per super-block. Fused multiply-adds are computed in double: the product of two floats is exact there,
+ * and with these magnitudes the sum rounds once.
  */
-function q4kGemmReference(w: Uint8Array, act: Uint8Array, cols: number): number {
+function q4kReference(w: Uint8Array, act: Uint8Array, cols: number, per64: boolean): number {
   const fma = (a: number, b: number, c: number) => Math.fround(a * b + c);
   const wv = new DataView(w.buffer, w.byteOffset, w.byteLength), av = new DataView(act.buffer, act.byteOffset, act.byteLength);
   let seq = 0, msum = 0;
@@ -221,22 +222,25 @@ function q4kGemmReference(w: Uint8Array, act: Uint8Array, cols: number): number 
       const byte = w[wb + 16 + 32 * Math.floor(i / 64) + (i % 32)]!;
       return (i % 64) < 32 ? byte & 15 : byte >> 4;
     };
+    let isum = 0, mins = 0;
     for (let p = 0; p < 4; p++) {
-      let isum = 0, mins = 0;
       for (const j of [2 * p, 2 * p + 1]) {
         let dot = 0;
         for (let l = 0; l < 32; l++) dot += level(32 * j + l) * av.getInt8(ab + 4 + 32 * j + l);
         isum += sc(j) * dot;
         mins += mn(j) * (av.getInt16(ab + 260 + 4 * j, true) + av.getInt16(ab + 262 + 4 * j, true));
       }
-      seq = fma(Math.fround(isum), Math.fround(d * da), seq);
-      msum = fma(Math.fround(mins), Math.fround(dmin * da), msum);
+      if (per64 || p === 3) {
+        seq = fma(Math.fround(isum), Math.fround(d * da), seq);
+        msum = fma(Math.fround(mins), Math.fround(dmin * da), msum);
+        isum = mins = 0;
+      }
     }
   }
   return Math.fround(seq - msum);
 }
 
-test("Q4_K in llama.cpp's batched order (gemmOrder): every output equals its kernel's, for any number of activation rows", () => {
+test("Q4_K in llama.cpp's batched order (gemmOrder) and its one-row order (default): every output equals its kernel's, for any number of activation rows", () => {
   const rand = prng(17);
   let defaultDiffers = 0;
   for (const cols of [256, 768]) {
@@ -250,8 +254,10 @@ test("Q4_K in llama.cpp's batched order (gemmOrder): every output equals its ker
       for (let m = 0; m < nAct; m++) {
         const act = k.quantizeActivations(GgmlType.Q4_K, x.subarray(m * cols, (m + 1) * cols));
         for (let r = 0; r < ROWS; r++) {
-          const want = q4kGemmReference(w.subarray(r * rowBytes, (r + 1) * rowBytes), act, cols);
+          const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
+          const want = q4kReference(row, act, cols, true);
           assert.equal(y[m * ROWS + r], want, `cols ${cols} nAct ${nAct} act ${m} row ${r}`);
+          assert.equal(plain[m * ROWS + r], q4kReference(row, act, cols, false), `default order: cols ${cols} nAct ${nAct} act ${m} row ${r}`);
           if (plain[m * ROWS + r] !== want) defaultDiffers++;
         }
       }
