@@ -23,6 +23,8 @@ import { native } from "../core/native.ts";
 import { isRecipe } from "../core/recipe.ts";
 import type { GenerateOptions } from "../core/generation.ts";
 import { median, runWorkload, type WorkloadFigures } from "../core/tune/measure.ts";
+import { score as tuneScore } from "../core/tune/search.ts";
+import type { TuneTarget } from "../core/tune/space.ts";
 import { fmt, model, repoRoot, run } from "./lib.ts";
 
 const { values, positionals } = parseArgs({
@@ -94,7 +96,7 @@ if (recipeFile === undefined) {
 }
 
 const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
-const score = (f: WorkloadFigures) => (values.target === "latency" ? 1000 / (f.ttftMs + f.msPerToken * Math.max(0, genTokens - 1)) : f.tokensPerS);
+const score = (f: WorkloadFigures) => tuneScore(f, values.target as TuneTarget, genTokens);
 const all: { score: number; ttft: number; tpot: number }[] = [];
 const t0 = performance.now(), loads: string[] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
