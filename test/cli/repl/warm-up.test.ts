@@ -1,3 +1,4 @@
+import "./as-a-terminal.ts"; // before Ink: see there
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { render } from "ink";
