@@ -181,6 +181,12 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
     if (jb.act_buffer < 0) continue;
     jb.act = acts[size_t(jb.act_buffer)].data();
     if (!in[j].rows) continue;
+    // The previous job reading the same rows of the same converted input (an expert's gate, then its up) has
+    // gathered them already.
+    if (j > 0 && jobs[size_t(j - 1)].act_buffer == jb.act_buffer && in[j - 1].rows == in[j].rows && in[j - 1].n_act == in[j].n_act) {
+      jb.act = jobs[size_t(j - 1)].act;
+      continue;
+    }
     std::vector<uint8_t>& g = gathered[size_t(j)];
     const size_t rb = jb.layout.row_bytes;
     g.resize(rb * size_t(in[j].n_act));
