@@ -45,15 +45,24 @@ function generate(prompt: string, extra: string[]): Row & { text: string } {
 }
 
 const tools = values["no-llama"] ? "" : llamaCppTools();
-/** llama-speculative's decode speed and acceptance: "decoded N tokens in S seconds, speed: X t/s", "accept = P%". */
-function llamaSpeculative(k: number, t: string): Row {
+/** llama-speculative's decode speed and acceptance: "decoded N tokens in S seconds, speed: X t/s", "accept = P%".
+ *  On the loaded machine a run once exited 0 having printed nothing after loading; such a run is retried (said on
+ *  stderr), twice at most. */
+function llamaSpeculative(k: number, t: string, attempt = 1): Row {
   const r = spawnSync(path.join(tools, "llama-speculative"), [
     "-m", values.target, "-md", values.draft, "-p", PROMPT, "-n", n, "-t", t,
     "--spec-draft-n-max", String(k), "--temp", "0", "-c", "1024",
   ], { encoding: "utf8", maxBuffer: 64 << 20 });
   const log = r.stderr + r.stdout;
   const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t\/s/.exec(log);
-  if (r.status !== 0 || !m) throw new Error(`llama-speculative failed (${r.status}) or printed no speed line: ${r.stderr.slice(-500)}`);
+  if (r.status !== 0 || !m) {
+    const problem = `llama-speculative -t ${t} k${k} failed (status ${r.status}, signal ${r.signal}) or printed no speed line`;
+    if (attempt < 3) {
+      process.stderr.write(`${problem}; retrying\n`);
+      return llamaSpeculative(k, t, attempt + 1);
+    }
+    throw new Error(`${problem}: ${r.stderr.slice(-500)}`);
+  }
   const accept = /accept\s+=\s+([\d.]+)%/.exec(log);
   return { tps: Number(m[3]), accept: accept ? Number(accept[1]) / 100 : NaN, perStep: NaN };
 }
