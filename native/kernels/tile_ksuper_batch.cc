@@ -142,7 +142,7 @@ inline __m256i lane_sums(const __m256i (&v)[N]) {
 // measured ~1.2x faster per call (2048x2048, 128 rows); per super-block (four times fewer reductions) it measured
 // no faster, and it keeps 16 wide sums live instead of 8 narrow ones.
 template <int N>
-inline __m256i lane_sums16(const __m512i (&v)[N]) {
+__attribute__((always_inline)) inline __m256i lane_sums16(const __m512i (&v)[N]) {
   const __m512i z = _mm512_setzero_si512();
   auto at = [&](int i) { return i < N ? v[i] : z; };
   // Pairs of rows: 128-bit lane l of t[j] holds row 2j's partial sums in int32 lanes 0 and 2, row 2j+1's in 1, 3.
@@ -307,8 +307,139 @@ PassFn<Source> pass_for(int n, bool per64) {
 // Up to this many activation rows, weight rows are decoded in registers as each pass needs them (InPlace).
 constexpr int kFewRows = 16;
 
+// Q4_K's single-row order for up to kFewRows activation rows in one pass, one activation row per float lane of a
+// 512-bit vector. Each 64-weight vector is decoded just before its use and runs against every row, so a decoded
+// super-block is never stored (the passes above kept it on the stack and reloaded its eight vectors per row: ~1.6
+// instructions a cycle, load-bound), and the float steps and the mins take one vector op for all rows. Per
+// (weight row, activation row) pair the arithmetic is PassAcc's: exact integer sums, then per super-block
+// seq = fma(float(isum), d·da, seq), msum = fma(float(mins), dmin·da, msum), out = seq - msum, lane by lane.
+struct ActSbWide {
+  float d[2 * kLanes];
+  int32_t bsum_pairs[4][2 * kLanes];
+};
+
+// Lane i = the sum of the 16 int32 lanes of v[i] (i < N <= 16; the other lanes are zero).
+template <int N>
+__attribute__((always_inline)) inline __m512i lane_sums_wide(const __m512i (&v)[N]) {
+  constexpr int kLow = N < kLanes ? N : kLanes;
+  __m512i lo[kLow];
+  for (int i = 0; i < kLow; i++) lo[i] = v[i];
+  const __m512i low = _mm512_zextsi256_si512(lane_sums16<kLow>(lo));
+  if constexpr (N <= kLanes) {
+    return low;
+  } else {
+    __m512i hi[N - kLanes];
+    for (int i = 0; i < N - kLanes; i++) hi[i] = v[kLanes + i];
+    return _mm512_inserti64x4(low, lane_sums16<N - kLanes>(hi), 1);
+  }
+}
+
+// Super-blocks [s0, s1) of one weight row, the sums so far in acc (seq, msum; carried from one range to the next,
+// so the steps run in super-block order as in one pass). qs: the activation rows' quants interleaved,
+// [super-block][64-element vector c][row][64 bytes] (rows at fixed offsets from one pointer: sixteen row pointers
+// spilled from the registers as separate streams).
+template <int N>
+void q4k_wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, const ActSbWide* asb, __m512* acc) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+  __m512 seq = acc[0], msum = acc[1];
+  for (int64_t s = s0; s < s1; s++) {
+    const auto* b = reinterpret_cast<const block_q4_K*>(row) + s;
+    uint32_t u[4];  // scales 0..7 as bytes of u[0..1], mins of u[2..3]
+    k4_scales_mins(b->scales, u);
+    const __m512i sc8 = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
+    __m512i isum[N];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {  // as decode_sb: low nibbles sub-block 2c, high 2c+1
+      const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * c)));
+      const __m512i levels = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
+      const __m512i scales = _mm512_shuffle_epi8(sc8, _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(0xFF00 | (2 * c))),
+                                                                              _mm512_set1_epi16(short(0xFF00 | (2 * c + 1)))));
+      for (int i = 0; i < N; i++) {
+        const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
+        isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+      }
+    }
+    const ActSbWide& A = asb[s];
+    const __m512 ad = _mm512_loadu_ps(A.d);
+    seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_sums_wide<N>(isum)), _mm512_mul_ps(_mm512_set1_ps(h2f(b->d)), ad), seq);
+    __m512i mins = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) {  // int16 pair (min 2p, min 2p+1) against the pair of 32-element sums
+      const uint32_t m = p < 2 ? u[2] >> (16 * p) : u[3] >> (16 * (p - 2));
+      mins = _mm512_dpwssd_epi32(mins, _mm512_loadu_si512(A.bsum_pairs[p]), _mm512_set1_epi32(int32_t((m & 0xFF) | ((m & 0xFF00) << 8))));
+    }
+    msum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(h2f(b->dmin)), ad), msum);
+  }
+  acc[0] = seq;
+  acc[1] = msum;
+}
+
+// All of a tile's activation rows (1..kFewRows, the single-row order) through q4k_wide_pass.
+// The weight rows go in groups and the super-blocks in ranges whose activations fit in L1 (every weight row of a
+// group runs one range before the next): 8 rows of a 8192-wide matrix streamed their 64 KB from L2 for each weight
+// row, at L2's bandwidth (slower than the passes of 8 that reloaded a decoded super-block per row).
+void q4k_wide_rows(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const int n = t.n_act;
+  thread_local std::vector<ActSbWide> act_sb;
+  act_sb.assign(size_t(nsb), ActSbWide{});
+  struct alignas(64) Vec64 { int8_t b[64]; };
+  thread_local std::vector<Vec64> qs;
+  qs.resize(size_t(nsb) * 4 * size_t(n));
+  for (int m = 0; m < n; m++)
+    for (int64_t s = 0; s < nsb; s++) {
+      ActSbWide& A = act_sb[size_t(s)];
+      const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
+      for (int c = 0; c < 4; c++) std::memcpy(qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b, B.qs + 64 * c, 64);
+      A.d[m] = B.d;
+      for (int q = 0; q < 4; q++) {
+        const int lo = B.bsums[4 * q] + B.bsums[4 * q + 1], hi = B.bsums[4 * q + 2] + B.bsums[4 * q + 3];
+        A.bsum_pairs[q][m] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+      }
+    }
+  using Fn = void (*)(const uint8_t*, int64_t, int64_t, const int8_t*, const ActSbWide*, __m512*);
+  const Fn table[] = {q4k_wide_pass<1>,  q4k_wide_pass<2>,  q4k_wide_pass<3>,  q4k_wide_pass<4>,  q4k_wide_pass<5>,  q4k_wide_pass<6>,
+                      q4k_wide_pass<7>,  q4k_wide_pass<8>,  q4k_wide_pass<9>,  q4k_wide_pass<10>, q4k_wide_pass<11>, q4k_wide_pass<12>,
+                      q4k_wide_pass<13>, q4k_wide_pass<14>, q4k_wide_pass<15>, q4k_wide_pass<16>};
+  const Fn fn = table[t.n_act - 1];
+  const int8_t* q = reinterpret_cast<const int8_t*>(qs.data());
+  constexpr int kGroup = 16;
+  const int64_t range = std::max<int64_t>(1, (int64_t(24) << 10) / (int64_t(n) * QK_K));
+  const size_t sb_bytes = sizeof(block_q4_K);
+  for (int r0 = 0; r0 < t.nw; r0 += kGroup) {
+    const int r1 = std::min(t.nw, r0 + kGroup);
+    __m512 acc[kGroup][2];
+    for (int r = r0; r < r1; r++) acc[r - r0][0] = acc[r - r0][1] = _mm512_setzero_ps();
+    for (int64_t s0 = 0; s0 < nsb; s0 += range) {
+      const int64_t s1 = std::min(nsb, s0 + range);
+      for (int r = r0; r < r1; r++) {
+        // Each weight byte streams from memory once: prefetched a row ahead in this range (the group's last row: the
+        // next range's first row, or the next group's).
+        const uint8_t* row = t.w + size_t(r) * t.wrow;
+        const uint8_t* next = r + 1 < r1 ? row + t.wrow + size_t(s0) * sb_bytes
+                            : s1 < nsb   ? t.w + size_t(r0) * t.wrow + size_t(s1) * sb_bytes
+                                         : row + t.wrow;
+        const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
+        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+        fn(row, s0, s1, q, act_sb.data(), acc[r - r0]);
+      }
+    }
+    for (int r = r0; r < r1; r++) {
+      float out[2 * kLanes];
+      _mm512_storeu_ps(out, _mm512_sub_ps(acc[r - r0][0], acc[r - r0][1]));
+      for (int i = 0; i < n; i++) t.y[int64_t(i) * t.ldy + r] = out[i];
+    }
+  }
+}
+
 template <int kType>
 void tile_rows(const TileArgs& t) {
+  if constexpr (kType == GGML_Q4_K) {
+    bool single_order = true;
+    for (int m = 0; m < t.n_act && single_order; m++) single_order = !(t.gemm_rows ? t.gemm_rows[m] != 0 : t.gemm_order);
+    if (single_order && t.n_act <= kFewRows) return q4k_wide_rows(t);
+  }
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   // Passes of up to kLanes consecutive activation rows of one Q4_K order (TileArgs::gemm_rows), so that rows of
