@@ -34,8 +34,8 @@ for (const { type, cols: colsList } of QUANT_TYPES) {
   });
 }
 
-// The K-quant batch kernel decodes weights in registers for up to 16 activation rows (passes of 1..8; Q4_K: one
-// pass of them all, over groups of 16 weight rows and ranges of super-blocks) and through a scratch beyond: around
+// The K-quant batch kernel decodes weights in registers for up to 16 activation rows (passes of 1..8; Q4_K and Q6_K:
+// one pass of them all, over groups of 16 weight rows and ranges of super-blocks) and through a scratch beyond: around
 // those boundaries, with weight-row counts that leave partial bands and groups, an odd number of super-blocks per
 // row and several ranges of them (4096 columns), every row keeps its lone bits.
 test("K-quants: 1..17, 24 and 33 activation rows against 1, 5, 19 and 21 weight rows equal each row alone, bit for bit", () => {
