@@ -3,9 +3,11 @@
 // from `--json`. Variants: plain decoding of the target, `--spec draft` with each k, n-gram lookup (on a prompt
 // that continues a repeated passage) against plain decoding of that prompt, self-drafting, and llama.cpp's
 // llama-speculative on the same target/draft pair and k. Rounds alternate all variants; ratios are medians of the
-// per-round ratios (the machine is shared and noisy).
+// per-round ratios (the machine is shared and noisy). Every speculating run's greedy text must equal plain decoding's
+// of the same prompt (the bench stops otherwise). --llama-threads runs llama-speculative at each of those thread
+// counts (default: --threads); its spinning threads suffer most on a loaded machine, where one thread can be its best.
 //   usage: npx tsx bench/speculative.ts [--rounds 5] [--threads 2] [-n 200] [--k 2,4,8] [--ngram-k 8]
-//          [--self-layers 3] [--target F] [--draft F] [--no-llama]
+//          [--self-layers 3] [--target F] [--draft F] [--no-llama] [--llama-threads 1,2]
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -22,13 +24,15 @@ const { values } = parseArgs({
     target: { type: "string", default: model("stories15M-f32.gguf") },
     draft: { type: "string", default: model("stories15M-q4_0.gguf") },
     "no-llama": { type: "boolean", default: false },
+    "llama-threads": { type: "string" },
   },
 });
 const rounds = Number(values.rounds), threads = values.threads, n = values.n;
 const ks = values.k.split(",").map(Number);
+const llamaThreads = (values["llama-threads"] ?? threads).split(",");
 const PROMPT = "Once upon a time";
 
-interface Row { tps: number; accept: number; perStep: number }
+interface Row { tps: number; accept: number; perStep: number; text?: string }
 
 /** One fresh `infer-repl generate --json` process. */
 function generate(prompt: string, extra: string[]): Row & { text: string } {
@@ -41,15 +45,24 @@ function generate(prompt: string, extra: string[]): Row & { text: string } {
 }
 
 const tools = values["no-llama"] ? "" : llamaCppTools();
-/** llama-speculative's decode speed and acceptance: "decoded N tokens in S seconds, speed: X t/s", "accept = P%". */
-function llamaSpeculative(k: number): Row {
+/** llama-speculative's decode speed and acceptance: "decoded N tokens in S seconds, speed: X t/s", "accept = P%".
+ *  On the loaded machine a run once exited 0 having printed nothing after loading; such a run is retried (said on
+ *  stderr), twice at most. */
+function llamaSpeculative(k: number, t: string, attempt = 1): Row {
   const r = spawnSync(path.join(tools, "llama-speculative"), [
-    "-m", values.target, "-md", values.draft, "-p", PROMPT, "-n", n, "-t", threads,
+    "-m", values.target, "-md", values.draft, "-p", PROMPT, "-n", n, "-t", t,
     "--spec-draft-n-max", String(k), "--temp", "0", "-c", "1024",
   ], { encoding: "utf8", maxBuffer: 64 << 20 });
   const log = r.stderr + r.stdout;
   const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t\/s/.exec(log);
-  if (r.status !== 0 || !m) throw new Error(`llama-speculative failed (${r.status}) or printed no speed line: ${r.stderr.slice(-500)}`);
+  if (r.status !== 0 || !m) {
+    const problem = `llama-speculative -t ${t} k${k} failed (status ${r.status}, signal ${r.signal}) or printed no speed line`;
+    if (attempt < 3) {
+      process.stderr.write(`${problem}; retrying\n`);
+      return llamaSpeculative(k, t, attempt + 1);
+    }
+    throw new Error(`${problem}: ${r.stderr.slice(-500)}`);
+  }
   const accept = /accept\s+=\s+([\d.]+)%/.exec(log);
   return { tps: Number(m[3]), accept: accept ? Number(accept[1]) / 100 : NaN, perStep: NaN };
 }
@@ -63,18 +76,28 @@ const repeatPrompt = `${passage}\n${PROMPT}`;
 const variants: [string, () => Row][] = [
   ["plain", () => generate(PROMPT, [])],
   ...ks.map((k): [string, () => Row] => [`draft k${k}`, () => generate(PROMPT, ["--draft", values.draft, "--spec", "draft", "--spec-k", String(k)])]),
-  ...(values["no-llama"] ? [] : ks.map((k): [string, () => Row] => [`llama-speculative k${k}`, () => llamaSpeculative(k)])),
+  ...(values["no-llama"] ? [] : llamaThreads.flatMap((t) => ks.map((k): [string, () => Row] => [llamaName(k, t), () => llamaSpeculative(k, t)]))),
   ["plain (repeat prompt)", () => generate(repeatPrompt, [])],
   [`ngram k${values["ngram-k"]}`, () => generate(repeatPrompt, ["--spec", "ngram", "--spec-k", values["ngram-k"]])],
   ...values["self-layers"].split(",").map((l): [string, () => Row] => [`self:${l} k4`, () => generate(PROMPT, ["--spec", `self:${l}`, "--spec-k", "4"])]),
 ];
+function llamaName(k: number, t: string): string {
+  return `llama-speculative k${k}` + (llamaThreads.length > 1 || t !== threads ? ` -t ${t}` : "");
+}
+const base = (name: string) => (name.startsWith("ngram") || name.includes("repeat") ? "plain (repeat prompt)" : "plain");
 const results = new Map<string, Row[]>(variants.map(([name]) => [name, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const [name, fn] of variants) results.get(name)!.push(fn());
+  for (const [name, fn] of variants) {
+    const row = fn();
+    // Greedy speculation must give plain decoding's text; the first plain run of each prompt is the reference.
+    const expected = results.get(base(name))![0]?.text;
+    if (row.text !== undefined && expected !== undefined && row.text !== expected) {
+      throw new Error(`${name} (round ${r + 1}) gave other text than plain greedy decoding:\n  plain: ${JSON.stringify(expected)}\n  ${name}: ${JSON.stringify(row.text)}`);
+    }
+    results.get(name)!.push(row);
+  }
   process.stderr.write(`round ${r + 1}/${rounds} done\n`);
 }
-
-const base = (name: string) => (name.startsWith("ngram") || name.includes("repeat") ? "plain (repeat prompt)" : "plain");
 const ratio = (a: Row[], b: Row[]) => medianRatio(a.map((x) => x.tps), b.map((x) => x.tps));
 console.log(`target ${path.basename(values.target)}, draft ${path.basename(values.draft)}, greedy, -n ${n}, -t ${threads}, ` +
   `${rounds} alternating rounds of fresh processes, no warm-up (medians)`);
@@ -83,8 +106,9 @@ for (const [name, rows] of results) {
   console.log(`${name.padEnd(26)} ${fmt(median(rows.map((x) => x.tps))).padStart(8)}  ${fmt(ratio(rows, results.get(base(name))!), 2).padStart(7)}x  ` +
     `${fmt(median(rows.map((x) => x.accept)), 2).padStart(6)}  ${fmt(median(rows.map((x) => x.perStep)), 2).padStart(6)}`);
 }
+console.log("greedy text of every speculating run identical to plain decoding's: yes");
 if (!values["no-llama"]) {
-  for (const k of ks) {
-    console.log(`infer-repl draft k${k} / llama-speculative k${k}: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(`llama-speculative k${k}`)!), 2)}x`);
+  for (const t of llamaThreads) for (const k of ks) {
+    console.log(`infer-repl draft k${k} / ${llamaName(k, t)}: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(llamaName(k, t))!), 2)}x`);
   }
 }
