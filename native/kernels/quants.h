@@ -40,7 +40,7 @@ inline void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
 
 // All eight scales and mins of a Q4_K/Q5_K block at once (k4_scale_min for every j): the scales as bytes 0..7 of
 // u[0..1], the mins as bytes 0..7 of u[2..3].
-[[gnu::always_inline]] inline void k4_scales_mins(const uint8_t* packed, uint32_t u[4]) {
+inline void k4_scales_mins(const uint8_t* packed, uint32_t u[4]) {
   std::memcpy(u, packed, 12);
   u[3] = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
   const uint32_t mins_low = u[1] & 0x3F3F3F3Fu;

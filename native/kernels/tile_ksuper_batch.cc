@@ -199,9 +199,8 @@ struct InPlace {
 };
 
 // The accumulators of one pass of N activation rows in the single-row kernels' orders (Q4_K's per super-block, not
-// its per-64 one), fed one decoded super-block at a time. kNoMins (Q4_K only): the output is seq alone, the mins'
-// sum being subtracted afterwards by subtract_mins.
-template <int kType, int N, bool kNoMins = false>
+// its per-64 one), fed one decoded super-block at a time.
+template <int kType, int N>
 struct PassAcc {
   __m256 seq = _mm256_setzero_ps(), msum = _mm256_setzero_ps();
   __m256 acc[N];
@@ -214,7 +213,7 @@ struct PassAcc {
       __m256i isum[N];
       for (int i = 0; i < N; i++) isum[i] = add_runs(sb_isum(D, act[size_t(i) * size_t(nsb) + size_t(s)].qs));
       seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums<N>(isum)), _mm256_mul_ps(_mm256_set1_ps(D.d), ad), seq);
-      if constexpr (!kNoMins) msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, A)), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
+      msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, A)), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
     } else {
       float dd[kLanes];
       _mm256_storeu_ps(dd, _mm256_mul_ps(_mm256_set1_ps(D.d), ad));
@@ -232,7 +231,7 @@ struct PassAcc {
   void finish(float* y, int64_t ldy) const {
     float out[kLanes];
     if constexpr (kType == GGML_Q4_K) {
-      _mm256_storeu_ps(out, kNoMins ? seq : _mm256_sub_ps(seq, msum));
+      _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
       for (int i = 0; i < N; i++) y[i * ldy] = out[i];
     } else {
       _mm256_storeu_ps(out, msum);
@@ -242,7 +241,7 @@ struct PassAcc {
 };
 
 // One weight row against activation rows m0 .. m0 + N (N <= kLanes); y[i * ldy] gets row m0 + i's output.
-template <int kType, bool kPer64, int N, class Source, bool kNoMins = false>
+template <int kType, bool kPer64, int N, class Source>
 void row_pass(const Source& sb, int64_t nsb, const block_q8_K* act, const ActSb* asb, float* y, int64_t ldy) {
   if constexpr (kType == GGML_Q4_K && kPer64) {
     __m256 seq = _mm256_setzero_ps(), msum = seq;
@@ -266,7 +265,7 @@ void row_pass(const Source& sb, int64_t nsb, const block_q8_K* act, const ActSb*
     _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
     for (int i = 0; i < N; i++) y[i * ldy] = out[i];
   } else {
-    PassAcc<kType, N, kNoMins> g;
+    PassAcc<kType, N> g;
     for (int64_t s = 0; s < nsb; s++) g.step(sb(s), act, asb[s], nsb, s);
     g.finish(y, ldy);
   }
@@ -290,51 +289,6 @@ void row_pass_two(const uint8_t* row, int64_t nsb, const block_q8_K* act1, const
   g2.finish(y2, ldy);
 }
 
-// Q4_K's mins, apart from the passes (PassAcc<..., kNoMins>): for weight rows r0 .. r0 + nr (nr <= 16) and the N
-// activation rows of a pass, y[i * ldy + r] -= msum(r, i), msum being the single-row kernel's chain over the
-// super-blocks, fma(float(Σ_j min_j·bsum_j), dmin·da, msum), and the subtraction its last step. The lanes run over
-// the weight rows: one 512-bit multiply-add per 16 rows, activation row and pair of mins, where a pass spent four
-// 256-bit ones and their broadcasts per weight row (same integers, same float operations per pair, same bits).
-template <int N>
-void subtract_mins(const uint8_t* w, size_t wrow, int r0, int nr, int64_t nsb, const ActSb* asb, float* y, int64_t ldy) {
-  __m512 msum[N];
-  for (int i = 0; i < N; i++) msum[i] = _mm512_setzero_ps();
-  // Lane r: weight row r0 + r (rows past nr read row r0 again and are not stored).
-  const __m512i lane = _mm512_min_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(nr - 1));
-  const __m512i offsets = _mm512_mullo_epi32(lane, _mm512_set1_epi32(int(wrow)));
-  const __m512i low8 = _mm512_set1_epi32(0xFF), byte1 = _mm512_set1_epi32(0xFF00);
-  for (int64_t s = 0; s < nsb; s++) {
-    const uint8_t* b = w + size_t(r0) * wrow + size_t(s) * sizeof(block_q4_K);
-    // Each row's block: d and dmin, and words 1 and 2 (bytes 4..7, 8..11) of its packed scales and mins.
-    const __m512i halves = _mm512_i32gather_epi32(offsets, b, 1);
-    const __m512i p1 = _mm512_i32gather_epi32(offsets, b + offsetof(block_q4_K, scales) + 4, 1);
-    const __m512i p2 = _mm512_i32gather_epi32(offsets, b + offsetof(block_q4_K, scales) + 8, 1);
-    // k4_scales_mins's u[2] (mins 0..3) and u[3] (mins 4..7) for every row.
-    const __m512i lo = _mm512_and_si512(p1, _mm512_set1_epi32(0x3F3F3F3F));
-    const __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi32(p2, 4), _mm512_set1_epi32(0x0F0F0F0F),
-                                                 _mm512_and_si512(_mm512_srli_epi32(p1, 2), _mm512_set1_epi32(0x30303030)), 0xEA);  // (a & b) | c
-    __m512i mp[4];  // the int16 pairs (min 2p, min 2p+1)
-    for (int h = 0; h < 2; h++) {
-      const __m512i m = h ? hi : lo;
-      mp[2 * h] = _mm512_or_si512(_mm512_and_si512(m, low8), _mm512_slli_epi32(_mm512_and_si512(m, byte1), 8));
-      const __m512i m2 = _mm512_srli_epi32(m, 16);
-      mp[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(m2, low8), _mm512_slli_epi32(_mm512_and_si512(m2, byte1), 8));
-    }
-    const __m512 dm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(halves, 16)));
-    const ActSb& A = asb[s];
-    for (int i = 0; i < N; i++) {
-      __m512i mins = _mm512_setzero_si512();
-      for (int p = 0; p < 4; p++) mins = _mm512_dpwssd_epi32(mins, mp[p], _mm512_set1_epi32(A.bsum_pairs[p][i]));
-      msum[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dm, _mm512_set1_ps(A.d[i])), msum[i]);
-    }
-  }
-  const __mmask16 rows = __mmask16((1u << nr) - 1);
-  for (int i = 0; i < N; i++) {
-    float* yi = y + int64_t(i) * ldy + r0;
-    _mm512_mask_storeu_ps(yi, rows, _mm512_sub_ps(_mm512_maskz_loadu_ps(rows, yi), msum[i]));
-  }
-}
-
 template <class Source>
 using PassFn = void (*)(const Source&, int64_t, const block_q8_K*, const ActSb*, float*, int64_t);
 
@@ -354,11 +308,6 @@ PassFn<Source> pass_for(int n, bool per64) {
 
 // Up to this many activation rows, weight rows are decoded in registers as each pass needs them (InPlace).
 constexpr int kFewRows = 16;
-// Up to this many activation rows, Q4_K's mins are summed apart from the pass (subtract_mins). One weight matrix of
-// 64 OLMoE-sized experts from memory, one thread, loaded machine (bench/ksuper-kernel.ts, 6 pairs): 1-3 rows
-// 0.87-0.96x the CPU time, 4-5 rows 0.98-1.0x (1.03-1.06x with the weights in cache), where the pass's own mins
-// work overlaps its multiplies.
-constexpr int kMinsApartRows = 3;
 
 // Q4_K's and Q6_K's single-row orders for up to kFewRows activation rows in one pass. Each 64-weight vector is
 // decoded just before its use and runs against every row, so a decoded super-block is never stored (the passes
@@ -612,26 +561,6 @@ void tile_rows(const TileArgs& t) {
       return;
     }
     using Source = InPlace<kType>;
-    if constexpr (kType == GGML_Q4_K) {
-      if (t.n_act <= kMinsApartRows && !pass_list[0].per64) {
-        // One pass without the mins, then subtract_mins, 16 weight rows at a time (still in L1).
-        static_assert(kMinsApartRows == 3, "the tables cover 1..kMinsApartRows rows");
-        const PassFn<Source> passes_no_mins[] = {row_pass<kType, false, 1, Source, true>, row_pass<kType, false, 2, Source, true>,
-                                                 row_pass<kType, false, 3, Source, true>};
-        using MinsFn = void (*)(const uint8_t*, size_t, int, int, int64_t, const ActSb*, float*, int64_t);
-        const MinsFn mins[] = {subtract_mins<1>, subtract_mins<2>, subtract_mins<3>};
-        for (int r0 = 0; r0 < t.nw; r0 += 16) {
-          const int nr = std::min(16, t.nw - r0);
-          for (int r = r0; r < r0 + nr; r++) {
-            const uint8_t* row = t.w + size_t(r) * t.wrow;
-            for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
-            passes_no_mins[t.n_act - 1](Source{row}, nsb, act, act_sb.data(), t.y + r, t.ldy);
-          }
-          mins[t.n_act - 1](t.w, t.wrow, r0, nr, nsb, act_sb.data(), t.y, t.ldy);
-        }
-        return;
-      }
-    }
     thread_local std::vector<PassFn<Source>> fns;
     fns.resize(size_t(passes));
     for (int p = 0; p < passes; p++) fns[p] = pass_for<kType, Source>(pass_list[size_t(p)].n, pass_list[size_t(p)].per64);
