@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "cpu_features.h"
@@ -125,9 +126,18 @@ bool tinyblas_shape(const Matrix& w, Variant v) {
   return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % (v == Variant::Avx512 ? 16 : 8) == 0);
 }
 
+// Called after each row band of a matmul with the pool thread that ran it, the job, and the band's rows (their
+// outputs written).
+using BandHook = std::function<void(int thread, int job, int64_t r0, int64_t r1)>;
+void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, const BandHook* after_band);
+
 }  // namespace
 
-void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant variant) {
+void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant variant) { run_jobs(pool, in, n, variant, nullptr); }
+
+namespace {
+
+void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, const BandHook* after_band) {
   struct Job { TileFn tile; ActLayout layout; int act_buffer; const uint8_t* act; bool packed; };
   thread_local std::vector<Job> jobs;
   thread_local std::vector<std::vector<uint8_t>> acts;
@@ -210,18 +220,43 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
   struct Band { int job; int64_t r0, r1; };
   thread_local std::vector<Band> bands;
   bands.clear();
-  for (int j = 0; j < n; j++) {
-    if (in[j].n_act <= 0) continue;
-    const int64_t rows = in[j].w->rows;
-    const int64_t parts = std::max<int64_t>(1, int64_t(std::ceil(double(rows) * in[j].n_act * double(target_tasks) / total_work - 1e-9)));
-    int64_t band = (rows + parts - 1) / parts;
-    band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
-    for (int64_t r0 = 0; r0 < rows; r0 += band) bands.push_back({j, r0, std::min(rows, r0 + band)});
+  if (max_act == 1 && pool.size() > 1) {
+    // One activation row (decode): the weights stream from memory once, and a section lasts as long as its last
+    // band. Guided bands: each a quarter of the work left for two threads (remaining / (2 · threads)), down to
+    // kMinBandBytes, so the threads stream long runs and the section ends with bands of a few microseconds (a
+    // fixed split left one thread idle for up to a band at the end: 0.5 ms of a 215 MB head's 16 bands).
+    constexpr double kMinBandBytes = 64 << 10;
+    double remaining = 0;
+    for (int j = 0; j < n; j++)
+      if (in[j].n_act > 0) remaining += double(in[j].w->rows) * double(row_bytes(in[j].w->type, in[j].w->cols));
+    for (int j = 0; j < n; j++) {
+      if (in[j].n_act <= 0) continue;
+      const int64_t rows = in[j].w->rows;
+      const double wrow = double(row_bytes(in[j].w->type, in[j].w->cols));
+      for (int64_t r0 = 0; r0 < rows;) {
+        const double want = std::max(kMinBandBytes, remaining / (2.0 * pool.size()));
+        int64_t band = std::max<int64_t>(1, int64_t(want / wrow));
+        band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
+        const int64_t r1 = std::min(rows, r0 + band);
+        bands.push_back({j, r0, r1});
+        remaining -= double(r1 - r0) * wrow;
+        r0 = r1;
+      }
+    }
+  } else {
+    for (int j = 0; j < n; j++) {
+      if (in[j].n_act <= 0) continue;
+      const int64_t rows = in[j].w->rows;
+      const int64_t parts = std::max<int64_t>(1, int64_t(std::ceil(double(rows) * in[j].n_act * double(target_tasks) / total_work - 1e-9)));
+      int64_t band = (rows + parts - 1) / parts;
+      band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
+      for (int64_t r0 = 0; r0 < rows; r0 += band) bands.push_back({j, r0, std::min(rows, r0 + band)});
+    }
   }
 
   const Job* job_list = jobs.data();
   const Band* band_list = bands.data();
-  pool.parallel_for(int(bands.size()), [&](int task, int) {
+  pool.parallel_for(int(bands.size()), [&](int task, int thread) {
     const Band& b = band_list[task];
     const Job& jb = job_list[b.job];
     const MatmulJob& J = in[b.job];
@@ -269,8 +304,11 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
       const int64_t r0 = std::max(b.r0, packed_end);
       if (r0 < b.r1) run(jb.tile, w.data + size_t(r0) * wrow, wrow, r0, b.r1);
     }
+    if (after_band) (*after_band)(thread, b.job, b.r0, b.r1);
   });
 }
+
+}  // namespace
 
 namespace {
 
@@ -284,6 +322,27 @@ int32_t argmax_row(const float* y, int64_t n) {
       best = int32_t(i);
     }
   return best;
+}
+
+// The largest value of a range of outputs and its first index (NaN never counts; -1 when no value is above
+// -infinity). Taking bests of ranges in any order, ties going to the smaller index, gives argmax_row's answer for
+// their union.
+struct RowBest {
+  float value = -INFINITY;
+  int32_t index = -1;
+  void take(const RowBest& o) {
+    if (o.index >= 0 && (index < 0 || o.value > value || (o.value == value && o.index < index))) *this = o;
+  }
+};
+
+RowBest best_in(const float* y, int64_t r0, int64_t r1) {
+  RowBest b;
+  for (int64_t i = r0; i < r1; i++)
+    if (y[i] > b.value) {
+      b.value = y[i];
+      b.index = int32_t(i);
+    }
+  return b;
 }
 
 // gamma_n = n·u / (1 - n·u), u = 2^-24: the relative error bound of n roundings in a float sum.
@@ -328,10 +387,24 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const bool own = avx512 && w.type == GGML_Q8_0 && w.packed != nullptr && w.max_abs_scale > 0;
   const ArgmaxShadow* shadow = avx512 && !own && w.shadow && w.shadow->max_abs_scale > 0 ? w.shadow : nullptr;
   if (!own && !shadow) {
+    // matmul's values, each band's largest taken right after the band (its outputs still in cache, on both
+    // threads) instead of one scan of the whole output after the section on the calling thread alone.
     thread_local std::vector<float> y;
     y.resize(size_t(n_act) * size_t(w.rows));
-    matmul(pool, w, x, n_act, y.data());
-    for (int m = 0; m < n_act; m++) out[m] = argmax_row(y.data() + size_t(m) * size_t(w.rows), w.rows);
+    thread_local std::vector<RowBest> bests;  // [thread * n_act + m]
+    bests.assign(size_t(pool.size()) * size_t(n_act), RowBest{});
+    RowBest* best = bests.data();  // thread_local: the pool's threads write through this pointer
+    float* values = y.data();
+    const BandHook keep_best = [&](int thread, int, int64_t r0, int64_t r1) {
+      for (int m = 0; m < n_act; m++) best[size_t(thread) * n_act + m].take(best_in(values + size_t(m) * size_t(w.rows), r0, r1));
+    };
+    const MatmulJob job{&w, x, nullptr, n_act, values, false, nullptr};
+    run_jobs(pool, &job, 1, g_auto_variant, &keep_best);
+    for (int m = 0; m < n_act; m++) {
+      RowBest row;
+      for (int th = 0; th < pool.size(); th++) row.take(best[size_t(th) * n_act + m]);
+      out[m] = row.index;
+    }
     return;
   }
   const ActLayout L = act_layout(GGML_Q8_0, k, true);

@@ -2,7 +2,8 @@
 // Each weight super-block is decoded into four 64-level vectors and the four 16-bit scale vectors that weight
 // them, and run against the activation rows eight at a time. Many rows (prefill): weight rows are decoded once per
 // call into an L2-sized scratch. Few rows (a decode batch, an expert's share of one): each super-block is decoded
-// in registers as each pass of rows reaches it, the weights streamed once per call with prefetch.
+// in registers as each pass of rows reaches it, the weights streamed once per call with prefetch; Q4_K and Q6_K
+// rows of the single-row order run as one pass of all of them (wide_pass), each 64-weight vector against every row.
 //
 // Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc q4k/q5k/q6k
 // _single_row, themselves llama.cpp's orders), so every output has exactly the bits a lone activation row gives:
@@ -142,7 +143,7 @@ inline __m256i lane_sums(const __m256i (&v)[N]) {
 // measured ~1.2x faster per call (2048x2048, 128 rows); per super-block (four times fewer reductions) it measured
 // no faster, and it keeps 16 wide sums live instead of 8 narrow ones.
 template <int N>
-inline __m256i lane_sums16(const __m512i (&v)[N]) {
+__attribute__((always_inline)) inline __m256i lane_sums16(const __m512i (&v)[N]) {
   const __m512i z = _mm512_setzero_si512();
   auto at = [&](int i) { return i < N ? v[i] : z; };
   // Pairs of rows: 128-bit lane l of t[j] holds row 2j's partial sums in int32 lanes 0 and 2, row 2j+1's in 1, 3.
@@ -307,8 +308,207 @@ PassFn<Source> pass_for(int n, bool per64) {
 // Up to this many activation rows, weight rows are decoded in registers as each pass needs them (InPlace).
 constexpr int kFewRows = 16;
 
+// Q4_K's and Q6_K's single-row orders for up to kFewRows activation rows in one pass. Each 64-weight vector is
+// decoded just before its use and runs against every row, so a decoded super-block is never stored (the passes
+// above kept it on the stack and reloaded its eight vectors per row: ~1.6 instructions a cycle, load-bound). Per
+// (weight row, activation row) pair the arithmetic is PassAcc's, the same float operations lane by lane:
+//   Q4_K: one activation row per float lane of a 512-bit vector, so the float steps and the mins take one op for
+//         all rows: seq = fma(float(isum), d·da, seq), msum = fma(float(mins), dmin·da, msum), out = seq - msum;
+//   Q6_K: two activation rows per 512-bit vector (8 float lanes each): lanes = fma(d·da, float(isum8), lanes),
+//         out = hsum(lanes) - 0.
+struct ActSbWide {
+  float d[2 * kLanes];
+  int32_t bsum_pairs[4][2 * kLanes];  // Q4_K: as ActSb's
+  int16_t bsums[2 * kLanes][16];      // Q6_K: each row's 16-element sums
+};
+
+// Float accumulators per weight row (carried from one range of super-blocks to the next).
+template <int kType>
+constexpr int kWideAcc = kType == GGML_Q4_K ? 2 : kLanes;
+
+// Lane i = the sum of the 16 int32 lanes of v[i] (i < N <= 16; the other lanes are zero).
+template <int N>
+__attribute__((always_inline)) inline __m512i lane_sums_wide(const __m512i (&v)[N]) {
+  constexpr int kLow = N < kLanes ? N : kLanes;
+  __m512i lo[kLow];
+  for (int i = 0; i < kLow; i++) lo[i] = v[i];
+  const __m512i low = _mm512_zextsi256_si512(lane_sums16<kLow>(lo));
+  if constexpr (N <= kLanes) {
+    return low;
+  } else {
+    __m512i hi[N - kLanes];
+    for (int i = 0; i < N - kLanes; i++) hi[i] = v[kLanes + i];
+    return _mm512_inserti64x4(low, lane_sums16<N - kLanes>(hi), 1);
+  }
+}
+
+// Super-blocks [s0, s1) of one weight row, the sums so far in acc (carried from one range to the next, so the steps
+// run in super-block order as in one pass). qs: the activation rows' quants interleaved, [super-block][64-element
+// vector c][row][64 bytes] (rows at fixed offsets from one pointer: sixteen row pointers spilled from the registers
+// as separate streams).
+template <int kType, int N>
+void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, const ActSbWide* asb, __m512* acc) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  if constexpr (kType == GGML_Q4_K) {
+    const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+    __m512 seq = acc[0], msum = acc[1];
+    for (int64_t s = s0; s < s1; s++) {
+      const auto* b = reinterpret_cast<const block_q4_K*>(row) + s;
+      uint32_t u[4];  // scales 0..7 as bytes of u[0..1], mins of u[2..3]
+      k4_scales_mins(b->scales, u);
+      const __m512i sc8 = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
+      __m512i isum[N];
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; c++) {  // as decode_sb: low nibbles sub-block 2c, high 2c+1
+        const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * c)));
+        const __m512i levels = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
+        const __m512i scales = _mm512_shuffle_epi8(sc8, _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(0xFF00 | (2 * c))),
+                                                                                _mm512_set1_epi16(short(0xFF00 | (2 * c + 1)))));
+        for (int i = 0; i < N; i++) {
+          const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
+          isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+        }
+      }
+      const ActSbWide& A = asb[s];
+      const __m512 ad = _mm512_loadu_ps(A.d);
+      seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_sums_wide<N>(isum)), _mm512_mul_ps(_mm512_set1_ps(h2f(b->d)), ad), seq);
+      __m512i mins = _mm512_setzero_si512();
+      for (int p = 0; p < 4; p++) {  // int16 pair (min 2p, min 2p+1) against the pair of 32-element sums
+        const uint32_t m = p < 2 ? u[2] >> (16 * p) : u[3] >> (16 * (p - 2));
+        mins = _mm512_dpwssd_epi32(mins, _mm512_loadu_si512(A.bsum_pairs[p]), _mm512_set1_epi32(int32_t((m & 0xFF) | ((m & 0xFF00) << 8))));
+      }
+      msum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(h2f(b->dmin)), ad), msum);
+    }
+    acc[0] = seq;
+    acc[1] = msum;
+  } else {
+    static_assert(kType == GGML_Q6_K);
+    constexpr int kPairs = (N + 1) / 2;
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
+    const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    __m512 lanes[kPairs];
+    for (int j = 0; j < kPairs; j++) lanes[j] = acc[j];
+    for (int64_t s = s0; s < s1; s++) {
+      const auto& B = reinterpret_cast<const block_q6_K*>(row)[s];
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
+      const __m512i offset = _mm512_broadcast_i64x4(_mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)));
+      const __m512i scales16 = _mm512_castsi256_si512(sc16);
+      __m512i isum[N];
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; c++) {  // as decode_sb
+        const int half = c / 2;
+        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+        const __m512i levels = c % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45))
+                                          : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                                            _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
+        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales16);
+        for (int i = 0; i < N; i++) {
+          const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
+          isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+        }
+      }
+      // Rows 2j and 2j+1 in the low and high 256 bits: add_runs of each, plus the -32 offsets' sums, per lane.
+      const ActSbWide& A = asb[s];
+      const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(h2f(B.d)), _mm512_loadu_ps(A.d));
+      for (int j = 0; j < kPairs; j++) {
+        const __m512i a = isum[2 * j], b = 2 * j + 1 < N ? isum[2 * j + 1] : _mm512_setzero_si512();
+        __m512i isum8 = _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE));
+        isum8 = _mm512_add_epi32(isum8, _mm512_madd_epi16(_mm512_loadu_si512(A.bsums[2 * j]), offset));
+        // d·da of row 2j in the low 8 lanes, of row 2j+1 in the high 8.
+        const __m512 ddj = _mm512_permutexvar_ps(_mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                                                                  2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j), dd);
+        lanes[j] = _mm512_fmadd_ps(ddj, _mm512_cvtepi32_ps(isum8), lanes[j]);
+      }
+    }
+    for (int j = 0; j < kPairs; j++) acc[j] = lanes[j];
+  }
+}
+
+// All of a tile's activation rows (1..kFewRows, the single-row order) through wide_pass.
+// The weight rows go in groups and the super-blocks in ranges whose activations fit in L1 (every weight row of a
+// group runs one range before the next): 8 rows of a 8192-wide matrix streamed their 64 KB from L2 for each weight
+// row, at L2's bandwidth (slower than the passes of 8 that reloaded a decoded super-block per row).
+template <int kType>
+void wide_rows(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const int n = t.n_act;
+  thread_local std::vector<ActSbWide> act_sb;
+  act_sb.assign(size_t(nsb), ActSbWide{});
+  struct alignas(64) Vec64 { int8_t b[64]; };
+  thread_local std::vector<Vec64> qs;
+  qs.resize(size_t(nsb) * 4 * size_t(n));
+  for (int m = 0; m < n; m++)
+    for (int64_t s = 0; s < nsb; s++) {
+      ActSbWide& A = act_sb[size_t(s)];
+      const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
+      for (int c = 0; c < 4; c++) std::memcpy(qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b, B.qs + 64 * c, 64);
+      A.d[m] = B.d;
+      if constexpr (kType == GGML_Q4_K) {
+        for (int q = 0; q < 4; q++) {
+          const int lo = B.bsums[4 * q] + B.bsums[4 * q + 1], hi = B.bsums[4 * q + 2] + B.bsums[4 * q + 3];
+          A.bsum_pairs[q][m] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+        }
+      } else {
+        std::memcpy(A.bsums[m], B.bsums, sizeof(A.bsums[m]));
+      }
+    }
+  using Fn = void (*)(const uint8_t*, int64_t, int64_t, const int8_t*, const ActSbWide*, __m512*);
+  const Fn table[] = {wide_pass<kType, 1>,  wide_pass<kType, 2>,  wide_pass<kType, 3>,  wide_pass<kType, 4>,
+                      wide_pass<kType, 5>,  wide_pass<kType, 6>,  wide_pass<kType, 7>,  wide_pass<kType, 8>,
+                      wide_pass<kType, 9>,  wide_pass<kType, 10>, wide_pass<kType, 11>, wide_pass<kType, 12>,
+                      wide_pass<kType, 13>, wide_pass<kType, 14>, wide_pass<kType, 15>, wide_pass<kType, 16>};
+  const Fn fn = table[n - 1];
+  const int8_t* q = reinterpret_cast<const int8_t*>(qs.data());
+  constexpr int kGroup = 16;
+  const int64_t range = std::max<int64_t>(1, (int64_t(24) << 10) / (int64_t(n) * QK_K));
+  const size_t sb_bytes = kType == GGML_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+  for (int r0 = 0; r0 < t.nw; r0 += kGroup) {
+    const int r1 = std::min(t.nw, r0 + kGroup);
+    __m512 acc[kGroup][kWideAcc<kType>];
+    for (int r = r0; r < r1; r++)
+      for (int j = 0; j < kWideAcc<kType>; j++) acc[r - r0][j] = _mm512_setzero_ps();
+    for (int64_t s0 = 0; s0 < nsb; s0 += range) {
+      const int64_t s1 = std::min(nsb, s0 + range);
+      for (int r = r0; r < r1; r++) {
+        // Each weight byte streams from memory once: prefetched a row ahead in this range (the group's last row: the
+        // next range's first row, or the next group's).
+        const uint8_t* row = t.w + size_t(r) * t.wrow;
+        const uint8_t* next = r + 1 < r1 ? row + t.wrow + size_t(s0) * sb_bytes
+                            : s1 < nsb   ? t.w + size_t(r0) * t.wrow + size_t(s1) * sb_bytes
+                                         : row + t.wrow;
+        const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
+        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+        fn(row, s0, s1, q, act_sb.data(), acc[r - r0]);
+      }
+    }
+    for (int r = r0; r < r1; r++) {
+      if constexpr (kType == GGML_Q4_K) {
+        float out[2 * kLanes];
+        _mm512_storeu_ps(out, _mm512_sub_ps(acc[r - r0][0], acc[r - r0][1]));
+        for (int i = 0; i < n; i++) t.y[int64_t(i) * t.ldy + r] = out[i];
+      } else {
+        for (int i = 0; i < n; i++) {
+          const __m512 v = acc[r - r0][i / 2];
+          const __m256 lanes = i % 2 == 0 ? _mm512_castps512_ps256(v) : _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1));
+          t.y[int64_t(i) * t.ldy + r] = hsum(lanes) - 0.0f;
+        }
+      }
+    }
+  }
+}
+
 template <int kType>
 void tile_rows(const TileArgs& t) {
+  if constexpr (kType == GGML_Q4_K || kType == GGML_Q6_K) {
+    bool single_order = true;
+    for (int m = 0; m < t.n_act && single_order; m++) single_order = kType != GGML_Q4_K || !(t.gemm_rows ? t.gemm_rows[m] != 0 : t.gemm_order);
+    if (single_order && t.n_act <= kFewRows) return wide_rows<kType>(t);
+  }
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   // Passes of up to kLanes consecutive activation rows of one Q4_K order (TileArgs::gemm_rows), so that rows of

@@ -679,7 +679,7 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
   const __m512i h = kFive ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh))) : __m512i{};
-  __m512i isum = _mm512_setzero_si512();
+  __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};  // two chains of vpdpwssd, not one of four
   for (int c = 0; c < 4; c++) {
     const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
     __m512i q = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
@@ -689,29 +689,42 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
       q = _mm512_or_si512(q, _mm512_slli_epi16(bit, 4));
     }
     // vpdpwssd: exactly madd + add (the int16 products and pair sums are exact), one instruction.
-    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq + 64 * c)), _mm512_shuffle_epi8(scales, index.c[c]));
+    isum[c & 1] = _mm512_dpwssd_epi32(isum[c & 1], _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq + 64 * c)), _mm512_shuffle_epi8(scales, index.c[c]));
   }
-  return isum;
+  return _mm512_add_epi32(isum[0], isum[1]);
 }
 
 // Q4_K: ksuper_group's sequential order (llama.cpp's repacked Q4_K): per super-block the exact integers, then
-// one fused multiply-add each.
+// one fused multiply-add each. The super-block's two integers (Σ scale·Σ w·a and Σ min·bsums) are reduced together
+// (one horizontal-add tree for both) and take their fused multiply-adds as the two lanes of one vector, seq in
+// lane 0 and msum in lane 1: each lane's operations are the scalar ones (float(sum), d·da rounded, fma), so the
+// bits are too. Measured 1.25x the rows per CPU-second of a scalar tail per super-block (one thread, weights in L2).
 void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   const K4ScaleIndex index;
   for (int r = 0; r < t.nw; r++) {
     const auto* w = reinterpret_cast<const block_q4_K*>(t.w + size_t(r) * t.wrow);
-    float seq = 0, msum = 0;
+    __m128 acc = _mm_setzero_ps();  // lane 0: seq, lane 1: msum
     for (int64_t sb = 0; sb < nsb; sb++) {
       const block_q4_K& B = w[sb];
       const block_q8_K& A = act[sb];
-      const K4Scales sc = k4_scales(B.scales, A.bsums);
-      const __m512i isum = k4_isum<false>(B.qs, nullptr, A.qs, sc.scales, index);
-      seq = std::fma(float(_mm512_reduce_add_epi32(isum)), h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d, seq);
-      msum = std::fma(float(sc.mins), h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d, msum);
+      uint32_t u[4];
+      k4_scales_mins(B.scales, u);
+      const __m512i scales = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
+      const __m512i isum = k4_isum<false>(B.qs, nullptr, A.qs, scales, index);
+      const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
+      const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
+      const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
+      const __m256i h = _mm256_hadd_epi32(add_runs(isum), mprod);  // per 128-bit half: isum pairs, then mins pairs
+      __m128i both = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+      both = _mm_hadd_epi32(both, both);  // [isum, mins, isum, mins]
+      uint32_t d_dmin;
+      std::memcpy(&d_dmin, &B.d, 4);  // d, then dmin
+      const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin))), _mm_set1_ps(A.d));
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(both), dd, acc);
     }
-    t.y[r] = seq - msum;
+    t.y[r] = _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc));
   }
 }
 

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { native } from "../../../core/native.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights } from "./random-weights.ts";
 
@@ -67,6 +69,29 @@ test("without a packed Q8_0 matrix it is the scan of the full output; NaN rows g
   }
   const w = randomWeights(rand, GgmlType.F32, 8, 32);
   assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.F32, w, 8, 32, new Float32Array(32).fill(NaN), 1)), [-1]);
+});
+
+test("K-quant heads over many row bands and two threads: the band maxima combine to the scan's first maximum", () => {
+  // One activation row splits a matrix into guided bands (64 KB and up) taken by both threads; each band keeps its
+  // own largest output. Copies of the largest row placed in other bands (before and after it) and a row of NaN
+  // weights must resolve exactly as the scan does.
+  const rand = prng(917);
+  native.setThreads(2);
+  try {
+    for (const type of [GgmlType.Q6_K, GgmlType.Q4_K]) {
+      const rows = 4096, cols = 256, rowBytes = type === GgmlType.Q6_K ? 210 : 144;
+      const w = randomWeights(rand, type, rows, cols);
+      const x = randomFloats(rand, cols);
+      const first = scanArgmax(k.matmul(type, w, rows, cols, x, 1), rows, 1)[0]!;
+      const top = w.slice(first * rowBytes, (first + 1) * rowBytes);
+      for (const at of [3500, 2900, Math.max(0, first - 700), 5]) w.set(top, at * rowBytes);
+      const y = k.matmul(type, w, rows, cols, x, 1);
+      assert.ok(y.filter((v) => v === y[first]).length >= 4, "the copies tie");
+      assert.deepEqual(Array.from(k.matmulArgmax(type, w, rows, cols, x, 1)), scanArgmax(y, rows, 1), `${GgmlType[type]}`);
+    }
+  } finally {
+    native.setThreads(availableParallelism());  // the addon's default
+  }
 });
 
 test("Q8_0 packed: rows equal in exact arithmetic but not in float are told apart by the exact values", { skip: noAvx512 }, () => {

@@ -34,13 +34,14 @@ for (const { type, cols: colsList } of QUANT_TYPES) {
   });
 }
 
-// The K-quant batch kernel decodes weights in registers for up to 16 activation rows (passes of 1..8) and through
-// a scratch beyond: around both boundaries, with weight-row counts that leave partial bands and an odd number of
-// super-blocks per row, every row keeps its lone bits.
-test("K-quants: 1..17, 24 and 33 activation rows against 1, 5 and 19 weight rows equal each row alone, bit for bit", () => {
+// The K-quant batch kernel decodes weights in registers for up to 16 activation rows (passes of 1..8; Q4_K and Q6_K:
+// one pass of them all, over groups of 16 weight rows and ranges of super-blocks) and through a scratch beyond: around
+// those boundaries, with weight-row counts that leave partial bands and groups, an odd number of super-blocks per
+// row and several ranges of them (4096 columns), every row keeps its lone bits.
+test("K-quants: 1..17, 24 and 33 activation rows against 1, 5, 19 and 21 weight rows equal each row alone, bit for bit", () => {
   const rand = prng(4242);
   for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
-    for (const [rows, cols] of [[1, 256], [5, 1280], [19, 768]] as const) {
+    for (const [rows, cols] of [[1, 256], [5, 1280], [19, 768], [21, 4096]] as const) {
       const w = randomWeights(rand, type, rows, cols);
       const x = randomFloats(rand, 33 * cols);
       const alone = Array.from({ length: 33 }, (_, m) => k.matmul(type, w, rows, cols, x.subarray(m * cols, (m + 1) * cols), 1));

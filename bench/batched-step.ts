@@ -1,0 +1,44 @@
+// CPU time of a batched decode step: n sequences, each one token a step, greedy (argmax) rows as the engine's
+// temperature-0 decode asks for them, driving the native Model directly. Wall time beside it; at a loaded machine
+// the CPU milliseconds per step are the robust figure (for A/B builds, INFER_REPL_ADDON=<other build>).
+//   usage: npx tsx bench/batched-step.ts <model.gguf> [--seqs 16] [--steps 24] [--threads 2]
+import { parseArgs } from "node:util";
+import { readGguf } from "../core/gguf/index.ts";
+import { readHparams } from "../core/model/hparams.ts";
+import { weightTable } from "../core/model/weights.ts";
+import { native } from "../core/native.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { seqs: { type: "string", default: "16" }, steps: { type: "string", default: "24" }, threads: { type: "string", default: "2" } },
+});
+const file = positionals[0];
+if (!file) throw new Error("usage: npx tsx bench/batched-step.ts <model.gguf> [--seqs 16] [--steps 24] [--threads 2]");
+const n = Number(values.seqs), steps = Number(values.steps);
+native.setThreads(Number(values.threads));
+const f = readGguf(file);
+const hp = readHparams(f);
+const model = new native.Model({ path: f.path, config: hp, tensors: weightTable(f, hp) });
+const BLOCK = 16, perSeq = Math.ceil((steps + 2) / BLOCK);
+const kv = new native.KvCache({ nLayer: hp.nLayer, nBlocks: n * perSeq, blockSize: BLOCK, kvDim: hp.nHeadKv * hp.headDim, type: "f16" });
+const blockTables = Int32Array.from({ length: n * perSeq }, (_, i) => i);
+const tableOffsets = Int32Array.from({ length: n + 1 }, (_, s) => s * perSeq);
+const seqIds = Int32Array.from({ length: n }, (_, s) => s);
+const argmax = new Int32Array(n);
+let tokens = Int32Array.from({ length: n }, (_, s) => 1000 + 17 * s);
+
+async function step(pos: number): Promise<void> {
+  await model.forward(kv, {
+    tokens, positions: new Int32Array(n).fill(pos), seqIds, blockTables, tableOffsets,
+    logitRows: Int32Array.from({ length: n }, (_, r) => r), logits: new Float32Array(0), argmax,
+  });
+  tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
+}
+
+await step(0);  // warm-up: pages the weights in
+await step(1);
+const t0 = performance.now(), c0 = process.cpuUsage();
+for (let s = 0; s < steps; s++) await step(2 + s);
+const c = process.cpuUsage(c0), wall = (performance.now() - t0) / steps, cpu = (c.user + c.system) / 1000 / steps;
+console.log(JSON.stringify({ seqs: n, steps, wall_ms_per_step: +wall.toFixed(2), cpu_ms_per_step: +cpu.toFixed(2),
+  tokens_per_s: +((n * 1000) / wall).toFixed(1), tokens_per_cpu_s: +((n * 1000) / cpu).toFixed(1) }));
