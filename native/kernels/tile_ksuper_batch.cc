@@ -48,6 +48,13 @@ struct ActSb {
   int32_t bsum_pairs[4][kLanes];  // int16 pair (bsums 4p + bsums 4p+1, bsums 4p+2 + bsums 4p+3): the 32-element sums
 };
 
+// The int16 pair (bsums 4q + bsums 4q+1, bsums 4q+2 + bsums 4q+3) of an activation super-block: its two
+// 32-element sums, packed for vpdpwssd against a pair of Q4_K/Q5_K mins.
+inline int32_t bsum_pair(const block_q8_K& B, int q) {
+  const int lo = B.bsums[4 * q] + B.bsums[4 * q + 1], hi = B.bsums[4 * q + 2] + B.bsums[4 * q + 3];
+  return int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+}
+
 // Super-block s of a weight row, decoded. Always inlined: called out of line (GCC's choice once the passes had
 // more instantiations), the decoded vectors go through memory and a pass ran ~1.3x slower.
 template <int kType>
@@ -450,10 +457,7 @@ void wide_rows(const TileArgs& t) {
       for (int c = 0; c < 4; c++) std::memcpy(qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b, B.qs + 64 * c, 64);
       A.d[m] = B.d;
       if constexpr (kType == GGML_Q4_K) {
-        for (int q = 0; q < 4; q++) {
-          const int lo = B.bsums[4 * q] + B.bsums[4 * q + 1], hi = B.bsums[4 * q + 2] + B.bsums[4 * q + 3];
-          A.bsum_pairs[q][m] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
-        }
+        for (int q = 0; q < 4; q++) A.bsum_pairs[q][m] = bsum_pair(B, q);
       } else {
         std::memcpy(A.bsums[m], B.bsums, sizeof(A.bsums[m]));
       }
@@ -537,10 +541,7 @@ void tile_rows(const TileArgs& t) {
         ActSb& A = act_sb[size_t(p) * size_t(nsb) + size_t(s)];
         const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
         A.d[i] = B.d;
-        for (int q = 0; q < 4; q++) {
-          const int lo = B.bsums[4 * q] + B.bsums[4 * q + 1], hi = B.bsums[4 * q + 2] + B.bsums[4 * q + 3];
-          A.bsum_pairs[q][i] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
-        }
+        for (int q = 0; q < 4; q++) A.bsum_pairs[q][i] = bsum_pair(B, q);
       }
     }
   if (t.n_act <= kFewRows) {
