@@ -27,6 +27,9 @@ export function runCommand(command: string, args: string[], stdin: string | Buff
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
+    // A command may exit without reading its input (a usage error): the pipe then breaks, which is not the test's
+    // failure; its exit code and output are.
+    child.stdin.on("error", (e: NodeJS.ErrnoException) => { if (e.code !== "EPIPE") reject(e); });
     child.stdin.end(stdin);
   });
 }
