@@ -7,8 +7,9 @@
 //
 // Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc q4k/q5k/q6k
 // _single_row, themselves llama.cpp's orders), so every output has exactly the bits a lone activation row gives:
-// the integer sums are exact whatever the instruction order (maddubs pairs, then vpdpwssd = madd + add), and the
-// float operations per pair are the same ones in the same order, eight pairs per vector:
+// the integer sums are exact whatever the instruction order (maddubs pairs, then vpdpwssd = madd + add; or vpdpbusd
+// quads packed into int16 pairs, which never saturate), and the float operations per pair are the same ones in the
+// same order, eight pairs per vector:
 //   Q4_K (llama.cpp's repacked order): per super-block seq = fma(float(isum), dw·da, seq) and
 //        msum = fma(float(mins), dmin·da, msum); the output is seq - msum;
 //        With t.gemm_order (llama.cpp's batched Q4_K kernel, ggml_gemm_q4_K_8x8_q8_K) the same two fused
