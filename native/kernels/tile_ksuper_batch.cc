@@ -418,16 +418,8 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
     const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-    // vpdpbusd's int32 lane m of a 64-element vector c holds elements 64c+4m .. +3 (|sum| <= 4·63·128, an int16),
-    // whose scale is 4c + m/4, and the single-row order's float lane m (< 8) takes lanes m and m+8 of every vector.
-    // So lanes m and m+8 of row 2j go as the int16 pair of int32 lane m, row 2j+1's as lane 8+m (one vpermt2w),
-    // and one vpdpwssd by the pairs of their scales gives both rows' eight sums: three multiplies per pair of rows
-    // where maddubs + dpwssd per row took four. pair_words: that word permutation; scale_words: the scale indices
-    // (4c added per vector) of each int16 lane.
-    const __m512i pair_words = _mm512_set_epi16(62, 46, 60, 44, 58, 42, 56, 40, 54, 38, 52, 36, 50, 34, 48, 32,
-                                                30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
-    const __m512i scale_words = _mm512_set_epi16(3, 1, 3, 1, 3, 1, 3, 1, 2, 0, 2, 0, 2, 0, 2, 0,
-                                                 3, 1, 3, 1, 3, 1, 3, 1, 2, 0, 2, 0, 2, 0, 2, 0);
+    const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
     __m512 lanes[kPairs];
     for (int j = 0; j < kPairs; j++) lanes[j] = acc[j];
     for (int64_t s = s0; s < s1; s++) {
@@ -435,7 +427,7 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
       const __m512i offset = _mm512_broadcast_i64x4(_mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)));
       const __m512i scales16 = _mm512_castsi256_si512(sc16);
-      __m512i isum[kPairs];
+      __m512i isum[N];
 #pragma GCC unroll 4
       for (int c = 0; c < 4; c++) {  // as decode_sb
         const int half = c / 2;
@@ -444,20 +436,19 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
         const __m512i levels = c % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45))
                                           : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
                                                             _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), scale_words), scales16);
-        auto act = [&](int i) { return _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64); };
-        for (int j = 0; j < kPairs; j++) {
-          const __m512i ta = _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j));
-          const __m512i tb = 2 * j + 1 < N ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j + 1)) : _mm512_setzero_si512();
-          const __m512i p = _mm512_permutex2var_epi16(ta, pair_words, tb);
-          isum[j] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[j], p, scales);
+        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales16);
+        for (int i = 0; i < N; i++) {
+          const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
+          isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
         }
       }
-      // Rows 2j and 2j+1 in the low and high 256 bits, plus the -32 offsets' sums, per lane.
+      // Rows 2j and 2j+1 in the low and high 256 bits: add_runs of each, plus the -32 offsets' sums, per lane.
       const ActSbWide& A = asb[s];
       const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(h2f(B.d)), _mm512_loadu_ps(A.d));
       for (int j = 0; j < kPairs; j++) {
-        const __m512i isum8 = _mm512_add_epi32(isum[j], _mm512_madd_epi16(_mm512_loadu_si512(A.bsums[2 * j]), offset));
+        const __m512i a = isum[2 * j], b = 2 * j + 1 < N ? isum[2 * j + 1] : _mm512_setzero_si512();
+        __m512i isum8 = _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE));
+        isum8 = _mm512_add_epi32(isum8, _mm512_madd_epi16(_mm512_loadu_si512(A.bsums[2 * j]), offset));
         // d·da of row 2j in the low 8 lanes, of row 2j+1 in the high 8.
         const __m512 ddj = _mm512_permutexvar_ps(_mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
                                                                   2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j), dd);
