@@ -205,8 +205,16 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       jb.act = jobs[size_t(j - 1)].act;
       continue;
     }
-    std::vector<uint8_t>& g = gathered[size_t(j)];
     const size_t rb = jb.layout.row_bytes;
+    // Consecutive rows (an expert's share of the MoE hidden rows, grouped by expert) are read in place.
+    const int32_t* rows = in[j].rows;
+    int run = 1;
+    while (run < in[j].n_act && rows[run] == rows[0] + run) run++;
+    if (run == in[j].n_act) {
+      jb.act += rb * size_t(rows[0]);
+      continue;
+    }
+    std::vector<uint8_t>& g = gathered[size_t(j)];
     g.resize(rb * size_t(in[j].n_act));
     for (int m = 0; m < in[j].n_act; m++) std::memcpy(g.data() + rb * size_t(m), jb.act + rb * size_t(in[j].rows[m]), rb);
     jb.act = g.data();
@@ -266,6 +274,14 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
       for (int64_t r0 = 0; r0 < rows; r0 += band) bands.push_back({j, r0, std::min(rows, r0 + band)});
     }
+    // Longest bands first, so that a section ends on short ones: the experts of a MoE step are one band each, from
+    // one activation row to a dozen, and in expert order a long one could come last and leave the other threads
+    // idle. Cost per weight byte ~ (decoding + one unit per activation row): the few-rows kernels' measured shape.
+    auto cost = [&](const Band& b) {
+      constexpr double kDecodeRows = 4;
+      return double(b.r1 - b.r0) * double(row_bytes(in[b.job].w->type, in[b.job].w->cols)) * (kDecodeRows + in[b.job].n_act);
+    };
+    std::stable_sort(bands.begin(), bands.end(), [&](const Band& a, const Band& b) { return cost(a) > cost(b); });
   }
 
   const Job* job_list = jobs.data();
