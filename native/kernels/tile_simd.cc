@@ -1049,6 +1049,10 @@ void tile(const TileArgs& t) {
     tile_ksuper_batch(t);
     return;
   }
+  if (f16_batch_applies(t)) {
+    tile_f16_batch(t);
+    return;
+  }
   static const bool has_bf16 = cpu_features().avx512bf16;
   if (bf16_dot_applies(t, has_bf16)) {
     tile_bf16(t);

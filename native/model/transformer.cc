@@ -33,11 +33,18 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
       m->gemm_order = cfg.batch_arithmetic;
     }
     // Experts sum every row as a lone row in either arithmetic (llama.cpp's mul_mat_id: gemv / vec_dot per row).
-    for (std::vector<Matrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})
+    for (std::vector<Matrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down}) {
       for (Matrix& m : *experts) {
         packed_.attach(m, pool);
         release_packed(m);
       }
+      // Unpacked experts (the K-quants) move to 2 MiB pages: a batched step streams nearly all of them.
+      if (w_.file_mapped && !experts->empty() && !(*experts)[0].packed) {
+        const uint8_t* file_rows = (*experts)[0].data;
+        expert_copies_.push_back(copy_experts(pool, *experts));
+        release_pages(file_rows, expert_copies_.back().size());
+      }
+    }
   }
 }
 

@@ -198,6 +198,7 @@ class Transformer {
   ModelConfig cfg_;
   ModelWeights w_;
   PackedWeights packed_;  // owns the packed copies w_'s matrices point to
+  std::vector<AnonymousMemory> expert_copies_;  // unpacked experts in 2 MiB pages (copy_experts)
   Activations main_;      // the engine thread's forward
   std::vector<std::unique_ptr<Lane>> lanes_;  // one per pool thread, made on the first split step
   std::vector<uint8_t> seen_seqs_;            // splits_by_sequence's scratch

@@ -267,3 +267,34 @@ test("Q4_K in llama.cpp's batched order (gemmOrder) and its one-row order (defau
   }
   assert.ok(defaultDiffers > 0, "the single-row order never differed: the test could not tell the orders apart");
 });
+
+// A decode step mixes the orders (a sequence whose row asks for llama.cpp's batched arithmetic beside lone-token
+// ones): the AVX-512 few-rows kernel then takes a tile of both, each run of rows of one order in its own pass. With
+// 1-3 rows every pattern of orders is checked against the reference of each row's own order, on data where the two
+// orders differ (so a row summed in the other order, or rows shifted between passes, fails).
+test("Q4_K tiles of 1-3 activation rows mixing both orders (gemmOrder per row): every output equals its row's order", () => {
+  const rand = prng(29);
+  let ordersDiffer = 0;
+  for (const cols of [256, 1024]) {
+    const w = randomWeights(rand, GgmlType.Q4_K, ROWS, cols);
+    const rowBytes = w.length / ROWS;
+    for (let nAct = 1; nAct <= 3; nAct++) {
+      const x = randomFloats(rand, nAct * cols);
+      const acts = Array.from({ length: nAct }, (_, m) => k.quantizeActivations(GgmlType.Q4_K, x.subarray(m * cols, (m + 1) * cols)));
+      for (let pattern = 0; pattern < 1 << nAct; pattern++) {
+        const orders = Uint8Array.from({ length: nAct }, (_, m) => (pattern >> m) & 1);
+        const y = k.matmul(GgmlType.Q4_K, w, ROWS, cols, x, nAct, "auto", undefined, orders);
+        for (let m = 0; m < nAct; m++)
+          for (let r = 0; r < ROWS; r++) {
+            const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
+            const want = q4kReference(row, acts[m]!, cols, orders[m] === 1);
+            assert.equal(y[m * ROWS + r], want, `cols ${cols} orders ${orders.join("")} act ${m} row ${r}`);
+            if (want !== q4kReference(row, acts[m]!, cols, orders[m] !== 1)) ordersDiffer++;
+          }
+      }
+    }
+  }
+  assert.ok(ordersDiffer > 0, "the two orders never differed: the test could not tell them apart");
+  assert.throws(() => k.matmul(GgmlType.Q4_K, new Uint8Array(144), 1, 256, new Float32Array(512), 2, "auto", undefined, new Uint8Array(3)),
+    /gemmOrder must hold one entry per activation row/);
+});
