@@ -126,6 +126,14 @@ bool tinyblas_shape(const Matrix& w, Variant v) {
   return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % (v == Variant::Avx512 ? 16 : 8) == 0);
 }
 
+// F16/BF16 batches whose AVX-512 kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the
+// tile gets all of them, so a band's weights come from memory once per cache-sized block rather than per 192 KB.
+bool blocks_activations(const Matrix& w, Variant v) {
+  if (v != Variant::Avx512) return false;
+  if (w.type == GGML_F16) return w.cols % 16 == 0;
+  return w.type == GGML_BF16 && w.cols % 32 == 0 && cpu_features().avx512bf16;
+}
+
 // Called after each row band of a matmul with the pool thread that ran it, the job, and the band's rows (their
 // outputs written).
 using BandHook = std::function<void(int thread, int job, int64_t r0, int64_t r1)>;
@@ -197,8 +205,16 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       jb.act = jobs[size_t(j - 1)].act;
       continue;
     }
-    std::vector<uint8_t>& g = gathered[size_t(j)];
     const size_t rb = jb.layout.row_bytes;
+    // Consecutive rows (an expert's share of the MoE hidden rows, grouped by expert) are read in place.
+    const int32_t* rows = in[j].rows;
+    int run = 1;
+    while (run < in[j].n_act && rows[run] == rows[0] + run) run++;
+    if (run == in[j].n_act) {
+      jb.act += rb * size_t(rows[0]);
+      continue;
+    }
+    std::vector<uint8_t>& g = gathered[size_t(j)];
     g.resize(rb * size_t(in[j].n_act));
     for (int m = 0; m < in[j].n_act; m++) std::memcpy(g.data() + rb * size_t(m), jb.act + rb * size_t(in[j].rows[m]), rb);
     jb.act = g.data();
@@ -258,6 +274,14 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       band = std::max<int64_t>(row_align, (band + row_align - 1) / row_align * row_align);
       for (int64_t r0 = 0; r0 < rows; r0 += band) bands.push_back({j, r0, std::min(rows, r0 + band)});
     }
+    // Longest bands first, so that a section ends on short ones: the experts of a MoE step are one band each, from
+    // one activation row to a dozen, and in expert order a long one could come last and leave the other threads
+    // idle. Cost per weight byte ~ (decoding + one unit per activation row): the few-rows kernels' measured shape.
+    auto cost = [&](const Band& b) {
+      constexpr double kDecodeRows = 4;
+      return double(b.r1 - b.r0) * double(row_bytes(in[b.job].w->type, in[b.job].w->cols)) * (kDecodeRows + in[b.job].n_act);
+    };
+    std::stable_sort(bands.begin(), bands.end(), [&](const Band& a, const Band& b) { return cost(a) > cost(b); });
   }
 
   const Job* job_list = jobs.data();
@@ -276,7 +300,9 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     // Rows summed alone: a float matrix takes one activation row per tile call (llama.cpp's ggml_vec_dot order);
     // the quantized kernels already give each row of a batch the bits it has alone.
     const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
-    const int act_chunk = one_by_one ? 1 : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
+    const int act_chunk = one_by_one ? 1
+                        : blocks_activations(w, variant) ? J.n_act
+                                                         : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
     // Q4_K rows of the two orders (gemm_rows): the AVX-512 batch kernel takes them together (each decoded weight
     // row serves both); other kernels get one tile per run of rows, over the band's weights, still in cache.
     const uint8_t* gemm_rows = J.gemm_rows;

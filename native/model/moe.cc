@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "../kernels/kernel_variants.h"
@@ -45,6 +46,43 @@ void route_row(const MoeConfig& cfg, const float* logits, float* probs, int32_t*
   for (int i = 0; i < k; i++) weights[i] = weights[i] / total;
 }
 
+// Rows of a step in chunks over the pool (routing, combining: per-row work the calling thread would otherwise run
+// alone while the other threads wait for the next section); few rows run on the calling thread.
+template <class Fn>
+void for_row_chunks(ThreadPool& pool, int rows, const Fn& fn) {
+  constexpr int kRowsPerTask = 8;
+  if (rows < 2 * kRowsPerTask || pool.size() == 1) return fn(0, rows);
+  pool.parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int task, int) {
+    fn(task * kRowsPerTask, std::min(rows, (task + 1) * kRowsPerTask));
+  });
+}
+
+// Row r of the output: each expert's output times its weight (ggml_mul), then the ranks added in order (ggml_add
+// chain): separate roundings, no fused multiply-add (this file is compiled without FMA).
+void combine_row(const MoeConfig& cfg, const MoeScratch& s, int r, int n_embd, float* o) {
+  const int k = cfg.n_expert_used, sff = cfg.n_ff_shared;
+  for (int i = 0; i < k; i++) {
+    const float wt = s.weights[size_t(r) * k + i];
+    const float* d = &s.down[size_t(s.pair_of[size_t(r) * k + i]) * n_embd];
+    if (i == 0)
+      for (int j = 0; j < n_embd; j++) o[j] = d[j] * wt;
+    else
+      for (int j = 0; j < n_embd; j++) {
+        const float term = d[j] * wt;
+        o[j] = o[j] + term;
+      }
+  }
+  if (sff == 0) return;
+  // The shared expert's output times its gate, sigmoid as llama.cpp writes it: silu(g) / g (ggml_silu of a
+  // one-element row: g / (1 + expf(-g))), then added to the experts' sum.
+  const float g = s.sh_gate_in[size_t(r)], gate = g / (1.0f + std::exp(-g)) / g;
+  const float* sh = &s.sh_out[size_t(r) * n_embd];
+  for (int j = 0; j < n_embd; j++) {
+    const float term = sh[j] * gate;
+    o[j] = o[j] + term;
+  }
+}
+
 }  // namespace
 
 std::vector<Matrix> split_experts(const Matrix& merged, int n_expert) {
@@ -60,17 +98,34 @@ std::vector<Matrix> split_experts(const Matrix& merged, int n_expert) {
   return out;
 }
 
+AnonymousMemory copy_experts(ThreadPool& pool, std::vector<Matrix>& experts) {
+  if (experts.empty()) return {};
+  const size_t each = size_t(experts[0].rows) * row_bytes(experts[0].type, experts[0].cols), total = each * experts.size();
+  AnonymousMemory copy(total);
+  const uint8_t* from = experts[0].data;
+  uint8_t* to = copy.data();
+  constexpr size_t kChunk = size_t(2) << 20;
+  pool.parallel_for(int((total + kChunk - 1) / kChunk), [&](int task, int) {
+    const size_t at = size_t(task) * kChunk;
+    std::memcpy(to + at, from + at, std::min(kChunk, total - at));
+  });
+  for (size_t e = 0; e < experts.size(); e++) experts[e].data = to + each * e;
+  return copy;
+}
+
 void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const float* xn, int rows, int n_embd, float* out,
              MoeScratch& s) {
   const int E = cfg.n_expert, k = cfg.n_expert_used, ff = cfg.n_ff_exp, pairs = rows * k;
   s.logits.resize(size_t(rows) * E);
   s.probs.resize(size_t(rows) * E);
-  s.order.resize(size_t(E));
+  s.order.resize(size_t(rows) * E);
   s.selected.resize(size_t(pairs));
   s.weights.resize(size_t(pairs));
   matmul(pool, w.router, xn, rows, s.logits.data());
-  for (int r = 0; r < rows; r++)
-    route_row(cfg, &s.logits[size_t(r) * E], &s.probs[size_t(r) * E], s.order.data(), &s.selected[size_t(r) * k], &s.weights[size_t(r) * k]);
+  for_row_chunks(pool, rows, [&](int r0, int r1) {
+    for (int r = r0; r < r1; r++)
+      route_row(cfg, &s.logits[size_t(r) * E], &s.probs[size_t(r) * E], &s.order[size_t(r) * E], &s.selected[size_t(r) * k], &s.weights[size_t(r) * k]);
+  });
 
   // Pairs (row, rank) grouped by expert, rows in order within an expert (as mul_mat_id groups them).
   s.count.assign(size_t(E), 0);
@@ -80,6 +135,8 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
   for (int e = 0; e < E; e++) s.start[size_t(e) + 1] = s.start[size_t(e)] + s.count[size_t(e)];
   s.pair_rows.resize(size_t(pairs));
   s.pair_of.resize(size_t(pairs));
+  s.pair_index.resize(size_t(pairs));
+  std::iota(s.pair_index.begin(), s.pair_index.end(), 0);
   for (int e = 0; e < E; e++) s.count[size_t(e)] = 0;
   for (int p = 0; p < pairs; p++) {
     const int e = s.selected[size_t(p)], at = s.start[size_t(e)] + s.count[size_t(e)]++;
@@ -134,35 +191,15 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
     const int c = s.count[size_t(e)];
     if (c == 0) continue;
     const size_t at = size_t(s.start[size_t(e)]);
-    s.jobs.push_back({&w.down[size_t(e)], &s.hidden[at * ff], nullptr, c, &s.down[at * n_embd], true});
+    // Every expert's rows of one input: hidden is converted once (over the pool when large), each expert reads
+    // its consecutive rows in place.
+    s.jobs.push_back({&w.down[size_t(e)], s.hidden.data(), &s.pair_index[at], c, &s.down[at * n_embd], true});
   }
   matmul_jobs(pool, s.jobs.data(), int(s.jobs.size()));
 
-  // Each expert's output times its weight (ggml_mul), then the ranks added in order (ggml_add chain): separate
-  // roundings, no fused multiply-add (this file is compiled without FMA).
-  for (int r = 0; r < rows; r++) {
-    float* o = out + size_t(r) * n_embd;
-    for (int i = 0; i < k; i++) {
-      const float wt = s.weights[size_t(r) * k + i];
-      const float* d = &s.down[size_t(s.pair_of[size_t(r) * k + i]) * n_embd];
-      if (i == 0)
-        for (int j = 0; j < n_embd; j++) o[j] = d[j] * wt;
-      else
-        for (int j = 0; j < n_embd; j++) {
-          const float term = d[j] * wt;
-          o[j] = o[j] + term;
-        }
-    }
-    if (sff == 0) continue;
-    // The shared expert's output times its gate, sigmoid as llama.cpp writes it: silu(g) / g (ggml_silu of a
-    // one-element row: g / (1 + expf(-g))), then added to the experts' sum.
-    const float g = s.sh_gate_in[size_t(r)], gate = g / (1.0f + std::exp(-g)) / g;
-    const float* sh = &s.sh_out[size_t(r) * n_embd];
-    for (int j = 0; j < n_embd; j++) {
-      const float term = sh[j] * gate;
-      o[j] = o[j] + term;
-    }
-  }
+  for_row_chunks(pool, rows, [&](int r0, int r1) {
+    for (int r = r0; r < r1; r++) combine_row(cfg, s, r, n_embd, out + size_t(r) * n_embd);
+  });
 }
 
 }  // namespace ir

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../anonymous_memory.h"
 #include "../kernels/matmul.h"
 #include "../thread_pool.h"
 
@@ -33,10 +34,11 @@ struct MoeWeights {
 struct MoeScratch {
   std::vector<float> logits, probs, weights;  // [rows][n_expert], [rows][n_expert], [rows][n_expert_used]
   std::vector<int32_t> selected;              // [rows][n_expert_used]: expert of each rank
-  std::vector<int32_t> order;                 // the experts of a row, sorted by probability
+  std::vector<int32_t> order;                 // [rows][n_expert]: the experts of a row, sorted by probability
   std::vector<int32_t> count, start;          // per expert: how many (row, rank) pairs it has, where they begin
   std::vector<int32_t> pair_rows;             // [pairs]: the token row of each pair, grouped by expert
   std::vector<int32_t> pair_of;               // [rows][n_expert_used]: the pair index of (row, rank)
+  std::vector<int32_t> pair_index;            // 0, 1, 2, ...: each expert's rows of hidden for down
   std::vector<float> gate, up, hidden, down;  // [pairs][n_ff_exp] x3, [pairs][n_embd]
   std::vector<float> sh_gate_in, sh_gate, sh_up, sh_hidden, sh_out;  // the shared expert's: [rows], [rows][n_ff_shared] x3, [rows][n_embd]
   std::vector<MatmulJob> jobs;
@@ -50,5 +52,10 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
 
 // Expert rows of a merged [n_expert][rows][cols] tensor as one matrix per expert.
 std::vector<Matrix> split_experts(const Matrix& merged, int n_expert);
+
+// Copies a merged tensor's experts (split_experts' matrices, contiguous) into anonymous memory in 2 MiB pages over
+// the pool and points the matrices there; the caller releases the file's pages (weights resident once). A batched
+// step reads every expert once per layer from memory: with 4 KiB file pages each page of a stream missed the TLB.
+AnonymousMemory copy_experts(ThreadPool& pool, std::vector<Matrix>& experts);
 
 }  // namespace ir
