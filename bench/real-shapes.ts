@@ -6,7 +6,8 @@
 //   and Llama-3.2-1B Q4_K_M); peak RSS of `generate -n 16` against llama-completion's, and load-to-first-token
 //   (wall time of a fresh process generating one token).
 //   usage: npx tsx bench/real-shapes.ts [--rounds 3] [--threads 2] [-n 64] [--shapes id,...] [--formats Q4_K_M,...]
-//          [--batched-rounds 2] [--no-batched] [--no-memory] [--layers N]
+//          [--batched-rounds 2] [--no-batched] [--no-memory] [--no-speed] [--layers N]
+//   --no-speed: peak RSS and load-to-first-token only (memory barely depends on the machine's load; speed does)
 //   --layers N: files cut to their first N layers (a per-layer speed figure for shapes too big to write whole here)
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     "batched-rounds": { type: "string", default: "2" },
     "no-batched": { type: "boolean", default: false },
     "no-memory": { type: "boolean", default: false },
+    "no-speed": { type: "boolean", default: false },
     layers: { type: "string" },
   },
 });
@@ -47,12 +49,14 @@ for (const id of shapes) {
     const ours = { tg: [] as number[], pp128: [] as number[], pp512: [] as number[], rss: [] as number[], ttft: [] as number[] };
     const llama = { tg: [] as number[], pp128: [] as number[], pp512: [] as number[], rss: [] as number[], ttft: [] as number[] };
     for (let r = 0; r < rounds; r++) {
-      const o128 = inferReplBench(file, ["-t", String(threads), "-p", "128", "-n", String(tg), "-r", "1"]);
-      const l128 = llamaBench(tools, file, threads, 128, tg);
-      const o512 = inferReplBench(file, ["-t", String(threads), "-p", "512", "-n", "0", "-r", "1"]);
-      const l512 = llamaBench(tools, file, threads, 512, 0);
-      ours.tg.push(o128.tg_tokens_per_s), ours.pp128.push(o128.pp_tokens_per_s), ours.pp512.push(o512.pp_tokens_per_s);
-      llama.tg.push(l128.tg), llama.pp128.push(l128.pp), llama.pp512.push(l512.pp);
+      if (!values["no-speed"]) {
+        const o128 = inferReplBench(file, ["-t", String(threads), "-p", "128", "-n", String(tg), "-r", "1"]);
+        const l128 = llamaBench(tools, file, threads, 128, tg);
+        const o512 = inferReplBench(file, ["-t", String(threads), "-p", "512", "-n", "0", "-r", "1"]);
+        const l512 = llamaBench(tools, file, threads, 512, 0);
+        ours.tg.push(o128.tg_tokens_per_s), ours.pp128.push(o128.pp_tokens_per_s), ours.pp512.push(o512.pp_tokens_per_s);
+        llama.tg.push(l128.tg), llama.pp128.push(l128.pp), llama.pp512.push(l512.pp);
+      }
       if (!values["no-memory"]) {
         const gen = (n: number) => ["generate", "-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads)];
         const completion = (n: number) => ["-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads), "-no-cnv"];
@@ -68,10 +72,12 @@ for (const id of shapes) {
       ? "| — | —"
       : `| ${fmt(medianRatio(ours.rss, llama.rss), 2)}x (${fmt(median(ours.rss) / 2 ** 30, 2)} vs ${fmt(median(llama.rss) / 2 ** 30, 2)} GiB) ` +
         `| ${fmt(medianRatio(llama.ttft, ours.ttft), 2)}x (${fmt(median(ours.ttft), 2)} vs ${fmt(median(llama.ttft), 2)} s)`;
-    const row =
-      `| ${name} | ${fmt(medianRatio(ours.tg, llama.tg), 2)}x (${fmt(median(ours.tg))} vs ${fmt(median(llama.tg))} t/s; ` +
-      `${fmt(gbs(ours.tg))} vs ${fmt(gbs(llama.tg))} GB/s = ${pct(ours.tg)}% vs ${pct(llama.tg)}%) ` +
-      `| ${fmt(medianRatio(ours.pp128, llama.pp128), 2)}x | ${fmt(medianRatio(ours.pp512, llama.pp512), 2)}x ${memory} |`;
+    const speed = values["no-speed"]
+      ? "— | — | —"
+      : `${fmt(medianRatio(ours.tg, llama.tg), 2)}x (${fmt(median(ours.tg))} vs ${fmt(median(llama.tg))} t/s; ` +
+        `${fmt(gbs(ours.tg))} vs ${fmt(gbs(llama.tg))} GB/s = ${pct(ours.tg)}% vs ${pct(llama.tg)}%) ` +
+        `| ${fmt(medianRatio(ours.pp128, llama.pp128), 2)}x | ${fmt(medianRatio(ours.pp512, llama.pp512), 2)}x`;
+    const row = `| ${name} | ${speed} ${memory} |`;
     rows.push(row);
     console.log(row);
   }

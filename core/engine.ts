@@ -469,6 +469,8 @@ function loadDraftModel(
   if (model.hparams.nVocab !== target.hparams.nVocab) {
     throw new RangeError(`the draft model has ${model.hparams.nVocab} tokens but the target has ${target.hparams.nVocab}: they must share a vocabulary`);
   }
+  // Drafting and verifying alternate every step: one head's bytes between them instead of two stay in cache.
+  model.shareHeadWith(target);
   const kv = model.createKvCache(nBlocks, blockSize, kvType);
   const weightBytes = model.file.tensors.reduce((a, t) => a + t.nBytes, 0);
   return {

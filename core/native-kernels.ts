@@ -32,10 +32,10 @@ export interface NativeKernels {
   /**
    * y[m * rows + r] = dot(weight row r, x row m). With `packed` (from pack), the avx512 variant computes from it
    * (the same results); other variants ignore it. `gemmOrder`: Q4_K sums in llama.cpp's batched kernel's order
-   * (Matrix::gemm_order).
+   * (Matrix::gemm_order), for every activation row (true) or per row (nAct entries, nonzero: the batched order).
    */
   matmul(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number,
-    variant?: KernelVariant | "auto", packed?: Uint8Array, gemmOrder?: boolean): Float32Array;
+    variant?: KernelVariant | "auto", packed?: Uint8Array, gemmOrder?: boolean | Uint8Array): Float32Array;
   /**
    * Per activation row, the index of the largest of matmul's outputs (first of equal maxima, -1 if none is a
    * number above -Infinity); with a packed Q8_0 matrix, or a float matrix (F32/F16/BF16, through a Q8_0 copy made

@@ -112,6 +112,11 @@ export interface NativeModel {
   setExitHead(tokenIds: Int32Array): void;
   /** Head rows (token ids) of batches with draftHead set; empty = none. */
   setDraftHead(tokenIds: Int32Array): void;
+  /**
+   * A draft model: reads the target's argmax estimate copy of its head instead of its own packed head when the two
+   * hold the same bytes (its own is freed, and the target kept alive). Returns whether it does.
+   */
+  shareHeadWith(target: NativeModel): boolean;
   /** LongRoPE: the long factors (true) or the short ones (the default); no effect without LongRoPE factors. */
   useLongRope(long: boolean): void;
 }

@@ -32,6 +32,11 @@ double get_double(const Napi::Object& o, const char* key) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The addon's classes (instance data), to tell its objects from look-alikes before unwrapping them.
+struct Classes {
+  Napi::FunctionReference kv_cache, model;
+};
+
 class KvCache : public Napi::ObjectWrap<KvCache> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -216,6 +221,7 @@ class Model : public Napi::ObjectWrap<Model> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Model", {InstanceMethod("forward", &Model::Forward), InstanceMethod("setExitHead", &Model::SetExitHead),
                                      InstanceMethod("setDraftHead", &Model::SetDraftHead),
+                                     InstanceMethod("shareHeadWith", &Model::ShareHeadWith),
                                      InstanceMethod("useLongRope", &Model::UseLongRope)});
   }
 
@@ -307,6 +313,21 @@ class Model : public Napi::ObjectWrap<Model> {
     return set_head_rows(info, "setDraftHead", [](Transformer& net, const std::vector<int32_t>& rows) { net.set_draft_head(rows, engine_pool()); });
   }
 
+  // draft.shareHeadWith(target: Model): boolean — Transformer::share_head_with; the draft then keeps the target alive.
+  Napi::Value ShareHeadWith(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(env.GetInstanceData<Classes>()->model.Value())) {
+      Napi::TypeError::New(env, "shareHeadWith(target) expects a Model").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Model* target = Model::Unwrap(info[0].As<Napi::Object>());
+    if (!net_ || !target->net_ || target == this) return Napi::Boolean::New(env, false);
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    if (!net_->share_head_with(*target->net_)) return Napi::Boolean::New(env, false);
+    head_owner_ = Napi::Persistent(info[0].As<Napi::Object>());
+    return Napi::Boolean::New(env, true);
+  }
+
   // model.useLongRope(long: boolean): LongRoPE's long factors (contexts past the original length) or short ones.
   Napi::Value UseLongRope(const Napi::CallbackInfo& info) {
     if (net_) {
@@ -337,6 +358,7 @@ class Model : public Napi::ObjectWrap<Model> {
 
   std::unique_ptr<MappedFile> file_;
   std::unique_ptr<Transformer> net_;
+  Napi::ObjectReference head_owner_;  // the model whose head copy net_ reads (shareHeadWith)
   friend class ForwardWorker;
 };
 
@@ -469,7 +491,7 @@ Napi::Value Model::Forward(const Napi::CallbackInfo& info) {
     if (!net_) throw std::invalid_argument("the model failed to load");
     if (!info[0].IsObject() || !info[1].IsObject()) throw std::invalid_argument("forward(kvCache, batch) expects two objects");
     auto kv_obj = info[0].As<Napi::Object>();
-    if (!kv_obj.InstanceOf(env.GetInstanceData<Napi::FunctionReference>()->Value()))
+    if (!kv_obj.InstanceOf(env.GetInstanceData<Classes>()->kv_cache.Value()))
       throw std::invalid_argument("forward: the first argument is not a KvCache");
     KvCache* kv = KvCache::Unwrap(kv_obj);
     if (!kv->pool()) throw std::invalid_argument("the KvCache failed to initialize");
@@ -499,10 +521,10 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function kv = KvCache::Define(env);
-  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(kv)));
+  Napi::Function kv = KvCache::Define(env), model = Model::Define(env);
+  env.SetInstanceData(new Classes{Napi::Persistent(kv), Napi::Persistent(model)});
   exports.Set("KvCache", kv);
-  exports.Set("Model", Model::Define(env));
+  exports.Set("Model", model);
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   register_kernel_api(env, exports);
   return exports;

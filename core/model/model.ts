@@ -93,6 +93,15 @@ export class Model {
     this.nativeModel.setDraftHead(tokenIds);
   }
 
+  /**
+   * As a draft model of `target`: drafts on the target's Q8_0 estimate copy of its head when that copy holds exactly
+   * this model's packed Q8_0 head (a q4_0/q8_0 file quantized from the f32/f16/bf16 target), so that drafting and
+   * verifying read one head, not two. Returns whether the head is shared; outputs are unchanged either way.
+   */
+  shareHeadWith(target: Model): boolean {
+    return this.nativeModel.shareHeadWith(target.nativeModel);
+  }
+
   /** Head rows (token ids) the early-exit confidence test uses; empty = the full head. */
   setExitHead(tokenIds: Int32Array): void {
     this.nativeModel.setExitHead(tokenIds);

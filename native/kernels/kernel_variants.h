@@ -70,6 +70,10 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
 // (with t.gemm_order, Q4_K the bits of llama.cpp's batched order).
 bool ksuper_batch_supports(int wtype);
 void tile_ksuper_batch(const TileArgs& t);
+// F16 weights against 2+ activation rows in llama.cpp's AVX-512 tinyBLAS order (tile_f16_batch.cc, blocked as
+// tinyblas_gemm.h says): k % 16 == 0, as tinyBLAS takes them.
+bool f16_batch_applies(const TileArgs& t);
+void tile_f16_batch(const TileArgs& t);
 // BF16 weights with AVX512-BF16's vdpbf16ps in llama.cpp's zen4 orders (tile_bf16.cc): ggml_vec_dot_bf16 for one
 // activation row, tinyBLAS for several (k % 32 == 0).
 bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16);

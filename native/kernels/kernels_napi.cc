@@ -185,8 +185,19 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     auto y = Napi::Float32Array::New(info.Env(), size_t(a.n_act) * size_t(a.rows));
     std::lock_guard<std::mutex> lock(engine_mutex());
     Matrix w{a.weights.Data(), a.type, a.rows, a.cols, packed};
-    w.gemm_order = info.Length() > 8 && info[8].ToBoolean();
-    matmul_variant(engine_pool(), w, a.x.Data(), a.n_act, y.Data(), variant);
+    // gemmOrder: one Q4_K order for every row (a boolean), or one per activation row (a Uint8Array, nonzero: the
+    // batched order), as a step mixes them (matmul_group's gemm_rows).
+    const uint8_t* gemm_rows = nullptr;
+    if (info.Length() > 8 && info[8].IsTypedArray()) {
+      const auto orders = arg_u8(info, 8, "gemmOrder");
+      if (orders.ElementLength() != size_t(a.n_act)) throw std::invalid_argument("matmul: gemmOrder must hold one entry per activation row (nAct)");
+      gemm_rows = orders.Data();
+    } else {
+      w.gemm_order = info.Length() > 8 && info[8].ToBoolean();
+    }
+    const Matrix* ws[1] = {&w};
+    float* ys[1] = {y.Data()};
+    matmul_group(engine_pool(), ws, ys, 1, a.x.Data(), a.n_act, variant, gemm_rows);
     return y;
   });
 }

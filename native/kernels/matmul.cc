@@ -126,6 +126,14 @@ bool tinyblas_shape(const Matrix& w, Variant v) {
   return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % (v == Variant::Avx512 ? 16 : 8) == 0);
 }
 
+// F16/BF16 batches whose AVX-512 kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the
+// tile gets all of them, so a band's weights come from memory once per cache-sized block rather than per 192 KB.
+bool blocks_activations(const Matrix& w, Variant v) {
+  if (v != Variant::Avx512) return false;
+  if (w.type == GGML_F16) return w.cols % 16 == 0;
+  return w.type == GGML_BF16 && w.cols % 32 == 0 && cpu_features().avx512bf16;
+}
+
 // Called after each row band of a matmul with the pool thread that ran it, the job, and the band's rows (their
 // outputs written).
 using BandHook = std::function<void(int thread, int job, int64_t r0, int64_t r1)>;
@@ -292,7 +300,9 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     // Rows summed alone: a float matrix takes one activation row per tile call (llama.cpp's ggml_vec_dot order);
     // the quantized kernels already give each row of a batch the bits it has alone.
     const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
-    const int act_chunk = one_by_one ? 1 : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
+    const int act_chunk = one_by_one ? 1
+                        : blocks_activations(w, variant) ? J.n_act
+                                                         : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
     // Q4_K rows of the two orders (gemm_rows): the AVX-512 batch kernel takes them together (each decoded weight
     // row serves both); other kernels get one tile per run of rows, over the band's weights, still in cache.
     const uint8_t* gemm_rows = J.gemm_rows;

@@ -207,4 +207,13 @@ void PackedWeights::attach_argmax_shadow(Matrix& m, ThreadPool& pool) {
   m.shadow = shadows_.back().get();
 }
 
+bool PackedWeights::release(const uint8_t* p) {
+  for (auto it = buffers_.begin(); it != buffers_.end(); ++it)
+    if (it->data() == p) {
+      buffers_.erase(it);
+      return true;
+    }
+  return false;
+}
+
 }  // namespace ir

@@ -58,6 +58,8 @@ class PackedWeights {
   // Points m.shadow at a new Q8_0 estimate copy of a float matrix, for greedy steps (matmul_argmax), when the
   // AVX-512 variant is in use and the shape allows (rows a multiple of 16, columns of 32).
   void attach_argmax_shadow(Matrix& m, ThreadPool& pool);
+  // Frees the packed copy starting at p (a matrix now points elsewhere); false if no buffer of this object starts there.
+  bool release(const uint8_t* p);
 
  private:
   std::vector<AnonymousMemory> buffers_;

@@ -4,15 +4,21 @@
 // - one activation row (ggml_vec_dot_bf16): two accumulators over 64-element steps, each reduced
 //   (_mm512_reduce_add_ps) and added in double, the leftover elements' f32 products added in double;
 // - 2+ activation rows with k % 32 == 0 (llamafile's tinyBLAS<32, __m512, __m512bh>): one accumulator per
-//   (weight row, activation row) pair over 32-element steps, reduced once.
+//   (weight row, activation row) pair over 32-element steps, reduced once (tinyblas_gemm.h's blocking).
 // The instruction itself is used: its rounding is the hardware's, on the CPU both run on.
 #include "intrinsics.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "../ggml_types.h"
 #include "kernel_variants.h"
+
+// Everything below may use AVX512-BF16: tile_bf16 runs only where the CPU has it (bf16_dot_applies). The standard
+// headers are included above, so none of their inline functions is compiled for it.
+#pragma GCC target("avx512bf16")
+#include "tinyblas_gemm.h"
 
 namespace ir {
 namespace avx512 {
@@ -20,7 +26,10 @@ namespace {
 
 // The activations arrive as f32 values already rounded to bf16 (vec_dot_type): their top halves are exact.
 void to_bf16(const float* a, int64_t n, uint16_t* out) {
-  for (int64_t i = 0; i < n; i++) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_loadu_si512(a + i), 16)));
+  for (; i < n; i++) {
     uint32_t bits;
     std::memcpy(&bits, a + i, 4);
     out[i] = uint16_t(bits >> 16);
@@ -34,11 +43,11 @@ inline float bf16_value(uint16_t h) {
   return f;
 }
 
-__attribute__((target("avx512f,avx512bf16"))) inline __m512 dp(__m512 acc, const uint16_t* w, const uint16_t* a) {
+inline __m512 dp(__m512 acc, const uint16_t* w, const uint16_t* a) {
   return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(w), (__m512bh)_mm512_loadu_si512(a));
 }
 
-__attribute__((target("avx512f,avx512bf16"))) float vec_dot_bf16(const uint16_t* w, const uint16_t* a, const float* af, int64_t k) {
+float vec_dot_bf16(const uint16_t* w, const uint16_t* a, const float* af, int64_t k) {
   __m512 c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 64 <= k; i += 64) {
@@ -52,15 +61,15 @@ __attribute__((target("avx512f,avx512bf16"))) float vec_dot_bf16(const uint16_t*
   return float(sum);
 }
 
-// Up to 4 activation rows against one weight row, one accumulator chain per pair.
-template <int MA>
-__attribute__((target("avx512f,avx512bf16"))) void tinyblas_bf16(const uint16_t* w, const uint16_t* const* a, int64_t k, float* out) {
-  __m512 acc[MA];
-  for (int i = 0; i < MA; i++) acc[i] = _mm512_setzero_ps();
-  for (int64_t l = 0; l < k; l += 32)
-    for (int i = 0; i < MA; i++) acc[i] = dp(acc[i], w + l, a[i] + l);
-  for (int i = 0; i < MA; i++) out[i] = _mm512_reduce_add_ps(acc[i]);
-}
+struct Bf16Op {
+  using Act = uint16_t;
+  using WVec = __m512bh;
+  using AVec = __m512bh;
+  static constexpr int kStep = 32;
+  static WVec load_w(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+  static AVec load_a(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+  static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_dpbf16_ps(acc, w, a); }
+};
 
 }  // namespace
 
@@ -73,28 +82,11 @@ void tile_bf16(const TileArgs& t) {
   act.resize(size_t(t.n_act) * size_t(t.k));
   const auto* af = reinterpret_cast<const float*>(t.act);
   to_bf16(af, int64_t(t.n_act) * t.k, act.data());
-  for (int r = 0; r < t.nw; r++) {
-    const auto* w = reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow);
-    if (t.single_row) {
-      t.y[r] = vec_dot_bf16(w, act.data(), af, t.k);
-      continue;
-    }
-    int m = 0;
-    for (; m < t.n_act;) {
-      const uint16_t* rows[4];
-      float out[4];
-      const int n = t.n_act - m < 4 ? t.n_act - m : 4;
-      for (int i = 0; i < n; i++) rows[i] = act.data() + size_t(m + i) * size_t(t.k);
-      switch (n) {
-        case 4: tinyblas_bf16<4>(w, rows, t.k, out); break;
-        case 3: tinyblas_bf16<3>(w, rows, t.k, out); break;
-        case 2: tinyblas_bf16<2>(w, rows, t.k, out); break;
-        default: tinyblas_bf16<1>(w, rows, t.k, out); break;
-      }
-      for (int i = 0; i < n; i++) t.y[int64_t(m + i) * t.ldy + r] = out[i];
-      m += n;
-    }
+  if (!t.single_row) {
+    tinyblas::gemm<Bf16Op>(t, act.data());
+    return;
   }
+  for (int r = 0; r < t.nw; r++) t.y[r] = vec_dot_bf16(reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow), act.data(), af, t.k);
 }
 
 }  // namespace avx512

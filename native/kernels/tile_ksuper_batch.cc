@@ -7,8 +7,9 @@
 //
 // Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc q4k/q5k/q6k
 // _single_row, themselves llama.cpp's orders), so every output has exactly the bits a lone activation row gives:
-// the integer sums are exact whatever the instruction order (maddubs pairs, then vpdpwssd = madd + add), and the
-// float operations per pair are the same ones in the same order, eight pairs per vector:
+// the integer sums are exact whatever the instruction order (maddubs pairs, then vpdpwssd = madd + add; or vpdpbusd
+// quads packed into int16 pairs, which never saturate), and the float operations per pair are the same ones in the
+// same order, eight pairs per vector:
 //   Q4_K (llama.cpp's repacked order): per super-block seq = fma(float(isum), dw·da, seq) and
 //        msum = fma(float(mins), dmin·da, msum); the output is seq - msum;
 //        With t.gemm_order (llama.cpp's batched Q4_K kernel, ggml_gemm_q4_K_8x8_q8_K) the same two fused
@@ -334,20 +335,34 @@ struct ActSbWide {
 template <int kType>
 constexpr int kWideAcc = kType == GGML_Q4_K ? 2 : kLanes;
 
-// Lane i = the sum of the 16 int32 lanes of v[i] (i < N <= 16; the other lanes are zero).
+// Lane i = the sum of row i's eight int32 lanes in the pair sums p (i < N <= 16; the other lanes are zero). Each
+// 128-bit lane of p[j] holds row 2j's partial sums in int32 lanes 0 and 1, row 2j+1's in 2 and 3 (the vpackssdw
+// order wide_pass leaves them in). Adding each vector's neighbouring lanes and blending two vectors gives
+// lane_sums16's quads (in the row order 0, 2, 1, 3), whose tail follows; one in-lane shuffle restores the order.
 template <int N>
-__attribute__((always_inline)) inline __m512i lane_sums_wide(const __m512i (&v)[N]) {
-  constexpr int kLow = N < kLanes ? N : kLanes;
-  __m512i lo[kLow];
-  for (int i = 0; i < kLow; i++) lo[i] = v[i];
-  const __m512i low = _mm512_zextsi256_si512(lane_sums16<kLow>(lo));
-  if constexpr (N <= kLanes) {
-    return low;
+__attribute__((always_inline)) inline __m512i lane_sums_pairs(const __m512i (&p)[(N + 1) / 2]) {
+  constexpr int kPairs = (N + 1) / 2;
+  const __m512i z = _mm512_setzero_si512();
+  __m512i q[8];
+  for (int j = 0; j < 8; j++) q[j] = j < kPairs ? _mm512_add_epi32(p[j], _mm512_shuffle_epi32(p[j], _MM_PERM_CDAB)) : z;
+  auto quads = [&](int g) {  // rows 4g .. 4g+3: lanes 0, 2 of each 128 bits from q[2g], lanes 1, 3 from q[2g+1]
+    return _mm512_mask_blend_epi32(0xAAAA, q[2 * g], q[2 * g + 1]);
+  };
+  __m512i r;
+  if constexpr (N <= 4) {
+    const __m512i u0 = quads(0);
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u0), _mm512_extracti64x4_epi64(u0, 1));
+    r = _mm512_zextsi128_si512(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
   } else {
-    __m512i hi[N - kLanes];
-    for (int i = 0; i < N - kLanes; i++) hi[i] = v[kLanes + i];
-    return _mm512_inserti64x4(low, lane_sums16<N - kLanes>(hi), 1);
+    auto eight = [&](int g) {  // rows 8g .. 8g+7 in the low 256 bits, as lane_sums16's tail
+      const __m512i u0 = quads(2 * g), u1 = quads(2 * g + 1);
+      const __m512i w = _mm512_add_epi32(_mm512_shuffle_i32x4(u0, u1, 0x88), _mm512_shuffle_i32x4(u0, u1, 0xDD));
+      return _mm512_castsi512_si256(_mm512_add_epi32(_mm512_shuffle_i32x4(w, w, 0x08), _mm512_shuffle_i32x4(w, w, 0x0D)));
+    };
+    r = _mm512_zextsi256_si512(eight(0));
+    if constexpr (N > kLanes) r = _mm512_inserti64x4(r, eight(1), 1);
   }
+  return _mm512_shuffle_epi32(r, _MM_PERM_DBCA);
 }
 
 // Super-blocks [s0, s1) of one weight row, the sums so far in acc (carried from one range to the next, so the steps
@@ -365,21 +380,29 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
       uint32_t u[4];  // scales 0..7 as bytes of u[0..1], mins of u[2..3]
       k4_scales_mins(b->scales, u);
       const __m512i sc8 = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
-      __m512i isum[N];
+      constexpr int kPairs = (N + 1) / 2;
+      __m512i isum[kPairs];
 #pragma GCC unroll 4
       for (int c = 0; c < 4; c++) {  // as decode_sb: low nibbles sub-block 2c, high 2c+1
         const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * c)));
         const __m512i levels = _mm512_and_si512(_mm512_srlv_epi64(v, nibble_shift), low4);
         const __m512i scales = _mm512_shuffle_epi8(sc8, _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(short(0xFF00 | (2 * c))),
                                                                                 _mm512_set1_epi16(short(0xFF00 | (2 * c + 1)))));
-        for (int i = 0; i < N; i++) {
-          const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
-          isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+        // Per row, vpdpbusd's sums of four level·activation products (|sum| <= 4·15·128, an int16), two rows packed
+        // into one vector of int16 lanes, then one vpdpwssd by the scales for both: three multiplies per pair of
+        // rows where maddubs + dpwssd per row took four. The scales still meet 32-element sub-blocks (vpackssdw keeps
+        // 128-bit lanes), and the super-block's integer sum is the same number.
+        auto act = [&](int i) { return _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64); };
+        for (int j = 0; j < kPairs; j++) {
+          const __m512i ta = _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j));
+          const __m512i tb = 2 * j + 1 < N ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j + 1)) : _mm512_setzero_si512();
+          const __m512i p = _mm512_packs_epi32(ta, tb);
+          isum[j] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[j], p, scales);
         }
       }
       const ActSbWide& A = asb[s];
       const __m512 ad = _mm512_loadu_ps(A.d);
-      seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_sums_wide<N>(isum)), _mm512_mul_ps(_mm512_set1_ps(h2f(b->d)), ad), seq);
+      seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_sums_pairs<N>(isum)), _mm512_mul_ps(_mm512_set1_ps(h2f(b->d)), ad), seq);
       __m512i mins = _mm512_setzero_si512();
       for (int p = 0; p < 4; p++) {  // int16 pair (min 2p, min 2p+1) against the pair of 32-element sums
         const uint32_t m = p < 2 ? u[2] >> (16 * p) : u[3] >> (16 * (p - 2));
@@ -395,8 +418,16 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
     const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-    const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
-                                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    // vpdpbusd's int32 lane m of a 64-element vector c holds elements 64c+4m .. +3 (|sum| <= 4·63·128, an int16),
+    // whose scale is 4c + m/4, and the single-row order's float lane m (< 8) takes lanes m and m+8 of every vector.
+    // So lanes m and m+8 of row 2j go as the int16 pair of int32 lane m, row 2j+1's as lane 8+m (one vpermt2w),
+    // and one vpdpwssd by the pairs of their scales gives both rows' eight sums: three multiplies per pair of rows
+    // where maddubs + dpwssd per row took four. pair_words: that word permutation; scale_words: the scale indices
+    // (4c added per vector) of each int16 lane.
+    const __m512i pair_words = _mm512_set_epi16(62, 46, 60, 44, 58, 42, 56, 40, 54, 38, 52, 36, 50, 34, 48, 32,
+                                                30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+    const __m512i scale_words = _mm512_set_epi16(3, 1, 3, 1, 3, 1, 3, 1, 2, 0, 2, 0, 2, 0, 2, 0,
+                                                 3, 1, 3, 1, 3, 1, 3, 1, 2, 0, 2, 0, 2, 0, 2, 0);
     __m512 lanes[kPairs];
     for (int j = 0; j < kPairs; j++) lanes[j] = acc[j];
     for (int64_t s = s0; s < s1; s++) {
@@ -404,7 +435,7 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
       const __m512i offset = _mm512_broadcast_i64x4(_mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)));
       const __m512i scales16 = _mm512_castsi256_si512(sc16);
-      __m512i isum[N];
+      __m512i isum[kPairs];
 #pragma GCC unroll 4
       for (int c = 0; c < 4; c++) {  // as decode_sb
         const int half = c / 2;
@@ -413,19 +444,20 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
         const __m512i levels = c % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45))
                                           : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
                                                             _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales16);
-        for (int i = 0; i < N; i++) {
-          const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
-          isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), scale_words), scales16);
+        auto act = [&](int i) { return _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64); };
+        for (int j = 0; j < kPairs; j++) {
+          const __m512i ta = _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j));
+          const __m512i tb = 2 * j + 1 < N ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j + 1)) : _mm512_setzero_si512();
+          const __m512i p = _mm512_permutex2var_epi16(ta, pair_words, tb);
+          isum[j] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[j], p, scales);
         }
       }
-      // Rows 2j and 2j+1 in the low and high 256 bits: add_runs of each, plus the -32 offsets' sums, per lane.
+      // Rows 2j and 2j+1 in the low and high 256 bits, plus the -32 offsets' sums, per lane.
       const ActSbWide& A = asb[s];
       const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(h2f(B.d)), _mm512_loadu_ps(A.d));
       for (int j = 0; j < kPairs; j++) {
-        const __m512i a = isum[2 * j], b = 2 * j + 1 < N ? isum[2 * j + 1] : _mm512_setzero_si512();
-        __m512i isum8 = _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE));
-        isum8 = _mm512_add_epi32(isum8, _mm512_madd_epi16(_mm512_loadu_si512(A.bsums[2 * j]), offset));
+        const __m512i isum8 = _mm512_add_epi32(isum[j], _mm512_madd_epi16(_mm512_loadu_si512(A.bsums[2 * j]), offset));
         // d·da of row 2j in the low 8 lanes, of row 2j+1 in the high 8.
         const __m512 ddj = _mm512_permutexvar_ps(_mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
                                                                   2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j), dd);

@@ -401,6 +401,38 @@ void float_group(const float* const* wr, int64_t k, const TileArgs& t, int m0) {
     for (int i = 0; i < MA; i++) t.y[int64_t(m0 + i) * t.ldy + r] = out[r][i];
 }
 
+// A streamed weight row (TileArgs::stream_rows) meets up to kStreamActs activation rows in one pass, the passes
+// as even as can be (9 rows: 5 + 4, not 8 + 1): each pair keeps its own accumulator (float_group's sums, bit for
+// bit), and a pass of one or two rows is a latency-bound chain (18 dependent FMAs for k = 288). A speculative
+// verify's 5 rows took a pass of 4 and one of 1 (5-row verify of stories15M-f32, one thread: ~12% faster in one).
+constexpr int kStreamActs = IR_AVX512 ? 8 : 4;
+
+void stream_pass(const float* const* wr, int64_t k, const TileArgs& t, int m0, int n) {
+  switch (n) {
+    case 1: float_group<1, 1>(wr, k, t, m0); break;
+    case 2: float_group<1, 2>(wr, k, t, m0); break;
+    case 3: float_group<1, 3>(wr, k, t, m0); break;
+    case 4: float_group<1, 4>(wr, k, t, m0); break;
+#if IR_AVX512
+    case 5: float_group<1, 5>(wr, k, t, m0); break;
+    case 6: float_group<1, 6>(wr, k, t, m0); break;
+    case 7: float_group<1, 7>(wr, k, t, m0); break;
+    case 8: float_group<1, 8>(wr, k, t, m0); break;
+#endif
+    default: break;
+  }
+}
+
+// One streamed weight row (outputs in column 0 of t.y) against all of t's activation rows.
+void stream_float_row(const float* w, int64_t k, const TileArgs& t) {
+  const int passes = (t.n_act + kStreamActs - 1) / kStreamActs;
+  for (int p = 0, m = 0; p < passes; p++) {
+    const int n = (t.n_act - m) / (passes - p);  // the rows left, shared evenly by the passes left
+    stream_pass(&w, k, t, m, n);
+    m += n;
+  }
+}
+
 // llama.cpp's float matmuls take two paths: ggml_vec_dot_* for a single activation row (decode), tinyBLAS for
 // more. Following the same split keeps results identical to it in both cases.
 template <int NW>
@@ -413,17 +445,7 @@ void tile_float(const float* const* wr, int64_t k, const TileArgs& t) {
     for (int r = 0; r < NW; r++) {
       TileArgs one = t;
       one.y = t.y + r;
-      int m = 0;
-      for (; m + 2 * kActBlock <= t.n_act; m += 2 * kActBlock) float_group<1, 2 * kActBlock>(wr + r, k, one, m);
-      for (; m + kActBlock <= t.n_act; m += kActBlock) float_group<1, kActBlock>(wr + r, k, one, m);
-      // The leftover activation rows in one pass too: a pass per row would be a single accumulator chain,
-      // latency-bound (measured 1.7x slower for 2 rows against the LM head).
-      switch (t.n_act - m) {
-        case 3: float_group<1, 3>(wr + r, k, one, m); break;
-        case 2: float_group<1, 2>(wr + r, k, one, m); break;
-        case 1: float_group<1, 1>(wr + r, k, one, m); break;
-        default: break;
-      }
+      stream_float_row(wr[r], k, one);
     }
     return;
   }
@@ -1025,6 +1047,10 @@ void tile(const TileArgs& t) {
 #if IR_AVX512
   if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
     tile_ksuper_batch(t);
+    return;
+  }
+  if (f16_batch_applies(t)) {
+    tile_f16_batch(t);
     return;
   }
   static const bool has_bf16 = cpu_features().avx512bf16;

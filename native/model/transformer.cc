@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace ir {
 
@@ -51,6 +52,18 @@ void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& poo
   if (!token_ids.empty())
     while (token_ids.size() % kPackRows != 0) token_ids.push_back(token_ids.back());
   draft_head_.set(w_.output, token_ids, pool);
+}
+
+bool Transformer::share_head_with(const Transformer& target) {
+  Matrix& head = w_.output;
+  const Matrix& theirs = target.w_.output;
+  if (head.type != GGML_Q8_0 || !head.packed || !theirs.shadow || head.rows != theirs.rows || head.cols != theirs.cols) return false;
+  const uint8_t* own = head.packed;
+  if (std::memcmp(own, theirs.shadow->packed, packed_bytes(GGML_Q8_0, head.rows, head.cols)) != 0) return false;
+  head.packed = theirs.shadow->packed;
+  if (w_.token_embd.packed == own) w_.token_embd.packed = head.packed;  // a tied head's lookups read the shared copy
+  packed_.release(own);
+  return true;
 }
 
 std::string Transformer::validate(const StepBatch& b, const KvPool& kv) const {

@@ -141,6 +141,12 @@ class Transformer {
   // that drafting takes the argmax with matmul_argmax.
   void set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool);
   const ReducedHead& draft_head() const { return draft_head_; }
+  // A draft model whose packed Q8_0 head holds exactly the bytes of `target`'s argmax estimate copy (a Q8_0 draft
+  // head quantized from the same float head the target's copy was made from, as llama-quantize's q4_0/q8_0 files of
+  // the target are) reads that copy instead of its own, which it frees: drafting and verifying alternate on one
+  // head's bytes, not two (in cache and in memory). `target` must outlive this model. False (nothing changed) when
+  // the bytes differ or either copy is missing.
+  bool share_head_with(const Transformer& target);
   bool uses_draft_head(const StepBatch& b) const { return b.draft_head && !draft_head_.empty(); }
   // Columns of a logits row this batch produces.
   int logits_width(const StepBatch& b) const { return uses_draft_head(b) ? draft_head_.size() : cfg_.n_vocab; }

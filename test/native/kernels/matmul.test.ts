@@ -120,7 +120,7 @@ test("large row counts split across threads give the same result as one band", (
   }
 });
 
-test("float matrices too large to stay cached (one weight row at a time for ≤ 16 activation rows) sum exactly as small ones", () => {
+test("float matrices too large to stay cached (weight rows streamed, in pairs, for ≤ 16 activation rows) sum exactly as small ones", () => {
   const rand = prng(11);
   // f32 563 KiB, f16 281 KiB: over the 256 KiB streaming threshold; a 4-row slice is far under it (and still a shape
   // llama.cpp's tinyBLAS takes: rows a multiple of 4)
@@ -128,9 +128,11 @@ test("float matrices too large to stay cached (one weight row at a time for ≤ 
   for (const type of [GgmlType.F32, GgmlType.F16]) {
     const w = randomWeights(rand, type, rows, cols);
     const rowBytes = w.length / rows;
-    for (const nAct of [2, 5, 9, 16]) {
+    // Every count of activation rows a streamed pass takes at once (1-8, a speculative verify's 2-9) and past it.
+    for (const nAct of [2, 3, 4, 5, 6, 7, 8, 9, 13, 16]) {
       const x = randomFloats(rand, nAct * cols);
       const all = k.matmul(type, w, rows, cols, x, nAct);
+      // Slices start on odd rows too, so a streamed pair of weight rows is split differently from the slice's.
       for (const r0 of [0, 101, 496]) {
         const part = k.matmul(type, w.subarray(r0 * rowBytes, (r0 + 4) * rowBytes), 4, cols, x, nAct);
         for (let m = 0; m < nAct; m++)
@@ -264,4 +266,35 @@ test("Q4_K in llama.cpp's batched order (gemmOrder) and its one-row order (defau
     }
   }
   assert.ok(defaultDiffers > 0, "the single-row order never differed: the test could not tell the orders apart");
+});
+
+// A decode step mixes the orders (a sequence whose row asks for llama.cpp's batched arithmetic beside lone-token
+// ones): the AVX-512 few-rows kernel then takes a tile of both, each run of rows of one order in its own pass. With
+// 1-3 rows every pattern of orders is checked against the reference of each row's own order, on data where the two
+// orders differ (so a row summed in the other order, or rows shifted between passes, fails).
+test("Q4_K tiles of 1-3 activation rows mixing both orders (gemmOrder per row): every output equals its row's order", () => {
+  const rand = prng(29);
+  let ordersDiffer = 0;
+  for (const cols of [256, 1024]) {
+    const w = randomWeights(rand, GgmlType.Q4_K, ROWS, cols);
+    const rowBytes = w.length / ROWS;
+    for (let nAct = 1; nAct <= 3; nAct++) {
+      const x = randomFloats(rand, nAct * cols);
+      const acts = Array.from({ length: nAct }, (_, m) => k.quantizeActivations(GgmlType.Q4_K, x.subarray(m * cols, (m + 1) * cols)));
+      for (let pattern = 0; pattern < 1 << nAct; pattern++) {
+        const orders = Uint8Array.from({ length: nAct }, (_, m) => (pattern >> m) & 1);
+        const y = k.matmul(GgmlType.Q4_K, w, ROWS, cols, x, nAct, "auto", undefined, orders);
+        for (let m = 0; m < nAct; m++)
+          for (let r = 0; r < ROWS; r++) {
+            const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
+            const want = q4kReference(row, acts[m]!, cols, orders[m] === 1);
+            assert.equal(y[m * ROWS + r], want, `cols ${cols} orders ${orders.join("")} act ${m} row ${r}`);
+            if (want !== q4kReference(row, acts[m]!, cols, orders[m] !== 1)) ordersDiffer++;
+          }
+      }
+    }
+  }
+  assert.ok(ordersDiffer > 0, "the two orders never differed: the test could not tell them apart");
+  assert.throws(() => k.matmul(GgmlType.Q4_K, new Uint8Array(144), 1, 256, new Float32Array(512), 2, "auto", undefined, new Uint8Array(3)),
+    /gemmOrder must hold one entry per activation row/);
 });

@@ -1,0 +1,115 @@
+// F16/BF16 weights against many activation rows in llamafile's tinyBLAS order, blocked for the caches (AVX-512).
+// tinyBLAS (what llama.cpp runs for a float matmul of 2+ activation rows) keeps one 16-lane accumulator per
+// (weight row, activation row) pair, adds one step of Op::kStep elements at a time in k order (`madd`: an f32
+// fused multiply-add for F16, vdpbf16ps for BF16), and reduces it once with _mm512_reduce_add_ps. Any blocking that
+// keeps each pair's chain whole and in order gives its bits, so this one is free to pick its own:
+// - a 4 weight rows x 6 activation rows register tile (24 accumulators; the weights decoded once per step and used
+//   6 times, each activation vector loaded once and used 4 times);
+// - the k range in passes of kKc elements: a pass's 4 weight rows (16 KB of f16) stay in L1 while every activation
+//   group of the block runs against them; the accumulators between passes are stored and reloaded (exact);
+// - activation rows in blocks of ~kActBlockBytes (L2): a band's weights come from memory once per block.
+// Op supplies Act (the activation element type), kStep, load_w, load_a and madd. Included by the kernels of one
+// instruction set only (tile_f16_batch.cc, tile_bf16.cc: the latter compiled for AVX512-BF16).
+#pragma once
+#include "intrinsics.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernel_variants.h"
+
+namespace ir {
+namespace avx512 {
+namespace tinyblas {
+
+constexpr int kRW = 4, kRA = 6;
+constexpr int64_t kKc = 2048;
+constexpr size_t kActBlockBytes = size_t(384) << 10;
+
+// RW weight rows against RA activation rows over [0, kc) of their (already offset) pointers. acc holds the RW*RA
+// accumulators between passes: zeroed here on the first pass, reduced into y on the last.
+template <class Op, int RW, int RA>
+inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
+                  bool last, float* y, int64_t ldy) {
+  __m512 c[RW][RA];
+#pragma GCC unroll 4
+  for (int r = 0; r < RW; r++)
+#pragma GCC unroll 6
+    for (int i = 0; i < RA; i++) c[r][i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + 16 * (r * RA + i));
+  for (int64_t l = 0; l < kc; l += Op::kStep) {
+    typename Op::WVec wv[RW];
+#pragma GCC unroll 4
+    for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l);
+#pragma GCC unroll 6
+    for (int i = 0; i < RA; i++) {
+      const typename Op::AVec av = Op::load_a(a + i * lda + l);
+#pragma GCC unroll 4
+      for (int r = 0; r < RW; r++) c[r][i] = Op::madd(wv[r], av, c[r][i]);
+    }
+  }
+  if (last) {
+#pragma GCC unroll 4
+    for (int r = 0; r < RW; r++)
+#pragma GCC unroll 6
+      for (int i = 0; i < RA; i++) y[i * ldy + r] = _mm512_reduce_add_ps(c[r][i]);
+    return;
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < RW; r++)
+#pragma GCC unroll 6
+    for (int i = 0; i < RA; i++) _mm512_storeu_ps(acc + 16 * (r * RA + i), c[r][i]);
+}
+
+template <class Op>
+using MicroFn = void (*)(const uint16_t* const*, const typename Op::Act*, int64_t, int64_t, float*, bool, bool, float*, int64_t);
+
+template <class Op, int RW>
+struct MicroRow {
+  static constexpr MicroFn<Op> at(int ra) {
+    return ra == 1 ? micro<Op, RW, 1> : ra == 2 ? micro<Op, RW, 2> : ra == 3 ? micro<Op, RW, 3>
+         : ra == 4 ? micro<Op, RW, 4> : ra == 5 ? micro<Op, RW, 5> : micro<Op, RW, 6>;
+  }
+};
+
+template <class Op>
+MicroFn<Op> micro_for(int rw, int ra) {
+  switch (rw) {
+    case 1: return MicroRow<Op, 1>::at(ra);
+    case 2: return MicroRow<Op, 2>::at(ra);
+    case 3: return MicroRow<Op, 3>::at(ra);
+    default: return MicroRow<Op, 4>::at(ra);
+  }
+}
+
+// t's band of weight rows (k % Op::kStep == 0) against its n_act activation rows `act` (row stride t.k).
+template <class Op>
+void gemm(const TileArgs& t, const typename Op::Act* act) {
+  const int64_t k = t.k;
+  const int64_t kc = std::min(k, kKc);
+  const int mb_max = std::max<int>(kRA, int(kActBlockBytes / (size_t(kc) * sizeof(typename Op::Act))) / kRA * kRA);
+  thread_local std::vector<float> accs;  // 16 floats per accumulator
+  if (k > kc && accs.size() < size_t(mb_max) * kRW * 16) accs.resize(size_t(mb_max) * kRW * 16);
+  for (int m0 = 0; m0 < t.n_act; m0 += mb_max) {
+    const int mb = std::min(mb_max, t.n_act - m0);
+    for (int r0 = 0; r0 < t.nw; r0 += kRW) {
+      const int rw = std::min(kRW, t.nw - r0);
+      const uint16_t* w[kRW];
+      for (int r = 0; r < kRW; r++) w[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow);
+      for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        const int64_t kl = std::min(kc, k - k0);
+        const uint16_t* wk[kRW];
+        for (int r = 0; r < kRW; r++) wk[r] = w[r] + k0;
+        for (int a0 = 0; a0 < mb; a0 += kRA) {
+          const int ra = std::min(kRA, mb - a0);
+          micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, accs.data() + size_t(a0) * kRW * 16,
+                                k0 == 0, k0 + kl == k, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace tinyblas
+}  // namespace avx512
+}  // namespace ir

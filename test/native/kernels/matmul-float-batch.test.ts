@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { GgmlType } from "../../../core/gguf/index.ts";
+import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { prng } from "../../helpers/index.ts";
+import { randomFloats, randomWeights } from "./random-weights.ts";
+
+// F16/BF16 weights against 2+ activation rows sum in llamafile's tinyBLAS order (what llama.cpp runs for them): one
+// 16-lane accumulator per (weight row, activation row) pair, steps in k order, one reduction at the end. The AVX-512
+// kernel (native/kernels/tinyblas_gemm.h) blocks rows, activations and k for the caches; these tests fail if the
+// blocking changes any pair's chain: across k passes (cols > 2048), activation blocks (100 rows of 4160), partial
+// register tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch.
+// (rows a multiple of 4 and cols of 16 (F16) / 32 (BF16): shapes tinyBLAS takes.)
+const SHAPES: [rows: number, cols: number, nAct: number][] = [[8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100]];
+
+/** Each activation row rounded to `type` and widened back, as the products see it. */
+function rounded(type: GgmlType, x: Float32Array, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let m = 0; m < x.length / cols; m++)
+    out.set(k.dequantizeRow(type, k.quantizeActivations(type, x.subarray(m * cols, (m + 1) * cols)), cols), m * cols);
+  return out;
+}
+
+function widened(type: GgmlType, w: Uint8Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols), rowBytes = w.length / rows;
+  for (let r = 0; r < rows; r++) out.set(k.dequantizeRow(type, w.subarray(r * rowBytes, (r + 1) * rowBytes), cols), r * cols);
+  return out;
+}
+
+/** Row m of a batch alone beside one other row (its neighbour, or row 0): the bits must not depend on the rest. */
+function assertRowsIndependent(type: GgmlType, w: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number, y: Float32Array) {
+  for (const m of [0, nAct >> 1, nAct - 1]) {
+    const other = m === 0 ? 1 : 0;
+    const pair = new Float32Array(2 * cols);
+    pair.set(x.subarray(other * cols, (other + 1) * cols), 0);
+    pair.set(x.subarray(m * cols, (m + 1) * cols), cols);
+    const yp = k.matmul(type, w, rows, cols, pair, 2);
+    assert.deepEqual(yp.subarray(rows), y.subarray(m * rows, (m + 1) * rows), `row ${m} of ${nAct} against the same row in a batch of 2`);
+  }
+}
+
+test("F16 batches: every row equals the F32 kernel's tinyBLAS sums of the widened weights, whatever else is in the batch", () => {
+  const rand = prng(41);
+  for (const [rows, cols, nAct] of SHAPES) {
+    const w = randomWeights(rand, GgmlType.F16, rows, cols);
+    const x = randomFloats(rand, nAct * cols);
+    const y = k.matmul(GgmlType.F16, w, rows, cols, x, nAct);
+    const wf = widened(GgmlType.F16, w, rows, cols);
+    const want = k.matmul(GgmlType.F32, new Uint8Array(wf.buffer), rows, cols, rounded(GgmlType.F16, x, cols), nAct);
+    assert.deepEqual(y, want, `${rows}x${cols}, ${nAct} rows`);
+    assertRowsIndependent(GgmlType.F16, w, rows, cols, x, nAct, y);
+  }
+});
+
+// vdpbf16ps as this CPU computes it: per f32 lane, the odd element's product added and rounded, then the even one's
+// (each bf16 product is exact in f32; Intel's definition, and what llama.cpp's zen4 library gets from the AMD core),
+// then GCC's _mm512_reduce_add_ps tree. In double, every addition is exact but for rare double roundings, which a
+// fixed seed either hits or not.
+function tinyblasBf16(w: Float32Array, a: Float32Array, cols: number): number {
+  const f = Math.fround, acc = new Array<number>(16).fill(0);
+  for (let l = 0; l < cols; l += 32)
+    for (let j = 0; j < 16; j++) acc[j] = f(f(acc[j]! + w[l + 2 * j + 1]! * a[l + 2 * j + 1]!) + w[l + 2 * j]! * a[l + 2 * j]!);
+  let v = acc;
+  for (const half of [8, 4, 2, 1]) v = Array.from({ length: half }, (_, i) => f(v[i]! + v[i + half]!));
+  return v[0]!;
+}
+
+const noBf16 = readFileSync("/proc/cpuinfo", "utf8").includes("avx512_bf16") ? false : "no AVX512-BF16: BF16 batches take another order";
+test("BF16 batches: every row equals tinyBLAS's vdpbf16ps chains, whatever else is in the batch", { skip: noBf16 }, () => {
+  const rand = prng(43);
+  for (const [rows, cols, nAct] of SHAPES) {
+    const w = randomWeights(rand, GgmlType.BF16, rows, cols);
+    const x = randomFloats(rand, nAct * cols);
+    const y = k.matmul(GgmlType.BF16, w, rows, cols, x, nAct);
+    const wf = widened(GgmlType.BF16, w, rows, cols), a = rounded(GgmlType.BF16, x, cols);
+    for (let m = 0; m < nAct; m++)
+      for (let r = 0; r < rows; r++) {
+        const want = tinyblasBf16(wf.subarray(r * cols, (r + 1) * cols), a.subarray(m * cols, (m + 1) * cols), cols);
+        assert.equal(y[m * rows + r], want, `${rows}x${cols}, ${nAct} rows: act ${m} row ${r}`);
+      }
+    assertRowsIndependent(GgmlType.BF16, w, rows, cols, x, nAct, y);
+  }
+});
