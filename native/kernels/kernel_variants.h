@@ -17,6 +17,9 @@ struct TileArgs {
   float* y;            // y[m * ldy + r] receives dot(weight row r, activation row m)
   int64_t ldy;
   bool single_row;     // the whole matmul has one activation row (llama.cpp picks its float kernels by this)
+  // F16/BF16 weights, several rows: the activations are the 16-bit values themselves (k per row), not widened to
+  // f32 (only the blocked batch kernels, tinyblas_gemm.h, take them so).
+  bool act_16bit = false;
   // The weights come from memory, not cache, and there are few activation rows: float tiles then walk one weight
   // row at a time (a single stream the prefetcher follows) instead of four interleaved ones, which stall on
   // memory (an f32 LM head ran 2x slower for 2-9 activation rows than for one). The sums are the same.

@@ -34,18 +34,22 @@ TileFn tile_for(Variant v, int wtype) {
 }
 
 // Bytes of one prepared activation row and how to fill it. SIMD tiles take F16/BF16 activations as f32 holding
-// the rounded values, so the weights' partner values are identical while the inner loop stays in f32.
+// the rounded values, so the weights' partner values are identical while the inner loop stays in f32; the blocked
+// batch kernels (blocks_activations) take the 16-bit rows themselves (`narrow16`, TileArgs::act_16bit), converted
+// here once per matmul instead of once per row band.
 struct ActLayout {
   int encoding;        // quantize_activation_row encoding
   bool widen_to_f32;   // F16/BF16 values expanded back to f32 after rounding
   size_t row_bytes;
 };
 
-ActLayout act_layout(int wtype, int64_t k, bool simd) {
+ActLayout act_layout(int wtype, int64_t k, bool simd, bool narrow16 = false) {
   const int enc = vec_dot_type(wtype);
-  const bool widen = simd && (enc == GGML_F16 || enc == GGML_BF16);
+  const bool widen = simd && !narrow16 && (enc == GGML_F16 || enc == GGML_BF16);
   return {enc, widen, widen ? size_t(k) * 4 : row_bytes(enc, k)};
 }
+
+bool act_16bit(const ActLayout& L) { return !L.widen_to_f32 && (L.encoding == GGML_F16 || L.encoding == GGML_BF16); }
 
 void prepare_row(const ActLayout& L, Variant v, const float* x, int64_t k, uint8_t* out) {
   if (!L.widen_to_f32) {
@@ -163,7 +167,9 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     const MatmulJob& J = in[j];
     const int64_t k = J.w->cols;
     const TileFn tile = tile_for(variant, J.w->type);
-    const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar);
+    // Must match the driver's choice below: several rows summed together by a kernel that blocks them itself.
+    const bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w, variant) && blocks_activations(*J.w, variant);
+    const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar, batch_kernel);
     jobs.push_back({tile, L, -1, nullptr, variant == Variant::Avx512 && J.w->packed != nullptr});
     if (J.n_act <= 0) continue;
     int buffer = -1;
@@ -320,6 +326,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       t.n_act = m1 - m0;
       t.ldy = w.rows;
       t.single_row = J.n_act == 1 || one_by_one;
+      t.act_16bit = act_16bit(jb.layout);
       t.stream_rows = J.n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
       t.gemm_order = gemm_rows != nullptr && w.type == GGML_Q4_K ? gemm_rows[m0] != 0 : w.gemm_order;
       if (mixed_tile) t.gemm_rows = gemm_rows + m0;

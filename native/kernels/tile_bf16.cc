@@ -78,6 +78,10 @@ bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16) {
 }
 
 void tile_bf16(const TileArgs& t) {
+  if (t.act_16bit && !t.single_row) {  // the driver's rows, converted once per matmul
+    tinyblas::gemm<Bf16Op>(t, reinterpret_cast<const uint16_t*>(t.act));
+    return;
+  }
   thread_local std::vector<uint16_t> act;
   act.resize(size_t(t.n_act) * size_t(t.k));
   const auto* af = reinterpret_cast<const float*>(t.act);

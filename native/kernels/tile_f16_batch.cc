@@ -1,8 +1,9 @@
 // F16 weights against 2+ activation rows as llama.cpp's AVX-512 library sums them (tinyBLAS<16, __m512, __m512,
 // ggml_fp16_t>: weights and activations widened with vcvtph2ps, an f32 fused multiply-add per 16 elements), blocked
-// by tinyblas_gemm.h. The activations arrive as f32 holding their f16-rounded values (matmul.cc's layout for the SIMD
-// tiles); they are narrowed back to f16 (exactly) for the kernel: the activation stream from L2 is what bounds it,
-// and half the bytes ran 15-30% faster than f32 rows despite the extra conversions.
+// by tinyblas_gemm.h. The kernel reads f16 activations: the activation stream from L2 is what bounds it, and half
+// the bytes ran 15-30% faster than f32 rows despite the extra conversions. matmul.cc's driver hands them over as f16
+// (TileArgs::act_16bit, converted once per matmul); other callers' f32 rows holding f16 values are narrowed here
+// (exactly).
 #include "tinyblas_gemm.h"
 
 #include "../ggml_types.h"
@@ -27,6 +28,10 @@ struct F16Op {
 bool f16_batch_applies(const TileArgs& t) { return t.wtype == GGML_F16 && !t.single_row && t.k % 16 == 0; }
 
 void tile_f16_batch(const TileArgs& t) {
+  if (t.act_16bit) {  // the driver's rows, converted once per matmul
+    tinyblas::gemm<F16Op>(t, reinterpret_cast<const uint16_t*>(t.act));
+    return;
+  }
   thread_local std::vector<uint16_t> act;
   const size_t n = size_t(t.n_act) * size_t(t.k);  // a multiple of 16
   act.resize(n);

@@ -930,6 +930,22 @@ bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out)
       for (; i < k; i++) o[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
       return true;
     }
+    case GGML_BF16: {  // fp32_to_bf16 on 8 lanes: round to nearest even, NaN made quiet
+      auto* o = reinterpret_cast<uint16_t*>(out);
+      int64_t i = 0;
+      for (; i + 8 <= k; i += 8) {
+        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+        const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+        const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
+        const __m256i h = _mm256_blendv_epi8(rounded, quiet, nan);  // 8 values < 2^16
+        const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), _mm256_castsi256_si128(packed));
+      }
+      for (; i < k; i++) o[i] = fp32_to_bf16(x[i]);
+      return true;
+    }
     default: return false;
   }
 }
