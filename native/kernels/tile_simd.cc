@@ -339,23 +339,27 @@ void vec_dot_rows(const void* row, const float* a, int64_t k, float* out, int64_
       const Vec w = load_w(i + j * kLanes);
       for (int m = 0; m < NA; m++) acc[m][j] = fma(w, load(a + m * k + i + j * kLanes), acc[m][j]);
     }
-  for (int m = 0; m < NA; m++) {
-    const float* am = a + m * k;
-    const double reduced = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
-    if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds the leftover products in float
-      float sum = float(reduced);
-      for (int64_t i = np; i < k; i++) sum += wf[i] * am[i];
-      out[m * ldy] = sum;
-    } else {  // ggml_vec_dot_f16 in double
-      double sum = reduced;
-      for (int64_t i = np; i < k; i++) sum += double((kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i])) * am[i]);
-      out[m * ldy] = float(sum);
+  // The leftover products are one dependent chain per row: the rows' chains interleave, element by element.
+  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds them in float
+    float sum[NA];
+    for (int m = 0; m < NA; m++) sum[m] = float(reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3]))));
+    for (int64_t i = np; i < k; i++)
+      for (int m = 0; m < NA; m++) sum[m] += wf[i] * a[m * k + i];
+    for (int m = 0; m < NA; m++) out[m * ldy] = sum[m];
+  } else {  // ggml_vec_dot_f16 in double
+    double sum[NA];
+    for (int m = 0; m < NA; m++) sum[m] = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
+    for (int64_t i = np; i < k; i++) {
+      const float w = kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i]);
+      for (int m = 0; m < NA; m++) sum[m] += double(w * a[m * k + i]);
     }
+    for (int m = 0; m < NA; m++) out[m * ldy] = float(sum[m]);
   }
 }
 
-// Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers.
-constexpr int kLoneActs = IR_AVX512 ? 4 : 2;
+// Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
+// widened f16/bf16 weight vector serves 6 rows).
+constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
 
 // Weight rows (wr) against every activation row of t in vec_dot's order (TileArgs::single_row): each weight row
 // meets the activation rows in passes, so it is read from memory once and from L1 by the later passes.
