@@ -5,7 +5,7 @@
 //        elements 4i..4i+3 of each block scaled by dw·da with one fused multiply-add per block, then the 8 reduced
 //        as hsum does: ((acc0+acc4) + (acc2+acc6)) + ((acc1+acc5) + (acc3+acc7)). Q5_1 (against Q8_1 activations)
 //        then adds its min term, summed block by block apart: summs = fma(mw, sa, summs) with sa the Q8_1 block's
-//        stored d·Σq, as ggml_vec_dot_q5_1_q8_1 does (its compiled loop fuses that multiply-add: vfmadd231ss).
+//        stored d·Σq, as ggml_vec_dot_q5_1_q8_1 does (fused or not, the same bits: f16·f16 is exact in f32).
 //   Q4_0, IQ4_NL (llama.cpp's repacked order): per block the exact int32 total, fused multiply-added by dw·da.
 // The weights enter vpdpbusd unsigned (Q8_0: w + 128; Q5_0: w + 16; Q5_1: w itself; Q4_0: the nibble, w + 8;
 // IQ4_NL: its table value + 128); each integer sum starts from the offset that cancels this (-c·Σa per 4-byte group or per block),
