@@ -58,11 +58,11 @@ void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
     case GGML_Q5_0: case GGML_Q5_1: {
       const uint8_t* qh = blk + fifth_bits_offset(type);
       for (int v = 0; v < 4; v++) put4(v, qh + 4 + 4 * v, 0);
-      for (int i = 0; i < 8; i++)
-        for (int e = 0; e < 4; e++) {
-          const int bit = 4 * i + e, mask_bit = 4 * r + e;
-          if ((qh[bit / 8] >> (bit % 8)) & 1) levels[4 * 64 + 8 * i + mask_bit / 8] |= uint8_t(1u << (mask_bit % 8));
-        }
+      // Mask i's bits 4r..4r+3 are bits 4i..4i+3 of qh: a nibble of mask byte r / 2 (a bit at a time made packing
+      // a Q5_K_M file's Q5_0/Q5_1 tensors a second or more of load time).
+      uint32_t bits;
+      std::memcpy(&bits, qh, 4);
+      for (int i = 0; i < 8; i++) levels[4 * 64 + 8 * i + r / 2] |= uint8_t(((bits >> (4 * i)) & 0xF) << (4 * (r % 2)));
       return;
     }
     default:  // Q4_0, IQ4_NL
@@ -134,14 +134,11 @@ void unpack_row(int type, const uint8_t* packed, int64_t cols, int64_t r, uint8_
         break;
       case GGML_Q5_0: case GGML_Q5_1: {
         uint8_t* qh = blk + fifth_bits_offset(type);
-        std::memset(qh, 0, 4);
         for (int v = 0; v < 4; v++)
           for (int j = 0; j < 4; j++) qh[4 + 4 * v + j] = get(v, j);
-        for (int i = 0; i < 8; i++)
-          for (int e = 0; e < 4; e++) {
-            const int bit = 4 * i + e, mask_bit = 4 * lane + e;
-            if ((lv[4 * 64 + 8 * i + mask_bit / 8] >> (mask_bit % 8)) & 1) qh[bit / 8] |= uint8_t(1u << (bit % 8));
-          }
+        uint32_t bits = 0;
+        for (int i = 0; i < 8; i++) bits |= uint32_t((lv[4 * 64 + 8 * i + lane / 2] >> (4 * (lane % 2))) & 0xF) << (4 * i);
+        std::memcpy(qh, &bits, 4);
         break;
       }
       default:  // Q4_0, IQ4_NL
