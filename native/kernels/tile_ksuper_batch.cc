@@ -370,7 +370,7 @@ __attribute__((always_inline)) inline __m512i lane_sums_pairs(const __m512i (&p)
 // vector c][row][64 bytes] (rows at fixed offsets from one pointer: sixteen row pointers spilled from the registers
 // as separate streams).
 template <int kType, int N>
-void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, const ActSbWide* asb, __m512* acc) {
+[[gnu::always_inline]] inline void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, const ActSbWide* asb, __m512* acc) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   if constexpr (kType == GGML_Q4_K) {
     const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
@@ -459,6 +459,25 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
   }
 }
 
+// Weight rows [r0, r1) of one group, super-blocks [s0, s1), through wide_pass (inlined: its constants are set up
+// once per group rather than once per weight row, which mattered for k = 1024, four super-blocks a row). Each
+// weight byte streams from memory once: prefetched a row ahead in this range (the group's last row: the next
+// range's first row, or the next group's).
+template <int kType, int N>
+void wide_group(const uint8_t* w, size_t wrow, int r0, int r1, int64_t s0, int64_t s1, int64_t nsb, int64_t range, const int8_t* q,
+                const ActSbWide* asb, __m512 (*acc)[kWideAcc<kType>]) {
+  const size_t sb_bytes = kType == GGML_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+  for (int r = r0; r < r1; r++) {
+    const uint8_t* row = w + size_t(r) * wrow;
+    const uint8_t* next = r + 1 < r1 ? row + wrow + size_t(s0) * sb_bytes
+                        : s1 < nsb   ? w + size_t(r0) * wrow + size_t(s1) * sb_bytes
+                                     : row + wrow;
+    const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+    wide_pass<kType, N>(row, s0, s1, q, asb, acc[r - r0]);
+  }
+}
+
 // Activation rows of one wide pass (1..kFewRows), laid out for wide_pass: their quants interleaved per super-block
 // and 64-element vector, their scales and sums per super-block.
 struct alignas(64) Vec64 { int8_t b[64]; };
@@ -515,16 +534,15 @@ template <int kType>
 void wide_run(const TileArgs& t, int r0_all, int r1_all, const WideActs& a, float* y) {
   const int64_t nsb = t.k / QK_K;
   const int n = a.n;
-  using Fn = void (*)(const uint8_t*, int64_t, int64_t, const int8_t*, const ActSbWide*, __m512*);
-  const Fn table[] = {wide_pass<kType, 1>,  wide_pass<kType, 2>,  wide_pass<kType, 3>,  wide_pass<kType, 4>,
-                      wide_pass<kType, 5>,  wide_pass<kType, 6>,  wide_pass<kType, 7>,  wide_pass<kType, 8>,
-                      wide_pass<kType, 9>,  wide_pass<kType, 10>, wide_pass<kType, 11>, wide_pass<kType, 12>,
-                      wide_pass<kType, 13>, wide_pass<kType, 14>, wide_pass<kType, 15>, wide_pass<kType, 16>};
+  using Fn = void (*)(const uint8_t*, size_t, int, int, int64_t, int64_t, int64_t, int64_t, const int8_t*, const ActSbWide*, __m512 (*)[kWideAcc<kType>]);
+  const Fn table[] = {wide_group<kType, 1>,  wide_group<kType, 2>,  wide_group<kType, 3>,  wide_group<kType, 4>,
+                      wide_group<kType, 5>,  wide_group<kType, 6>,  wide_group<kType, 7>,  wide_group<kType, 8>,
+                      wide_group<kType, 9>,  wide_group<kType, 10>, wide_group<kType, 11>, wide_group<kType, 12>,
+                      wide_group<kType, 13>, wide_group<kType, 14>, wide_group<kType, 15>, wide_group<kType, 16>};
   const Fn fn = table[n - 1];
   const int8_t* q = reinterpret_cast<const int8_t*>(a.qs.data());
   constexpr int kGroup = 16;
   const int64_t range = std::max<int64_t>(1, (int64_t(24) << 10) / (int64_t(n) * QK_K));
-  const size_t sb_bytes = kType == GGML_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
   for (int r0 = r0_all; r0 < r1_all; r0 += kGroup) {
     const int r1 = std::min(r1_all, r0 + kGroup);
     __m512 acc[kGroup][kWideAcc<kType>];
@@ -532,17 +550,7 @@ void wide_run(const TileArgs& t, int r0_all, int r1_all, const WideActs& a, floa
       for (int j = 0; j < kWideAcc<kType>; j++) acc[r - r0][j] = _mm512_setzero_ps();
     for (int64_t s0 = 0; s0 < nsb; s0 += range) {
       const int64_t s1 = std::min(nsb, s0 + range);
-      for (int r = r0; r < r1; r++) {
-        // Each weight byte streams from memory once: prefetched a row ahead in this range (the group's last row: the
-        // next range's first row, or the next group's).
-        const uint8_t* row = t.w + size_t(r) * t.wrow;
-        const uint8_t* next = r + 1 < r1 ? row + t.wrow + size_t(s0) * sb_bytes
-                            : s1 < nsb   ? t.w + size_t(r0) * t.wrow + size_t(s1) * sb_bytes
-                                         : row + t.wrow;
-        const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
-        fn(row, s0, s1, q, a.sb.data(), acc[r - r0]);
-      }
+      fn(t.w, t.wrow, r0, r1, s0, s1, nsb, range, q, a.sb.data(), acc);
     }
     if constexpr (kType == GGML_Q4_K) {
       for (int r = r0; r < r1; r++) {
