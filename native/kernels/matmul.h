@@ -49,15 +49,18 @@ void matmul(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float*
 // Q8_0 matrix it computes a cheaper estimate of every output (per-block integer sums, one multiply-add per block),
 // bounds the estimate's distance from matmul's result from the scales and the activations, and computes
 // matmul's exact value only for the rows within twice that bound of the largest estimate.
-void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out);
+// gemm_rows: the rows' order bits, as matmul_shared_input takes them.
+void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out,
+                   const uint8_t* gemm_rows = nullptr);
 
 // matmul with an explicit kernel variant (tests compare variants); a variant the CPU lacks falls back to scalar
 // per weight type only where that variant has no kernel, so callers must check variant_available first.
 void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y, Variant variant);
 // Several matrices with the same column count applied to the same activations (Q/K/V, or FFN gate/up): the
 // activations are converted once and all row bands go to the pool in one parallel section. ys[j] gets matrix j's
-// output, laid out as in matmul. gemm_rows (optional, n_act entries) overrides Matrix::gemm_order per activation
-// row (nonzero: the batched order); each row's result is the bits that order gives it alone.
+// output, laid out as in matmul. gemm_rows (optional, n_act entries of kOrder* bits, kernel_variants.h) gives each
+// activation row its order (Q4_K's batched one over Matrix::gemm_order; a float matrix's tinyBLAS or vec_dot one,
+// which without gemm_rows the row count picks, as in llama.cpp); each row's result is the bits its order gives it alone.
 void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
                          const uint8_t* gemm_rows = nullptr);
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,

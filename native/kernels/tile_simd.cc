@@ -286,13 +286,14 @@ struct Levels {
   const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
 };
 
-// One weight row (f32, or f16/bf16 widened in registers) against one activation row in ggml_vec_dot_f32/_f16's
-// order: four vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover
-// elements are added one product at a time (f32: in float; f16/bf16: in double, the result rounded to float).
-// F16/BF16 rows are read in place: decode is a pass over the weights, and an f32 copy of each row (a store and a
-// reload) halved its speed.
-template <int kWType>
-float vec_dot_row(const void* row, const float* a, int64_t k) {
+// One weight row (f32, or f16/bf16 widened in registers) against NA activation rows (a, a + k, ...), each in
+// ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four vector accumulators over 4-vector steps, reduced
+// pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
+// f16/bf16: in double, the result rounded to float). Row m's sum goes to out[m * ldy]. Each row keeps its own
+// accumulators, so its bits are those it has alone; the rows share each weight load. F16/BF16 rows are read in
+// place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved its speed.
+template <int kWType, int NA>
+void vec_dot_rows(const void* row, const float* a, int64_t k, float* out, int64_t ldy) {
   const auto* wf = static_cast<const float*>(row);
   const auto* wh = static_cast<const uint16_t*>(row);
 #if IR_AVX512
@@ -330,27 +331,51 @@ float vec_dot_row(const void* row, const float* a, int64_t k) {
 #endif
   constexpr int kStep = 4 * kLanes;
   const int64_t np = k & ~int64_t(kStep - 1);
-  Vec acc[4];
-  for (int j = 0; j < 4; j++) acc[j] = zero();
+  Vec acc[NA][4];
+  for (int m = 0; m < NA; m++)
+    for (int j = 0; j < 4; j++) acc[m][j] = zero();
   for (int64_t i = 0; i < np; i += kStep)
-    for (int j = 0; j < 4; j++) acc[j] = fma(load_w(i + j * kLanes), load(a + i + j * kLanes), acc[j]);
-  const double reduced = reduce(add(add(acc[0], acc[2]), add(acc[1], acc[3])));
-  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds the leftover products in float
-    float sum = float(reduced);
-    for (int64_t i = np; i < k; i++) sum += wf[i] * a[i];
-    return sum;
+    for (int j = 0; j < 4; j++) {
+      const Vec w = load_w(i + j * kLanes);
+      for (int m = 0; m < NA; m++) acc[m][j] = fma(w, load(a + m * k + i + j * kLanes), acc[m][j]);
+    }
+  // The leftover products are one dependent chain per row: the rows' chains interleave, element by element.
+  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds them in float
+    float sum[NA];
+    for (int m = 0; m < NA; m++) sum[m] = float(reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3]))));
+    for (int64_t i = np; i < k; i++)
+      for (int m = 0; m < NA; m++) sum[m] += wf[i] * a[m * k + i];
+    for (int m = 0; m < NA; m++) out[m * ldy] = sum[m];
   } else {  // ggml_vec_dot_f16 in double
-    double sum = reduced;
-    for (int64_t i = np; i < k; i++) sum += double((kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i])) * a[i]);
-    return float(sum);
+    double sum[NA];
+    for (int m = 0; m < NA; m++) sum[m] = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
+    for (int64_t i = np; i < k; i++) {
+      const float w = kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i]);
+      for (int m = 0; m < NA; m++) sum[m] += double(w * a[m * k + i]);
+    }
+    for (int m = 0; m < NA; m++) out[m * ldy] = float(sum[m]);
   }
 }
 
-// F16/BF16 weight rows against one activation row, each row read in place (vec_dot_row).
+// Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
+// widened f16/bf16 weight vector serves 6 rows).
+constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
+
+// Weight rows (wr) against every activation row of t in vec_dot's order (TileArgs::single_row): each weight row
+// meets the activation rows in passes, so it is read from memory once and from L1 by the later passes.
+template <int kWType, typename RowAt>
+void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
+  const auto* a = reinterpret_cast<const float*>(t.act);
+  for (int r = 0; r < nw; r++)
+    act_passes<kLoneActs>(t.n_act, [&](auto na, int m0) {
+      vec_dot_rows<kWType, decltype(na)::value>(row_at(r), a + int64_t(m0) * t.k, t.k, t.y + int64_t(m0) * t.ldy + r, t.ldy);
+    });
+}
+
+// F16/BF16 weight rows in vec_dot's order, each row read in place (vec_dot_rows).
 template <int kWType>
 void half_single_row(const TileArgs& t) {
-  const auto* a = reinterpret_cast<const float*>(t.act);
-  for (int r = 0; r < t.nw; r++) t.y[r] = vec_dot_row<kWType>(t.w + size_t(r) * t.wrow, a, t.k);
+  lone_rows<kWType>([&](int r) { return t.w + size_t(r) * t.wrow; }, t.nw, t);
 }
 
 // MA activation rows against NW f32 weight rows in llamafile's tinyBLAS order (what llama.cpp uses when a matmul
@@ -437,8 +462,8 @@ void stream_float_row(const float* w, int64_t k, const TileArgs& t) {
 // more. Following the same split keeps results identical to it in both cases.
 template <int NW>
 void tile_float(const float* const* wr, int64_t k, const TileArgs& t) {
-  if (t.single_row) {  // one row at a time streams best (measured 2.4x faster than 4 rows for an f32 LM head)
-    for (int r = 0; r < NW; r++) t.y[r] = vec_dot_row<GGML_F32>(wr[r], reinterpret_cast<const float*>(t.act), k);
+  if (t.single_row) {  // one weight row at a time streams best (measured 2.4x faster than 4 for an f32 LM head)
+    lone_rows<GGML_F32>([&](int r) { return wr[r]; }, NW, t);
     return;
   }
   if (t.stream_rows) {  // one weight row at a time against all activation rows (same sums, one memory stream)

@@ -292,9 +292,9 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   a.gate.resize(size_t(T) * ff); a.up.resize(size_t(T) * ff);
 
   if (b.row_arithmetic) a.flags.assign(b.row_arithmetic, b.row_arithmetic + T);
-  else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowGemmOrder | kRowTiledAttention | kRowOutputGemmOrder : 0);
+  else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowMatmulOrders | kRowTiledAttention | kRowOutputGemmOrder : 0);
   a.gemm_rows.resize(size_t(T));
-  for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowGemmOrder;
+  for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowMatmulOrders;
   fill_rope_cache(b, cfg_.rope_base, cfg_.rope_freq_scale, a.rope_cache);
   const FamilyConfig& fam = cfg_.family;
   a.rope_cache_swa.clear();
@@ -353,7 +353,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     const uint8_t* ffn_gemm = rows < T ? a.out_flags.data() : a.gemm_rows.data();
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     if (L.moe.present()) {
-      moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe);
+      moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe, ffn_gemm);
     } else {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
@@ -396,7 +396,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
       b.argmax[r] = int32_t(std::max_element(row, row + head.rows) - row);
     }
   } else {
-    matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax);
+    matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax, a.out_flags.data());
   }
   if (reduced)
     for (int r = 0; r < b.n_logit_rows; r++) b.argmax[r] = b.argmax[r] < 0 ? -1 : draft_head_.token(b.argmax[r]);
@@ -429,7 +429,10 @@ int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   const int d = cfg_.n_embd, n = b.n_logit_rows;
   if (n >= b.n_tokens) return b.n_tokens;
   a.out_flags.resize(size_t(n));
-  for (int r = 0; r < n; r++) a.out_flags[size_t(r)] = (a.flags[size_t(b.logit_rows[r])] & kRowOutputGemmOrder) ? kRowGemmOrder : 0;
+  for (int r = 0; r < n; r++) {
+    const uint8_t flags = a.flags[size_t(b.logit_rows[r])];
+    a.out_flags[size_t(r)] = (flags & kRowOutputGemmOrder) ? flags & kRowMatmulOrders : 0;
+  }
   a.head_in.resize(size_t(n) * d);
   for (std::vector<float>* rows : {&a.x, &a.proj}) {
     for (int r = 0; r < n; r++) std::copy_n(&(*rows)[size_t(b.logit_rows[r]) * d], d, &a.head_in[size_t(r) * d]);
