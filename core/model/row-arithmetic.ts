@@ -7,6 +7,11 @@
  */
 export const ROW_GEMM_ORDER = 1;
 export const ROW_TILED_ATTENTION = 2;
+/**
+ * A generated or draft token: llama.cpp computes it in a step of its own, so float matmuls sum it as one activation
+ * row (ggml_vec_dot's order) in a step of any size; a speculative verify row then has the bits of a plain step's.
+ */
+export const ROW_LONE = 8;
 /** llama.cpp's default n_ubatch (llama-completion, llama-server; node-llama-cpp's default batch size). */
 export const LLAMA_CPP_UBATCH = 512;
 

@@ -101,15 +101,15 @@ void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act
 }
 
 void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                         const uint8_t* gemm_rows) {
-  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant, gemm_rows);
+                         const uint8_t* gemm_rows, const uint8_t* alone_rows) {
+  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant, gemm_rows, alone_rows);
 }
 
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                  Variant variant, const uint8_t* gemm_rows) {
+                  Variant variant, const uint8_t* gemm_rows, const uint8_t* alone_rows) {
   thread_local std::vector<MatmulJob> group;
   group.clear();
-  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j], false, gemm_rows});
+  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j], false, gemm_rows, alone_rows});
   matmul_jobs_variant(pool, group.data(), n, variant);
 }
 
@@ -308,11 +308,39 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     const uint8_t* gemm_rows = J.gemm_rows;
     const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K && J.n_act > 1;
     const bool mixed_tile = by_order && variant == Variant::Avx512;
+    // Float rows summed alone beside rows summed in tinyBLAS's order: runs of one kind each.
+    const uint8_t* alone = float_type(w.type) && !one_by_one && J.n_act > 1 ? J.alone_rows : nullptr;
     for (int m0 = 0, m1; m0 < J.n_act; m0 = m1) {
       m1 = std::min(J.n_act, m0 + act_chunk);
       if (by_order && !mixed_tile)
         for (int m = m0 + 1; m < m1; m++)
           if ((gemm_rows[m] != 0) != (gemm_rows[m0] != 0)) m1 = m;
+      if (alone)
+        for (int m = m0 + 1; m < m1; m++)
+          if ((alone[m] != 0) != (alone[m0] != 0)) { m1 = m; break; }
+      if (alone && alone[m0] != 0) {
+        // Lone rows: each weight row in ggml_vec_dot's order against one activation row at a time, over sub-bands of
+        // the weights small enough to stay in L1 while every activation row of the run passes (read from memory once).
+        const int64_t r0 = std::max(b.r0, packed_end), sub = std::max<int64_t>(1, int64_t(32 << 10) / int64_t(wrow));
+        TileArgs t;
+        t.wtype = w.type;
+        t.k = k;
+        t.n_act = 1;
+        t.ldy = w.rows;
+        t.single_row = true;
+        t.wrow = wrow;
+        for (int64_t s0 = r0; s0 < b.r1; s0 += sub) {
+          const int64_t s1 = std::min(b.r1, s0 + sub);
+          t.w = w.data + size_t(s0) * wrow;
+          t.nw = int(s1 - s0);
+          for (int m = m0; m < m1; m++) {
+            t.act = a + jb.layout.row_bytes * size_t(m);
+            t.y = J.y + int64_t(m) * w.rows + s0;
+            jb.tile(t);
+          }
+        }
+        continue;
+      }
       TileArgs t;
       t.wtype = w.type;
       t.k = k;
@@ -411,7 +439,7 @@ double shadow_bound(const ArgmaxShadow& sh, const float* x, const float* x_seen,
 
 }  // namespace
 
-void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out) {
+void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out, const uint8_t* alone_rows) {
   if (n_act <= 0) return;
   const int64_t k = w.cols;
   // The estimate runs on a packed Q8_0 matrix: the matrix itself, or the Q8_0 copy of a float matrix.
@@ -430,7 +458,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     const BandHook keep_best = [&](int thread, int, int64_t r0, int64_t r1) {
       for (int m = 0; m < n_act; m++) best[size_t(thread) * n_act + m].take(best_in(values + size_t(m) * size_t(w.rows), r0, r1));
     };
-    const MatmulJob job{&w, x, nullptr, n_act, values, false, nullptr};
+    const MatmulJob job{&w, x, nullptr, n_act, values, false, nullptr, alone_rows};
     run_jobs(pool, &job, 1, g_auto_variant, &keep_best);
     for (int m = 0; m < n_act; m++) {
       RowBest row;
@@ -542,8 +570,9 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
         t.n_act = 1;
         t.y = &value;
         t.ldy = 1;
-        // Float types sum one activation row in vec_dot's order and several in tinyBLAS's: as matmul would here.
-        t.single_row = own || n_act == 1;
+        // Float types sum one activation row (or a row summed alone) in vec_dot's order and several in tinyBLAS's:
+        // as matmul would here.
+        t.single_row = own || n_act == 1 || (alone_rows != nullptr && alone_rows[m] != 0);
         exact_tile(t);
         if (value > best_value) {
           best_value = value;
