@@ -21,6 +21,9 @@ struct TileArgs {
   // row at a time (a single stream the prefetcher follows) instead of four interleaved ones, which stall on
   // memory (an f32 LM head ran 2x slower for 2-9 activation rows than for one). The sums are the same.
   bool stream_rows = false;
+  // With single_row and float weights (SIMD tiles only): each of the n_act activation rows is summed alone
+  // (ggml_vec_dot's order, the bits it has in a step of one row), several side by side, each weight row read once.
+  bool rows_alone = false;
   // Q4_K: llama.cpp's batched (GEMM) order, one fused multiply-add per 64 weights, instead of its single-row
   // (GEMV) order, one per 256-weight super-block (Matrix::gemm_order).
   bool gemm_order = false;

@@ -319,20 +319,29 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
         for (int m = m0 + 1; m < m1; m++)
           if ((alone[m] != 0) != (alone[m0] != 0)) { m1 = m; break; }
       if (alone && alone[m0] != 0) {
-        // Lone rows: each weight row in ggml_vec_dot's order against one activation row at a time, over sub-bands of
-        // the weights small enough to stay in L1 while every activation row of the run passes (read from memory once).
-        const int64_t r0 = std::max(b.r0, packed_end), sub = std::max<int64_t>(1, int64_t(32 << 10) / int64_t(wrow));
+        // Lone rows, each summed in ggml_vec_dot's order: the SIMD tiles take them all per weight row (rows_alone);
+        // the scalar one a row at a time over sub-bands of the weights small enough to stay in L1 meanwhile.
         TileArgs t;
         t.wtype = w.type;
         t.k = k;
-        t.n_act = 1;
         t.ldy = w.rows;
         t.single_row = true;
         t.wrow = wrow;
-        for (int64_t s0 = r0; s0 < b.r1; s0 += sub) {
-          const int64_t s1 = std::min(b.r1, s0 + sub);
+        if (jb.tile != tile_scalar) {
+          t.rows_alone = true;
+          t.w = w.data + size_t(b.r0) * wrow;
+          t.nw = int(b.r1 - b.r0);
+          t.act = a + jb.layout.row_bytes * size_t(m0);
+          t.n_act = m1 - m0;
+          t.y = J.y + int64_t(m0) * w.rows + b.r0;
+          jb.tile(t);
+          continue;
+        }
+        t.n_act = 1;
+        const int64_t sub = std::max<int64_t>(1, int64_t(32 << 10) / int64_t(wrow));
+        for (int64_t s0 = b.r0; s0 < b.r1; s0 += sub) {
           t.w = w.data + size_t(s0) * wrow;
-          t.nw = int(s1 - s0);
+          t.nw = int(std::min(b.r1, s0 + sub) - s0);
           for (int m = m0; m < m1; m++) {
             t.act = a + jb.layout.row_bytes * size_t(m);
             t.y = J.y + int64_t(m) * w.rows + s0;

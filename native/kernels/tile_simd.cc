@@ -291,8 +291,11 @@ struct Levels {
 // elements are added one product at a time (f32: in float; f16/bf16: in double, the result rounded to float).
 // F16/BF16 rows are read in place: decode is a pass over the weights, and an f32 copy of each row (a store and a
 // reload) halved its speed.
-template <int kWType>
-float vec_dot_row(const void* row, const float* a, int64_t k) {
+// MA activation rows against one weight row, each pair with exactly vec_dot_row's operations (so its bits), the MA
+// chains interleaved: a pair alone is a latency-bound chain (k = 288: 4 dependent FMAs per accumulator, then 32
+// dependent scalar adds), several side by side fill the pipeline, and the weight row is loaded once for all.
+template <int kWType, int MA>
+void vec_dot_rows(const void* row, const float* const* a, int64_t k, float* out) {
   const auto* wf = static_cast<const float*>(row);
   const auto* wh = static_cast<const uint16_t*>(row);
 #if IR_AVX512
@@ -330,19 +333,58 @@ float vec_dot_row(const void* row, const float* a, int64_t k) {
 #endif
   constexpr int kStep = 4 * kLanes;
   const int64_t np = k & ~int64_t(kStep - 1);
-  Vec acc[4];
-  for (int j = 0; j < 4; j++) acc[j] = zero();
+  Vec acc[MA][4];
+  for (int m = 0; m < MA; m++)
+    for (int j = 0; j < 4; j++) acc[m][j] = zero();
   for (int64_t i = 0; i < np; i += kStep)
-    for (int j = 0; j < 4; j++) acc[j] = fma(load_w(i + j * kLanes), load(a + i + j * kLanes), acc[j]);
-  const double reduced = reduce(add(add(acc[0], acc[2]), add(acc[1], acc[3])));
+    for (int j = 0; j < 4; j++) {
+      const Vec w = load_w(i + j * kLanes);
+      for (int m = 0; m < MA; m++) acc[m][j] = fma(w, load(a[m] + i + j * kLanes), acc[m][j]);
+    }
   if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds the leftover products in float
-    float sum = float(reduced);
-    for (int64_t i = np; i < k; i++) sum += wf[i] * a[i];
-    return sum;
+    float sum[MA];
+    for (int m = 0; m < MA; m++) sum[m] = float(reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3]))));
+    for (int64_t i = np; i < k; i++)
+      for (int m = 0; m < MA; m++) sum[m] += wf[i] * a[m][i];
+    for (int m = 0; m < MA; m++) out[m] = sum[m];
   } else {  // ggml_vec_dot_f16 in double
-    double sum = reduced;
-    for (int64_t i = np; i < k; i++) sum += double((kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i])) * a[i]);
-    return float(sum);
+    double sum[MA];
+    for (int m = 0; m < MA; m++) sum[m] = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
+    for (int64_t i = np; i < k; i++) {
+      const float w = kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i]);
+      for (int m = 0; m < MA; m++) sum[m] += double(w * a[m][i]);
+    }
+    for (int m = 0; m < MA; m++) out[m] = float(sum[m]);
+  }
+}
+
+template <int kWType>
+float vec_dot_row(const void* row, const float* a, int64_t k) {
+  float out;
+  vec_dot_rows<kWType, 1>(row, &a, k, &out);
+  return out;
+}
+
+// TileArgs::rows_alone: every activation row summed alone (vec_dot_row's bits), up to four side by side per weight
+// row.
+template <int kWType>
+void float_rows_alone(const TileArgs& t) {
+  const size_t act_row = size_t(t.k) * sizeof(float);
+  for (int m0 = 0; m0 < t.n_act; m0 += 4) {
+    const int n = std::min(4, t.n_act - m0);
+    const float* a[4];
+    for (int i = 0; i < n; i++) a[i] = reinterpret_cast<const float*>(t.act + size_t(m0 + i) * act_row);
+    for (int r = 0; r < t.nw; r++) {
+      const uint8_t* row = t.w + size_t(r) * t.wrow;
+      float out[4];
+      switch (n) {
+        case 1: vec_dot_rows<kWType, 1>(row, a, t.k, out); break;
+        case 2: vec_dot_rows<kWType, 2>(row, a, t.k, out); break;
+        case 3: vec_dot_rows<kWType, 3>(row, a, t.k, out); break;
+        default: vec_dot_rows<kWType, 4>(row, a, t.k, out); break;
+      }
+      for (int i = 0; i < n; i++) t.y[int64_t(m0 + i) * t.ldy + r] = out[i];
+    }
   }
 }
 
@@ -1044,6 +1086,21 @@ bool supports(int wtype) {
 }
 
 void tile(const TileArgs& t) {
+  if (t.rows_alone) {
+    static const bool bf16_dot = IR_AVX512 && cpu_features().avx512bf16;
+    if (t.wtype == GGML_F32) return float_rows_alone<GGML_F32>(t);
+    if (t.wtype == GGML_F16) return float_rows_alone<GGML_F16>(t);
+    if (t.wtype == GGML_BF16 && !bf16_dot) return float_rows_alone<GGML_BF16>(t);
+    for (int m = 0; m < t.n_act; m++) {  // BF16 rows with vdpbf16ps (ggml_vec_dot_bf16's order): one at a time
+      TileArgs one = t;
+      one.rows_alone = false;
+      one.act = t.act + size_t(m) * size_t(t.k) * sizeof(float);
+      one.n_act = 1;
+      one.y = t.y + int64_t(m) * t.ldy;
+      tile(one);
+    }
+    return;
+  }
 #if IR_AVX512
   if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
     tile_ksuper_batch(t);
