@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: running commands, llama.cpp's tools, medians of pairwise ratios.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { readGguf } from "../core/gguf/index.ts";
 import path from "node:path";
@@ -21,6 +21,28 @@ export function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * The built command (dist/cli/bin.js, what `npx infer-repl` runs), for figures a user sees of a whole process: peak
+ * RSS and load time. bin/infer-repl.mjs runs the sources through tsx, whose transform adds 40-130 MB and seconds.
+ * Throws when dist is missing or older than a source file, so a stale build is never measured.
+ */
+export function builtCli(): string {
+  const bin = path.join(repoRoot, "dist/cli/bin.js");
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first (this benchmark measures the built command)`);
+  const built = statSync(bin).mtimeMs;
+  const newer = ["cli", "core", "server"].flatMap((dir) => newerSources(path.join(repoRoot, dir), built));
+  if (newer.length) throw new Error(`dist/ is older than ${newer[0]}: run \`npm run build\` first`);
+  return bin;
+}
+
+function newerSources(dir: string, than: number): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return newerSources(p, than);
+    return e.name.endsWith(".ts") && statSync(p).mtimeMs > than ? [p] : [];
+  });
 }
 
 /** Our CLI's `bench --json` output for one file. */

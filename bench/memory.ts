@@ -5,11 +5,12 @@
 // its "eval time"), so both count process start, model load and the prompt. Rounds alternate the two; ratios are
 // medians of the per-round ratios (the machine is shared and noisy). Also each process's CPU time (user + system),
 // which a loaded machine distorts less than wall time.
+// Runs the built command (`npm run build` first).
 //   usage: npx tsx bench/memory.ts [--rounds 3] [--threads 2] [-c 4096] file.gguf ...
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { fmt, llamaCppTools, median, medianRatio, repoRoot } from "./lib.ts";
+import { builtCli, fmt, llamaCppTools, median, medianRatio } from "./lib.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,7 +40,7 @@ function timed(cmd: string, args: string[]): { out: string; err: string; wallMs:
 
 function inferRepl(file: string): Run {
   const r = timed(process.execPath, [
-    path.join(repoRoot, "bin/infer-repl.mjs"), "generate", "-m", file, "-p", PROMPT, "-n", "16", "-c", values.ctx,
+    builtCli(), "generate", "-m", file, "-p", PROMPT, "-n", "16", "-c", values.ctx,
     "-t", values.threads, "--temp", "0", "--json",
   ]);
   const stats = (JSON.parse(r.out) as { stats: { ttft_ms: number; total_ms: number } }).stats;

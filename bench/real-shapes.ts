@@ -4,7 +4,7 @@
 //   decode (tg) and prefill (pp128, pp512) against llama-bench, with decode's weight bytes/s beside the machine's
 //   two-thread copy bandwidth; 16 and 32 sequences of aggregate decode against llama-batched-bench (Qwen2.5-0.5B
 //   and Llama-3.2-1B Q4_K_M); peak RSS of `generate -n 16` against llama-completion's, and load-to-first-token
-//   (wall time of a fresh process generating one token).
+//   (wall time of a fresh process generating one token), both of the built command (`npm run build` first).
 //   usage: npx tsx bench/real-shapes.ts [--rounds 3] [--threads 2] [-n 64] [--shapes id,...] [--formats Q4_K_M,...]
 //          [--batched-rounds 2] [--no-batched] [--no-memory] [--no-speed] [--layers N]
 //   --no-speed: peak RSS and load-to-first-token only (memory barely depends on the machine's load; speed does)
@@ -12,7 +12,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REAL_SHAPE_FORMATS, REAL_SHAPE_IDS, REAL_SHAPES, realShapeModel, type RealShapeFormat, type RealShapeId } from "../scripts/real-shapes.ts";
-import { copyBandwidth, fmt, inferReplBench, llamaBatched, llamaBench, llamaCppTools, median, medianRatio, peakRss, repoRoot, weightBytesPerToken } from "./lib.ts";
+import { builtCli, copyBandwidth, fmt, inferReplBench, llamaBatched, llamaBench, llamaCppTools, median, medianRatio, peakRss, weightBytesPerToken } from "./lib.ts";
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +33,6 @@ const shapes = values.shapes.split(",") as RealShapeId[];
 const formats = values.formats.split(",").map((f) => f.toUpperCase()) as RealShapeFormat[];
 for (const s of shapes) if (!(s in REAL_SHAPES)) throw new Error(`unknown shape '${s}' (${REAL_SHAPE_IDS.join(", ")})`);
 const tools = llamaCppTools();
-const cli = path.join(repoRoot, "bin/infer-repl.mjs");
 const PROMPT = "Once upon a time";
 
 const bandwidth = await copyBandwidth(threads);
@@ -60,6 +59,7 @@ for (const id of shapes) {
       if (!values["no-memory"]) {
         const gen = (n: number) => ["generate", "-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads)];
         const completion = (n: number) => ["-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads), "-no-cnv"];
+        const cli = builtCli();
         ours.rss.push(peakRss(process.execPath, [cli, ...gen(16)]).bytes);
         llama.rss.push(peakRss(path.join(tools, "llama-completion"), completion(16)).bytes);
         ours.ttft.push(peakRss(process.execPath, [cli, ...gen(1)]).seconds);

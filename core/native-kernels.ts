@@ -32,7 +32,9 @@ export interface NativeKernels {
   /**
    * y[m * rows + r] = dot(weight row r, x row m). With `packed` (from pack), the avx512 variant computes from it
    * (the same results); other variants ignore it. `gemmOrder`: Q4_K sums in llama.cpp's batched kernel's order
-   * (Matrix::gemm_order), for every activation row (true) or per row (nAct entries, nonzero: the batched order).
+   * (Matrix::gemm_order) for every activation row (true), or per row order bits (nAct entries): 1 Q4_K's batched
+   * order, 8 tinyBLAS's order for F32/F16/BF16 (without it, ggml_vec_dot's, as a lone row; with no per-row bits a
+   * float matmul of 2+ rows takes tinyBLAS's, as llama.cpp's does).
    */
   matmul(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number,
     variant?: KernelVariant | "auto", packed?: Uint8Array, gemmOrder?: boolean | Uint8Array): Float32Array;

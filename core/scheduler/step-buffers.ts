@@ -1,7 +1,6 @@
 import type { NativeStepBatch } from "../native.ts";
 import type { ScheduledChunk } from "./scheduler.ts";
 import { packTables, packedLength } from "../kv/packed-tables.ts";
-import { ROW_LONE } from "../model/row-arithmetic.ts";
 
 /**
  * The typed arrays of one engine step, reused from step to step (grown when a step needs more), so building a
@@ -49,7 +48,7 @@ export class StepBuffers {
         this.positions[t] = c.start + i;
         this.seqIds[t] = s;
         // Generated and draft tokens are computed as lone tokens.
-        this.flags[t] = promptFlags === undefined ? 0 : c.start + i < c.seq.promptLength ? promptFlags[c.start + i]! : ROW_LONE;
+        this.flags[t] = promptFlags !== undefined && c.start + i < c.seq.promptLength ? promptFlags[c.start + i]! : 0;
       }
       // Logits for the last token and, when speculating, after each draft token.
       if (c.sample) for (let i = c.drafted; i >= 0; i--) this.rows[r++] = t - 1 - i;

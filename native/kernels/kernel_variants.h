@@ -3,8 +3,25 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace ir {
+
+// Per activation row order bits (matmul's gemm_rows, TileArgs::gemm_rows): which of llama.cpp's orders sums the
+// row. kOrderQ4kGemm: Q4_K's batched (GEMM) order; kOrderFloatBatch: F32/F16/BF16 in tinyBLAS's order (a row of a
+// llama.cpp ubatch of 2+ rows), else ggml_vec_dot's (a lone row). A row's result depends on its bits alone.
+constexpr uint8_t kOrderQ4kGemm = 1, kOrderFloatBatch = 8;
+
+// f(std::integral_constant<int, N>{}, m0) over activation rows [0, n) in passes of kMax rows and one of the rest,
+// so that a kernel templated on its row count gets a compile-time N.
+template <int kMax, typename F>
+inline void act_passes(int n, F&& f) {
+  int m = 0;
+  for (; m + kMax <= n; m += kMax) f(std::integral_constant<int, kMax>{}, m);
+  if constexpr (kMax > 1) {
+    if (n - m > 0) act_passes<kMax - 1>(n - m, [&](auto na, int m0) { f(na, m + m0); });
+  }
+}
 
 struct TileArgs {
   int wtype;
@@ -16,19 +33,18 @@ struct TileArgs {
   int n_act;
   float* y;            // y[m * ldy + r] receives dot(weight row r, activation row m)
   int64_t ldy;
-  bool single_row;     // the whole matmul has one activation row (llama.cpp picks its float kernels by this)
+  // Float types: every activation row in ggml_vec_dot's order, as llama.cpp sums a lone row (false: tinyBLAS's, a
+  // row of a batch). Other types: the whole matmul has one activation row (a hint: their orders do not change).
+  bool single_row;
   // The weights come from memory, not cache, and there are few activation rows: float tiles then walk one weight
   // row at a time (a single stream the prefetcher follows) instead of four interleaved ones, which stall on
   // memory (an f32 LM head ran 2x slower for 2-9 activation rows than for one). The sums are the same.
   bool stream_rows = false;
-  // With single_row and float weights (SIMD tiles only): each of the n_act activation rows is summed alone
-  // (ggml_vec_dot's order, the bits it has in a step of one row), several side by side, each weight row read once.
-  bool rows_alone = false;
   // Q4_K: llama.cpp's batched (GEMM) order, one fused multiply-add per 64 weights, instead of its single-row
   // (GEMV) order, one per 256-weight super-block (Matrix::gemm_order).
   bool gemm_order = false;
-  // Per activation row instead of gemm_order (nonzero: the batched order); only tile_ksuper_batch reads it, the
-  // driver splits the rows by order for every other kernel.
+  // Per activation row order bits instead of gemm_order (kOrderQ4kGemm: the batched order); only
+  // tile_ksuper_batch reads it, the driver splits the rows by order for every other kernel.
   const uint8_t* gemm_rows = nullptr;
   // Packed kernels prefetch weights up to here (null: the band's end). Bands of one matrix are taken in order, so
   // the rows after a band are usually the next one's, another thread's.

@@ -185,8 +185,8 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     auto y = Napi::Float32Array::New(info.Env(), size_t(a.n_act) * size_t(a.rows));
     std::lock_guard<std::mutex> lock(engine_mutex());
     Matrix w{a.weights.Data(), a.type, a.rows, a.cols, packed};
-    // gemmOrder: one Q4_K order for every row (a boolean), or one per activation row (a Uint8Array, nonzero: the
-    // batched order), as a step mixes them (matmul_group's gemm_rows).
+    // gemmOrder: one Q4_K order for every row (a boolean), or order bits per activation row (a Uint8Array of
+    // kOrder* bits), as a step mixes them (matmul_group's gemm_rows).
     const uint8_t* gemm_rows = nullptr;
     if (info.Length() > 8 && info[8].IsTypedArray()) {
       const auto orders = arg_u8(info, 8, "gemmOrder");

@@ -101,15 +101,15 @@ void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act
 }
 
 void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                         const uint8_t* gemm_rows, const uint8_t* alone_rows) {
-  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant, gemm_rows, alone_rows);
+                         const uint8_t* gemm_rows) {
+  matmul_group(pool, ws, ys, n, x, n_act, g_auto_variant, gemm_rows);
 }
 
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                  Variant variant, const uint8_t* gemm_rows, const uint8_t* alone_rows) {
+                  Variant variant, const uint8_t* gemm_rows) {
   thread_local std::vector<MatmulJob> group;
   group.clear();
-  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j], false, gemm_rows, alone_rows});
+  for (int j = 0; j < n; j++) group.push_back({ws[j], x, nullptr, n_act, ys[j], false, gemm_rows});
   matmul_jobs_variant(pool, group.data(), n, variant);
 }
 
@@ -297,68 +297,35 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     const int64_t packed_end = jb.packed ? w.rows / kPackRows * kPackRows : 0;
     const size_t group_bytes = jb.packed ? packed_group_bytes(w.type, k) : 0;
     const uint8_t* a = jb.act;
-    // Rows summed alone: a float matrix takes one activation row per tile call (llama.cpp's ggml_vec_dot order);
-    // the quantized kernels already give each row of a batch the bits it has alone.
-    const bool one_by_one = float_type(w.type) && (J.rows_alone || !tinyblas_shape(w, variant));
-    const int act_chunk = one_by_one ? 1
-                        : blocks_activations(w, variant) ? J.n_act
-                                                         : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
-    // Q4_K rows of the two orders (gemm_rows): the AVX-512 batch kernel takes them together (each decoded weight
-    // row serves both); other kernels get one tile per run of rows, over the band's weights, still in cache.
+    // Rows of the two orders (gemm_rows' bit for this type): the AVX-512 Q4_K batch kernel takes them together
+    // (each decoded weight row serves both); other kernels get one tile per run of rows, over the band's weights,
+    // still in cache. Without gemm_rows a float matrix sums its rows as llama.cpp does a ubatch of this many rows.
+    const bool is_float = float_type(w.type);
     const uint8_t* gemm_rows = J.gemm_rows;
-    const bool by_order = gemm_rows != nullptr && w.type == GGML_Q4_K && J.n_act > 1;
-    const bool mixed_tile = by_order && variant == Variant::Avx512;
-    // Float rows summed alone beside rows summed in tinyBLAS's order: runs of one kind each.
-    const uint8_t* alone = float_type(w.type) && !one_by_one && J.n_act > 1 ? J.alone_rows : nullptr;
+    const uint8_t order_bit = is_float ? kOrderFloatBatch : kOrderQ4kGemm;
+    const bool by_order = gemm_rows != nullptr && (is_float || w.type == GGML_Q4_K) && J.n_act > 1;
+    const bool mixed_tile = by_order && !is_float && variant == Variant::Avx512;
+    auto order = [&](int m) { return gemm_rows[m] & order_bit; };
     for (int m0 = 0, m1; m0 < J.n_act; m0 = m1) {
+      // A float matrix's rows summed as lone rows (ggml_vec_dot's order: llama.cpp's for one row, for rows of a
+      // mul_mat_id, and for matrices tinyBLAS's tiles do not fit) go to the tile together; it keeps each row's sums
+      // apart. The quantized kernels give each row of a batch the bits it has alone anyway.
+      const bool lone = is_float && (J.rows_alone || !tinyblas_shape(w, variant) || !(gemm_rows ? order(m0) != 0 : J.n_act > 1));
+      const int act_chunk = lone || blocks_activations(w, variant) ? J.n_act
+                                                                   : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
       m1 = std::min(J.n_act, m0 + act_chunk);
       if (by_order && !mixed_tile)
         for (int m = m0 + 1; m < m1; m++)
-          if ((gemm_rows[m] != 0) != (gemm_rows[m0] != 0)) m1 = m;
-      if (alone)
-        for (int m = m0 + 1; m < m1; m++)
-          if ((alone[m] != 0) != (alone[m0] != 0)) { m1 = m; break; }
-      if (alone && alone[m0] != 0) {
-        // Lone rows, each summed in ggml_vec_dot's order: the SIMD tiles take them all per weight row (rows_alone);
-        // the scalar one a row at a time over sub-bands of the weights small enough to stay in L1 meanwhile.
-        TileArgs t;
-        t.wtype = w.type;
-        t.k = k;
-        t.ldy = w.rows;
-        t.single_row = true;
-        t.wrow = wrow;
-        if (jb.tile != tile_scalar) {
-          t.rows_alone = true;
-          t.w = w.data + size_t(b.r0) * wrow;
-          t.nw = int(b.r1 - b.r0);
-          t.act = a + jb.layout.row_bytes * size_t(m0);
-          t.n_act = m1 - m0;
-          t.y = J.y + int64_t(m0) * w.rows + b.r0;
-          jb.tile(t);
-          continue;
-        }
-        t.n_act = 1;
-        const int64_t sub = std::max<int64_t>(1, int64_t(32 << 10) / int64_t(wrow));
-        for (int64_t s0 = b.r0; s0 < b.r1; s0 += sub) {
-          t.w = w.data + size_t(s0) * wrow;
-          t.nw = int(std::min(b.r1, s0 + sub) - s0);
-          for (int m = m0; m < m1; m++) {
-            t.act = a + jb.layout.row_bytes * size_t(m);
-            t.y = J.y + int64_t(m) * w.rows + s0;
-            jb.tile(t);
-          }
-        }
-        continue;
-      }
+          if (order(m) != order(m0)) m1 = m;
       TileArgs t;
       t.wtype = w.type;
       t.k = k;
       t.act = a + jb.layout.row_bytes * size_t(m0);
       t.n_act = m1 - m0;
       t.ldy = w.rows;
-      t.single_row = J.n_act == 1 || one_by_one;
+      t.single_row = is_float ? lone : J.n_act == 1;
       t.stream_rows = J.n_act <= kStreamMaxActs && wrow * size_t(w.rows) >= kStreamMinBytes;
-      t.gemm_order = gemm_rows != nullptr && w.type == GGML_Q4_K ? gemm_rows[m0] != 0 : w.gemm_order;
+      t.gemm_order = gemm_rows != nullptr && w.type == GGML_Q4_K ? order(m0) != 0 : w.gemm_order;
       if (mixed_tile) t.gemm_rows = gemm_rows + m0;
       auto run = [&](TileFn fn, const uint8_t* first, size_t stride, int64_t r0, int64_t r1) {
         t.w = first;
@@ -448,7 +415,7 @@ double shadow_bound(const ArgmaxShadow& sh, const float* x, const float* x_seen,
 
 }  // namespace
 
-void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out, const uint8_t* alone_rows) {
+void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out, const uint8_t* gemm_rows) {
   if (n_act <= 0) return;
   const int64_t k = w.cols;
   // The estimate runs on a packed Q8_0 matrix: the matrix itself, or the Q8_0 copy of a float matrix.
@@ -467,7 +434,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     const BandHook keep_best = [&](int thread, int, int64_t r0, int64_t r1) {
       for (int m = 0; m < n_act; m++) best[size_t(thread) * n_act + m].take(best_in(values + size_t(m) * size_t(w.rows), r0, r1));
     };
-    const MatmulJob job{&w, x, nullptr, n_act, values, false, nullptr, alone_rows};
+    const MatmulJob job{&w, x, nullptr, n_act, values, false, gemm_rows};
     run_jobs(pool, &job, 1, g_auto_variant, &keep_best);
     for (int m = 0; m < n_act; m++) {
       RowBest row;
@@ -579,9 +546,8 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
         t.n_act = 1;
         t.y = &value;
         t.ldy = 1;
-        // Float types sum one activation row (or a row summed alone) in vec_dot's order and several in tinyBLAS's:
-        // as matmul would here.
-        t.single_row = own || n_act == 1 || (alone_rows != nullptr && alone_rows[m] != 0);
+        // Float types sum a lone row in vec_dot's order and a batch's rows in tinyBLAS's: as matmul would here.
+        t.single_row = own || !(gemm_rows ? (gemm_rows[m] & kOrderFloatBatch) != 0 : n_act > 1);
         exact_tile(t);
         if (value > best_value) {
           best_value = value;
@@ -600,7 +566,9 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   if (std::find(unbounded.begin(), unbounded.end(), 1) == unbounded.end()) return;
   thread_local std::vector<float> full;
   full.resize(size_t(n_act) * size_t(w.rows));
-  matmul(pool, w, x, n_act, full.data());
+  const Matrix* ws[1] = {&w};
+  float* ys[1] = {full.data()};
+  matmul_shared_input(pool, ws, ys, 1, x, n_act, gemm_rows);
   for (int m = 0; m < n_act; m++)
     if (unbounded[size_t(m)]) out[m] = argmax_row(full.data() + size_t(m) * size_t(w.rows), w.rows);
 }

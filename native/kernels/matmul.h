@@ -49,23 +49,22 @@ void matmul(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float*
 // Q8_0 matrix it computes a cheaper estimate of every output (per-block integer sums, one multiply-add per block),
 // bounds the estimate's distance from matmul's result from the scales and the activations, and computes
 // matmul's exact value only for the rows within twice that bound of the largest estimate.
-// alone_rows (optional, n_act entries): as matmul_shared_input's, for the exact values of a float matrix.
-void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out, const uint8_t* alone_rows = nullptr);
+// gemm_rows: the rows' order bits, as matmul_shared_input takes them.
+void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out,
+                   const uint8_t* gemm_rows = nullptr);
 
 // matmul with an explicit kernel variant (tests compare variants); a variant the CPU lacks falls back to scalar
 // per weight type only where that variant has no kernel, so callers must check variant_available first.
 void matmul_variant(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float* y, Variant variant);
 // Several matrices with the same column count applied to the same activations (Q/K/V, or FFN gate/up): the
 // activations are converted once and all row bands go to the pool in one parallel section. ys[j] gets matrix j's
-// output, laid out as in matmul. gemm_rows (optional, n_act entries) overrides Matrix::gemm_order per activation
-// row (nonzero: the batched order); each row's result is the bits that order gives it alone. alone_rows (optional,
-// n_act entries): nonzero rows of a float matrix are summed as a lone activation row (ggml_vec_dot's order, as
-// llama.cpp sums a step of one row), the others in tinyBLAS's order (several rows); each weight row is still read from
-// memory once for all of them.
+// output, laid out as in matmul. gemm_rows (optional, n_act entries of kOrder* bits, kernel_variants.h) gives each
+// activation row its order (Q4_K's batched one over Matrix::gemm_order; a float matrix's tinyBLAS or vec_dot one,
+// which without gemm_rows the row count picks, as in llama.cpp); each row's result is the bits its order gives it alone.
 void matmul_shared_input(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                         const uint8_t* gemm_rows = nullptr, const uint8_t* alone_rows = nullptr);
+                         const uint8_t* gemm_rows = nullptr);
 void matmul_group(ThreadPool& pool, const Matrix* const* ws, float* const* ys, int n, const float* x, int n_act,
-                  Variant variant, const uint8_t* gemm_rows = nullptr, const uint8_t* alone_rows = nullptr);
+                  Variant variant, const uint8_t* gemm_rows = nullptr);
 
 // One of several independent matmuls run in one parallel section (matmul_jobs): y = w · (rows of x).
 struct MatmulJob {
@@ -79,8 +78,6 @@ struct MatmulJob {
   bool rows_alone = false;
   // Per activation row (n_act entries, in output order), overrides Matrix::gemm_order (see matmul_shared_input).
   const uint8_t* gemm_rows = nullptr;
-  // Per activation row (n_act entries, in output order): nonzero sums that row alone (see matmul_shared_input).
-  const uint8_t* alone_rows = nullptr;
 };
 // Jobs sharing an input pointer and activation type convert it once; bands of all jobs share the pool's threads.
 void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int n);

@@ -1,7 +1,7 @@
 // BF16 weights as llama.cpp's zen4 (AVX512-BF16) library computes them: `vdpbf16ps`, which adds the two bf16·bf16
 // products of each f32 lane's pair into its accumulator (denormal inputs as zero), a rounding neither a widened
 // f32 FMA chain nor ggml's portable order reproduces. Two orders, as in llama.cpp:
-// - one activation row (ggml_vec_dot_bf16): two accumulators over 64-element steps, each reduced
+// - a lone activation row (ggml_vec_dot_bf16): two accumulators over 64-element steps, each reduced
 //   (_mm512_reduce_add_ps) and added in double, the leftover elements' f32 products added in double;
 // - 2+ activation rows with k % 32 == 0 (llamafile's tinyBLAS<32, __m512, __m512bh>): one accumulator per
 //   (weight row, activation row) pair over 32-element steps, reduced once (tinyblas_gemm.h's blocking).
@@ -43,22 +43,27 @@ inline float bf16_value(uint16_t h) {
   return f;
 }
 
-inline __m512 dp(__m512 acc, const uint16_t* w, const uint16_t* a) {
-  return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(w), (__m512bh)_mm512_loadu_si512(a));
-}
-
-float vec_dot_bf16(const uint16_t* w, const uint16_t* a, const float* af, int64_t k) {
-  __m512 c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
+// One weight row against NA activation rows (a, af: row m at m * k), each in ggml_vec_dot_bf16's order (its own
+// accumulators: the bits it has alone); row m's sum into out[m * ldy].
+template <int NA>
+void vec_dot_bf16_rows(const uint16_t* w, const uint16_t* a, const float* af, int64_t k, float* out, int64_t ldy) {
+  __m512 c1[NA], c2[NA];
+  for (int m = 0; m < NA; m++) c1[m] = c2[m] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 64 <= k; i += 64) {
-    c1 = dp(c1, w + i, a + i);
-    c2 = dp(c2, w + i + 32, a + i + 32);
+    const __m512bh w1 = (__m512bh)_mm512_loadu_si512(w + i), w2 = (__m512bh)_mm512_loadu_si512(w + i + 32);
+    for (int m = 0; m < NA; m++) {
+      c1[m] = _mm512_dpbf16_ps(c1[m], w1, (__m512bh)_mm512_loadu_si512(a + m * k + i));
+      c2[m] = _mm512_dpbf16_ps(c2[m], w2, (__m512bh)_mm512_loadu_si512(a + m * k + i + 32));
+    }
   }
-  double sum = 0;
-  sum += double(_mm512_reduce_add_ps(c1));
-  sum += double(_mm512_reduce_add_ps(c2));
-  for (; i < k; i++) sum += double(bf16_value(w[i]) * af[i]);
-  return float(sum);
+  for (int m = 0; m < NA; m++) {
+    double sum = 0;
+    sum += double(_mm512_reduce_add_ps(c1[m]));
+    sum += double(_mm512_reduce_add_ps(c2[m]));
+    for (int64_t j = i; j < k; j++) sum += double(bf16_value(w[j]) * af[m * k + j]);
+    out[m * ldy] = float(sum);
+  }
 }
 
 struct Bf16Op {
@@ -86,7 +91,13 @@ void tile_bf16(const TileArgs& t) {
     tinyblas::gemm<Bf16Op>(t, act.data());
     return;
   }
-  for (int r = 0; r < t.nw; r++) t.y[r] = vec_dot_bf16(reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow), act.data(), af, t.k);
+  // Every row in vec_dot's order: each weight row meets the activation rows in passes of 8 (16 accumulators).
+  for (int r = 0; r < t.nw; r++) {
+    const auto* w = reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow);
+    act_passes<8>(t.n_act, [&](auto na, int m0) {
+      vec_dot_bf16_rows<decltype(na)::value>(w, act.data() + int64_t(m0) * t.k, af + int64_t(m0) * t.k, t.k, t.y + int64_t(m0) * t.ldy + r, t.ldy);
+    });
+  }
 }
 
 }  // namespace avx512

@@ -534,7 +534,7 @@ template <int kType>
 void tile_rows(const TileArgs& t) {
   if constexpr (kType == GGML_Q4_K || kType == GGML_Q6_K) {
     bool single_order = true;
-    for (int m = 0; m < t.n_act && single_order; m++) single_order = kType != GGML_Q4_K || !(t.gemm_rows ? t.gemm_rows[m] != 0 : t.gemm_order);
+    for (int m = 0; m < t.n_act && single_order; m++) single_order = kType != GGML_Q4_K || !(t.gemm_rows ? (t.gemm_rows[m] & kOrderQ4kGemm) != 0 : t.gemm_order);
     if (single_order && t.n_act <= kFewRows) return wide_rows<kType>(t);
   }
   const int64_t nsb = t.k / QK_K;
@@ -544,7 +544,7 @@ void tile_rows(const TileArgs& t) {
   struct Pass { int m0, n; bool per64; };
   thread_local std::vector<Pass> pass_list;
   pass_list.clear();
-  auto per64 = [&](int m) { return kType == GGML_Q4_K && (t.gemm_rows ? t.gemm_rows[m] != 0 : t.gemm_order); };
+  auto per64 = [&](int m) { return kType == GGML_Q4_K && (t.gemm_rows ? (t.gemm_rows[m] & kOrderQ4kGemm) != 0 : t.gemm_order); };
   for (int m = 0, e; m < t.n_act; m = e) {
     for (e = m + 1; e < t.n_act && e - m < kLanes && per64(e) == per64(m);) e++;
     pass_list.push_back({m, e - m, per64(m)});

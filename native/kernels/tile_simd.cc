@@ -286,16 +286,14 @@ struct Levels {
   const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
 };
 
-// One weight row (f32, or f16/bf16 widened in registers) against one activation row in ggml_vec_dot_f32/_f16's
-// order: four vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover
-// elements are added one product at a time (f32: in float; f16/bf16: in double, the result rounded to float).
-// F16/BF16 rows are read in place: decode is a pass over the weights, and an f32 copy of each row (a store and a
-// reload) halved its speed.
-// MA activation rows against one weight row, each pair with exactly vec_dot_row's operations (so its bits), the MA
-// chains interleaved: a pair alone is a latency-bound chain (k = 288: 4 dependent FMAs per accumulator, then 32
-// dependent scalar adds), several side by side fill the pipeline, and the weight row is loaded once for all.
-template <int kWType, int MA>
-void vec_dot_rows(const void* row, const float* const* a, int64_t k, float* out) {
+// One weight row (f32, or f16/bf16 widened in registers) against NA activation rows (a, a + k, ...), each in
+// ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four vector accumulators over 4-vector steps, reduced
+// pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
+// f16/bf16: in double, the result rounded to float). Row m's sum goes to out[m * ldy]. Each row keeps its own
+// accumulators, so its bits are those it has alone; the rows share each weight load. F16/BF16 rows are read in
+// place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved its speed.
+template <int kWType, int NA>
+void vec_dot_rows(const void* row, const float* a, int64_t k, float* out, int64_t ldy) {
   const auto* wf = static_cast<const float*>(row);
   const auto* wh = static_cast<const uint16_t*>(row);
 #if IR_AVX512
@@ -333,66 +331,51 @@ void vec_dot_rows(const void* row, const float* const* a, int64_t k, float* out)
 #endif
   constexpr int kStep = 4 * kLanes;
   const int64_t np = k & ~int64_t(kStep - 1);
-  Vec acc[MA][4];
-  for (int m = 0; m < MA; m++)
+  Vec acc[NA][4];
+  for (int m = 0; m < NA; m++)
     for (int j = 0; j < 4; j++) acc[m][j] = zero();
   for (int64_t i = 0; i < np; i += kStep)
     for (int j = 0; j < 4; j++) {
       const Vec w = load_w(i + j * kLanes);
-      for (int m = 0; m < MA; m++) acc[m][j] = fma(w, load(a[m] + i + j * kLanes), acc[m][j]);
+      for (int m = 0; m < NA; m++) acc[m][j] = fma(w, load(a + m * k + i + j * kLanes), acc[m][j]);
     }
-  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds the leftover products in float
-    float sum[MA];
-    for (int m = 0; m < MA; m++) sum[m] = float(reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3]))));
+  // The leftover products are one dependent chain per row: the rows' chains interleave, element by element.
+  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds them in float
+    float sum[NA];
+    for (int m = 0; m < NA; m++) sum[m] = float(reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3]))));
     for (int64_t i = np; i < k; i++)
-      for (int m = 0; m < MA; m++) sum[m] += wf[i] * a[m][i];
-    for (int m = 0; m < MA; m++) out[m] = sum[m];
+      for (int m = 0; m < NA; m++) sum[m] += wf[i] * a[m * k + i];
+    for (int m = 0; m < NA; m++) out[m * ldy] = sum[m];
   } else {  // ggml_vec_dot_f16 in double
-    double sum[MA];
-    for (int m = 0; m < MA; m++) sum[m] = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
+    double sum[NA];
+    for (int m = 0; m < NA; m++) sum[m] = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
     for (int64_t i = np; i < k; i++) {
       const float w = kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i]);
-      for (int m = 0; m < MA; m++) sum[m] += double(w * a[m][i]);
+      for (int m = 0; m < NA; m++) sum[m] += double(w * a[m * k + i]);
     }
-    for (int m = 0; m < MA; m++) out[m] = float(sum[m]);
+    for (int m = 0; m < NA; m++) out[m * ldy] = float(sum[m]);
   }
 }
 
-template <int kWType>
-float vec_dot_row(const void* row, const float* a, int64_t k) {
-  float out;
-  vec_dot_rows<kWType, 1>(row, &a, k, &out);
-  return out;
+// Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
+// widened f16/bf16 weight vector serves 6 rows).
+constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
+
+// Weight rows (wr) against every activation row of t in vec_dot's order (TileArgs::single_row): each weight row
+// meets the activation rows in passes, so it is read from memory once and from L1 by the later passes.
+template <int kWType, typename RowAt>
+void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
+  const auto* a = reinterpret_cast<const float*>(t.act);
+  for (int r = 0; r < nw; r++)
+    act_passes<kLoneActs>(t.n_act, [&](auto na, int m0) {
+      vec_dot_rows<kWType, decltype(na)::value>(row_at(r), a + int64_t(m0) * t.k, t.k, t.y + int64_t(m0) * t.ldy + r, t.ldy);
+    });
 }
 
-// TileArgs::rows_alone: every activation row summed alone (vec_dot_row's bits), up to four side by side per weight
-// row.
-template <int kWType>
-void float_rows_alone(const TileArgs& t) {
-  const size_t act_row = size_t(t.k) * sizeof(float);
-  for (int m0 = 0; m0 < t.n_act; m0 += 4) {
-    const int n = std::min(4, t.n_act - m0);
-    const float* a[4];
-    for (int i = 0; i < n; i++) a[i] = reinterpret_cast<const float*>(t.act + size_t(m0 + i) * act_row);
-    for (int r = 0; r < t.nw; r++) {
-      const uint8_t* row = t.w + size_t(r) * t.wrow;
-      float out[4];
-      switch (n) {
-        case 1: vec_dot_rows<kWType, 1>(row, a, t.k, out); break;
-        case 2: vec_dot_rows<kWType, 2>(row, a, t.k, out); break;
-        case 3: vec_dot_rows<kWType, 3>(row, a, t.k, out); break;
-        default: vec_dot_rows<kWType, 4>(row, a, t.k, out); break;
-      }
-      for (int i = 0; i < n; i++) t.y[int64_t(m0 + i) * t.ldy + r] = out[i];
-    }
-  }
-}
-
-// F16/BF16 weight rows against one activation row, each row read in place (vec_dot_row).
+// F16/BF16 weight rows in vec_dot's order, each row read in place (vec_dot_rows).
 template <int kWType>
 void half_single_row(const TileArgs& t) {
-  const auto* a = reinterpret_cast<const float*>(t.act);
-  for (int r = 0; r < t.nw; r++) t.y[r] = vec_dot_row<kWType>(t.w + size_t(r) * t.wrow, a, t.k);
+  lone_rows<kWType>([&](int r) { return t.w + size_t(r) * t.wrow; }, t.nw, t);
 }
 
 // MA activation rows against NW f32 weight rows in llamafile's tinyBLAS order (what llama.cpp uses when a matmul
@@ -479,8 +462,8 @@ void stream_float_row(const float* w, int64_t k, const TileArgs& t) {
 // more. Following the same split keeps results identical to it in both cases.
 template <int NW>
 void tile_float(const float* const* wr, int64_t k, const TileArgs& t) {
-  if (t.single_row) {  // one row at a time streams best (measured 2.4x faster than 4 rows for an f32 LM head)
-    for (int r = 0; r < NW; r++) t.y[r] = vec_dot_row<GGML_F32>(wr[r], reinterpret_cast<const float*>(t.act), k);
+  if (t.single_row) {  // one weight row at a time streams best (measured 2.4x faster than 4 for an f32 LM head)
+    lone_rows<GGML_F32>([&](int r) { return wr[r]; }, NW, t);
     return;
   }
   if (t.stream_rows) {  // one weight row at a time against all activation rows (same sums, one memory stream)
@@ -1086,21 +1069,6 @@ bool supports(int wtype) {
 }
 
 void tile(const TileArgs& t) {
-  if (t.rows_alone) {
-    static const bool bf16_dot = IR_AVX512 && cpu_features().avx512bf16;
-    if (t.wtype == GGML_F32) return float_rows_alone<GGML_F32>(t);
-    if (t.wtype == GGML_F16) return float_rows_alone<GGML_F16>(t);
-    if (t.wtype == GGML_BF16 && !bf16_dot) return float_rows_alone<GGML_BF16>(t);
-    for (int m = 0; m < t.n_act; m++) {  // BF16 rows with vdpbf16ps (ggml_vec_dot_bf16's order): one at a time
-      TileArgs one = t;
-      one.rows_alone = false;
-      one.act = t.act + size_t(m) * size_t(t.k) * sizeof(float);
-      one.n_act = 1;
-      one.y = t.y + int64_t(m) * t.ldy;
-      tile(one);
-    }
-    return;
-  }
 #if IR_AVX512
   if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
     tile_ksuper_batch(t);

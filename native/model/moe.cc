@@ -114,14 +114,16 @@ AnonymousMemory copy_experts(ThreadPool& pool, std::vector<Matrix>& experts) {
 }
 
 void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const float* xn, int rows, int n_embd, float* out,
-             MoeScratch& s) {
+             MoeScratch& s, const uint8_t* gemm_rows) {
   const int E = cfg.n_expert, k = cfg.n_expert_used, ff = cfg.n_ff_exp, pairs = rows * k;
   s.logits.resize(size_t(rows) * E);
   s.probs.resize(size_t(rows) * E);
   s.order.resize(size_t(rows) * E);
   s.selected.resize(size_t(pairs));
   s.weights.resize(size_t(pairs));
-  matmul(pool, w.router, xn, rows, s.logits.data());
+  const Matrix* router = &w.router;
+  float* router_out = s.logits.data();
+  matmul_shared_input(pool, &router, &router_out, 1, xn, rows, gemm_rows);
   for_row_chunks(pool, rows, [&](int r0, int r1) {
     for (int r = r0; r < r1; r++)
       route_row(cfg, &s.logits[size_t(r) * E], &s.probs[size_t(r) * E], &s.order[size_t(r) * E], &s.selected[size_t(r) * k], &s.weights[size_t(r) * k]);
@@ -160,9 +162,9 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
   // section (xn converted once per activation type), then down.
   s.jobs.clear();
   if (sff > 0) {
-    s.jobs.push_back({&w.shared_gate_inp, xn, nullptr, rows, s.sh_gate_in.data()});
-    s.jobs.push_back({&w.shared_gate, xn, nullptr, rows, s.sh_gate.data()});
-    s.jobs.push_back({&w.shared_up, xn, nullptr, rows, s.sh_up.data()});
+    s.jobs.push_back({&w.shared_gate_inp, xn, nullptr, rows, s.sh_gate_in.data(), false, gemm_rows});
+    s.jobs.push_back({&w.shared_gate, xn, nullptr, rows, s.sh_gate.data(), false, gemm_rows});
+    s.jobs.push_back({&w.shared_up, xn, nullptr, rows, s.sh_up.data(), false, gemm_rows});
   }
   for (int e = 0; e < E; e++) {
     const int c = s.count[size_t(e)];
@@ -186,7 +188,7 @@ void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const 
   if (sff > 0)
     for (int r = 0; r < rows; r++) swiglu(&s.sh_gate[size_t(r) * sff], &s.sh_up[size_t(r) * sff], &s.sh_hidden[size_t(r) * sff], sff);
   s.jobs.clear();
-  if (sff > 0) s.jobs.push_back({&w.shared_down, s.sh_hidden.data(), nullptr, rows, s.sh_out.data()});
+  if (sff > 0) s.jobs.push_back({&w.shared_down, s.sh_hidden.data(), nullptr, rows, s.sh_out.data(), false, gemm_rows});
   for (int e = 0; e < E; e++) {
     const int c = s.count[size_t(e)];
     if (c == 0) continue;

@@ -46,9 +46,10 @@ struct MoeScratch {
 
 // out[r] (n_embd wide) = the experts' weighted sum for row r of xn, r < rows. Each selected expert's matrices are
 // read once for all the rows that chose it (one parallel section for gate and up, one for down), and every row's
-// result is the bits it has alone (llama.cpp's mul_mat_id sums each row as ggml_vec_dot does).
+// result is the bits it has alone (llama.cpp's mul_mat_id sums each row as ggml_vec_dot does). The router and the
+// shared expert are ordinary matmuls: gemm_rows gives their rows' orders (matmul_shared_input's).
 void moe_ffn(ThreadPool& pool, const MoeConfig& cfg, const MoeWeights& w, const float* xn, int rows, int n_embd, float* out,
-             MoeScratch& s);
+             MoeScratch& s, const uint8_t* gemm_rows = nullptr);
 
 // Expert rows of a merged [n_expert][rows][cols] tensor as one matrix per expert.
 std::vector<Matrix> split_experts(const Matrix& merged, int n_expert);

@@ -292,11 +292,9 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   a.gate.resize(size_t(T) * ff); a.up.resize(size_t(T) * ff);
 
   if (b.row_arithmetic) a.flags.assign(b.row_arithmetic, b.row_arithmetic + T);
-  else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowGemmOrder | kRowTiledAttention | kRowOutputGemmOrder : 0);
+  else a.flags.assign(size_t(T), cfg_.batch_arithmetic ? kRowMatmulOrders | kRowTiledAttention | kRowOutputGemmOrder : 0);
   a.gemm_rows.resize(size_t(T));
-  for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowGemmOrder;
-  a.alone_rows.resize(size_t(T));
-  for (int i = 0; i < T; i++) a.alone_rows[size_t(i)] = a.flags[size_t(i)] & kRowLone;
+  for (int i = 0; i < T; i++) a.gemm_rows[size_t(i)] = a.flags[size_t(i)] & kRowMatmulOrders;
   fill_rope_cache(b, cfg_.rope_base, cfg_.rope_freq_scale, a.rope_cache);
   const FamilyConfig& fam = cfg_.family;
   a.rope_cache_swa.clear();
@@ -321,7 +319,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     {
       const Matrix* ws[3] = {&L.wq, &L.wk, &L.wv};
       float* ys[3] = {a.q.data(), a.k.data(), a.v.data()};
-      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T, a.gemm_rows.data(), a.alone_rows.data());
+      matmul_shared_input(pool, ws, ys, 3, a.xn.data(), T, a.gemm_rows.data());
     }
     add_bias(a.q.data(), L.bq, T, q_dim);
     add_bias(a.k.data(), L.bk, T, kv_dim);
@@ -345,7 +343,7 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     {
       const Matrix* wo = &L.wo;
       float* y = a.proj.data();
-      matmul_shared_input(pool, &wo, &y, 1, a.att.data(), T, a.gemm_rows.data(), a.alone_rows.data());
+      matmul_shared_input(pool, &wo, &y, 1, a.att.data(), T, a.gemm_rows.data());
     }
     // The last layer continues with the logit rows only; the attention output's rows go along (as llama.cpp's
     // inp_out_ids takes both) when a post-norm comes between it and the residual add.
@@ -353,19 +351,18 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
     add_block_output(a, L.attn_post_norm, rows);
     if (rows == 0) break;  // no logits wanted: nothing reads the last feed-forward
     const uint8_t* ffn_gemm = rows < T ? a.out_flags.data() : a.gemm_rows.data();
-    const uint8_t* ffn_alone = rows < T ? a.out_alone.data() : a.alone_rows.data();
     for (int i = 0; i < rows; i++) rmsnorm(&a.x[size_t(i) * d], L.ffn_norm, d, cfg_.rms_eps, &a.xn[size_t(i) * d]);
     if (L.moe.present()) {
-      moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe);
+      moe_ffn(pool, cfg_.moe, L.moe, a.xn.data(), rows, d, a.proj.data(), a.moe, ffn_gemm);
     } else {
       const Matrix* ws[2] = {&L.ffn_gate, &L.ffn_up};
       float* ys[2] = {a.gate.data(), a.up.data()};
-      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows, ffn_gemm, ffn_alone);
+      matmul_shared_input(pool, ws, ys, 2, a.xn.data(), rows, ffn_gemm);
       if (fam.gelu) geglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
       else swiglu(a.gate.data(), a.up.data(), a.xn.data(), int64_t(rows) * ff);
       const Matrix* down = &L.ffn_down;
       float* y = a.proj.data();
-      matmul_shared_input(pool, &down, &y, 1, a.xn.data(), rows, ffn_gemm, ffn_alone);
+      matmul_shared_input(pool, &down, &y, 1, a.xn.data(), rows, ffn_gemm);
     }
     add_block_output(a, L.ffn_post_norm, rows);
     if (try_exit(pool, kv, b, l + 1, a)) return;
@@ -380,30 +377,26 @@ void Transformer::run(ThreadPool& pool, KvPool& kv, const StepBatch& b, Activati
   const Matrix& head = reduced ? draft_head_.matrix() : w_.output;
   if (b.n_logit_rows >= T) {
     a.out_flags.resize(size_t(b.n_logit_rows));
-    a.out_alone.resize(size_t(b.n_logit_rows));
-    for (int r = 0; r < b.n_logit_rows; r++) {
-      a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
-      a.out_alone[size_t(r)] = a.alone_rows[size_t(b.logit_rows[r])];
-    }
+    for (int r = 0; r < b.n_logit_rows; r++) a.out_flags[size_t(r)] = a.gemm_rows[size_t(b.logit_rows[r])];
   }
   const Matrix* head_matrix = &head;
   if (!b.argmax) {
     float* y = b.logits;
-    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data(), a.out_alone.data());
+    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
     return finish_logits(b.logits, b.n_logit_rows, head.rows);
   }
   if (transforms_logits()) {
     // A soft-cap can make distinct logits equal (the first of equal maxima wins): the argmax of the final values.
     a.head_out.resize(size_t(b.n_logit_rows) * head.rows);
     float* y = a.head_out.data();
-    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data(), a.out_alone.data());
+    matmul_shared_input(pool, &head_matrix, &y, 1, a.head_in.data(), b.n_logit_rows, a.out_flags.data());
     finish_logits(a.head_out.data(), b.n_logit_rows, head.rows);
     for (int r = 0; r < b.n_logit_rows; r++) {
       const float* row = &a.head_out[size_t(r) * head.rows];
       b.argmax[r] = int32_t(std::max_element(row, row + head.rows) - row);
     }
   } else {
-    matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax, a.out_alone.data());
+    matmul_argmax(pool, head, a.head_in.data(), b.n_logit_rows, b.argmax, a.out_flags.data());
   }
   if (reduced)
     for (int r = 0; r < b.n_logit_rows; r++) b.argmax[r] = b.argmax[r] < 0 ? -1 : draft_head_.token(b.argmax[r]);
@@ -436,10 +429,9 @@ int Transformer::keep_logit_rows(const StepBatch& b, Activations& a) {
   const int d = cfg_.n_embd, n = b.n_logit_rows;
   if (n >= b.n_tokens) return b.n_tokens;
   a.out_flags.resize(size_t(n));
-  a.out_alone.resize(size_t(n));
   for (int r = 0; r < n; r++) {
-    a.out_flags[size_t(r)] = (a.flags[size_t(b.logit_rows[r])] & kRowOutputGemmOrder) ? kRowGemmOrder : 0;
-    a.out_alone[size_t(r)] = a.flags[size_t(b.logit_rows[r])] & kRowLone;
+    const uint8_t flags = a.flags[size_t(b.logit_rows[r])];
+    a.out_flags[size_t(r)] = (flags & kRowOutputGemmOrder) ? flags & kRowMatmulOrders : 0;
   }
   a.head_in.resize(size_t(n) * d);
   for (std::vector<float>* rows : {&a.x, &a.proj}) {

@@ -40,11 +40,13 @@ struct ModelConfig {
 // n % 4) for the matrices it repacks (Matrix::gemm_order); kRowTiledAttention: its tiled flash attention (a ubatch
 // of 64+ rows); kRowOutputGemmOrder: the batched order also in the last layer's feed-forward and the head when
 // the step keeps fewer logit rows than tokens there (llama.cpp's inp_out_ids: a prompt's one output row is a
-// single row to those matmuls); kRowLone: a generated or draft token, which llama.cpp computes in a step of its own
-// (one row): float matmuls sum it in ggml_vec_dot's order whatever the step's row count (without it, a float row of a
-// several-row step takes tinyBLAS's order, as a prompt batch's rows do there). Every row's result depends only on its
-// own flags, never on the other rows'.
-constexpr uint8_t kRowGemmOrder = 1, kRowTiledAttention = 2, kRowOutputGemmOrder = 4, kRowLone = 8;
+// single row to those matmuls); kRowFloatBatch: tinyBLAS's order in F32/F16/BF16 matmuls (a row of a ubatch of 2+
+// rows; without it, ggml_vec_dot's, as a lone token). Every row's result depends only on its own flags, never on
+// the other rows'. The matmul bits are the kernels' own (kOrder*, kernel_variants.h).
+constexpr uint8_t kRowGemmOrder = kOrderQ4kGemm, kRowTiledAttention = 2, kRowOutputGemmOrder = 4,
+                  kRowFloatBatch = kOrderFloatBatch;
+constexpr uint8_t kRowMatmulOrders = kRowGemmOrder | kRowFloatBatch;
+static_assert((kRowMatmulOrders & (kRowTiledAttention | kRowOutputGemmOrder)) == 0, "row flags overlap");
 
 // A 1-D tensor (norm weights, biases) or a weight matrix, pointing into the mapped file.
 struct LayerWeights {
@@ -169,10 +171,8 @@ class Transformer {
     std::vector<uint8_t> embd_row;  // a token embedding row read back from a packed copy
     MoeScratch moe;
     std::vector<uint8_t> flags;      // the rows' kRow* flags (StepBatch::row_arithmetic or the default)
-    std::vector<uint8_t> gemm_rows;  // flags & kRowGemmOrder: the matmuls' per-row order
+    std::vector<uint8_t> gemm_rows;  // flags & kRowMatmulOrders: the matmuls' per-row orders
     std::vector<uint8_t> out_flags;  // the same for the rows of the last feed-forward and the head
-    std::vector<uint8_t> alone_rows;  // flags & kRowLone: float rows summed alone
-    std::vector<uint8_t> out_alone;   // the same for the rows of the last feed-forward and the head
   };
   // A pool thread's part of a decode step split by sequence: a one-thread pool (the kernels' parallel sections
   // run inline) and its own buffers.

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { nativeKernels as k } from "../../../core/native-kernels.ts";
 import { prng } from "../../helpers/index.ts";
-import { randomFloats, randomWeights } from "./random-weights.ts";
+import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 
 // F16/BF16 weights against 2+ activation rows sum in llamafile's tinyBLAS order (what llama.cpp runs for them): one
 // 16-lane accumulator per (weight row, activation row) pair, steps in k order, one reduction at the end. The AVX-512
@@ -81,4 +81,28 @@ test("BF16 batches: every row equals tinyBLAS's vdpbf16ps chains, whatever else 
       }
     assertRowsIndependent(GgmlType.BF16, w, rows, cols, x, nAct, y);
   }
+});
+
+// Per-row orders (gemmOrder bits, a step's rows: a prompt's rows in tinyBLAS's order beside decode tokens, each a
+// lone row to llama.cpp): a row marked 8 gets the bits of the same row in an all-batch matmul, an unmarked row the
+// bits it has alone (ggml_vec_dot's order), in the same call. Row counts and lengths cross the kernels' passes
+// (4 rows a pass for f32/f16, 8 for bf16) and their leftover elements (cols not a multiple of 64).
+const FLOAT_BATCH = 8;
+test("float matmuls: each row takes its own order (tinyBLAS when marked, vec_dot's alone otherwise), whatever the others", () => {
+  const rand = prng(47);
+  for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16])
+    for (const [rows, cols, nAct] of [[8, 64, 3], [12, 288, 13], [16, 4160, 9], [8, 100, 6]] as const) {
+      const w = randomWeights(rand, type, rows, cols);
+      const x = randomFloats(rand, nAct * cols);
+      const orders = Uint8Array.from({ length: nAct }, (_, m) => (m % 3 === 1 ? FLOAT_BATCH : 0));
+      const y = k.matmul(type, w, rows, cols, x, nAct, "auto", undefined, orders);
+      const batch = k.matmul(type, w, rows, cols, x, nAct, "auto", undefined, new Uint8Array(nAct).fill(FLOAT_BATCH));
+      for (let m = 0; m < nAct; m++) {
+        const want = orders[m] ? batch.subarray(m * rows, (m + 1) * rows) : k.matmul(type, w, rows, cols, x.subarray(m * cols, (m + 1) * cols), 1);
+        assert.deepEqual(y.subarray(m * rows, (m + 1) * rows), want, `${typeName(type)} ${rows}x${cols}, row ${m} of ${nAct} (order ${orders[m]})`);
+      }
+      const lone = k.matmul(type, w, rows, cols, x, nAct, "auto", undefined, new Uint8Array(nAct));
+      // (100 columns: tinyBLAS's tiles do not fit, so llama.cpp sums every row in vec_dot's order)
+      if (cols % 32 === 0) assert.notDeepEqual(lone, batch, `${typeName(type)} ${rows}x${cols}: the two orders should differ somewhere (else this test shows nothing)`);
+    }
 });

@@ -10,8 +10,9 @@ import { writeSyntheticModel, type SyntheticSpec } from "../../helpers/synthetic
 
 // A step groups its tokens by expert (each chosen expert's weights read once for all its tokens): a token's logits
 // must still not depend on what else is in the step. Prompts prefilled alone and all together, decode steps of all
-// sequences and of small groups, on two threads and on one, for float and for quantized experts (packed Q8_0 kernels, the K-quant batch kernel). Steps of one row are left out: like llama.cpp, a float
-// router sums one row in ggml_vec_dot's order and several in tinyBLAS's.
+// sequences, of small groups and of one token, on two threads and on one, for float and for quantized experts (packed
+// Q8_0 kernels, the K-quant batch kernel). (A float router's order is each row's own flag: decode tokens take
+// ggml_vec_dot's, alone or not.)
 const dir = mkdtempSync(path.join(tmpdir(), "infer-repl-moe-batch-"));
 after(() => {
   native.setThreads(2);
@@ -80,7 +81,7 @@ for (const [name, change] of cases) {
     const model = Model.load(file);
     native.setThreads(2);
     const together = await run(model, [all], [all]);
-    const apart = await run(model, all.map((s) => [s]), [[3, 1], [0, 9, 4], [2, 8], [7, 5, 6]]);
+    const apart = await run(model, all.map((s) => [s]), [[3], [1], [0, 9, 4], [2, 8], [7, 5, 6]]);
     native.setThreads(1);
     const oneThread = await run(model, [[9, 0, 5], [1, 2, 3, 4, 6, 7, 8]], [all.slice().reverse()]);
     assertSame(together.prefill, apart.prefill, "prompt alone / all prompts in one step");
