@@ -75,7 +75,7 @@ namespace avx512 {
 bool supports(int wtype);
 double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
-// A band of a packed Q8_0/Q5_0/Q4_0/IQ4_NL matrix (pack.h; tile_packed.cc): t.w is its first packed group, t.wrow the bytes
+// A band of a packed Q8_0/Q5_0/Q5_1/Q4_0/IQ4_NL matrix (pack.h; tile_packed.cc): t.w is its first packed group, t.wrow the bytes
 // per group and t.nw a multiple of kPackRows. Same results as tile on the unpacked rows, bit for bit.
 void tile_packed(const TileArgs& t);
 // Packed Q8_0 only: each block's products summed exactly as integers, then one fused multiply-add by dw·da per

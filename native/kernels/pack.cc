@@ -14,18 +14,22 @@ constexpr size_t kAlign = 64;
 constexpr size_t kScaleBytes = kPackRows * sizeof(ggml_half);
 }  // namespace
 
-bool packable(int type) { return type == GGML_Q8_0 || type == GGML_Q4_0 || type == GGML_IQ4_NL || type == GGML_Q5_0; }
+bool packable(int type) {
+  return type == GGML_Q8_0 || type == GGML_Q4_0 || type == GGML_IQ4_NL || type == GGML_Q5_0 || type == GGML_Q5_1;
+}
 
 size_t packed_level_bytes(int type) {
   switch (type) {
     case GGML_Q8_0: return 8 * 64;
-    case GGML_Q5_0: return 4 * 64 + 8 * 8;
+    case GGML_Q5_0: case GGML_Q5_1: return 4 * 64 + 8 * 8;
     default: return 4 * 64;
   }
 }
 
+size_t packed_scale_bytes(int type) { return type == GGML_Q5_1 ? 2 * kScaleBytes : kScaleBytes; }
+
 size_t packed_group_bytes(int type, int64_t cols) {
-  const size_t raw = size_t(cols / 32) * (packed_level_bytes(type) + kScaleBytes);
+  const size_t raw = size_t(cols / 32) * (packed_level_bytes(type) + packed_scale_bytes(type));
   return (raw + kAlign - 1) / kAlign * kAlign;
 }
 
@@ -34,6 +38,9 @@ size_t packed_bytes(int type, int64_t rows, int64_t cols) {
 }
 
 namespace {
+
+// Where a Q5_0/Q5_1 block's 32 fifth bits start (its nibbles follow them): after d, and Q5_1's min m.
+size_t fifth_bits_offset(int type) { return type == GGML_Q5_1 ? 4 : 2; }
 
 // Row r's part of one block's packed levels (layout in pack.h). Whole 4-byte groups are copied at once: packing
 // runs over every weight at load.
@@ -48,14 +55,14 @@ void pack_block_levels(int type, const uint8_t* blk, int r, uint8_t* levels) {
     case GGML_Q8_0:
       for (int v = 0; v < 8; v++) put4(v, blk + 2 + 4 * v, 0x80808080u);
       return;
-    case GGML_Q5_0: {
-      const uint8_t* qh = blk + 2;
-      for (int v = 0; v < 4; v++) put4(v, blk + 6 + 4 * v, 0);
-      for (int i = 0; i < 8; i++)
-        for (int e = 0; e < 4; e++) {
-          const int bit = 4 * i + e, mask_bit = 4 * r + e;
-          if ((qh[bit / 8] >> (bit % 8)) & 1) levels[4 * 64 + 8 * i + mask_bit / 8] |= uint8_t(1u << (mask_bit % 8));
-        }
+    case GGML_Q5_0: case GGML_Q5_1: {
+      const uint8_t* qh = blk + fifth_bits_offset(type);
+      for (int v = 0; v < 4; v++) put4(v, qh + 4 + 4 * v, 0);
+      // Mask i's bits 4r..4r+3 are bits 4i..4i+3 of qh: a nibble of mask byte r / 2 (a bit at a time made packing
+      // a Q5_K_M file's Q5_0/Q5_1 tensors a second or more of load time).
+      uint32_t bits;
+      std::memcpy(&bits, qh, 4);
+      for (int i = 0; i < 8; i++) levels[4 * 64 + 8 * i + r / 2] |= uint8_t(((bits >> (4 * i)) & 0xF) << (4 * (r % 2)));
       return;
     }
     default:  // Q4_0, IQ4_NL
@@ -75,11 +82,14 @@ void pack_groups(int type, const uint8_t* src, int64_t cols, int64_t g0, int64_t
   for (int64_t g = g0; g < g1; g++) {
     uint8_t* levels = dst + size_t(g) * group_bytes;
     uint8_t* scales = levels + size_t(nb) * level_bytes;
+    uint8_t* mins = scales + size_t(nb) * kScaleBytes;  // Q5_1 only
     for (int r = 0; r < kPackRows; r++) {
       const uint8_t* row = src + size_t(g * kPackRows + r) * src_row;
       for (int64_t b = 0; b < nb; b++) {
         const uint8_t* blk = row + size_t(b) * src_block;  // every packable block starts with its f16 scale
-        std::memcpy(scales + size_t(b) * kScaleBytes + size_t(r) * sizeof(ggml_half), blk, sizeof(ggml_half));
+        const size_t lane = size_t(b) * kScaleBytes + size_t(r) * sizeof(ggml_half);
+        std::memcpy(scales + lane, blk, sizeof(ggml_half));
+        if (type == GGML_Q5_1) std::memcpy(mins + lane, blk + 2, sizeof(ggml_half));
         pack_block_levels(type, blk, r, levels + size_t(b) * level_bytes);
       }
     }
@@ -100,37 +110,35 @@ void pack_matrix(ThreadPool& pool, int type, const uint8_t* src, int64_t rows, i
   });
 }
 
-// The layouts unpack_row knows (a new packed layout joins once unpack_row rebuilds its rows).
-bool packed_rows_complete(int type) {
-  return type == GGML_Q8_0 || type == GGML_Q4_0 || type == GGML_IQ4_NL || type == GGML_Q5_0;
-}
+// unpack_row rebuilds the rows of every packed layout (a new layout must teach it before it joins packable).
+bool packed_rows_complete(int type) { return packable(type); }
 
 void unpack_row(int type, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst) {
   const int64_t nb = cols / 32;
   const size_t dst_block = row_bytes(type, cols) / size_t(nb), level_bytes = packed_level_bytes(type);
   const uint8_t* levels = packed + size_t(r / kPackRows) * packed_group_bytes(type, cols);
   const uint8_t* scales = levels + size_t(nb) * level_bytes;
+  const uint8_t* mins = scales + size_t(nb) * kScaleBytes;  // Q5_1 only
   const int lane = int(r % kPackRows);
   for (int64_t b = 0; b < nb; b++) {
     uint8_t* blk = dst + size_t(b) * dst_block;
     const uint8_t* lv = levels + size_t(b) * level_bytes;
     auto get = [&](int vector, int j) { return lv[64 * vector + 4 * lane + j]; };
-    std::memcpy(blk, scales + size_t(b) * kScaleBytes + size_t(lane) * sizeof(ggml_half), sizeof(ggml_half));
+    const size_t at = size_t(b) * kScaleBytes + size_t(lane) * sizeof(ggml_half);
+    std::memcpy(blk, scales + at, sizeof(ggml_half));
+    if (type == GGML_Q5_1) std::memcpy(blk + 2, mins + at, sizeof(ggml_half));
     switch (type) {
       case GGML_Q8_0:
         for (int v = 0; v < 8; v++)
           for (int j = 0; j < 4; j++) blk[2 + 4 * v + j] = uint8_t(get(v, j) ^ 0x80);
         break;
-      case GGML_Q5_0: {
-        uint8_t* qh = blk + 2;
-        std::memset(qh, 0, 4);
+      case GGML_Q5_0: case GGML_Q5_1: {
+        uint8_t* qh = blk + fifth_bits_offset(type);
         for (int v = 0; v < 4; v++)
-          for (int j = 0; j < 4; j++) blk[6 + 4 * v + j] = get(v, j);
-        for (int i = 0; i < 8; i++)
-          for (int e = 0; e < 4; e++) {
-            const int bit = 4 * i + e, mask_bit = 4 * lane + e;
-            if ((lv[4 * 64 + 8 * i + mask_bit / 8] >> (mask_bit % 8)) & 1) qh[bit / 8] |= uint8_t(1u << (bit % 8));
-          }
+          for (int j = 0; j < 4; j++) qh[4 + 4 * v + j] = get(v, j);
+        uint32_t bits = 0;
+        for (int i = 0; i < 8; i++) bits |= uint32_t((lv[4 * 64 + 8 * i + lane / 2] >> (4 * (lane % 2))) & 0xF) << (4 * i);
+        std::memcpy(qh, &bits, 4);
         break;
       }
       default:  // Q4_0, IQ4_NL

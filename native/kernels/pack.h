@@ -1,4 +1,4 @@
-// Row-interleaved copies of Q8_0, Q4_0, IQ4_NL and Q5_0 weight matrices for the AVX-512 VNNI kernels (tile_packed.cc), made
+// Row-interleaved copies of Q8_0, Q4_0, IQ4_NL, Q5_0 and Q5_1 weight matrices for the AVX-512 VNNI kernels (tile_packed.cc), made
 // once at model load as llama.cpp's CPU repack buffers are. In a packed group of kPackRows rows, one 64-byte
 // vector holds the same 4 bytes of one block of all 16 rows (32-bit lane r = row r), so one vpdpbusd against a
 // broadcast activation dword gives one exact integer partial sum per row, and the per-row float arithmetic of the
@@ -26,14 +26,18 @@ constexpr int kPackRows = 16;
 //           the offset out of the block total)
 //     Q5_0: the 4 nibble vectors as for Q4_0, then 8 masks of 64 bits: mask i, bit 4r + e = the fifth bit of
 //           element 4i + e of row r (so the kernel rebuilds each 4-element group's bytes, w + 16, in a vector)
+//     Q5_1: as Q5_0 (its levels are the 5-bit values themselves, 0..31)
 //   scales: nb × 16 f16 (block b: rows 0..15)
+//   Q5_1 only: mins, nb × 16 f16 likewise
 //   then padding to a multiple of 64 bytes, so every group starts cache-line aligned relative to the first.
 bool packable(int type);
 size_t packed_level_bytes(int type);
+// Bytes per block of a group's scales (and mins).
+size_t packed_scale_bytes(int type);
 size_t packed_group_bytes(int type, int64_t cols);
 // Bytes of the packed copy of a rows × cols matrix: its whole groups only (the rows past them stay unpacked).
 size_t packed_bytes(int type, int64_t rows, int64_t cols);
-// dst must be zero-filled (fresh anonymous memory is): Q5_0's masks are set bit by bit, padding is left as is.
+// dst must be zero-filled (fresh anonymous memory is): Q5_0/Q5_1's masks are set bit by bit, padding is left as is.
 void pack_matrix(int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
 // The same, its groups spread over the pool.
 void pack_matrix(ThreadPool& pool, int type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);

@@ -1,12 +1,14 @@
-// AVX-512 VNNI kernels for packed Q8_0, Q5_0, Q4_0 and IQ4_NL weights (layout in pack.h). Vector lane r is weight
+// AVX-512 VNNI kernels for packed Q8_0, Q5_0, Q5_1, Q4_0 and IQ4_NL weights (layout in pack.h). Vector lane r is weight
 // row r of a 16-row group, so the float arithmetic per (weight row, activation row) pair is the unpacked kernels'
 // (tile_simd.cc), lane by lane:
-//   Q8_0, Q5_0 (ggml_vec_dot order): 8 accumulators per pair, accumulator i holding the exact int32 sum of
+//   Q8_0, Q5_0, Q5_1 (ggml_vec_dot order): 8 accumulators per pair, accumulator i holding the exact int32 sum of
 //        elements 4i..4i+3 of each block scaled by dw·da with one fused multiply-add per block, then the 8 reduced
-//        as hsum does: ((acc0+acc4) + (acc2+acc6)) + ((acc1+acc5) + (acc3+acc7)).
+//        as hsum does: ((acc0+acc4) + (acc2+acc6)) + ((acc1+acc5) + (acc3+acc7)). Q5_1 (against Q8_1 activations)
+//        then adds its min term, summed block by block apart: summs = fma(mw, sa, summs) with sa the Q8_1 block's
+//        stored d·Σq, as ggml_vec_dot_q5_1_q8_1 does (fused or not, the same bits: f16·f16 is exact in f32).
 //   Q4_0, IQ4_NL (llama.cpp's repacked order): per block the exact int32 total, fused multiply-added by dw·da.
-// The weights enter vpdpbusd unsigned (Q8_0: w + 128; Q5_0: w + 16; Q4_0: the nibble, w + 8; IQ4_NL: its table
-// value + 128); each integer sum starts from the offset that cancels this (-c·Σa per 4-byte group or per block),
+// The weights enter vpdpbusd unsigned (Q8_0: w + 128; Q5_0: w + 16; Q5_1: w itself; Q4_0: the nibble, w + 8;
+// IQ4_NL: its table value + 128); each integer sum starts from the offset that cancels this (-c·Σa per 4-byte group or per block),
 // so every sum stays exact. A group of weights is read once per MA activation rows (register blocking) and stays
 // in L1 between them.
 #include "intrinsics.h"
@@ -25,7 +27,9 @@ namespace ir {
 namespace avx512 {
 namespace {
 
-constexpr size_t kActBlock = sizeof(block_q8_0);
+// An activation block: Q8_1 (d, s, qs) for Q5_1, Q8_0 (d, qs) for the others; its 32 levels are its last bytes.
+constexpr size_t act_block_bytes(bool q8_1) { return q8_1 ? sizeof(block_q8_1) : sizeof(block_q8_0); }
+constexpr size_t act_levels_offset(bool q8_1) { return act_block_bytes(q8_1) - 32; }
 
 inline float h2f(const uint8_t* p) {
   uint16_t h;
@@ -66,18 +70,20 @@ int weight_bias(int wtype) {
   switch (wtype) {
     case GGML_Q4_0: return 8;
     case GGML_Q5_0: return 16;
+    case GGML_Q5_1: return 0;
     default: return 128;  // Q8_0, IQ4_NL
   }
 }
 
-bool lane8_order(int wtype) { return wtype == GGML_Q8_0 || wtype == GGML_Q5_0; }
+bool lane8_order(int wtype) { return wtype == GGML_Q8_0 || wtype == GGML_Q5_0 || wtype == GGML_Q5_1; }
 
 // The integer offsets that cancel the unsigned weight encoding, per activation row and block: one per 4-byte
 // group (8 per block) in the ggml_vec_dot order, else one per block.
 void activation_offsets(int wtype, const uint8_t* act, int n_act, int64_t nb, int32_t* out) {
   const __m256i ones = _mm256_set1_epi8(1);
+  const bool q8_1 = wtype == GGML_Q5_1;
   for (int64_t i = 0; i < int64_t(n_act) * nb; i++) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act + size_t(i) * kActBlock + 2));
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(act + size_t(i) * act_block_bytes(q8_1) + act_levels_offset(q8_1)));
     const __m256i group_sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, a);
     if (lane8_order(wtype)) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * i), _mm256_mullo_epi32(group_sums, _mm256_set1_epi32(-weight_bias(wtype))));
@@ -90,11 +96,12 @@ void activation_offsets(int wtype, const uint8_t* act, int n_act, int64_t nb, in
   }
 }
 
-// Vector i (elements 4i..4i+3 of the 16 rows, unsigned) of one block's packed levels.
-template <int kType>
+// Vector i (elements 4i..4i+3 of the 16 rows, unsigned) of one block's packed levels: bytes as stored (Q8_0's
+// layout) or, kFiveBit, the Q5_0/Q5_1 layout's nibbles and fifth bits.
+template <bool kFiveBit>
 inline __m512i lane8_levels(const uint8_t* block, int i) {
-  if (kType == GGML_Q8_0) return _mm512_loadu_si512(block + 64 * i);
-  // Q5_0: the nibbles (low ones for groups 0..3, high ones for 4..7) plus 16 where the fifth bit is set.
+  if (!kFiveBit) return _mm512_loadu_si512(block + 64 * i);
+  // The nibbles (low ones for groups 0..3, high ones for 4..7) plus 16 where the fifth bit is set.
   const __m512i nibbles = _mm512_loadu_si512(block + 64 * (i & 3));
   const __m512i low4 = _mm512_set1_epi8(0xF);
   const __m512i v = i < 4 ? _mm512_and_si512(nibbles, low4) : _mm512_and_si512(_mm512_srli_epi16(nibbles, 4), low4);
@@ -103,30 +110,37 @@ inline __m512i lane8_levels(const uint8_t* block, int i) {
   return _mm512_mask_add_epi8(v, __mmask64(fifth), v, _mm512_set1_epi8(16));
 }
 
-// One packed Q8_0 or Q5_0 group against MA activation rows (act: their blocks, offsets: 8 per block);
-// y[m * ldy + r].
-template <int MA, int kType>
+inline __m512 load_f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+
+// One packed group in the ggml_vec_dot order against MA activation rows (act: their blocks, offsets: 8 per
+// block); y[m * ldy + r]. kFiveBit: the levels are in the Q5_0/Q5_1 layout, else in Q8_0's (bytes). kMin: Q5_1's
+// mins follow the scales and the activations are Q8_1.
+template <int MA, bool kFiveBit, bool kMin>
 void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
-  const size_t level_bytes = packed_level_bytes(kType);
+  const size_t level_bytes = packed_level_bytes(kFiveBit ? GGML_Q5_0 : GGML_Q8_0);
   const uint8_t* levels = group;
   const uint8_t* scales = group + size_t(nb) * level_bytes;
-  __m512 acc[MA][8];
-  for (int m = 0; m < MA; m++)
+  const uint8_t* mins = scales + size_t(nb) * 32;
+  __m512 acc[MA][8], summs[MA];
+  for (int m = 0; m < MA; m++) {
     for (int i = 0; i < 8; i++) acc[m][i] = _mm512_setzero_ps();
+    summs[m] = _mm512_setzero_ps();
+  }
   for (int64_t b = 0; b < nb; b++) {
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + size_t(b) * 32)));
+    const __m512 dw = load_f16x16(scales + size_t(b) * 32);
     __m512 dd[MA];
     ActBlock a[MA];
     const int32_t* off[MA];
     for (int m = 0; m < MA; m++) {
-      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * kActBlock;
+      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * act_block_bytes(kMin);
       dd[m] = _mm512_mul_ps(dw, _mm512_set1_ps(h2f(ab)));
-      a[m] = load_act_block(reinterpret_cast<const int8_t*>(ab + 2));
+      if (kMin) summs[m] = _mm512_fmadd_ps(load_f16x16(mins + size_t(b) * 32), _mm512_set1_ps(h2f(ab + 2)), summs[m]);
+      a[m] = load_act_block(reinterpret_cast<const int8_t*>(ab + act_levels_offset(kMin)));
       off[m] = offsets + (size_t(m) * size_t(nb) + size_t(b)) * 8;
     }
     for_each_index<8>([&](auto I) {
       constexpr int i = decltype(I)::value;
-      const __m512i w = lane8_levels<kType>(levels + size_t(b) * level_bytes, i);
+      const __m512i w = lane8_levels<kFiveBit>(levels + size_t(b) * level_bytes, i);
       for (int m = 0; m < MA; m++) {
         const __m512i p = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[m][i]), w, act_group<i>(a[m]));
         acc[m][i] = _mm512_fmadd_ps(dd[m], _mm512_cvtepi32_ps(p), acc[m][i]);
@@ -136,7 +150,8 @@ void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int
   for (int m = 0; m < MA; m++) {
     const __m512 s0 = _mm512_add_ps(acc[m][0], acc[m][4]), s1 = _mm512_add_ps(acc[m][1], acc[m][5]);
     const __m512 s2 = _mm512_add_ps(acc[m][2], acc[m][6]), s3 = _mm512_add_ps(acc[m][3], acc[m][7]);
-    _mm512_storeu_ps(y + size_t(m) * size_t(ldy), _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+    const __m512 total = _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3));
+    _mm512_storeu_ps(y + size_t(m) * size_t(ldy), kMin ? _mm512_add_ps(total, summs[m]) : total);
   }
 }
 
@@ -161,7 +176,7 @@ void nibble_group(const uint8_t* group, int64_t nb, const uint8_t* act, const in
       hi[j] = decode(_mm512_and_si512(_mm512_srli_epi16(w, 4), low4));
     }
     for (int m = 0; m < MA; m++) {
-      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * kActBlock;
+      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * act_block_bytes(false);
       const ActBlock a = load_act_block(reinterpret_cast<const int8_t*>(ab + 2));
       // Two independent chains shorten the dependency on vpdpbusd's latency; integer sums are exact in any order.
       __m512i p = _mm512_set1_epi32(offsets[size_t(m) * size_t(nb) + size_t(b)]), q = _mm512_setzero_si512();
@@ -177,14 +192,20 @@ void nibble_group(const uint8_t* group, int64_t nb, const uint8_t* act, const in
   for (int m = 0; m < MA; m++) _mm512_storeu_ps(y + size_t(m) * size_t(ldy), acc[m]);
 }
 
-// A packed Q5_0 group rewritten in the packed Q8_0 layout (bytes w + 16, then the scales), so that several passes
-// over it (many activation rows) decode the fifth bits once.
-void expand_q5_0_group(const uint8_t* group, int64_t nb, uint8_t* out) {
-  const size_t in_bytes = packed_level_bytes(GGML_Q5_0), out_bytes = packed_level_bytes(GGML_Q8_0);
+// Bytes of a packed Q5_0/Q5_1 group of nb blocks once expanded.
+size_t expanded_group_bytes(int wtype, int64_t nb) {
+  return size_t(nb) * (packed_level_bytes(GGML_Q8_0) + packed_scale_bytes(wtype));
+}
+
+// A packed Q5_0/Q5_1 group rewritten with its levels in the packed Q8_0 layout (unsigned bytes: Q5_0's w + 16,
+// Q5_1's w), then its scales (and mins) as they are, so that several passes over it (many activation rows)
+// decode the fifth bits once.
+void expand_five_bit_group(int wtype, const uint8_t* group, int64_t nb, uint8_t* out) {
+  const size_t in_bytes = packed_level_bytes(wtype), out_bytes = packed_level_bytes(GGML_Q8_0);
   for (int64_t b = 0; b < nb; b++)
     for (int i = 0; i < 8; i++)
-      _mm512_storeu_si512(out + size_t(b) * out_bytes + 64 * i, lane8_levels<GGML_Q5_0>(group + size_t(b) * in_bytes, i));
-  std::memcpy(out + size_t(nb) * out_bytes, group + size_t(nb) * in_bytes, size_t(nb) * kPackRows * sizeof(ggml_half));
+      _mm512_storeu_si512(out + size_t(b) * out_bytes + 64 * i, lane8_levels<true>(group + size_t(b) * in_bytes, i));
+  std::memcpy(out + size_t(nb) * out_bytes, group + size_t(nb) * in_bytes, size_t(nb) * packed_scale_bytes(wtype));
 }
 
 // Asks for the lines of [from, from + bytes) clipped to end: the weights a few groups ahead, spread over a group's
@@ -216,42 +237,46 @@ void tile_packed(const TileArgs& t) {
   const int block = lane8 ? 2 : 4;
   GroupFn full, one;
   switch (t.wtype) {
-    case GGML_Q8_0: full = lane8_group<2, GGML_Q8_0>; one = lane8_group<1, GGML_Q8_0>; break;
-    case GGML_Q5_0: full = lane8_group<2, GGML_Q5_0>; one = lane8_group<1, GGML_Q5_0>; break;
+    case GGML_Q8_0: full = lane8_group<2, false, false>; one = lane8_group<1, false, false>; break;
+    case GGML_Q5_0: full = lane8_group<2, true, false>; one = lane8_group<1, true, false>; break;
+    case GGML_Q5_1: full = lane8_group<2, true, true>; one = lane8_group<1, true, true>; break;
     case GGML_IQ4_NL: full = nibble_group<4, true>; one = nibble_group<1, true>; break;
     default: full = nibble_group<4, false>; one = nibble_group<1, false>; break;
   }
-  // Q5_0 against more activation rows than one pass takes: expand each group once (its offsets already use w + 16).
-  const bool expand = t.wtype == GGML_Q5_0 && t.n_act > block;
+  // Q5_0/Q5_1 against more activation rows than one pass takes: expand each group once (the offsets already
+  // cancel the unsigned levels the expansion stores).
+  const bool has_min = t.wtype == GGML_Q5_1;
+  const bool expand = (t.wtype == GGML_Q5_0 || has_min) && t.n_act > block;
   thread_local std::vector<uint8_t> expanded;
   if (expand) {
-    expanded.resize(packed_group_bytes(GGML_Q8_0, t.k));
-    full = lane8_group<2, GGML_Q8_0>;
-    one = lane8_group<1, GGML_Q8_0>;
+    expanded.resize(expanded_group_bytes(t.wtype, nb));
+    full = has_min ? lane8_group<2, false, true> : lane8_group<2, false, false>;
+    one = has_min ? lane8_group<1, false, true> : lane8_group<1, false, false>;
   }
-  const size_t act_row = size_t(nb) * kActBlock;
+  const size_t act_row = size_t(nb) * act_block_bytes(has_min);
   const int groups = t.nw / kPackRows;
   const uint8_t* end = t.prefetch_end ? t.prefetch_end : t.w + size_t(groups) * t.wrow;
-  // Batches prefetch the weights kMatmulPrefetchGroups groups ahead, a share per pass; a single row streams its
-  // weights once and the hardware prefetchers keep up.
+  // The weights are prefetched kMatmulPrefetchGroups groups ahead, a share per pass. A single row too (it had been
+  // left to the hardware prefetchers): with the machine loaded by other processes (load average ~11), decode in
+  // fresh processes ran 1.22x (Qwen2.5-0.5B Q5_K_M), 1.61x (SmolLM2-135M Q5_K_M) and 1.38x (Qwen2.5-0.5B Q8_0) faster
+  // with it (medians of 4 alternating pairs); not yet measured on a quiet machine.
   const int passes = t.n_act / block + t.n_act % block;
-  const bool prefetch = t.n_act >= 8;
   const size_t chunk = (t.wrow + size_t(passes) - 1) / size_t(passes);
   for (int g = 0; g < groups; g++) {
     const uint8_t* group = t.w + size_t(g) * t.wrow;
     const uint8_t* ahead = group + size_t(kMatmulPrefetchGroups) * t.wrow;
     if (expand) {
-      expand_q5_0_group(group, nb, expanded.data());
+      expand_five_bit_group(t.wtype, group, nb, expanded.data());
       group = expanded.data();
     }
     float* y = t.y + g * kPackRows;
     int m = 0, pass = 0;
     for (; m + block <= t.n_act; m += block, pass++) {
-      if (prefetch) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
+      prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
       full(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy);
     }
     for (; m < t.n_act; m++, pass++) {
-      if (prefetch) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
+      prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
       one(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy);
     }
   }
@@ -282,7 +307,7 @@ void q8_0_block_groups(const uint8_t* group, size_t group_bytes, int64_t nb, con
       dw[gi] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(gp + size_t(nb) * level_bytes + size_t(b) * 32)));
     }
     for (int m = 0; m < MA; m++) {
-      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * kActBlock;
+      const uint8_t* ab = act + (size_t(m) * size_t(nb) + size_t(b)) * act_block_bytes(false);
       const ActBlock a = load_act_block(reinterpret_cast<const int8_t*>(ab + 2));
       const __m512i offset = _mm512_set1_epi32(offsets[size_t(m) * size_t(nb) + size_t(b)]);
       // With one group, two chains (even and odd activation groups) halve the wait on vpdpbusd's latency.
@@ -319,13 +344,13 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
   offsets.resize(size_t(nb) * size_t(t.n_act));
   // -128 times each activation block's sum cancels the unsigned (w + 128) weight encoding.
   for (int64_t i = 0; i < int64_t(t.n_act) * nb; i++) {
-    const auto* a = reinterpret_cast<const int8_t*>(t.act + size_t(i) * kActBlock + 2);
+    const auto* a = reinterpret_cast<const int8_t*>(t.act + size_t(i) * act_block_bytes(false) + 2);
     int32_t sum = 0;
     for (int j = 0; j < 32; j++) sum += a[j];
     offsets[size_t(i)] = -128 * sum;
   }
   constexpr int kRowsPerPass = 4;
-  const size_t act_row = size_t(nb) * kActBlock;
+  const size_t act_row = size_t(nb) * act_block_bytes(false);
   const int groups = t.nw / kPackRows;
   const uint8_t* end = t.w + size_t(groups) * t.wrow;
   const int passes = (t.n_act + kRowsPerPass - 1) / kRowsPerPass;

@@ -17,6 +17,7 @@ const bf16 = readFileSync("/proc/cpuinfo", "utf8").includes("avx512_bf16") ? fal
 const cases: [RealShapeId, RealShapeFormat, (string | false)?][] = [
   ["smollm2-135m", "F16"],
   ["smollm2-135m", "Q4_K_M"],
+  ["smollm2-135m", "Q5_K_M"], // 576-wide rows: mostly Q5_1 (packed, with its per-block min) and Q5_0, not K-quants
   ["qwen2.5-0.5b", "Q8_0"],
   ["qwen3-0.6b", "BF16", bf16],
   ["llama-3.2-1b", "Q8_0"],

@@ -8,7 +8,7 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 // The packed kernels (native/kernels/tile_packed.cc) must give exactly the unpacked AVX-512 kernels' results, which
 // reproduce llama.cpp's float order (matmul.test.ts checks those against the scalar reference within rounding).
 const noAvx512 = !k.cpuFeatures().variants.includes("avx512") && "the packed kernels need AVX-512 VNNI";
-const PACKED_TYPES = [GgmlType.Q8_0, GgmlType.Q5_0, GgmlType.Q4_0, GgmlType.IQ4_NL];
+const PACKED_TYPES = [GgmlType.Q8_0, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q4_0, GgmlType.IQ4_NL];
 const ROWS = [...Array.from({ length: 40 }, (_, i) => i + 1), 63, 64, 65, 79, 80, 81];
 const COLS = [32, 288, 768, 1024];
 const N_ACT = [1, 2, 3, 5, 8, 17];
