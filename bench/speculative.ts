@@ -6,11 +6,16 @@
 // per-round ratios (the machine is shared and noisy). Every speculating run's greedy text must equal plain decoding's
 // of the same prompt (the bench stops otherwise). --llama-threads runs llama-speculative at each of those thread
 // counts (default: --threads); its spinning threads suffer most on a loaded machine, where one thread can be its best.
+// --cpu-rounds then runs that many more alternating rounds of plain decoding and each draft k, each a fresh process
+// generating in-process and reporting the CPU time (every thread) of its generation: a measure the load moves far
+// less than tokens/s (a descheduled thread costs wall time, not CPU time).
 //   usage: npx tsx bench/speculative.ts [--rounds 5] [--threads 2] [-n 200] [--k 2,4,8] [--ngram-k 8]
-//          [--self-layers 3] [--target F] [--draft F] [--no-llama] [--llama-threads 1,2]
+//          [--self-layers 3] [--target F] [--draft F] [--no-llama] [--llama-threads 1,2] [--cpu-rounds 0]
 import { spawnSync } from "node:child_process";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { Engine } from "../core/engine.ts";
 import { fmt, llamaCppTools, median, medianRatio, model, repoRoot, run } from "./lib.ts";
 
 const { values } = parseArgs({
@@ -25,8 +30,20 @@ const { values } = parseArgs({
     draft: { type: "string", default: model("stories15M-q4_0.gguf") },
     "no-llama": { type: "boolean", default: false },
     "llama-threads": { type: "string" },
+    "cpu-rounds": { type: "string", default: "0" },
+    "cpu-child": { type: "string" },
   },
 });
+if (values["cpu-child"] !== undefined) {
+  // One generation in this fresh process (k 0: plain decoding): its CPU time, wall time and text, as JSON.
+  const k = Number(values["cpu-child"]);
+  const engine = await Engine.load({ model: values.target, threads: Number(values.threads), contextSize: 1024, ...(k > 0 ? { draftModel: values.draft } : {}) });
+  const cpu0 = process.cpuUsage(), t0 = performance.now();
+  const r = await engine.generate("Once upon a time", { maxTokens: Number(values.n), temperature: 0, ...(k > 0 ? { speculative: { mode: "draft", k } } : {}) });
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000, wallMs: performance.now() - t0, text: r.text }));
+  process.exit(0);
+}
 const rounds = Number(values.rounds), threads = values.threads, n = values.n;
 const ks = values.k.split(",").map(Number);
 const llamaThreads = (values["llama-threads"] ?? threads).split(",");
@@ -110,5 +127,31 @@ console.log("greedy text of every speculating run identical to plain decoding's:
 if (!values["no-llama"]) {
   for (const t of llamaThreads) for (const k of ks) {
     console.log(`infer-repl draft k${k} / ${llamaName(k, t)}: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(llamaName(k, t))!), 2)}x`);
+  }
+}
+
+const cpuRounds = Number(values["cpu-rounds"]);
+if (cpuRounds > 0) {
+  const bench = fileURLToPath(import.meta.url);
+  const child = (k: number) => JSON.parse(run(process.execPath, ["--import", "tsx", bench, "--cpu-child", String(k), "--target", values.target,
+    "--draft", values.draft, "-n", n, "--threads", threads])) as { cpuMs: number; wallMs: number; text: string };
+  const cpu = new Map<number, { cpuMs: number; wallMs: number }[]>([0, ...ks].map((k) => [k, []]));
+  for (let r = 0; r < cpuRounds; r++) {
+    for (const k of [0, ...ks]) {
+      const row = child(k);
+      const expected = results.get("plain")![0]!.text;
+      if (row.text !== expected) throw new Error(`in-process draft k${k} gave other text than plain greedy decoding`);
+      cpu.get(k)!.push(row);
+    }
+    process.stderr.write(`cpu round ${r + 1}/${cpuRounds} done\n`);
+  }
+  const plain = cpu.get(0)!;
+  console.log(`CPU time of one ${n}-token generation (prompt included, every thread), ${cpuRounds} alternating rounds of fresh processes:`);
+  console.log(`plain ${fmt(median(plain.map((x) => x.cpuMs)))} ms CPU, ${fmt(median(plain.map((x) => x.wallMs)))} ms wall`);
+  for (const k of ks) {
+    const rows = cpu.get(k)!;
+    console.log(`draft k${k} ${fmt(median(rows.map((x) => x.cpuMs)))} ms CPU, ${fmt(median(rows.map((x) => x.wallMs)))} ms wall; ` +
+      `plain CPU / draft CPU ${fmt(medianRatio(plain.map((x) => x.cpuMs), rows.map((x) => x.cpuMs)), 2)}x, ` +
+      `plain wall / draft wall ${fmt(medianRatio(plain.map((x) => x.wallMs), rows.map((x) => x.wallMs)), 2)}x`);
   }
 }

@@ -403,9 +403,13 @@ export class Engine {
     const argmax = !batch.exitLayers && batch.logitRows.length > 0 && chunks.every((c) =>
       !c.sample || (this.speculator.has(c.seq) ? this.speculator.verifiesByArgmax(c.seq) : c.seq.picker.argmaxSuffices));
     if (argmax) batch.argmax = this.buffers.argmax(batch.logitRows.length);
+    // Greedy drafts are drafted in this same native call, just before the forward that verifies them.
+    const draft = this.speculator.draftStep(chunks);
+    if (draft) batch.draft = draft;
     const t0 = performance.now();
     await this.model.forward(this.kv, batch);
     const forwardMs = performance.now() - t0;
+    if (draft) this.speculator.takeDrafts();
     this.earlyExit.record(chunks, batch);
     this.counters.steps++;
     let row = 0, generated = 0, prefill = 0;

@@ -84,6 +84,20 @@ export interface NativeStepBatch {
   /** Threads this forward runs on, at most the engine's (default: all of them); 1 runs it without parallel
    *  sections on one thread. */
   threads?: number;
+  /** A speculative step in one call: this greedy drafting round runs first, then this batch with the drafted tokens. */
+  draft?: NativeDraftStep;
+}
+
+/**
+ * The drafting half of a one-call speculative step: the draft model's greedy chain (`batch` sets greedySteps and
+ * greedyTokens); drafting sequence s's greedySteps[s] tokens are then written into the verifying batch's tokens from
+ * index tokenOffsets[s], before that batch's forward runs.
+ */
+export interface NativeDraftStep {
+  model: NativeModel;
+  kv: NativeKvCache;
+  batch: NativeStepBatch;
+  tokenOffsets: Int32Array;
 }
 
 export interface NativeKvCache {

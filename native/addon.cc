@@ -359,6 +359,7 @@ class Model : public Napi::ObjectWrap<Model> {
   std::unique_ptr<MappedFile> file_;
   std::unique_ptr<Transformer> net_;
   Napi::ObjectReference head_owner_;  // the model whose head copy net_ reads (shareHeadWith)
+  friend class StepRequest;
   friend class ForwardWorker;
 };
 
@@ -375,10 +376,11 @@ T typed(const Napi::Object& o, const char* key) {
   return v.As<T>();
 }
 
-class ForwardWorker : public Napi::AsyncWorker {
+// One forward's batch, read and checked on the main thread: the arrays stay alive through the references while the
+// forward runs off the event loop.
+class StepRequest {
  public:
-  ForwardWorker(Napi::Env env, Model* model, KvCache* kv, Napi::Object model_obj, Napi::Object kv_obj, Napi::Object batch)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(model), kv_(kv) {
+  StepRequest(Model* model, KvCache* kv, Napi::Object model_obj, Napi::Object kv_obj, Napi::Object batch) : model_(model), kv_(kv) {
     model_ref_ = Napi::Persistent(model_obj);
     kv_ref_ = Napi::Persistent(kv_obj);
     batch_ref_ = Napi::Persistent(batch);
@@ -394,6 +396,7 @@ class ForwardWorker : public Napi::AsyncWorker {
       throw std::invalid_argument("batch.tokens, positions and seqIds must have the same length");
     if (offsets.ElementLength() < 1) throw std::invalid_argument("batch.tableOffsets must have n_seqs + 1 entries");
     b_.n_tokens = int(tokens.ElementLength());
+    tokens_ = tokens.Data();
     b_.tokens = tokens.Data(); b_.positions = positions.Data(); b_.seq_ids = seq_ids.Data();
     b_.n_seqs = int(offsets.ElementLength()) - 1;
     b_.block_tables = tables.Data(); b_.table_offsets = offsets.Data();
@@ -456,32 +459,91 @@ class ForwardWorker : public Napi::AsyncWorker {
     }
   }
 
+  // Runs the forward (or the greedy chain) on its pool; "" or what went wrong.
+  std::string run() {
+    ThreadPool& pool = threads_ > 0 ? engine_pool(threads_) : engine_pool();
+    std::string problem;
+    if (has_chain_) problem = run_greedy_chain(*model_->net_, pool, *kv_->pool(), b_, chain_);
+    else model_->net_->forward(pool, *kv_->pool(), b_);
+    pool.rest();
+    return problem;
+  }
+
+  const ModelConfig& config() const { return model_->net_->config(); }
+  const StepBatch& batch() const { return b_; }
+  const GreedyChain* chain() const { return has_chain_ ? &chain_ : nullptr; }
+  // The batch's tokens, writable: a speculative step writes the drafted tokens into the verifying batch.
+  int32_t* tokens() { return tokens_; }
+
+ private:
+  Model* model_;
+  KvCache* kv_;
+  Napi::ObjectReference model_ref_, kv_ref_, batch_ref_;
+  StepBatch b_;
+  int32_t* tokens_ = nullptr;
+  GreedyChain chain_;
+  bool has_chain_ = false;
+  int threads_ = 0;  // batch.threads: 0 = the engine pool
+};
+
+// A speculative step in one call (batch.draft): the draft model's greedy chain, its drafted tokens copied into the
+// target's batch (sequence s's k[s] tokens from tokenOffsets[s]), then the target's forward over them, so drafting and
+// verifying take one trip off the event loop and no JavaScript runs between them.
+class ForwardWorker : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, Model* model, KvCache* kv, Napi::Object model_obj, Napi::Object kv_obj, Napi::Object batch)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+        step_(model, kv, model_obj, kv_obj, batch) {
+    if (!has(batch, "draft")) return;
+    if (!batch.Get("draft").IsObject()) throw std::invalid_argument("batch.draft must be an object");
+    auto d = batch.Get("draft").As<Napi::Object>();
+    const Classes* classes = env.GetInstanceData<Classes>();
+    if (!d.Get("model").IsObject() || !d.Get("model").As<Napi::Object>().InstanceOf(classes->model.Value()))
+      throw std::invalid_argument("batch.draft.model is not a Model");
+    if (!d.Get("kv").IsObject() || !d.Get("kv").As<Napi::Object>().InstanceOf(classes->kv_cache.Value()))
+      throw std::invalid_argument("batch.draft.kv is not a KvCache");
+    if (!d.Get("batch").IsObject()) throw std::invalid_argument("batch.draft.batch must be an object");
+    auto draft_model_obj = d.Get("model").As<Napi::Object>(), draft_kv_obj = d.Get("kv").As<Napi::Object>();
+    Model* draft_model = Model::Unwrap(draft_model_obj);
+    KvCache* draft_kv = KvCache::Unwrap(draft_kv_obj);
+    if (!draft_model->net_ || !draft_kv->pool()) throw std::invalid_argument("batch.draft: the draft model or its KvCache failed to load");
+    draft_ = std::make_unique<StepRequest>(draft_model, draft_kv, draft_model_obj, draft_kv_obj, d.Get("batch").As<Napi::Object>());
+    const GreedyChain* chain = draft_->chain();
+    if (!chain) throw std::invalid_argument("batch.draft.batch must draft greedily (greedySteps)");
+    if (draft_->config().n_vocab != step_.config().n_vocab) throw std::invalid_argument("batch.draft: the draft model's vocabulary is not the target's");
+    auto offsets = typed<Napi::Int32Array>(d, "tokenOffsets");
+    offsets_ref_ = Napi::Persistent(offsets.As<Napi::Object>());
+    if (offsets.ElementLength() != size_t(draft_->batch().n_seqs)) throw std::invalid_argument("batch.draft.tokenOffsets needs one entry per drafting sequence");
+    token_offsets_ = offsets.Data();
+    for (int s = 0; s < draft_->batch().n_seqs; s++)
+      if (token_offsets_[s] < 0 || token_offsets_[s] + chain->k[s] > step_.batch().n_tokens)
+        throw std::invalid_argument("batch.draft.tokenOffsets puts drafted tokens outside the batch");
+  }
+
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
     std::lock_guard<std::mutex> lock(engine_mutex());
-    ThreadPool& pool = threads_ > 0 ? engine_pool(threads_) : engine_pool();
-    if (has_chain_) {
-      const std::string problem = run_greedy_chain(*model_->net_, pool, *kv_->pool(), b_, chain_);
-      if (!problem.empty()) SetError(problem);
-    } else {
-      model_->net_->forward(pool, *kv_->pool(), b_);
+    if (draft_) {
+      const std::string problem = draft_->run();
+      if (!problem.empty()) return SetError(problem);
+      const GreedyChain& chain = *draft_->chain();
+      for (int s = 0; s < draft_->batch().n_seqs; s++)
+        std::copy_n(chain.out + size_t(s) * size_t(chain.k_max), chain.k[s], step_.tokens() + token_offsets_[s]);
     }
-    pool.rest();
+    const std::string problem = step_.run();
+    if (!problem.empty()) SetError(problem);
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
-  Model* model_;
-  KvCache* kv_;
-  Napi::ObjectReference model_ref_, kv_ref_, batch_ref_;
-  StepBatch b_;
-  GreedyChain chain_;
-  bool has_chain_ = false;
-  int threads_ = 0;  // batch.threads: 0 = the engine pool
+  StepRequest step_;
+  std::unique_ptr<StepRequest> draft_;
+  Napi::ObjectReference offsets_ref_;
+  const int32_t* token_offsets_ = nullptr;
 };
 
 // model.forward(kvCache, batch): Promise<void>. Logits land in batch.logits.

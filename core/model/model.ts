@@ -1,5 +1,5 @@
 import { readGguf, type GgufFile } from "../gguf/index.ts";
-import { native, type NativeKvCache, type NativeModel, type NativeStepBatch } from "../native.ts";
+import { native, type NativeKvCache, type NativeModel, type NativeStepBatch, type NativeDraftStep } from "../native.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/index.ts";
 import { readHparams, type ModelHparams } from "./hparams.ts";
 import { weightTable } from "./weights.ts";
@@ -105,6 +105,11 @@ export class Model {
   /** Head rows (token ids) the early-exit confidence test uses; empty = the full head. */
   setExitHead(tokenIds: Int32Array): void {
     this.nativeModel.setExitHead(tokenIds);
+  }
+
+  /** A greedy drafting round of this (draft) model, to run in the same native call as the verifying step. */
+  draftStep(kv: NativeKvCache, batch: NativeStepBatch, tokenOffsets: Int32Array): NativeDraftStep {
+    return { model: this.nativeModel, kv, batch, tokenOffsets };
   }
 
   /** One engine step: all tokens of all scheduled sequences, off the event loop. */

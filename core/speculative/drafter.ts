@@ -65,10 +65,14 @@ export class ChainDrafter {
     return !this.window || this.window.ensure(cursor.windowTable!, cursor.computed, nTokens);
   }
 
+  /** Makes room for every position the job's drafting feeds: up to the last token plus k - 1 drafts. */
+  reserve(job: DraftJob): boolean {
+    return job.k > 0 && this.ensureCapacity(job.cursor, job.tokens.length + job.k - 1);
+  }
+
   /** reducedHead: greedy drafts (no job samples) take the argmax over the model's draft head only. */
   async draft(jobs: DraftJob[], reducedHead = false): Promise<void> {
-    // Room for every position drafting feeds: up to the last token plus k - 1 drafts.
-    let active = jobs.filter((j) => j.k > 0 && this.ensureCapacity(j.cursor, j.tokens.length + j.k - 1));
+    let active = jobs.filter((j) => this.reserve(j));
     if (active.length > 0 && active.every((j) => !j.sampler)) return this.draftGreedy(active, reducedHead);
     for (let step = 0; active.length > 0; step++) {
       const feeds = active.map((j) => {
@@ -101,6 +105,17 @@ export class ChainDrafter {
   /** Greedy drafts of every job in one native call: the same tokens the step-by-step loop picks (argmax; over the
    *  draft head's tokens with reducedHead). */
   private async draftGreedy(jobs: DraftJob[], reducedHead: boolean): Promise<void> {
+    const round = this.greedyRound(jobs, reducedHead);
+    await this.model.forward(this.kv, round.batch);
+    round.finish();
+  }
+
+  /**
+   * The native batch of a greedy drafting round of jobs that have room (reserve), and `finish`, to call once it has
+   * run: it puts each job's drafted tokens in its draft (replacing what was there) and advances its cursor. The
+   * batch may run alone (draftGreedy) or as the first half of a one-call speculative step (Model.draftStep).
+   */
+  greedyRound(jobs: readonly DraftJob[], reducedHead: boolean): { batch: NativeStepBatch; finish(): void } {
     const feeds = jobs.map((j) => ({ tokens: j.tokens.slice(j.cursor.computed), start: j.cursor.computed, cursor: j.cursor }));
     const batch = buildBatch(feeds, 0, this.window !== undefined); // greedy drafting writes no logits, only each draft's argmax
     if (this.nLayers > 0) batch.nLayers = this.nLayers;
@@ -109,14 +124,15 @@ export class ChainDrafter {
     const kMax = Math.max(...jobs.map((j) => j.k));
     batch.greedySteps = Int32Array.from(jobs, (j) => j.k);
     batch.greedyTokens = new Int32Array(jobs.length * kMax);
-    await this.model.forward(this.kv, batch);
-    jobs.forEach((j, s) => {
+    const finish = () => jobs.forEach((j, s) => {
       const drafted = Array.from(batch.greedyTokens!.subarray(s * kMax, s * kMax + j.k));
       const fed = [...feeds[s]!.tokens, ...drafted.slice(0, -1)];
       j.cursor.fed?.push(...fed);
       j.cursor.computed += fed.length;
+      j.draft.length = 0;
       j.draft.push(...drafted);
     });
+    return { batch, finish };
   }
 }
 

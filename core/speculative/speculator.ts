@@ -1,8 +1,9 @@
 import type { BlockManager } from "../kv/block-manager.ts";
 import type { WindowBlocks } from "../kv/window-blocks.ts";
 import type { Model } from "../model/model.ts";
-import type { NativeKvCache } from "../native.ts";
+import type { NativeDraftStep, NativeKvCache } from "../native.ts";
 import { Sampler, type SamplingOptions } from "../sampling/index.ts";
+import type { ScheduledChunk } from "../scheduler/scheduler.ts";
 import type { Sequence } from "../scheduler/sequence.ts";
 import { noSampleableToken } from "../sampling/errors.ts";
 import { judgeDraft, type Judgement } from "./acceptance.ts";
@@ -77,6 +78,11 @@ export class Speculator {
   /** The draft model's reduced head for greedy drafting: the tokens of the speculating sequences. */
   private readonly draftVocabulary: DraftVocabulary | undefined;
   private readonly selfDrafters = new Map<number, ChainDrafter>();
+  /** Greedy draft-model jobs proposed for the coming step whose drafting runs in its native call (draftStep). */
+  private readonly deferred = new Map<Sequence, DraftJob>();
+  private deferredReducedHead = false;
+  /** The drafting round the running step carries, until takeDrafts. */
+  private round: { finish(): void } | undefined;
 
   constructor(
     private readonly target: Model,
@@ -136,6 +142,8 @@ export class Speculator {
   async propose(running: readonly Sequence[]): Promise<void> {
     const draftJobs: DraftJob[] = [];
     const drafting: SpecState[] = [];
+    const draftingSeqs: Sequence[] = [];
+    this.deferred.clear();
     const selfJobs = new Map<number, DraftJob[]>();
     for (const seq of running) {
       const s = this.states.get(seq);
@@ -158,6 +166,7 @@ export class Speculator {
         ChainDrafter.sync(s.cursor!, seq.tokens);
         draftJobs.push({ tokens: seq.tokens, cursor: s.cursor!, k, sampler: s.draftSampler, draft: seq.draft, q: s.q, reducedHead: s.options.draftHead === "seen" });
         drafting.push(s);
+        draftingSeqs.push(seq);
       } else {
         const list = selfJobs.get(s.options.layers) ?? [];
         list.push({ tokens: seq.tokens, cursor: { table: seq.blockTable, windowTable: seq.windowTable, computed: seq.computed }, k, draft: seq.draft, q: s.q });
@@ -171,7 +180,18 @@ export class Speculator {
       const update = reduced ? vocabulary.takeUpdate() : undefined;
       if (update) this.draftModel!.model.setDraftHead(update);
       for (const s of drafting) s.draftHead = reduced ? vocabulary.size : 0;
-      await this.draftDrafter!.draft(draftJobs, reduced);
+      if (drafting.every((s) => !s.draftSampler && !s.sampler.constraint?.validPrefix)) {
+        // Greedy drafts that no grammar trims: drafted in the verifying step's own native call. Until then the draft
+        // holds k placeholder tokens, so the scheduler makes room for the k positions it will feed.
+        this.deferredReducedHead = reduced;
+        draftJobs.forEach((job, i) => {
+          if (!this.draftDrafter!.reserve(job)) return;
+          for (let t = 0; t < job.k; t++) job.draft.push(0);
+          this.deferred.set(draftingSeqs[i]!, job);
+        });
+      } else {
+        await this.draftDrafter!.draft(draftJobs, reduced);
+      }
     }
     for (const [layers, jobs] of selfJobs) await this.selfDrafter(layers).draft(jobs);
     // A constrained request's draft stops before the first token its grammar refuses: verification would reject
@@ -184,6 +204,37 @@ export class Speculator {
       seq.draft.length = n;
       if (s.q.length > n) s.q.length = n;
     }
+  }
+
+  /**
+   * The drafting half of a one-call speculative step (NativeStepBatch.draft): the deferred jobs of the sequences
+   * whose chunk feeds their draft, each drafted into the step's batch where that chunk's draft tokens go (the
+   * batch's token layout is StepBuffers.fill's: each chunk's tokens in order, its draft last). Once the step has
+   * run, takeDrafts() puts the drafted tokens in each sequence's draft. A draft the scheduler dropped is not drafted.
+   */
+  draftStep(chunks: readonly ScheduledChunk[]): NativeDraftStep | undefined {
+    if (this.deferred.size === 0) return undefined;
+    const jobs: DraftJob[] = [], offsets: number[] = [];
+    let t = 0;
+    for (const c of chunks) {
+      const job = this.deferred.get(c.seq);
+      if (job && c.drafted === job.k) {
+        jobs.push(job);
+        offsets.push(t + c.count - c.drafted);
+      }
+      t += c.count;
+    }
+    this.deferred.clear();
+    if (jobs.length === 0) return undefined;
+    const round = this.draftDrafter!.greedyRound(jobs, this.deferredReducedHead);
+    this.round = round;
+    return this.draftModel!.model.draftStep(this.draftModel!.kv, round.batch, Int32Array.from(offsets));
+  }
+
+  /** After a step that carried draftStep's round: each drafted sequence's draft holds its drafted tokens. */
+  takeDrafts(): void {
+    this.round?.finish();
+    this.round = undefined;
   }
 
   /**

@@ -370,7 +370,7 @@ __attribute__((always_inline)) inline __m512i lane_sums_pairs(const __m512i (&p)
 // vector c][row][64 bytes] (rows at fixed offsets from one pointer: sixteen row pointers spilled from the registers
 // as separate streams).
 template <int kType, int N>
-void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, const ActSbWide* asb, __m512* acc) {
+[[gnu::always_inline]] inline void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, const ActSbWide* asb, __m512* acc) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   if constexpr (kType == GGML_Q4_K) {
     const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
@@ -459,25 +459,44 @@ void wide_pass(const uint8_t* row, int64_t s0, int64_t s1, const int8_t* qs, con
   }
 }
 
-// All of a tile's activation rows (1..kFewRows, the single-row order) through wide_pass.
-// The weight rows go in groups and the super-blocks in ranges whose activations fit in L1 (every weight row of a
-// group runs one range before the next): 8 rows of a 8192-wide matrix streamed their 64 KB from L2 for each weight
-// row, at L2's bandwidth (slower than the passes of 8 that reloaded a decoded super-block per row).
+// Weight rows [r0, r1) of one group, super-blocks [s0, s1), through wide_pass (inlined: its constants are set up
+// once per group rather than once per weight row, which mattered for k = 1024, four super-blocks a row). Each
+// weight byte streams from memory once: prefetched a row ahead in this range (the group's last row: the next
+// range's first row, or the next group's).
+template <int kType, int N>
+void wide_group(const uint8_t* w, size_t wrow, int r0, int r1, int64_t s0, int64_t s1, int64_t nsb, int64_t range, const int8_t* q,
+                const ActSbWide* asb, __m512 (*acc)[kWideAcc<kType>]) {
+  const size_t sb_bytes = kType == GGML_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+  for (int r = r0; r < r1; r++) {
+    const uint8_t* row = w + size_t(r) * wrow;
+    const uint8_t* next = r + 1 < r1 ? row + wrow + size_t(s0) * sb_bytes
+                        : s1 < nsb   ? w + size_t(r0) * wrow + size_t(s1) * sb_bytes
+                                     : row + wrow;
+    const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+    wide_pass<kType, N>(row, s0, s1, q, asb, acc[r - r0]);
+  }
+}
+
+// Activation rows of one wide pass (1..kFewRows), laid out for wide_pass: their quants interleaved per super-block
+// and 64-element vector, their scales and sums per super-block.
+struct alignas(64) Vec64 { int8_t b[64]; };
+struct WideActs {
+  int n = 0;
+  std::vector<ActSbWide> sb;
+  std::vector<Vec64> qs;
+};
+
 template <int kType>
-void wide_rows(const TileArgs& t) {
-  const int64_t nsb = t.k / QK_K;
-  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  const int n = t.n_act;
-  thread_local std::vector<ActSbWide> act_sb;
-  act_sb.assign(size_t(nsb), ActSbWide{});
-  struct alignas(64) Vec64 { int8_t b[64]; };
-  thread_local std::vector<Vec64> qs;
-  qs.resize(size_t(nsb) * 4 * size_t(n));
+void wide_prepare(const block_q8_K* act, int n, int64_t nsb, WideActs& a) {
+  a.n = n;
+  a.sb.assign(size_t(nsb), ActSbWide{});
+  a.qs.resize(size_t(nsb) * 4 * size_t(n));
   for (int m = 0; m < n; m++)
     for (int64_t s = 0; s < nsb; s++) {
-      ActSbWide& A = act_sb[size_t(s)];
+      ActSbWide& A = a.sb[size_t(s)];
       const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
-      for (int c = 0; c < 4; c++) std::memcpy(qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b, B.qs + 64 * c, 64);
+      for (int c = 0; c < 4; c++) std::memcpy(a.qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b, B.qs + 64 * c, 64);
       A.d[m] = B.d;
       if constexpr (kType == GGML_Q4_K) {
         for (int q = 0; q < 4; q++) A.bsum_pairs[q][m] = bsum_pair(B, q);
@@ -485,48 +504,102 @@ void wide_rows(const TileArgs& t) {
         std::memcpy(A.bsums[m], B.bsums, sizeof(A.bsums[m]));
       }
     }
-  using Fn = void (*)(const uint8_t*, int64_t, int64_t, const int8_t*, const ActSbWide*, __m512*);
-  const Fn table[] = {wide_pass<kType, 1>,  wide_pass<kType, 2>,  wide_pass<kType, 3>,  wide_pass<kType, 4>,
-                      wide_pass<kType, 5>,  wide_pass<kType, 6>,  wide_pass<kType, 7>,  wide_pass<kType, 8>,
-                      wide_pass<kType, 9>,  wide_pass<kType, 10>, wide_pass<kType, 11>, wide_pass<kType, 12>,
-                      wide_pass<kType, 13>, wide_pass<kType, 14>, wide_pass<kType, 15>, wide_pass<kType, 16>};
+}
+
+// Q6_K: the outputs of 16 weight rows for the activation rows 2j (lo) and 2j+1 (hi), lane r = weight row r: each
+// the sum of its eight float lanes (acc[r][j]: row 2j's in the low 256 bits, 2j+1's in the high) in hsum's order,
+// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), as a transposing tree over the 16 rows (44 operations and two vector
+// stores where hsum per output took ~7 operations and a scalar store each).
+inline void hsums16(const __m512 (*acc)[kLanes], int j, __m512& lo, __m512& hi) {
+  __m512 x[8], yv[4], z[2];
+  for (int k = 0; k < 8; k++) {  // 128-bit blocks: s of (2j, row 2k), (2j+1, 2k), (2j, 2k+1), (2j+1, 2k+1); s_m = l_m + l_m+4
+    const __m512 a = acc[2 * k][j], b = acc[2 * k + 1][j];
+    x[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
+  }
+  for (int m = 0; m < 4; m++)  // per block: (s0+s2, s1+s3) of x[2m], then of x[2m+1]
+    yv[m] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * m], x[2 * m + 1], 0x44), _mm512_shuffle_ps(x[2 * m], x[2 * m + 1], 0xEE));
+  for (int q = 0; q < 2; q++)  // per block c, lane i: the output of x[4q+i]'s block c
+    z[q] = _mm512_add_ps(_mm512_shuffle_ps(yv[2 * q], yv[2 * q + 1], 0x88), _mm512_shuffle_ps(yv[2 * q], yv[2 * q + 1], 0xDD));
+  // Weight row r = 8q + 2i + (block 2 or 3 rather than 0 or 1): element 16q + 4c + i of (z[0], z[1]).
+  const __m512i lo_idx = _mm512_set_epi32(16 + 11, 16 + 3, 16 + 10, 16 + 2, 16 + 9, 16 + 1, 16 + 8, 16 + 0, 11, 3, 10, 2, 9, 1, 8, 0);
+  lo = _mm512_permutex2var_ps(z[0], lo_idx, z[1]);
+  hi = _mm512_permutex2var_ps(z[0], _mm512_add_epi32(lo_idx, _mm512_set1_epi32(4)), z[1]);
+}
+
+// Weight rows [r0, r1) of the tile against one wide pass's activation rows; y: the pass's first output row.
+// The weight rows go in groups and the super-blocks in ranges whose activations fit in L1 (every weight row of a
+// group runs one range before the next): 8 rows of a 8192-wide matrix streamed their 64 KB from L2 for each weight
+// row, at L2's bandwidth (slower than the passes of 8 that reloaded a decoded super-block per row).
+template <int kType>
+void wide_run(const TileArgs& t, int r0_all, int r1_all, const WideActs& a, float* y) {
+  const int64_t nsb = t.k / QK_K;
+  const int n = a.n;
+  using Fn = void (*)(const uint8_t*, size_t, int, int, int64_t, int64_t, int64_t, int64_t, const int8_t*, const ActSbWide*, __m512 (*)[kWideAcc<kType>]);
+  const Fn table[] = {wide_group<kType, 1>,  wide_group<kType, 2>,  wide_group<kType, 3>,  wide_group<kType, 4>,
+                      wide_group<kType, 5>,  wide_group<kType, 6>,  wide_group<kType, 7>,  wide_group<kType, 8>,
+                      wide_group<kType, 9>,  wide_group<kType, 10>, wide_group<kType, 11>, wide_group<kType, 12>,
+                      wide_group<kType, 13>, wide_group<kType, 14>, wide_group<kType, 15>, wide_group<kType, 16>};
   const Fn fn = table[n - 1];
-  const int8_t* q = reinterpret_cast<const int8_t*>(qs.data());
+  const int8_t* q = reinterpret_cast<const int8_t*>(a.qs.data());
   constexpr int kGroup = 16;
   const int64_t range = std::max<int64_t>(1, (int64_t(24) << 10) / (int64_t(n) * QK_K));
-  const size_t sb_bytes = kType == GGML_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
-  for (int r0 = 0; r0 < t.nw; r0 += kGroup) {
-    const int r1 = std::min(t.nw, r0 + kGroup);
+  for (int r0 = r0_all; r0 < r1_all; r0 += kGroup) {
+    const int r1 = std::min(r1_all, r0 + kGroup);
     __m512 acc[kGroup][kWideAcc<kType>];
     for (int r = r0; r < r1; r++)
       for (int j = 0; j < kWideAcc<kType>; j++) acc[r - r0][j] = _mm512_setzero_ps();
     for (int64_t s0 = 0; s0 < nsb; s0 += range) {
       const int64_t s1 = std::min(nsb, s0 + range);
-      for (int r = r0; r < r1; r++) {
-        // Each weight byte streams from memory once: prefetched a row ahead in this range (the group's last row: the
-        // next range's first row, or the next group's).
-        const uint8_t* row = t.w + size_t(r) * t.wrow;
-        const uint8_t* next = r + 1 < r1 ? row + t.wrow + size_t(s0) * sb_bytes
-                            : s1 < nsb   ? t.w + size_t(r0) * t.wrow + size_t(s1) * sb_bytes
-                                         : row + t.wrow;
-        const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
-        fn(row, s0, s1, q, act_sb.data(), acc[r - r0]);
-      }
+      fn(t.w, t.wrow, r0, r1, s0, s1, nsb, range, q, a.sb.data(), acc);
     }
-    for (int r = r0; r < r1; r++) {
-      if constexpr (kType == GGML_Q4_K) {
+    if constexpr (kType == GGML_Q4_K) {
+      for (int r = r0; r < r1; r++) {
         float out[2 * kLanes];
         _mm512_storeu_ps(out, _mm512_sub_ps(acc[r - r0][0], acc[r - r0][1]));
-        for (int i = 0; i < n; i++) t.y[int64_t(i) * t.ldy + r] = out[i];
-      } else {
-        for (int i = 0; i < n; i++) {
-          const __m512 v = acc[r - r0][i / 2];
-          const __m256 lanes = i % 2 == 0 ? _mm512_castps512_ps256(v) : _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(v), 1));
-          t.y[int64_t(i) * t.ldy + r] = hsum(lanes) - 0.0f;
-        }
+        for (int i = 0; i < n; i++) y[int64_t(i) * t.ldy + r] = out[i];
+      }
+    } else {
+      for (int r = r1; r < r0 + kGroup; r++)
+        for (int j = 0; j < kWideAcc<kType>; j++) acc[r - r0][j] = _mm512_setzero_ps();
+      const __mmask16 keep = __mmask16((1u << (r1 - r0)) - 1);
+      for (int j = 0; j < (n + 1) / 2; j++) {
+        __m512 lo, hi;
+        hsums16(acc, j, lo, hi);
+        _mm512_mask_storeu_ps(y + int64_t(2 * j) * t.ldy + r0, keep, lo);
+        if (2 * j + 1 < n) _mm512_mask_storeu_ps(y + int64_t(2 * j + 1) * t.ldy + r0, keep, hi);
       }
     }
+  }
+}
+
+// Up to this many activation rows of the single-row order run as wide passes: up to kFewRows in one, more as passes
+// of at most kWideChunk<kType> rows each (balanced), over blocks of weight rows that stay in L2 while every pass reads them: at 32 rows the scratch path
+// below (decoded rows in memory, passes of 8) took 1.25-1.45x the time (one thread, 2048x2048).
+constexpr int kWideMaxRows = 64;
+template <int kType>
+constexpr int kWideChunk = kType == GGML_Q4_K ? 12 : 8;
+
+// A tile's activation rows of the single-row order (at most kWideMaxRows) through wide passes.
+template <int kType>
+void wide_rows(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const int chunks = t.n_act <= kFewRows ? 1 : (t.n_act + kWideChunk<kType> - 1) / kWideChunk<kType>;
+  thread_local std::vector<WideActs> passes;
+  if (passes.size() < size_t(chunks)) passes.resize(size_t(chunks));
+  int m0[kWideMaxRows / 8 + 1];
+  for (int c = 0, m = 0; c < chunks; c++) {
+    const int rows = (t.n_act - m) / (chunks - c);
+    m0[c] = m;
+    wide_prepare<kType>(act + size_t(m) * size_t(nsb), rows, nsb, passes[size_t(c)]);
+    m += rows;
+  }
+  // Blocks of weight rows (whole groups of 16) that fit in L2 beside the activations, read from memory by the
+  // first pass and from L2 by the others.
+  const int block = chunks == 1 ? t.nw : std::max(16, int((size_t(256) << 10) / t.wrow) / 16 * 16);
+  for (int r0 = 0; r0 < t.nw; r0 += block) {
+    const int r1 = std::min(t.nw, r0 + block);
+    for (int c = 0; c < chunks; c++) wide_run<kType>(t, r0, r1, passes[size_t(c)], t.y + int64_t(m0[c]) * t.ldy);
   }
 }
 
@@ -535,7 +608,7 @@ void tile_rows(const TileArgs& t) {
   if constexpr (kType == GGML_Q4_K || kType == GGML_Q6_K) {
     bool single_order = true;
     for (int m = 0; m < t.n_act && single_order; m++) single_order = kType != GGML_Q4_K || !(t.gemm_rows ? (t.gemm_rows[m] & kOrderQ4kGemm) != 0 : t.gemm_order);
-    if (single_order && t.n_act <= kFewRows) return wide_rows<kType>(t);
+    if (single_order && t.n_act <= kWideMaxRows) return wide_rows<kType>(t);
   }
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);

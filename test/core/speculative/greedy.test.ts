@@ -91,7 +91,7 @@ test("a draft model drafting on one thread or on all of them gives the same draf
   await assert.rejects(Engine.load({ model: sharedModel("stories260K.gguf"), draftThreads: 0 }), /draftThreads must be/);
 });
 
-test("fresh engines' greedy verify steps take only each row's argmax from the forward, and keep plain's tokens at k 2, 4 and 8", { skip: noShared }, async () => {
+test("fresh engines' greedy verify steps take only each row's argmax from the forward, draft in the same native call, and keep plain's tokens at k 2, 4 and 8", { skip: noShared }, async () => {
   // What `generate --spec draft` meets in a fresh process: nothing learned yet (an engine's draft vocabulary grows
   // across its requests), so the draft model drafts over its full head; verify steps must get the forward's argmax
   // shortcut as plain greedy steps do, not full logit rows.
@@ -102,13 +102,17 @@ test("fresh engines' greedy verify steps take only each row's argmax from the fo
     });
     const forward = e.model.forward.bind(e.model);
     const verifies: boolean[] = [];
+    let oneCall = 0;
     e.model.forward = (kv, batch) => {
       if (batch.logitRows.length > 1) verifies.push(batch.argmax !== undefined);
+      // Greedy drafts are drafted in the verifying step's own native call.
+      if (batch.draft) oneCall++;
       return forward(kv, batch);
     };
     const r = await e.generate("Once upon a time", { temperature: 0, maxTokens: 64, speculative: { mode: "draft", k } });
     assert.deepEqual(r.tokens, plain.tokens, `k ${k}`);
     assert.equal(r.stats.specDraftHead, 0, `k ${k}: drafted over the full head, as in a fresh process`);
     assert.ok(verifies.length > 0 && verifies.every(Boolean), `k ${k}: ${verifies.length} verify steps, argmax in ${verifies.filter(Boolean).length}`);
+    assert.ok(oneCall >= verifies.length, `k ${k}: ${verifies.length} verify steps, ${oneCall} drafted in the same call`);
   }
 });

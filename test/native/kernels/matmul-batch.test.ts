@@ -55,3 +55,23 @@ test("K-quants: 1..17, 24 and 33 activation rows against 1, 5, 19 and 21 weight 
     }
   }
 });
+
+// Q4_K and Q6_K rows of the single-row order past 16 (up to 64) run as several balanced wide passes over blocks of
+// weight rows kept in L2 (a few hundred rows at 2048 columns): with blocks and passes both partial, every row keeps
+// its lone bits.
+test("Q4_K, Q6_K: 17..64 activation rows as several passes over blocks of 400 weight rows equal each row alone", () => {
+  const rand = prng(777);
+  const rows = 400, cols = 2048;
+  for (const type of [GgmlType.Q4_K, GgmlType.Q6_K]) {
+    const w = randomWeights(rand, type, rows, cols);
+    const x = randomFloats(rand, 65 * cols);
+    const alone = Array.from({ length: 65 }, (_, m) => k.matmul(type, w, rows, cols, x.subarray(m * cols, (m + 1) * cols), 1));
+    for (const nAct of [17, 25, 32, 49, 64, 65]) {
+      const y = k.matmul(type, w, rows, cols, x.subarray(0, nAct * cols), nAct);
+      for (let m = 0; m < nAct; m++)
+        for (let r = 0; r < rows; r++)
+          if (!Object.is(y[m * rows + r], alone[m]![r]))
+            assert.fail(`${typeName(type)} nAct ${nAct} act ${m} row ${r}: batch ${y[m * rows + r]} vs alone ${alone[m]![r]}`);
+    }
+  }
+});

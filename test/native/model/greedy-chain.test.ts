@@ -95,3 +95,40 @@ test("with a draft head, greedy drafting takes the argmax over the head's tokens
   assert.throws(() => model.setDraftHead(Int32Array.of(vocab)), /outside the vocabulary/);
   model.setDraftHead(new Int32Array(0));
 });
+
+test("a speculative step in one call drafts, writes the drafts into the verify batch at tokenOffsets, then verifies them", async () => {
+  // Sequence 0 verifies 3 drafts after its last token, sequence 1 none; sequence 1's tokens come first in the batch.
+  const prompt = [1, 7, 3];
+  const draftBatch = () => ({ ...batchFor([prompt]), blockTables: Int32Array.of(0, 1), tableOffsets: Int32Array.of(0, 2), greedySteps: Int32Array.of(3), greedyTokens: new Int32Array(3) });
+  const verifyBatch = (drafts: number[]): NativeStepBatch => {
+    const tokens = [5, 8, ...prompt, ...drafts];
+    return {
+      tokens: Int32Array.from(tokens), positions: Int32Array.of(0, 1, 0, 1, 2, 3, 4, 5), seqIds: Int32Array.of(0, 0, 1, 1, 1, 1, 1, 1),
+      blockTables: Int32Array.of(0, 1, 2, 3), tableOffsets: Int32Array.of(0, 2, 4), logitRows: Int32Array.of(1, 4, 5, 6, 7),
+      logits: new Float32Array(5 * vocab),
+    };
+  };
+  // Apart: draft, then verify with the drafted tokens.
+  const apart = draftBatch();
+  await model.forward(model.createKvCache(4, 16, "f16"), apart);
+  const reference = verifyBatch(Array.from(apart.greedyTokens));
+  await model.forward(model.createKvCache(4, 16, "f16"), reference);
+  // One call: the verify batch holds placeholders where the drafts go.
+  const draft = draftBatch();
+  const oneCall = { ...verifyBatch([0, 0, 0]), draft: model.draftStep(model.createKvCache(4, 16, "f16"), draft, Int32Array.of(5)) };
+  await model.forward(model.createKvCache(4, 16, "f16"), oneCall);
+  assert.deepEqual(Array.from(draft.greedyTokens), Array.from(apart.greedyTokens));
+  assert.deepEqual(Array.from(oneCall.tokens), Array.from(reference.tokens), "the drafts were written where tokenOffsets put them");
+  assert.deepEqual(oneCall.logits, reference.logits, "the verify forward saw the drafted tokens");
+
+  const bad: [string, Partial<NativeStepBatch["draft"] & object>, RegExp][] = [
+    ["offsets past the batch", { tokenOffsets: Int32Array.of(6) }, /outside the batch/],
+    ["offsets per sequence", { tokenOffsets: Int32Array.of(5, 0) }, /one entry per drafting sequence/],
+    ["not greedy", { batch: { ...draftBatch(), greedySteps: undefined, greedyTokens: undefined } }, /must draft greedily/],
+    ["not a model", { model: {} as never }, /is not a Model/],
+  ];
+  for (const [name, patch, message] of bad) {
+    const step = { ...model.draftStep(model.createKvCache(4, 16, "f16"), draftBatch(), Int32Array.of(5)), ...patch };
+    await assert.rejects(model.forward(model.createKvCache(4, 16, "f16"), { ...verifyBatch([0, 0, 0]), draft: step }), message, name);
+  }
+});
