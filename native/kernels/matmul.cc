@@ -123,6 +123,12 @@ namespace {
 
 bool float_type(int type) { return type == GGML_F32 || type == GGML_F16 || type == GGML_BF16; }
 
+// Whether a float matrix sums activation row m in tinyBLAS's order: the row's own bit (gemm_rows), or without
+// per-row bits the row count, as llama.cpp picks for a ubatch of n_act rows.
+bool float_batch_row(const uint8_t* gemm_rows, int m, int n_act) {
+  return gemm_rows ? (gemm_rows[m] & kOrderFloatBatch) != 0 : n_act > 1;
+}
+
 // llama.cpp sums a float matmul of several activation rows with tinyBLAS only when its tiles fit the matrix (rows a
 // multiple of 4, columns of the vector width); otherwise every row takes ggml_vec_dot's order, as a lone row does
 // (e.g. qwen2moe's one-row shared-expert gate).
@@ -170,8 +176,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     // Every row summed in a batch (none `lone` below) by a kernel that blocks the rows itself: lone rows read the
     // widened layout, so a job mixing the two orders keeps it.
     bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w, variant) && blocks_activations(*J.w, variant);
-    if (batch_kernel && J.gemm_rows)
-      for (int m = 0; m < J.n_act && batch_kernel; m++) batch_kernel = (J.gemm_rows[m] & kOrderFloatBatch) != 0;
+    for (int m = 0; m < J.n_act && batch_kernel; m++) batch_kernel = float_batch_row(J.gemm_rows, m, J.n_act);
     const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar, batch_kernel);
     jobs.push_back({tile, L, -1, nullptr, variant == Variant::Avx512 && J.w->packed != nullptr});
     if (J.n_act <= 0) continue;
@@ -319,7 +324,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       // A float matrix's rows summed as lone rows (ggml_vec_dot's order: llama.cpp's for one row, for rows of a
       // mul_mat_id, and for matrices tinyBLAS's tiles do not fit) go to the tile together; it keeps each row's sums
       // apart. The quantized kernels give each row of a batch the bits it has alone anyway.
-      const bool lone = is_float && (J.rows_alone || !tinyblas_shape(w, variant) || !(gemm_rows ? order(m0) != 0 : J.n_act > 1));
+      const bool lone = is_float && (J.rows_alone || !tinyblas_shape(w, variant) || !float_batch_row(gemm_rows, m0, J.n_act));
       const int act_chunk = lone || blocks_activations(w, variant) ? J.n_act
                                                                    : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
       m1 = std::min(J.n_act, m0 + act_chunk);
@@ -557,7 +562,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
         t.y = &value;
         t.ldy = 1;
         // Float types sum a lone row in vec_dot's order and a batch's rows in tinyBLAS's: as matmul would here.
-        t.single_row = own || !(gemm_rows ? (gemm_rows[m] & kOrderFloatBatch) != 0 : n_act > 1);
+        t.single_row = own || !float_batch_row(gemm_rows, m, n_act);
         exact_tile(t);
         if (value > best_value) {
           best_value = value;
