@@ -486,9 +486,10 @@ class StepRequest {
   int threads_ = 0;  // batch.threads: 0 = the engine pool
 };
 
-// A speculative step in one call (batch.draft): the draft model's greedy chain, its drafted tokens copied into the
-// target's batch (sequence s's k[s] tokens from tokenOffsets[s]), then the target's forward over them, so drafting and
-// verifying take one trip off the event loop and no JavaScript runs between them.
+// One forward off the event loop. With batch.draft it is a whole speculative step: the draft model's greedy chain,
+// its drafted tokens copied into the target's batch (sequence s's k[s] tokens from tokenOffsets[s]), then the
+// target's forward over them, so drafting and verifying take one trip off the event loop and no JavaScript runs
+// between them.
 class ForwardWorker : public Napi::AsyncWorker {
  public:
   ForwardWorker(Napi::Env env, Model* model, KvCache* kv, Napi::Object model_obj, Napi::Object kv_obj, Napi::Object batch)
