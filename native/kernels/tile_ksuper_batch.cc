@@ -19,6 +19,7 @@
 #include "intrinsics.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -56,6 +57,16 @@ inline int32_t bsum_pair(const block_q8_K& B, int q) {
   return int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
 }
 
+// Vector c (elements 64c .. 64c+63) of a Q6_K super-block's levels (0..63) as unsigned bytes.
+[[gnu::always_inline]] inline __m512i q6k_levels(const block_q6_K& B, int c) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+  const int half = c / 2;
+  const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+  const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+  if (c % 2 == 0) return _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4)), bits45));
+  return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), _mm512_and_si512(_mm512_srlv_epi64(h, _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0)), bits45));
+}
+
 // Super-block s of a weight row, decoded. Always inlined: called out of line (GCC's choice once the passes had
 // more instantiations), the decoded vectors go through memory and a pass ran ~1.3x slower.
 template <int kType>
@@ -68,18 +79,9 @@ template <int kType>
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
     D.offset = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
     const __m512i scales = _mm512_castsi256_si512(sc16);
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
-    const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
-    const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
                                                               15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
-    for (int half = 0; half < 2; half++) {
-      const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
-      const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
-      D.levels[2 * half] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
-      D.levels[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                               _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-    }
+    for (int c = 0; c < 4; c++) D.levels[c] = q6k_levels(B, c);
     for (int c = 0; c < 4; c++)  // vector c, int16 lane l: scale 4c + l/8 (16 elements per scale)
       D.scales[c] = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales);
   } else {
@@ -328,8 +330,45 @@ constexpr int kFewRows = 16;
 struct ActSbWide {
   float d[2 * kLanes];
   int32_t bsum_pairs[4][2 * kLanes];  // Q4_K: as ActSb's
-  int16_t bsums[2 * kLanes][16];      // Q6_K: each row's 16-element sums
+  int16_t bsums[2 * kLanes][16];      // Q6_K: each row's 16-element sums; passes of q6k_paired rows: [2j .. 2j+1] pair j's in
+                                      // the pair layout (q6k_pair_lane)
 };
+
+// Q6_K's wide pass takes two activation rows per vector (a pair) in one vpdpwssd by the scales, so each int32 lane of
+// its sums must add only products that the single-row order puts in one of its eight float lanes: lane m adds
+// dwords m and m + 8 of every 64-byte vector (4 consecutive elements each). The decoded levels and the activations'
+// quants are both taken with their dwords in the order q6k_dword (dword n <- dword n / 2 + 8·(n % 2)), so dwords
+// m and m + 8 sit side by side, and vpdpbusd's per-dword sums (|sum| <= 4·63·128: an int16) packed for two rows by
+// vpackssdw (per 128-bit lane: row a's four dwords, then row b's) are added in pairs of one float lane each. In the
+// pair's int32 sums, 128-bit lane L holds (row a, lane 2L), (a, 2L + 1), (b, 2L), (b, 2L + 1).
+constexpr int q6k_dword(int n) { return n / 2 + 8 * (n % 2); }
+// The int16 word w of a pair vector of sums: float lane 2L + i % 2 of row a (i < 2) or b, i = (w / 2) % 4; word
+// w % 2 of that lane's pair of 16-element sums (sub-blocks 2m, 2m + 1: the single-row kernel's madd of bsums).
+constexpr int q6k_pair_lane(int w) { return 2 * (w / 8) + (w / 2) % 2; }
+constexpr bool q6k_pair_row_b(int w) { return (w / 4) % 2 == 1; }
+// Passes of this many rows take the pair layout; fewer keep one vpmaddubsw and one vpdpwssd per row (the layout's
+// permutes cost more than they save there: 2-6 rows 1.0-1.06x the time, 7-8 rows 0.85-0.93x, harness from memory).
+constexpr bool q6k_paired(int n) { return n >= 7; }
+
+template <class F>
+constexpr std::array<int32_t, 16> dwords_of(F f) {
+  std::array<int32_t, 16> a{};
+  for (int n = 0; n < 16; n++) a[size_t(n)] = f(n);
+  return a;
+}
+template <class F>
+constexpr std::array<int16_t, 32> words_of(F f) {
+  std::array<int16_t, 32> a{};
+  for (int w = 0; w < 32; w++) a[size_t(w)] = int16_t(f(w));
+  return a;
+}
+alignas(64) constexpr std::array<int32_t, 16> kQ6kDwordOrder = dwords_of([](int n) { return q6k_dword(n); });
+// Word w of a pair's packed sums: dword n = 4·(w / 8) + w % 4 of row a's or b's, from dword q6k_dword(n) of the
+// vector, whose four elements have scale 4c + q6k_dword(n) / 4 (c: the vector).
+alignas(64) constexpr std::array<int16_t, 32> kQ6kPairScaleWord = words_of([](int w) { return q6k_dword(4 * (w / 8) + w % 4) / 4; });
+// Word w of the offsets against a pair's 16-element sums: -32·scale of sub-block 2·q6k_pair_lane(w) + w % 2.
+alignas(64) constexpr std::array<int16_t, 32> kQ6kPairOffsetWord = words_of([](int w) { return 2 * q6k_pair_lane(w) + w % 2; });
+
 
 // Float accumulators per weight row (carried from one range of super-blocks to the next).
 template <int kType>
@@ -415,44 +454,62 @@ template <int kType, int N>
   } else {
     static_assert(kType == GGML_Q6_K);
     constexpr int kPairs = (N + 1) / 2;
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
-    const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);
-    const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-    const __m512i lane16 = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
-                                                              15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    constexpr bool kPaired = q6k_paired(N);
+    const __m512i dword_order = _mm512_load_si512(kQ6kDwordOrder.data());
+    // Per 16-bit word of a scale vector: the scale's index in vector 0 (kPaired: the pair layout's).
+    const __m512i scale_word = kPaired ? _mm512_load_si512(kQ6kPairScaleWord.data())
+                                       : _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                                                            15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
     __m512 lanes[kPairs];
     for (int j = 0; j < kPairs; j++) lanes[j] = acc[j];
     for (int64_t s = s0; s < s1; s++) {
       const auto& B = reinterpret_cast<const block_q6_K*>(row)[s];
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
-      const __m512i offset = _mm512_broadcast_i64x4(_mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32)));
+      const __m256i offset16 = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
       const __m512i scales16 = _mm512_castsi256_si512(sc16);
-      __m512i isum[N];
+      __m512i isum[kPaired ? kPairs : N];
 #pragma GCC unroll 4
-      for (int c = 0; c < 4; c++) {  // as decode_sb
-        const int half = c / 2;
-        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
-        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
-        const __m512i levels = c % 2 == 0 ? _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45))
-                                          : _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                                            _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), lane16), scales16);
-        for (int i = 0; i < N; i++) {
-          const __m512i p = _mm512_maddubs_epi16(levels, _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64));
-          isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+      for (int c = 0; c < 4; c++) {
+        const __m512i scales = _mm512_permutexvar_epi16(_mm512_add_epi16(_mm512_set1_epi16(short(4 * c)), scale_word), scales16);
+        auto act = [&](int i) { return _mm512_load_si512(qs + ((size_t(s) * 4 + size_t(c)) * N + size_t(i)) * 64); };
+        if constexpr (kPaired) {
+          const __m512i levels = _mm512_permutexvar_epi32(dword_order, q6k_levels(B, c));
+          for (int j = 0; j < kPairs; j++) {
+            const __m512i ta = _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j));
+            const __m512i tb = 2 * j + 1 < N ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), levels, act(2 * j + 1)) : _mm512_setzero_si512();
+            const __m512i p = _mm512_packs_epi32(ta, tb);
+            isum[j] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[j], p, scales);
+          }
+        } else {
+          const __m512i levels = q6k_levels(B, c);
+          for (int i = 0; i < N; i++) {
+            const __m512i p = _mm512_maddubs_epi16(levels, act(i));
+            isum[i] = c == 0 ? _mm512_madd_epi16(p, scales) : _mm512_dpwssd_epi32(isum[i], p, scales);
+          }
         }
       }
-      // Rows 2j and 2j+1 in the low and high 256 bits: add_runs of each, plus the -32 offsets' sums, per lane.
+      // Each pair's integer sums per float lane plus the levels' -32 against the 16-element sums (the single-row
+      // kernel's madd of bsums by -32·scale, lane m: sub-blocks 2m and 2m+1), then lanes = fma(d·da, float(sums),
+      // lanes), each row's d·da in its lanes.
       const ActSbWide& A = asb[s];
       const __m512 dd = _mm512_mul_ps(_mm512_set1_ps(h2f(B.d)), _mm512_loadu_ps(A.d));
+      const __m512i offset = kPaired ? _mm512_permutexvar_epi16(_mm512_load_si512(kQ6kPairOffsetWord.data()), _mm512_castsi256_si512(offset16))
+                                     : _mm512_broadcast_i64x4(offset16);
       for (int j = 0; j < kPairs; j++) {
-        const __m512i a = isum[2 * j], b = 2 * j + 1 < N ? isum[2 * j + 1] : _mm512_setzero_si512();
-        __m512i isum8 = _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE));
-        isum8 = _mm512_add_epi32(isum8, _mm512_madd_epi16(_mm512_loadu_si512(A.bsums[2 * j]), offset));
-        // d·da of row 2j in the low 8 lanes, of row 2j+1 in the high 8.
-        const __m512 ddj = _mm512_permutexvar_ps(_mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
-                                                                  2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j), dd);
-        lanes[j] = _mm512_fmadd_ps(ddj, _mm512_cvtepi32_ps(isum8), lanes[j]);
+        const __m512i bsums = _mm512_loadu_si512(A.bsums[2 * j]);
+        __m512i isum8;
+        __m512i dd_index;  // d·da's lane per float lane
+        if constexpr (kPaired) {
+          isum8 = _mm512_dpwssd_epi32(isum[j], bsums, offset);
+          dd_index = _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j,
+                                      2 * j + 1, 2 * j + 1, 2 * j, 2 * j);
+        } else {  // rows 2j and 2j+1 in the low and high 256 bits: add_runs of each
+          const __m512i a = isum[2 * j], b = 2 * j + 1 < N ? isum[2 * j + 1] : _mm512_setzero_si512();
+          isum8 = _mm512_add_epi32(_mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE)), _mm512_madd_epi16(bsums, offset));
+          dd_index = _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j,
+                                      2 * j, 2 * j, 2 * j, 2 * j);
+        }
+        lanes[j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(dd_index, dd), _mm512_cvtepi32_ps(isum8), lanes[j]);
       }
     }
     for (int j = 0; j < kPairs; j++) acc[j] = lanes[j];
@@ -496,10 +553,18 @@ void wide_prepare(const block_q8_K* act, int n, int64_t nsb, WideActs& a) {
     for (int64_t s = 0; s < nsb; s++) {
       ActSbWide& A = a.sb[size_t(s)];
       const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
-      for (int c = 0; c < 4; c++) std::memcpy(a.qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b, B.qs + 64 * c, 64);
+      for (int c = 0; c < 4; c++) {
+        int8_t* to = a.qs[(size_t(s) * 4 + size_t(c)) * size_t(n) + size_t(m)].b;
+        if (kType == GGML_Q4_K || !q6k_paired(n)) std::memcpy(to, B.qs + 64 * c, 64);
+        else for (int d = 0; d < 16; d++) std::memcpy(to + 4 * d, B.qs + 64 * c + 4 * q6k_dword(d), 4);
+      }
       A.d[m] = B.d;
       if constexpr (kType == GGML_Q4_K) {
         for (int q = 0; q < 4; q++) A.bsum_pairs[q][m] = bsum_pair(B, q);
+      } else if (q6k_paired(n)) {
+        int16_t* pair = A.bsums[m / 2 * 2];
+        for (int w = 0; w < 32; w++)
+          if (q6k_pair_row_b(w) == (m % 2 == 1)) pair[w] = B.bsums[2 * q6k_pair_lane(w) + w % 2];
       } else {
         std::memcpy(A.bsums[m], B.bsums, sizeof(A.bsums[m]));
       }
@@ -561,6 +626,12 @@ void wide_run(const TileArgs& t, int r0_all, int r1_all, const WideActs& a, floa
     } else {
       for (int r = r1; r < r0 + kGroup; r++)
         for (int j = 0; j < kWideAcc<kType>; j++) acc[r - r0][j] = _mm512_setzero_ps();
+      // hsums16 takes row 2j's eight float lanes in the low 256 bits in order, 2j+1's in the high: lane m of row a
+      // is at 4·(m / 2) + m % 2 of the pair layout, of row b two further.
+      const __m512i unpair = _mm512_set_epi32(14 + 1, 14, 10 + 1, 10, 6 + 1, 6, 2 + 1, 2, 12 + 1, 12, 8 + 1, 8, 4 + 1, 4, 0 + 1, 0);
+      if (q6k_paired(n))
+        for (int r = r0; r < r1; r++)
+          for (int j = 0; j < (n + 1) / 2; j++) acc[r - r0][j] = _mm512_permutexvar_ps(unpair, acc[r - r0][j]);
       const __mmask16 keep = __mmask16((1u << (r1 - r0)) - 1);
       for (int j = 0; j < (n + 1) / 2; j++) {
         __m512 lo, hi;
