@@ -342,12 +342,13 @@ struct ActSbWide {
 // vpackssdw (per 128-bit lane: row a's four dwords, then row b's) are added in pairs of one float lane each. In the
 // pair's int32 sums, 128-bit lane L holds (row a, lane 2L), (a, 2L + 1), (b, 2L), (b, 2L + 1).
 constexpr int q6k_dword(int n) { return n / 2 + 8 * (n % 2); }
-// The int16 word w of a pair vector of sums: float lane 2L + i % 2 of row a (i < 2) or b, i = (w / 2) % 4; word
-// w % 2 of that lane's pair of 16-element sums (sub-blocks 2m, 2m + 1: the single-row kernel's madd of bsums).
+// The int16 word w of a pair's vector of 16-element sums (activations) or offsets (weights) belongs to int32 lane
+// w / 2 = 4L + i of the pair's sums: float lane m = 2L + i % 2 of row a (i < 2) or b; it is word w % 2 of the pair
+// (sub-block 2m, sub-block 2m + 1) that the single-row kernel's madd of bsums by -32·scale adds to lane m.
 constexpr int q6k_pair_lane(int w) { return 2 * (w / 8) + (w / 2) % 2; }
 constexpr bool q6k_pair_row_b(int w) { return (w / 4) % 2 == 1; }
 // Passes of this many rows take the pair layout; fewer keep one vpmaddubsw and one vpdpwssd per row (the layout's
-// permutes cost more than they save there: 2-6 rows 1.0-1.06x the time, 7-8 rows 0.85-0.93x, harness from memory).
+// permutes cost what it saves there: 2-6 rows 1.0-1.06x the time; 8 rows 0.85-1.0x, 12-16 rows 0.91-0.95x).
 constexpr bool q6k_paired(int n) { return n >= 7; }
 
 template <class F>
@@ -368,7 +369,6 @@ alignas(64) constexpr std::array<int32_t, 16> kQ6kDwordOrder = dwords_of([](int 
 alignas(64) constexpr std::array<int16_t, 32> kQ6kPairScaleWord = words_of([](int w) { return q6k_dword(4 * (w / 8) + w % 4) / 4; });
 // Word w of the offsets against a pair's 16-element sums: -32·scale of sub-block 2·q6k_pair_lane(w) + w % 2.
 alignas(64) constexpr std::array<int16_t, 32> kQ6kPairOffsetWord = words_of([](int w) { return 2 * q6k_pair_lane(w) + w % 2; });
-
 
 // Float accumulators per weight row (carried from one range of super-blocks to the next).
 template <int kType>
