@@ -3,8 +3,9 @@
 // of the per-round ratios (this machine's speed drifts):
 //   decode (tg) and prefill (pp128, pp512) against llama-bench, with decode's weight bytes/s beside the machine's
 //   two-thread copy bandwidth; 16 and 32 sequences of aggregate decode against llama-batched-bench (Qwen2.5-0.5B
-//   and Llama-3.2-1B Q4_K_M); peak RSS of `generate -n 16` against llama-completion's, and load-to-first-token
-//   (wall time of a fresh process generating one token), both of the built command (`npm run build` first).
+//   and Llama-3.2-1B Q4_K_M); peak RSS of `generate -n 16 -c 4096` against llama-completion's with the same context,
+//   and load-to-first-token (wall time of a fresh process generating one token), both of the built command (`npm run
+//   build` first).
 //   usage: npx tsx bench/real-shapes.ts [--rounds 3] [--threads 2] [-n 64] [--shapes id,...] [--formats Q4_K_M,...]
 //          [--batched-rounds 2] [--no-batched] [--no-memory] [--no-speed] [--layers N]
 //   --no-speed: peak RSS and load-to-first-token only (memory barely depends on the machine's load; speed does)
@@ -34,6 +35,7 @@ const formats = values.formats.split(",").map((f) => f.toUpperCase()) as RealSha
 for (const s of shapes) if (!(s in REAL_SHAPES)) throw new Error(`unknown shape '${s}' (${REAL_SHAPE_IDS.join(", ")})`);
 const tools = llamaCppTools();
 const PROMPT = "Once upon a time";
+const MEMORY_CONTEXT = 4096;
 
 const bandwidth = await copyBandwidth(threads);
 console.log(`machine: ${threads}-thread copy bandwidth (memcpy, read+write) ${fmt(bandwidth / 1e9)} GB/s`);
@@ -57,8 +59,11 @@ for (const id of shapes) {
         llama.tg.push(l128.tg), llama.pp128.push(l128.pp), llama.pp512.push(l512.pp);
       }
       if (!values["no-memory"]) {
-        const gen = (n: number) => ["generate", "-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads)];
-        const completion = (n: number) => ["-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads), "-no-cnv"];
+        // The same context for both: llama-completion's default is the model's trained context (131072 positions
+        // for Llama 3.2, a KV cache of gigabytes), ours min(that, 4096); comparing defaults would flatter us.
+        const ctx = ["-c", String(MEMORY_CONTEXT)];
+        const gen = (n: number) => ["generate", "-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads), ...ctx];
+        const completion = (n: number) => ["-m", file, "-p", PROMPT, "-n", String(n), "--temp", "0", "-t", String(threads), ...ctx, "-no-cnv"];
         const cli = builtCli();
         ours.rss.push(peakRss(process.execPath, [cli, ...gen(16)]).bytes);
         llama.rss.push(peakRss(path.join(tools, "llama-completion"), completion(16)).bytes);
@@ -83,7 +88,7 @@ for (const id of shapes) {
   }
 }
 
-const header = "| file | decode vs llama-bench (t/s; weight GB/s, % of copy bandwidth) | pp128 | pp512 | peak RSS `generate -n 16` vs llama-completion | load-to-first-token (llama.cpp's time / ours) |";
+const header = `| file | decode vs llama-bench (t/s; weight GB/s, % of copy bandwidth) | pp128 | pp512 | peak RSS \`generate -n 16 -c ${MEMORY_CONTEXT}\` vs llama-completion | load-to-first-token (llama.cpp's time / ours) |`;
 console.log(`\n${threads} threads, tg${tg}, ${rounds} alternating rounds, medians of per-round ratios; copy bandwidth ${fmt(bandwidth / 1e9)} GB/s\n${header}\n|---|---|---|---|---|---|\n${rows.join("\n")}`);
 
 if (!values["no-batched"]) {
