@@ -23,6 +23,21 @@ inline void act_passes(int n, F&& f) {
   }
 }
 
+// A band of nw weight rows against one activation row, read as kStreams runs side by side: pass i takes row i of
+// each of kStreams equal parts of the band (f(std::integral_constant<int, kStreams>{}, rows)), the rows left over
+// go one at a time. A single run through the rows keeps too few cache lines in flight to use the memory's
+// bandwidth (Llama-1B F16 decode, one thread, weights from memory: 4 runs read ~1.3x more bytes per CPU-second).
+template <int kStreams, typename F>
+inline void row_streams(int nw, F&& f) {
+  const int part = nw / kStreams;
+  for (int i = 0; i < part; i++) {
+    int rows[kStreams];
+    for (int s = 0; s < kStreams; s++) rows[s] = s * part + i;
+    f(std::integral_constant<int, kStreams>{}, rows);
+  }
+  for (int r = kStreams * part; r < nw; r++) f(std::integral_constant<int, 1>{}, &r);
+}
+
 struct TileArgs {
   int wtype;
   int64_t k;           // elements per row

@@ -43,27 +43,37 @@ inline float bf16_value(uint16_t h) {
   return f;
 }
 
-// One weight row against NA activation rows (a, af: row m at m * k), each in ggml_vec_dot_bf16's order (its own
-// accumulators: the bits it has alone); row m's sum into out[m * ldy].
-template <int NA>
-void vec_dot_bf16_rows(const uint16_t* w, const uint16_t* a, const float* af, int64_t k, float* out, int64_t ldy) {
-  __m512 c1[NA], c2[NA];
-  for (int m = 0; m < NA; m++) c1[m] = c2[m] = _mm512_setzero_ps();
+// NW weight rows against NA activation rows (a, af: row m at m * k), each pair in ggml_vec_dot_bf16's order (its own
+// accumulators: the bits it has alone); pair (r, m)'s sum into out[r][m * ldy]. Weight loads are shared by the
+// activation rows, activation loads by the weight rows (several weight streams in flight: row_streams).
+template <int NW, int NA>
+void vec_dot_bf16_rows(const uint16_t* const* w, const uint16_t* a, const float* af, int64_t k, float* const* out, int64_t ldy) {
+  __m512 c1[NW][NA], c2[NW][NA];
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++) c1[r][m] = c2[r][m] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 64 <= k; i += 64) {
-    const __m512bh w1 = (__m512bh)_mm512_loadu_si512(w + i), w2 = (__m512bh)_mm512_loadu_si512(w + i + 32);
+    __m512bh a1[NA], a2[NA];
     for (int m = 0; m < NA; m++) {
-      c1[m] = _mm512_dpbf16_ps(c1[m], w1, (__m512bh)_mm512_loadu_si512(a + m * k + i));
-      c2[m] = _mm512_dpbf16_ps(c2[m], w2, (__m512bh)_mm512_loadu_si512(a + m * k + i + 32));
+      a1[m] = (__m512bh)_mm512_loadu_si512(a + m * k + i);
+      a2[m] = (__m512bh)_mm512_loadu_si512(a + m * k + i + 32);
+    }
+    for (int r = 0; r < NW; r++) {
+      const __m512bh w1 = (__m512bh)_mm512_loadu_si512(w[r] + i), w2 = (__m512bh)_mm512_loadu_si512(w[r] + i + 32);
+      for (int m = 0; m < NA; m++) {
+        c1[r][m] = _mm512_dpbf16_ps(c1[r][m], w1, a1[m]);
+        c2[r][m] = _mm512_dpbf16_ps(c2[r][m], w2, a2[m]);
+      }
     }
   }
-  for (int m = 0; m < NA; m++) {
-    double sum = 0;
-    sum += double(_mm512_reduce_add_ps(c1[m]));
-    sum += double(_mm512_reduce_add_ps(c2[m]));
-    for (int64_t j = i; j < k; j++) sum += double(bf16_value(w[j]) * af[m * k + j]);
-    out[m * ldy] = float(sum);
-  }
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++) {
+      double sum = 0;
+      sum += double(_mm512_reduce_add_ps(c1[r][m]));
+      sum += double(_mm512_reduce_add_ps(c2[r][m]));
+      for (int64_t j = i; j < k; j++) sum += double(bf16_value(w[r][j]) * af[m * k + j]);
+      out[r][m * ldy] = float(sum);
+    }
 }
 
 struct Bf16Op {
@@ -95,11 +105,27 @@ void tile_bf16(const TileArgs& t) {
     tinyblas::gemm<Bf16Op>(t, act.data());
     return;
   }
-  // Every row in vec_dot's order: each weight row meets the activation rows in passes of 8 (16 accumulators).
+  // Every row in vec_dot's order. One activation row (decode): the weight rows in 4 runs side by side (row_streams).
+  // Several: each weight row meets them in passes of 8 (16 accumulators).
+  auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
+  if (t.n_act == 1) {
+    row_streams<4>(t.nw, [&](auto ns, const int* rs) {
+      constexpr int NS = decltype(ns)::value;
+      const uint16_t* w[NS];
+      float* out[NS];
+      for (int s = 0; s < NS; s++) {
+        w[s] = row(rs[s]);
+        out[s] = t.y + rs[s];
+      }
+      vec_dot_bf16_rows<NS, 1>(w, act.data(), af, t.k, out, t.ldy);
+    });
+    return;
+  }
   for (int r = 0; r < t.nw; r++) {
-    const auto* w = reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow);
+    const uint16_t* w[1] = {row(r)};
     act_passes<8>(t.n_act, [&](auto na, int m0) {
-      vec_dot_bf16_rows<decltype(na)::value>(w, act.data() + int64_t(m0) * t.k, af + int64_t(m0) * t.k, t.k, t.y + int64_t(m0) * t.ldy + r, t.ldy);
+      float* out[1] = {t.y + int64_t(m0) * t.ldy + r};
+      vec_dot_bf16_rows<1, decltype(na)::value>(w, act.data() + int64_t(m0) * t.k, af + int64_t(m0) * t.k, t.k, out, t.ldy);
     });
   }
 }

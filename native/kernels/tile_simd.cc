@@ -286,24 +286,23 @@ struct Levels {
   const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
 };
 
-// One weight row (f32, or f16/bf16 widened in registers) against NA activation rows (a, a + k, ...), each in
+// NW weight rows (f32, or f16/bf16 widened in registers) against NA activation rows (a, a + k, ...), each pair in
 // ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four vector accumulators over 4-vector steps, reduced
 // pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
-// f16/bf16: in double, the result rounded to float). Row m's sum goes to out[m * ldy]. Each row keeps its own
-// accumulators, so its bits are those it has alone; the rows share each weight load. F16/BF16 rows are read in
+// f16/bf16: in double, the result rounded to float). Pair (r, m)'s sum goes to out[r][m * ldy]. Each pair keeps its
+// own accumulators, so its bits are those it has alone; weight loads are shared by the activation rows, activation
+// loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16/BF16 rows are read in
 // place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved its speed.
-template <int kWType, int NA>
-void vec_dot_rows(const void* row, const float* a, int64_t k, float* out, int64_t ldy) {
-  const auto* wf = static_cast<const float*>(row);
-  const auto* wh = static_cast<const uint16_t*>(row);
+template <int kWType, int NW, int NA>
+void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* const* out, int64_t ldy) {
 #if IR_AVX512
   constexpr int kLanes = 16;
   using Vec = __m512;
   auto zero = [] { return _mm512_setzero_ps(); };
   auto load = [](const float* p) { return _mm512_loadu_ps(p); };
-  auto load_w = [&](int64_t i) {
-    if constexpr (kWType == GGML_F32) return _mm512_loadu_ps(wf + i);
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + i));
+  auto load_w = [&](int r, int64_t i) {
+    if constexpr (kWType == GGML_F32) return _mm512_loadu_ps(static_cast<const float*>(rows[r]) + i);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(rows[r]) + i));
     if constexpr (kWType == GGML_F16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   };
@@ -315,9 +314,9 @@ void vec_dot_rows(const void* row, const float* a, int64_t k, float* out, int64_
   using Vec = __m256;
   auto zero = [] { return _mm256_setzero_ps(); };
   auto load = [](const float* p) { return _mm256_loadu_ps(p); };
-  auto load_w = [&](int64_t i) {
-    if constexpr (kWType == GGML_F32) return _mm256_loadu_ps(wf + i);
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + i));
+  auto load_w = [&](int r, int64_t i) {
+    if constexpr (kWType == GGML_F32) return _mm256_loadu_ps(static_cast<const float*>(rows[r]) + i);
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(rows[r]) + i));
     if constexpr (kWType == GGML_F16) return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   };
@@ -331,44 +330,71 @@ void vec_dot_rows(const void* row, const float* a, int64_t k, float* out, int64_
 #endif
   constexpr int kStep = 4 * kLanes;
   const int64_t np = k & ~int64_t(kStep - 1);
-  Vec acc[NA][4];
-  for (int m = 0; m < NA; m++)
-    for (int j = 0; j < 4; j++) acc[m][j] = zero();
+  Vec acc[NW][NA][4];
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++)
+      for (int j = 0; j < 4; j++) acc[r][m][j] = zero();
   for (int64_t i = 0; i < np; i += kStep)
     for (int j = 0; j < 4; j++) {
-      const Vec w = load_w(i + j * kLanes);
-      for (int m = 0; m < NA; m++) acc[m][j] = fma(w, load(a + m * k + i + j * kLanes), acc[m][j]);
+      Vec av[NA];
+      for (int m = 0; m < NA; m++) av[m] = load(a + m * k + i + j * kLanes);
+      for (int r = 0; r < NW; r++) {
+        const Vec w = load_w(r, i + j * kLanes);
+        for (int m = 0; m < NA; m++) acc[r][m][j] = fma(w, av[m], acc[r][m][j]);
+      }
     }
-  // The leftover products are one dependent chain per row: the rows' chains interleave, element by element.
-  if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds them in float
-    float sum[NA];
-    for (int m = 0; m < NA; m++) sum[m] = float(reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3]))));
-    for (int64_t i = np; i < k; i++)
-      for (int m = 0; m < NA; m++) sum[m] += wf[i] * a[m * k + i];
-    for (int m = 0; m < NA; m++) out[m * ldy] = sum[m];
-  } else {  // ggml_vec_dot_f16 in double
-    double sum[NA];
-    for (int m = 0; m < NA; m++) sum[m] = reduce(add(add(acc[m][0], acc[m][2]), add(acc[m][1], acc[m][3])));
-    for (int64_t i = np; i < k; i++) {
-      const float w = kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i]);
-      for (int m = 0; m < NA; m++) sum[m] += double(w * a[m * k + i]);
+  // The leftover products are one dependent chain per pair: the pairs' chains interleave, element by element.
+  for (int r = 0; r < NW; r++) {
+    if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds them in float
+      const auto* wf = static_cast<const float*>(rows[r]);
+      float sum[NA];
+      for (int m = 0; m < NA; m++) sum[m] = float(reduce(add(add(acc[r][m][0], acc[r][m][2]), add(acc[r][m][1], acc[r][m][3]))));
+      for (int64_t i = np; i < k; i++)
+        for (int m = 0; m < NA; m++) sum[m] += wf[i] * a[m * k + i];
+      for (int m = 0; m < NA; m++) out[r][m * ldy] = sum[m];
+    } else {  // ggml_vec_dot_f16 in double
+      const auto* wh = static_cast<const uint16_t*>(rows[r]);
+      double sum[NA];
+      for (int m = 0; m < NA; m++) sum[m] = reduce(add(add(acc[r][m][0], acc[r][m][2]), add(acc[r][m][1], acc[r][m][3])));
+      for (int64_t i = np; i < k; i++) {
+        const float w = kWType == GGML_F16 ? _cvtsh_ss(wh[i]) : bf16_to_fp32(wh[i]);
+        for (int m = 0; m < NA; m++) sum[m] += double(w * a[m * k + i]);
+      }
+      for (int m = 0; m < NA; m++) out[r][m * ldy] = float(sum[m]);
     }
-    for (int m = 0; m < NA; m++) out[m * ldy] = float(sum[m]);
   }
 }
 
 // Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
 // widened f16/bf16 weight vector serves 6 rows).
 constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
+// Weight rows side by side against a single activation row (row_streams): 16 accumulators.
+constexpr int kLoneStreams = 4;
 
-// Weight rows (wr) against every activation row of t in vec_dot's order (TileArgs::single_row): each weight row
-// meets the activation rows in passes, so it is read from memory once and from L1 by the later passes.
+// Weight rows (row_at) against every activation row of t in vec_dot's order (TileArgs::single_row). One activation
+// row (decode): the weight rows in kLoneStreams runs. Several: each weight row meets them in passes, so it is read
+// from memory once and from L1 by the later passes.
 template <int kWType, typename RowAt>
 void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
   const auto* a = reinterpret_cast<const float*>(t.act);
+  if (t.n_act == 1) {
+    row_streams<kLoneStreams>(nw, [&](auto ns, const int* rs) {
+      constexpr int NS = decltype(ns)::value;
+      const void* rows[NS];
+      float* out[NS];
+      for (int s = 0; s < NS; s++) {
+        rows[s] = row_at(rs[s]);
+        out[s] = t.y + rs[s];
+      }
+      vec_dot_rows<kWType, NS, 1>(rows, a, t.k, out, t.ldy);
+    });
+    return;
+  }
   for (int r = 0; r < nw; r++)
     act_passes<kLoneActs>(t.n_act, [&](auto na, int m0) {
-      vec_dot_rows<kWType, decltype(na)::value>(row_at(r), a + int64_t(m0) * t.k, t.k, t.y + int64_t(m0) * t.ldy + r, t.ldy);
+      const void* row[1] = {row_at(r)};
+      float* out[1] = {t.y + int64_t(m0) * t.ldy + r};
+      vec_dot_rows<kWType, 1, decltype(na)::value>(row, a + int64_t(m0) * t.k, t.k, out, t.ldy);
     });
 }
 
