@@ -368,8 +368,9 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
 // Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
 // widened f16/bf16 weight vector serves 6 rows).
 constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
-// Weight rows side by side against a single activation row (row_streams): 16 accumulators.
-constexpr int kLoneStreams = 4;
+// Weight rows side by side against a single activation row (row_streams): 16 accumulators, which fit AVX-512's 32
+// registers; AVX2's 16 would spill, so it keeps one run (not measured there).
+constexpr int kLoneStreams = IR_AVX512 ? 4 : 1;
 
 // Weight rows (row_at) against every activation row of t in vec_dot's order (TileArgs::single_row). One activation
 // row (decode): the weight rows in kLoneStreams runs. Several: each weight row meets them in passes, so it is read
