@@ -399,6 +399,133 @@ void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
     });
 }
 
+#if IR_AVX512
+// ---- f32 lone rows, 16 weight rows in vector lanes -----------------------------------------------------------
+// ggml_vec_dot_f32's order per (weight row, activation row) pair, as vec_dot_rows<GGML_F32, NA>, for 16 weight rows
+// at once. vec_dot_rows ends each pair with scalar steps: the four accumulators' sum reduced horizontally, then the
+// k % 64 leftover products added one at a time, a dependent chain per pair (stories15M's k = 288: 32 of them after
+// 18 vector multiply-adds) that cost ~3x the vector part for a 5-row speculative verify. Here the 16 pairs of an
+// activation row run those steps in the 16 lanes of one vector, each lane the same operations in the same order:
+// the horizontal sums level by level across vectors (reduce16), the leftovers as a vector of 16 rows' products
+// per element (the 16 rows' tails transposed in registers), so every result keeps its bits.
+
+constexpr int kLaneRows = 16;
+// Groups of 16 rows ahead that a group prefetches (stories15M's layers, 5 rows, one thread: 1 or 2 ahead ~7% less
+// CPU than no prefetch, at load).
+constexpr int kLanePrefetchGroups = 2;
+// Activation rows from which the lanes pay: for one or two, a 32000x288 f32 matrix from memory ran ~15-30% slower
+// than vec_dot_rows (whose per-row chains overlap the next row's loads); from four, in cache, ~2x faster.
+constexpr int kLaneMinActs = 4;
+
+// Lane r of the result is _mm512_reduce_add_ps(v[slot r]) bit for bit: that intrinsic's tree (the 256-bit halves
+// added, then the 128-bit halves, the 64-bit halves, the last pair), each level applied to several vectors at once.
+// The last level leaves vector L + 4j's sum in lane 4L + j: lane_slot gives the slot whose sum lands in lane r.
+constexpr int lane_slot(int r) { return r / 4 + 4 * (r % 4); }
+
+inline __m512 reduce16(const __m512* v) {
+  __m512 a[8], b[4], c[2];
+  for (int p = 0; p < 8; p++)
+    a[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44), _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+  for (int q = 0; q < 4; q++)
+    b[q] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * q], a[2 * q + 1], 0x88), _mm512_shuffle_f32x4(a[2 * q], a[2 * q + 1], 0xDD));
+  for (int s = 0; s < 2; s++)
+    c[s] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * s], b[2 * s + 1], 0x44), _mm512_shuffle_ps(b[2 * s], b[2 * s + 1], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+}
+
+// Columns [c0, c0 + n) (n <= 16) of 16 rows (row r at w + r * k) transposed: out[i] lane r = w[r * k + c0 + i].
+inline void transpose16(const float* w, int64_t k, int64_t c0, int n, __m512* out) {
+  const __mmask16 mask = __mmask16((1u << n) - 1);
+  __m512 r[16], t[16], u[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(mask, w + int64_t(i) * k + c0);
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  // u[4i + j], 128-bit lane L: rows 4i..4i+3, column c0 + 4L + j.
+  for (int j = 0; j < 4; j++) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    const __m512 cols[4] = {_mm512_shuffle_f32x4(v0, w0, 0x88), _mm512_shuffle_f32x4(v1, w1, 0x88),
+                            _mm512_shuffle_f32x4(v0, w0, 0xDD), _mm512_shuffle_f32x4(v1, w1, 0xDD)};
+    for (int L = 0; L < 4; L++)
+      if (4 * L + j < n) out[4 * L + j] = cols[L];
+  }
+}
+
+// The leftover columns of 16 rows: at most 63 (k % 64).
+struct LaneTails {
+  __m512 col[64];
+  int n;
+};
+
+inline void lane_tails(const float* w, int64_t k, LaneTails& tails) {
+  const int64_t np = k & ~int64_t(63);
+  tails.n = int(k - np);
+  for (int c = 0; c < tails.n; c += 16) transpose16(w, k, np + c, std::min(16, tails.n - c), tails.col + c);
+}
+
+// NA activation rows (a, a + k, ...) against 16 weight rows (w, w + k, ...): out[m * ldy + r]. prefetch (or null):
+// 16 rows further on, asked for a row at a time while these stream (the steps after the rows' loop load nothing).
+template <int NA>
+void lane_rows_pass(const float* w, const float* a, int64_t k, const LaneTails& tails, float* out, int64_t ldy, const float* prefetch) {
+  const int64_t np = k & ~int64_t(63);
+  __m512 part[NA][kLaneRows];  // per activation row, each weight row's four accumulators added pairwise, in slots
+  for (int r = 0; r < kLaneRows; r++) {
+    const float* wr = w + int64_t(r) * k;
+    if (prefetch)
+      for (int64_t i = 0; i < k; i += 16) _mm_prefetch(reinterpret_cast<const char*>(prefetch + int64_t(r) * k + i), _MM_HINT_T0);
+    __m512 acc[NA][4];
+    for (int m = 0; m < NA; m++)
+      for (int j = 0; j < 4; j++) acc[m][j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < np; i += 64)
+      for (int j = 0; j < 4; j++) {
+        const __m512 wv = _mm512_loadu_ps(wr + i + 16 * j);
+        for (int m = 0; m < NA; m++) acc[m][j] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(a + m * k + i + 16 * j), acc[m][j]);
+      }
+    for (int m = 0; m < NA; m++)
+      part[m][lane_slot(r)] = _mm512_add_ps(_mm512_add_ps(acc[m][0], acc[m][2]), _mm512_add_ps(acc[m][1], acc[m][3]));
+  }
+  for (int m = 0; m < NA; m++) {
+    __m512 sum = reduce16(part[m]);
+    // Each leftover product rounded, then added (vec_dot_rows' float steps; a multiply the compiler may not fuse).
+    for (int i = 0; i < tails.n; i++)
+      sum = _mm512_add_ps(sum, _mm512_mul_round_ps(tails.col[i], _mm512_set1_ps(a[m * k + np + i]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm512_storeu_ps(out + m * ldy, sum);
+  }
+}
+
+// Whether lane_rows gives t's f32 lone rows vec_dot_rows' bits: leftovers a multiple of 8, which vec_dot_rows (as
+// compiled) multiplies and adds as separate roundings; a shorter remainder it fuses.
+bool lane_rows_apply(const TileArgs& t) {
+  return t.single_row && t.wtype == GGML_F32 && t.k % 8 == 0 && t.nw >= kLaneRows && t.n_act >= kLaneMinActs &&
+         t.wrow == size_t(t.k) * sizeof(float);
+}
+
+// The first nw / 16 * 16 weight rows of t; returns how many.
+int lane_rows(const TileArgs& t) {
+  const auto* a = reinterpret_cast<const float*>(t.act);
+  const int groups = t.nw / kLaneRows;
+  LaneTails tails;
+  for (int g = 0; g < groups; g++) {
+    const auto* w = reinterpret_cast<const float*>(t.w + size_t(g) * kLaneRows * t.wrow);
+    lane_tails(w, t.k, tails);
+    const float* next = g + kLanePrefetchGroups <= groups ? w + kLanePrefetchGroups * kLaneRows * t.k : nullptr;
+    act_passes<kLoneActs>(t.n_act, [&](auto na, int m0) {
+      lane_rows_pass<decltype(na)::value>(w, a + int64_t(m0) * t.k, t.k, tails, t.y + int64_t(m0) * t.ldy + g * kLaneRows, t.ldy,
+                                          m0 == 0 ? next : nullptr);
+    });
+  }
+  return groups * kLaneRows;
+}
+#endif
+
 // F16/BF16 weight rows in vec_dot's order, each row read in place (vec_dot_rows).
 template <int kWType>
 void half_single_row(const TileArgs& t) {
@@ -1113,6 +1240,15 @@ bool supports(int wtype) {
 
 void tile(const TileArgs& t) {
 #if IR_AVX512
+  if (lane_rows_apply(t)) {
+    const int done = lane_rows(t);
+    if (done == t.nw) return;
+    TileArgs rest = t;
+    rest.w = t.w + size_t(done) * t.wrow;
+    rest.nw = t.nw - done;
+    rest.y = t.y + done;
+    return tile(rest);
+  }
   if (ksuper_batch_supports(t.wtype) && (!t.single_row || t.gemm_order)) {
     tile_ksuper_batch(t);
     return;
