@@ -105,11 +105,11 @@ void tile_bf16(const TileArgs& t) {
     tinyblas::gemm<Bf16Op>(t, act.data());
     return;
   }
-  // Every row in vec_dot's order. One activation row (decode): the weight rows in 4 runs side by side (row_streams).
+  // Every row in vec_dot's order. One activation row (decode): long weight rows in 4 runs side by side (lone_row_runs).
   // Several: each weight row meets them in passes of 8 (16 accumulators).
   auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   if (t.n_act == 1) {
-    row_streams<4>(t.nw, [&](auto ns, const int* rs) {
+    lone_row_runs<4>(t.nw, t.k, [&](auto ns, const int* rs) {
       constexpr int NS = decltype(ns)::value;
       const uint16_t* w[NS];
       float* out[NS];

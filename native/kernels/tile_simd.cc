@@ -368,16 +368,13 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
 // Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
 // widened f16/bf16 weight vector serves 6 rows).
 constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
-// Weight rows side by side against a single activation row (row_streams): 16 accumulators, which fit AVX-512's 32
-// registers; AVX2's 16 would spill, so it keeps one run (not measured there). Only rows of kStreamMinK+ elements:
-// the runs pay for themselves on long rows streamed from memory (Llama-1B F16, 2048/8192 wide: 1.3x bytes per
-// CPU-second), while stories15M's 288/768-wide rows decoded 1.1-1.25x slower in four runs than in one.
+// Weight rows side by side against a single activation row (lone_row_runs): 16 accumulators, which fit AVX-512's 32
+// registers; AVX2's 16 would spill, so it keeps one run (not measured there).
 constexpr int kLoneStreams = IR_AVX512 ? 4 : 1;
-constexpr int64_t kStreamMinK = 2048;
 
 // Weight rows (row_at) against every activation row of t in vec_dot's order (TileArgs::single_row). One activation
-// row (decode): the weight rows in kLoneStreams runs if they are long. Several: each weight row meets them in passes, so it is read
-// from memory once and from L1 by the later passes.
+// row (decode): long weight rows in kLoneStreams runs (lone_row_runs). Several: each weight row meets them in
+// passes, so it is read from memory once and from L1 by the later passes.
 template <int kWType, typename RowAt>
 void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
   const auto* a = reinterpret_cast<const float*>(t.act);
@@ -392,8 +389,7 @@ void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
       }
       vec_dot_rows<kWType, NS, 1>(rows, a, t.k, out, t.ldy);
     };
-    if (t.k >= kStreamMinK) row_streams<kLoneStreams>(nw, lone);
-    else row_streams<1>(nw, lone);
+    lone_row_runs<kLoneStreams>(nw, t.k, lone);
     return;
   }
   for (int r = 0; r < nw; r++)
