@@ -7,7 +7,11 @@
 //   6 times, each activation vector loaded once and used 4 times);
 // - the k range in passes of kKc elements: a pass's 4 weight rows (16 KB of f16) stay in L1 while every activation
 //   group of the block runs against them; the accumulators between passes are stored and reloaded (exact);
-// - activation rows in blocks of ~kActBlockBytes (L2): a band's weights come from memory once per block.
+// - activation rows in blocks of ~kActBlockBytes (L2): a band's weights come from memory once per block;
+// - with several passes (k > kKc: Llama-1B's 8192-wide FFN down), weight rows in sub-bands of kSubRows: each pass
+//   runs all of a sub-band's 4-row groups against the block's k slice (kActBlockBytes, in L2) before the next
+//   slice, instead of one group through every slice (a 96-row block of 8192 elements is 1.5 MB: more than L2, so
+//   every group streamed it from L3). The sub-band's accumulators (kSubRows x block rows x 64 B, 96 KB) stay in L2.
 // Op supplies Act (the activation element type), kStep, load_w, load_a and madd. Included by the kernels of one
 // instruction set only (tile_f16_batch.cc, tile_bf16.cc: the latter compiled for AVX512-BF16).
 #pragma once
@@ -26,6 +30,8 @@ namespace tinyblas {
 constexpr int kRW = 4, kRA = 6;
 constexpr int64_t kKc = 2048;
 constexpr size_t kActBlockBytes = size_t(384) << 10;
+constexpr int kSubRows = 16;
+static_assert(kSubRows % kRW == 0, "sub-bands are whole register tiles");
 
 // RW weight rows against RA activation rows over [0, kc) of their (already offset) pointers. acc holds the RW*RA
 // accumulators between passes: zeroed here on the first pass, reduced into y on the last.
@@ -89,21 +95,24 @@ void gemm(const TileArgs& t, const typename Op::Act* act) {
   const int64_t kc = std::min(k, kKc);
   const int mb_max = std::max<int>(kRA, int(kActBlockBytes / (size_t(kc) * sizeof(typename Op::Act))) / kRA * kRA);
   thread_local std::vector<float> accs;  // 16 floats per accumulator
-  if (k > kc && accs.size() < size_t(mb_max) * kRW * 16) accs.resize(size_t(mb_max) * kRW * 16);
+  if (k > kc && accs.size() < size_t(mb_max) * kSubRows * 16) accs.resize(size_t(mb_max) * kSubRows * 16);
   for (int m0 = 0; m0 < t.n_act; m0 += mb_max) {
     const int mb = std::min(mb_max, t.n_act - m0);
-    for (int r0 = 0; r0 < t.nw; r0 += kRW) {
-      const int rw = std::min(kRW, t.nw - r0);
-      const uint16_t* w[kRW];
-      for (int r = 0; r < kRW; r++) w[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow);
+    for (int s0 = 0; s0 < t.nw; s0 += kSubRows) {
+      const int s1 = std::min(t.nw, s0 + kSubRows);
       for (int64_t k0 = 0; k0 < k; k0 += kc) {
         const int64_t kl = std::min(kc, k - k0);
-        const uint16_t* wk[kRW];
-        for (int r = 0; r < kRW; r++) wk[r] = w[r] + k0;
-        for (int a0 = 0; a0 < mb; a0 += kRA) {
-          const int ra = std::min(kRA, mb - a0);
-          micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, accs.data() + size_t(a0) * kRW * 16,
-                                k0 == 0, k0 + kl == k, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+        for (int r0 = s0; r0 < s1; r0 += kRW) {
+          const int rw = std::min(kRW, t.nw - r0);
+          const uint16_t* wk[kRW];
+          for (int r = 0; r < kRW; r++)
+            wk[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow) + k0;
+          float* acc = accs.data() + size_t((r0 - s0) / kRW) * size_t(mb_max) * kRW * 16;
+          for (int a0 = 0; a0 < mb; a0 += kRA) {
+            const int ra = std::min(kRA, mb - a0);
+            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc + size_t(a0) * kRW * 16,
+                                  k0 == 0, k0 + kl == k, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+          }
         }
       }
     }

@@ -9,10 +9,11 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 // F16/BF16 weights against 2+ activation rows sum in llamafile's tinyBLAS order (what llama.cpp runs for them): one
 // 16-lane accumulator per (weight row, activation row) pair, steps in k order, one reduction at the end. The AVX-512
 // kernel (native/kernels/tinyblas_gemm.h) blocks rows, activations and k for the caches; these tests fail if the
-// blocking changes any pair's chain: across k passes (cols > 2048), activation blocks (100 rows of 4160), partial
-// register tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch.
+// blocking changes any pair's chain: across k passes (cols > 2048), activation blocks (100 rows of 4160), weight
+// sub-bands between the passes (200 rows: bands of 28 = 16 + 12 rows, or more with fewer threads), partial register
+// tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch.
 // (rows a multiple of 4 and cols of 16 (F16) / 32 (BF16): shapes tinyBLAS takes.)
-const SHAPES: [rows: number, cols: number, nAct: number][] = [[8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100]];
+const SHAPES: [rows: number, cols: number, nAct: number][] = [[8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100], [200, 4160, 13]];
 
 /** Each activation row rounded to `type` and widened back, as the products see it. */
 function rounded(type: GgmlType, x: Float32Array, cols: number): Float32Array {
