@@ -973,7 +973,7 @@ void q4k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
 
 // A band of lone Q4_K rows: 4 runs if each is 512 KB or more, else 2 (rows shorter than kStreamMinK: one). One
 // thread, 3072-wide rows from memory, every other band (as two threads take them), GB per CPU-second against one
-// run: 2 runs 1.04-1.14x at bands of 128 KB-3 MB; 4 runs 0.9-1.05x at 256 KB-1 MB bands, 1.2x at 3 MB.
+// run: 2 runs 1.03-1.14x at bands of 128 KB-3 MB; 4 runs 0.84-1.15x at 256 KB-2 MB, 1.22x at 3 MB (loaded machine).
 constexpr size_t kQ4kFourRunBytes = size_t(2) << 20;
 void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
