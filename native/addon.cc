@@ -222,7 +222,8 @@ class Model : public Napi::ObjectWrap<Model> {
     return DefineClass(env, "Model", {InstanceMethod("forward", &Model::Forward), InstanceMethod("setExitHead", &Model::SetExitHead),
                                      InstanceMethod("setDraftHead", &Model::SetDraftHead),
                                      InstanceMethod("shareHeadWith", &Model::ShareHeadWith),
-                                     InstanceMethod("useLongRope", &Model::UseLongRope)});
+                                     InstanceMethod("useLongRope", &Model::UseLongRope),
+                                     InstanceMethod("headEstimateReady", &Model::HeadEstimateReady)});
   }
 
   // new Model({ path, config, tensors: { name: { type, offset, nBytes, cols, rows } } })
@@ -294,7 +295,9 @@ class Model : public Napi::ObjectWrap<Model> {
       }
       w.file_mapped = true;
       std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
-      net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool());
+      const Napi::Value estimate = spec.Get("headEstimate");
+      const bool background = !estimate.IsString() || estimate.ToString().Utf8Value() != "on-demand";
+      net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool(), background);
     } catch (const std::exception& e) {
       Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
     }
@@ -323,9 +326,15 @@ class Model : public Napi::ObjectWrap<Model> {
     Model* target = Model::Unwrap(info[0].As<Napi::Object>());
     if (!net_ || !target->net_ || target == this) return Napi::Boolean::New(env, false);
     std::lock_guard<std::mutex> lock(engine_mutex());
-    if (!net_->share_head_with(*target->net_)) return Napi::Boolean::New(env, false);
+    if (!net_->share_head_with(*target->net_, engine_pool())) return Napi::Boolean::New(env, false);
     head_owner_ = Napi::Persistent(info[0].As<Napi::Object>());
     return Napi::Boolean::New(env, true);
+  }
+
+  // model.headEstimateReady(): boolean — whether greedy steps estimate the head through its Q8_0 copy now.
+  Napi::Value HeadEstimateReady(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    return Napi::Boolean::New(info.Env(), net_ && net_->head_estimate_ready());
   }
 
   // model.useLongRope(long: boolean): LongRoPE's long factors (contexts past the original length) or short ones.

@@ -34,9 +34,10 @@ export class Model {
   static load(path: string, arithmetic: Arithmetic = "prompt"): Model {
     const file = readGguf(path);
     const hparams = readHparams(file);
-    const tokenizer = loadTokenizer(file);
     const config = { ...hparams, batchArithmetic: arithmetic === "batch" };
+    // The weights first: a float head's estimate copy is then made in the background while the tokenizer loads.
     const nativeModel = new native.Model({ path, config, tensors: weightTable(file, hparams) });
+    const tokenizer = loadTokenizer(file);
     return new Model(file, hparams, tokenizer, nativeModel, arithmetic);
   }
 
