@@ -43,6 +43,8 @@ export interface NativeModelSpec {
    * first greedy step never waits for it.
    */
   headEstimate?: "background" | "on-demand";
+  /** Packs the weights on a worker thread: the constructor returns at once, and the model is for use once ready() settles. */
+  packAsync?: boolean;
 }
 
 /** One engine step, all typed arrays: see StepBatch in native/model/transformer.h. */
@@ -141,6 +143,10 @@ export interface NativeModel {
   useLongRope(long: boolean): void;
   /** Whether greedy steps estimate the head through its Q8_0 copy now (false for heads that get none). */
   headEstimateReady(): boolean;
+  /** Settles when the model is built (packAsync), at once otherwise; rejects with what failed. */
+  ready(): Promise<void>;
+  /** Frees the weights and unmaps the file now (after ready()); the model cannot run again. */
+  dispose(): void;
 }
 
 export interface NativeAddon {

@@ -72,7 +72,7 @@ ShadowStats pack_q8_0_shadow(int type, const uint8_t* src, int64_t cols, int64_t
 
 // A float matrix's Q8_0 estimate copy for matmul_argmax (ArgmaxShadow), made in chunks that any thread may claim,
 // so that a model need not make it all before its first token (Transformer: a background thread makes chunks from
-// load on, the first greedy step makes the rest over the pool). The matrix's data must outlive it.
+// load on, the first forward makes the rest over the pool). The matrix's data must outlive it.
 class ShadowBuild {
  public:
   // Null where no copy applies: not the AVX-512 variant, not F32/F16/BF16, rows not a multiple of 16 or columns of 32.

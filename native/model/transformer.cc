@@ -62,11 +62,6 @@ void Transformer::stop_head_estimate_worker() {
   if (head_estimate_worker_.joinable()) head_estimate_worker_.join();
 }
 
-void Transformer::settle_head_estimate(ThreadPool& pool, const StepBatch& b) {
-  if (!head_estimate_) return;
-  if (head_estimate_->done() || (b.argmax && b.n_logit_rows > 0 && !uses_draft_head(b))) finish_head_estimate(pool);
-}
-
 void Transformer::finish_head_estimate(ThreadPool& pool) {
   if (!head_estimate_) return;
   head_estimate_->finish(pool);
@@ -258,7 +253,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
 }
 
 void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
-  settle_head_estimate(pool, b);
+  finish_head_estimate(pool);
   if (splits_by_sequence(pool, b)) return forward_by_sequence(pool, kv, b);
   run(pool, kv, b, main_);
 }

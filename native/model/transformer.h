@@ -127,9 +127,10 @@ class Transformer {
   // is made, and those of a float head with an estimate copy (greedy steps read a few of its rows): weights are
   // resident once, the packed copy, and the original's pages are never touched again (rows read back through
   // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
-  // A float head's Q8_0 estimate copy for greedy steps is made after load (see settle_head_estimate): by a
-  // background thread of idle priority while the JavaScript side goes on loading (the tokenizer, the engine),
-  // unless background_head_estimate is false (tests: the first greedy step then makes all of it).
+  // A float head's Q8_0 estimate copy for greedy steps is made after load: by a background thread of idle
+  // priority while the JavaScript side goes on loading (the tokenizer, the engine), and what is left by the first
+  // forward (finish_head_estimate); all of it there when background_head_estimate is false (tests). The file must
+  // stay as it is from load to the first forward, as it must for every forward.
   Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool, bool background_head_estimate);
   ~Transformer();
   Transformer(const Transformer&) = delete;
@@ -192,9 +193,8 @@ class Transformer {
     Activations a;
   };
 
-  // Before a forward: puts the head's estimate copy in use once it is made; a greedy step that finds it unfinished
-  // makes the rest over the pool first (steps with full logits do not need it).
-  void settle_head_estimate(ThreadPool& pool, const StepBatch& b);
+  // Makes what is left of the head's estimate copy over the pool and puts it in use; the first forward does, so
+  // that the background thread's reads of the file end with it, as a forward's own do (whatever the step needs).
   void finish_head_estimate(ThreadPool& pool);
   void stop_head_estimate_worker();
   std::string validate_window_tables(const StepBatch& b, const KvPool& kv) const;
