@@ -156,23 +156,33 @@ export class EngineHost {
     return this.engine;
   }
 
-  private async generate(req: Extract<Request, { type: "generate" }>): Promise<void> {
+  /**
+   * Runs one request that :stop can end: its AbortController is registered under its id while it runs, and an error
+   * becomes its "failed" event (after the text already streamed), worded by `describe` (told whether it was stopped).
+   */
+  private async stoppable(id: number, describe: (e: Error, stopped: boolean) => string, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const controller = new AbortController();
-    this.running.set(req.id, controller);
+    this.running.set(id, controller);
     try {
+      await work(controller.signal);
+    } catch (e) {
+      this.flush();
+      this.send({ type: "failed", id, message: describe(e as Error, controller.signal.aborted) });
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  private async generate(req: Extract<Request, { type: "generate" }>): Promise<void> {
+    await this.stoppable(req.id, (e) => e.message, async (signal) => {
       const engine = await this.ready(req.id);
       if (!engine) return;
-      const stream = engine.stream(req.prompt, { ...req.options, signal: controller.signal });
+      const stream = engine.stream(req.prompt, { ...req.options, signal });
       for await (const event of stream) this.queueText(req.id, event.text);
       const result = await stream.result;
       this.flush();
       this.send({ type: "done", id: req.id, finishReason: result.finishReason, text: result.text, stats: numericStats(result.stats) });
-    } catch (e) {
-      this.flush();
-      this.send({ type: "failed", id: req.id, message: (e as Error).message });
-    } finally {
-      this.running.delete(req.id);
-    }
+    });
   }
 
   /**
@@ -228,16 +238,10 @@ export class EngineHost {
   }
 
   private async compare(req: Extract<Request, { type: "compare" }>): Promise<void> {
-    const controller = new AbortController();
-    this.running.set(req.id, controller);
-    try {
-      const { rows, adopt } = await compare(req.a, req.b, req.prompts, async () => (await this.loading, this.engine), controller.signal);
+    await this.stoppable(req.id, (e, stopped) => (stopped ? "stopped" : `:compare: ${e.message}`), async (signal) => {
+      const { rows, adopt } = await compare(req.a, req.b, req.prompts, async () => (await this.loading, this.engine), signal);
       this.send({ type: "compare-done", id: req.id, rows, labels: req.labels, width: req.width, adopt });
-    } catch (e) {
-      this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? "stopped" : `:compare: ${(e as Error).message}` });
-    } finally {
-      this.running.delete(req.id);
-    }
+    });
   }
 
   private keep(index: number): void {
@@ -321,24 +325,16 @@ export class EngineHost {
   }
 
   private async bench(req: Extract<Request, { type: "bench" }>): Promise<void> {
-    const controller = new AbortController();
-    this.running.set(req.id, controller);
-    try {
+    await this.stoppable(req.id, (e, stopped) => (stopped ? ":bench stopped" : e.message), async (signal) => {
       const engine = await this.ready(req.id);
       if (!engine) return;
-      const result = await runBenchmark(engine, { ...req, signal: controller.signal });
+      const result = await runBenchmark(engine, { ...req, signal });
       this.send({ type: "bench-done", id: req.id, result, promptTokens: req.promptTokens, genTokens: req.genTokens });
-    } catch (e) {
-      this.send({ type: "failed", id: req.id, message: controller.signal.aborted ? ":bench stopped" : (e as Error).message });
-    } finally {
-      this.running.delete(req.id);
-    }
+    });
   }
 
   private async ppl(req: Extract<Request, { type: "ppl" }>): Promise<void> {
-    const controller = new AbortController();
-    this.running.set(req.id, controller);
-    try {
+    await this.stoppable(req.id, (e, stopped) => (stopped ? ":ppl stopped" : e.message), async (signal) => {
       const engine = await this.ready(req.id);
       if (!engine) return;
       let text: string;
@@ -356,18 +352,13 @@ export class EngineHost {
         const r = await perplexity(scorer, text, {
           contextSize: req.ctx,
           onChunk: (done, total, ppl) => this.send({ type: "ppl-progress", id: req.id, done, total, ppl }),
-          signal: controller.signal,
+          signal,
         });
         this.send({ type: "ppl-done", id: req.id, file: req.file, ...r });
       } finally {
         if (scorer !== engine) scorer.close();
       }
-    } catch (e) {
-      const message = controller.signal.aborted ? ":ppl stopped" : (e as Error).message;
-      this.send({ type: "failed", id: req.id, message });
-    } finally {
-      this.running.delete(req.id);
-    }
+    });
   }
 
   /**
@@ -375,14 +366,12 @@ export class EngineHost {
    * shared) and leaves the session's engine as it was; progress goes to the UI at most every TUNE_PROGRESS_MS.
    */
   private async tune(req: Extract<Request, { type: "tune" }>): Promise<void> {
-    const controller = new AbortController();
-    this.running.set(req.id, controller);
-    try {
+    await this.stoppable(req.id, (e) => `:tune: ${e.message}`, async (signal) => {
       const engine = await this.ready(req.id);
       if (!engine) return;
       let last = 0;
       const result = await tune({
-        ...req.options, model: engine.model.path, ...(this.draftPath !== undefined ? { draftModel: this.draftPath } : {}), signal: controller.signal,
+        ...req.options, model: engine.model.path, ...(this.draftPath !== undefined ? { draftModel: this.draftPath } : {}), signal,
         onProgress: (snapshot) => {
           const now = performance.now();
           if (now - last < TUNE_PROGRESS_MS) return;
@@ -391,11 +380,7 @@ export class EngineHost {
         },
       });
       this.send({ type: "tune-done", id: req.id, result });
-    } catch (e) {
-      this.send({ type: "failed", id: req.id, message: `:tune: ${(e as Error).message}` });
-    } finally {
-      this.running.delete(req.id);
-    }
+    });
   }
 
   /** Starts (or, with null, stops) serving the loaded model; reports the server's requests while it runs. */

@@ -102,15 +102,9 @@ void ksuper_levels(int wtype, const uint8_t* blk, int q[QK_K], int sc[16], int m
       const bool five = wtype == GGML_Q5_K;
       *d = h2f(*reinterpret_cast<const ggml_half*>(blk));
       *dmin = h2f(*reinterpret_cast<const ggml_half*>(blk + 2));
-      const uint8_t* scales = blk + 4;
       const uint8_t* qh = blk + 16;
       const uint8_t* ql = blk + (five ? 48 : 16);
-      for (int j = 0; j < 8; j++) {
-        uint8_t s, m;
-        k4_scale_min(j, scales, &s, &m);
-        sc[2 * j] = sc[2 * j + 1] = s;
-        mn[2 * j] = mn[2 * j + 1] = m;
-      }
+      k4_scales_mins_per16(blk + 4, sc, mn);
       for (int i = 0; i < QK_K; i++) {
         const int chunk = i / 64, l = i % 32, upper = (i % 64) / 32;
         int v = upper ? ql[32 * chunk + l] >> 4 : ql[32 * chunk + l] & 0xF;

@@ -38,6 +38,18 @@ inline void k4_scale_min(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   }
 }
 
+// The scales and mins of a Q4_K/Q5_K block per 16 elements (each 32-element sub-block's pair twice), the layout
+// of the 16-slot scale arrays that the other K-quants fill directly.
+template <typename Scale, typename Min>
+inline void k4_scales_mins_per16(const uint8_t* packed, Scale sc[16], Min mn[16]) {
+  for (int j = 0; j < 8; j++) {
+    uint8_t s, m;
+    k4_scale_min(j, packed, &s, &m);
+    sc[2 * j] = sc[2 * j + 1] = s;
+    mn[2 * j] = mn[2 * j + 1] = m;
+  }
+}
+
 // All eight scales and mins of a Q4_K/Q5_K block at once (k4_scale_min for every j): the scales as bytes 0..7 of
 // u[0..1], the mins as bytes 0..7 of u[2..3].
 inline void k4_scales_mins(const uint8_t* packed, uint32_t u[4]) {

@@ -198,15 +198,9 @@ void unpack_ksuper(int wtype, const uint8_t* row, int64_t nsb, int8_t* q, int16_
         const bool five = wtype == GGML_Q5_K;
         d[s] = h2f(blk);
         dmin[s] = h2f(blk + 2);
-        const uint8_t* scales = blk + 4;
         const uint8_t* qh = blk + 16;
         const uint8_t* ql = blk + (five ? 48 : 16);
-        for (int j = 0; j < 8; j++) {
-          uint8_t a, b;
-          k4_scale_min(j, scales, &a, &b);
-          sc[2 * j] = sc[2 * j + 1] = a;
-          mn[2 * j] = mn[2 * j + 1] = b;
-        }
+        k4_scales_mins_per16(blk + 4, sc, mn);
         // Per 32-byte run of ql: low nibbles are elements 64c..64c+31, high nibbles the next 32 (plus, for Q5_K,
         // bits 2c and 2c+1 of qh as the fifth bit).
         const __m256i h = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
