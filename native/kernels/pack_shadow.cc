@@ -38,7 +38,7 @@ inline __m512 round_half_away(__m512 v) {
 }
 
 // Squared norms in double, lane by lane (the sums' order differs from a scalar loop's by far less than the slack
-// PackedWeights adds to the norms).
+// ShadowBuild::shadow adds to the norms).
 inline __m512d low_pd(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
 inline __m512d high_pd(__m512 v) { return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))); }
 
