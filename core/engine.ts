@@ -144,7 +144,7 @@ export class Engine {
     if (options.threads !== undefined) native.setThreads(checkInt("threads", options.threads, 1, 512));
     const arithmetic = options.arithmetic ?? "prompt";
     if (!ARITHMETICS.includes(arithmetic)) throw new RangeError(`arithmetic must be one of ${ARITHMETICS.join(", ")}, got ${String(arithmetic)}`);
-    const model = Model.load(options.model, arithmetic);
+    const model = await Model.loadAsync(options.model, arithmetic);
     const contextSize = checkInt("contextSize", options.contextSize ?? Math.min(model.hparams.contextLength, 4096), 1, 1 << 20);
     model.setContextSize(contextSize);
     const warnings = contextSize > model.hparams.contextLength
