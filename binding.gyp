@@ -30,7 +30,7 @@
     {
       "target_name": "kernels_avx512",
       "type": "static_library",
-      "sources": [ "native/kernels/tile_simd.cc", "native/kernels/tile_packed.cc", "native/kernels/tile_ksuper_batch.cc", "native/kernels/tile_bf16.cc", "native/kernels/tile_f16_batch.cc" ],
+      "sources": [ "native/kernels/tile_simd.cc", "native/kernels/tile_packed.cc", "native/kernels/tile_ksuper_batch.cc", "native/kernels/tile_bf16.cc", "native/kernels/tile_f16_batch.cc", "native/kernels/pack_shadow.cc" ],
       "defines": [ "IR_SIMD_NS=avx512" ],
       "cflags_cc": [ "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni" ]
     },

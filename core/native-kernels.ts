@@ -44,6 +44,13 @@ export interface NativeKernels {
    * for the call, as the model makes one for its head), through an estimate and exact checks of the close rows.
    */
   matmulArgmax(type: number, weights: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number, packed?: Uint8Array): Int32Array;
+  /**
+   * The Q8_0 estimate copy a model makes of a float head (F32/F16/BF16) for matmulArgmax, packed as pack() packs
+   * Q8_0, with the largest row norms that bound its products (of the weights, of the copy, of their difference);
+   * null where the model makes none (not AVX-512, rows not a multiple of 16).
+   */
+  argmaxShadow(type: number, weights: Uint8Array, rows: number, cols: number):
+    { packed: Uint8Array; maxAbsScale: number; maxNorm: number; maxCopyNorm: number; maxErrorNorm: number } | null;
   /** Several matrices applied to the same activations in one pass (as Q/K/V or gate/up are); one output each. */
   matmulGroup(matrices: { type: number; weights: Uint8Array; rows: number; packed?: Uint8Array }[], cols: number, x: Float32Array,
     nAct: number, variant?: KernelVariant | "auto"): Float32Array[];

@@ -37,6 +37,14 @@ export interface NativeModelSpec {
   path: string;
   config: NativeModelConfig;
   tensors: Record<string, NativeTensorRef>;
+  /**
+   * A float head's Q8_0 estimate copy (greedy steps): made by a background thread of idle priority from load on
+   * ("background", the default), or only when the second greedy step needs it ("on-demand": tests). Either way the
+   * first greedy step never waits for it.
+   */
+  headEstimate?: "background" | "on-demand";
+  /** Packs the weights on a worker thread: the constructor returns at once, and the model is for use once ready() settles. */
+  packAsync?: boolean;
 }
 
 /** One engine step, all typed arrays: see StepBatch in native/model/transformer.h. */
@@ -133,6 +141,12 @@ export interface NativeModel {
   shareHeadWith(target: NativeModel): boolean;
   /** LongRoPE: the long factors (true) or the short ones (the default); no effect without LongRoPE factors. */
   useLongRope(long: boolean): void;
+  /** Whether greedy steps estimate the head through its Q8_0 copy now (false for heads that get none). */
+  headEstimateReady(): boolean;
+  /** Settles when the model is built (packAsync), at once otherwise; rejects with what failed. */
+  ready(): Promise<void>;
+  /** Frees the weights and unmaps the file now (after ready()); the model cannot run again. */
+  dispose(): void;
 }
 
 export interface NativeAddon {

@@ -222,7 +222,9 @@ class Model : public Napi::ObjectWrap<Model> {
     return DefineClass(env, "Model", {InstanceMethod("forward", &Model::Forward), InstanceMethod("setExitHead", &Model::SetExitHead),
                                      InstanceMethod("setDraftHead", &Model::SetDraftHead),
                                      InstanceMethod("shareHeadWith", &Model::ShareHeadWith),
-                                     InstanceMethod("useLongRope", &Model::UseLongRope)});
+                                     InstanceMethod("useLongRope", &Model::UseLongRope),
+                                     InstanceMethod("headEstimateReady", &Model::HeadEstimateReady),
+                                     InstanceMethod("ready", &Model::Ready), InstanceMethod("dispose", &Model::Dispose)});
   }
 
   // new Model({ path, config, tensors: { name: { type, offset, nBytes, cols, rows } } })
@@ -293,8 +295,16 @@ class Model : public Napi::ObjectWrap<Model> {
         w.layers.push_back(L);
       }
       w.file_mapped = true;
+      const Napi::Value estimate = spec.Get("headEstimate");
+      const bool background = !estimate.IsString() || estimate.ToString().Utf8Value() != "on-demand";
+      if (spec.Get("packAsync").ToBoolean()) {
+        auto* worker = new BuildWorker(info.This().As<Napi::Object>(), this, cfg, std::move(w), background);
+        ready_ = Napi::Persistent(worker->promise().As<Napi::Object>());
+        worker->Queue();
+        return;
+      }
       std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
-      net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool());
+      net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool(), background);
     } catch (const std::exception& e) {
       Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
     }
@@ -323,9 +333,31 @@ class Model : public Napi::ObjectWrap<Model> {
     Model* target = Model::Unwrap(info[0].As<Napi::Object>());
     if (!net_ || !target->net_ || target == this) return Napi::Boolean::New(env, false);
     std::lock_guard<std::mutex> lock(engine_mutex());
-    if (!net_->share_head_with(*target->net_)) return Napi::Boolean::New(env, false);
+    if (!net_->share_head_with(*target->net_, engine_pool())) return Napi::Boolean::New(env, false);
     head_owner_ = Napi::Persistent(info[0].As<Napi::Object>());
     return Napi::Boolean::New(env, true);
+  }
+
+  // model.ready(): Promise<void> — settles when a model made with packAsync is built (at once for the others).
+  Napi::Value Ready(const Napi::CallbackInfo& info) {
+    if (!ready_.IsEmpty()) return ready_.Value();
+    auto done = Napi::Promise::Deferred::New(info.Env());
+    done.Resolve(info.Env().Undefined());
+    return done.Promise();
+  }
+
+  // model.dispose(): frees the Transformer (its background work stopped) and unmaps the file.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    net_.reset();
+    file_.reset();
+    return info.Env().Undefined();
+  }
+
+  // model.headEstimateReady(): boolean — whether greedy steps estimate the head through its Q8_0 copy now.
+  Napi::Value HeadEstimateReady(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    return Napi::Boolean::New(info.Env(), net_ && net_->head_estimate_ready());
   }
 
   // model.useLongRope(long: boolean): LongRoPE's long factors (contexts past the original length) or short ones.
@@ -356,8 +388,43 @@ class Model : public Napi::ObjectWrap<Model> {
     return env.Undefined();
   }
 
+  // Builds the Transformer (packing the weights) on a worker thread, so that the JavaScript side can go on loading
+  // (the tokenizer) meanwhile; the model's methods are for after ready() settles.
+  class BuildWorker : public Napi::AsyncWorker {
+   public:
+    BuildWorker(const Napi::Object& model_obj, Model* model, const ModelConfig& cfg, ModelWeights w, bool background)
+        : Napi::AsyncWorker(model_obj.Env()), deferred_(Napi::Promise::Deferred::New(model_obj.Env())),
+          model_obj_(Napi::Persistent(model_obj)), model_(model), cfg_(cfg), w_(std::move(w)), background_(background) {}
+    Napi::Promise promise() { return deferred_.Promise(); }
+
+   protected:
+    void Execute() override {
+      try {
+        std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
+        net_ = std::make_unique<Transformer>(cfg_, std::move(w_), engine_pool(), background_);
+      } catch (const std::exception& e) {
+        SetError(e.what());
+      }
+    }
+    void OnOK() override {
+      model_->net_ = std::move(net_);
+      deferred_.Resolve(Env().Undefined());
+    }
+    void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    Napi::ObjectReference model_obj_;  // keeps model_ alive until the build is done
+    Model* model_;
+    ModelConfig cfg_;
+    ModelWeights w_;
+    bool background_;
+    std::unique_ptr<Transformer> net_;
+  };
+
   std::unique_ptr<MappedFile> file_;
   std::unique_ptr<Transformer> net_;
+  Napi::ObjectReference ready_;       // packAsync: the build's promise
   Napi::ObjectReference head_owner_;  // the model whose head copy net_ reads (shareHeadWith)
   friend class StepRequest;
   friend class ForwardWorker;

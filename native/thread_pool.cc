@@ -2,6 +2,10 @@
 
 #include <chrono>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include "kernels/intrinsics.h"
 #define IR_PAUSE() _mm_pause()
@@ -10,6 +14,13 @@
 #endif
 
 namespace ir {
+
+void lower_to_idle_priority() {
+#if defined(__linux__)
+  const sched_param param{};
+  sched_setscheduler(0, SCHED_IDLE, &param);  // 0: the calling thread
+#endif
+}
 
 // How long a worker spins after its last job before sleeping. Decode issues a new section every few µs.
 static constexpr auto kSpinTime = std::chrono::microseconds(200);

@@ -18,6 +18,10 @@
 
 namespace ir {
 
+// The calling thread then runs only on a core nothing else wants (SCHED_IDLE on Linux; no effect elsewhere): for
+// background work that must not slow the forward's threads.
+void lower_to_idle_priority();
+
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);

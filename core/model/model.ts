@@ -18,6 +18,10 @@ export type KvType = "f16" | "f32" | "q8_0";
 export type Arithmetic = "prompt" | "token" | "batch";
 export const ARITHMETICS: readonly Arithmetic[] = ["prompt", "token", "batch"];
 
+function nativeConfig(hparams: ModelHparams, arithmetic: Arithmetic) {
+  return { ...hparams, batchArithmetic: arithmetic === "batch" };
+}
+
 /**
  * A loaded GGUF model: its header, hyperparameters, tokenizer and the native weights (mmapped).
  * Everything that can be wrong with the file is reported by load(), before any forward runs.
@@ -35,8 +39,33 @@ export class Model {
     const file = readGguf(path);
     const hparams = readHparams(file);
     const tokenizer = loadTokenizer(file);
-    const config = { ...hparams, batchArithmetic: arithmetic === "batch" };
-    const nativeModel = new native.Model({ path, config, tensors: weightTable(file, hparams) });
+    // No background work: the file is read inside load() and forward() only (the head's estimate copy, if any, is
+    // made by the first forward).
+    const nativeModel = new native.Model({
+      path, config: nativeConfig(hparams, arithmetic), tensors: weightTable(file, hparams), headEstimate: "on-demand",
+    });
+    return new Model(file, hparams, tokenizer, nativeModel, arithmetic);
+  }
+
+  /**
+   * As load, with the weights packed on a worker thread while the tokenizer loads on this one, and a float head's
+   * estimate copy made by a background thread of idle priority until the first forward: the file must not change
+   * from here to that forward.
+   */
+  static async loadAsync(path: string, arithmetic: Arithmetic = "prompt"): Promise<Model> {
+    const file = readGguf(path);
+    const hparams = readHparams(file);
+    const nativeModel = new native.Model({ path, config: nativeConfig(hparams, arithmetic), tensors: weightTable(file, hparams), packAsync: true });
+    const ready = nativeModel.ready();
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = loadTokenizer(file);
+    } catch (e) {
+      // The build's own failure matters less than the file's; a built model stops reading its file.
+      await ready.then(() => nativeModel.dispose(), () => undefined);
+      throw e;
+    }
+    await ready;
     return new Model(file, hparams, tokenizer, nativeModel, arithmetic);
   }
 

@@ -6,6 +6,8 @@
  * propose a token already seen; when the target wants a new one, verification rejects that position (the output
  * stays the target's) and the token joins the vocabulary for the next step. While the text keeps bringing new
  * tokens (a cold start), most drafts would miss, so the reduced head waits until new tokens have become rare.
+ * A prior (the tokens the draft model rates highest, likelyTokens) starts the vocabulary: with one that covers
+ * what texts use, new tokens are rare from the start and the reduced head is used from the first step.
  */
 export class DraftVocabulary {
   private readonly seen: Uint8Array;
@@ -22,15 +24,26 @@ export class DraftVocabulary {
     this.seen = new Uint8Array(nVocab);
   }
 
+  /** Adds a prior's tokens (before any text is observed) and takes new tokens to be rare from here on. */
+  seed(prior: ArrayLike<number>): void {
+    for (let i = 0; i < prior.length; i++) {
+      const t = prior[i]!;
+      if (t >= 0 && t < this.seen.length && !this.seen[t]) this.add(t);
+    }
+    if (prior.length > 0) this.newRate = 0;
+  }
+
+  private add(t: number): void {
+    this.seen[t] = 1;
+    this.ids.push(t);
+  }
+
   observe(tokens: Iterable<number>): void {
     for (const t of tokens) {
       if (t < 0 || t >= this.seen.length) continue;
       const isNew = !this.seen[t];
       this.newRate += ((isNew ? 1 : 0) - this.newRate) / 32;
-      if (isNew) {
-        this.seen[t] = 1;
-        this.ids.push(t);
-      }
+      if (isNew) this.add(t);
     }
   }
 

@@ -30,6 +30,8 @@ export interface DraftModel {
   readonly blocks: BlockManager;
   /** Threads its forwards run on (undefined: all of the engine's). */
   readonly threads: number | undefined;
+  /** The tokens its reduced head starts from (likelyTokens), before any text has taught it a vocabulary. */
+  likely?: Int32Array;
 }
 
 /** A verify step's target rows for one sequence: the logits of each, or (verifiesByArgmax) only each one's argmax. */
@@ -96,6 +98,7 @@ export class Speculator {
     if (draftModel) {
       this.draftDrafter = new ChainDrafter(draftModel.model, draftModel.kv, draftModel.blocks, 0, draftModel.threads);
       this.draftVocabulary = new DraftVocabulary(draftModel.model.hparams.nVocab);
+      if (draftModel.likely) this.draftVocabulary.seed(draftModel.likely);
     }
   }
 

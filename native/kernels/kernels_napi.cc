@@ -1,5 +1,6 @@
 #include "kernels_napi.h"
 
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -218,6 +219,32 @@ Napi::Value MatmulArgmax(const Napi::CallbackInfo& info) {
   });
 }
 
+// argmaxShadow(type, weights, rows, cols) -> {packed, maxAbsScale, maxNorm, maxCopyNorm, maxErrorNorm} | null: the Q8_0
+// estimate copy a model makes of a float head (PackedWeights::attach_argmax_shadow); null where it makes none.
+Napi::Value ArgmaxShadowJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int type = arg_int(info, 0, "type");
+    auto w = arg_u8(info, 1, "weights");
+    const int rows = arg_int(info, 2, "rows"), cols = arg_int(info, 3, "cols");
+    check_row_length(type, cols);
+    if (w.ByteLength() != row_bytes(type, cols) * size_t(rows)) throw std::invalid_argument("argmaxShadow: weights must be rows * row bytes long");
+    Matrix m{w.Data(), type, rows, cols};
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    PackedWeights copies;
+    copies.attach_argmax_shadow(m, engine_pool());
+    if (!m.shadow) return info.Env().Null();
+    const size_t n = packed_bytes(GGML_Q8_0, rows, cols);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("packed", Napi::Uint8Array::New(info.Env(), n));
+    std::memcpy(o.Get("packed").As<Napi::Uint8Array>().Data(), m.shadow->packed, n);
+    o.Set("maxAbsScale", m.shadow->max_abs_scale);
+    o.Set("maxNorm", m.shadow->max_norm);
+    o.Set("maxCopyNorm", m.shadow->max_copy_norm);
+    o.Set("maxErrorNorm", m.shadow->max_error_norm);
+    return o;
+  });
+}
+
 // matmulGroup([{type, weights, rows, packed?}, ...], cols, x, nAct, variant?) -> Float32Array[]: matrices sharing one input.
 Napi::Value MatmulGroup(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -325,6 +352,7 @@ void register_kernel_api(Napi::Env env, Napi::Object exports) {
   k.Set("pack", Napi::Function::New(env, Pack));
   k.Set("unpackRow", Napi::Function::New(env, UnpackRow));
   k.Set("matmul", Napi::Function::New(env, Matmul));
+  k.Set("argmaxShadow", Napi::Function::New(env, ArgmaxShadowJs));
   k.Set("matmulGroup", Napi::Function::New(env, MatmulGroup));
   k.Set("matmulArgmax", Napi::Function::New(env, MatmulArgmax));
   k.Set("swiglu", Napi::Function::New(env, Swiglu));

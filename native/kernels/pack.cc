@@ -1,6 +1,7 @@
 #include "pack.h"
 
 #include "../ggml_types.h"
+#include "../mapped_file.h"
 #include "quants.h"
 
 #include <algorithm>
@@ -171,47 +172,60 @@ void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
   if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);
 }
 
-void PackedWeights::attach_argmax_shadow(Matrix& m, ThreadPool& pool) {
+std::unique_ptr<ShadowBuild> ShadowBuild::start(const Matrix& m, bool release_rows) {
   const bool float_type = m.type == GGML_F32 || m.type == GGML_F16 || m.type == GGML_BF16;
-  if (auto_variant() != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return;
-  const int64_t nb = m.cols / QK8_0;
-  const size_t q8_row = size_t(nb) * sizeof(block_q8_0), src_row = row_bytes(m.type, m.cols);
-  std::vector<uint8_t> q8(q8_row * size_t(m.rows));
-  // Squared norms' maxima per task (rows in tasks of 256), combined after.
-  constexpr int64_t kRowsPerTask = 256;
-  const int n_tasks = int((m.rows + kRowsPerTask - 1) / kRowsPerTask);
-  std::vector<double> task_w(static_cast<size_t>(n_tasks)), task_copy(task_w), task_err(task_w);
-  pool.parallel_for(n_tasks, [&](int task, int) {
-    std::vector<float> x(size_t(m.cols)), back(size_t(m.cols));
-    double max_w = 0, max_copy = 0, max_err = 0;
-    for (int64_t r = task * kRowsPerTask; r < std::min(m.rows, (task + 1) * kRowsPerTask); r++) {
-      dequantize_row(m.type, m.data + size_t(r) * src_row, x.data(), m.cols);
-      uint8_t* q = q8.data() + size_t(r) * q8_row;
-      quantize_row_ref(GGML_Q8_0, x.data(), q, m.cols);
-      dequantize_row(GGML_Q8_0, q, back.data(), m.cols);
-      double w2 = 0, copy2 = 0, err2 = 0;
-      for (int64_t j = 0; j < m.cols; j++) {
-        const double w = x[size_t(j)], c = back[size_t(j)];
-        w2 += w * w;
-        copy2 += c * c;
-        err2 += (w - c) * (w - c);
-      }
-      max_w = std::max(max_w, w2);
-      max_copy = std::max(max_copy, copy2);
-      max_err = std::max(max_err, err2);
-    }
-    task_w[size_t(task)] = max_w, task_copy[size_t(task)] = max_copy, task_err[size_t(task)] = max_err;
+  if (auto_variant() != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return nullptr;
+  return std::make_unique<ShadowBuild>(m, release_rows);
+}
+
+ShadowBuild::ShadowBuild(const Matrix& m, bool release_rows)
+    : m_(m), release_rows_(release_rows), groups_(m.rows / kPackRows), n_chunks_(int((groups_ + kGroupsPerChunk - 1) / kGroupsPerChunk)),
+      buffer_(packed_bytes(GGML_Q8_0, m.rows, m.cols)), parts_(size_t(n_chunks_)) {}
+
+bool ShadowBuild::make_chunk() {
+  const int chunk = next_.fetch_add(1, std::memory_order_relaxed);
+  if (chunk >= n_chunks_) return false;
+  const int64_t g0 = int64_t(chunk) * kGroupsPerChunk;
+  const int64_t g1 = std::min(groups_, g0 + kGroupsPerChunk);
+  parts_[size_t(chunk)] = avx512::pack_q8_0_shadow(m_.type, m_.data, m_.cols, g0, g1, buffer_.data());
+  const size_t group_bytes = size_t(kPackRows) * row_bytes(m_.type, m_.cols);
+  if (release_rows_) release_pages(m_.data + size_t(g0) * group_bytes, size_t(g1 - g0) * group_bytes);
+  if (made_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_chunks_) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    all_made_.notify_all();
+  }
+  return true;
+}
+
+void ShadowBuild::finish(ThreadPool& pool) {
+  pool.parallel_for(pool.size(), [&](int, int) {
+    while (make_chunk()) {}
   });
-  const double max_w = *std::max_element(task_w.begin(), task_w.end());
-  const double max_copy = *std::max_element(task_copy.begin(), task_copy.end());
-  const double max_err = *std::max_element(task_err.begin(), task_err.end());
-  buffers_.emplace_back(packed_bytes(GGML_Q8_0, m.rows, m.cols));
-  uint8_t* p = buffers_.back().data();
-  pack_matrix(pool, GGML_Q8_0, q8.data(), m.rows, m.cols, p);
+  std::unique_lock<std::mutex> lock(mutex_);
+  all_made_.wait(lock, [&] { return done(); });
+}
+
+ArgmaxShadow ShadowBuild::shadow() const {
+  ShadowStats all;
+  for (const ShadowStats& s : parts_) {
+    all.max_w2 = std::max(all.max_w2, s.max_w2), all.max_copy2 = std::max(all.max_copy2, s.max_copy2);
+    all.max_err2 = std::max(all.max_err2, s.max_err2), all.max_abs_scale = std::max(all.max_abs_scale, s.max_abs_scale);
+  }
   // Norms rounded up past the double arithmetic's error, so that the bounds built from them stay bounds.
   auto norm_up = [](double squared) { return std::nextafter(float(std::sqrt(squared) * (1 + 1e-9)), INFINITY); };
-  shadows_.push_back(std::make_unique<ArgmaxShadow>(ArgmaxShadow{
-      p, q8_0_max_abs_scale(q8.data(), m.rows, m.cols), norm_up(max_w), norm_up(max_copy), norm_up(max_err)}));
+  return ArgmaxShadow{buffer_.data(), all.max_abs_scale, norm_up(all.max_w2), norm_up(all.max_copy2), norm_up(all.max_err2)};
+}
+
+void PackedWeights::attach_argmax_shadow(Matrix& m, ThreadPool& pool) {
+  const std::unique_ptr<ShadowBuild> build = ShadowBuild::start(m, false);
+  if (!build) return;
+  build->finish(pool);
+  attach_argmax_shadow(m, *build);
+}
+
+void PackedWeights::attach_argmax_shadow(Matrix& m, ShadowBuild& done) {
+  shadows_.push_back(std::make_unique<ArgmaxShadow>(done.shadow()));
+  buffers_.push_back(std::move(done.buffer()));
   m.shadow = shadows_.back().get();
 }
 

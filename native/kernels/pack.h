@@ -4,9 +4,12 @@
 // broadcast activation dword gives one exact integer partial sum per row, and the per-row float arithmetic of the
 // unpacked kernels runs 16 rows at a time, lane by lane, in the same order.
 #pragma once
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "../anonymous_memory.h"
@@ -53,6 +56,52 @@ void read_row(const Matrix& m, int64_t r, uint8_t* dst);
 // Largest |scale| over a Q8_0 matrix's blocks (Matrix::max_abs_scale).
 float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols);
 
+// What bounds a float matrix's Q8_0 estimate copy (ArgmaxShadow, before the square roots): over its rows r, the
+// largest squared norms of w_r, of the copy ŵ_r and of w_r - ŵ_r, and the copy's largest |block scale|.
+struct ShadowStats {
+  double max_w2 = 0, max_copy2 = 0, max_err2 = 0;
+  float max_abs_scale = 0;
+};
+
+namespace avx512 {
+// Groups [g0, g1) of the packed Q8_0 copy of an F32/F16/BF16 matrix (cols a multiple of 32) written into dst (the
+// whole copy's buffer): the bytes pack_matrix gives for llama.cpp's reference Q8_0 quantization of the rows
+// (pack_shadow.cc). Returns those groups' ShadowStats.
+ShadowStats pack_q8_0_shadow(int type, const uint8_t* src, int64_t cols, int64_t g0, int64_t g1, uint8_t* dst);
+}  // namespace avx512
+
+// A float matrix's Q8_0 estimate copy for matmul_argmax (ArgmaxShadow), made in chunks that any thread may claim,
+// so that a model need not make it all before its first token (Transformer: a background thread makes chunks from
+// load on, the first forward makes the rest over the pool). The matrix's data must outlive it.
+class ShadowBuild {
+ public:
+  // Null where no copy applies: not the AVX-512 variant, not F32/F16/BF16, rows not a multiple of 16 or columns of 32.
+  // release_rows: m's rows are a read-only file mapping whose pages each chunk releases once made (release_pages),
+  // so that the head and its copy are not resident together (the pages between chunks stay: a page or so each).
+  static std::unique_ptr<ShadowBuild> start(const Matrix& m, bool release_rows);
+  ShadowBuild(const Matrix& m, bool release_rows);  // the copy's memory, nothing made yet
+  // Makes one unclaimed chunk; false when none is left to claim (others may still be making theirs).
+  bool make_chunk();
+  // Makes every unclaimed chunk over the pool, then waits for chunks other threads are making.
+  void finish(ThreadPool& pool);
+  bool done() const { return made_.load(std::memory_order_acquire) == n_chunks_; }
+  // Once done: the copy and what bounds its products (ArgmaxShadow::packed points into buffer()).
+  ArgmaxShadow shadow() const;
+  AnonymousMemory& buffer() { return buffer_; }
+
+ private:
+  static constexpr int64_t kGroupsPerChunk = 16;  // 256 rows
+  const Matrix m_;
+  const bool release_rows_;
+  const int64_t groups_;
+  const int n_chunks_;
+  AnonymousMemory buffer_;
+  std::vector<ShadowStats> parts_;  // per chunk
+  std::atomic<int> next_{0}, made_{0};
+  std::mutex mutex_;
+  std::condition_variable all_made_;
+};
+
 // Owns the packed copies of a model's matrices.
 class PackedWeights {
  public:
@@ -60,8 +109,10 @@ class PackedWeights {
   // (made over the pool).
   void attach(Matrix& m, ThreadPool& pool);
   // Points m.shadow at a new Q8_0 estimate copy of a float matrix, for greedy steps (matmul_argmax), when the
-  // AVX-512 variant is in use and the shape allows (rows a multiple of 16, columns of 32).
+  // AVX-512 variant is in use and the shape allows (rows a multiple of 16, columns of 32): made now, over the pool.
   void attach_argmax_shadow(Matrix& m, ThreadPool& pool);
+  // The same with a finished build of m's copy, which this object then owns.
+  void attach_argmax_shadow(Matrix& m, ShadowBuild& done);
   // Frees the packed copy starting at p (a matrix now points elsewhere); false if no buffer of this object starts there.
   bool release(const uint8_t* p);
 

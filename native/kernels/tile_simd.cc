@@ -890,38 +890,101 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
   return _mm512_add_epi32(isum[0], isum[1]);
 }
 
+// row_streams' pass over a band of lone rows: kernel(ns, rows, out) gets the NS weight rows and their outputs.
+template <typename Kernel>
+auto lone_pass(const TileArgs& t, Kernel kernel) {
+  return [&t, kernel](auto ns, const int* rs) {
+    constexpr int NS = decltype(ns)::value;
+    const uint8_t* rows[NS];
+    float* out[NS];
+    for (int s = 0; s < NS; s++) {
+      rows[s] = t.w + size_t(rs[s]) * t.wrow;
+      out[s] = t.y + rs[s];
+    }
+    kernel(ns, rows, out);
+  };
+}
+
+// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 16 int32 lanes (k4_isum) and
+// min_j·bsums as 8 (their sums are taken later, in any order: integers).
+struct Q4kSums {
+  __m512i isum;
+  __m256i mprod;
+};
+inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
+  uint32_t u[4];
+  k4_scales_mins(B.scales, u);
+  const __m512i scales = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
+  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
+  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
+  return {k4_isum<false>(B.qs, nullptr, A.qs, scales, index),
+          _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)))};
+}
+// Per 128-bit half: the isum's lane pairs, then the mins' (a row's partial sums in 4 int32 lanes per half).
+inline __m256i q4k_pairs(const Q4kSums& x) { return _mm256_hadd_epi32(add_runs(x.isum), x.mprod); }
+inline uint32_t q4k_d_dmin(const block_q4_K& B) {
+  uint32_t d_dmin;
+  std::memcpy(&d_dmin, &B.d, 4);  // d, then dmin
+  return d_dmin;
+}
+
 // Q4_K: ksuper_group's sequential order (llama.cpp's repacked Q4_K): per super-block the exact integers, then
-// one fused multiply-add each. The super-block's two integers (Σ scale·Σ w·a and Σ min·bsums) are reduced together
-// (one horizontal-add tree for both) and take their fused multiply-adds as the two lanes of one vector, seq in
-// lane 0 and msum in lane 1: each lane's operations are the scalar ones (float(sum), d·da rounded, fma), so the
-// bits are too. Measured 1.25x the rows per CPU-second of a scalar tail per super-block (one thread, weights in L2).
+// one fused multiply-add each. NS weight rows go side by side (runs of the band, row_streams), their super-blocks'
+// integers reduced in one horizontal-add tree and their fused multiply-adds as the lanes of one vector: row s's
+// Σ scale·Σ w·a in lane 2s, its Σ min·bsums in lane 2s + 1. Each lane does the scalar operations (float(sum), d·da
+// rounded, fma), so every row keeps its bits. Per super-block and row the tree and float steps were ~30% of the
+// kernel; in lanes 2 rows read 1.12x and 4 rows 1.19x the bytes per CPU-second of one (3072-wide rows in L2).
+template <int NS>
+void q4k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const K4ScaleIndex& index) {
+  static_assert(NS == 1 || NS == 2 || NS == 4, "rows in lanes: 1, 2 or 4");
+  // Lanes (seq, msum) of row s are 2s and 2s + 1: acc for 1-2 rows, acc4 for 4.
+  __m128 acc = _mm_setzero_ps();
+  __m256 acc4 = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; sb++) {
+    const block_q8_K& A = act[sb];
+    const block_q4_K* B[NS];
+    for (int s = 0; s < NS; s++) B[s] = reinterpret_cast<const block_q4_K*>(rows[s]) + sb;
+    if constexpr (NS == 1) {
+      const __m256i h = q4k_pairs(q4k_sums(*B[0], A, index));
+      __m128i both = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+      both = _mm_hadd_epi32(both, both);  // [isum, mins, isum, mins]
+      const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(q4k_d_dmin(*B[0])))), _mm_set1_ps(A.d));
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(both), dd, acc);
+    } else if constexpr (NS == 2) {
+      const __m256i g = _mm256_hadd_epi32(q4k_pairs(q4k_sums(*B[0], A, index)), q4k_pairs(q4k_sums(*B[1], A, index)));
+      const __m128i tot = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));  // [i0, m0, i1, m1]
+      const __m128i dw = _mm_set_epi32(0, 0, int(q4k_d_dmin(*B[1])), int(q4k_d_dmin(*B[0])));
+      const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(dw), _mm_set1_ps(A.d));
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(tot), dd, acc);
+    } else {
+      const __m256i g01 = _mm256_hadd_epi32(q4k_pairs(q4k_sums(*B[0], A, index)), q4k_pairs(q4k_sums(*B[1], A, index)));
+      const __m256i g23 = _mm256_hadd_epi32(q4k_pairs(q4k_sums(*B[2], A, index)), q4k_pairs(q4k_sums(*B[3], A, index)));
+      const __m256i tot = _mm256_add_epi32(_mm256_permute2x128_si256(g01, g23, 0x20), _mm256_permute2x128_si256(g01, g23, 0x31));
+      const __m128i dw = _mm_set_epi32(int(q4k_d_dmin(*B[3])), int(q4k_d_dmin(*B[2])), int(q4k_d_dmin(*B[1])), int(q4k_d_dmin(*B[0])));
+      const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_set1_ps(A.d));
+      acc4 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot), dd, acc4);
+    }
+  }
+  float lanes[2 * NS > 4 ? 2 * NS : 4];
+  if constexpr (NS == 4) _mm256_storeu_ps(lanes, acc4);
+  else _mm_storeu_ps(lanes, acc);
+  for (int s = 0; s < NS; s++) *out[s] = lanes[2 * s] - lanes[2 * s + 1];
+}
+
+// A band of lone Q4_K rows: 4 runs if each is 512 KB or more, else 2 (rows shorter than kStreamMinK: one). One
+// thread, 3072-wide rows from memory, every other band (as two threads take them), GB per CPU-second against one
+// run: 2 runs 1.03-1.14x at bands of 128 KB-3 MB; 4 runs 0.84-1.15x at 256 KB-2 MB, 1.22x at 3 MB (loaded machine).
+constexpr size_t kQ4kFourRunBytes = size_t(2) << 20;
 void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   const K4ScaleIndex index;
-  for (int r = 0; r < t.nw; r++) {
-    const auto* w = reinterpret_cast<const block_q4_K*>(t.w + size_t(r) * t.wrow);
-    __m128 acc = _mm_setzero_ps();  // lane 0: seq, lane 1: msum
-    for (int64_t sb = 0; sb < nsb; sb++) {
-      const block_q4_K& B = w[sb];
-      const block_q8_K& A = act[sb];
-      uint32_t u[4];
-      k4_scales_mins(B.scales, u);
-      const __m512i scales = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
-      const __m512i isum = k4_isum<false>(B.qs, nullptr, A.qs, scales, index);
-      const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
-      const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-      const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
-      const __m256i h = _mm256_hadd_epi32(add_runs(isum), mprod);  // per 128-bit half: isum pairs, then mins pairs
-      __m128i both = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-      both = _mm_hadd_epi32(both, both);  // [isum, mins, isum, mins]
-      uint32_t d_dmin;
-      std::memcpy(&d_dmin, &B.d, 4);  // d, then dmin
-      const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(d_dmin))), _mm_set1_ps(A.d));
-      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(both), dd, acc);
-    }
-    t.y[r] = _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc));
-  }
+  const auto run = lone_pass(t, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    q4k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
+  });
+  if (t.k < kStreamMinK) row_streams<1>(t.nw, run);
+  else if (size_t(t.nw) * t.wrow >= kQ4kFourRunBytes) row_streams<4>(t.nw, run);
+  else row_streams<2>(t.nw, run);
 }
 
 // Q5_K: ksuper_group's vec_dot order (llama.cpp's ggml_vec_dot_q5_K): 8 float lanes, one fused multiply-add per
@@ -956,22 +1019,18 @@ void q5k_single_row(const TileArgs& t) {
 // lanes summed at the end). Here 64 levels per vector: a half super-block's 64 bytes of ql give the low nibbles of
 // elements 0..63 and the high ones of 64..127, two bits of the broadcast qh each (moved into bits 4-5 by 64-bit
 // shifts, the bits that cross bytes masked off); the two 32-element runs of a vector are added lane by lane.
-void q6k_single_row(const TileArgs& t) {
-  const int64_t nsb = t.k / QK_K;
-  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+template <int NS>
+void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const __m512i* scale_index) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
   const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);   // qh bits 0-1 | 2-3 up to 4-5
   const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);  // qh bits 4-5 | 6-7 down to 4-5
-  __m512i scale_index[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
-  for (int j = 0; j < 4; j++)
-    scale_index[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
-  for (int r = 0; r < t.nw; r++) {
-    const auto* w = reinterpret_cast<const block_q6_K*>(t.w + size_t(r) * t.wrow);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t sb = 0; sb < nsb; sb++) {
-      const block_q6_K& B = w[sb];
-      const block_q8_K& A = act[sb];
+  __m256 acc[NS];
+  for (int s = 0; s < NS; s++) acc[s] = _mm256_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; sb++) {
+    const block_q8_K& A = act[sb];
+#pragma GCC unroll 4  // a rolled loop left one load instruction cycling over the runs: 2x slower from memory
+    for (int s = 0; s < NS; s++) {
+      const block_q6_K& B = reinterpret_cast<const block_q6_K*>(rows[s])[sb];
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
       const __m512i scales = _mm512_castsi256_si512(sc16);
       __m512i isum = _mm512_setzero_si512();
@@ -988,10 +1047,24 @@ void q6k_single_row(const TileArgs& t) {
       __m256i isum8 = add_runs(isum);
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
       isum8 = _mm256_sub_epi32(isum8, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(B.d) * A.d), _mm256_cvtepi32_ps(isum8), acc);
+      acc[s] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(B.d) * A.d), _mm256_cvtepi32_ps(isum8), acc[s]);
     }
-    t.y[r] = hsum(acc);
   }
+  for (int s = 0; s < NS; s++) *out[s] = hsum(acc[s]);
+}
+
+void q6k_single_row(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  __m512i scale_index[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
+  for (int j = 0; j < 4; j++)
+    scale_index[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+  // Memory-bound (in L2 ~1.7x Q4_K's bytes per CPU-second): 4 runs, as F16/BF16 (lone_row_runs); 3072/8192-wide
+  // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run.
+  lone_row_runs<4>(t.nw, t.k, lone_pass(t, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    q6k_rows<decltype(ns)::value>(rows, act, nsb, out, scale_index);
+  }));
 }
 
 // The in-place single-row kernel for a K-quant type, or null.
@@ -1263,6 +1336,14 @@ void tile(const TileArgs& t) {
     else half_single_row<GGML_BF16>(t);
     return;
   }
+#if IR_AVX512
+  if (family(t.wtype) == Family::KSuper && t.single_row && !t.gemm_order) {
+    if (const TileFn single = ksuper_single_row(t.wtype)) {
+      single(t);
+      return;
+    }
+  }
+#endif
   thread_local Scratch s;
   for (int r0 = 0; r0 < t.nw; r0 += kMaxRows) {
     const int nw = t.nw - r0 < kMaxRows ? t.nw - r0 : kMaxRows;
@@ -1308,12 +1389,6 @@ void tile(const TileArgs& t) {
         break;
       }
       case Family::KSuper: {
-#if IR_AVX512
-        if (const TileFn single = t.single_row && !t.gemm_order ? ksuper_single_row(t.wtype) : nullptr) {
-          single(sub);
-          break;
-        }
-#endif
         if (s.q.size() < size_t(t.k) * kMaxRows) s.reserve(t.k);
         const int64_t nsb = t.k / QK_K;
         for (int r = 0; r < nw; r++)

@@ -11,7 +11,8 @@
 
 namespace ir {
 
-Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool) : cfg_(cfg), w_(std::move(weights)) {
+Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool, bool background_head_estimate)
+    : cfg_(cfg), w_(std::move(weights)) {
   const bool tied = w_.output.data == w_.token_embd.data;
   // Each matrix's original pages go as soon as its copy is made, so that the peak holds one original at most.
   auto release_packed = [&](const Matrix& m) {
@@ -20,8 +21,6 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   };
   packed_.attach(w_.output, pool);
   release_packed(w_.output);
-  packed_.attach_argmax_shadow(w_.output, pool);  // a float head: greedy steps estimate with a Q8_0 copy
-  if (w_.file_mapped && w_.output.shadow) release_pages(w_.output.data, size_t(w_.output.rows) * row_bytes(w_.output.type, w_.output.cols));
   if (tied) w_.token_embd.packed = w_.output.packed;  // the lookup reads rows back from the head's packed copy
   w_.output.gemm_order = cfg.batch_arithmetic;
   for (LayerWeights& L : w_.layers) {
@@ -46,6 +45,31 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
       }
     }
   }
+  // A float head: greedy steps estimate with a Q8_0 copy (argmax of soft-capped logits never reads it). Its
+  // chunks start after the packing above, which has the pool.
+  if (!transforms_logits()) head_estimate_ = ShadowBuild::start(w_.output, w_.file_mapped);
+  if (head_estimate_ && background_head_estimate)
+    head_estimate_worker_ = std::thread([this] {
+      lower_to_idle_priority();
+      while (!stop_head_estimate_.load(std::memory_order_relaxed) && head_estimate_->make_chunk()) {}
+    });
+}
+
+Transformer::~Transformer() { stop_head_estimate_worker(); }
+
+void Transformer::stop_head_estimate_worker() {
+  stop_head_estimate_.store(true, std::memory_order_relaxed);
+  if (head_estimate_worker_.joinable()) head_estimate_worker_.join();
+}
+
+void Transformer::finish_head_estimate(ThreadPool& pool) {
+  if (!head_estimate_) return;
+  head_estimate_->finish(pool);
+  stop_head_estimate_worker();  // its loop has ended: no chunk was left
+  packed_.attach_argmax_shadow(w_.output, *head_estimate_);
+  head_estimate_.reset();
+  // Greedy steps read only their candidates' rows of the head (the chunks released theirs, this the pages between).
+  if (w_.file_mapped) release_pages(w_.output.data, size_t(w_.output.rows) * row_bytes(w_.output.type, w_.output.cols));
 }
 
 void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool) {
@@ -54,7 +78,8 @@ void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& poo
   draft_head_.set(w_.output, token_ids, pool);
 }
 
-bool Transformer::share_head_with(const Transformer& target) {
+bool Transformer::share_head_with(Transformer& target, ThreadPool& pool) {
+  target.finish_head_estimate(pool);
   Matrix& head = w_.output;
   const Matrix& theirs = target.w_.output;
   if (head.type != GGML_Q8_0 || !head.packed || !theirs.shadow || head.rows != theirs.rows || head.cols != theirs.cols) return false;
@@ -228,6 +253,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
 }
 
 void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
+  finish_head_estimate(pool);
   if (splits_by_sequence(pool, b)) return forward_by_sequence(pool, kv, b);
   run(pool, kv, b, main_);
 }

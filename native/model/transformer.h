@@ -3,8 +3,10 @@
 // What each family changes is in family.h.
 #pragma once
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../kernels/matmul.h"
@@ -125,7 +127,16 @@ class Transformer {
   // is made, and those of a float head with an estimate copy (greedy steps read a few of its rows): weights are
   // resident once, the packed copy, and the original's pages are never touched again (rows read back through
   // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
-  Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool);
+  // A float head's Q8_0 estimate copy for greedy steps is made after load: by a background thread of idle
+  // priority while the JavaScript side goes on loading (the tokenizer, the engine), and what is left by the first
+  // forward (finish_head_estimate); all of it there when background_head_estimate is false (tests). The file must
+  // stay as it is from load to the first forward, as it must for every forward.
+  Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool, bool background_head_estimate);
+  ~Transformer();
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+  // Whether greedy steps estimate the head through its Q8_0 copy now (false also for heads that get none).
+  bool head_estimate_ready() const { return w_.output.shadow != nullptr; }
   const ModelConfig& config() const { return cfg_; }
   // LongRoPE: the long factors for contexts longer than the original one, else the short (as llama.cpp chooses by
   // its context size). No effect without LongRoPE factors; call before any forward.
@@ -151,7 +162,8 @@ class Transformer {
   // the target are) reads that copy instead of its own, which it frees: drafting and verifying alternate on one
   // head's bytes, not two (in cache and in memory). `target` must outlive this model. False (nothing changed) when
   // the bytes differ or either copy is missing.
-  bool share_head_with(const Transformer& target);
+  // Makes the rest of `target`'s copy first, over the pool.
+  bool share_head_with(Transformer& target, ThreadPool& pool);
   bool uses_draft_head(const StepBatch& b) const { return b.draft_head && !draft_head_.empty(); }
   // Columns of a logits row this batch produces.
   int logits_width(const StepBatch& b) const { return uses_draft_head(b) ? draft_head_.size() : cfg_.n_vocab; }
@@ -181,6 +193,10 @@ class Transformer {
     Activations a;
   };
 
+  // Makes what is left of the head's estimate copy over the pool and puts it in use; the first forward does, so
+  // that the background thread's reads of the file end with it, as a forward's own do (whatever the step needs).
+  void finish_head_estimate(ThreadPool& pool);
+  void stop_head_estimate_worker();
   std::string validate_window_tables(const StepBatch& b, const KvPool& kv) const;
   bool splits_by_sequence(const ThreadPool& pool, const StepBatch& b);
   void forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBatch& b);
@@ -209,6 +225,9 @@ class Transformer {
   std::vector<uint8_t> seen_seqs_;            // splits_by_sequence's scratch
   std::vector<float> exit_logits_;
   ReducedHead exit_head_, draft_head_;
+  std::unique_ptr<ShadowBuild> head_estimate_;  // the head's copy while it is being made
+  std::atomic<bool> stop_head_estimate_{false};
+  std::thread head_estimate_worker_;            // makes head_estimate_'s chunks at idle priority
 };
 
 }  // namespace ir

@@ -25,3 +25,15 @@ test("the reduced head waits while most tokens are new, and turns on once the te
   v.observe(Array.from({ length: 100 }, (_, i) => 500 + i)); // a burst of new words
   assert.equal(v.active, false);
 });
+
+test("a prior seeds the vocabulary and turns the reduced head on before any text; text then adds to it", () => {
+  const v = new DraftVocabulary(1000, 4, 0.1);
+  v.seed([3, 1, 3, 2000, -5, 8, 4]); // duplicates and out-of-vocabulary ids are ignored
+  assert.equal(v.active, true, "a prior stands for the text's tokens: no cold start");
+  assert.deepEqual(Array.from(v.takeUpdate()!), [3, 1, 8, 4]);
+  v.observe([1, 9]);
+  assert.deepEqual(Array.from(v.takeUpdate()!), [3, 1, 8, 4, 9]);
+  const unseeded = new DraftVocabulary(1000, 4, 0.1);
+  unseeded.seed([]);
+  assert.equal(unseeded.active, false, "an empty prior changes nothing");
+});

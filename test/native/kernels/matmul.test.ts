@@ -298,3 +298,31 @@ test("Q4_K tiles of 1-3 activation rows mixing both orders (gemmOrder per row): 
   assert.throws(() => k.matmul(GgmlType.Q4_K, new Uint8Array(144), 1, 256, new Float32Array(512), 2, "auto", undefined, new Uint8Array(3)),
     /gemmOrder must hold one entry per activation row/);
 });
+
+// One activation row (decode): the AVX-512 Q4_K/Q6_K single-row kernels read a band's rows as 2 or 4 runs side by
+// side (Q4_K's rows of a pass reduced together, as vector lanes), and only for rows of 2048+ elements in bands of
+// their own size: a matrix of ~19 MB gives guided bands from several MB (Q4_K's 4 runs) down to 64 KB (2 runs), odd
+// row counts leave rows over. Each output must keep its row's bits: the same as the few-rows kernel's for that row
+// (two equal activation rows: another kernel, the same order), and for Q4_K llama.cpp's one-row order itself.
+test("Q4_K/Q6_K single-row decode in side-by-side runs: every output has the bits of its row alone", () => {
+  const rand = prng(29);
+  for (const [type, cols, rows] of [[GgmlType.Q4_K, 2048, 16387], [GgmlType.Q4_K, 3072, 4099], [GgmlType.Q6_K, 3072, 7683]] as const) {
+    const w = randomWeights(rand, type, rows, cols);
+    const rowBytes = w.length / rows;
+    const x = randomFloats(rand, cols);
+    const one = k.matmul(type, w, rows, cols, x, 1);
+    const twice = new Float32Array(2 * cols);
+    twice.set(x);
+    twice.set(x, cols);
+    const pair = k.matmul(type, w, rows, cols, twice, 2);
+    for (let r = 0; r < rows; r++) {
+      assert.equal(one[r], pair[r], `${typeName(type)} cols ${cols} row ${r} against the few-rows kernel`);
+      assert.equal(one[r], pair[rows + r], `${typeName(type)} cols ${cols} row ${r} against the few-rows kernel's second row`);
+    }
+    if (type !== GgmlType.Q4_K) continue;
+    const act = k.quantizeActivations(type, x);
+    for (let r = 0; r < rows; r += 97) {
+      assert.equal(one[r], q4kReference(w.subarray(r * rowBytes, (r + 1) * rowBytes), act, cols, false), `Q4_K cols ${cols} row ${r}`);
+    }
+  }
+});
