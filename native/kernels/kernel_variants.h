@@ -48,6 +48,22 @@ inline void lone_row_runs(int nw, int64_t k, F&& f) {
   else row_streams<1>(nw, f);
 }
 
+// row_streams' pass over a band of lone rows (one activation row): kernel(ns, rows, out) gets the NS weight rows
+// (row_at(r): a pointer of whatever type the kernel reads) and their outputs (y + r).
+template <typename RowAt, typename Kernel>
+auto lone_pass(RowAt row_at, float* y, Kernel kernel) {
+  return [row_at, y, kernel](auto ns, const int* rs) {
+    constexpr int NS = decltype(ns)::value;
+    decltype(row_at(0)) rows[NS];
+    float* out[NS];
+    for (int s = 0; s < NS; s++) {
+      rows[s] = row_at(rs[s]);
+      out[s] = y + rs[s];
+    }
+    kernel(ns, rows, out);
+  };
+}
+
 struct TileArgs {
   int wtype;
   int64_t k;           // elements per row

@@ -109,16 +109,9 @@ void tile_bf16(const TileArgs& t) {
   // Several: each weight row meets them in passes of 8 (16 accumulators).
   auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   if (t.n_act == 1) {
-    lone_row_runs<4>(t.nw, t.k, [&](auto ns, const int* rs) {
-      constexpr int NS = decltype(ns)::value;
-      const uint16_t* w[NS];
-      float* out[NS];
-      for (int s = 0; s < NS; s++) {
-        w[s] = row(rs[s]);
-        out[s] = t.y + rs[s];
-      }
-      vec_dot_bf16_rows<NS, 1>(w, act.data(), af, t.k, out, t.ldy);
-    });
+    lone_row_runs<4>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
+      vec_dot_bf16_rows<decltype(ns)::value, 1>(w, act.data(), af, t.k, out, t.ldy);
+    }));
     return;
   }
   for (int r = 0; r < t.nw; r++) {

@@ -373,17 +373,10 @@ template <int kWType, typename RowAt>
 void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
   const auto* a = reinterpret_cast<const float*>(t.act);
   if (t.n_act == 1) {
-    const auto lone = [&](auto ns, const int* rs) {
-      constexpr int NS = decltype(ns)::value;
-      const void* rows[NS];
-      float* out[NS];
-      for (int s = 0; s < NS; s++) {
-        rows[s] = row_at(rs[s]);
-        out[s] = t.y + rs[s];
-      }
-      vec_dot_rows<kWType, NS, 1>(rows, a, t.k, out, t.ldy);
-    };
-    lone_row_runs<kLoneStreams>(nw, t.k, lone);
+    const auto row = [&](int r) -> const void* { return row_at(r); };
+    lone_row_runs<kLoneStreams>(nw, t.k, lone_pass(row, t.y, [&](auto ns, const void* const* rows, float* const* out) {
+      vec_dot_rows<kWType, decltype(ns)::value, 1>(rows, a, t.k, out, t.ldy);
+    }));
     return;
   }
   for (int r = 0; r < nw; r++)
@@ -890,19 +883,9 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
   return _mm512_add_epi32(isum[0], isum[1]);
 }
 
-// row_streams' pass over a band of lone rows: kernel(ns, rows, out) gets the NS weight rows and their outputs.
-template <typename Kernel>
-auto lone_pass(const TileArgs& t, Kernel kernel) {
-  return [&t, kernel](auto ns, const int* rs) {
-    constexpr int NS = decltype(ns)::value;
-    const uint8_t* rows[NS];
-    float* out[NS];
-    for (int s = 0; s < NS; s++) {
-      rows[s] = t.w + size_t(rs[s]) * t.wrow;
-      out[s] = t.y + rs[s];
-    }
-    kernel(ns, rows, out);
-  };
+// A band's weight row r (the K-quant single-row kernels' row_at for lone_pass).
+inline auto band_row(const TileArgs& t) {
+  return [&t](int r) { return t.w + size_t(r) * t.wrow; };
 }
 
 // A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 16 int32 lanes (k4_isum) and
@@ -979,7 +962,7 @@ void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   const K4ScaleIndex index;
-  const auto run = lone_pass(t, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+  const auto run = lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
     q4k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
   });
   if (t.k < kStreamMinK) row_streams<1>(t.nw, run);
@@ -1062,7 +1045,7 @@ void q6k_single_row(const TileArgs& t) {
         _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
   // Memory-bound (in L2 ~1.7x Q4_K's bytes per CPU-second): 4 runs, as F16/BF16 (lone_row_runs); 3072/8192-wide
   // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run.
-  lone_row_runs<4>(t.nw, t.k, lone_pass(t, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+  lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
     q6k_rows<decltype(ns)::value>(rows, act, nsb, out, scale_index);
   }));
 }
