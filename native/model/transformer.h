@@ -123,10 +123,11 @@ struct StepBatch {
 class Transformer {
  public:
   // Packs the matrices the forward multiplies by (not token_embd, which is only looked up) for the packed kernels,
-  // over the pool. With file-mapped weights, the pages of what a packed copy replaces are released as soon as it
-  // is made, and those of a float head with an estimate copy (greedy steps read a few of its rows): weights are
-  // resident once, the packed copy, and the original's pages are never touched again (rows read back through
-  // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
+  // over the pool; Q8_0 ones only once batches come (deferred_packs_), read in place until then. With file-mapped
+  // weights, the pages of what a packed copy replaces are released as soon as it is made, and those of a float
+  // head with an estimate copy (greedy steps read a few of its rows): weights are resident once, the file's pages
+  // or the packed copy, and an original's pages are not touched again once its copy exists (rows read back
+  // through read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
   // A float head's Q8_0 estimate copy for greedy steps is made after load: by a background thread of idle
   // priority while the JavaScript side goes on loading (the tokenizer, the engine), and what is left by the first
   // forward (finish_head_estimate); all of it there when background_head_estimate is false (tests). The file must
