@@ -741,6 +741,61 @@ void block32_single_row(const TileArgs& t) {
   for (int r = 0; r < NW; r++) t.y[r] = hsum(acc[r]) + msum[r];
 }
 
+#if IR_AVX512
+// Q8_0 rows against one activation row, read in place (no packed copy needed): two weight rows per 512-bit
+// vector, one in each half, so each half is block32_single_row's 8-lane accumulator for its row, operation for
+// operation (the same exact dpbusd lane sums, the same dw·da product, the same fused multiply-add, the same
+// horizontal sum). NP pairs of rows stream at once.
+template <int NP>
+void q8_0_lone_pairs(const uint8_t* const* rows, const uint8_t* act, int64_t nb, float* const* out) {
+  __m512 acc[NP];
+  for (int p = 0; p < NP; p++) acc[p] = _mm512_setzero_ps();
+  const __m512i zero = _mm512_setzero_si512();
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* ab = act + size_t(b) * sizeof(block_q8_0);
+    const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + 2)));
+    const __m512 da = _mm512_set1_ps(h2f(ab));
+    for (int p = 0; p < NP; p++) {
+      const uint8_t* b0 = rows[2 * p] + size_t(b) * sizeof(block_q8_0);
+      const uint8_t* b1 = rows[2 * p + 1] + size_t(b) * sizeof(block_q8_0);
+      const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2))),
+                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2)), 1);
+      // a·sign(w) (dot32_abs's _mm256_sign_epi8; where w = 0 the product with |w| is 0 whatever the byte)
+      const __m512i signed_a = _mm512_mask_sub_epi8(av, _mm512_movepi8_mask(wv), zero, av);
+      const __m512i sums = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wv), signed_a);
+      uint16_t d0, d1;
+      std::memcpy(&d0, b0, 2);
+      std::memcpy(&d1, b1, 2);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(short(d0))), _mm_set1_epi16(short(d1)), 1));
+      acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), _mm512_cvtepi32_ps(sums), acc[p]);
+    }
+  }
+  for (int p = 0; p < NP; p++) {
+    // + 0.0f: block32_single_row adds its (zero) mins term, which turns a -0 sum into +0
+    *out[2 * p] = hsum(_mm512_castps512_ps256(acc[p])) + 0.0f;
+    *out[2 * p + 1] = hsum(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[p]), 1))) + 0.0f;
+  }
+}
+
+// Every row of t (Q8_0, one activation row) in four runs side by side (lone_row_runs: the rows of one run are one
+// memory stream, too few cache lines in flight), two pairs per pass; a leftover row is paired with itself.
+void q8_0_lone_rows(const TileArgs& t) {
+  const int64_t nb = t.k / QK8_0;
+  lone_row_runs<4>(t.nw, t.k, lone_pass([&](int r) { return t.w + size_t(r) * t.wrow; }, t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    if constexpr (decltype(ns)::value == 4) {
+      q8_0_lone_pairs<2>(rows, t.act, nb, out);
+    } else {
+      float spare;
+      for (int s = 0; s < decltype(ns)::value; s++) {
+        const uint8_t* pair[2] = {rows[s], rows[s]};
+        float* pair_out[2] = {out[s], &spare};
+        q8_0_lone_pairs<1>(pair, t.act, nb, pair_out);
+      }
+    }
+  }));
+}
+#endif
+
 template <int NW>
 void tile_block32_sequential(Levels q, const float* d, int64_t k, const TileArgs& t) {
   const int64_t nb = k / 32;
@@ -1318,6 +1373,12 @@ void tile(const TileArgs& t) {
       single(t);
       return;
     }
+  }
+#endif
+#if IR_AVX512
+  if (t.wtype == GGML_Q8_0 && t.n_act == 1) {
+    q8_0_lone_rows(t);
+    return;
   }
 #endif
   thread_local Scratch s;

@@ -13,30 +13,24 @@ namespace ir {
 
 Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool, bool background_head_estimate)
     : cfg_(cfg), w_(std::move(weights)) {
-  const bool tied = w_.output.data == w_.token_embd.data;
-  // Each matrix's original pages go as soon as its copy is made, so that the peak holds one original at most.
-  auto release_packed = [&](const Matrix& m) {
-    if (w_.file_mapped && m.packed && packed_rows_complete(m.type))
-      release_pages(m.data, size_t(m.rows / kPackRows * kPackRows) * row_bytes(m.type, m.cols));
-  };
-  packed_.attach(w_.output, pool);
-  release_packed(w_.output);
-  if (tied) w_.token_embd.packed = w_.output.packed;  // the lookup reads rows back from the head's packed copy
   w_.output.gemm_order = cfg.batch_arithmetic;
+  // Q8_0 matrices are read in place by single activation rows (as fast as from a packed copy) and packed only once
+  // batches have come (pack_deferred); every other packable type is packed now.
+  auto attach_or_defer = [&](Matrix& m) {
+    if (m.type == GGML_Q8_0 && auto_variant() == Variant::Avx512 && m.rows >= kPackRows) deferred_packs_.push_back(&m);
+    else attach_packed(m, pool);
+  };
+  attach_or_defer(w_.output);
   for (LayerWeights& L : w_.layers) {
     for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.moe.router,
                       &L.moe.shared_gate_inp, &L.moe.shared_gate, &L.moe.shared_up, &L.moe.shared_down}) {
       if (!m->data) continue;  // the FFN a layer does not have
-      packed_.attach(*m, pool);
-      release_packed(*m);
+      attach_or_defer(*m);
       m->gemm_order = cfg.batch_arithmetic;
     }
     // Experts sum every row as a lone row in either arithmetic (llama.cpp's mul_mat_id: gemv / vec_dot per row).
     for (std::vector<Matrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down}) {
-      for (Matrix& m : *experts) {
-        packed_.attach(m, pool);
-        release_packed(m);
-      }
+      for (Matrix& m : *experts) attach_packed(m, pool);
       // Unpacked experts (the K-quants) move to 2 MiB pages: a batched step streams nearly all of them.
       if (w_.file_mapped && !experts->empty() && !(*experts)[0].packed) {
         const uint8_t* file_rows = (*experts)[0].data;
@@ -56,6 +50,26 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
 }
 
 Transformer::~Transformer() { stop_head_estimate_worker(); }
+
+void Transformer::attach_packed(Matrix& m, ThreadPool& pool) {
+  packed_.attach(m, pool);
+  // The original's pages go as soon as its copy is made, so that the peak holds one original at most.
+  if (w_.file_mapped && m.packed && packed_rows_complete(m.type))
+    release_pages(m.data, size_t(m.rows / kPackRows * kPackRows) * row_bytes(m.type, m.cols));
+  // A tied token embedding reads its rows back from the head's packed copy.
+  if (&m == &w_.output && w_.token_embd.data == w_.output.data) w_.token_embd.packed = w_.output.packed;
+}
+
+void Transformer::pack_deferred(ThreadPool& pool) {
+  for (Matrix* m : deferred_packs_) attach_packed(*m, pool);
+  deferred_packs_.clear();
+}
+
+void Transformer::count_batch_rows(ThreadPool& pool, int n_tokens) {
+  if (deferred_packs_.empty() || n_tokens < 2) return;
+  batch_rows_seen_ += n_tokens;
+  if (batch_rows_seen_ >= kPackAfterBatchRows) pack_deferred(pool);
+}
 
 void Transformer::stop_head_estimate_worker() {
   stop_head_estimate_.store(true, std::memory_order_relaxed);
@@ -80,6 +94,7 @@ void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& poo
 
 bool Transformer::share_head_with(Transformer& target, ThreadPool& pool) {
   target.finish_head_estimate(pool);
+  pack_deferred(pool);  // the head's packed copy is what is compared and shared
   Matrix& head = w_.output;
   const Matrix& theirs = target.w_.output;
   if (head.type != GGML_Q8_0 || !head.packed || !theirs.shadow || head.rows != theirs.rows || head.cols != theirs.cols) return false;
@@ -254,6 +269,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
 
 void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
   finish_head_estimate(pool);
+  count_batch_rows(pool, b.n_tokens);
   if (splits_by_sequence(pool, b)) return forward_by_sequence(pool, kv, b);
   run(pool, kv, b, main_);
 }

@@ -123,10 +123,11 @@ struct StepBatch {
 class Transformer {
  public:
   // Packs the matrices the forward multiplies by (not token_embd, which is only looked up) for the packed kernels,
-  // over the pool. With file-mapped weights, the pages of what a packed copy replaces are released as soon as it
-  // is made, and those of a float head with an estimate copy (greedy steps read a few of its rows): weights are
-  // resident once, the packed copy, and the original's pages are never touched again (rows read back through
-  // read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
+  // over the pool; Q8_0 ones only once batches come (deferred_packs_), read in place until then. With file-mapped
+  // weights, the pages of what a packed copy replaces are released as soon as it is made, and those of a float
+  // head with an estimate copy (greedy steps read a few of its rows): weights are resident once, the file's pages
+  // or the packed copy, and an original's pages are not touched again once its copy exists (rows read back
+  // through read_row: the token embedding of a tied head, matmul_argmax's candidates, reduced heads).
   // A float head's Q8_0 estimate copy for greedy steps is made after load: by a background thread of idle
   // priority while the JavaScript side goes on loading (the tokenizer, the engine), and what is left by the first
   // forward (finish_head_estimate); all of it there when background_head_estimate is false (tests). The file must
@@ -197,6 +198,12 @@ class Transformer {
   // that the background thread's reads of the file end with it, as a forward's own do (whatever the step needs).
   void finish_head_estimate(ThreadPool& pool);
   void stop_head_estimate_worker();
+  // Points m at a new packed copy (PackedWeights::attach) and releases the file pages it replaces.
+  void attach_packed(Matrix& m, ThreadPool& pool);
+  // Packs the Q8_0 matrices load left to be read in place (deferred_packs_), over the pool.
+  void pack_deferred(ThreadPool& pool);
+  // Counts a forward's rows if it is a batch; packs the deferred matrices once kPackAfterBatchRows have come.
+  void count_batch_rows(ThreadPool& pool, int n_tokens);
   std::string validate_window_tables(const StepBatch& b, const KvPool& kv) const;
   bool splits_by_sequence(const ThreadPool& pool, const StepBatch& b);
   void forward_by_sequence(ThreadPool& pool, KvPool& kv, const StepBatch& b);
@@ -219,6 +226,14 @@ class Transformer {
   ModelConfig cfg_;
   ModelWeights w_;
   PackedWeights packed_;  // owns the packed copies w_'s matrices point to
+  // Q8_0 matrices without their packed copy yet. Single activation rows read Q8_0 in place as fast as packed
+  // (tile_simd's q8_0_lone_rows), while a packed copy costs fresh pages (zeroed, then written: in this VM ~1.5 s
+  // of CPU per GB, most of a Q8_0 file's load-to-first-token); batches of rows gain from it (the packed kernels
+  // decode each weight block once for 16 rows). So they are packed once forwards of 2+ rows have brought
+  // kPackAfterBatchRows rows (a prompt of 16+ tokens, 16 sequences, a few speculative verify steps), not at load.
+  std::vector<Matrix*> deferred_packs_;
+  static constexpr int64_t kPackAfterBatchRows = 16;
+  int64_t batch_rows_seen_ = 0;
   std::vector<AnonymousMemory> expert_copies_;  // unpacked experts in 2 MiB pages (copy_experts)
   Activations main_;      // the engine thread's forward
   std::vector<std::unique_ptr<Lane>> lanes_;  // one per pool thread, made on the first split step
