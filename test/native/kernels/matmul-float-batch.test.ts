@@ -11,9 +11,14 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 // kernel (native/kernels/tinyblas_gemm.h) blocks rows, activations and k for the caches; these tests fail if the
 // blocking changes any pair's chain: across k passes (cols > 2048), activation blocks (100 rows of 4160), weight
 // sub-bands between the passes (200 rows: bands of 28 = 16 + 12 rows, or more with fewer threads), partial register
-// tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch.
+// tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch. A tile's sums are
+// reduced four activation rows at a time (reduce_add_16): 3, 5, 6 and 19 rows give tiles of 3, 5, 6 and 5/4 rows
+// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65.
 // (rows a multiple of 4 and cols of 16 (F16) / 32 (BF16): shapes tinyBLAS takes.)
-const SHAPES: [rows: number, cols: number, nAct: number][] = [[8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100], [200, 4160, 13]];
+const SHAPES: [rows: number, cols: number, nAct: number][] = [
+  [8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100], [200, 4160, 13],
+  [8, 64, 3], [4, 96, 5], [8, 128, 6], [16, 256, 19], [8, 2048, 130],
+];
 
 /** Each activation row rounded to `type` and widened back, as the products see it. */
 function rounded(type: GgmlType, x: Float32Array, cols: number): Float32Array {
