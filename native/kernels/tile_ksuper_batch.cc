@@ -329,7 +329,8 @@ constexpr int kFewRows = 16;
 //         out = hsum(lanes) - 0.
 struct ActSbWide {
   float d[2 * kLanes];
-  int32_t bsum_pairs[4][2 * kLanes];  // Q4_K: as ActSb's
+  int32_t bsum_pairs[4][2 * kLanes];  // Q4_K: as ActSb's, pair p's row m at [p][m]; passes of up to kLanes rows: two
+                                      // pairs per vector (q4k_wide_mins)
   int16_t bsums[2 * kLanes][16];      // Q6_K: each row's 16-element sums; passes of q6k_paired rows: [2j .. 2j+1] pair j's in
                                       // the pair layout (q6k_pair_lane)
 };
@@ -404,6 +405,26 @@ __attribute__((always_inline)) inline __m512i lane_sums_pairs(const __m512i (&p)
   return _mm512_shuffle_epi32(r, _MM_PERM_DBCA);
 }
 
+// Lane i (< N) = row i's Σ min_j · (32-element sum j) of one Q4_K super-block: dword p of the mins zero-extended to
+// int16 is the pair (min 2p, min 2p+1), put in place by one permute (no scalar extraction and broadcast per pair).
+// Up to 8 rows, A.bsum_pairs holds two pairs p per vector (rows of pair p in lanes 8·(p % 2) ..; wide_prepare),
+// so two vpdpwssd and a fold of the halves do what four did; the integers are exact in any order.
+template <int N>
+[[gnu::always_inline]] inline __m512i q4k_wide_mins(const uint32_t (&u)[4], const ActSbWide& A) {
+  const __m512i pairs = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)))));
+  const int32_t* bsum = &A.bsum_pairs[0][0];
+  if constexpr (N <= kLanes) {
+    const __m512i lo = _mm512_permutexvar_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), pairs);
+    const __m512i hi = _mm512_permutexvar_epi32(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2), pairs);
+    const __m512i m = _mm512_dpwssd_epi32(_mm512_madd_epi16(_mm512_loadu_si512(bsum), lo), _mm512_loadu_si512(bsum + 16), hi);
+    return _mm512_add_epi32(m, _mm512_shuffle_i64x2(m, m, 0xEE));
+  } else {
+    __m512i m = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) m = _mm512_dpwssd_epi32(m, _mm512_loadu_si512(bsum + 16 * p), _mm512_permutexvar_epi32(_mm512_set1_epi32(p), pairs));
+    return m;
+  }
+}
+
 // Super-blocks [s0, s1) of one weight row, the sums so far in acc (carried from one range to the next, so the steps
 // run in super-block order as in one pass). qs: the activation rows' quants interleaved, [super-block][64-element
 // vector c][row][64 bytes] (rows at fixed offsets from one pointer: sixteen row pointers spilled from the registers
@@ -442,11 +463,7 @@ template <int kType, int N>
       const ActSbWide& A = asb[s];
       const __m512 ad = _mm512_loadu_ps(A.d);
       seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_sums_pairs<N>(isum)), _mm512_mul_ps(_mm512_set1_ps(h2f(b->d)), ad), seq);
-      __m512i mins = _mm512_setzero_si512();
-      for (int p = 0; p < 4; p++) {  // int16 pair (min 2p, min 2p+1) against the pair of 32-element sums
-        const uint32_t m = p < 2 ? u[2] >> (16 * p) : u[3] >> (16 * (p - 2));
-        mins = _mm512_dpwssd_epi32(mins, _mm512_loadu_si512(A.bsum_pairs[p]), _mm512_set1_epi32(int32_t((m & 0xFF) | ((m & 0xFF00) << 8))));
-      }
+      const __m512i mins = q4k_wide_mins<N>(u, A);
       msum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(h2f(b->dmin)), ad), msum);
     }
     acc[0] = seq;
@@ -560,7 +577,8 @@ void wide_prepare(const block_q8_K* act, int n, int64_t nsb, WideActs& a) {
       }
       A.d[m] = B.d;
       if constexpr (kType == GGML_Q4_K) {
-        for (int q = 0; q < 4; q++) A.bsum_pairs[q][m] = bsum_pair(B, q);
+        // q4k_wide_mins' layout: up to kLanes rows, pair q's in lanes 16·(q / 2) + 8·(q % 2) + m.
+        for (int q = 0; q < 4; q++) (&A.bsum_pairs[0][0])[n <= kLanes ? 16 * (q / 2) + kLanes * (q % 2) + m : 16 * q + m] = bsum_pair(B, q);
       } else if (q6k_paired(n)) {
         int16_t* pair = A.bsums[m / 2 * 2];
         for (int w = 0; w < 32; w++)
