@@ -377,32 +377,31 @@ constexpr int kWideAcc = kType == GGML_Q4_K ? 2 : kLanes;
 
 // Lane i = the sum of row i's eight int32 lanes in the pair sums p (i < N <= 16; the other lanes are zero). Each
 // 128-bit lane of p[j] holds row 2j's partial sums in int32 lanes 0 and 1, row 2j+1's in 2 and 3 (the vpackssdw
-// order wide_pass leaves them in). Adding each vector's neighbouring lanes and blending two vectors gives
-// lane_sums16's quads (in the row order 0, 2, 1, 3), whose tail follows; one in-lane shuffle restores the order.
+// order wide_pass leaves them in). First two pair vectors become one quad vector (lanes 0, 2 of each 128 bits and
+// lanes 1, 3, one vshufps each, added: rows 4g .. 4g+3 in order), then the 128-bit lanes are added across as in
+// lane_sums16's tail: 12 operations for 8 rows and 21 for 16, where adding within each pair vector, blending and a
+// closing row-order shuffle took 17 and 34 (integers: exact in any order).
 template <int N>
 __attribute__((always_inline)) inline __m512i lane_sums_pairs(const __m512i (&p)[(N + 1) / 2]) {
   constexpr int kPairs = (N + 1) / 2;
-  const __m512i z = _mm512_setzero_si512();
-  __m512i q[8];
-  for (int j = 0; j < 8; j++) q[j] = j < kPairs ? _mm512_add_epi32(p[j], _mm512_shuffle_epi32(p[j], _MM_PERM_CDAB)) : z;
-  auto quads = [&](int g) {  // rows 4g .. 4g+3: lanes 0, 2 of each 128 bits from q[2g], lanes 1, 3 from q[2g+1]
-    return _mm512_mask_blend_epi32(0xAAAA, q[2 * g], q[2 * g + 1]);
+  auto pair = [&](int j) { return j < kPairs ? _mm512_castsi512_ps(p[j]) : _mm512_setzero_ps(); };
+  auto quads = [&](int g) {  // rows 4g .. 4g+3 in int32 lanes 0..3 of every 128 bits
+    const __m512 a = pair(2 * g), b = pair(2 * g + 1);
+    return _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+                            _mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
   };
-  __m512i r;
+  // (x.L0 + x.L1, x.L2 + x.L3, y.L0 + y.L1, y.L2 + y.L3) in 128-bit lanes.
+  auto across = [](__m512i x, __m512i y) { return _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x88), _mm512_shuffle_i32x4(x, y, 0xDD)); };
+  const __m512i u0 = quads(0);
   if constexpr (N <= 4) {
-    const __m512i u0 = quads(0);
     const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u0), _mm512_extracti64x4_epi64(u0, 1));
-    r = _mm512_zextsi128_si512(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    return _mm512_zextsi128_si512(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+  } else if constexpr (N <= kLanes) {
+    const __m512i w = across(u0, quads(1));
+    return _mm512_zextsi256_si512(_mm512_castsi512_si256(_mm512_add_epi32(_mm512_shuffle_i32x4(w, w, 0x08), _mm512_shuffle_i32x4(w, w, 0x0D))));
   } else {
-    auto eight = [&](int g) {  // rows 8g .. 8g+7 in the low 256 bits, as lane_sums16's tail
-      const __m512i u0 = quads(2 * g), u1 = quads(2 * g + 1);
-      const __m512i w = _mm512_add_epi32(_mm512_shuffle_i32x4(u0, u1, 0x88), _mm512_shuffle_i32x4(u0, u1, 0xDD));
-      return _mm512_castsi512_si256(_mm512_add_epi32(_mm512_shuffle_i32x4(w, w, 0x08), _mm512_shuffle_i32x4(w, w, 0x0D)));
-    };
-    r = _mm512_zextsi256_si512(eight(0));
-    if constexpr (N > kLanes) r = _mm512_inserti64x4(r, eight(1), 1);
+    return across(across(u0, quads(1)), across(quads(2), quads(3)));
   }
-  return _mm512_shuffle_epi32(r, _MM_PERM_DBCA);
 }
 
 // Lane i (< N) = row i's Σ min_j · (32-element sum j) of one Q4_K super-block: dword p of the mins zero-extended to
