@@ -129,14 +129,7 @@ void ksuper_levels(int wtype, const uint8_t* blk, int q[QK_K], int sc[16], int m
     default: {  // IQ4_XS
       auto* b = reinterpret_cast<const block_iq4_xs*>(blk);
       *d = h2f(b->d);
-      for (int ib = 0; ib < 8; ib++) {
-        const int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b->scales_h >> (2 * ib)) & 3) << 4);
-        sc[2 * ib] = sc[2 * ib + 1] = ls - 32;
-        for (int j = 0; j < 16; j++) {
-          q[32 * ib + j] = kIq4nlValues[b->qs[16 * ib + j] & 0xF];
-          q[32 * ib + j + 16] = kIq4nlValues[b->qs[16 * ib + j] >> 4];
-        }
-      }
+      iq4xs_levels(b, sc, q);
     }
   }
 }

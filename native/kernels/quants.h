@@ -67,4 +67,18 @@ void q3k_scales(const uint8_t packed[12], int8_t out[16]);
 // IQ4_NL / IQ4_XS non-linear code book.
 extern const int8_t kIq4nlValues[16];
 
+// An IQ4_XS super-block's levels (code-book values) and its 6-bit scales minus 32, one per 16 elements (each
+// 32-element sub-block's scale twice), for the scalar and the few-rows unpackers.
+template <class Level>
+inline void iq4xs_levels(const block_iq4_xs* b, int sc[16], Level q[QK_K]) {
+  for (int ib = 0; ib < 8; ib++) {
+    const int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b->scales_h >> (2 * ib)) & 3) << 4);
+    sc[2 * ib] = sc[2 * ib + 1] = ls - 32;
+    for (int j = 0; j < 16; j++) {
+      q[32 * ib + j] = Level(kIq4nlValues[b->qs[16 * ib + j] & 0xF]);
+      q[32 * ib + j + 16] = Level(kIq4nlValues[b->qs[16 * ib + j] >> 4]);
+    }
+  }
+}
+
 }  // namespace ir
