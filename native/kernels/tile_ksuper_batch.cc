@@ -329,7 +329,8 @@ constexpr int kFewRows = 16;
 //         out = hsum(lanes) - 0.
 struct ActSbWide {
   float d[2 * kLanes];
-  int32_t bsum_pairs[4][2 * kLanes];  // Q4_K: as ActSb's
+  int32_t bsum_pairs[4][2 * kLanes];  // Q4_K: as ActSb's, pair p's row m at [p][m]; passes of up to kLanes rows: two
+                                      // pairs per vector (q4k_wide_mins)
   int16_t bsums[2 * kLanes][16];      // Q6_K: each row's 16-element sums; passes of q6k_paired rows: [2j .. 2j+1] pair j's in
                                       // the pair layout (q6k_pair_lane)
 };
@@ -376,32 +377,51 @@ constexpr int kWideAcc = kType == GGML_Q4_K ? 2 : kLanes;
 
 // Lane i = the sum of row i's eight int32 lanes in the pair sums p (i < N <= 16; the other lanes are zero). Each
 // 128-bit lane of p[j] holds row 2j's partial sums in int32 lanes 0 and 1, row 2j+1's in 2 and 3 (the vpackssdw
-// order wide_pass leaves them in). Adding each vector's neighbouring lanes and blending two vectors gives
-// lane_sums16's quads (in the row order 0, 2, 1, 3), whose tail follows; one in-lane shuffle restores the order.
+// order wide_pass leaves them in). First two pair vectors become one quad vector (lanes 0, 2 of each 128 bits and
+// lanes 1, 3, one vshufps each, added: rows 4g .. 4g+3 in order), then the 128-bit lanes are added across as in
+// lane_sums16's tail: 12 operations for 8 rows and 21 for 16, where adding within each pair vector, blending and a
+// closing row-order shuffle took 17 and 34 (integers: exact in any order).
 template <int N>
 __attribute__((always_inline)) inline __m512i lane_sums_pairs(const __m512i (&p)[(N + 1) / 2]) {
   constexpr int kPairs = (N + 1) / 2;
-  const __m512i z = _mm512_setzero_si512();
-  __m512i q[8];
-  for (int j = 0; j < 8; j++) q[j] = j < kPairs ? _mm512_add_epi32(p[j], _mm512_shuffle_epi32(p[j], _MM_PERM_CDAB)) : z;
-  auto quads = [&](int g) {  // rows 4g .. 4g+3: lanes 0, 2 of each 128 bits from q[2g], lanes 1, 3 from q[2g+1]
-    return _mm512_mask_blend_epi32(0xAAAA, q[2 * g], q[2 * g + 1]);
+  auto pair = [&](int j) { return j < kPairs ? _mm512_castsi512_ps(p[j]) : _mm512_setzero_ps(); };
+  auto quads = [&](int g) {  // rows 4g .. 4g+3 in int32 lanes 0..3 of every 128 bits
+    const __m512 a = pair(2 * g), b = pair(2 * g + 1);
+    return _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+                            _mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
   };
-  __m512i r;
+  // (x.L0 + x.L1, x.L2 + x.L3, y.L0 + y.L1, y.L2 + y.L3) in 128-bit lanes.
+  auto across = [](__m512i x, __m512i y) { return _mm512_add_epi32(_mm512_shuffle_i32x4(x, y, 0x88), _mm512_shuffle_i32x4(x, y, 0xDD)); };
+  const __m512i u0 = quads(0);
   if constexpr (N <= 4) {
-    const __m512i u0 = quads(0);
     const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(u0), _mm512_extracti64x4_epi64(u0, 1));
-    r = _mm512_zextsi128_si512(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    return _mm512_zextsi128_si512(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+  } else if constexpr (N <= kLanes) {
+    const __m512i w = across(u0, quads(1));
+    return _mm512_zextsi256_si512(_mm512_castsi512_si256(_mm512_add_epi32(_mm512_shuffle_i32x4(w, w, 0x08), _mm512_shuffle_i32x4(w, w, 0x0D))));
   } else {
-    auto eight = [&](int g) {  // rows 8g .. 8g+7 in the low 256 bits, as lane_sums16's tail
-      const __m512i u0 = quads(2 * g), u1 = quads(2 * g + 1);
-      const __m512i w = _mm512_add_epi32(_mm512_shuffle_i32x4(u0, u1, 0x88), _mm512_shuffle_i32x4(u0, u1, 0xDD));
-      return _mm512_castsi512_si256(_mm512_add_epi32(_mm512_shuffle_i32x4(w, w, 0x08), _mm512_shuffle_i32x4(w, w, 0x0D)));
-    };
-    r = _mm512_zextsi256_si512(eight(0));
-    if constexpr (N > kLanes) r = _mm512_inserti64x4(r, eight(1), 1);
+    return across(across(u0, quads(1)), across(quads(2), quads(3)));
   }
-  return _mm512_shuffle_epi32(r, _MM_PERM_DBCA);
+}
+
+// Lane i (< N) = row i's Σ min_j · (32-element sum j) of one Q4_K super-block: dword p of the mins zero-extended to
+// int16 is the pair (min 2p, min 2p+1), put in place by one permute (no scalar extraction and broadcast per pair).
+// Up to 8 rows, A.bsum_pairs holds two pairs p per vector (rows of pair p in lanes 8·(p % 2) ..; wide_prepare),
+// so two vpdpwssd and a fold of the halves do what four did; the integers are exact in any order.
+template <int N>
+[[gnu::always_inline]] inline __m512i q4k_wide_mins(const uint32_t (&u)[4], const ActSbWide& A) {
+  const __m512i pairs = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)))));
+  const int32_t* bsum = &A.bsum_pairs[0][0];
+  if constexpr (N <= kLanes) {
+    const __m512i lo = _mm512_permutexvar_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), pairs);
+    const __m512i hi = _mm512_permutexvar_epi32(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2), pairs);
+    const __m512i m = _mm512_dpwssd_epi32(_mm512_madd_epi16(_mm512_loadu_si512(bsum), lo), _mm512_loadu_si512(bsum + 16), hi);
+    return _mm512_add_epi32(m, _mm512_shuffle_i64x2(m, m, 0xEE));
+  } else {
+    __m512i m = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) m = _mm512_dpwssd_epi32(m, _mm512_loadu_si512(bsum + 16 * p), _mm512_permutexvar_epi32(_mm512_set1_epi32(p), pairs));
+    return m;
+  }
 }
 
 // Super-blocks [s0, s1) of one weight row, the sums so far in acc (carried from one range to the next, so the steps
@@ -442,11 +462,7 @@ template <int kType, int N>
       const ActSbWide& A = asb[s];
       const __m512 ad = _mm512_loadu_ps(A.d);
       seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_sums_pairs<N>(isum)), _mm512_mul_ps(_mm512_set1_ps(h2f(b->d)), ad), seq);
-      __m512i mins = _mm512_setzero_si512();
-      for (int p = 0; p < 4; p++) {  // int16 pair (min 2p, min 2p+1) against the pair of 32-element sums
-        const uint32_t m = p < 2 ? u[2] >> (16 * p) : u[3] >> (16 * (p - 2));
-        mins = _mm512_dpwssd_epi32(mins, _mm512_loadu_si512(A.bsum_pairs[p]), _mm512_set1_epi32(int32_t((m & 0xFF) | ((m & 0xFF00) << 8))));
-      }
+      const __m512i mins = q4k_wide_mins<N>(u, A);
       msum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(h2f(b->dmin)), ad), msum);
     }
     acc[0] = seq;
@@ -560,7 +576,8 @@ void wide_prepare(const block_q8_K* act, int n, int64_t nsb, WideActs& a) {
       }
       A.d[m] = B.d;
       if constexpr (kType == GGML_Q4_K) {
-        for (int q = 0; q < 4; q++) A.bsum_pairs[q][m] = bsum_pair(B, q);
+        // q4k_wide_mins' layout: up to kLanes rows, pair q's in lanes 16·(q / 2) + 8·(q % 2) + m.
+        for (int q = 0; q < 4; q++) (&A.bsum_pairs[0][0])[n <= kLanes ? 16 * (q / 2) + kLanes * (q % 2) + m : 16 * q + m] = bsum_pair(B, q);
       } else if (q6k_paired(n)) {
         int16_t* pair = A.bsums[m / 2 * 2];
         for (int w = 0; w < 32; w++)

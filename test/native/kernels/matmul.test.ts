@@ -326,3 +326,35 @@ test("Q4_K/Q6_K single-row decode in side-by-side runs: every output has the bit
     }
   }
 });
+
+// The Q4_K wide pass (1..16 activation rows) takes its mins through its own layouts (two pairs of 32-element sums
+// per vector up to 8 rows, one beyond) and reduces the rows' integer sums in one tree per width. Raw random bytes
+// give every scale and min their full 6 bits, and activations with 32-element runs of one sign the largest sums
+// (|bsum pair| ~4000): a min or a sum put in another row's lane, or lost to saturation, changes the output.
+test("Q4_K wide passes of 1..16 rows with full-range scales, mins and activation sums equal llama.cpp's one-row order", () => {
+  const rand = prng(41);
+  const rows = 21;
+  for (const cols of [512, 2048]) {
+    const w = new Uint8Array(rows * (cols / 256) * 144);
+    for (let i = 0; i < w.length; i++) w[i] = Math.floor(rand() * 256);
+    const wv = new DataView(w.buffer);
+    for (let b = 0; b < w.length; b += 144) {  // d and dmin: positive f16 in [2^-10, 2^-9)
+      wv.setUint16(b, (5 << 10) | Math.floor(rand() * 1024), true);
+      wv.setUint16(b + 2, (5 << 10) | Math.floor(rand() * 1024), true);
+    }
+    const rowBytes = w.length / rows;
+    for (const nAct of [1, 2, 5, 7, 8, 9, 12, 16]) {
+      const x = new Float32Array(nAct * cols);
+      for (let i = 0; i < x.length; i += 32) {
+        const sign = rand() < 0.5 ? -1 : 1;
+        for (let l = 0; l < 32; l++) x[i + l] = sign * (0.9 + 0.1 * rand());
+      }
+      const y = k.matmul(GgmlType.Q4_K, w, rows, cols, x, nAct);
+      for (let m = 0; m < nAct; m++) {
+        const act = k.quantizeActivations(GgmlType.Q4_K, x.subarray(m * cols, (m + 1) * cols));
+        for (let r = 0; r < rows; r++)
+          assert.equal(y[m * rows + r], q4kReference(w.subarray(r * rowBytes, (r + 1) * rowBytes), act, cols, false), `cols ${cols} nAct ${nAct} act ${m} row ${r}`);
+      }
+    }
+  }
+});
