@@ -21,17 +21,11 @@
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/kernel_variants.h"
+#include "xorshift.h"
 
 namespace {
 
-uint64_t state = 88172645463325252ull;
-uint64_t next() {  // xorshift64: the same weights and activations every run
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
-  return state;
-}
-float value() { return float(int64_t(next() % 2000001) - 1000000) * 1e-6f; }
+float value() { return float(int64_t(xorshift_next() % 2000001) - 1000000) * 1e-6f; }
 
 double thread_cpu_seconds() {
   timespec t;

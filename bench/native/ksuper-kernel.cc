@@ -15,16 +15,10 @@
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/kernel_variants.h"
+#include "xorshift.h"
 
 namespace {
 
-uint64_t state = 88172645463325252ull;
-uint64_t next() {  // xorshift64: the same weights and activations every run
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
-  return state;
-}
 
 double thread_cpu_seconds() {
   timespec t;
@@ -50,10 +44,10 @@ int main(int argc, char** argv) {
   const size_t wrow = size_t(nsb) * block;
   // Random bytes, with scale halves that are ordinary numbers (no infinities or NaNs in the float steps).
   std::vector<uint8_t> w(size_t(experts) * size_t(rows) * wrow);
-  for (auto& b : w) b = uint8_t(next());
+  for (auto& b : w) b = uint8_t(xorshift_next());
   for (size_t i = 0; i < w.size() / block; i++) {
     uint8_t* b = w.data() + i * block;
-    const uint16_t d = uint16_t(0x2000 | (next() & 0x3ff)), dmin = uint16_t(0x1c00 | (next() & 0x3ff));
+    const uint16_t d = uint16_t(0x2000 | (xorshift_next() & 0x3ff)), dmin = uint16_t(0x1c00 | (xorshift_next() & 0x3ff));
     if (type == ir::GGML_Q4_K) {
       std::memcpy(b, &d, 2);
       std::memcpy(b + 2, &dmin, 2);
@@ -64,8 +58,8 @@ int main(int argc, char** argv) {
   constexpr int kMaxAct = 64;
   std::vector<ir::block_q8_K> act(size_t(kMaxAct) * size_t(nsb));
   for (auto& a : act) {
-    a.d = float(next() % 1000) / 1e5f;
-    for (int j = 0; j < 256; j++) a.qs[j] = int8_t(int(next() % 255) - 127);
+    a.d = float(xorshift_next() % 1000) / 1e5f;
+    for (int j = 0; j < 256; j++) a.qs[j] = int8_t(int(xorshift_next() % 255) - 127);
     for (int j = 0; j < 16; j++) {
       int s = 0;
       for (int q = 0; q < 16; q++) s += a.qs[16 * j + q];
