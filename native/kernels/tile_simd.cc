@@ -741,6 +741,11 @@ void block32_single_row(const TileArgs& t) {
   for (int r = 0; r < NW; r++) t.y[r] = hsum(acc[r]) + msum[r];
 }
 
+// A band's weight row r (the quantized single-row kernels' row_at for lone_pass).
+inline auto band_row(const TileArgs& t) {
+  return [&t](int r) { return t.w + size_t(r) * t.wrow; };
+}
+
 #if IR_AVX512
 // Q8_0 rows against one activation row, read in place (no packed copy needed): two weight rows per 512-bit
 // vector, one in each half, so each half is block32_single_row's 8-lane accumulator for its row, operation for
@@ -781,7 +786,7 @@ void q8_0_lone_pairs(const uint8_t* const* rows, const uint8_t* act, int64_t nb,
 // memory stream, too few cache lines in flight), two pairs per pass; a leftover row is paired with itself.
 void q8_0_lone_rows(const TileArgs& t) {
   const int64_t nb = t.k / QK8_0;
-  lone_row_runs<4>(t.nw, t.k, lone_pass([&](int r) { return t.w + size_t(r) * t.wrow; }, t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+  lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
     if constexpr (decltype(ns)::value == 4) {
       q8_0_lone_pairs<2>(rows, t.act, nb, out);
     } else {
@@ -929,11 +934,6 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
     isum[c & 1] = _mm512_dpwssd_epi32(isum[c & 1], _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq + 64 * c)), _mm512_shuffle_epi8(scales, index.c[c]));
   }
   return _mm512_add_epi32(isum[0], isum[1]);
-}
-
-// A band's weight row r (the K-quant single-row kernels' row_at for lone_pass).
-inline auto band_row(const TileArgs& t) {
-  return [&t](int r) { return t.w + size_t(r) * t.wrow; };
 }
 
 // A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 16 int32 lanes (k4_isum) and
