@@ -1,4 +1,6 @@
 import { getLlama, LlamaLogLevel, type Llama, type Token } from "node-llama-cpp";
+import { sharedModel } from "./paths.ts";
+import { greedyReferences } from "./reference.ts";
 
 let llama: Promise<Llama> | undefined;
 
@@ -69,4 +71,28 @@ export function rowRelativeError(actual: Float32Array, expected: ReadonlyMap<num
     scale = Math.max(scale, Math.abs(want));
   }
   return worst / Math.max(scale, 1e-6);
+}
+
+let referenceArithmetic: Promise<string | false> | undefined;
+
+/**
+ * Why node-llama-cpp cannot show bit-identity on this machine, or false when it can. infer-repl computes llama.cpp's
+ * arithmetic of the reference machine kind (its AVX-512 zen4 build, whose outputs ../shared/reference stores) on every
+ * CPU. node-llama-cpp loads the build that fits this CPU: on one without AVX-512 (an AVX2 EPYC, say) its float and
+ * K-quant sums go in other orders, so its logits agree with ours within rounding but not bit for bit. Probed, not
+ * guessed from CPU flags: its logits after a stored prompt, f32 and Q4_K_M, must equal the stored reference's.
+ * Where they do not, bit-identity is checked against the stored reference (greedy-reference.test.ts, perplexity).
+ */
+export function oracleArithmeticDiffers(): Promise<string | false> {
+  referenceArithmetic ??= (async () => {
+    for (const file of ["stories15M-f32.gguf", "stories15M-q4_k_m.gguf"]) {
+      const ref = greedyReferences().find((r) => r.model === file);
+      if (!ref) return `no stored reference for ${file}`;
+      const [row] = await llamaCppStepLogits(sharedModel(file), ref.promptTokens, []);
+      if (ref.top10Logits.some(([id, v]) => row!.get(id) !== v))
+        return `node-llama-cpp on this CPU does not compute the reference machine kind's arithmetic (its ${file} logits differ from ../shared/reference's)`;
+    }
+    return false;
+  })();
+  return referenceArithmetic;
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { Engine } from "../../../core/engine.ts";
 import { GgufValueType, type TypedValue } from "../../../core/gguf/index.ts";
-import { llamaCppLogits, llamaCppStepLogits, rowRelativeError } from "../../helpers/llama-cpp.ts";
+import { llamaCppLogits, llamaCppStepLogits, oracleArithmeticDiffers, rowRelativeError } from "../../helpers/llama-cpp.ts";
 import { noShared, prng } from "../../helpers/index.ts";
 import { ourStepLogits } from "../../helpers/step-logits.ts";
 import { writeSyntheticModel, type SyntheticSpec } from "../../helpers/synthetic-model.ts";
@@ -71,7 +71,8 @@ const cases: [string, SyntheticSpec][] = [
 ];
 
 for (const [name, spec] of cases) {
-  test(`${name}: logits at all 96 positions within 1e-3 relative of llama.cpp's (bit-identical in the batch arithmetic), and its 32 greedy tokens`, { skip: noShared }, async () => {
+  test(`${name}: logits at all 96 positions within 1e-3 relative of llama.cpp's (bit-identical in the batch arithmetic), and its 32 greedy tokens`, { skip: noShared }, async (t) => {
+    const differs = await oracleArithmeticDiffers();
     const file = path.join(dir, `${spec.architecture}-${spec.seed}.gguf`);
     writeSyntheticModel(file, spec);
     const rand = prng(spec.seed! + 100);
@@ -85,6 +86,8 @@ for (const [name, spec] of cases) {
       let worst = 0;
       for (let i = 0; i < tokens.length; i++) worst = Math.max(worst, rowRelativeError(ours.subarray(i * vocab, (i + 1) * vocab), expected[i]!));
       assert.ok(worst < 1e-3, `worst relative error ${worst.toExponential(2)}`);
+      // Bits and near-tie choices need llama.cpp in the arithmetic we reproduce; elsewhere the stored reference checks them.
+      if (differs) return t.diagnostic(`bit-identity and greedy choices not checked: ${differs}`);
       // llama.cpp computes that 96-token batch in its batch arithmetic (tiled attention): ours gives it bit for bit.
       const batchEngine = await Engine.load({ model: file, threads: 2, contextSize: 256, arithmetic: "batch" });
       try {

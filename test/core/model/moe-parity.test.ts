@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { Engine } from "../../../core/engine.ts";
-import { llamaCppLogits, llamaCppStepLogits, rowRelativeError } from "../../helpers/llama-cpp.ts";
+import { llamaCppLogits, llamaCppStepLogits, oracleArithmeticDiffers, rowRelativeError } from "../../helpers/llama-cpp.ts";
 import { noShared, prng } from "../../helpers/index.ts";
 import { writeSyntheticModel, type SyntheticSpec } from "../../helpers/synthetic-model.ts";
 
@@ -32,7 +32,10 @@ function argmax(row: ReadonlyMap<number, number>): number {
 }
 
 for (const [name, spec] of cases) {
-  test(`synthetic ${name}: 96 positions' logits as llama.cpp's, 32 greedy tokens equal`, { skip: noShared }, async () => {
+  test(`synthetic ${name}: 96 positions' logits as llama.cpp's, 32 greedy tokens equal`, { skip: noShared }, async (t) => {
+    // Bits and near-tie choices need llama.cpp in the arithmetic we reproduce; elsewhere only the 1e-3 agreement.
+    const differs = await oracleArithmeticDiffers();
+    if (differs) t.diagnostic(`bit-identity and greedy choices not checked: ${differs}`);
     const file = path.join(dir, `${spec.architecture}-${spec.seed}.gguf`);
     writeSyntheticModel(file, spec);
     const rand = prng(spec.seed! + 100);
@@ -40,14 +43,16 @@ for (const [name, spec] of cases) {
 
     const expected = await llamaCppLogits(file, tokens);
     // llama.cpp evaluates the 96 tokens as one batch: our "batch" arithmetic gives its logits bit for bit.
-    const batch = await Engine.load({ model: file, threads: 2, arithmetic: "batch" });
-    try {
-      const vocab = batch.model.hparams.nVocab;
-      const ours = await batch.logits(tokens);
-      const differing = expected.reduce((n, row, i) => n + [...row].filter(([id, v]) => ours[i * vocab + id] !== v).length, 0);
-      assert.equal(differing, 0, `${differing} logits differ from llama.cpp's one-batch evaluation`);
-    } finally {
-      batch.close();
+    if (!differs) {
+      const batch = await Engine.load({ model: file, threads: 2, arithmetic: "batch" });
+      try {
+        const vocab = batch.model.hparams.nVocab;
+        const ours = await batch.logits(tokens);
+        const differing = expected.reduce((n, row, i) => n + [...row].filter(([id, v]) => ours[i * vocab + id] !== v).length, 0);
+        assert.equal(differing, 0, `${differing} logits differ from llama.cpp's one-batch evaluation`);
+      } finally {
+        batch.close();
+      }
     }
     const engine = await Engine.load({ model: file, threads: 2 });
     try {
@@ -57,6 +62,7 @@ for (const [name, spec] of cases) {
       for (let i = 0; i < tokens.length; i++) worst = Math.max(worst, rowRelativeError(ours.subarray(i * vocab, (i + 1) * vocab), expected[i]!));
       assert.ok(worst < 1e-3, `worst relative error ${worst.toExponential(2)}`);
 
+      if (differs) return;
       const prompt = tokens.slice(0, 8);
       const generated = (await engine.generate(prompt, { temperature: 0, maxTokens: 32, ignoreEos: true, addSpecial: false })).tokens;
       assert.equal(generated.length, 32);

@@ -4,6 +4,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { realShapeModel, type RealShapeFormat, type RealShapeId } from "../../../scripts/real-shapes.ts";
 import { sharedDir } from "../../helpers/paths.ts";
+import { oracleArithmeticDiffers } from "../../helpers/llama-cpp.ts";
 import { parityBound, realShapeParity } from "../../helpers/real-shape-parity.ts";
 
 // The first two layers of released models' shapes (scripts/real-shapes.ts: random weights, real vocabularies),
@@ -25,7 +26,10 @@ const cases: [RealShapeId, RealShapeFormat, (string | false)?][] = [
 
 for (const [shape, format, skip] of cases) {
   test(`${shape} (2 layers) ${format}: logits of a 66-token batch and of 64 greedy steps after a 70-token prompt match llama.cpp's, greedy tokens equal`,
-    { skip: noVocab || skip, timeout: 900_000 }, async () => {
+    { skip: noVocab || skip, timeout: 900_000 }, async (t) => {
+      // The bounds are issue 14's against llama.cpp in the arithmetic we reproduce; another build's sums differ more.
+      const differs = await oracleArithmeticDiffers();
+      if (differs) return t.skip(differs);
       const file = realShapeModel(shape, format, { layers: 2 });
       const r = await realShapeParity(file);
       const bound = parityBound(format);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { Engine } from "../../../core/engine.ts";
 import { GgufValueType, type TypedValue } from "../../../core/gguf/index.ts";
-import { llamaCppStepLogits } from "../../helpers/llama-cpp.ts";
+import { llamaCppStepLogits, oracleArithmeticDiffers, rowRelativeError } from "../../helpers/llama-cpp.ts";
 import { ourStepLogits } from "../../helpers/step-logits.ts";
 import { noShared, prng } from "../../helpers/index.ts";
 import { writeSyntheticModel } from "../../helpers/synthetic-model.ts";
@@ -25,7 +25,10 @@ const reference = { contextSize: 1280, threads: 1, swaFullCache: true };
 
 // A gemma3-shaped file (256-wide heads, Q/K norms, post-norms) whose local layers see 64 positions: 1,000 tokens
 // go ~15 windows past it.
-test(`gemma3 with a 64-position window: ${N} tokens: logits and greedy tokens equal llama.cpp's`, { skip: noShared }, async () => {
+test(`gemma3 with a 64-position window: ${N} tokens: logits and greedy tokens equal llama.cpp's`, { skip: noShared }, async (t) => {
+  // Bits and greedy choices need llama.cpp in the arithmetic we reproduce; elsewhere the logits within 1e-3.
+  const differs = await oracleArithmeticDiffers();
+  if (differs) t.diagnostic(`bit-identity and greedy choices not checked: ${differs}`);
   const file = path.join(dir, "gemma3-window.gguf");
   writeSyntheticModel(file, {
     architecture: "gemma3", nEmbd: 256, nLayer: 3, nHead: 2, nHeadKv: 1, headDim: 256, nFf: 512, seed: 41, ropeBase: 1000000,
@@ -44,6 +47,7 @@ test(`gemma3 with a 64-position window: ${N} tokens: logits and greedy tokens eq
   const theirs = await llamaCppStepLogits(file, prompt, forced, reference);
   const mine = await ourStepLogits(file, prompt, forced, { contextSize: 1280 });
   theirs.forEach((row, step) => {
+    if (differs) return assert.ok(rowRelativeError(mine[step]!, row) < 1e-3, `step ${step}`);
     let differ = 0;
     for (const [id, v] of row) if (mine[step]![id] !== v) differ++;
     assert.equal(differ, 0, `step ${step}: ${differ} logits differ from llama.cpp's`);
@@ -67,6 +71,7 @@ test(`gemma3 with a 64-position window: ${N} tokens: logits and greedy tokens eq
   assert.equal(ours.length, N);
   assert.equal(mostWindowBlocks, 5, "window blocks held at most");
   assert.equal(mostBlocks, Math.ceil((prompt.length + N - 1) / 16), "main blocks held at most (at the last step)");
+  if (differs) return;
   const steps = await llamaCppStepLogits(file, prompt, ours.slice(0, N - 1), reference);
   steps.forEach((row, i) => {
     let best = -1, bestValue = -Infinity;

@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import { Engine } from "../../../core/engine.ts";
 import { readGguf } from "../../../core/gguf/index.ts";
 import { quantizeGguf, type QuantFtype } from "../../../core/quantize/index.ts";
-import { llamaCppLogits, rowRelativeError } from "../../helpers/llama-cpp.ts";
+import { llamaCppLogits, oracleArithmeticDiffers, rowRelativeError } from "../../helpers/llama-cpp.ts";
 import { noShared, prng } from "../../helpers/index.ts";
 import { writeSyntheticModel } from "../../helpers/synthetic-model.ts";
 
@@ -44,7 +44,10 @@ for (const ftype of FTYPES) {
       let worst = 0;
       for (let i = 0; i < tokens.length; i++) worst = Math.max(worst, rowRelativeError(ours.subarray(i * vocab, (i + 1) * vocab), expected[i]!));
       t.diagnostic(`worst relative error ${worst.toExponential(2)}`);
-      assert.ok(worst < 1e-3, `worst relative error ${worst.toExponential(2)}`);
+      // A llama.cpp build of another arithmetic (measured on an AVX2 EPYC: Q5_0 3.8e-3, Q2_K 9.2e-3) is held to 1e-2:
+      // still far below what a misplaced scale or nibble in our file would give.
+      const bound = (await oracleArithmeticDiffers()) ? 1e-2 : 1e-3;
+      assert.ok(worst < bound, `worst relative error ${worst.toExponential(2)} (bound ${bound})`);
     } finally {
       await engine.close();
     }
