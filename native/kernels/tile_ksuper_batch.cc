@@ -26,6 +26,7 @@
 #include "../ggml_types.h"
 #include "kernel_variants.h"
 #include "quants.h"
+#include "simd_sums.h"
 
 namespace ir {
 namespace avx512 {
@@ -174,14 +175,6 @@ __attribute__((always_inline)) inline __m256i lane_sums16(const __m512i (&v)[N])
     const __m512i r = _mm512_add_epi32(_mm512_shuffle_i32x4(w, w, 0x08), _mm512_shuffle_i32x4(w, w, 0x0D));
     return _mm512_castsi512_si256(r);
   }
-}
-
-// The 8-lane float sum as tile_simd.cc's hsum computes it.
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 inline __m256i sb_mins(const DecodedSb& D, const ActSb& A) {

@@ -19,6 +19,7 @@
 #include "cpu_features.h"
 #include "kernel_variants.h"
 #include "quants.h"
+#include "simd_sums.h"
 
 #ifndef IR_SIMD_NS
 #error "IR_SIMD_NS must name the variant namespace"
@@ -40,13 +41,6 @@ inline float h2f(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 inline int hsum_i32(__m256i v) {
@@ -1378,6 +1372,12 @@ void tile(const TileArgs& t) {
 #if IR_AVX512
   if (t.wtype == GGML_Q8_0 && t.n_act == 1) {
     q8_0_lone_rows(t);
+    return;
+  }
+#endif
+#if !IR_AVX512
+  if (ksuper_few_applies(t)) {
+    tile_ksuper_few(t);
     return;
   }
 #endif
