@@ -936,23 +936,58 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
   return _mm512_add_epi32(isum[0], isum[1]);
 }
 
-// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 16 int32 lanes (k4_isum) and
-// min_j·bsums as 8 (their sums are taken later, in any order: integers).
+#endif
+
+// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 8 int32 lanes (llama.cpp's lane m:
+// bytes 4m..4m+3 of every 32-element run) and min_j·bsums as 8 (their sums are taken later, in any order: integers).
 struct Q4kSums {
-  __m512i isum;
+  __m256i isum;
   __m256i mprod;
 };
+inline __m256i q4k_mprod(const uint32_t u[4], const block_q8_K& A) {
+  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
+  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
+  return _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
+}
+inline uint64_t k4_scale_bytes(const uint32_t u[4]) { return uint64_t(u[0]) | (uint64_t(u[1]) << 32); }
+
+#if IR_AVX512
 inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
   uint32_t u[4];
   k4_scales_mins(B.scales, u);
-  const __m512i scales = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
-  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
-  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-  return {k4_isum<false>(B.qs, nullptr, A.qs, scales, index),
-          _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)))};
+  const __m512i scales = _mm512_set1_epi64(int64_t(k4_scale_bytes(u)));
+  return {add_runs(k4_isum<false>(B.qs, nullptr, A.qs, scales, index)), q4k_mprod(u, A)};
 }
+#else
+// AVX2: vpshufb masks, c[j] = sub-block j's scale as every int16 lane (its byte of k4_scale_bytes, zero-extended).
+struct K4ScaleIndex {
+  __m256i c[8];
+  K4ScaleIndex() {
+    for (int j = 0; j < 8; j++) c[j] = _mm256_set1_epi16(short(0xFF00 | j));
+  }
+};
+// 32 levels per vector, as llama.cpp's AVX2 ggml_vec_dot_q4_K: the low nibbles of a 32-byte chunk are sub-block
+// 2c, the high ones 2c + 1; pairs summed by maddubs (at most 2·15·128, no saturation), weighted by madd.
+inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
+  uint32_t u[4];
+  k4_scales_mins(B.scales, u);
+  const __m256i scales = _mm256_set1_epi64x(int64_t(k4_scale_bytes(u)));
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int c = 0; c < 4; c++) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qs + 32 * c));
+    const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c))),
+                                           _mm256_shuffle_epi8(scales, index.c[2 * c]));
+    const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c + 32))),
+                                           _mm256_shuffle_epi8(scales, index.c[2 * c + 1]));
+    isum[c & 1] = _mm256_add_epi32(isum[c & 1], _mm256_add_epi32(p_lo, p_hi));
+  }
+  return {_mm256_add_epi32(isum[0], isum[1]), q4k_mprod(u, A)};
+}
+#endif
 // Per 128-bit half: the isum's lane pairs, then the mins' (a row's partial sums in 4 int32 lanes per half).
-inline __m256i q4k_pairs(const Q4kSums& x) { return _mm256_hadd_epi32(add_runs(x.isum), x.mprod); }
+inline __m256i q4k_pairs(const Q4kSums& x) { return _mm256_hadd_epi32(x.isum, x.mprod); }
 inline uint32_t q4k_d_dmin(const block_q4_K& B) {
   uint32_t d_dmin;
   std::memcpy(&d_dmin, &B.d, 4);  // d, then dmin
@@ -1018,6 +1053,7 @@ void q4k_single_row(const TileArgs& t) {
   else row_streams<2>(t.nw, run);
 }
 
+#if IR_AVX512
 // Q5_K: ksuper_group's vec_dot order (llama.cpp's ggml_vec_dot_q5_K): 8 float lanes, one fused multiply-add per
 // lane and super-block (the even and odd sub-blocks' lanes added first, exactly), the mins apart; lanes summed at
 // the end.
@@ -1044,17 +1080,79 @@ void q5k_single_row(const TileArgs& t) {
   }
 }
 
+#endif
+
 // Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as ksuper_group computes it
 // from unpacked levels (8 int32 lanes per super-block, lane m holding bytes 4m..4m+3 of every 32-element run, the
 // levels unsigned and 32·Σ scale·bsums taken off per lane; one fused multiply-add per lane and super-block; the
-// lanes summed at the end). Here 64 levels per vector: a half super-block's 64 bytes of ql give the low nibbles of
-// elements 0..63 and the high ones of 64..127, two bits of the broadcast qh each (moved into bits 4-5 by 64-bit
-// shifts, the bits that cross bytes masked off); the two 32-element runs of a vector are added lane by lane.
-template <int NS>
-void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const __m512i* scale_index) {
+// lanes summed at the end). Element l of each quarter of a half super-block: a nibble of ql and two bits of qh.
+#if IR_AVX512
+// 64 levels per vector: a half super-block's 64 bytes of ql give the low nibbles of elements 0..63 and the high
+// ones of 64..127, two bits of the broadcast qh each (moved into bits 4-5 by 64-bit shifts, the bits that cross
+// bytes masked off); the two 32-element runs of a vector are added lane by lane.
+struct Q6kScaleIndex {
+  __m512i c[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
+  Q6kScaleIndex() {
+    for (int j = 0; j < 4; j++)
+      c[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
+          _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+  }
+};
+inline __m256i q6k_isum(const block_q6_K& B, const block_q8_K& A, __m256i sc16, const Q6kScaleIndex& index) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
   const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);   // qh bits 0-1 | 2-3 up to 4-5
   const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);  // qh bits 4-5 | 6-7 down to 4-5
+  const __m512i scales = _mm512_castsi256_si512(sc16);
+  __m512i isum = _mm512_setzero_si512();
+  for (int half = 0; half < 2; half++) {
+    const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+    const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+    const __m512i q_low = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
+    const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                           _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
+    const __m512i a_low = _mm512_loadu_si512(A.qs + 128 * half), a_high = _mm512_loadu_si512(A.qs + 128 * half + 64);
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(index.c[2 * half], scales));
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(index.c[2 * half + 1], scales));
+  }
+  return add_runs(isum);
+}
+#else
+// AVX2: 32 levels per vector, as llama.cpp's AVX2 ggml_vec_dot_q6_K. The scales go even ones in the low 128-bit
+// half and odd ones in the high half (as int16), so that one in-lane vpshufb per run gives its first 16 elements
+// scale 2r and its last 16 scale 2r + 1.
+struct Q6kScaleIndex {
+  __m128i even_odd;  // byte shuffle of the 16 scales: 0, 2, ..., 14, 1, 3, ..., 15
+  __m256i c[8];      // run r: int16 lane k of each half = position r of that half
+  Q6kScaleIndex() {
+    even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int r = 0; r < 8; r++) c[r] = _mm256_set1_epi16(short(((2 * r + 1) << 8) | (2 * r)));
+  }
+};
+inline __m256i q6k_isum(const block_q6_K& B, const block_q8_K& A, __m256i, const Q6kScaleIndex& index) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+  const __m256i scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)), index.even_odd));
+  __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int half = 0; half < 2; half++) {
+    const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.ql + 64 * half));
+    const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.ql + 64 * half + 32));
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half));
+    const __m256i q[4] = {
+        _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45)),
+        _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, bits45)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45))};
+    for (int i = 0; i < 4; i++) {
+      const int run = 4 * half + i;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 32 * run));
+      isum[i & 1] = _mm256_add_epi32(isum[i & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], a), _mm256_shuffle_epi8(scales, index.c[run])));
+    }
+  }
+  return _mm256_add_epi32(isum[0], isum[1]);
+}
+#endif
+
+template <int NS>
+void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const Q6kScaleIndex& index) {
   __m256 acc[NS];
   for (int s = 0; s < NS; s++) acc[s] = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nsb; sb++) {
@@ -1063,19 +1161,7 @@ void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
     for (int s = 0; s < NS; s++) {
       const block_q6_K& B = reinterpret_cast<const block_q6_K*>(rows[s])[sb];
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
-      const __m512i scales = _mm512_castsi256_si512(sc16);
-      __m512i isum = _mm512_setzero_si512();
-      for (int half = 0; half < 2; half++) {
-        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
-        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
-        const __m512i q_low = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
-        const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                               _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-        const __m512i a_low = _mm512_loadu_si512(A.qs + 128 * half), a_high = _mm512_loadu_si512(A.qs + 128 * half + 64);
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(scale_index[2 * half], scales));
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(scale_index[2 * half + 1], scales));
-      }
-      __m256i isum8 = add_runs(isum);
+      __m256i isum8 = q6k_isum(B, A, sc16, index);
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
       isum8 = _mm256_sub_epi32(isum8, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
       acc[s] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(B.d) * A.d), _mm256_cvtepi32_ps(isum8), acc[s]);
@@ -1087,14 +1173,11 @@ void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
 void q6k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  __m512i scale_index[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
-  for (int j = 0; j < 4; j++)
-    scale_index[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+  const Q6kScaleIndex index;
   // Memory-bound (in L2 ~1.7x Q4_K's bytes per CPU-second): 4 runs, as F16/BF16 (lone_row_runs); 3072/8192-wide
-  // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run.
+  // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run (AVX-512).
   lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
-    q6k_rows<decltype(ns)::value>(rows, act, nsb, out, scale_index);
+    q6k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
   }));
 }
 
@@ -1103,12 +1186,13 @@ using TileFn = void (*)(const TileArgs&);
 TileFn ksuper_single_row(int wtype) {
   switch (wtype) {
     case GGML_Q4_K: return q4k_single_row;
+#if IR_AVX512
     case GGML_Q5_K: return q5k_single_row;
+#endif
     case GGML_Q6_K: return q6k_single_row;
     default: return nullptr;
   }
 }
-#endif
 
 template <int NW>
 void tile_ksuper(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t) {
@@ -1367,14 +1451,12 @@ void tile(const TileArgs& t) {
     else half_single_row<GGML_BF16>(t);
     return;
   }
-#if IR_AVX512
   if (family(t.wtype) == Family::KSuper && t.single_row && !t.gemm_order) {
     if (const TileFn single = ksuper_single_row(t.wtype)) {
       single(t);
       return;
     }
   }
-#endif
 #if IR_AVX512
   if (t.wtype == GGML_Q8_0 && t.n_act == 1) {
     q8_0_lone_rows(t);

@@ -299,7 +299,7 @@ test("Q4_K tiles of 1-3 activation rows mixing both orders (gemmOrder per row): 
     /gemmOrder must hold one entry per activation row/);
 });
 
-// One activation row (decode): the AVX-512 Q4_K/Q6_K single-row kernels read a band's rows as 2 or 4 runs side by
+// One activation row (decode): the AVX-512 and AVX2 Q4_K/Q6_K single-row kernels read a band's rows as 2 or 4 runs side by
 // side (Q4_K's rows of a pass reduced together, as vector lanes), and only for rows of 2048+ elements in bands of
 // their own size: a matrix of ~19 MB gives guided bands from several MB (Q4_K's 4 runs) down to 64 KB (2 runs), odd
 // row counts leave rows over. Each output must keep its row's bits: the same as the few-rows kernel's for that row
