@@ -693,9 +693,9 @@ void block32_seq_group(Levels q, const float* d, int64_t nb, const TileArgs& t, 
 
 // Any 32-element type against a single activation row, decoding each weight block in registers (no unpack
 // buffer: for one activation row its round trip would cost as much as the dot product). Same arithmetic as
-// block32_group / block32_seq_group.
+// block32_group / block32_seq_group. NW weight rows rows[r] (runs of the band, block32_lone_rows), outputs out[r].
 template <int NW>
-void block32_single_row(const TileArgs& t) {
+void block32_single_row(const TileArgs& t, const uint8_t* const* rows, float* const* out) {
   const int64_t nb = t.k / 32;
   const size_t wblk = size_t(type_traits(t.wtype).type_size);
   const bool has_min = t.wtype == GGML_Q4_1 || t.wtype == GGML_Q5_1;
@@ -710,7 +710,7 @@ void block32_single_row(const TileArgs& t) {
       float dw[4] = {0, 0, 0, 0}, unused;
       for (int r = 0; r < 4; r++) {
         if (r < NW) {
-          const __m256i wv = block32_levels(t.wtype, t.w + size_t(r) * t.wrow + size_t(b) * wblk, &dw[r], &unused);
+          const __m256i wv = block32_levels(t.wtype, rows[r] + size_t(b) * wblk, &dw[r], &unused);
           p[r] = dot32_abs(_mm256_abs_epi8(wv), wv, av);
         } else {
           p[r] = _mm256_setzero_si256();
@@ -718,9 +718,9 @@ void block32_single_row(const TileArgs& t) {
       }
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_i32(p[0], p[1], p[2], p[3])), _mm_mul_ps(_mm_loadu_ps(dw), _mm_set1_ps(da)), acc);
     }
-    float out[4];
-    _mm_storeu_ps(out, acc);
-    for (int r = 0; r < NW; r++) t.y[r] = out[r];
+    float lanes[4];
+    _mm_storeu_ps(lanes, acc);
+    for (int r = 0; r < NW; r++) *out[r] = lanes[r];
     return;
   }
   __m256 acc[NW];
@@ -733,17 +733,26 @@ void block32_single_row(const TileArgs& t) {
     const float sa = has_min ? h2f(ab + 2) : 0.0f;
     for (int r = 0; r < NW; r++) {
       float dw, mw = 0;
-      const __m256i wv = block32_levels(t.wtype, t.w + size_t(r) * t.wrow + size_t(b) * wblk, &dw, &mw);
+      const __m256i wv = block32_levels(t.wtype, rows[r] + size_t(b) * wblk, &dw, &mw);
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), _mm256_cvtepi32_ps(dot32_abs(_mm256_abs_epi8(wv), wv, av)), acc[r]);
       if (has_min) msum[r] += mw * sa;
     }
   }
-  for (int r = 0; r < NW; r++) t.y[r] = hsum(acc[r]) + msum[r];
+  for (int r = 0; r < NW; r++) *out[r] = hsum(acc[r]) + msum[r];
 }
 
 // A band's weight row r (the quantized single-row kernels' row_at for lone_pass).
 inline auto band_row(const TileArgs& t) {
   return [&t](int r) { return t.w + size_t(r) * t.wrow; };
+}
+
+// Every row of t (a 32-element type, one activation row) in four runs side by side (lone_row_runs): rows read one
+// after another are one memory stream, which keeps too few cache lines in flight (AVX2 Q8_0 decode of Llama-1B's
+// layers, rows in place: see the notes' `dec31`).
+void block32_lone_rows(const TileArgs& t) {
+  lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    block32_single_row<decltype(ns)::value>(t, rows, out);
+  }));
 }
 
 #if IR_AVX512
@@ -1213,7 +1222,6 @@ void by_rows(int nw, Args&&... args) {
 template <int NW> struct FloatTile { template <typename... A> static void run(A&&... a) { tile_float<NW>(a...); } };
 template <int NW> struct Block32Tile { template <typename... A> static void run(A&&... a) { tile_block32<NW>(a...); } };
 template <int NW> struct Block32SeqTile { template <typename... A> static void run(A&&... a) { tile_block32_sequential<NW>(a...); } };
-template <int NW> struct Block32SingleRow { template <typename... A> static void run(A&&... a) { block32_single_row<NW>(a...); } };
 template <int NW> struct KSuperTile { template <typename... A> static void run(A&&... a) { tile_ksuper<NW>(a...); } };
 
 // Max |x| over 32 floats.
@@ -1463,6 +1471,10 @@ void tile(const TileArgs& t) {
     return;
   }
 #endif
+  if (family(t.wtype) == Family::Block32 && t.single_row) {
+    block32_lone_rows(t);
+    return;
+  }
   thread_local Scratch s;
   for (int r0 = 0; r0 < t.nw; r0 += kMaxRows) {
     const int nw = t.nw - r0 < kMaxRows ? t.nw - r0 : kMaxRows;
@@ -1486,10 +1498,6 @@ void tile(const TileArgs& t) {
         break;
       }
       case Family::Block32: {
-        if (t.single_row) {
-          by_rows<Block32SingleRow>(nw, sub);
-          break;
-        }
         if (s.q.size() < size_t(t.k) * kMaxRows) s.reserve(t.k);
         const int64_t nb = t.k / 32;
         Levels lv{s.q.data(), size_t(t.k), 32};
