@@ -895,20 +895,6 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
 // fifth bits from the broadcast qh likewise), pairs summed by maddubs (at most 2·31·128, no saturation) and
 // weighted by each half's sub-block scale with madd.
 
-// The eight 6-bit scales of a super-block as bytes 0..7 of every 64-bit lane (for vpshufb), and Σ min_j·bsums_j.
-struct K4Scales {
-  __m512i scales;
-  int mins;
-};
-inline K4Scales k4_scales(const uint8_t* packed, const int16_t* bsums) {
-  uint32_t u[4];
-  k4_scales_mins(packed, u);
-  const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
-  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-  const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
-  return {_mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32))), hsum_i32(mprod)};
-}
-
 // vpshufb masks: scale 2c as int16 in the low 16 int16 lanes, 2c+1 in the high 16 (bytes 4m..4m+3 of each
 // 32-element run take their sub-block's scale). A byte shuffle is cheaper than the word permute (vpermw) it
 // replaced: measured 3-4% more Q4_K rows per CPU-second, one thread, weights in L2.
@@ -944,57 +930,65 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
   }
   return _mm512_add_epi32(isum[0], isum[1]);
 }
-
-#endif
-
-// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 8 int32 lanes (llama.cpp's lane m:
-// bytes 4m..4m+3 of every 32-element run) and min_j·bsums as 8 (their sums are taken later, in any order: integers).
-struct Q4kSums {
-  __m256i isum;
-  __m256i mprod;
-};
-inline __m256i q4k_mprod(const uint32_t u[4], const block_q8_K& A) {
-  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
-  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-  return _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
-}
-inline uint64_t k4_scale_bytes(const uint32_t u[4]) { return uint64_t(u[0]) | (uint64_t(u[1]) << 32); }
-
-#if IR_AVX512
-inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
-  uint32_t u[4];
-  k4_scales_mins(B.scales, u);
-  const __m512i scales = _mm512_set1_epi64(int64_t(k4_scale_bytes(u)));
-  return {add_runs(k4_isum<false>(B.qs, nullptr, A.qs, scales, index)), q4k_mprod(u, A)};
+// Its two runs added: 8 int32 lanes, lane m holding bytes 4m..4m+3 of every 32-element run.
+template <bool kFive>
+inline __m256i k4_isum8(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, uint64_t scale_bytes, const K4ScaleIndex& index) {
+  return add_runs(k4_isum<kFive>(qs, qh, aq, _mm512_set1_epi64(int64_t(scale_bytes)), index));
 }
 #else
-// AVX2: vpshufb masks, c[j] = sub-block j's scale as every int16 lane (its byte of k4_scale_bytes, zero-extended).
+// AVX2: vpshufb masks, c[j] = sub-block j's scale as every int16 lane (byte j of the scale bytes, zero-extended).
 struct K4ScaleIndex {
   __m256i c[8];
   K4ScaleIndex() {
     for (int j = 0; j < 8; j++) c[j] = _mm256_set1_epi16(short(0xFF00 | j));
   }
 };
-// 32 levels per vector, as llama.cpp's AVX2 ggml_vec_dot_q4_K: the low nibbles of a 32-byte chunk are sub-block
-// 2c, the high ones 2c + 1; pairs summed by maddubs (at most 2·15·128, no saturation), weighted by madd.
-inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
-  uint32_t u[4];
-  k4_scales_mins(B.scales, u);
-  const __m256i scales = _mm256_set1_epi64x(int64_t(k4_scale_bytes(u)));
+// Σ scale·Σ w·a of one super-block in 8 int32 lanes, 32 levels per vector as llama.cpp's AVX2 ggml_vec_dot_q4_K:
+// the low nibbles of a 32-byte chunk c are sub-block 2c, the high ones 2c + 1 (Q5_K: bits 2c and 2c + 1 of qh as
+// their fifth bits); pairs summed by maddubs (at most 2·31·128, no saturation), weighted by madd.
+template <bool kFive>
+inline __m256i k4_isum8(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, uint64_t scale_bytes, const K4ScaleIndex& index) {
+  const __m256i scales = _mm256_set1_epi64x(int64_t(scale_bytes));
   const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i h = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
   __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int c = 0; c < 4; c++) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qs + 32 * c));
-    const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-    const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c))),
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+    __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    if (kFive) {
+      lo = _mm256_or_si256(lo, _mm256_slli_epi16(byte_bits(h, 2 * c, 1), 4));
+      hi = _mm256_or_si256(hi, _mm256_slli_epi16(byte_bits(h, 2 * c + 1, 1), 4));
+    }
+    const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 64 * c))),
                                            _mm256_shuffle_epi8(scales, index.c[2 * c]));
-    const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 64 * c + 32))),
+    const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 64 * c + 32))),
                                            _mm256_shuffle_epi8(scales, index.c[2 * c + 1]));
     isum[c & 1] = _mm256_add_epi32(isum[c & 1], _mm256_add_epi32(p_lo, p_hi));
   }
-  return {_mm256_add_epi32(isum[0], isum[1]), q4k_mprod(u, A)};
+  return _mm256_add_epi32(isum[0], isum[1]);
 }
+
 #endif
+
+// Min_j·bsums of a Q4_K/Q5_K super-block as 8 int32 lanes (min_j for bsums 2j and 2j + 1); u: k4_scales_mins.
+inline __m256i k4_mprod(const uint32_t u[4], const block_q8_K& A) {
+  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
+  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+  return _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
+}
+inline uint64_t k4_scale_bytes(const uint32_t u[4]) { return uint64_t(u[0]) | (uint64_t(u[1]) << 32); }
+
+// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 8 int32 lanes (k4_isum8) and
+// min_j·bsums as 8 (their sums are taken later, in any order: integers).
+struct Q4kSums {
+  __m256i isum;
+  __m256i mprod;
+};
+inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
+  uint32_t u[4];
+  k4_scales_mins(B.scales, u);
+  return {k4_isum8<false>(B.qs, nullptr, A.qs, k4_scale_bytes(u), index), k4_mprod(u, A)};
+}
 // Per 128-bit half: the isum's lane pairs, then the mins' (a row's partial sums in 4 int32 lanes per half).
 inline __m256i q4k_pairs(const Q4kSums& x) { return _mm256_hadd_epi32(x.isum, x.mprod); }
 inline uint32_t q4k_d_dmin(const block_q4_K& B) {
@@ -1062,7 +1056,6 @@ void q4k_single_row(const TileArgs& t) {
   else row_streams<2>(t.nw, run);
 }
 
-#if IR_AVX512
 // Q5_K: ksuper_group's vec_dot order (llama.cpp's ggml_vec_dot_q5_K): 8 float lanes, one fused multiply-add per
 // lane and super-block (the even and odd sub-blocks' lanes added first, exactly), the mins apart; lanes summed at
 // the end.
@@ -1077,19 +1070,17 @@ void q5k_single_row(const TileArgs& t) {
     for (int64_t sb = 0; sb < nsb; sb++) {
       const block_q5_K& B = w[sb];
       const block_q8_K& A = act[sb];
-      const K4Scales sc = k4_scales(B.scales, A.bsums);
-      const __m512i isum = k4_isum<true>(B.qs, B.qh, A.qs, sc.scales, index);
-      const __m256i isum8 = add_runs(isum);
+      uint32_t u[4];
+      k4_scales_mins(B.scales, u);
+      const __m256i isum8 = k4_isum8<true>(B.qs, B.qh, A.qs, k4_scale_bytes(u), index);
       const float dd = h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d;
       acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc);
       const float dm = h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d;
-      msum = msum + dm * float(sc.mins);
+      msum = msum + dm * float(hsum_i32(k4_mprod(u, A)));
     }
     t.y[r] = hsum(acc) - msum;
   }
 }
-
-#endif
 
 // Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as ksuper_group computes it
 // from unpacked levels (8 int32 lanes per super-block, lane m holding bytes 4m..4m+3 of every 32-element run, the
@@ -1195,9 +1186,7 @@ using TileFn = void (*)(const TileArgs&);
 TileFn ksuper_single_row(int wtype) {
   switch (wtype) {
     case GGML_Q4_K: return q4k_single_row;
-#if IR_AVX512
     case GGML_Q5_K: return q5k_single_row;
-#endif
     case GGML_Q6_K: return q6k_single_row;
     default: return nullptr;
   }
