@@ -694,13 +694,14 @@ void block32_seq_group(Levels q, const float* d, int64_t nb, const TileArgs& t, 
 // Any 32-element type against a single activation row, decoding each weight block in registers (no unpack
 // buffer: for one activation row its round trip would cost as much as the dot product). Same arithmetic as
 // block32_group / block32_seq_group. NW weight rows rows[r] (runs of the band, block32_lone_rows), outputs out[r].
-template <int NW>
+// The type is a template argument so that block32_levels' switch folds away (a run-time type left it in the loop).
+template <int kType, int NW>
 void block32_single_row(const TileArgs& t, const uint8_t* const* rows, float* const* out) {
   const int64_t nb = t.k / 32;
-  const size_t wblk = size_t(type_traits(t.wtype).type_size);
-  const bool has_min = t.wtype == GGML_Q4_1 || t.wtype == GGML_Q5_1;
+  const size_t wblk = size_t(type_traits(kType).type_size);
+  const bool has_min = kType == GGML_Q4_1 || kType == GGML_Q5_1;
   const size_t ablk = has_min ? sizeof(block_q8_1) : sizeof(block_q8_0);
-  if (sequential_order(t.wtype)) {
+  if (sequential_order(kType)) {
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* ab = t.act + size_t(b) * ablk;
@@ -710,7 +711,7 @@ void block32_single_row(const TileArgs& t, const uint8_t* const* rows, float* co
       float dw[4] = {0, 0, 0, 0}, unused;
       for (int r = 0; r < 4; r++) {
         if (r < NW) {
-          const __m256i wv = block32_levels(t.wtype, rows[r] + size_t(b) * wblk, &dw[r], &unused);
+          const __m256i wv = block32_levels(kType, rows[r] + size_t(b) * wblk, &dw[r], &unused);
           p[r] = dot32_abs(_mm256_abs_epi8(wv), wv, av);
         } else {
           p[r] = _mm256_setzero_si256();
@@ -733,7 +734,7 @@ void block32_single_row(const TileArgs& t, const uint8_t* const* rows, float* co
     const float sa = has_min ? h2f(ab + 2) : 0.0f;
     for (int r = 0; r < NW; r++) {
       float dw, mw = 0;
-      const __m256i wv = block32_levels(t.wtype, rows[r] + size_t(b) * wblk, &dw, &mw);
+      const __m256i wv = block32_levels(kType, rows[r] + size_t(b) * wblk, &dw, &mw);
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), _mm256_cvtepi32_ps(dot32_abs(_mm256_abs_epi8(wv), wv, av)), acc[r]);
       if (has_min) msum[r] += mw * sa;
     }
@@ -749,10 +750,21 @@ inline auto band_row(const TileArgs& t) {
 // Every row of t (a 32-element type, one activation row) in four runs side by side (lone_row_runs): rows read one
 // after another are one memory stream, which keeps too few cache lines in flight (AVX2 Q8_0 decode of Llama-1B's
 // layers, rows in place: see the notes' `dec31`).
-void block32_lone_rows(const TileArgs& t) {
+template <int kType>
+void block32_lone_rows_of(const TileArgs& t) {
   lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
-    block32_single_row<decltype(ns)::value>(t, rows, out);
+    block32_single_row<kType, decltype(ns)::value>(t, rows, out);
   }));
+}
+void block32_lone_rows(const TileArgs& t) {
+  switch (t.wtype) {
+    case GGML_Q8_0: return block32_lone_rows_of<GGML_Q8_0>(t);
+    case GGML_Q4_0: return block32_lone_rows_of<GGML_Q4_0>(t);
+    case GGML_Q4_1: return block32_lone_rows_of<GGML_Q4_1>(t);
+    case GGML_Q5_0: return block32_lone_rows_of<GGML_Q5_0>(t);
+    case GGML_Q5_1: return block32_lone_rows_of<GGML_Q5_1>(t);
+    default: return block32_lone_rows_of<GGML_IQ4_NL>(t);
+  }
 }
 
 #if IR_AVX512
