@@ -687,14 +687,15 @@ void block32_seq_group(Levels q, const float* d, int64_t nb, const TileArgs& t, 
 
 // Any 32-element type against a single activation row, decoding each weight block in registers (no unpack
 // buffer: for one activation row its round trip would cost as much as the dot product). Same arithmetic as
-// block32_group / block32_seq_group.
-template <int NW>
-void block32_single_row(const TileArgs& t) {
+// block32_group / block32_seq_group. NW weight rows rows[r] (runs of the band, block32_lone_rows), outputs out[r].
+// The type is a template argument so that block32_levels' switch folds away (a run-time type left it in the loop).
+template <int kType, int NW>
+void block32_single_row(const TileArgs& t, const uint8_t* const* rows, float* const* out) {
   const int64_t nb = t.k / 32;
-  const size_t wblk = size_t(type_traits(t.wtype).type_size);
-  const bool has_min = t.wtype == GGML_Q4_1 || t.wtype == GGML_Q5_1;
+  const size_t wblk = size_t(type_traits(kType).type_size);
+  const bool has_min = kType == GGML_Q4_1 || kType == GGML_Q5_1;
   const size_t ablk = has_min ? sizeof(block_q8_1) : sizeof(block_q8_0);
-  if (sequential_order(t.wtype)) {
+  if (sequential_order(kType)) {
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* ab = t.act + size_t(b) * ablk;
@@ -704,7 +705,7 @@ void block32_single_row(const TileArgs& t) {
       float dw[4] = {0, 0, 0, 0}, unused;
       for (int r = 0; r < 4; r++) {
         if (r < NW) {
-          const __m256i wv = block32_levels(t.wtype, t.w + size_t(r) * t.wrow + size_t(b) * wblk, &dw[r], &unused);
+          const __m256i wv = block32_levels(kType, rows[r] + size_t(b) * wblk, &dw[r], &unused);
           p[r] = dot32_abs(_mm256_abs_epi8(wv), wv, av);
         } else {
           p[r] = _mm256_setzero_si256();
@@ -712,9 +713,9 @@ void block32_single_row(const TileArgs& t) {
       }
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_i32(p[0], p[1], p[2], p[3])), _mm_mul_ps(_mm_loadu_ps(dw), _mm_set1_ps(da)), acc);
     }
-    float out[4];
-    _mm_storeu_ps(out, acc);
-    for (int r = 0; r < NW; r++) t.y[r] = out[r];
+    float lanes[4];
+    _mm_storeu_ps(lanes, acc);
+    for (int r = 0; r < NW; r++) *out[r] = lanes[r];
     return;
   }
   __m256 acc[NW];
@@ -727,17 +728,37 @@ void block32_single_row(const TileArgs& t) {
     const float sa = has_min ? h2f(ab + 2) : 0.0f;
     for (int r = 0; r < NW; r++) {
       float dw, mw = 0;
-      const __m256i wv = block32_levels(t.wtype, t.w + size_t(r) * t.wrow + size_t(b) * wblk, &dw, &mw);
+      const __m256i wv = block32_levels(kType, rows[r] + size_t(b) * wblk, &dw, &mw);
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da), _mm256_cvtepi32_ps(dot32_abs(_mm256_abs_epi8(wv), wv, av)), acc[r]);
       if (has_min) msum[r] += mw * sa;
     }
   }
-  for (int r = 0; r < NW; r++) t.y[r] = hsum(acc[r]) + msum[r];
+  for (int r = 0; r < NW; r++) *out[r] = hsum(acc[r]) + msum[r];
 }
 
 // A band's weight row r (the quantized single-row kernels' row_at for lone_pass).
 inline auto band_row(const TileArgs& t) {
   return [&t](int r) { return t.w + size_t(r) * t.wrow; };
+}
+
+// Every row of t (a 32-element type, one activation row) in four runs side by side (lone_row_runs): rows read one
+// after another are one memory stream, which keeps too few cache lines in flight (AVX2 Q8_0 decode of Llama-1B's
+// layers, rows in place: see the notes' `dec31`).
+template <int kType>
+void block32_lone_rows_of(const TileArgs& t) {
+  lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    block32_single_row<kType, decltype(ns)::value>(t, rows, out);
+  }));
+}
+void block32_lone_rows(const TileArgs& t) {
+  switch (t.wtype) {
+    case GGML_Q8_0: return block32_lone_rows_of<GGML_Q8_0>(t);
+    case GGML_Q4_0: return block32_lone_rows_of<GGML_Q4_0>(t);
+    case GGML_Q4_1: return block32_lone_rows_of<GGML_Q4_1>(t);
+    case GGML_Q5_0: return block32_lone_rows_of<GGML_Q5_0>(t);
+    case GGML_Q5_1: return block32_lone_rows_of<GGML_Q5_1>(t);
+    default: return block32_lone_rows_of<GGML_IQ4_NL>(t);
+  }
 }
 
 #if IR_AVX512
@@ -880,20 +901,6 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
 // fifth bits from the broadcast qh likewise), pairs summed by maddubs (at most 2·31·128, no saturation) and
 // weighted by each half's sub-block scale with madd.
 
-// The eight 6-bit scales of a super-block as bytes 0..7 of every 64-bit lane (for vpshufb), and Σ min_j·bsums_j.
-struct K4Scales {
-  __m512i scales;
-  int mins;
-};
-inline K4Scales k4_scales(const uint8_t* packed, const int16_t* bsums) {
-  uint32_t u[4];
-  k4_scales_mins(packed, u);
-  const __m128i mins8 = _mm_set_epi32(0, 0, int(u[3]), int(u[2]));
-  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-  const __m256i mprod = _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
-  return {_mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32))), hsum_i32(mprod)};
-}
-
 // vpshufb masks: scale 2c as int16 in the low 16 int16 lanes, 2c+1 in the high 16 (bytes 4m..4m+3 of each
 // 32-element run take their sub-block's scale). A byte shuffle is cheaper than the word permute (vpermw) it
 // replaced: measured 3-4% more Q4_K rows per CPU-second, one thread, weights in L2.
@@ -929,24 +936,67 @@ inline __m512i k4_isum(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, _
   }
   return _mm512_add_epi32(isum[0], isum[1]);
 }
+// Its two runs added: 8 int32 lanes, lane m holding bytes 4m..4m+3 of every 32-element run.
+template <bool kFive>
+inline __m256i k4_isum8(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, uint64_t scale_bytes, const K4ScaleIndex& index) {
+  return add_runs(k4_isum<kFive>(qs, qh, aq, _mm512_set1_epi64(int64_t(scale_bytes)), index));
+}
+#else
+// AVX2: vpshufb masks, c[j] = sub-block j's scale as every int16 lane (byte j of the scale bytes, zero-extended).
+struct K4ScaleIndex {
+  __m256i c[8];
+  K4ScaleIndex() {
+    for (int j = 0; j < 8; j++) c[j] = _mm256_set1_epi16(short(0xFF00 | j));
+  }
+};
+// Σ scale·Σ w·a of one super-block in 8 int32 lanes, 32 levels per vector as llama.cpp's AVX2 ggml_vec_dot_q4_K:
+// the low nibbles of a 32-byte chunk c are sub-block 2c, the high ones 2c + 1 (Q5_K: bits 2c and 2c + 1 of qh as
+// their fifth bits); pairs summed by maddubs (at most 2·31·128, no saturation), weighted by madd.
+template <bool kFive>
+inline __m256i k4_isum8(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, uint64_t scale_bytes, const K4ScaleIndex& index) {
+  const __m256i scales = _mm256_set1_epi64x(int64_t(scale_bytes));
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i h = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
+  __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int c = 0; c < 4; c++) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+    __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    if (kFive) {
+      lo = _mm256_or_si256(lo, _mm256_slli_epi16(byte_bits(h, 2 * c, 1), 4));
+      hi = _mm256_or_si256(hi, _mm256_slli_epi16(byte_bits(h, 2 * c + 1, 1), 4));
+    }
+    const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 64 * c))),
+                                           _mm256_shuffle_epi8(scales, index.c[2 * c]));
+    const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 64 * c + 32))),
+                                           _mm256_shuffle_epi8(scales, index.c[2 * c + 1]));
+    isum[c & 1] = _mm256_add_epi32(isum[c & 1], _mm256_add_epi32(p_lo, p_hi));
+  }
+  return _mm256_add_epi32(isum[0], isum[1]);
+}
 
-// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 16 int32 lanes (k4_isum) and
+#endif
+
+// Min_j·bsums of a Q4_K/Q5_K super-block as 8 int32 lanes (min_j for bsums 2j and 2j + 1); u: k4_scales_mins.
+inline __m256i k4_mprod(const uint32_t u[4], const block_q8_K& A) {
+  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
+  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+  return _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)));
+}
+inline uint64_t k4_scale_bytes(const uint32_t u[4]) { return uint64_t(u[0]) | (uint64_t(u[1]) << 32); }
+
+// A Q4_K super-block's two exact integers for one weight row: Σ scale·Σ w·a as 8 int32 lanes (k4_isum8) and
 // min_j·bsums as 8 (their sums are taken later, in any order: integers).
 struct Q4kSums {
-  __m512i isum;
+  __m256i isum;
   __m256i mprod;
 };
 inline Q4kSums q4k_sums(const block_q4_K& B, const block_q8_K& A, const K4ScaleIndex& index) {
   uint32_t u[4];
   k4_scales_mins(B.scales, u);
-  const __m512i scales = _mm512_set1_epi64(int64_t(uint64_t(u[0]) | (uint64_t(u[1]) << 32)));
-  const __m128i mins8 = _mm_cvtsi64_si128(int64_t(uint64_t(u[2]) | (uint64_t(u[3]) << 32)));
-  const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));  // min_j for bsums 2j and 2j+1
-  return {k4_isum<false>(B.qs, nullptr, A.qs, scales, index),
-          _mm256_madd_epi16(mins16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums)))};
+  return {k4_isum8<false>(B.qs, nullptr, A.qs, k4_scale_bytes(u), index), k4_mprod(u, A)};
 }
 // Per 128-bit half: the isum's lane pairs, then the mins' (a row's partial sums in 4 int32 lanes per half).
-inline __m256i q4k_pairs(const Q4kSums& x) { return _mm256_hadd_epi32(add_runs(x.isum), x.mprod); }
+inline __m256i q4k_pairs(const Q4kSums& x) { return _mm256_hadd_epi32(x.isum, x.mprod); }
 inline uint32_t q4k_d_dmin(const block_q4_K& B) {
   uint32_t d_dmin;
   std::memcpy(&d_dmin, &B.d, 4);  // d, then dmin
@@ -1026,13 +1076,13 @@ void q5k_single_row(const TileArgs& t) {
     for (int64_t sb = 0; sb < nsb; sb++) {
       const block_q5_K& B = w[sb];
       const block_q8_K& A = act[sb];
-      const K4Scales sc = k4_scales(B.scales, A.bsums);
-      const __m512i isum = k4_isum<true>(B.qs, B.qh, A.qs, sc.scales, index);
-      const __m256i isum8 = add_runs(isum);
+      uint32_t u[4];
+      k4_scales_mins(B.scales, u);
+      const __m256i isum8 = k4_isum8<true>(B.qs, B.qh, A.qs, k4_scale_bytes(u), index);
       const float dd = h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d;
       acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc);
       const float dm = h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d;
-      msum = msum + dm * float(sc.mins);
+      msum = msum + dm * float(hsum_i32(k4_mprod(u, A)));
     }
     t.y[r] = hsum(acc) - msum;
   }
@@ -1041,14 +1091,74 @@ void q5k_single_row(const TileArgs& t) {
 // Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as ksuper_group computes it
 // from unpacked levels (8 int32 lanes per super-block, lane m holding bytes 4m..4m+3 of every 32-element run, the
 // levels unsigned and 32·Σ scale·bsums taken off per lane; one fused multiply-add per lane and super-block; the
-// lanes summed at the end). Here 64 levels per vector: a half super-block's 64 bytes of ql give the low nibbles of
-// elements 0..63 and the high ones of 64..127, two bits of the broadcast qh each (moved into bits 4-5 by 64-bit
-// shifts, the bits that cross bytes masked off); the two 32-element runs of a vector are added lane by lane.
-template <int NS>
-void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const __m512i* scale_index) {
+// lanes summed at the end). Element l of each quarter of a half super-block: a nibble of ql and two bits of qh.
+#if IR_AVX512
+// 64 levels per vector: a half super-block's 64 bytes of ql give the low nibbles of elements 0..63 and the high
+// ones of 64..127, two bits of the broadcast qh each (moved into bits 4-5 by 64-bit shifts, the bits that cross
+// bytes masked off); the two 32-element runs of a vector are added lane by lane.
+struct Q6kScaleIndex {
+  __m512i c[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
+  Q6kScaleIndex() {
+    for (int j = 0; j < 4; j++)
+      c[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
+          _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+  }
+};
+inline __m256i q6k_isum(const block_q6_K& B, const block_q8_K& A, __m256i sc16, const Q6kScaleIndex& index) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
   const __m512i shift_low = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4);   // qh bits 0-1 | 2-3 up to 4-5
   const __m512i shift_high = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);  // qh bits 4-5 | 6-7 down to 4-5
+  const __m512i scales = _mm512_castsi256_si512(sc16);
+  __m512i isum = _mm512_setzero_si512();
+  for (int half = 0; half < 2; half++) {
+    const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
+    const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
+    const __m512i q_low = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
+    const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
+                                           _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
+    const __m512i a_low = _mm512_loadu_si512(A.qs + 128 * half), a_high = _mm512_loadu_si512(A.qs + 128 * half + 64);
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(index.c[2 * half], scales));
+    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(index.c[2 * half + 1], scales));
+  }
+  return add_runs(isum);
+}
+#else
+// AVX2: 32 levels per vector, as llama.cpp's AVX2 ggml_vec_dot_q6_K. The scales go even ones in the low 128-bit
+// half and odd ones in the high half (as int16), so that one in-lane vpshufb per run gives its first 16 elements
+// scale 2r and its last 16 scale 2r + 1.
+struct Q6kScaleIndex {
+  __m128i even_odd;  // byte shuffle of the 16 scales: 0, 2, ..., 14, 1, 3, ..., 15
+  __m256i c[8];      // run r: int16 lane k of each half = position r of that half
+  Q6kScaleIndex() {
+    even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int r = 0; r < 8; r++) c[r] = _mm256_set1_epi16(short(((2 * r + 1) << 8) | (2 * r)));
+  }
+};
+inline __m256i q6k_isum(const block_q6_K& B, const block_q8_K& A, __m256i, const Q6kScaleIndex& index) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+  const __m256i scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)), index.even_odd));
+  __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int half = 0; half < 2; half++) {
+    const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.ql + 64 * half));
+    const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.ql + 64 * half + 32));
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half));
+    const __m256i q[4] = {
+        _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45)),
+        _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(h, bits45)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45))};
+    for (int i = 0; i < 4; i++) {
+      const int run = 4 * half + i;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.qs + 32 * run));
+      isum[i & 1] = _mm256_add_epi32(isum[i & 1], _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], a), _mm256_shuffle_epi8(scales, index.c[run])));
+    }
+  }
+  return _mm256_add_epi32(isum[0], isum[1]);
+}
+#endif
+
+template <int NS>
+void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const Q6kScaleIndex& index) {
   __m256 acc[NS];
   for (int s = 0; s < NS; s++) acc[s] = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nsb; sb++) {
@@ -1057,19 +1167,7 @@ void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
     for (int s = 0; s < NS; s++) {
       const block_q6_K& B = reinterpret_cast<const block_q6_K*>(rows[s])[sb];
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(B.scales)));
-      const __m512i scales = _mm512_castsi256_si512(sc16);
-      __m512i isum = _mm512_setzero_si512();
-      for (int half = 0; half < 2; half++) {
-        const __m512i l = _mm512_loadu_si512(B.ql + 64 * half);
-        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(B.qh + 32 * half)));
-        const __m512i q_low = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(_mm512_sllv_epi64(h, shift_low), bits45));
-        const __m512i q_high = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
-                                               _mm512_and_si512(_mm512_srlv_epi64(h, shift_high), bits45));
-        const __m512i a_low = _mm512_loadu_si512(A.qs + 128 * half), a_high = _mm512_loadu_si512(A.qs + 128 * half + 64);
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_low, a_low), _mm512_permutexvar_epi16(scale_index[2 * half], scales));
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q_high, a_high), _mm512_permutexvar_epi16(scale_index[2 * half + 1], scales));
-      }
-      __m256i isum8 = add_runs(isum);
+      __m256i isum8 = q6k_isum(B, A, sc16, index);
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
       isum8 = _mm256_sub_epi32(isum8, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
       acc[s] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(B.d) * A.d), _mm256_cvtepi32_ps(isum8), acc[s]);
@@ -1081,14 +1179,11 @@ void q6k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
 void q6k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  __m512i scale_index[4];  // vector j, int16 lane k (elements 2k, 2k+1 of its 64): scale 4j + k/8
-  for (int j = 0; j < 4; j++)
-    scale_index[j] = _mm512_add_epi16(_mm512_set1_epi16(short(4 * j)), _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+  const Q6kScaleIndex index;
   // Memory-bound (in L2 ~1.7x Q4_K's bytes per CPU-second): 4 runs, as F16/BF16 (lone_row_runs); 3072/8192-wide
-  // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run.
+  // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run (AVX-512).
   lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
-    q6k_rows<decltype(ns)::value>(rows, act, nsb, out, scale_index);
+    q6k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
   }));
 }
 
@@ -1102,7 +1197,6 @@ TileFn ksuper_single_row(int wtype) {
     default: return nullptr;
   }
 }
-#endif
 
 template <int NW>
 void tile_ksuper(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t) {
@@ -1123,7 +1217,6 @@ void by_rows(int nw, Args&&... args) {
 template <int NW> struct FloatTile { template <typename... A> static void run(A&&... a) { tile_float<NW>(a...); } };
 template <int NW> struct Block32Tile { template <typename... A> static void run(A&&... a) { tile_block32<NW>(a...); } };
 template <int NW> struct Block32SeqTile { template <typename... A> static void run(A&&... a) { tile_block32_sequential<NW>(a...); } };
-template <int NW> struct Block32SingleRow { template <typename... A> static void run(A&&... a) { block32_single_row<NW>(a...); } };
 template <int NW> struct KSuperTile { template <typename... A> static void run(A&&... a) { tile_ksuper<NW>(a...); } };
 
 // Max |x| over 32 floats.
@@ -1361,20 +1454,22 @@ void tile(const TileArgs& t) {
     else half_single_row<GGML_BF16>(t);
     return;
   }
-#if IR_AVX512
   if (family(t.wtype) == Family::KSuper && t.single_row && !t.gemm_order) {
     if (const TileFn single = ksuper_single_row(t.wtype)) {
       single(t);
       return;
     }
   }
-#endif
 #if IR_AVX512
   if (t.wtype == GGML_Q8_0 && t.n_act == 1) {
     q8_0_lone_rows(t);
     return;
   }
 #endif
+  if (family(t.wtype) == Family::Block32 && t.single_row) {
+    block32_lone_rows(t);
+    return;
+  }
 #if !IR_AVX512
   if (ksuper_few_applies(t)) {
     tile_ksuper_few(t);
@@ -1404,10 +1499,6 @@ void tile(const TileArgs& t) {
         break;
       }
       case Family::Block32: {
-        if (t.single_row) {
-          by_rows<Block32SingleRow>(nw, sub);
-          break;
-        }
         if (s.q.size() < size_t(t.k) * kMaxRows) s.reserve(t.k);
         const int64_t nb = t.k / 32;
         Levels lv{s.q.data(), size_t(t.k), 32};

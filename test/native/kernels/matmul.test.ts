@@ -299,14 +299,15 @@ test("Q4_K tiles of 1-3 activation rows mixing both orders (gemmOrder per row): 
     /gemmOrder must hold one entry per activation row/);
 });
 
-// One activation row (decode): the AVX-512 Q4_K/Q6_K single-row kernels read a band's rows as 2 or 4 runs side by
-// side (Q4_K's rows of a pass reduced together, as vector lanes), and only for rows of 2048+ elements in bands of
-// their own size: a matrix of ~19 MB gives guided bands from several MB (Q4_K's 4 runs) down to 64 KB (2 runs), odd
-// row counts leave rows over. Each output must keep its row's bits: the same as the few-rows kernel's for that row
-// (two equal activation rows: another kernel, the same order), and for Q4_K llama.cpp's one-row order itself.
-test("Q4_K/Q6_K single-row decode in side-by-side runs: every output has the bits of its row alone", () => {
+// One activation row (decode): the AVX-512 and AVX2 Q4_K/Q6_K single-row kernels read a band's rows as 2 or 4
+// runs side by side (Q4_K's rows of a pass reduced together, as vector lanes), and only for rows of 2048+ elements
+// in bands of their own size: a matrix of ~19 MB gives guided bands from several MB (Q4_K's 4 runs) down to 64 KB
+// (2 runs), odd row counts leave rows over. Each output must keep its row's bits: the same as the few-rows kernel's
+// for that row (two equal activation rows: another kernel, the same order), and for Q4_K llama.cpp's one-row order
+// itself. Q5_K's single-row kernel (one row at a time) is checked against the few-rows kernel likewise.
+test("Q4_K/Q6_K (and Q5_K) single-row decode in side-by-side runs: every output has the bits of its row alone", () => {
   const rand = prng(29);
-  for (const [type, cols, rows] of [[GgmlType.Q4_K, 2048, 16387], [GgmlType.Q4_K, 3072, 4099], [GgmlType.Q6_K, 3072, 7683]] as const) {
+  for (const [type, cols, rows] of [[GgmlType.Q4_K, 2048, 16387], [GgmlType.Q4_K, 3072, 4099], [GgmlType.Q6_K, 3072, 7683], [GgmlType.Q5_K, 2048, 1027]] as const) {
     const w = randomWeights(rand, type, rows, cols);
     const rowBytes = w.length / rows;
     const x = randomFloats(rand, cols);

@@ -42,3 +42,23 @@ test("Q8_0 rows read in place for one activation row give the packed kernel's bi
     }
   }
 });
+
+// Every variant reads a 32-element type's lone rows in place in four runs side by side from 2048 columns on
+// (tile_simd's block32_lone_rows; AVX-512 Q8_0 has its own kernel above): each output must keep its row's bits,
+// those of the same row in a batch, whatever run or leftover row it falls in.
+const BLOCK32 = [GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.IQ4_NL];
+for (const variant of k.cpuFeatures().variants.filter((v) => v !== "scalar")) {
+  test(`${variant}: 32-element types' lone rows in runs give a batch row's bits`, () => {
+    const rand = prng(8181);
+    for (const type of BLOCK32) {
+      for (const cols of [288, 2048]) {
+        const rows = 67;
+        const w = type === GgmlType.Q8_0 ? edgyQ8_0(rand, rows, cols) : randomWeights(rand, type, rows, cols);
+        const x = randomFloats(rand, 3 * cols);
+        const one = k.matmul(type, w, rows, cols, x.subarray(0, cols), 1, variant);
+        const batch = k.matmul(type, w, rows, cols, x, 3, variant);
+        assert.deepEqual(bytes(one), bytes(batch.subarray(0, rows)), `type ${type} cols ${cols}: against a batch's first row`);
+      }
+    }
+  });
+}
