@@ -100,8 +100,10 @@ bool AheadDraft::take(const Transformer& net, const KvPool& kv, const StepBatch&
 }
 
 AheadDraft& ahead_draft() {
-  static AheadDraft ahead;
-  return ahead;
+  // Never destroyed: a model or cache finalized during the process's exit stops its job through it, whatever the
+  // order in which exit tears down statics and the JavaScript environment.
+  static AheadDraft* ahead = new AheadDraft;
+  return *ahead;
 }
 
 }  // namespace ir
