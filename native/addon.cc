@@ -618,8 +618,9 @@ class ForwardWorker : public Napi::AsyncWorker {
   void Execute() override {
     std::lock_guard<std::mutex> lock(engine_mutex());
     AheadDraft& ahead = ahead_draft();
-    if (!draft_) ahead.stop();
-    if (draft_) {
+    if (!draft_) {
+      ahead.stop();
+    } else {
       const GreedyChain& chain = *draft_->chain();
       // The chain may already have been drafted, by the job the previous step started (AheadDraft).
       if (!ahead.take(draft_->net(), draft_->kv(), draft_->batch(), chain)) {
@@ -631,7 +632,7 @@ class ForwardWorker : public Napi::AsyncWorker {
     }
     const std::string problem = step_.run();
     if (!problem.empty()) return SetError(problem);
-    if (draft_ && !ahead_k_.empty()) start_next_chain();
+    if (!ahead_k_.empty()) start_next_chain();
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }

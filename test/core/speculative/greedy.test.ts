@@ -138,9 +138,10 @@ test("the next chain drafted in the gap after a step (draftAhead) gives the draf
       assert.deepEqual(withAhead.tokens, plain.tokens, `${prompt} k ${k}`);
       assert.deepEqual(stats(withAhead), stats(without), `${prompt} k ${k}: the same drafts, accepted the same`);
       assert.ok(withAhead.stats.specAcceptRate! < 1, `${prompt} k ${k}: some drafts were rejected`);
-      // Every step after the first takes its chain from the job the step before started.
+      // The steps after the first take their chain from the job the step before started, but those after the draft
+      // vocabulary grew (setDraftHead drops the job; this engine's vocabulary keeps learning across requests).
       const steps = Math.round(withAhead.tokens.length / withAhead.stats.specTokensPerStep!);
-      assert.ok(after.hits - before.hits >= steps - 2, `${prompt} k ${k}: ${after.hits - before.hits} chains drafted ahead of ${steps} steps`);
+      assert.ok(after.hits - before.hits >= steps / 2, `${prompt} k ${k}: ${after.hits - before.hits} chains drafted ahead of ${steps} steps`);
     }
   }
   // A job whose next step never comes (the sequence stopped) is not taken by another request's chain.
