@@ -8,9 +8,11 @@
 // counts (default: --threads); its spinning threads suffer most on a loaded machine, where one thread can be its best.
 // --cpu-rounds then runs that many more alternating rounds of plain decoding and each draft k, each a fresh process
 // generating in-process and reporting the CPU time (every thread) of its generation: a measure the load moves far
-// less than tokens/s (a descheduled thread costs wall time, not CPU time).
+// less than tokens/s (a descheduled thread costs wall time, not CPU time). --compare-ahead adds each draft k with
+// `--no-draft-ahead` (the next chain drafted in the step, not in the gap after the one before).
 //   usage: npx tsx bench/speculative.ts [--rounds 5] [--threads 2] [-n 200] [--k 2,4,8] [--ngram-k 8]
 //          [--self-layers 3] [--target F] [--draft F] [--no-llama] [--llama-threads 1,2] [--cpu-rounds 0]
+//          [--compare-ahead]
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     "no-llama": { type: "boolean", default: false },
     "llama-threads": { type: "string" },
     "cpu-rounds": { type: "string", default: "0" },
+    "compare-ahead": { type: "boolean", default: false },
     "cpu-child": { type: "string" },
   },
 });
@@ -93,6 +96,7 @@ const repeatPrompt = `${passage}\n${PROMPT}`;
 const variants: [string, () => Row][] = [
   ["plain", () => generate(PROMPT, [])],
   ...ks.map((k): [string, () => Row] => [`draft k${k}`, () => generate(PROMPT, ["--draft", values.draft, "--spec", "draft", "--spec-k", String(k)])]),
+  ...(values["compare-ahead"] ? ks.map((k): [string, () => Row] => [`draft k${k} no-ahead`, () => generate(PROMPT, ["--draft", values.draft, "--spec", "draft", "--spec-k", String(k), "--no-draft-ahead"])]) : []),
   ...(values["no-llama"] ? [] : llamaThreads.flatMap((t) => ks.map((k): [string, () => Row] => [llamaName(k, t), () => llamaSpeculative(k, t)]))),
   ["plain (repeat prompt)", () => generate(repeatPrompt, [])],
   [`ngram k${values["ngram-k"]}`, () => generate(repeatPrompt, ["--spec", "ngram", "--spec-k", values["ngram-k"]])],
@@ -124,6 +128,9 @@ for (const [name, rows] of results) {
     `${fmt(median(rows.map((x) => x.accept)), 2).padStart(6)}  ${fmt(median(rows.map((x) => x.perStep)), 2).padStart(6)}`);
 }
 console.log("greedy text of every speculating run identical to plain decoding's: yes");
+if (values["compare-ahead"]) {
+  for (const k of ks) console.log(`draft k${k} / draft k${k} no-ahead: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(`draft k${k} no-ahead`)!), 2)}x`);
+}
 if (!values["no-llama"]) {
   for (const t of llamaThreads) for (const k of ks) {
     console.log(`infer-repl draft k${k} / ${llamaName(k, t)}: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(llamaName(k, t))!), 2)}x`);

@@ -61,6 +61,7 @@ export function addEngineOptions(cmd: Command): Command {
     .option("--no-prefix-cache", "do not reuse the KV of prompt prefixes computed before")
     .option("--draft <path>", "draft model for speculative decoding (same vocabulary as the model)")
     .option("--threads-draft <n>", "threads the draft model drafts with (default: 1 for a draft under 64 MiB, else all)", intArg(1, 512))
+    .option("--no-draft-ahead", "do not draft a lone sequence's next drafts while a step's result is handled")
     .option("--exit-head <n>", "early exit tests confidence on the head rows of the n most frequent tokens (0 = full head)", intArg(0, 1 << 24));
 }
 
@@ -91,7 +92,7 @@ export function addGenerateOptions(cmd: Command): Command {
 export interface EngineFlags {
   model?: string; threads?: number; ctxSize?: number; kvBlock: number; kvType: "f16" | "f32" | "q8_0";
   maxSeqs?: number; maxBatchTokens?: number; maxWaitMs?: number; prefixCache?: boolean; draft?: string; threadsDraft?: number;
-  exitHead?: number;
+  draftAhead?: boolean; exitHead?: number;
 }
 
 export interface GenerateFlags {
@@ -115,6 +116,7 @@ export function engineOptions(flags: EngineFlags, model: string): EngineOptions 
     prefixCaching: flags.prefixCache,
     draftModel: flags.draft,
     draftThreads: flags.threadsDraft,
+    draftAhead: flags.draftAhead,
     earlyExitHead: flags.exitHead,
   };
 }

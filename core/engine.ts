@@ -43,6 +43,11 @@ export interface EngineOptions extends Partial<BatchingOptions> {
    * section's hand-off costs about what its share of the work does, and a draft token is ~40 of them.
    */
   draftThreads?: number;
+  /**
+   * Whether a lone greedy drafting sequence's next drafts are drafted on another thread while the engine handles a
+   * step's result, assuming every draft is accepted (default true; output is the same either way).
+   */
+  draftAhead?: boolean;
   /** Early exit's confidence test uses the head rows of this many frequent tokens (default 0: the full head). */
   earlyExitHead?: number;
   /** Which of llama.cpp's arithmetics to reproduce (default "prompt", its generation path; see Arithmetic). */
@@ -171,7 +176,7 @@ export class Engine {
     const exitHead = checkInt("earlyExitHead", options.earlyExitHead ?? 0, 0, model.hparams.nVocab);
     if (exitHead > 0) model.setExitHead(frequentTokens(model.file, exitHead));
     const draftThreads = options.draftThreads === undefined ? undefined : checkInt("draftThreads", options.draftThreads, 1, 512);
-    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads, contextSize);
+    const draft = options.draftModel === undefined ? undefined : loadDraftModel(options.draftModel, model, nBlocks, blockSize, kvType, draftThreads, contextSize, checkBool("draftAhead", options.draftAhead ?? true));
     // A small draft's head is most of a draft token (stories15M: 9.2M of 15M multiply-adds): its reduced head starts
     // from the tokens it rates highest, so a fresh engine drafts over a quarter of it from the first step.
     if (draft && weightBytes(draft.model) < DRAFT_ONE_THREAD_BYTES) draft.likely = await likelyTokens(draft, DRAFT_LIKELY_TOKENS);
@@ -408,7 +413,7 @@ export class Engine {
       !c.sample || (this.speculator.has(c.seq) ? this.speculator.verifiesByArgmax(c.seq) : c.seq.picker.argmaxSuffices));
     if (argmax) batch.argmax = this.buffers.argmax(batch.logitRows.length);
     // Greedy drafts are drafted in this same native call, just before the forward that verifies them.
-    const draft = this.speculator.draftStep(chunks);
+    const draft = this.speculator.draftStep(chunks, argmax);
     if (draft) batch.draft = draft;
     const t0 = performance.now();
     await this.model.forward(this.kv, batch);
@@ -473,6 +478,7 @@ export const DRAFT_LIKELY_TOKENS = 8192;
 
 function loadDraftModel(
   path: string, target: Model, nBlocks: number, blockSize: number, kvType: KvType, threads: number | undefined, contextSize: number,
+  ahead: boolean,
 ): DraftModel {
   const model = Model.load(path);
   model.setContextSize(contextSize);
@@ -485,6 +491,7 @@ function loadDraftModel(
   return {
     model, kv, blocks: new BlockManager(nBlocks, blockSize, (src, dst) => kv.copyBlock(src, dst)),
     threads: threads ?? (weightBytes(model) < DRAFT_ONE_THREAD_BYTES ? 1 : undefined),
+    ahead,
   };
 }
 

@@ -106,6 +106,14 @@ export interface NativeDraftStep {
   kv: NativeKvCache;
   batch: NativeStepBatch;
   tokenOffsets: Int32Array;
+  /**
+   * One drafting sequence verified by argmax: entry a (k + 1 of them) is the length of the sequence's next draft
+   * after a accepted drafts (0: no next draft). The step then starts that next chain itself, on a thread of its own
+   * (it knows from the verify's argmax what the chain feeds), while JavaScript handles the step; a next step whose
+   * chain is exactly that one takes its tokens (the same forwards: the same tokens) instead of drafting. Its
+   * positions must lie in the sequence's block table.
+   */
+  nextSteps?: Int32Array;
 }
 
 export interface NativeKvCache {
@@ -153,6 +161,8 @@ export interface NativeAddon {
   Model: new (spec: NativeModelSpec) => NativeModel;
   KvCache: new (o: NativeKvCacheOptions) => NativeKvCache;
   setThreads(n: number): void;
+  /** Speculative steps whose chain was drafted ahead (NativeDraftStep.ahead) / was not, in this process. */
+  aheadDraftStats?(): { hits: number; misses: number };
 }
 
 const require = createRequire(import.meta.url);

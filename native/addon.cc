@@ -13,11 +13,19 @@
 #include "kernels/matmul.h"
 #include "kv/kv_pool.h"
 #include "mapped_file.h"
+#include "model/ahead_draft.h"
 #include "model/greedy_chain.h"
 #include "model/transformer.h"
 
 namespace ir {
 namespace {
+
+// Holds the engine (engine_mutex) for anything but a speculative step's forward: the ahead-drafting job that the
+// last such step left running is stopped first, since it uses the draft model and its KV cache.
+struct EngineLock {
+  std::lock_guard<std::mutex> lock{engine_mutex()};
+  EngineLock() { ahead_draft().stop(); }
+};
 
 int get_int(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
@@ -45,6 +53,9 @@ class KvCache : public Napi::ObjectWrap<KvCache> {
       InstanceAccessor("bytes", &KvCache::Bytes, nullptr),
     });
   }
+
+  // A finalized cache may be the one the ahead-drafting job writes.
+  ~KvCache() override { ahead_draft().stop(); }
 
   explicit KvCache(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KvCache>(info) {
     try {
@@ -93,7 +104,7 @@ class KvCache : public Napi::ObjectWrap<KvCache> {
       Napi::RangeError::New(info.Env(), "copyBlock: block id out of range").ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
-    std::lock_guard<std::mutex> lock(engine_mutex());
+    EngineLock lock;
     pool_->copy_block(src, dst, group);
     return info.Env().Undefined();
   }
@@ -227,6 +238,9 @@ class Model : public Napi::ObjectWrap<Model> {
                                      InstanceMethod("ready", &Model::Ready), InstanceMethod("dispose", &Model::Dispose)});
   }
 
+  // A finalized model may be the one the ahead-drafting job runs.
+  ~Model() override { ahead_draft().stop(); }
+
   // new Model({ path, config, tensors: { name: { type, offset, nBytes, cols, rows } } })
   explicit Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
     try {
@@ -303,7 +317,7 @@ class Model : public Napi::ObjectWrap<Model> {
         worker->Queue();
         return;
       }
-      std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
+      EngineLock lock;  // packing runs on the engine pool
       net_ = std::make_unique<Transformer>(cfg, std::move(w), engine_pool(), background);
     } catch (const std::exception& e) {
       Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
@@ -332,7 +346,7 @@ class Model : public Napi::ObjectWrap<Model> {
     }
     Model* target = Model::Unwrap(info[0].As<Napi::Object>());
     if (!net_ || !target->net_ || target == this) return Napi::Boolean::New(env, false);
-    std::lock_guard<std::mutex> lock(engine_mutex());
+    EngineLock lock;
     if (!net_->share_head_with(*target->net_, engine_pool())) return Napi::Boolean::New(env, false);
     head_owner_ = Napi::Persistent(info[0].As<Napi::Object>());
     return Napi::Boolean::New(env, true);
@@ -348,7 +362,7 @@ class Model : public Napi::ObjectWrap<Model> {
 
   // model.dispose(): frees the Transformer (its background work stopped) and unmaps the file.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
-    std::lock_guard<std::mutex> lock(engine_mutex());
+    EngineLock lock;
     net_.reset();
     file_.reset();
     return info.Env().Undefined();
@@ -356,14 +370,14 @@ class Model : public Napi::ObjectWrap<Model> {
 
   // model.headEstimateReady(): boolean — whether greedy steps estimate the head through its Q8_0 copy now.
   Napi::Value HeadEstimateReady(const Napi::CallbackInfo& info) {
-    std::lock_guard<std::mutex> lock(engine_mutex());
+    EngineLock lock;
     return Napi::Boolean::New(info.Env(), net_ && net_->head_estimate_ready());
   }
 
   // model.useLongRope(long: boolean): LongRoPE's long factors (contexts past the original length) or short ones.
   Napi::Value UseLongRope(const Napi::CallbackInfo& info) {
     if (net_) {
-      std::lock_guard<std::mutex> lock(engine_mutex());
+      EngineLock lock;
       net_->use_long_rope(info[0].ToBoolean());
     }
     return info.Env().Undefined();
@@ -383,7 +397,7 @@ class Model : public Napi::ObjectWrap<Model> {
         Napi::RangeError::New(env, std::string(name) + ": token id " + std::to_string(t) + " is outside the vocabulary").ThrowAsJavaScriptException();
         return env.Undefined();
       }
-    std::lock_guard<std::mutex> lock(engine_mutex());
+    EngineLock lock;
     apply(*net_, rows);
     return env.Undefined();
   }
@@ -400,7 +414,7 @@ class Model : public Napi::ObjectWrap<Model> {
    protected:
     void Execute() override {
       try {
-        std::lock_guard<std::mutex> lock(engine_mutex());  // packing runs on the engine pool
+        EngineLock lock;  // packing runs on the engine pool
         net_ = std::make_unique<Transformer>(cfg_, std::move(w_), engine_pool(), background_);
       } catch (const std::exception& e) {
         SetError(e.what());
@@ -539,6 +553,8 @@ class StepRequest {
   const ModelConfig& config() const { return model_->net_->config(); }
   const StepBatch& batch() const { return b_; }
   const GreedyChain* chain() const { return has_chain_ ? &chain_ : nullptr; }
+  Transformer& net() { return *model_->net_; }
+  KvPool& kv() { return *kv_->pool(); }
   // The batch's tokens, writable: a speculative step writes the drafted tokens into the verifying batch.
   int32_t* tokens() { return tokens_; }
 
@@ -583,6 +599,14 @@ class ForwardWorker : public Napi::AsyncWorker {
     offsets_ref_ = Napi::Persistent(offsets.As<Napi::Object>());
     if (offsets.ElementLength() != size_t(draft_->batch().n_seqs)) throw std::invalid_argument("batch.draft.tokenOffsets needs one entry per drafting sequence");
     token_offsets_ = offsets.Data();
+    if (has(d, "nextSteps")) {
+      auto next = typed<Napi::Int32Array>(d, "nextSteps");
+      if (draft_->batch().n_seqs != 1 || next.ElementLength() != size_t(chain->k[0]) + 1 || !step_.batch().argmax)
+        throw std::invalid_argument("batch.draft.nextSteps needs one drafting sequence, k + 1 entries and a verify by argmax");
+      ahead_k_.assign(next.Data(), next.Data() + next.ElementLength());
+      for (int32_t k : ahead_k_)
+        if (k < 0 || k > 64) throw std::invalid_argument("batch.draft.nextSteps entries must be from 0 to 64");
+    }
     for (int s = 0; s < draft_->batch().n_seqs; s++)
       if (token_offsets_[s] < 0 || token_offsets_[s] + chain->k[s] > step_.batch().n_tokens)
         throw std::invalid_argument("batch.draft.tokenOffsets puts drafted tokens outside the batch");
@@ -593,15 +617,22 @@ class ForwardWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     std::lock_guard<std::mutex> lock(engine_mutex());
-    if (draft_) {
-      const std::string problem = draft_->run();
-      if (!problem.empty()) return SetError(problem);
+    AheadDraft& ahead = ahead_draft();
+    if (!draft_) {
+      ahead.stop();
+    } else {
       const GreedyChain& chain = *draft_->chain();
+      // The chain may already have been drafted, by the job the previous step started (AheadDraft).
+      if (!ahead.take(draft_->net(), draft_->kv(), draft_->batch(), chain)) {
+        const std::string problem = draft_->run();
+        if (!problem.empty()) return SetError(problem);
+      }
       for (int s = 0; s < draft_->batch().n_seqs; s++)
         std::copy_n(chain.out + size_t(s) * size_t(chain.k_max), chain.k[s], step_.tokens() + token_offsets_[s]);
     }
     const std::string problem = step_.run();
-    if (!problem.empty()) SetError(problem);
+    if (!problem.empty()) return SetError(problem);
+    if (!ahead_k_.empty()) start_next_chain();
   }
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
@@ -612,6 +643,38 @@ class ForwardWorker : public Napi::AsyncWorker {
   std::unique_ptr<StepRequest> draft_;
   Napi::ObjectReference offsets_ref_;
   const int32_t* token_offsets_ = nullptr;
+  // batch.draft.nextSteps: for a lone drafting sequence, the next step's draft length after a accepted drafts
+  // (entry a, 0 = no next step), to draft that chain ahead (AheadDraft).
+  std::vector<int32_t> ahead_k_;
+
+  // The verify's argmax says what the next step's chain feeds: the drafts up to the first the target refuses stand,
+  // the target's token follows them (after all k: the last draft, which the chain did not feed, and the target's
+  // next token). Started only when that next step drafts (nextSteps) and every token is one greedy decoding emits.
+  void start_next_chain() {
+    const StepBatch& b = draft_->batch();
+    const StepBatch& verify = step_.batch();
+    const GreedyChain& chain = *draft_->chain();
+    const int k = chain.k[0], first_row_token = token_offsets_[0] - 1;
+    if (k < 1 || first_row_token < 0 || b.row_arithmetic || b.window_block_tables) return;
+    // The verify's argmax of the rows after the last token and after each draft.
+    std::vector<int32_t> best(size_t(k) + 1, -1);
+    for (int r = 0; r < verify.n_logit_rows; r++) {
+      const int i = verify.logit_rows[r] - first_row_token;
+      if (i >= 0 && i <= k) best[size_t(i)] = verify.argmax[r];
+    }
+    const int32_t* drafts = chain.out;
+    int a = 0;
+    while (a < k && best[size_t(a)] == drafts[a]) a++;
+    const int32_t target = best[size_t(a)];
+    const int next_k = ahead_k_[size_t(a)];
+    if (target < 0 || next_k < 1) return;  // no token to emit (the step fails in JavaScript) or no next draft
+    // The chain fed the step's tokens, then drafts 1..k-1 at the positions after them.
+    const int last = b.positions[b.n_tokens - 1];
+    std::vector<int32_t> tokens;
+    if (a == k) tokens = {drafts[k - 1], target};
+    else tokens = {target};
+    ahead_draft().start(draft_->net(), draft_->kv(), b, std::move(tokens), last + 1 + std::min(a, k - 1), next_k);
+  }
 };
 
 // model.forward(kvCache, batch): Promise<void>. Logits land in batch.logits.
@@ -650,12 +713,22 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// aheadDraftStats(): { hits, misses } — speculative steps whose chain the ahead-drafting job had drafted / had not,
+// since the process started.
+Napi::Value AheadDraftStats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("hits", Napi::Number::New(info.Env(), double(ahead_draft().hits())));
+  o.Set("misses", Napi::Number::New(info.Env(), double(ahead_draft().misses())));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function kv = KvCache::Define(env), model = Model::Define(env);
   env.SetInstanceData(new Classes{Napi::Persistent(kv), Napi::Persistent(model)});
   exports.Set("KvCache", kv);
   exports.Set("Model", model);
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("aheadDraftStats", Napi::Function::New(env, AheadDraftStats));
   register_kernel_api(env, exports);
   return exports;
 }

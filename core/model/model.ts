@@ -137,8 +137,8 @@ export class Model {
   }
 
   /** A greedy drafting round of this (draft) model, to run in the same native call as the verifying step. */
-  draftStep(kv: NativeKvCache, batch: NativeStepBatch, tokenOffsets: Int32Array): NativeDraftStep {
-    return { model: this.nativeModel, kv, batch, tokenOffsets };
+  draftStep(kv: NativeKvCache, batch: NativeStepBatch, tokenOffsets: Int32Array, nextSteps?: Int32Array): NativeDraftStep {
+    return { model: this.nativeModel, kv, batch, tokenOffsets, ...(nextSteps ? { nextSteps } : {}) };
   }
 
   /** One engine step: all tokens of all scheduled sequences, off the event loop. */

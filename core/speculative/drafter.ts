@@ -65,9 +65,10 @@ export class ChainDrafter {
     return !this.window || this.window.ensure(cursor.windowTable!, cursor.computed, nTokens);
   }
 
-  /** Makes room for every position the job's drafting feeds: up to the last token plus k - 1 drafts. */
-  reserve(job: DraftJob): boolean {
-    return job.k > 0 && this.ensureCapacity(job.cursor, job.tokens.length + job.k - 1);
+  /** Makes room for every position the job's drafting feeds: up to the last token plus k - 1 drafts, and `beyond`
+   *  more (drafting ahead: the last draft and the next step's). */
+  reserve(job: DraftJob, beyond = 0): boolean {
+    return job.k > 0 && this.ensureCapacity(job.cursor, job.tokens.length + job.k - 1 + beyond);
   }
 
   /** reducedHead: greedy drafts (no job samples) take the argmax over the model's draft head only. */

@@ -32,12 +32,26 @@ export interface DraftModel {
   readonly threads: number | undefined;
   /** The tokens its reduced head starts from (likelyTokens), before any text has taught it a vocabulary. */
   likely?: Int32Array;
+  /** Whether a lone drafting sequence's next chain is drafted ahead, after its step (NativeDraftStep.ahead). */
+  readonly ahead: boolean;
 }
 
 /** A verify step's target rows for one sequence: the logits of each, or (verifiesByArgmax) only each one's argmax. */
 export type VerifyRows =
   | { readonly argmax?: undefined; logits(i: number): Float32Array }
   | { readonly argmax: (i: number) => number };
+
+/**
+ * The draft length after a step that drafted `drafted` tokens and accepted `accepted` of them: doubled (at most
+ * maxK) after a fully accepted draft (a run of copied or easy text tends to go on), shrunk to just past an early
+ * rejection.
+ */
+export function adaptedK(k: number, maxK: number, drafted: number, accepted: number): number {
+  if (drafted === 0) return k;
+  if (accepted === drafted) return Math.min(maxK, k * 2);
+  if (accepted < drafted / 2) return Math.max(1, Math.min(k - 1, accepted + 1));
+  return k;
+}
 
 /** The forward's argmax of a row as a token: -1 means no logit was a number above -Infinity, as the sampler reports. */
 export function greedyToken(index: number): number {
@@ -154,8 +168,7 @@ export class Speculator {
       seq.draft.length = 0;
       s.q = [];
       if (seq.pending !== 1 || seq.finished) continue;
-      // The verifying step feeds positions up to tokens.length - 1 + k; the last emitted token must fit too.
-      const k = Math.min(s.k, this.contextSize - seq.tokens.length, s.tokensLeft());
+      const k = this.draftLength(s.k, seq.tokens.length, s.tokensLeft());
       if (k < 1) continue;
       if (s.options.mode === "ngram") {
         seq.draft.push(...ngramPropose(seq.tokens, k));
@@ -215,23 +228,43 @@ export class Speculator {
    * batch's token layout is StepBuffers.fill's: each chunk's tokens in order, its draft last). Once the step has
    * run, takeDrafts() puts the drafted tokens in each sequence's draft. A draft the scheduler dropped is not drafted.
    */
-  draftStep(chunks: readonly ScheduledChunk[]): NativeDraftStep | undefined {
+  draftStep(chunks: readonly ScheduledChunk[], verifiesByArgmax: boolean): NativeDraftStep | undefined {
     if (this.deferred.size === 0) return undefined;
-    const jobs: DraftJob[] = [], offsets: number[] = [];
+    const jobs: DraftJob[] = [], offsets: number[] = [], seqs: Sequence[] = [];
     let t = 0;
     for (const c of chunks) {
       const job = this.deferred.get(c.seq);
       if (job && c.drafted === job.k) {
         jobs.push(job);
+        seqs.push(c.seq);
         offsets.push(t + c.count - c.drafted);
       }
       t += c.count;
     }
     this.deferred.clear();
     if (jobs.length === 0) return undefined;
+    // A lone sequence's next chain is drafted in the gap after this step (NativeDraftStep.nextSteps); its positions
+    // need room in the table before the batch packs it.
+    const next = this.draftModel!.ahead && verifiesByArgmax && jobs.length === 1 ? this.nextSteps(seqs[0]!, jobs[0]!.k) : undefined;
+    const ahead = next && this.draftDrafter!.reserve(jobs[0]!, Math.max(...next) + 1) ? next : undefined;
     const round = this.draftDrafter!.greedyRound(jobs, this.deferredReducedHead);
     this.round = round;
-    return this.draftModel!.model.draftStep(this.draftModel!.kv, round.batch, Int32Array.from(offsets));
+    return this.draftModel!.model.draftStep(this.draftModel!.kv, round.batch, Int32Array.from(offsets), ahead);
+  }
+
+  /** Entry a: the length propose will give the sequence's next draft if a of its k drafts are accepted. */
+  private nextSteps(seq: Sequence, k: number): Int32Array {
+    const s = this.states.get(seq)!;
+    return Int32Array.from({ length: k + 1 }, (_, a) => {
+      const emitted = a + 1;
+      return Math.max(0, this.draftLength(adaptedK(s.k, s.options.k, k, a), seq.tokens.length + emitted, s.tokensLeft() - emitted));
+    });
+  }
+
+  /** The draft length propose gives a sequence of nTokens tokens with tokensLeft left to generate. */
+  private draftLength(k: number, nTokens: number, tokensLeft: number): number {
+    // The verifying step feeds positions up to nTokens - 1 + k; the last emitted token must fit too.
+    return Math.min(k, this.contextSize - nTokens, tokensLeft);
   }
 
   /** After a step that carried draftStep's round: each drafted sequence's draft holds its drafted tokens. */
@@ -287,14 +320,8 @@ export class Speculator {
     return accepted;
   }
 
-  /**
-   * Doubles the draft length after a fully accepted draft (a run of copied or easy text tends to go on), shrinks it
-   * to just past an early rejection.
-   */
   private adapt(s: SpecState, drafted: number, accepted: number): void {
-    if (drafted === 0) return;
-    if (accepted === drafted) s.k = Math.min(s.options.k, s.k * 2);
-    else if (accepted < drafted / 2) s.k = Math.max(1, Math.min(s.k - 1, accepted + 1));
+    s.k = adaptedK(s.k, s.options.k, drafted, accepted);
   }
 
   private selfDrafter(layers: number): ChainDrafter {

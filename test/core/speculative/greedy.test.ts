@@ -4,6 +4,7 @@ import { DRAFT_LIKELY_TOKENS, Engine } from "../../../core/engine.ts";
 import type { SpeculativeOptions } from "../../../core/speculative/options.ts";
 import { noShared, sharedModel } from "../../helpers/index.ts";
 import { greedyReferences } from "../../helpers/reference.ts";
+import { native } from "../../../core/native.ts";
 
 const prompts = greedyReferences().filter((r) => r.model === "stories15M-f32.gguf").map((r) => r.prompt);
 const proposers: SpeculativeOptions[] = [{ mode: "draft", k: 6 }, { mode: "ngram", k: 4 }, { mode: "self", layers: 3, k: 4 }];
@@ -116,4 +117,36 @@ test("fresh engines' greedy verify steps take only each row's argmax from the fo
     assert.ok(verifies.length > 0 && verifies.every(Boolean), `k ${k}: ${verifies.length} verify steps, argmax in ${verifies.filter(Boolean).length}`);
     assert.ok(oneCall >= verifies.length, `k ${k}: ${verifies.length} verify steps, ${oneCall} drafted in the same call`);
   }
+});
+
+test("the next chain drafted in the gap after a step (draftAhead) gives the drafts the step would draft, through acceptances and rejections", { skip: noShared }, async () => {
+  // Fresh engines with and without it: the same drafts mean the same accepted counts step by step, so the same
+  // stats; a job fed at a wrong position or into wrong blocks, or from a wrong token, would change the drafts.
+  const load = (draftAhead: boolean) => Engine.load({
+    model: sharedModel("stories15M-f32.gguf"), draftModel: sharedModel("stories15M-q4_0.gguf"), threads: 2, contextSize: 256, draftAhead,
+  });
+  const [off, on] = [await load(false), await load(true)];
+  const stats = (r: Awaited<ReturnType<Engine["generate"]>>) => [r.stats.specDrafted, r.stats.specAccepted, r.stats.specTokensPerStep];
+  for (const prompt of ["Once upon a time", "The little dog"]) {
+    const plain = await off.generate(prompt, { temperature: 0, maxTokens: 96 });
+    for (const k of [2, 4, 8]) {
+      const options = { temperature: 0, maxTokens: 96, speculative: { mode: "draft" as const, k } };
+      const without = await off.generate(prompt, options);
+      const before = native.aheadDraftStats!();
+      const withAhead = await on.generate(prompt, options);
+      const after = native.aheadDraftStats!();
+      assert.deepEqual(withAhead.tokens, plain.tokens, `${prompt} k ${k}`);
+      assert.deepEqual(stats(withAhead), stats(without), `${prompt} k ${k}: the same drafts, accepted the same`);
+      assert.ok(withAhead.stats.specAcceptRate! < 1, `${prompt} k ${k}: some drafts were rejected`);
+      // The steps after the first take their chain from the job the step before started, but those after the draft
+      // vocabulary grew (setDraftHead drops the job; this engine's vocabulary keeps learning across requests).
+      const steps = Math.round(withAhead.tokens.length / withAhead.stats.specTokensPerStep!);
+      assert.ok(after.hits - before.hits >= steps / 2, `${prompt} k ${k}: ${after.hits - before.hits} chains drafted ahead of ${steps} steps`);
+    }
+  }
+  // A job whose next step never comes (the sequence stopped) is not taken by another request's chain.
+  const stopped = await on.generate("Once upon a time", { temperature: 0, maxTokens: 7, speculative: { mode: "draft", k: 4 } });
+  const other = await on.generate("The little dog", { temperature: 0, maxTokens: 40, speculative: { mode: "draft", k: 4 } });
+  assert.deepEqual(stopped.tokens, (await off.generate("Once upon a time", { temperature: 0, maxTokens: 7 })).tokens);
+  assert.deepEqual(other.tokens, (await off.generate("The little dog", { temperature: 0, maxTokens: 40 })).tokens);
 });
