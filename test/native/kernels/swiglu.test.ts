@@ -2,40 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { nativeKernels as k } from "../../../core/native-kernels.ts";
 import { prng } from "../../helpers/index.ts";
+import { fmaf, hexf } from "./float32-model.ts";
 
 // swiglu's values must be llama.cpp-zen4's (ggml_vec_swiglu_f32 with AVX-512: ggml_v_silu on runs of 16, libm's
 // expf on the rest) on every kernel variant: SiLU feeds the FFN's 8-bit quantizer, whose rounding flips on 1-ulp
 // differences. ggml's AVX2 form of the exp polynomial gave another last bit for ~28% of inputs.
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** The float next to r (a float) in the direction of `toward`. */
-function nextFloat(r: number, toward: number): number {
-  if (r === 0) return Math.fround(toward > 0 ? 2 ** -149 : -(2 ** -149));
-  f32[0] = r;
-  u32[0]! += (toward > r) === (r > 0) ? 1 : -1;
-  return f32[0]!;
-}
-
-/** fmaf(a, b, c) for floats, one rounding: a·b is exact in double; TwoSum keeps what the double sum dropped. */
-function fmaf(a: number, b: number, c: number): number {
-  const p = a * b, s = p + c;
-  if (!Number.isFinite(s)) return Math.fround(s);
-  const bb = s - p, err = (p - (s - bb)) + (c - bb);
-  const r = Math.fround(s);
-  if (err === 0 || r === s) return r;
-  // s + err rounds as s does unless s sits exactly halfway between r and its neighbour: err then decides.
-  const other = nextFloat(r, s);
-  if ((r + other) / 2 !== s) return r;
-  return (err > 0) === (other > r) ? other : r;
-}
-
-/** A C hex float literal's value as a float ("0x1.8p23"). */
-function hexf(lit: string): number {
-  const m = /^0x([0-9a-f]+)\.([0-9a-f]*)p([+-]?\d+)$/i.exec(lit)!;
-  return Math.fround(parseInt(m[1]! + m[2]!, 16) * 2 ** (Number(m[3]) - 4 * m[2]!.length));
-}
 
 /** ggml_v_expf's AVX-512 form (native/kernels/expf_ggml.h), one lane. */
 function expfZen4(x: number): number {
