@@ -74,9 +74,40 @@ const q6_k: Model = (w, act, cols) => {
   return Math.fround(hsum8(lanes) - 0);
 };
 
+/**
+ * Q5_K (ggml_vec_dot_q5_K_q8_K): 8 exact int32 lanes per super-block, lane m holding Σ scale·level·activation over
+ * bytes 4m..4m+3 of every 32-element sub-block, fused into lane m by d·da; the mins Σ min_j·(sums of sub-block j)
+ * fused into their own float by dmin·da; hsum(lanes) - mins.
+ */
+const q5_k: Model = (w, act, cols) => {
+  const lanes = new Array<number>(8).fill(0);
+  let msum = 0;
+  const wv = new DataView(w.buffer, w.byteOffset), av = new DataView(act.buffer, act.byteOffset);
+  for (let sb = 0; sb < cols / 256; sb++) {
+    const wb = 176 * sb, ab = 292 * sb;
+    const sc = (j: number) => (j < 4 ? w[wb + 4 + j]! & 63 : (w[wb + 4 + j + 4]! & 15) | ((w[wb + 4 + j - 4]! >> 6) << 4));
+    const mn = (j: number) => (j < 4 ? w[wb + 4 + j + 4]! & 63 : (w[wb + 4 + j + 4]! >> 4) | ((w[wb + 4 + j]! >> 6) << 4));
+    const level = (e: number) => {
+      const c = e >> 6, l = e & 31, high = (e >> 5) & 1;
+      const ql = w[wb + 48 + 32 * c + l]!, qh = w[wb + 16 + l]!;
+      return (high ? ql >> 4 : ql & 15) | (((qh >> (2 * c + high)) & 1) << 4);
+    };
+    const isum = new Array<number>(8).fill(0);
+    for (let e = 0; e < 256; e++) isum[(e % 32) >> 2]! += sc(e >> 5) * level(e) * av.getInt8(ab + 4 + e);
+    let mins = 0;
+    for (let j = 0; j < 8; j++) mins += mn(j) * (av.getInt16(ab + 260 + 4 * j, true) + av.getInt16(ab + 262 + 4 * j, true));
+    const da = av.getFloat32(ab, true);
+    const dd = Math.fround(f16(wv.getUint16(wb, true)) * da), dm = Math.fround(f16(wv.getUint16(wb + 2, true)) * da);
+    for (let m = 0; m < 8; m++) lanes[m] = fmaf(dd, isum[m]!, lanes[m]!);
+    msum = fmaf(dm, mins, msum);
+  }
+  return Math.fround(hsum8(lanes) - msum);
+};
+
 const MODELS: [GgmlType, Model, number[]][] = [
   [GgmlType.Q8_0, q8_0, [288, 4096]],
   [GgmlType.Q4_0, q4_0, [288, 4096]],
+  [GgmlType.Q5_K, q5_k, [768, 4096]],
   [GgmlType.Q6_K, q6_k, [768, 4096]],
 ];
 
