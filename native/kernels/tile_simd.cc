@@ -869,7 +869,9 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
         if (has_min) {
           const float mins = float(hsum_i32(_mm256_madd_epi16(mv, bs)));
           const float dm = s.m[r * nsb + sb] * A.d;
-          msum[r][i] = sequential ? std::fma(mins, dm, msum[r][i]) : msum[r][i] + dm * mins;
+          // Fused in both orders (Q5_K's vec_dot order too, as the AVX-512 kernels fuse it), not left to the
+          // compiler's contraction of a + b * c.
+          msum[r][i] = sequential ? std::fma(mins, dm, msum[r][i]) : std::fma(dm, mins, msum[r][i]);
         }
       }
     }
