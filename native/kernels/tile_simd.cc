@@ -17,6 +17,7 @@
 
 #include "../ggml_types.h"
 #include "cpu_features.h"
+#include "expf_ggml.h"
 #include "kernel_variants.h"
 #include "quants.h"
 
@@ -1291,37 +1292,39 @@ inline void swiglu_vec(const float* g, const float* u, float* y) {
   _mm512_storeu_ps(y, _mm512_mul_ps(silu_ggml(_mm512_loadu_ps(g)), _mm512_loadu_ps(u)));
 }
 #else
+// The AVX-512 form above in 256-bit vectors (llama.cpp-zen4's arithmetic, not ggml's AVX2 form: expf_ggml.h): the
+// same polynomial, scaled by 2^n in one rounding multiply while 2^n is a normal float (|n| <= 126), else lane by
+// lane as vscalefps does (scalef_ggml).
 inline __m256 expf_ggml(__m256 x) {
   const __m256 shift = _mm256_set1_ps(0x1.8p23f);
-  const __m256 sign = _mm256_set1_ps(-0.f);
   const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
   const __m256 n = _mm256_sub_ps(z, shift);
   const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
-  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
-  const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
-  const __m256 big = _mm256_cmp_ps(_mm256_andnot_ps(sign, n), _mm256_set1_ps(126), _CMP_GT_OQ);
   const __m256 u = _mm256_mul_ps(b, b);
   const __m256 hi = _mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f));
   const __m256 mid = _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f));
-  const __m256 j = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, u, mid), u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
-  if (!_mm256_movemask_ps(big)) return _mm256_fmadd_ps(j, k, k);
-  // Large |n|: scale in two steps so the exponent does not overflow, and saturate beyond |n| > 192.
-  const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
-                                     _mm256_set1_epi32(int(0x82000000u)));
-  const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
-  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
-  const __m256 huge = _mm256_cmp_ps(_mm256_andnot_ps(sign, n), _mm256_set1_ps(192), _CMP_GT_OQ);
-  const __m256 scaled = _mm256_or_ps(_mm256_and_ps(big, _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
-                                     _mm256_andnot_ps(big, _mm256_fmadd_ps(k, j, k)));
-  return _mm256_or_ps(_mm256_and_ps(huge, _mm256_mul_ps(s1, s1)), _mm256_andnot_ps(huge, scaled));
+  const __m256 lo = _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f));
+  const __m256 poly = _mm256_fmadd_ps(_mm256_fmadd_ps(hi, u, mid), u, lo);
+  // 2^n: n in z's low bits, moved into the exponent field, plus 1.0f's exponent bias.
+  const __m256 pow2n = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(z), 23), _mm256_castps_si256(_mm256_set1_ps(1))));
+  const __m256 wide = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_NLE_UQ);  // or NaN
+  if (!_mm256_movemask_ps(wide)) return _mm256_mul_ps(poly, pow2n);
+  float p[8], e[8];
+  _mm256_storeu_ps(p, poly);
+  _mm256_storeu_ps(e, n);
+  for (int i = 0; i < 8; i++) p[i] = scalef_ggml(p[i], e[i]);
+  return _mm256_loadu_ps(p);
 }
 
 inline __m256 silu_ggml(__m256 x) {
   return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1), expf_ggml(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
-constexpr int kSiluLanes = 8;
+// 16 lanes per step as the AVX-512 variant (and llama.cpp there) takes them: the elements past the last 16 go to
+// libm's expf in both.
+constexpr int kSiluLanes = 16;
 inline void swiglu_vec(const float* g, const float* u, float* y) {
-  _mm256_storeu_ps(y, _mm256_mul_ps(silu_ggml(_mm256_loadu_ps(g)), _mm256_loadu_ps(u)));
+  for (int h = 0; h < 16; h += 8)
+    _mm256_storeu_ps(y + h, _mm256_mul_ps(silu_ggml(_mm256_loadu_ps(g + h)), _mm256_loadu_ps(u + h)));
 }
 #endif
 
@@ -1343,10 +1346,15 @@ double soft_max_exp(const float* x, float* y, int n, float max) {
     sum += double(_mm512_reduce_add_ps(v));
   }
 #else
-  for (; i + 7 < n; i += 8) {
-    const __m256 v = expf_ggml(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
-    _mm256_storeu_ps(y + i, v);
-    __m128 h = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  // 16 values per step, summed in _mm512_reduce_add_ps's tree (the 256-bit halves, the 128-bit halves, lanes 0+2
+  // and 1+3, then those two), as the AVX-512 variant sums them.
+  for (; i + 15 < n; i += 16) {
+    const __m256 v0 = expf_ggml(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
+    const __m256 v1 = expf_ggml(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), _mm256_set1_ps(max)));
+    _mm256_storeu_ps(y + i, v0);
+    _mm256_storeu_ps(y + i + 8, v1);
+    const __m256 s8 = _mm256_add_ps(v1, v0);
+    __m128 h = _mm_add_ps(_mm256_extractf128_ps(s8, 1), _mm256_castps256_ps128(s8));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     sum += double(_mm_cvtss_f32(h));
