@@ -5,8 +5,8 @@ import { nativeKernels as k } from "../../../core/native-kernels.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights } from "./random-weights.ts";
 
-// F32/F16 matmuls in llama.cpp's zen4 (AVX-512) orders on every SIMD variant: the AVX2 kernels keep its 16-lane
-// accumulators as two 256-bit halves, so a model gives the same logits on an AVX2 CPU as on an AVX-512 one. The
+// F32/F16 matmuls in llama.cpp's zen4 (AVX-512) orders on every variant: the AVX2 kernels keep its 16-lane
+// accumulators as two 256-bit halves, the scalar ones compute each lane in turn, so a model gives the same logits on an AVX2 CPU as on an AVX-512 one. The
 // orders, modelled here one operation at a time (f32 roundings by Math.fround; a fused multiply-add as the exact
 // product plus the addend rounded once, which double arithmetic gives except in rare double-rounding ties):
 // - a lone row (ggml_vec_dot): four 16-lane accumulators over 64-element steps, added (0+2)+(1+3), reduced by
@@ -56,11 +56,11 @@ const SHAPES: [number, number, number][] = [
   [16, 76, 1], [20, 76, 7], [12, 24, 2], [18, 64, 3], [4, 2112, 1], [4, 2112, 2],
 ];
 
-// The SIMD variants this CPU runs (the scalar reference sums in plain index order: not these orders).
-const variants = k.cpuFeatures().variants.filter((v) => v !== "scalar");
+// Every variant this CPU runs (scalar included: it computes the same orders one lane at a time).
+const variants = k.cpuFeatures().variants;
 
 for (const type of [GgmlType.F32, GgmlType.F16]) {
-  test(`${GgmlType[type]} matmuls give the AVX-512 build's vec_dot and tinyBLAS orders bit for bit (${variants.join(", ") || "none"})`, { skip: variants.length === 0 && "no SIMD variant runs on this CPU" }, () => {
+  test(`${GgmlType[type]} matmuls give the AVX-512 build's vec_dot and tinyBLAS orders bit for bit (${variants.join(", ")})`, () => {
     const rand = prng(type === GgmlType.F32 ? 7 : 8);
     for (const [rows, cols, nAct] of SHAPES) {
       const w = randomWeights(rand, type, rows, cols);
