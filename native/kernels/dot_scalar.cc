@@ -3,6 +3,7 @@
 // block, then scaled and accumulated in float.
 #include "kernel_variants.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "quants.h"
@@ -154,28 +155,68 @@ float dot_ksuper(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
   return sum;
 }
 
+
+// ---- F32/F16/BF16 in the SIMD variants' orders (llama.cpp's zen4 build's, tile_simd.cc), one lane at a time -------
+// This library is built with -ffp-contract=off: every product below is rounded unless written as std::fma.
+
+inline float float_at(int wtype, const uint8_t* p, int64_t i) {
+  if (wtype == GGML_F32) return reinterpret_cast<const float*>(p)[i];
+  const uint16_t h = reinterpret_cast<const uint16_t*>(p)[i];
+  return wtype == GGML_F16 ? h2f(h) : bf16_to_fp32(h);
+}
+
+// _mm512_reduce_add_ps's tree: lanes i + i+8, then i + i+4, then (0+2) + (1+3).
+inline float reduce_add16(const float* v) {
+  float t[8], u[4];
+  for (int i = 0; i < 8; i++) t[i] = v[i] + v[i + 8];
+  for (int i = 0; i < 4; i++) u[i] = t[i] + t[i + 4];
+  return (u[0] + u[2]) + (u[1] + u[3]);
+}
+
+// ggml_vec_dot's order (a lone row): four 16-lane accumulators over 64-element steps, added (0+2)+(1+3), reduced;
+// the k % 64 leftovers as the AVX-512 build compiles its loop (vec_dot_rows): f32 products rounded and added one at
+// a time except the last k % 8, fused; f16/bf16 products added in double.
+float float_vec_dot(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
+  const int64_t np = k & ~int64_t(63);
+  float acc[4][16] = {};
+  for (int64_t i = 0; i < np; i += 64)
+    for (int j = 0; j < 4; j++)
+      for (int l = 0; l < 16; l++) {
+        const int64_t e = i + 16 * j + l;
+        acc[j][l] = std::fma(float_at(wtype, w, e), float_at(wtype, a, e), acc[j][l]);
+      }
+  float lanes[16];
+  for (int l = 0; l < 16; l++) lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  float sum = reduce_add16(lanes);
+  if (wtype != GGML_F32) {
+    double d = sum;
+    for (int64_t i = np; i < k; i++) d += double(float_at(wtype, w, i) * float_at(wtype, a, i));
+    return float(d);
+  }
+  const int64_t rounded_end = np + ((k - np) & ~int64_t(7));
+  for (int64_t i = np; i < rounded_end; i++) sum += float_at(wtype, w, i) * float_at(wtype, a, i);
+  for (int64_t i = rounded_end; i < k; i++) sum = std::fma(float_at(wtype, w, i), float_at(wtype, a, i), sum);
+  return sum;
+}
+
+// tinyBLAS's order (a row of a batch; the driver sends only k % 16 == 0 here, BF16 aside): one 16-lane accumulator,
+// one reduction, any leftovers fused into the sum.
+float float_tinyblas(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
+  const int64_t nv = k & ~int64_t(15);
+  float acc[16] = {};
+  for (int64_t i = 0; i < nv; i += 16)
+    for (int l = 0; l < 16; l++) acc[l] = std::fma(float_at(wtype, w, i + l), float_at(wtype, a, i + l), acc[l]);
+  float sum = reduce_add16(acc);
+  for (int64_t i = nv; i < k; i++) sum = std::fma(float_at(wtype, w, i), float_at(wtype, a, i), sum);
+  return sum;
+}
+
 }  // namespace
 
-float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
+float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k, bool single_row) {
   switch (wtype) {
-    case GGML_F32: case GGML_F16: case GGML_BF16: {
-      float s = 0;
-      for (int64_t i = 0; i < k; i++) {
-        float x, y;
-        if (wtype == GGML_F32) {
-          x = reinterpret_cast<const float*>(w)[i];
-          y = reinterpret_cast<const float*>(a)[i];
-        } else if (wtype == GGML_F16) {
-          x = h2f(reinterpret_cast<const uint16_t*>(w)[i]);
-          y = h2f(reinterpret_cast<const uint16_t*>(a)[i]);
-        } else {
-          x = bf16_to_fp32(reinterpret_cast<const uint16_t*>(w)[i]);
-          y = bf16_to_fp32(reinterpret_cast<const uint16_t*>(a)[i]);
-        }
-        s += x * y;
-      }
-      return s;
-    }
+    case GGML_F32: case GGML_F16: case GGML_BF16:
+      return single_row ? float_vec_dot(wtype, w, a, k) : float_tinyblas(wtype, w, a, k);
     case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: case GGML_Q8_0: case GGML_IQ4_NL:
       return dot_block32(wtype, w, a, k);
     default: return dot_ksuper(wtype, w, a, k);
@@ -186,7 +227,7 @@ void tile_scalar(const TileArgs& t) {
   const size_t arow = row_bytes(vec_dot_type(t.wtype), t.k);
   for (int r = 0; r < t.nw; r++)
     for (int m = 0; m < t.n_act; m++)
-      t.y[int64_t(m) * t.ldy + r] = vec_dot_ref(t.wtype, t.w + t.wrow * size_t(r), t.act + arow * size_t(m), t.k);
+      t.y[int64_t(m) * t.ldy + r] = vec_dot_ref(t.wtype, t.w + t.wrow * size_t(r), t.act + arow * size_t(m), t.k, t.single_row);
 }
 
 }  // namespace ir

@@ -98,7 +98,9 @@ struct TileArgs {
 enum class Variant { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
 // Scalar reference: llama.cpp's block formulas, activation rows in vec_dot_type(wtype) layout.
-float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k);
+// F32/F16/BF16: single_row picks ggml_vec_dot's order, else tinyBLAS's (TileArgs::single_row), both as the SIMD
+// variants sum them (llama.cpp's zen4 orders).
+float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k, bool single_row);
 void tile_scalar(const TileArgs& t);
 
 // SIMD variants (separate static libraries built with their own -m flags). Activations arrive in

@@ -137,9 +137,10 @@ bool float_batch_row(const uint8_t* gemm_rows, int m, int n_act) {
 
 // llama.cpp sums a float matmul of several activation rows with tinyBLAS only when its tiles fit the matrix (rows a
 // multiple of 4, columns of the vector width); otherwise every row takes ggml_vec_dot's order, as a lone row does
-// (e.g. qwen2moe's one-row shared-expert gate).
-bool tinyblas_shape(const Matrix& w, Variant v) {
-  return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % (v == Variant::Avx512 ? 16 : 8) == 0);
+// (e.g. qwen2moe's one-row shared-expert gate). The columns' rule is the AVX-512 build's (16 lanes) on every
+// variant: the others compute its orders (16 lanes as two halves), so they must pick the same one.
+bool tinyblas_shape(const Matrix& w) {
+  return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % 16 == 0);
 }
 
 // F16/BF16 batches whose AVX-512 kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the
@@ -181,7 +182,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     const TileFn tile = tile_for(variant, J.w->type);
     // Every row summed in a batch (none `lone` below) by a kernel that blocks the rows itself: lone rows read the
     // widened layout, so a job mixing the two orders keeps it.
-    bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w, variant) && blocks_activations(*J.w, variant);
+    bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w) && blocks_activations(*J.w, variant);
     for (int m = 0; m < J.n_act && batch_kernel; m++) batch_kernel = float_batch_row(J.gemm_rows, m, J.n_act);
     const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar, batch_kernel);
     jobs.push_back({tile, L, -1, nullptr, variant == Variant::Avx512 && J.w->packed != nullptr});
@@ -330,7 +331,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       // A float matrix's rows summed as lone rows (ggml_vec_dot's order: llama.cpp's for one row, for rows of a
       // mul_mat_id, and for matrices tinyBLAS's tiles do not fit) go to the tile together; it keeps each row's sums
       // apart. The quantized kernels give each row of a batch the bits it has alone anyway.
-      const bool lone = is_float && (J.rows_alone || !tinyblas_shape(w, variant) || !float_batch_row(gemm_rows, m0, J.n_act));
+      const bool lone = is_float && (J.rows_alone || !tinyblas_shape(w) || !float_batch_row(gemm_rows, m0, J.n_act));
       const int act_chunk = lone || blocks_activations(w, variant) ? J.n_act
                                                                    : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
       m1 = std::min(J.n_act, m0 + act_chunk);

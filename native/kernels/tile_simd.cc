@@ -44,6 +44,27 @@ inline float h2f(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
+#if !IR_AVX512
+// A 16-lane f32 vector as two 256-bit halves (lanes 0-7, 8-15), for code that must give the AVX-512 build's bits
+// with AVX2: every lane's multiply-adds are the same operations, and reduce_add is _mm512_reduce_add_ps's tree
+// (lanes i + i+8, then the 128-bit halves, then (0+2) and (1+3), then those two): hsum of the halves' sum.
+struct Lanes16 {
+  __m256 lo, hi;
+  static Lanes16 zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+  static Lanes16 load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  template <int kWType>  // 16 f16 or bf16 values widened
+  static Lanes16 load_half(const uint16_t* p) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
+    if constexpr (kWType == GGML_F16) return {_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16)),
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16))};
+  }
+  static Lanes16 fmadd(Lanes16 x, Lanes16 y, Lanes16 acc) { return {_mm256_fmadd_ps(x.lo, y.lo, acc.lo), _mm256_fmadd_ps(x.hi, y.hi, acc.hi)}; }
+  static Lanes16 add(Lanes16 x, Lanes16 y) { return {_mm256_add_ps(x.lo, y.lo), _mm256_add_ps(x.hi, y.hi)}; }
+  float reduce_add() const { return hsum(_mm256_add_ps(lo, hi)); }
+};
+#endif
+
 inline int hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -292,23 +313,19 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   auto add = [](Vec x, Vec y) { return _mm512_add_ps(x, y); };
   auto reduce = [](Vec x) { return double(_mm512_reduce_add_ps(x)); };
 #else
-  constexpr int kLanes = 8;
-  using Vec = __m256;
-  auto zero = [] { return _mm256_setzero_ps(); };
-  auto load = [](const float* p) { return _mm256_loadu_ps(p); };
+  // AVX-512's 16-lane vectors as two 256-bit halves (Lanes16): the same products, sums and reduction tree, so the
+  // same bits as the AVX-512 build (the engine's arithmetic is llama.cpp's zen4 build's on every CPU).
+  constexpr int kLanes = 16;
+  using Vec = Lanes16;
+  auto zero = [] { return Lanes16::zero(); };
+  auto load = [](const float* p) { return Lanes16::load(p); };
   auto load_w = [&](int r, int64_t i) {
-    if constexpr (kWType == GGML_F32) return _mm256_loadu_ps(static_cast<const float*>(rows[r]) + i);
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(rows[r]) + i));
-    if constexpr (kWType == GGML_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    if constexpr (kWType == GGML_F32) return Lanes16::load(static_cast<const float*>(rows[r]) + i);
+    return Lanes16::load_half<kWType>(static_cast<const uint16_t*>(rows[r]) + i);
   };
-  auto fma = [](Vec x, Vec y, Vec acc) { return _mm256_fmadd_ps(x, y, acc); };
-  auto add = [](Vec x, Vec y) { return _mm256_add_ps(x, y); };
-  auto reduce = [](Vec x) {
-    const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    const __m128 t1 = _mm_hadd_ps(t0, t0);
-    return double(_mm_cvtss_f32(_mm_hadd_ps(t1, t1)));
-  };
+  auto fma = [](Vec x, Vec y, Vec acc) { return Lanes16::fmadd(x, y, acc); };
+  auto add = [](Vec x, Vec y) { return Lanes16::add(x, y); };
+  auto reduce = [](Vec x) { return double(x.reduce_add()); };
 #endif
   constexpr int kStep = 4 * kLanes;
   const int64_t np = k & ~int64_t(kStep - 1);
@@ -331,8 +348,23 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
       const auto* wf = static_cast<const float*>(rows[r]);
       float sum[NA];
       for (int m = 0; m < NA; m++) sum[m] = float(reduce(add(add(acc[r][m][0], acc[r][m][2]), add(acc[r][m][1], acc[r][m][3]))));
+#if IR_AVX512
       for (int64_t i = np; i < k; i++)
         for (int m = 0; m < NA; m++) sum[m] += wf[i] * a[m * k + i];
+#else
+      // The AVX-512 build compiles the loop above (disassembled) as products of 16 and then 8 leftovers in vectors,
+      // each rounded, then added one at a time, and the last k % 8 as fused multiply-adds; spelled out here, since
+      // this build's compiler vectorizes it by 8 and 4 instead.
+      const int64_t rounded_end = np + ((k - np) & ~int64_t(7));
+      for (int64_t i = np; i < rounded_end; i++)
+        for (int m = 0; m < NA; m++) {
+          float p = wf[i] * a[m * k + i];
+          asm("" : "+x"(p));  // keeps the product rounded (not fused with the add)
+          sum[m] += p;
+        }
+      for (int64_t i = rounded_end; i < k; i++)
+        for (int m = 0; m < NA; m++) sum[m] = std::fma(wf[i], a[m * k + i], sum[m]);
+#endif
       for (int m = 0; m < NA; m++) out[r][m * ldy] = sum[m];
     } else {  // ggml_vec_dot_f16 in double
       const auto* wh = static_cast<const uint16_t*>(rows[r]);
@@ -533,21 +565,21 @@ void float_group(const float* const* wr, int64_t k, const TileArgs& t, int m0) {
   }
   for (int r = 0; r < NW; r++)
     for (int i = 0; i < MA; i++) out[r][i] = _mm512_reduce_add_ps(acc[r][i]);
-#else
-  __m256 acc[NW][MA];
+#else  // the AVX-512 build's 16-lane accumulators (Lanes16), so the same sums
+  Lanes16 acc[NW][MA];
   for (int r = 0; r < NW; r++)
-    for (int i = 0; i < MA; i++) acc[r][i] = _mm256_setzero_ps();
+    for (int i = 0; i < MA; i++) acc[r][i] = Lanes16::zero();
   int64_t j = 0;
-  for (; j + 8 <= k; j += 8) {
-    __m256 av[MA];
-    for (int i = 0; i < MA; i++) av[i] = _mm256_loadu_ps(a[i] + j);
+  for (; j + 16 <= k; j += 16) {
+    Lanes16 av[MA];
+    for (int i = 0; i < MA; i++) av[i] = Lanes16::load(a[i] + j);
     for (int r = 0; r < NW; r++) {
-      const __m256 wv = _mm256_loadu_ps(wr[r] + j);
-      for (int i = 0; i < MA; i++) acc[r][i] = _mm256_fmadd_ps(wv, av[i], acc[r][i]);
+      const Lanes16 wv = Lanes16::load(wr[r] + j);
+      for (int i = 0; i < MA; i++) acc[r][i] = Lanes16::fmadd(wv, av[i], acc[r][i]);
     }
   }
   for (int r = 0; r < NW; r++)
-    for (int i = 0; i < MA; i++) out[r][i] = hsum(acc[r][i]);
+    for (int i = 0; i < MA; i++) out[r][i] = acc[r][i].reduce_add();
 #endif
   for (; j < k; j++)
     for (int r = 0; r < NW; r++)
