@@ -5,7 +5,7 @@ import path from "node:path";
 import { LlamaGrammar, LlamaGrammarEvaluationState, type Token } from "node-llama-cpp";
 import { Engine } from "../../../../core/index.ts";
 import { jsonSchemaToGbnf } from "../../../../core/sampling/grammar/json-schema.ts";
-import { llamaCpp } from "../../../helpers/llama-cpp.ts";
+import { llamaCpp, oracleArithmeticDiffers } from "../../../helpers/llama-cpp.ts";
 import { noShared, repoRoot, sharedModel } from "../../../helpers/index.ts";
 
 // Greedy decoding under a grammar must pick llama.cpp's tokens: the most likely token its grammar sampler
@@ -22,7 +22,10 @@ const grammars: [string, string][] = [
   ["schema: recipe", jsonSchemaToGbnf(JSON.parse(readFileSync(path.join(repoRoot, "test/core/sampling/grammar/schemas/42-recipe.json"), "utf8")))],
 ];
 
-test("constrained greedy tokens equal llama.cpp's under the same grammar", { skip: noShared, timeout: 900_000 }, async () => {
+test("constrained greedy tokens equal llama.cpp's under the same grammar", { skip: noShared, timeout: 900_000 }, async (t) => {
+  // Grammars such as japanese.gbnf leave near-ties that another arithmetic's last bits decide otherwise.
+  const differs = await oracleArithmeticDiffers();
+  if (differs) return t.skip(differs);
   const engine = await Engine.load({ model: MODEL, threads: 2 });
   const llama = await llamaCpp();
   const model = await llama.loadModel({ modelPath: MODEL });
