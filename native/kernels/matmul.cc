@@ -143,13 +143,17 @@ bool tinyblas_shape(const Matrix& w) {
   return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % 16 == 0);
 }
 
-// F16/BF16 batches whose AVX-512 kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the
-// tile gets all of them, so a band's weights come from memory once per cache-sized block rather than per 192 KB.
+// F16/BF16 batches whose kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the tile gets
+// all of them, so a band's weights come from memory once per cache-sized block rather than per 192 KB.
 bool blocks_activations(const Matrix& w, Variant v) {
+  if (v == Variant::Avx2) return (w.type == GGML_F16 || w.type == GGML_BF16) && w.cols % 16 == 0;
   if (v != Variant::Avx512) return false;
   if (w.type == GGML_F16) return w.cols % 16 == 0;
   return w.type == GGML_BF16 && w.cols % 32 == 0 && cpu_features().avx512bf16;
 }
+
+// Of those, the AVX-512 kernels read the 16-bit values (TileArgs::act_16bit); AVX2's take them widened to f32.
+bool reads_16bit_rows(const Matrix& w, Variant v) { return v == Variant::Avx512 && blocks_activations(w, v); }
 
 // Called after each row band of a matmul with the pool thread that ran it, the job, and the band's rows (their
 // outputs written).
@@ -182,7 +186,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
     const TileFn tile = tile_for(variant, J.w->type);
     // Every row summed in a batch (none `lone` below) by a kernel that blocks the rows itself: lone rows read the
     // widened layout, so a job mixing the two orders keeps it.
-    bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w) && blocks_activations(*J.w, variant);
+    bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w) && reads_16bit_rows(*J.w, variant);
     for (int m = 0; m < J.n_act && batch_kernel; m++) batch_kernel = float_batch_row(J.gemm_rows, m, J.n_act);
     const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar, batch_kernel);
     jobs.push_back({tile, L, -1, nullptr, variant == Variant::Avx512 && J.w->packed != nullptr});

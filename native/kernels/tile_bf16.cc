@@ -76,7 +76,7 @@ void vec_dot_bf16_rows(const uint16_t* const* w, const uint16_t* a, const float*
     }
 }
 
-struct Bf16Op {
+struct Bf16Op : tinyblas::Acc {
   using Act = uint16_t;
   using WVec = __m512bh;
   using AVec = __m512bh;

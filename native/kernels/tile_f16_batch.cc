@@ -12,14 +12,14 @@ namespace ir {
 namespace avx512 {
 namespace {
 
-struct F16Op {
+struct F16Op : tinyblas::Acc {
   using Act = uint16_t;
   using WVec = __m512;
   using AVec = __m512;
   static constexpr int kStep = 16;
-  static __m512 load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  static WVec load_w(const uint16_t* p) { return load(p); }
-  static AVec load_a(const uint16_t* p) { return load(p); }
+  static __m512 widen(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static WVec load_w(const uint16_t* p) { return widen(p); }
+  static AVec load_a(const uint16_t* p) { return widen(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_fmadd_ps(w, a, acc); }
 };
 

@@ -32,6 +32,10 @@
 #define IR_AVX512 0
 #endif
 
+#if !IR_AVX512
+#include "tinyblas_gemm.h"
+#endif
+
 namespace ir {
 namespace IR_SIMD_NS {
 namespace {
@@ -539,6 +543,48 @@ template <int kWType>
 void half_single_row(const TileArgs& t) {
   lone_rows<kWType>([&](int r) { return t.w + size_t(r) * t.wrow; }, t.nw, t);
 }
+
+#if !IR_AVX512
+// F16/BF16 weights against 2+ activation rows in tinyBLAS's order as the AVX-512 build runs it (float_group's: one
+// 16-lane accumulator per pair, both operands widened to f32, _mm512_reduce_add_ps's tree once), blocked by
+// tinyblas_gemm.h in a 3x4 tile of 8-lane vectors that computes the 16 lanes as two parts (lanes 0-7, then 8-15,
+// each over the whole k slice: 12 accumulators + 3 weight vectors + 1 activation of the 16 ymm registers; the 16
+// lanes at once would take two registers per accumulator). The weights are widened in registers from the file's
+// rows (no f32 copy of them), the activations arrive widened (f32 holding the rounded values).
+struct HalfBatchOp {
+  using Vec = __m256;
+  using Act = float;
+  using AVec = __m256;
+  using WVec = __m256;
+  static constexpr int kStep = 16, kParts = 2, kRW = 3, kRA = 4, kRegisters = 16;
+  static constexpr int64_t kKc = 2048;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec add(Vec x, Vec y) { return _mm256_add_ps(x, y); }
+  static float hsum(Vec v) { return IR_SIMD_NS::hsum(v); }  // of lanes i + (i+8): Lanes16::reduce_add
+  static AVec load_a(const float* p) { return _mm256_loadu_ps(p); }
+  static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
+};
+struct F16BatchOp : HalfBatchOp {
+  static WVec load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+};
+struct Bf16BatchOp : HalfBatchOp {
+  static WVec load_w(const uint16_t* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+  }
+};
+
+bool half_batch_applies(const TileArgs& t) {
+  return !t.single_row && !t.act_16bit && (t.wtype == GGML_F16 || t.wtype == GGML_BF16) && t.k % 16 == 0;
+}
+
+void half_batch(const TileArgs& t) {
+  const auto* act = reinterpret_cast<const float*>(t.act);
+  if (t.wtype == GGML_F16) tinyblas::gemm<F16BatchOp>(t, act);
+  else tinyblas::gemm<Bf16BatchOp>(t, act);
+}
+#endif
 
 // MA activation rows against NW f32 weight rows in llamafile's tinyBLAS order (what llama.cpp uses when a matmul
 // has 2+ activation rows): one vector accumulator per pair, one horizontal sum at the end.
@@ -1488,6 +1534,12 @@ void tile(const TileArgs& t) {
   static const bool has_bf16 = cpu_features().avx512bf16;
   if (bf16_dot_applies(t, has_bf16)) {
     tile_bf16(t);
+    return;
+  }
+#endif
+#if !IR_AVX512
+  if (half_batch_applies(t)) {
+    half_batch(t);
     return;
   }
 #endif

@@ -1,19 +1,22 @@
-// F16/BF16 weights against many activation rows in llamafile's tinyBLAS order, blocked for the caches (AVX-512).
-// tinyBLAS (what llama.cpp runs for a float matmul of 2+ activation rows) keeps one 16-lane accumulator per
+// F16/BF16 weights against many activation rows in llamafile's tinyBLAS order, blocked for the caches (AVX-512 and
+// AVX2). tinyBLAS (what llama.cpp runs for a float matmul of 2+ activation rows) keeps one vector accumulator per
 // (weight row, activation row) pair, adds one step of Op::kStep elements at a time in k order (`madd`: an f32
-// fused multiply-add for F16, vdpbf16ps for BF16), and reduces it once with _mm512_reduce_add_ps. Any blocking that
-// keeps each pair's chain whole and in order gives its bits, so this one is free to pick its own:
-// - a 4 weight rows x 6 activation rows register tile (24 accumulators; the weights decoded once per step and used
-//   6 times, each activation vector loaded once and used 4 times);
-// - the k range in passes of kKc elements: a pass's 4 weight rows (16 KB of f16) stay in L1 while every activation
-//   group of the block runs against them; the accumulators between passes are stored and reloaded (exact);
+// fused multiply-add for F16, vdpbf16ps for BF16 with AVX512-BF16, an f32 FMA of widened values otherwise), and
+// reduces it once (hsum). Any blocking that keeps each pair's chain whole and in order gives its bits, so this one
+// is free to pick its own:
+// - an Op::kRW weight rows x Op::kRA activation rows register tile (AVX-512 4x6: 24 of 32 registers; AVX2 3x4: 12
+//   of 16; each decoded weight vector used kRA times, each activation vector kRW times);
+// - the k range in passes of Op::kKc elements: a pass's kRW weight rows stay in L1 while every activation tile of
+//   the block runs against them; the accumulators between passes are stored and reloaded (exact);
 // - activation rows in blocks of ~kActBlockBytes (L2): a band's weights come from memory once per block;
-// - with several passes (k > kKc: Llama-1B's 8192-wide FFN down), weight rows in sub-bands of kSubRows: each pass
-//   runs all of a sub-band's 4-row groups against the block's k slice (kActBlockBytes, in L2) before the next
-//   slice, instead of one group through every slice (a 96-row block of 8192 elements is 1.5 MB: more than L2, so
-//   every group streamed it from L3). The sub-band's accumulators (kSubRows x block rows x 64 B, 96 KB) stay in L2.
-// Op supplies Act (the activation element type), kStep, load_w, load_a and madd. Included by the kernels of one
-// instruction set only (tile_f16_batch.cc, tile_bf16.cc: the latter compiled for AVX512-BF16).
+// - with several passes (k > kKc: Llama-1B's 8192-wide FFN down), weight rows in sub-bands of kSubTiles tiles: each
+//   pass runs all of a sub-band's tiles of weight rows against the block's k slice (in L2) before the next slice,
+//   instead of one tile's rows through every slice (a 96-row block of 8192 elements is 1.5 MB: more than L2, so
+//   every group streamed it from L3). The sub-band's accumulators (4 kRW x block rows x one vector) stay in L2.
+// Op supplies Act (the activation element type), kStep, load_w, load_a and madd, and the accumulator side (Vec,
+// zero/load/store/hsum, the tile's kRW, kRA, kKc and kRegisters: AVX-512's Acc below, AVX2's in tile_simd.cc).
+// Included by the kernels of one instruction set only (tile_f16_batch.cc and tile_bf16.cc, the latter compiled for
+// AVX512-BF16; tile_simd.cc for AVX2), in that library's namespace.
 #pragma once
 #include "intrinsics.h"
 
@@ -23,15 +26,28 @@
 
 #include "kernel_variants.h"
 
+#ifndef IR_SIMD_NS
+#error "IR_SIMD_NS must name the variant namespace"
+#endif
+
 namespace ir {
-namespace avx512 {
+namespace IR_SIMD_NS {
 namespace tinyblas {
 
-constexpr int kRW = 4, kRA = 6;
-constexpr int64_t kKc = 2048;
 constexpr size_t kActBlockBytes = size_t(384) << 10;
-constexpr int kSubRows = 16;
-static_assert(kSubRows % kRW == 0, "sub-bands are whole register tiles");
+constexpr int kSubTiles = 4;
+
+#if defined(__AVX512F__)
+// AVX-512's accumulator vector and tile shape (AVX2's: tile_simd.cc). hsum is tinyBLAS's for the vector type.
+struct Acc {
+  using Vec = __m512;
+  static constexpr int kRW = 4, kRA = 6, kRegisters = 32, kParts = 1;
+  static constexpr int64_t kKc = 2048;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
+};
 
 // _mm512_reduce_add_ps of 16 vectors at once: lane L of the result is x[L]'s sum, by GCC's tree for one vector
 // (lanes i + i+8, then j + j+4, then (0+2) and (1+3), then those two), every add the same two values as there, so
@@ -51,11 +67,13 @@ inline __m512 reduce_add_16(const __m512* x) {
     w[n] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * n], u[2 * n + 1], 0x44), _mm512_shuffle_ps(u[2 * n], u[2 * n + 1], 0xEE));
   return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xDD));
 }
+#endif
 
 // The RW x RA accumulators' sums into y[i * ldy + r]: four weight rows' sums of an activation row are adjacent in y,
-// so a full-width tile reduces four activation rows per reduce_add_16 (chunk i: rows r = 0..3).
-template <int RW, int RA>
-inline void reduce_tile(const __m512 (&c)[RW][RA], float* y, int64_t ldy) {
+// so a full-width AVX-512 tile reduces four activation rows per reduce_add_16 (chunk i: rows r = 0..3).
+template <class Op, int RW, int RA>
+inline void reduce_tile(const typename Op::Vec (&c)[RW][RA], float* y, int64_t ldy) {
+#if defined(__AVX512F__)
   if constexpr (RW == 4) {
 #pragma GCC unroll 2
     for (int i0 = 0; i0 < RA; i0 += 4) {
@@ -68,23 +86,33 @@ inline void reduce_tile(const __m512 (&c)[RW][RA], float* y, int64_t ldy) {
       _mm512_store_ps(sums, reduce_add_16(x));
       for (int ii = 0; ii < 4 && i0 + ii < RA; ii++) std::copy(sums + 4 * ii, sums + 4 * ii + 4, y + (i0 + ii) * ldy);
     }
-  } else {
-    for (int r = 0; r < RW; r++)
-      for (int i = 0; i < RA; i++) y[i * ldy + r] = _mm512_reduce_add_ps(c[r][i]);
+    return;
   }
+#endif
+  for (int r = 0; r < RW; r++)
+    for (int i = 0; i < RA; i++) y[i * ldy + r] = Op::hsum(c[r][i]);
 }
 
 // RW weight rows against RA activation rows over [0, kc) of their (already offset) pointers. acc holds the RW*RA
-// accumulators between passes: zeroed here on the first pass, reduced into y on the last.
-template <class Op, int RW, int RA>
+// accumulators between passes: zeroed here on the first pass, reduced into y on the last. The RW decoded weight
+// vectors of a step are held in registers across the activation rows.
+// An accumulator of the order computed may be Op::kParts vectors (AVX2 computing AVX-512's 16 lanes: two __m256,
+// lanes 0-7 and 8-15 of each kStep-element step). Each lane's chain is independent of the others, so the parts run
+// one after the other (part P here) over the whole k slice, each a full register tile; part 0 goes through acc (also
+// on the last pass), and the last part's sums are Op::hsum of the parts' sum (_mm512_reduce_add_ps's first add).
+template <class Op, int RW, int RA, int P = 0>
 inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
                   bool last, float* y, int64_t ldy) {
-  __m512 c[RW][RA];
+  static_assert(RW * RA + RW + 1 <= Op::kRegisters, "accumulators, weight vectors and an activation vector in registers");
+  static_assert(Op::kParts == 1 || Op::kParts == 2, "one vector, or two halves of the order's accumulator");
+  using Vec = typename Op::Vec;
+  constexpr int kLanes = sizeof(Vec) / 4, kAccFloats = kLanes * Op::kParts;
+  Vec c[RW][RA];
 #pragma GCC unroll 4
   for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
-    for (int i = 0; i < RA; i++) c[r][i] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + 16 * (r * RA + i));
-  for (int64_t l = 0; l < kc; l += Op::kStep) {
+    for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
+  for (int64_t l = kLanes * P; l < kc; l += Op::kStep) {
     typename Op::WVec wv[RW];
 #pragma GCC unroll 4
     for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l);
@@ -95,35 +123,44 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
       for (int r = 0; r < RW; r++) c[r][i] = Op::madd(wv[r], av, c[r][i]);
     }
   }
-  if (last) {
-    reduce_tile<RW, RA>(c, y, ldy);
-    return;
-  }
+  if constexpr (P + 1 < Op::kParts) {
+    for (int r = 0; r < RW; r++)
+      for (int i = 0; i < RA; i++) Op::store(acc + kAccFloats * (r * RA + i) + kLanes * P, c[r][i]);
+    micro<Op, RW, RA, P + 1>(w, a, lda, kc, acc, first, last, y, ldy);
+  } else {
+    if (last) {
+      if constexpr (Op::kParts == 1) {
+        reduce_tile<Op, RW, RA>(c, y, ldy);
+      } else {
+        for (int r = 0; r < RW; r++)
+          for (int i = 0; i < RA; i++) y[i * ldy + r] = Op::hsum(Op::add(Op::load(acc + kAccFloats * (r * RA + i)), c[r][i]));
+      }
+      return;
+    }
 #pragma GCC unroll 4
-  for (int r = 0; r < RW; r++)
+    for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
-    for (int i = 0; i < RA; i++) _mm512_storeu_ps(acc + 16 * (r * RA + i), c[r][i]);
+      for (int i = 0; i < RA; i++) Op::store(acc + kAccFloats * (r * RA + i) + kLanes * P, c[r][i]);
+  }
 }
 
 template <class Op>
 using MicroFn = void (*)(const uint16_t* const*, const typename Op::Act*, int64_t, int64_t, float*, bool, bool, float*, int64_t);
 
-template <class Op, int RW>
-struct MicroRow {
-  static constexpr MicroFn<Op> at(int ra) {
-    return ra == 1 ? micro<Op, RW, 1> : ra == 2 ? micro<Op, RW, 2> : ra == 3 ? micro<Op, RW, 3>
-         : ra == 4 ? micro<Op, RW, 4> : ra == 5 ? micro<Op, RW, 5> : micro<Op, RW, 6>;
-  }
-};
+// The RW x ra tile, ra <= RA (only tiles of up to Op::kRA rows are instantiated).
+template <class Op, int RW, int RA = Op::kRA>
+MicroFn<Op> micro_at(int ra) {
+  if constexpr (RA > 1)
+    if (ra < RA) return micro_at<Op, RW, RA - 1>(ra);
+  return micro<Op, RW, RA>;
+}
 
-template <class Op>
+// The rw x ra tile, rw <= RW.
+template <class Op, int RW = Op::kRW>
 MicroFn<Op> micro_for(int rw, int ra) {
-  switch (rw) {
-    case 1: return MicroRow<Op, 1>::at(ra);
-    case 2: return MicroRow<Op, 2>::at(ra);
-    case 3: return MicroRow<Op, 3>::at(ra);
-    default: return MicroRow<Op, 4>::at(ra);
-  }
+  if constexpr (RW > 1)
+    if (rw < RW) return micro_for<Op, RW - 1>(rw, ra);
+  return micro_at<Op, RW>(ra);
 }
 
 // Part i of n splitting `total` as evenly as possible (the first total % n parts one larger).
@@ -133,10 +170,11 @@ inline int even_share(int total, int n, int i) { return total / n + (i < total %
 template <class Op>
 void gemm(const TileArgs& t, const typename Op::Act* act) {
   const int64_t k = t.k;
-  const int64_t kc = std::min(k, kKc);
+  constexpr int kRW = Op::kRW, kRA = Op::kRA, kSubRows = kSubTiles * kRW, kLanes = sizeof(typename Op::Vec) / 4 * Op::kParts;
+  const int64_t kc = std::min(k, Op::kKc);
   const int mb_max = std::max<int>(kRA, int(kActBlockBytes / (size_t(kc) * sizeof(typename Op::Act))) / kRA * kRA);
-  thread_local std::vector<float> accs;  // 16 floats per accumulator
-  if (k > kc && accs.size() < size_t(mb_max) * kSubRows * 16) accs.resize(size_t(mb_max) * kSubRows * 16);
+  thread_local std::vector<float> accs;  // kLanes floats per accumulator (all its parts)
+  if ((k > kc || Op::kParts > 1) && accs.size() < size_t(mb_max) * kSubRows * kLanes) accs.resize(size_t(mb_max) * kSubRows * kLanes);
   const int n_blocks = (t.n_act + mb_max - 1) / mb_max;
   for (int b = 0, m0 = 0, mb; b < n_blocks; b++, m0 += mb) {
     mb = even_share(t.n_act, n_blocks, b);
@@ -149,11 +187,11 @@ void gemm(const TileArgs& t, const typename Op::Act* act) {
           const uint16_t* wk[kRW];
           for (int r = 0; r < kRW; r++)
             wk[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow) + k0;
-          float* acc = accs.data() + size_t((r0 - s0) / kRW) * size_t(mb_max) * kRW * 16;
+          float* acc = accs.data() + size_t((r0 - s0) / kRW) * size_t(mb_max) * kRW * kLanes;
           const int n_tiles = (mb + kRA - 1) / kRA;
           for (int i = 0, a0 = 0, ra; i < n_tiles; i++, a0 += ra) {
             ra = even_share(mb, n_tiles, i);
-            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc + size_t(a0) * kRW * 16,
+            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc + size_t(a0) * kRW * kLanes,
                                   k0 == 0, k0 + kl == k, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
           }
         }
@@ -163,5 +201,5 @@ void gemm(const TileArgs& t, const typename Op::Act* act) {
 }
 
 }  // namespace tinyblas
-}  // namespace avx512
+}  // namespace IR_SIMD_NS
 }  // namespace ir

@@ -871,13 +871,63 @@ __attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(co
 }
 #endif
 
+#if defined(__x86_64__)
+// attend_batch_portable's operations 8 lanes at a time (AVX with FMA and F16C: no AVX-512): the scores of 8
+// positions of f16 K stored transposed (attend_batch_avx512's 16-slot groups, as two halves), V accumulated 8
+// dimensions at a time. Every lane's chain of fused multiply-adds, products and the softmax between them is the
+// portable one's, so are the bits; the portable loops called libm's fmaf per product (a fifth of a Llama-1B
+// pp128 step on a CPU without AVX-512).
+__attribute__((target("avx,f16c"), always_inline)) inline __m256 half8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+__attribute__((target("avx,fma,f16c"))) void attend_batch_avx(const HeadAttention& a, const Rows& rows, const float* q, float* out) {
+  const int hd = a.head_dim, n = a.n_ctx, nv = hd / 8, stride = a.kv->k_dim_stride();
+  __m256 acc[kMaxHeadDim / 8];
+  for (int i = 0; i < nv; i++) acc[i] = _mm256_setzero_ps();
+  float M = -INFINITY, S = 0.0f;
+  alignas(32) float e[kBatchTile];
+  const int first = first_attended(n, a.window);
+  const __m256 scale = _mm256_set1_ps(a.scale);
+  for (int t0 = first / kBatchTile * kBatchTile; t0 < n; t0 += kBatchTile) {
+    const int valid = std::min(kBatchTile, n - t0);
+    for (int g = 0; g < kBatchTile / 16; g++) {
+      __m256 dot[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+      if (16 * g < valid) {
+        const auto* k = reinterpret_cast<const uint16_t*>(rows.k[t0 + 16 * g]);
+        for (int d = 0; d < hd; d++) {
+          const __m256 qd = _mm256_set1_ps(q[d]);
+          for (int h = 0; h < 2; h++) dot[h] = _mm256_fmadd_ps(half8(k + size_t(d) * stride + 8 * h), qd, dot[h]);
+        }
+      }
+      for (int h = 0; h < 2; h++) _mm256_storeu_ps(e + 16 * g + 8 * h, _mm256_mul_ps(dot[h], scale));
+    }
+    for (int j = valid; j < kBatchTile; j++) e[j] = -INFINITY;
+    batch_tile_cap_and_mask(a, e, t0, valid, first);
+    const float ms = batch_tile_softmax(e, M, S, false);
+    if (ms != 1.0f) for (int i = 0; i < nv; i++) acc[i] = _mm256_mul_ps(acc[i], _mm256_set1_ps(ms));
+    for (int j = 0; j < valid; j++) {
+      if (j + kVPrefetchDistance < valid) prefetch_row(rows.v[t0 + j + kVPrefetchDistance], size_t(hd) * 2);
+      const auto* v = reinterpret_cast<const uint16_t*>(rows.v[t0 + j]);
+      const __m256 w = _mm256_set1_ps(e[j]);
+      for (int i = 0; i < nv; i++) acc[i] = _mm256_fmadd_ps(half8(v + 8 * i), w, acc[i]);
+    }
+  }
+  const __m256 inv = _mm256_set1_ps(S == 0.0f ? 0.0f : 1.0f / S);
+  for (int i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(acc[i], inv));
+}
+#endif
+
 // One head of one query in the batch arithmetic.
 void attend_batch(const HeadAttention& a, const float* q, float* out) {
   thread_local HeadScratch sc;
   sc.reserve(a.n_ctx);
   const Rows rows = gather_rows(a, sc.k, sc.v);
 #if defined(__x86_64__)
-  if (kernels.avx512_fma_f16c && a.kv->type() == KvType::F16 && a.kv->k_dim_stride() % 16 == 0) return attend_batch_avx512(a, rows, q, out);
+  if (a.kv->type() == KvType::F16 && a.kv->k_dim_stride() % 16 == 0) {
+    if (kernels.avx512_fma_f16c) return attend_batch_avx512(a, rows, q, out);
+    if (kernels.avx_fma_f16c) return attend_batch_avx(a, rows, q, out);
+  }
 #endif
   attend_batch_portable(a, rows, q, out);
 }
