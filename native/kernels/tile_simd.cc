@@ -179,6 +179,22 @@ inline __m256i byte_bits(__m256i v, int shift, int mask) {
   return _mm256_and_si256(_mm256_srli_epi16(v, shift), _mm256_set1_epi8(char(mask)));
 }
 
+// Run c (32 bytes) of a Q4_K/Q5_K super-block's qs as levels: the low nibbles are elements 64c..64c+31, the high ones
+// the next 32; for Q5_K (five) bits 2c and 2c+1 of qh's 32 bytes (h) are their fifth bits.
+struct K4Run {
+  __m256i lo, hi;
+};
+inline K4Run k4_run(const uint8_t* qs, __m256i h, int c, bool five) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+  __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+  if (five) {
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(byte_bits(h, 2 * c, 1), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(byte_bits(h, 2 * c + 1, 1), 4));
+  }
+  return {lo, hi};
+}
+
 void unpack_ksuper(int wtype, const uint8_t* row, int64_t nsb, int8_t* q, int16_t* sc16, int16_t* mn, float* d,
                    float* dmin) {
   const size_t bsize = size_t(type_traits(wtype).type_size);
@@ -221,18 +237,11 @@ void unpack_ksuper(int wtype, const uint8_t* row, int64_t nsb, int8_t* q, int16_
         const uint8_t* qh = blk + 16;
         const uint8_t* ql = blk + (five ? 48 : 16);
         k4_scales_mins_per16(blk + 4, sc, mn);
-        // Per 32-byte run of ql: low nibbles are elements 64c..64c+31, high nibbles the next 32 (plus, for Q5_K,
-        // bits 2c and 2c+1 of qh as the fifth bit).
         const __m256i h = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * c));
-          __m256i lo = _mm256_and_si256(v, kLow4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), kLow4);
-          if (five) {
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(byte_bits(h, 2 * c, 1), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(byte_bits(h, 2 * c + 1, 1), 4));
-          }
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c), lo);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32), hi);
+          const K4Run run = k4_run(ql, h, c, five);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c), run.lo);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32), run.hi);
         }
         break;
       }
@@ -1036,16 +1045,10 @@ struct K4ScaleIndex {
 template <bool kFive>
 inline __m256i k4_isum8(const uint8_t* qs, const uint8_t* qh, const int8_t* aq, uint64_t scale_bytes, const K4ScaleIndex& index) {
   const __m256i scales = _mm256_set1_epi64x(int64_t(scale_bytes));
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i h = kFive ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
   __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   for (int c = 0; c < 4; c++) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
-    __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-    if (kFive) {
-      lo = _mm256_or_si256(lo, _mm256_slli_epi16(byte_bits(h, 2 * c, 1), 4));
-      hi = _mm256_or_si256(hi, _mm256_slli_epi16(byte_bits(h, 2 * c + 1, 1), 4));
-    }
+    const auto [lo, hi] = k4_run(qs, h, c, kFive);
     const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 64 * c))),
                                            _mm256_shuffle_epi8(scales, index.c[2 * c]));
     const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(aq + 64 * c + 32))),
