@@ -45,7 +45,7 @@ export interface EngineOptions extends Partial<BatchingOptions> {
   draftThreads?: number;
   /**
    * Whether a lone greedy drafting sequence's next drafts are drafted on another thread while the engine handles a
-   * step's result, assuming every draft is accepted (default true; output is the same either way).
+   * step's result, from the verify's own argmax (default true; output is the same either way).
    */
   draftAhead?: boolean;
   /** Early exit's confidence test uses the head rows of this many frequent tokens (default 0: the full head). */

@@ -161,7 +161,7 @@ export interface NativeAddon {
   Model: new (spec: NativeModelSpec) => NativeModel;
   KvCache: new (o: NativeKvCacheOptions) => NativeKvCache;
   setThreads(n: number): void;
-  /** Speculative steps whose chain was drafted ahead (NativeDraftStep.ahead) / was not, in this process. */
+  /** Speculative steps whose chain was drafted ahead (NativeDraftStep.nextSteps) / was not, in this process. */
   aheadDraftStats?(): { hits: number; misses: number };
 }
 

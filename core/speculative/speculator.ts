@@ -32,7 +32,7 @@ export interface DraftModel {
   readonly threads: number | undefined;
   /** The tokens its reduced head starts from (likelyTokens), before any text has taught it a vocabulary. */
   likely?: Int32Array;
-  /** Whether a lone drafting sequence's next chain is drafted ahead, after its step (NativeDraftStep.ahead). */
+  /** Whether a lone drafting sequence's next chain is drafted ahead, after its step (NativeDraftStep.nextSteps). */
   readonly ahead: boolean;
 }
 
