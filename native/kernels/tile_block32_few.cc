@@ -1,8 +1,10 @@
-// AVX2 kernel for the 32-element types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) against several activation rows (a
-// batched decode step: each sequence's token). Each weight row is decoded once (Q8_0 read in place) and every
+// AVX2 kernel for the 32-element types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) against 2+ activation rows (a
+// batched decode step's tokens, a prefill chunk's). Each weight row is decoded once (Q8_0 read in place) and every
 // block meets all the activation rows of a pass (up to kPassRows, one per float lane of the pass's scale vector)
-// before the next block: tile_simd.cc's 32-element tile runs two activation rows per sweep of a four-row scratch,
-// reloading every level and its sign and forming each dw·da product in a scalar register and broadcasting it.
+// before the next block; the passes then take the decoded row from L1, their activations from L1/L2 (matmul hands
+// a tile L2-sized chunks of them). tile_simd.cc's 32-element tile ran two activation rows per sweep of a four-row
+// scratch, reloading every level and its sign and forming each dw·da product in a scalar register and broadcasting
+// it: per (pair, block) ~8 vector operations against 6 here (Q4_1/Q5_1: 5).
 //
 // Per (weight row, activation row) pair the arithmetic is tile_simd.cc's block32_group / block32_seq_group (and so
 // the AVX-512 variant's and llama.cpp-zen4's), every output the bits of its row alone: the integer sums are exact
@@ -31,9 +33,6 @@ namespace avx2 {
 namespace {
 
 constexpr int kPassRows = 8;  // activation rows per pass: one per float lane of a 256-bit vector
-// Up to this many activation rows (a 32-sequence step's forward, unsplit); prefill's batches keep the unpacked
-// tiles.
-constexpr int kFewRowsMax = 32;
 
 struct alignas(32) Run32 { int8_t b[32]; };
 struct alignas(32) Floats8 { float v[8]; };
@@ -154,12 +153,14 @@ void few_rows(const TileArgs& t) {
   const int passes = (t.n_act + kPassRows - 1) / kPassRows;
   thread_local std::vector<PassActs> acts;
   if (acts.size() < size_t(passes)) acts.resize(size_t(passes));
-  PassFn fns[kFewRowsMax / kPassRows];
-  int m0[kFewRowsMax / kPassRows];
+  thread_local std::vector<PassFn> fns;
+  thread_local std::vector<int> m0;
+  fns.resize(size_t(passes));
+  m0.resize(size_t(passes));
   for (int p = 0, m = 0; p < passes; p++) {
     const int n = (t.n_act - m) / (passes - p);
-    m0[p] = m;
-    fns[p] = pass_for<kType>(n);
+    m0[size_t(p)] = m;
+    fns[size_t(p)] = pass_for<kType>(n);
     prepare_pass<kType>(t.act + size_t(m) * arow, n, nb, acts[size_t(p)]);
     m += n;
   }
@@ -184,7 +185,7 @@ void few_rows(const TileArgs& t) {
     }
     Row rw = w;
     if (kType == GGML_Q8_0) rw.lv = reinterpret_cast<const int8_t*>(row + 2);
-    for (int p = 0; p < passes; p++) fns[p](rw, nb, acts[size_t(p)], t.y + int64_t(m0[p]) * t.ldy + r, t.ldy);
+    for (int p = 0; p < passes; p++) fns[size_t(p)](rw, nb, acts[size_t(p)], t.y + int64_t(m0[size_t(p)]) * t.ldy + r, t.ldy);
   }
 }
 
@@ -193,7 +194,7 @@ void few_rows(const TileArgs& t) {
 bool block32_few_applies(const TileArgs& t) {
   switch (t.wtype) {
     case GGML_Q8_0: case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: case GGML_IQ4_NL:
-      return t.n_act >= 2 && t.n_act <= kFewRowsMax;
+      return t.n_act >= 2;
     default: return false;
   }
 }

@@ -5,7 +5,7 @@ import { nativeKernels as k } from "../../../core/native-kernels.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 
-// The AVX2 variant runs the 32-element types against 2..32 activation rows in passes of up to 8 (tile_block32_few.cc:
+// The AVX2 variant runs the 32-element types against 2+ activation rows in passes of up to 8 (tile_block32_few.cc:
 // each block decoded once for all of a pass's rows, Q4_0/Q5_0's bias taken back off through the activations' sums).
 // Every output must have the bits of its row alone and, where this CPU runs it, of the AVX-512 variant (packed or
 // not): at every row count around the passes' sizes, with weight-row counts that are not multiples of 4 or 16, and
@@ -13,7 +13,7 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 const noAvx2 = !k.cpuFeatures().variants.includes("avx2") && "no AVX2 on this CPU";
 const hasAvx512 = k.cpuFeatures().variants.includes("avx512");
 const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL];
-const N_ACT = [...Array.from({ length: 33 }, (_, i) => i + 1), 40];
+const N_ACT = [...Array.from({ length: 33 }, (_, i) => i + 1), 40, 70, 101];
 const ROWS = 37;
 
 /** Weights with a zero scale in some blocks and, for Q8_0, levels of -128 and 0 (the sign trick's edge cases). */
@@ -42,7 +42,7 @@ function edgyActs(rand: () => number, n: number, cols: number): Float32Array {
 const same = (a: number, b: number) => Object.is(a, b);
 
 for (const type of TYPES) {
-  test(`${typeName(type)}: avx2 batches of 1..33 and 40 rows give each row's lone bits${hasAvx512 ? " and the avx512 variant's" : ""}`, { skip: noAvx2 }, () => {
+  test(`${typeName(type)}: avx2 batches of 1..33, 40, 70 and 101 rows give each row's lone bits${hasAvx512 ? " and the avx512 variant's" : ""}`, { skip: noAvx2 }, () => {
     const rand = prng(7300 + type);
     for (const cols of [288, 896]) {
       const w = edgyWeights(rand, type, ROWS, cols);
