@@ -13,7 +13,7 @@
 //        per block into 8 float lanes by fl(dw·da); the output is hsum(lanes) + the mins term (Q4_1/Q5_1:
 //        Σ mw·sa block by block, each product exact in f32; the others: + 0, which makes a -0 sum +0);
 //   Q4_0, IQ4_NL (llama.cpp's repacked order): per block the exact int32 total, fused by fl(dw·da).
-// Unsigned codes (Q4_0's and Q5_0's biased nibbles, Q4_1/Q5_1's levels) go straight into maddubs; Q4_0/Q5_0 then
+// Unsigned codes (Q4_0's and Q5_0's biased ones, Q4_1/Q5_1's levels) go straight into maddubs; Q4_0/Q5_0 then
 // take their bias back off as -bias·(the activations' sums), per 4-byte group or per block, computed once per call.
 // Signed levels (Q8_0, IQ4_NL) take llama.cpp's |w|, a·sign(w) form.
 #include "intrinsics.h"
