@@ -120,6 +120,10 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // decoded in registers and run against all of them; every output the bits tile gives it.
 bool ksuper_few_applies(const TileArgs& t);
 void tile_ksuper_few(const TileArgs& t);
+// The 32-element types against 2+ activation rows (tile_block32_few.cc), each weight row decoded once and each
+// block run against all of them, eight at a time; every output the bits of its row alone.
+bool block32_few_applies(const TileArgs& t);
+void tile_block32_few(const TileArgs& t);
 }  // namespace avx2
 namespace avx512 {
 bool supports(int wtype);

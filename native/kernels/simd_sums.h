@@ -19,5 +19,28 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The sum of the 8 int32 lanes (exact in any order).
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Lane i = the sum of all lanes of v[i] (i < N <= 8; the other lanes are zero). Integers: any order is exact.
+template <int N>
+inline __m256i lane_sums(const __m256i (&v)[N]) {
+  const __m256i z = _mm256_setzero_si256();
+  auto at = [&](int i) { return i < N ? v[i] : z; };
+  if constexpr (N <= 4) {
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
+    return _mm256_zextsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+  } else {
+    const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
+    const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(4), at(5)), _mm256_hadd_epi32(at(6), at(7)));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+  }
+}
+
 }  // namespace IR_SIMD_NS
 }  // namespace ir

@@ -134,21 +134,6 @@ inline __m512i sb_isum(const DecodedSb& D, const int8_t* aq) {
 
 inline __m256i add_runs(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
 
-// Lane i = the sum of all lanes of v[i] (i < N <= 8; the other lanes are zero).
-template <int N>
-inline __m256i lane_sums(const __m256i (&v)[N]) {
-  const __m256i z = _mm256_setzero_si256();
-  auto at = [&](int i) { return i < N ? v[i] : z; };
-  if constexpr (N <= 4) {
-    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
-    return _mm256_zextsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
-  } else {
-    const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
-    const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(4), at(5)), _mm256_hadd_epi32(at(6), at(7)));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
-  }
-}
-
 // Lane i = the sum of the 16 int32 lanes of v[i] (i < N <= 8; the other lanes are zero). A transposing tree:
 // each level adds two vectors' interleaved halves, 24 shuffles and adds for 8 rows where add_runs then lane_sums
 // take ~37 (the integer sums are exact in any order). Q4_K's per-64 order reduces every 64 weights, and there it

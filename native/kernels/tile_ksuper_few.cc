@@ -67,20 +67,6 @@ void few_prepare(const block_q8_K* act, int n, int64_t nsb, FewActs& a) {
     }
 }
 
-// Lane i = the sum of the eight int32 lanes of v[i] (i < N <= 8; the other lanes are zero).
-template <int N>
-inline __m256i lane_sums(const __m256i (&v)[N]) {
-  const __m256i z = _mm256_setzero_si256();
-  auto at = [&](int i) { return i < N ? v[i] : z; };
-  const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
-  if constexpr (N <= 4) {
-    return _mm256_castsi128_si256(_mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1)));
-  } else {
-    const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(4), at(5)), _mm256_hadd_epi32(at(6), at(7)));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
-  }
-}
-
 // One weight row against the N rows of a pass: y[i * ldy] = row i's output.
 template <int kType, int N>
 void few_pass(const uint8_t* row, int64_t nsb, const int8_t* qs, const FewSb* asb, float* y, int64_t ldy) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "block32_codes.h"
 #include "cpu_features.h"
 #include "expf_ggml.h"
 #include "kernel_variants.h"
@@ -42,12 +43,6 @@ namespace {
 
 constexpr int kMaxRows = 4;
 
-inline float h2f(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
 #if !IR_AVX512
 // A 16-lane f32 vector as two 256-bit halves (lanes 0-7, 8-15), for code that must give the AVX-512 build's bits
 // with AVX2: every lane's multiply-adds are the same operations, and reduce_add is _mm512_reduce_add_ps's tree
@@ -68,13 +63,6 @@ struct Lanes16 {
   float reduce_add() const { return hsum(_mm256_add_ps(lo, hi)); }
 };
 #endif
-
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
 
 // The four horizontal sums of p0..p3, as one vector.
 inline __m128i hsum4_i32(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
@@ -136,33 +124,10 @@ struct Scratch {
 // One 32-element block's levels as signed bytes, with its scale (and min, for Q4_1/Q5_1), decoded in registers.
 inline __m256i block32_levels(int wtype, const uint8_t* blk, float* d, float* m) {
   *d = h2f(blk);
-  const __m256i low4 = _mm256_set1_epi8(0xF);
-  auto nibbles = [&](const uint8_t* qs) {  // low nibbles are elements 0..15, high nibbles 16..31
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4);
-  };
-  switch (wtype) {
-    case GGML_Q8_0: return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    case GGML_Q4_0: return _mm256_sub_epi8(nibbles(blk + 2), _mm256_set1_epi8(8));
-    case GGML_Q4_1: *m = h2f(blk + 2); return nibbles(blk + 4);
-    case GGML_IQ4_NL: {
-      const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
-      return _mm256_shuffle_epi8(table, nibbles(blk + 2));
-    }
-    default: {  // Q5_0, Q5_1: a fifth bit per element from qh
-      const bool has_min = wtype == GGML_Q5_1;
-      if (has_min) *m = h2f(blk + 2);
-      uint32_t qh;
-      std::memcpy(&qh, blk + (has_min ? 4 : 2), 4);
-      // Spread the 32 high bits to bytes: byte j gets bit j of qh.
-      const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-      const __m256i bitsel = _mm256_set1_epi64x(int64_t(0x8040201008040201));
-      __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), shuf);
-      hb = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bitsel), bitsel);
-      const __m256i v = _mm256_or_si256(nibbles(blk + (has_min ? 8 : 6)), _mm256_and_si256(hb, _mm256_set1_epi8(16)));
-      return has_min ? v : _mm256_sub_epi8(v, _mm256_set1_epi8(16));
-    }
-  }
+  if (wtype == GGML_Q4_1 || wtype == GGML_Q5_1) *m = h2f(blk + 2);
+  const __m256i codes = block32_codes(wtype, blk);
+  const int bias = block32_bias(wtype);
+  return bias == 0 ? codes : _mm256_sub_epi8(codes, _mm256_set1_epi8(char(bias)));
 }
 
 void unpack_block32(int wtype, const uint8_t* row, int64_t nb, int8_t* q, float* d, float* m) {
@@ -1568,6 +1533,10 @@ void tile(const TileArgs& t) {
     return;
   }
 #if !IR_AVX512
+  if (block32_few_applies(t)) {
+    tile_block32_few(t);
+    return;
+  }
   if (ksuper_few_applies(t)) {
     tile_ksuper_few(t);
     return;

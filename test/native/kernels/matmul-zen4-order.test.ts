@@ -49,6 +49,53 @@ const q4_0: Model = (w, act, cols) => {
 };
 
 /**
+ * The other 32-element types by the shape of their blocks: `level(w, blockStart, j)` gives element j's level,
+ * `wBytes` a block's size; activations are Q8_0 (34 bytes) or, with mins, Q8_1 (36: d, s = d·Σq, qs).
+ */
+interface Block32 { wBytes: number; min: boolean; level: (w: Uint8Array, wb: number, j: number) => number }
+const nibble = (w: Uint8Array, qs: number, j: number) => (j < 16 ? w[qs + j]! & 15 : w[qs + j - 16]! >> 4);
+const fifthBit = (w: Uint8Array, qh: number, j: number) => ((w[qh + (j >> 3)]! >> (j & 7)) & 1) << 4;
+const Q5_0: Block32 = { wBytes: 22, min: false, level: (w, wb, j) => (nibble(w, wb + 6, j) | fifthBit(w, wb + 2, j)) - 16 };
+const Q4_1: Block32 = { wBytes: 20, min: true, level: (w, wb, j) => nibble(w, wb + 4, j) };
+const Q5_1: Block32 = { wBytes: 24, min: true, level: (w, wb, j) => nibble(w, wb + 8, j) | fifthBit(w, wb + 4, j) };
+const IQ4_NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+const IQ4_NL: Block32 = { wBytes: 18, min: false, level: (w, wb, j) => IQ4_NL_VALUES[nibble(w, wb + 2, j)]! };
+
+/**
+ * Q5_0, Q4_1, Q5_1 (ggml_vec_dot_*_q8_0/_q8_1 / tinyBLAS_Q0): Q8_0's 8 fused lanes, then (with mins) + Σ mw·sa
+ * block by block (each product exact in float).
+ */
+const lanes8 = (t: Block32): Model => (w, act, cols) => {
+  const lanes = new Array<number>(8).fill(0);
+  let msum = 0;
+  const wv = new DataView(w.buffer, w.byteOffset), av = new DataView(act.buffer, act.byteOffset);
+  const aBytes = t.min ? 36 : 34;
+  for (let b = 0; b < cols / 32; b++) {
+    const wb = t.wBytes * b, ab = aBytes * b;
+    const dd = Math.fround(f16(wv.getUint16(wb, true)) * f16(av.getUint16(ab, true)));
+    for (let i = 0; i < 8; i++) {
+      let p = 0;
+      for (let j = 4 * i; j < 4 * i + 4; j++) p += t.level(w, wb, j) * av.getInt8(ab + aBytes - 32 + j);
+      lanes[i] = fmaf(dd, p, lanes[i]!);
+    }
+    if (t.min) msum = Math.fround(msum + f16(wv.getUint16(wb + 2, true)) * f16(av.getUint16(ab + 2, true)));
+  }
+  return Math.fround(hsum8(lanes) + msum);
+};
+
+/** IQ4_NL (llama.cpp's repacked iq4_nl_8x8, as Q4_0): one fused multiply-add of each block's exact sum by dw·da. */
+const blockSums = (t: Block32): Model => (w, act, cols) => {
+  let acc = 0;
+  const wv = new DataView(w.buffer, w.byteOffset), av = new DataView(act.buffer, act.byteOffset);
+  for (let b = 0; b < cols / 32; b++) {
+    let p = 0;
+    for (let j = 0; j < 32; j++) p += t.level(w, t.wBytes * b, j) * av.getInt8(34 * b + 2 + j);
+    acc = fmaf(p, Math.fround(f16(wv.getUint16(t.wBytes * b, true)) * f16(av.getUint16(34 * b, true))), acc);
+  }
+  return acc;
+};
+
+/**
  * Q6_K (ggml_vec_dot_q6_K_q8_K): per super-block 8 exact int32 lanes, lane m holding Σ scale·level·activation over
  * bytes 4m..4m+3 of every 32-element run (levels 0..63) less 32·(scale·16-element sums) of sub-blocks 2m, 2m+1;
  * lane m += (d·da)·lane fused per super-block; hsum at the end (minus a zero min term).
@@ -107,6 +154,10 @@ const q5_k: Model = (w, act, cols) => {
 const MODELS: [GgmlType, Model, number[]][] = [
   [GgmlType.Q8_0, q8_0, [288, 4096]],
   [GgmlType.Q4_0, q4_0, [288, 4096]],
+  [GgmlType.Q5_0, lanes8(Q5_0), [288, 896]],
+  [GgmlType.Q4_1, lanes8(Q4_1), [288, 896]],
+  [GgmlType.Q5_1, lanes8(Q5_1), [288, 896]],
+  [GgmlType.IQ4_NL, blockSums(IQ4_NL), [288, 896]],
   [GgmlType.Q5_K, q5_k, [768, 4096]],
   [GgmlType.Q6_K, q6_k, [768, 4096]],
 ];
