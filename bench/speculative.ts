@@ -65,18 +65,27 @@ function generate(prompt: string, extra: string[]): Row & { text: string } {
 }
 
 const tools = values["no-llama"] ? "" : llamaCppTools();
+/** Whether llama-speculative runs with --no-repack: set once a run has died of SIGILL or SIGSEGV. On stop 32's
+ *  Sapphire Rapids VM its AMX path (the repacked Q4_0 draft) raised SIGILL in the first decode at -t 1 (gdb:
+ *  ggml_backend_amx_mul_mat) and SIGSEGV or SIGILL at -t 2; with --no-repack it runs. */
+let llamaNoRepack = false;
 /** llama-speculative's decode speed and acceptance: "decoded N tokens in S seconds, speed: X t/s", "accept = P%".
  *  On the loaded machine a run once exited 0 having printed nothing after loading; such a run is retried (said on
  *  stderr), twice at most. */
 function llamaSpeculative(k: number, t: string, attempt = 1): Row {
   const r = spawnSync(path.join(tools, "llama-speculative"), [
     "-m", values.target, "-md", values.draft, "-p", PROMPT, "-n", n, "-t", t,
-    "--spec-draft-n-max", String(k), "--temp", "0", "-c", "1024",
+    "--spec-draft-n-max", String(k), "--temp", "0", "-c", "1024", ...(llamaNoRepack ? ["--no-repack"] : []),
   ], { encoding: "utf8", maxBuffer: 64 << 20 });
   const log = r.stderr + r.stdout;
   const m = /decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t\/s/.exec(log);
   if (r.status !== 0 || !m) {
     const problem = `llama-speculative -t ${t} k${k} failed (status ${r.status}, signal ${r.signal}) or printed no speed line`;
+    if ((r.signal === "SIGILL" || r.signal === "SIGSEGV") && !llamaNoRepack) {
+      llamaNoRepack = true;
+      process.stderr.write(`${problem}; retrying this and every later run with --no-repack (no AMX repacking)\n`);
+      return llamaSpeculative(k, t, attempt);
+    }
     if (attempt < 3) {
       process.stderr.write(`${problem}; retrying\n`);
       return llamaSpeculative(k, t, attempt + 1);
@@ -132,6 +141,7 @@ if (values["compare-ahead"]) {
   for (const k of ks) console.log(`draft k${k} / draft k${k} no-ahead: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(`draft k${k} no-ahead`)!), 2)}x`);
 }
 if (!values["no-llama"]) {
+  if (llamaNoRepack) console.log("llama-speculative ran with --no-repack (its AMX path died of SIGILL/SIGSEGV here)");
   for (const t of llamaThreads) for (const k of ks) {
     console.log(`infer-repl draft k${k} / ${llamaName(k, t)}: ${fmt(ratio(results.get(`draft k${k}`)!, results.get(llamaName(k, t))!), 2)}x`);
   }

@@ -1,7 +1,7 @@
 // One thread running the AVX-512 tile on f32 weights in vec_dot's order (TileArgs::single_row: plain decoding's one
 // activation row, a speculative verify's few) over stories15M's layer shapes (wq wk wv wo 288x288, w1 w3 768x288, w2
 // 288x768), `layers` copies of them: 6 is the f32 target's 24 MB, read from L3/memory as in the model; 1-4 fit the
-// L3. Prints per activation row count (1 and 5): the smallest and median CPU time of a pass over all matrices, and a
+// L3. Prints per activation row count (default 1 and 5): the smallest and median CPU time of a pass over all matrices, and a
 // hash of the outputs' bits (an A/B of kernel builds must print the same hashes).
 //   build (from the repo root, after `npm run rebuild:native`, whose AVX2/reference libraries it links):
 //     g++ -std=c++17 -O3 -ffp-contract=off -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq \
@@ -10,7 +10,7 @@
 //       native/kernels/{cpu_features,expf_libm,quants,pack,dot_scalar,matmul}.cc \
 //       native/{ggml_types,anonymous_memory,thread_pool,mapped_file,engine_threads}.cc \
 //       build/Release/kernels_avx2.a build/Release/kernels_ref.a -lpthread -o /tmp/float-lone-rows
-//   usage: float-lone-rows [reps 60] [layers 6]
+//   usage: float-lone-rows [reps 60] [layers 6] [activation row counts 1,5]
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -54,7 +54,13 @@ int main(int argc, char** argv) {
     }
   std::vector<float> act(8 * 768), y(8 * 768);
   for (float& v : act) v = value();
-  for (const int n_act : {1, 5}) {
+  std::vector<int> counts;
+  for (const char* c = argc > 3 ? argv[3] : "1,5"; *c;) {
+    counts.push_back(std::atoi(c));
+    while (*c && *c != ',') c++;
+    if (*c == ',') c++;
+  }
+  for (const int n_act : counts) {
     std::vector<double> times;
     uint64_t hash = 1469598103934665603ull;  // FNV-1a over the first pass's output bits
     for (int rep = 0; rep < reps; rep++) {

@@ -399,9 +399,13 @@ constexpr int kLaneRows = 16;
 // Groups of 16 rows ahead that a group prefetches (stories15M's layers, 5 rows, one thread: 1 or 2 ahead ~7% less
 // CPU than no prefetch, at load).
 constexpr int kLanePrefetchGroups = 2;
-// Activation rows from which the lanes pay: for one or two, a 32000x288 f32 matrix from memory ran ~15-30% slower
-// than vec_dot_rows (whose per-row chains overlap the next row's loads); from four, in cache, ~2x faster.
-constexpr int kLaneMinActs = 4;
+// Activation rows from which the lanes pay. Stop 28's host: for one or two, a 32000x288 f32 matrix from memory ran
+// ~15-30% slower than vec_dot_rows (whose per-row chains overlap the next row's loads); from four, in cache, ~2x
+// faster. Stop 32's Sapphire Rapids (bench/native/float-lone-rows.cc, one thread, min CPU of a pass): stories15M's
+// six f32 layers 1.36-1.41 -> 1.10-1.15 ms for 2 rows, 1.66-1.71 -> 1.16-1.23 ms for 3 (a 3-row verify had cost
+// more than a 5-row one); the 32000x288 matrix 4.2-4.4 -> 1.65-1.75 ms (2 rows), 5.4-6.0 -> 1.8-1.9 ms (3). So from
+// two: the speculative verifies of k 1 and 2 (adaptive k shrinks k4 to them after a refused draft).
+constexpr int kLaneMinActs = 2;
 
 // Lane r of the result is _mm512_reduce_add_ps(v[slot r]) bit for bit: that intrinsic's tree (the 256-bit halves
 // added, then the 128-bit halves, the 64-bit halves, the last pair), each level applied to several vectors at once.

@@ -130,16 +130,16 @@ test("float matmuls: each row takes its own order (tinyBLAS when marked, vec_dot
   }
 });
 
-// 4+ lone f32 rows against bands of 16+ weight rows (matrices of a few hundred rows: matmul splits smaller ones into
+// 2+ lone f32 rows against bands of 16+ weight rows (matrices of a few hundred rows: matmul splits smaller ones into
 // 4-row bands) take native/kernels/tile_simd.cc's lane_rows: 16 weight rows' pairs side by side in vector lanes (the
 // horizontal sums level by level across vectors, the k % 64 leftover products of 16 rows transposed). Each pair must
 // keep the bits vec_dot_rows gives it alone (one activation row): leftovers of 0-56 elements, bands that are not a
-// multiple of 16 rows (the rest take vec_dot_rows), 4-13 activation rows (passes of 6 and their rest), values over
+// multiple of 16 rows (the rest take vec_dot_rows), 2-13 activation rows (2 and 3: a speculative verify of k 1 or 2) (passes of 6 and their rest), values over
 // several orders of magnitude so that any other addition order shows.
 test("f32 lone rows, 16 weight rows in vector lanes: every pair has the bits of its activation row alone", () => {
   const rand = prng(53);
   const wide = (n: number) => randomFloats(rand, n).map((v) => v * Math.exp(6 * (rand() - 0.5)));
-  for (const [rows, cols, nAct] of [[320, 288, 4], [300, 288, 5], [256, 776, 7], [260, 40, 9], [512, 120, 13], [272, 2048, 6], [256, 56, 4], [256, 8, 5]] as const) {
+  for (const [rows, cols, nAct] of [[320, 288, 4], [300, 288, 5], [320, 288, 2], [304, 288, 3], [256, 776, 2], [272, 40, 3], [256, 776, 7], [260, 40, 9], [512, 120, 13], [272, 2048, 6], [256, 56, 4], [256, 8, 5]] as const) {
     const w = new Uint8Array(wide(rows * cols).buffer);
     const x = wide(nAct * cols);
     const y = k.matmul(GgmlType.F32, w, rows, cols, x, nAct, "auto", undefined, new Uint8Array(nAct));
