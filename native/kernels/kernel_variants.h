@@ -116,9 +116,9 @@ double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
-// Q4_K (either order), Q5_K and Q6_K against any number of activation rows (tile_ksuper_rows.cc), each weight
-// super-block decoded in registers and run against up to eight of them at a time; every output the bits the AVX-512
-// variant's tile_ksuper_batch gives it.
+// Q4_K (either order), Q5_K and Q6_K against any number of activation rows (tile_ksuper_rows.cc): weight rows
+// decoded in registers against up to eight activation rows at a time, or (Q4_K, 16+ rows) eight weight rows decoded
+// once into lanes against every row; every output the bits the AVX-512 variant's tile_ksuper_batch gives it.
 bool ksuper_rows_applies(const TileArgs& t);
 void tile_ksuper_rows(const TileArgs& t);
 }  // namespace avx2

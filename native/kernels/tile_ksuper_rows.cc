@@ -1,10 +1,12 @@
-// AVX2 kernel for Q4_K, Q5_K and Q6_K weights against several activation rows: a batched decode step (each
-// sequence's token) or a prefill chunk. Each weight super-block is decoded in registers, one 32-weight run at a
-// time, and every run meets all the rows of a pass (up to kPassRows) before the next is decoded: no unpacked copy
-// of the weights (tile_simd.cc's generic K-quant tile, which these types took before, unpacks four rows into a
-// scratch, reloads every level, its scale and its sign for each activation row, and ends every super-block, or
-// every 64 weights of Q4_K's batched order, with scalar sums and fused multiply-adds per pair), and the per-super-block tail of Q4_K (its integer
-// reduction, the mins and the two fused multiply-adds) runs for all rows at once, one row per float lane.
+// AVX2 kernels for Q4_K, Q5_K and Q6_K weights against several activation rows: a batched decode step (each
+// sequence's token) or a prefill batch. Q4_K from kLaneMinRows rows takes the lanes kernel at the end of this file
+// (weight rows in float lanes, decoded once). The rest take rows_pass (activation rows in float lanes): each weight
+// super-block is decoded in registers, one 32-weight run at a time, and every run meets all the rows of a pass (up
+// to kPassRows) before the next is decoded, and Q4_K's per-super-block tail (its integer reduction, the mins and
+// the two fused multiply-adds) runs for all rows of the pass at once. (tile_simd.cc's generic K-quant tile, which
+// these types took before, unpacks four rows into a scratch, reloads every level, its scale and its sign for each
+// activation row, and ends every super-block, or every 64 weights of Q4_K's batched order, with scalar sums and
+// fused multiply-adds per pair.)
 //
 // Per (weight row, activation row) pair the arithmetic is the single-row kernels' (tile_simd.cc) and the AVX-512
 // variant's (tile_ksuper_batch.cc), so every output has the bits of llama.cpp's zen4 kernels: the integer sums are exact
@@ -239,6 +241,185 @@ void tile_rows(const TileArgs& t) {
   }
 }
 
+// ---- Q4_K with weight rows in lanes (prefill) ----------------------------------------------------------------
+// With one activation row per float lane (rows_pass), every 64 weights of Q4_K's batched order end in a horizontal
+// reduction of eight int32 vectors per pass (~21 shuffles and adds) beside the 48 multiply-adds they sum, and every
+// pass decodes the weights again. Many activation rows instead meet groups of 8 weight rows decoded once into an L1
+// scratch with the rows interleaved per 4 elements (llama.cpp's repacked q4_K 8x8 layout): a broadcast of 4
+// activation bytes against one 32-byte vector gives each weight row's 4 products in its own int32 lane, so the
+// float steps run per lane = per weight row with no reduction at all. Q4_K's |maddubs| <= 2·15·128 = 3840, so a
+// 32-element run's eight vectors sum exactly in int16 (<= 30720) before one madd by the run's scales.
+constexpr int kLaneRows = 8;
+// Activation rows per lane_rows call: each level vector loaded serves both (3 and 4 measured 0.85-0.95x of 2: spills).
+constexpr int kLaneActs = 2;
+// From this many activation rows a tile takes the lanes kernel (one thread, 2048x8192 and 8192x2048: 1.15-1.35x the
+// GMAC per CPU-second of rows_pass at 16-32 rows, mixed below).
+constexpr int kLaneMinRows = 16;
+struct alignas(32) LaneSb {  // one super-block of a group of kLaneRows weight rows
+  uint8_t levels[64][kLaneRows][4];  // [g][w]: levels of elements 4g..4g+3 of row w
+  int16_t scales[8][2 * kLaneRows];  // run j: int16 lanes 2w, 2w+1 = scale j of row w
+  int16_t mins[4][2 * kLaneRows];    // pair p: int16 lanes 2w, 2w+1 = mins 2p, 2p+1 of row w
+  float d[kLaneRows], dmin[kLaneRows];
+};
+
+// v[w] (8 int32 lanes each) transposed: v[g] lane w = old v[w] lane g.
+inline void transpose8x32(__m256i (&v)[8]) {
+  __m256i t[8], u[8];
+  for (int q = 0; q < 4; q++) {
+    t[2 * q] = _mm256_unpacklo_epi32(v[2 * q], v[2 * q + 1]);
+    t[2 * q + 1] = _mm256_unpackhi_epi32(v[2 * q], v[2 * q + 1]);
+  }
+  for (int h = 0; h < 2; h++)  // rows 4h .. 4h+3: u[4h + g] lanes 0..3 (and 4..7) = those rows' dword g (and g + 4)
+    for (int q = 0; q < 2; q++) {
+      u[4 * h + 2 * q] = _mm256_unpacklo_epi64(t[4 * h + q], t[4 * h + 2 + q]);
+      u[4 * h + 2 * q + 1] = _mm256_unpackhi_epi64(t[4 * h + q], t[4 * h + 2 + q]);
+    }
+  for (int g = 0; g < 4; g++) {
+    v[g] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);
+    v[g + 4] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);
+  }
+}
+
+// Weight rows [0, n) (n <= kLaneRows) of a band from `row`, all super-blocks, into out[nsb]; lanes past n are zero.
+void lane_decode(const uint8_t* row, size_t wrow, int n, int64_t nsb, LaneSb* out) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  auto block = [&](int w, int64_t s) { return reinterpret_cast<const block_q4_K*>(row + size_t(w) * wrow) + s; };
+  for (int64_t s = 0; s < nsb; s++) {
+    LaneSb& L = out[s];
+    uint64_t sc[kLaneRows], mn[kLaneRows];  // per row: scales 0..7 and mins 0..7 as bytes
+    for (int w = 0; w < kLaneRows; w++) {
+      uint32_t u[4] = {0, 0, 0, 0};
+      if (w < n) k4_scales_mins(block(w, s)->scales, u);
+      sc[w] = uint64_t(u[0]) | (uint64_t(u[1]) << 32);
+      mn[w] = uint64_t(u[2]) | (uint64_t(u[3]) << 32);
+      L.d[w] = w < n ? _cvtsh_ss(block(w, s)->d) : 0.0f;
+      L.dmin[w] = w < n ? _cvtsh_ss(block(w, s)->dmin) : 0.0f;
+    }
+    // Rows (0, 1 | 4, 5) and (2, 3 | 6, 7) as qwords per 128-bit lane: one in-lane byte shuffle of each puts byte b of
+    // a row's qword into int32 lane w (w % 4 within the 128-bit lane w / 4) as the int16 pair wanted.
+    auto pairs_of = [](const uint64_t (&q)[kLaneRows], int lo, int hi) {  // int32 lane w = (byte lo, byte hi) of row w
+      const __m256i x = _mm256_set_epi64x(int64_t(q[5]), int64_t(q[4]), int64_t(q[1]), int64_t(q[0]));
+      const __m256i y = _mm256_set_epi64x(int64_t(q[7]), int64_t(q[6]), int64_t(q[3]), int64_t(q[2]));
+      const char z = char(0x80), l0 = char(lo), h0 = char(hi), l1 = char(8 + lo), h1 = char(8 + hi);
+      const __m256i px = _mm256_setr_epi8(l0, z, h0, z, l1, z, h1, z, z, z, z, z, z, z, z, z, l0, z, h0, z, l1, z, h1, z, z, z, z, z, z, z, z, z);
+      const __m256i py = _mm256_setr_epi8(z, z, z, z, z, z, z, z, l0, z, h0, z, l1, z, h1, z, z, z, z, z, z, z, z, z, l0, z, h0, z, l1, z, h1, z);
+      return _mm256_or_si256(_mm256_shuffle_epi8(x, px), _mm256_shuffle_epi8(y, py));
+    };
+    for (int j = 0; j < 8; j++) _mm256_store_si256(reinterpret_cast<__m256i*>(L.scales[j]), pairs_of(sc, j, j));
+    for (int p = 0; p < 4; p++) _mm256_store_si256(reinterpret_cast<__m256i*>(L.mins[p]), pairs_of(mn, 2 * p, 2 * p + 1));
+    for (int c = 0; c < 4; c++) {  // runs 2c (low nibbles) and 2c+1 (high)
+      __m256i lo[kLaneRows], hi[kLaneRows];
+      for (int w = 0; w < kLaneRows; w++) {
+        const __m256i v = w < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block(w, s)->qs + 32 * c)) : _mm256_setzero_si256();
+        lo[w] = _mm256_and_si256(v, low4);
+        hi[w] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      }
+      transpose8x32(lo);
+      transpose8x32(hi);
+      for (int g = 0; g < 8; g++) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(L.levels[8 * (2 * c) + g]), lo[g]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(L.levels[8 * (2 * c + 1) + g]), hi[g]);
+      }
+    }
+  }
+}
+
+inline __m256i bcast32(const void* p) { return _mm256_castps_si256(_mm256_broadcast_ss(static_cast<const float*>(p))); }
+
+// A group's 8 weight rows against activation rows arow[0..MA): out[i] lane w = row w's output for activation row i.
+// Per (weight row, activation row) pair the float steps of rows_pass (Q4_K), lane by lane: seq = fma(float(isum),
+// d·da, seq), msum = fma(float(mins), dmin·da, msum) per super-block (kPer64: per 64 weights), out = seq - msum.
+// pairs[i]: activation row i's int16 pairs of 32-element sums, 4 per super-block (PassSb::bsum_pairs' numbers).
+template <bool kPer64, int MA>
+[[gnu::always_inline]] inline void lane_rows(const LaneSb* W, int64_t nsb, const block_q8_K* const* arow, const int32_t* const* pairs, __m256* out) {
+  __m256 seq[MA], msum[MA];
+  for (int i = 0; i < MA; i++) seq[i] = msum[i] = _mm256_setzero_ps();
+  for (int64_t s = 0; s < nsb; s++) {
+    const LaneSb& B = W[s];
+    __m256 dd[MA], dm[MA];
+    __m256i isum[MA];
+    for (int i = 0; i < MA; i++) {
+      const __m256 da = _mm256_broadcast_ss(&arow[i][s].d);
+      dd[i] = _mm256_mul_ps(_mm256_load_ps(B.d), da);
+      dm[i] = _mm256_mul_ps(_mm256_load_ps(B.dmin), da);
+      isum[i] = _mm256_setzero_si256();
+    }
+    auto mins_of = [&](int i, int p0, int p1) {
+      __m256i m = _mm256_setzero_si256();
+      for (int p = p0; p < p1; p++)
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(B.mins[p])), bcast32(pairs[i] + 4 * s + p)));
+      return m;
+    };
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+      __m256i acc16[MA];
+#pragma GCC unroll 8
+      for (int g = 0; g < 8; g++) {
+        const __m256i lv = _mm256_load_si256(reinterpret_cast<const __m256i*>(B.levels[8 * j + g]));
+        for (int i = 0; i < MA; i++) {
+          const __m256i p = _mm256_maddubs_epi16(lv, bcast32(arow[i][s].qs + 32 * j + 4 * g));
+          acc16[i] = g == 0 ? p : _mm256_add_epi16(acc16[i], p);
+        }
+      }
+      const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(B.scales[j]));
+      for (int i = 0; i < MA; i++) isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(acc16[i], sc));
+      if (kPer64 && j % 2 == 1)
+        for (int i = 0; i < MA; i++) {
+          seq[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), dd[i], seq[i]);
+          isum[i] = _mm256_setzero_si256();
+          msum[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins_of(i, j / 2, j / 2 + 1)), dm[i], msum[i]);
+        }
+    }
+    if constexpr (!kPer64)
+      for (int i = 0; i < MA; i++) {
+        seq[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), dd[i], seq[i]);
+        msum[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins_of(i, 0, 4)), dm[i], msum[i]);
+      }
+  }
+  for (int i = 0; i < MA; i++) out[i] = _mm256_sub_ps(seq[i], msum[i]);
+}
+
+template <bool kPer64>
+void lane_tile(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  thread_local std::vector<int32_t> pair_sums;  // [m][s][p]
+  pair_sums.resize(size_t(t.n_act) * size_t(nsb) * 4);
+  for (int m = 0; m < t.n_act; m++)
+    for (int64_t s = 0; s < nsb; s++) {
+      const block_q8_K& B = act[size_t(m) * size_t(nsb) + size_t(s)];
+      for (int p = 0; p < 4; p++) {
+        const int lo = B.bsums[4 * p] + B.bsums[4 * p + 1], hi = B.bsums[4 * p + 2] + B.bsums[4 * p + 3];
+        pair_sums[(size_t(m) * size_t(nsb) + size_t(s)) * 4 + size_t(p)] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
+      }
+    }
+  thread_local std::vector<LaneSb> dec;
+  dec.resize(size_t(nsb));
+  for (int r0 = 0; r0 < t.nw; r0 += kLaneRows) {
+    const int n = std::min(kLaneRows, t.nw - r0);
+    lane_decode(t.w + size_t(r0) * t.wrow, t.wrow, n, nsb, dec.data());
+    auto store = [&](int m, __m256 v) {
+      float* y = t.y + int64_t(m) * t.ldy + r0;
+      if (n == kLaneRows) return _mm256_storeu_ps(y, v);
+      alignas(32) float o[kLaneRows];
+      _mm256_store_ps(o, v);
+      std::memcpy(y, o, sizeof(float) * size_t(n));
+    };
+    act_passes<kLaneActs>(t.n_act, [&](auto na, int m) {
+      constexpr int MA = decltype(na)::value;
+      const block_q8_K* rows[MA];
+      const int32_t* pairs[MA];
+      for (int i = 0; i < MA; i++) {
+        rows[i] = act + size_t(m + i) * size_t(nsb);
+        pairs[i] = &pair_sums[size_t(m + i) * size_t(nsb) * 4];
+      }
+      __m256 out[MA];
+      lane_rows<kPer64, MA>(dec.data(), nsb, rows, pairs, out);
+      for (int i = 0; i < MA; i++) store(m + i, out[i]);
+    });
+  }
+}
+
 }  // namespace
 
 bool ksuper_rows_applies(const TileArgs& t) {
@@ -247,7 +428,9 @@ bool ksuper_rows_applies(const TileArgs& t) {
 
 void tile_ksuper_rows(const TileArgs& t) {
   switch (t.wtype) {
-    case GGML_Q4_K: return t.gemm_order ? tile_rows<GGML_Q4_K, true>(t) : tile_rows<GGML_Q4_K, false>(t);
+    case GGML_Q4_K:
+      if (t.n_act >= kLaneMinRows) return t.gemm_order ? lane_tile<true>(t) : lane_tile<false>(t);
+      return t.gemm_order ? tile_rows<GGML_Q4_K, true>(t) : tile_rows<GGML_Q4_K, false>(t);
     case GGML_Q5_K: return tile_rows<GGML_Q5_K, false>(t);
     default: return tile_rows<GGML_Q6_K, false>(t);
   }
