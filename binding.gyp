@@ -23,7 +23,7 @@
     {
       "target_name": "kernels_avx2",
       "type": "static_library",
-      "sources": [ "native/kernels/tile_simd.cc", "native/kernels/tile_ksuper_few.cc", "native/kernels/tile_block32_few.cc" ],
+      "sources": [ "native/kernels/tile_simd.cc", "native/kernels/tile_ksuper_rows.cc", "native/kernels/tile_block32_few.cc" ],
       "defines": [ "IR_SIMD_NS=avx2" ],
       "cflags_cc": [ "-mavx2", "-mfma", "-mf16c" ]
     },

@@ -116,10 +116,11 @@ double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
-// Q4_K (single-row order) and Q6_K against a few activation rows (tile_ksuper_few.cc), each weight super-block
-// decoded in registers and run against all of them; every output the bits tile gives it.
-bool ksuper_few_applies(const TileArgs& t);
-void tile_ksuper_few(const TileArgs& t);
+// Q4_K (either order), Q5_K and Q6_K against any number of activation rows (tile_ksuper_rows.cc): weight rows
+// decoded in registers against up to eight activation rows at a time, or (Q4_K, 16+ rows) eight weight rows decoded
+// once into lanes against every row; every output the bits the AVX-512 variant's tile_ksuper_batch gives it.
+bool ksuper_rows_applies(const TileArgs& t);
+void tile_ksuper_rows(const TileArgs& t);
 // The 32-element types against 2+ activation rows (tile_block32_few.cc), each weight row decoded once and each
 // block run against all of them, eight at a time; every output the bits of its row alone.
 bool block32_few_applies(const TileArgs& t);

@@ -144,9 +144,11 @@ bool tinyblas_shape(const Matrix& w) {
 }
 
 // F16/BF16 batches whose kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the tile gets
-// all of them, so a band's weights come from memory once per cache-sized block rather than per 192 KB.
+// all of them, so a band's weights come from memory once per cache-sized block rather than per 192 KB. AVX2 Q4_K
+// likewise: its batch kernel (tile_ksuper_rows.cc's lanes) decodes each 8 weight rows once for all the rows, which it
+// reads ~1/8 byte per multiply-add, from whichever cache holds them.
 bool blocks_activations(const Matrix& w, Variant v) {
-  if (v == Variant::Avx2) return (w.type == GGML_F16 || w.type == GGML_BF16) && w.cols % 16 == 0;
+  if (v == Variant::Avx2) return ((w.type == GGML_F16 || w.type == GGML_BF16) && w.cols % 16 == 0) || w.type == GGML_Q4_K;
   if (v != Variant::Avx512) return false;
   if (w.type == GGML_F16) return w.cols % 16 == 0;
   return w.type == GGML_BF16 && w.cols % 32 == 0 && cpu_features().avx512bf16;

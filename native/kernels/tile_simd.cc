@@ -136,8 +136,8 @@ void unpack_block32(int wtype, const uint8_t* row, int64_t nb, int8_t* q, float*
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), block32_levels(wtype, row + size_t(b) * bsize, d + b, m + b));
 }
 
-// One K-quant row: levels, 16-bit scales (per 32 elements: 8 copies of each half's scale, for madd), mins per 16 (Q6_K: its scales, for the
-// level offset), d/dmin per super-block.
+// One K-quant row: levels, 16-bit scales (per 32 elements: 8 copies of each half's scale, for madd), mins per 16
+// (Q2_K), d/dmin per super-block.
 // Bits shift .. shift+width-1 of every byte, at the bottom of the byte (a 16-bit shift cannot carry the other byte's
 // bits that far down once masked).
 inline __m256i byte_bits(__m256i v, int shift, int mask) {
@@ -165,7 +165,6 @@ void unpack_ksuper(int wtype, const uint8_t* row, int64_t nsb, int8_t* q, int16_
   const size_t bsize = size_t(type_traits(wtype).type_size);
   for (int64_t s = 0; s < nsb; s++, q += QK_K, sc16 += QK_K / 2, mn += 16) {
     const uint8_t* blk = row + size_t(s) * bsize;
-    const __m256i kLow4 = _mm256_set1_epi8(0x0F);  // (not a global: its initializer would run on any CPU)
     int sc[16];
     for (int j = 0; j < 16; j++) mn[j] = 0;
     dmin[s] = 0;
@@ -193,39 +192,6 @@ void unpack_ksuper(int wtype, const uint8_t* row, int64_t nsb, int8_t* q, int16_
               q[128 * half + 32 * g + l] =
                   int8_t(((b->qs[32 * half + l] >> (2 * g)) & 3) - (((b->hmask[l] >> bit) & 1) ? 0 : 4));
           }
-        break;
-      }
-      case GGML_Q4_K: case GGML_Q5_K: {
-        const bool five = wtype == GGML_Q5_K;
-        d[s] = h2f(blk);
-        dmin[s] = h2f(blk + 2);
-        const uint8_t* qh = blk + 16;
-        const uint8_t* ql = blk + (five ? 48 : 16);
-        k4_scales_mins_per16(blk + 4, sc, mn);
-        const __m256i h = five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)) : _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-          const K4Run run = k4_run(ql, h, c, five);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c), run.lo);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 64 * c + 32), run.hi);
-        }
-        break;
-      }
-      case GGML_Q6_K: {
-        auto* b = reinterpret_cast<const block_q6_K*>(blk);
-        d[s] = _cvtsh_ss(b->d);
-        // Levels stay unsigned (0..63); the -32 comes back per lane from the activation sums, as llama.cpp does.
-        for (int j = 0; j < 16; j++) sc[j] = mn[j] = b->scales[j];
-        for (int half = 0; half < 2; half++) {
-          const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * half));
-          const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->ql + 64 * half + 32));
-          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh + 32 * half));
-          auto* o = reinterpret_cast<__m256i*>(q + 128 * half);
-          // Element l of each quarter: a nibble of ql and two bits of qh (bits 0-1, 2-3, 4-5, 6-7).
-          _mm256_storeu_si256(o, _mm256_or_si256(_mm256_and_si256(l0, kLow4), _mm256_slli_epi16(byte_bits(h, 0, 3), 4)));
-          _mm256_storeu_si256(o + 1, _mm256_or_si256(_mm256_and_si256(l1, kLow4), _mm256_slli_epi16(byte_bits(h, 2, 3), 4)));
-          _mm256_storeu_si256(o + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), kLow4), _mm256_slli_epi16(byte_bits(h, 4, 3), 4)));
-          _mm256_storeu_si256(o + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), kLow4), _mm256_slli_epi16(byte_bits(h, 6, 3), 4)));
-        }
         break;
       }
       default: {  // IQ4_XS
@@ -881,29 +847,12 @@ void tile_block32_sequential(Levels q, const float* d, int64_t k, const TileArgs
   for (; m < t.n_act; m++) block32_seq_group<NW, 1>(q, d, nb, t, m);
 }
 
-// ksuper_group's gemm order: after each 64 weights (pair `p` of 32-weight sub-blocks of super-block sb), the
-// integer sum so far and the pair's mins · 16-element activation sums each take one fused multiply-add.
+// MA activation rows against NW K-quant weight rows (Q2_K, Q3_K, IQ4_XS: Q4_K, Q5_K and Q6_K batches take
+// tile_ksuper_batch.cc or tile_ksuper_rows.cc). Per pair: exact integer sums per super-block, then either
+// llama.cpp's vec_dot order (8 float lanes) or the repacked kernels' (one fused multiply-add per super-block, the
+// mins likewise).
 template <int NW, int MA>
-inline void ksuper_flush64(const Scratch& s, const block_q8_K* const* arow, int64_t sb, int64_t nsb, int p, __m256i (&isum)[NW][MA],
-                           float (&seq)[NW][MA], float (&msum)[NW][MA]) {
-  for (int i = 0; i < MA; i++) {
-    const block_q8_K& A = arow[i][sb];
-    for (int r = 0; r < NW; r++) {
-      seq[r][i] = std::fma(float(hsum_i32(isum[r][i])), s.d[r * nsb + sb] * A.d, seq[r][i]);
-      isum[r][i] = _mm256_setzero_si256();
-      int32_t mins = 0;
-      for (int j = 4 * p; j < 4 * p + 4; j++) mins += int32_t(s.mn[(r * nsb + sb) * 16 + j]) * int32_t(A.bsums[j]);
-      msum[r][i] = std::fma(float(mins), s.m[r * nsb + sb] * A.d, msum[r][i]);
-    }
-  }
-}
-
-// MA activation rows against NW K-quant weight rows. Per pair: exact integer sums per super-block, then either
-// llama.cpp's vec_dot order (8 float lanes) or the repacked kernels' (one fused multiply-add per super-block; with
-// t.gemm_order, its batched kernel's one per 64 weights, the mins likewise).
-template <int NW, int MA>
-void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t, int m0) {
-  const bool per64 = sequential && t.gemm_order && t.wtype == GGML_Q4_K;
+void ksuper_group(const Scratch& s, bool has_min, bool sequential, int64_t k, const TileArgs& t, int m0) {
   const int64_t nsb = k / QK_K;
   const block_q8_K* arow[MA];
   for (int i = 0; i < MA; i++) arow[i] = reinterpret_cast<const block_q8_K*>(t.act) + size_t(m0 + i) * size_t(nsb);
@@ -926,23 +875,19 @@ void ksuper_group(const Scratch& s, bool has_min, bool sequential, bool offset32
         for (int i = 0; i < MA; i++)
           isum[r][i] = _mm256_add_epi32(isum[r][i], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av[i], wv)), sv));
       }
-      if (per64 && c % 2 == 1) ksuper_flush64(s, arow, sb, nsb, c / 2, isum, seq, msum);
     }
-    for (int i = 0; i < MA && !per64; i++) {
+    for (int i = 0; i < MA; i++) {
       const block_q8_K& A = arow[i][sb];
       const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.bsums));
       for (int r = 0; r < NW; r++) {
-        const __m256i mv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.mn.data() + (r * nsb + sb) * 16));
-        if (offset32) isum[r][i] = _mm256_sub_epi32(isum[r][i], _mm256_slli_epi32(_mm256_madd_epi16(bs, mv), 5));
         const float dd = s.d[r * nsb + sb] * A.d;
         if (sequential) seq[r][i] = std::fma(float(hsum_i32(isum[r][i])), dd, seq[r][i]);
         else acc[r][i] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum[r][i]), acc[r][i]);
         if (has_min) {
+          const __m256i mv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.mn.data() + (r * nsb + sb) * 16));
           const float mins = float(hsum_i32(_mm256_madd_epi16(mv, bs)));
-          const float dm = s.m[r * nsb + sb] * A.d;
-          // Fused in both orders (Q5_K's vec_dot order too, as the AVX-512 kernels fuse it), not left to the
-          // compiler's contraction of a + b * c.
-          msum[r][i] = sequential ? std::fma(mins, dm, msum[r][i]) : std::fma(dm, mins, msum[r][i]);
+          // Fused, not left to the compiler's contraction of a + b * c.
+          msum[r][i] = std::fma(mins, s.m[r * nsb + sb] * A.d, msum[r][i]);
         }
       }
     }
@@ -1056,7 +1001,7 @@ inline uint32_t q4k_d_dmin(const block_q4_K& B) {
   return d_dmin;
 }
 
-// Q4_K: ksuper_group's sequential order (llama.cpp's repacked Q4_K): per super-block the exact integers, then
+// Q4_K: llama.cpp's repacked single-row order (ggml_gemv_q4_K_8x8_q8_K, as the batch kernels sum a row): per super-block the exact integers, then
 // one fused multiply-add each. NS weight rows go side by side (runs of the band, row_streams), their super-blocks'
 // integers reduced in one horizontal-add tree and their fused multiply-adds as the lanes of one vector: row s's
 // Σ scale·Σ w·a in lane 2s, its Σ min·bsums in lane 2s + 1. Each lane does the scalar operations (float(sum), d·da
@@ -1115,7 +1060,7 @@ void q4k_single_row(const TileArgs& t) {
   else row_streams<2>(t.nw, run);
 }
 
-// Q5_K: ksuper_group's vec_dot order (llama.cpp's ggml_vec_dot_q5_K): 8 float lanes, one fused multiply-add per
+// Q5_K: llama.cpp's ggml_vec_dot_q5_K order, as the batch kernels sum a row: 8 float lanes, one fused multiply-add per
 // lane and super-block (the even and odd sub-blocks' lanes added first, exactly), the mins apart; lanes summed at
 // the end.
 void q5k_single_row(const TileArgs& t) {
@@ -1141,8 +1086,8 @@ void q5k_single_row(const TileArgs& t) {
   }
 }
 
-// Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as ksuper_group computes it
-// from unpacked levels (8 int32 lanes per super-block, lane m holding bytes 4m..4m+3 of every 32-element run, the
+// Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as the batch kernels compute it
+// (8 int32 lanes per super-block, lane m holding bytes 4m..4m+3 of every 32-element run, the
 // levels unsigned and 32·Σ scale·bsums taken off per lane; one fused multiply-add per lane and super-block; the
 // lanes summed at the end). Element l of each quarter of a half super-block: a nibble of ql and two bits of qh.
 #if IR_AVX512
@@ -1252,10 +1197,10 @@ TileFn ksuper_single_row(int wtype) {
 }
 
 template <int NW>
-void tile_ksuper(const Scratch& s, bool has_min, bool sequential, bool offset32, int64_t k, const TileArgs& t) {
+void tile_ksuper(const Scratch& s, bool has_min, bool sequential, int64_t k, const TileArgs& t) {
   int m = 0;
-  for (; m + kActBlockK <= t.n_act; m += kActBlockK) ksuper_group<NW, kActBlockK>(s, has_min, sequential, offset32, k, t, m);
-  for (; m < t.n_act; m++) ksuper_group<NW, 1>(s, has_min, sequential, offset32, k, t, m);
+  for (; m + kActBlockK <= t.n_act; m += kActBlockK) ksuper_group<NW, kActBlockK>(s, has_min, sequential, k, t, m);
+  for (; m < t.n_act; m++) ksuper_group<NW, 1>(s, has_min, sequential, k, t, m);
 }
 
 template <template <int> class Fn, typename... Args>
@@ -1541,8 +1486,8 @@ void tile(const TileArgs& t) {
     tile_block32_few(t);
     return;
   }
-  if (ksuper_few_applies(t)) {
-    tile_ksuper_few(t);
+  if (ksuper_rows_applies(t)) {
+    tile_ksuper_rows(t);
     return;
   }
 #endif
@@ -1593,8 +1538,7 @@ void tile(const TileArgs& t) {
           unpack_ksuper(t.wtype, sub.w + size_t(r) * t.wrow, nsb, s.q.data() + size_t(r) * size_t(t.k),
                         s.sc16.data() + size_t(r) * size_t(t.k) / 2, s.mn.data() + r * nsb * 16, s.d.data() + r * nsb,
                         s.m.data() + r * nsb);
-        const bool has_min = t.wtype == GGML_Q2_K || t.wtype == GGML_Q4_K || t.wtype == GGML_Q5_K;
-        by_rows<KSuperTile>(nw, s, has_min, sequential_order(t.wtype), t.wtype == GGML_Q6_K, t.k, sub);
+        by_rows<KSuperTile>(nw, s, t.wtype == GGML_Q2_K, sequential_order(t.wtype), t.k, sub);
         break;
       }
     }

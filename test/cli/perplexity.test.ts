@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
+import { nativeKernels as k } from "../../core/native-kernels.ts";
 import { runCli } from "../helpers/cli.ts";
 import { noShared, sharedDir, sharedModel } from "../helpers/index.ts";
 
@@ -42,6 +43,23 @@ test("infer-repl perplexity: llama-perplexity's figure to 4 decimals for each sh
     assert.equal(got.toFixed(4), ppl.toFixed(4), `${name}: ${got}`);
   }
 });
+
+// Every SIMD variant computes llama.cpp-zen4's arithmetic, so where this CPU's widest variant is avx512 the avx2 one
+// (INFER_REPL_KERNELS caps it) must give its perplexity to the last bit: each chunk is a 128-row batch, through the
+// avx2 batch kernels (tile_ksuper_rows.cc for the K-quants) instead of the AVX-512 ones.
+const narrower = k.cpuFeatures().variants.includes("avx512") ? ["avx2"] : [];
+test(`infer-repl perplexity: the ${narrower.join(", ") || "narrower"} variant gives the widest one's figure bit for bit for each shared stories15M file`,
+  { skip: (noShared || narrower.length === 0) && "needs the shared files and a CPU with AVX-512", timeout: 300_000 }, async () => {
+    const ppl = async (name: string, env: NodeJS.ProcessEnv) => {
+      const r = await runCli(["perplexity", "-m", sharedModel(`${name}.gguf`), "-f", evalText, "-t", "2", "--json"], "", env);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { ppl: number }).ppl;
+    };
+    for (const name of referencePerplexities().keys()) {
+      const widest = await ppl(name, {});
+      for (const v of narrower) assert.equal(await ppl(name, { INFER_REPL_KERNELS: v }), widest, `${name}: ${v} against the widest variant`);
+    }
+  });
 
 test("infer-repl perplexity: -c sets the chunk size; plain output names it", { skip: noShared, timeout: 120_000 }, async () => {
   const r = await runCli(["perplexity", "-m", model, "-f", evalText, "-c", "64"]);

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Engine } from "../../../core/engine.ts";
+import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { runNode } from "../../helpers/cli.ts";
 import { noShared, sharedModel } from "../../helpers/index.ts";
 import { greedyReferences } from "../../helpers/reference.ts";
 
@@ -64,3 +67,14 @@ for (const file of ["stories15M-q8_0.gguf", "stories15M-q4_0.gguf", "stories15M-
     }
   });
 }
+
+// The same through the avx2 variant where this CPU's widest is avx512 (the variant is chosen once per process, so a
+// child process with INFER_REPL_KERNELS=avx2 runs the tests above): every variant gives llama.cpp-zen4's bits.
+test("the quantized top-10 logits are llama.cpp's bit for bit through the avx2 variant too", { skip: (noShared || !k.cpuFeatures().variants.includes("avx512")) && "needs the shared files and a CPU with AVX-512", timeout: 300_000 }, async () => {
+  // NODE_TEST_CONTEXT unset: inherited from this test runner's child, it would make the new runner report in its
+  // internal format rather than TAP.
+  const r = await runNode(["--import", "tsx", "--test", "--test-reporter", "tap", "--test-name-pattern", "top-10 logits after each reference prompt are llama.cpp's, bit for bit",
+    fileURLToPath(import.meta.url)], "", { INFER_REPL_KERNELS: "avx2", NODE_TEST_CONTEXT: undefined });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /# pass 4\n/, r.stdout);
+});
