@@ -13,6 +13,11 @@
 //   per-super-block order (single row): isum = Σ_j sc_j·dot_j in int32 (up to 2^25: not exact in float steps);
 //     seq = fma(float(isum), dw·da, seq), msum = fma(float(Σ mins), dmin·da, msum);
 //   the output is seq - msum.
+// Layout: weight rows are decoded 16 at a time (per super-block: eight B tiles, the rows' factors in vector lanes),
+// activation rows copied into 16-row A tiles; pairs of blocks of each run as four C tiles (the 2x2 blocking that the
+// eight tile registers allow), stored per sub-block for the vector code. What a tile product costs is set by its
+// 16 rows x 16 columns, not its depth (TDPBSUD 32 bytes deep took as long as 64 here, and a tile store with its
+// zeroing about as long again), so the tiles run at about half their rate; the float steps take the larger share.
 #include "intrinsics.h"
 
 #include <algorithm>
@@ -136,12 +141,9 @@ struct alignas(64) ActMeta {
   int32_t bsum_pairs[4][kTile];  // int16 pair (bsums 4c + bsums 4c+1, bsums 4c+2 + bsums 4c+3): the 32-element sums
 };
 
-// Where the A tiles of one block of 16 activation rows come from: the rows themselves (stride: a row's bytes), or
-// for a last partial block a zero-padded copy of its quants.
+// One block of 16 activation rows: its A tiles and its per-super-block factors.
 struct ActBlock {
-  const int8_t* base;  // quants of super-block 0, row 0
-  size_t stride;       // bytes from one row to the next
-  size_t sb_stride;    // bytes from one super-block to the next
+  const int8_t* base;  // A tiles, [super-block][sub-block][16 rows][32]
   const ActMeta* meta; // [nsb]
   int rows;            // rows inside the batch (outputs stored)
   int m0;              // its first activation row
@@ -156,94 +158,80 @@ struct Band {
 };
 
 // Activation blocks A[0 .. NA) against weight blocks 0 .. NW - 1 (rows r0 + 16w of the band), all super-blocks;
-// outputs stored for the rows inside the batch and the band. Steps of 64 weights (s, c): the tiles compute the dots
-// of sub-blocks 2c, 2c+1 for every (activation, weight) block pair into one half of a buffer while the vector code
-// takes the previous step's from the other half, so the tile unit and the vector units work at the same time
-// (one after the other, a super-block's tile work and its float steps measured ~1.6x slower).
+// outputs stored for the rows inside the batch and the band. Per super-block the tiles compute every sub-block's dots
+// for each (activation, weight) block pair into a buffer, then the vector code takes the float steps. (Steps of 64
+// weights, the tiles of the next step issued before the float steps of this one, measured the same speed: the tile
+// unit and the vector code did not overlap, here or in a loop of nothing else.)
 template <int NA, int NW>
 void block_pass(const Band& band, const ActBlock* A, const WeightSb* wdec, int r0) {
   const int64_t nsb = band.nsb;
-  // Per (activation row, weight block): the float sums, and the per-super-block order's integer sums so far.
-  struct alignas(64) Acc { float seq[kTile], msum[kTile]; int32_t isum[kTile], mins[kTile]; };
-  constexpr int kTiles = 2 * NA * NW;  // C tiles per step: sub-block, activation block, weight block
+  struct alignas(64) Acc { float seq[kTile], msum[kTile]; };  // per (activation row, weight block)
   thread_local std::vector<Acc> acc_store;
-  thread_local std::vector<int32_t> cbuf_store;
+  thread_local std::vector<int32_t> dots_store;
   acc_store.assign(size_t(NA * kTile * NW), Acc{});
-  cbuf_store.resize(size_t(2 * kTiles * kTile * kTile) + 16);
+  dots_store.resize(size_t(kSub * NA * NW * kTile * kTile) + 16);
   Acc* acc = acc_store.data();
-  int32_t* cbuf = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(cbuf_store.data()) + 63) & ~uintptr_t(63));
-  auto tile_at = [&](int half, int jj, int a, int w) { return cbuf + (((size_t(half) * 2 + size_t(jj)) * NA + size_t(a)) * NW + size_t(w)) * kTile * kTile; };
+  int32_t* dots = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(dots_store.data()) + 63) & ~uintptr_t(63));
+  // C tile (sub-block j, activation block a, weight block w): row n = activation row n's dots with the 16 weight rows.
+  auto tile_at = [&](int j, int a, int w) { return dots + ((size_t(j) * NA + size_t(a)) * NW + size_t(w)) * kTile * kTile; };
   tile_sources_written();
-  auto tiles = [&](int64_t s, int c, int half) {
+  for (int64_t s = 0; s < nsb; s++) {
     const WeightSb* W0 = wdec + size_t(s);
     const WeightSb* W1 = wdec + size_t(nsb) + size_t(s);
-    for (int jj = 0; jj < 2; jj++) {
-      const int j = 2 * c + jj;
-      _tile_loadd(4, A[0].base + size_t(s) * A[0].sb_stride + 32 * j, A[0].stride);
+    for (int j = 0; j < kSub; j++) {
+      _tile_loadd(4, A[0].base + (size_t(s) * kSub + size_t(j)) * kTile * 32, 32);
       _tile_loadd(6, W0->b[j], 64);
       _tile_zero(0);
       _tile_dpbsud(0, 4, 6);
-      _tile_stored(0, tile_at(half, jj, 0, 0), 64);
+      _tile_stored(0, tile_at(j, 0, 0), 64);
       if constexpr (NW == 2) {
         _tile_loadd(7, W1->b[j], 64);
         _tile_zero(1);
         _tile_dpbsud(1, 4, 7);
-        _tile_stored(1, tile_at(half, jj, 0, 1), 64);
+        _tile_stored(1, tile_at(j, 0, 1), 64);
       }
       if constexpr (NA == 2) {
-        _tile_loadd(5, A[1].base + size_t(s) * A[1].sb_stride + 32 * j, A[1].stride);
+        _tile_loadd(5, A[1].base + (size_t(s) * kSub + size_t(j)) * kTile * 32, 32);
         _tile_zero(2);
         _tile_dpbsud(2, 5, 6);
-        _tile_stored(2, tile_at(half, jj, 1, 0), 64);
+        _tile_stored(2, tile_at(j, 1, 0), 64);
         if constexpr (NW == 2) {
           _tile_zero(3);
           _tile_dpbsud(3, 5, 7);
-          _tile_stored(3, tile_at(half, jj, 1, 1), 64);
+          _tile_stored(3, tile_at(j, 1, 1), 64);
         }
       }
     }
-  };
-  auto steps = [&](int64_t s, int c, int half) {
     for (int a = 0; a < NA; a++) {
       const ActMeta& M = A[a].meta[s];
       for (int n = 0; n < A[a].rows; n++) {
         const __m512 da = _mm512_set1_ps(M.d[n]);
         const bool per64 = band.per64[A[a].m0 + n] != 0;
-        const __m512i bsum_pair = _mm512_set1_epi32(M.bsum_pairs[c][n]);
         for (int w = 0; w < NW; w++) {
           const WeightSb& Wd = wdec[size_t(w) * size_t(nsb) + size_t(s)];
           Acc& ac = acc[(size_t(a) * kTile + size_t(n)) * NW + size_t(w)];
-          const __m512i d0 = _mm512_load_si512(tile_at(half, 0, a, w) + kTile * n), d1 = _mm512_load_si512(tile_at(half, 1, a, w) + kTile * n);
-          const __m512i mins = _mm512_madd_epi16(_mm512_load_si512(Wd.min_pairs[c]), bsum_pair);
+          const __m512 dd = _mm512_mul_ps(_mm512_load_ps(Wd.d), da), dm = _mm512_mul_ps(_mm512_load_ps(Wd.dmin), da);
+          auto dot = [&](int j) { return _mm512_load_si512(tile_at(j, a, w) + kTile * n); };
+          auto mins = [&](int c) { return _mm512_madd_epi16(_mm512_load_si512(Wd.min_pairs[c]), _mm512_set1_epi32(M.bsum_pairs[c][n])); };
+          __m512 seq = _mm512_load_ps(ac.seq), msum = _mm512_load_ps(ac.msum);
           if (per64) {
-            const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(d0), _mm512_load_ps(Wd.scale_f[2 * c]));
-            const __m512 isum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_load_ps(Wd.scale_f[2 * c + 1]), lo);
-            _mm512_store_ps(ac.seq, _mm512_fmadd_ps(isum, _mm512_mul_ps(_mm512_load_ps(Wd.d), da), _mm512_load_ps(ac.seq)));
-            _mm512_store_ps(ac.msum, _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_load_ps(Wd.dmin), da), _mm512_load_ps(ac.msum)));
+            for (int c = 0; c < 4; c++) {
+              const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(dot(2 * c)), _mm512_load_ps(Wd.scale_f[2 * c]));
+              seq = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(dot(2 * c + 1)), _mm512_load_ps(Wd.scale_f[2 * c + 1]), lo), dd, seq);
+              msum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins(c)), dm, msum);
+            }
           } else {
-            __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(d0, _mm512_load_si512(Wd.scale_i[2 * c])), _mm512_mullo_epi32(d1, _mm512_load_si512(Wd.scale_i[2 * c + 1])));
-            __m512i m = mins;
-            if (c > 0) {
-              isum = _mm512_add_epi32(isum, _mm512_load_si512(ac.isum));
-              m = _mm512_add_epi32(m, _mm512_load_si512(ac.mins));
-            }
-            if (c < 3) {
-              _mm512_store_si512(ac.isum, isum);
-              _mm512_store_si512(ac.mins, m);
-            } else {
-              _mm512_store_ps(ac.seq, _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_load_ps(Wd.d), da), _mm512_load_ps(ac.seq)));
-              _mm512_store_ps(ac.msum, _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(_mm512_load_ps(Wd.dmin), da), _mm512_load_ps(ac.msum)));
-            }
+            __m512i isum = _mm512_mullo_epi32(dot(0), _mm512_load_si512(Wd.scale_i[0]));
+            for (int j = 1; j < kSub; j++) isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot(j), _mm512_load_si512(Wd.scale_i[j])));
+            const __m512i m = _mm512_add_epi32(_mm512_add_epi32(mins(0), mins(1)), _mm512_add_epi32(mins(2), mins(3)));
+            seq = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), dd, seq);
+            msum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), dm, msum);
           }
+          _mm512_store_ps(ac.seq, seq);
+          _mm512_store_ps(ac.msum, msum);
         }
       }
     }
-  };
-  const int64_t n_steps = nsb * 4;
-  tiles(0, 0, 0);
-  for (int64_t i = 0; i < n_steps; i++) {
-    if (i + 1 < n_steps) tiles((i + 1) / 4, int((i + 1) % 4), int((i + 1) % 2));
-    steps(i / 4, int(i % 4), int(i % 2));
   }
   for (int a = 0; a < NA; a++)
     for (int n = 0; n < A[a].rows; n++)
@@ -262,8 +250,7 @@ void tile_q4k_amx(const TileArgs& t) {
   _tile_loadconfig(&kTileConfig);
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  const size_t arow = size_t(nsb) * sizeof(block_q8_K);
-  const int blocks = (t.n_act + kTile - 1) / kTile, full = t.n_act / kTile;
+  const int blocks = (t.n_act + kTile - 1) / kTile;
 
   thread_local std::vector<uint8_t> per64;
   per64.resize(size_t(t.n_act));
@@ -280,7 +267,16 @@ void tile_q4k_amx(const TileArgs& t) {
         M.bsum_pairs[c][m % kTile] = int32_t(uint16_t(int16_t(lo))) | int32_t(uint32_t(uint16_t(int16_t(hi))) << 16);
       }
     }
-  thread_local std::vector<int8_t> tail;  // a last partial block's quants, [row][super-block][256], zero-padded
+  // The activation quants in the A tiles' order, [block][super-block][sub-block][16 rows][32], rows past the batch
+  // zero, so a partial block needs no other path: each tile is 512 contiguous bytes. (Loading the tiles from the
+  // rows themselves, 16 cache lines a row's length apart, measured the same speed.)
+  thread_local std::vector<int8_t> quants;
+  quants.assign(size_t(blocks) * size_t(nsb) * kSub * kTile * 32, 0);
+  for (int m = 0; m < t.n_act; m++)
+    for (int64_t s = 0; s < nsb; s++)
+      for (int j = 0; j < kSub; j++)
+        std::memcpy(quants.data() + (((size_t(m / kTile) * size_t(nsb) + size_t(s)) * kSub + size_t(j)) * kTile + size_t(m % kTile)) * 32,
+                    act[size_t(m) * size_t(nsb) + size_t(s)].qs + 32 * j, 32);
   thread_local std::vector<ActBlock> ab;
   ab.resize(size_t(blocks));
   for (int b = 0; b < blocks; b++) {
@@ -288,35 +284,18 @@ void tile_q4k_amx(const TileArgs& t) {
     B.meta = meta.data() + size_t(b) * size_t(nsb);
     B.m0 = b * kTile;
     B.rows = std::min(kTile, t.n_act - B.m0);
-    if (b < full) {
-      B.base = act[size_t(B.m0) * size_t(nsb)].qs;
-      B.stride = arow;
-      B.sb_stride = sizeof(block_q8_K);
-    } else {
-      tail.assign(size_t(kTile) * size_t(nsb) * QK_K, 0);
-      for (int n = 0; n < B.rows; n++)
-        for (int64_t s = 0; s < nsb; s++)
-          std::memcpy(tail.data() + (size_t(n) * size_t(nsb) + size_t(s)) * QK_K, act[size_t(B.m0 + n) * size_t(nsb) + size_t(s)].qs, QK_K);
-      B.base = tail.data();
-      B.stride = size_t(nsb) * QK_K;
-      B.sb_stride = QK_K;
-    }
+    B.base = quants.data() + size_t(b) * size_t(nsb) * kSub * kTile * 32;
   }
   const Band band{nsb, per64.data(), t.y, t.ldy, t.nw};
   thread_local std::vector<WeightSb> wdec;  // two blocks of 16 weight rows, [block][super-block]
   wdec.resize(size_t(2) * size_t(nsb));
   // Activation rows in chunks whose quants stay in L2 while every pair of weight blocks runs against them (the
   // weights are decoded once per chunk).
-  const int chunk = std::max(2, int((size_t(768) << 10) / (kTile * arow)) / 2 * 2);
+  const int chunk = std::max(2, int((size_t(768) << 10) / (size_t(kTile) * size_t(t.k))) / 2 * 2);
   for (int b0 = 0; b0 < blocks; b0 += chunk) {
     const int b1 = std::min(blocks, b0 + chunk);
     for (int r0 = 0; r0 < t.nw; r0 += 2 * kTile) {
       const bool two = r0 + kTile < t.nw;
-      // The next pair of weight blocks' rows, fetched while this pair runs: decode_block reads 16 rows side by side,
-      // a pattern the hardware prefetchers do not follow (decoding took ~20% of a 128-row call without this).
-      const uint8_t* next = t.w + size_t(r0 + 2 * kTile) * t.wrow;
-      const size_t ahead = size_t(std::max(0, std::min(2 * kTile, t.nw - r0 - 2 * kTile))) * t.wrow;
-      for (size_t o = 0; o < ahead; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T1);
       decode_block(t.w, t.wrow, r0, t.nw, nsb, wdec.data());
       if (two) decode_block(t.w, t.wrow, r0 + kTile, t.nw, nsb, wdec.data() + nsb);
       for (int b = b0; b < b1; b += 2) {
