@@ -159,10 +159,11 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // takes them (gemm_rows / gemm_order). It blocks the activation rows for the caches itself (matmul gives it all).
 void tile_q4k_amx(const TileArgs& t);
 // Whether the tiles beat tile_ksuper_batch for n_act rows, per64 of them in the per-64 order: a block of 16 rows
-// costs the tiles about as much as 16 rows whatever its rows, and the per-64 order costs the vector kernel about twice
-// the single-row one (one thread, 2048x2048: per-64 rows 1.2x faster on tiles at 8 rows, 2.0x at 16; single-row
-// order 0.95x at 12, 1.2x at 16, 1.5x at 32, 2.8x for 128 per-64 rows).
-constexpr bool q4k_amx_pays(int n_act, int per64) { return n_act + per64 >= 16; }
+// costs the tiles about as much whatever its rows, and the per-64 order costs the vector kernel about twice the
+// single-row one. One thread, 2048x2048 (bench/native/q4k-amx-kernel.cc), time of VNNI / AMX: single-row order 0.88
+// at 8 rows, 1.03 at 10, 1.16 at 12, 1.47 at 16, 1.6 at 32; per-64 order 0.90 at 2, 1.04 at 4, 1.32 at 6, 1.54 at 8,
+// 2.6-2.8 at 16-512.
+constexpr bool q4k_amx_pays(int n_act, int per64) { return 2 * n_act + 3 * per64 >= 24; }
 }  // namespace avx512
 
 }  // namespace ir
