@@ -35,8 +35,14 @@
       "cflags_cc": [ "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni" ]
     },
     {
+      "target_name": "kernels_amx",
+      "type": "static_library",
+      "sources": [ "native/kernels/tile_q4k_amx.cc" ],
+      "cflags_cc": [ "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mamx-tile", "-mamx-int8" ]
+    },
+    {
       "target_name": "infer_native",
-      "dependencies": [ "kernels_ref", "kernels_avx2", "kernels_avx512" ],
+      "dependencies": [ "kernels_ref", "kernels_avx2", "kernels_avx512", "kernels_amx" ],
       "sources": [ "native/addon.cc", "native/anonymous_memory.cc", "native/engine_threads.cc", "native/ggml_types.cc", "native/mapped_file.cc", "native/thread_pool.cc", "native/kernels/matmul.cc", "native/kernels/pack.cc", "native/kernels/cpu_features.cc", "native/kernels/expf_libm.cc", "native/kernels/kernels_napi.cc", "native/kv/kv_pool.cc", "native/model/attention.cc", "native/model/transformer.cc", "native/model/early_exit.cc", "native/model/family.cc", "native/model/greedy_chain.cc", "native/model/ahead_draft.cc", "native/model/moe.cc", "native/model/reduced_head.cc" ]
     }
   ]

@@ -1,11 +1,14 @@
 import { native } from "./native.ts";
 
 /** Kernel variants: the scalar reference and the SIMD paths the addon was built with. */
-export type KernelVariant = "scalar" | "avx2" | "avx512";
+/** "amx": the avx512 kernels with Q4_K batches on AMX-INT8 tiles (native/kernels/tile_q4k_amx.cc), same bits. */
+export type KernelVariant = "scalar" | "avx2" | "avx512" | "amx";
 
 export interface KernelCpuFeatures {
   avx2: boolean; fma: boolean; f16c: boolean;
   avx512f: boolean; avx512bw: boolean; avx512vl: boolean; avx512vnni: boolean; avx512bf16: boolean;
+  /** AMX-INT8 usable: the CPU has it, Linux granted the tile state, and INFER_REPL_AMX is not 0. */
+  amxInt8: boolean;
   /** The variant matmul picks on this CPU. */
   autoVariant: KernelVariant;
   /** Every variant that can run here (always includes "scalar"). */

@@ -1,7 +1,7 @@
 // x86 instruction-set features of the running CPU (and OS support for their register state), read once.
-// INFER_REPL_KERNELS=avx2 hides the AVX-512 ones and =scalar all of them, so that every kernel (matmul, attention,
-// expf) takes the paths a narrower CPU would: for benchmarking, and for tests that check those paths compute the
-// same numbers.
+// INFER_REPL_KERNELS=avx2 hides the AVX-512 ones (and AMX) and =scalar all of them, so that every kernel (matmul,
+// attention, expf) takes the paths a narrower CPU would: for benchmarking, and for tests that check those paths
+// compute the same numbers. INFER_REPL_AMX=0 hides AMX alone (A/B of the AMX Q4_K kernel against AVX-512 VNNI).
 #pragma once
 
 namespace ir {
@@ -9,6 +9,8 @@ namespace ir {
 struct CpuFeatures {
   bool avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512dq = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  // AMX-TILE and AMX-INT8, and Linux granted this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM).
+  bool amx_int8 = false;
 };
 
 const CpuFeatures& cpu_features();

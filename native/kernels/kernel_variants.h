@@ -95,7 +95,12 @@ struct TileArgs {
   const uint8_t* prefetch_end = nullptr;
 };
 
-enum class Variant { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+// Amx: the AVX-512 variant with its Q4_K batches on AMX tiles (tile_q4k_amx.cc); everything else runs Avx512's
+// kernels, and every output has the same bits.
+enum class Variant { Scalar = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
+
+// The vector kernels a variant runs: Amx's are Avx512's.
+inline Variant vector_variant(Variant v) { return v == Variant::Amx ? Variant::Avx512 : v; }
 
 // Scalar reference: llama.cpp's block formulas, activation rows in vec_dot_type(wtype) layout.
 // F32/F16/BF16: single_row picks ggml_vec_dot's order, else tinyBLAS's (TileArgs::single_row), both as the SIMD
@@ -154,6 +159,16 @@ bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16);
 void tile_bf16(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// Q4_K against several activation rows with AMX-INT8 tiles (tile_q4k_amx.cc; its own library, built with the AMX
+// flags; only where cpu_features().amx_int8): the bits tile_ksuper_batch gives, both Q4_K orders per row as it
+// takes them (gemm_rows / gemm_order). It blocks the activation rows for the caches itself (matmul gives it all).
+void tile_q4k_amx(const TileArgs& t);
+// Whether the tiles beat tile_ksuper_batch for n_act rows, per64 of them in the per-64 order: a block of 16 rows
+// costs the tiles about as much whatever its rows, and the per-64 order costs the vector kernel about twice the
+// single-row one. One thread, 2048x2048 (bench/native/q4k-amx-kernel.cc), time of VNNI / AMX: single-row order 0.88
+// at 8 rows, 1.03 at 10, 1.16 at 12, 1.47 at 16, 1.6 at 32; per-64 order 0.90 at 2, 1.04 at 4, 1.32 at 6, 1.54 at 8,
+// 2.6-2.8 at 16-512.
+constexpr bool q4k_amx_pays(int n_act, int per64) { return 2 * n_act + 3 * per64 >= 24; }
 }  // namespace avx512
 
 }  // namespace ir

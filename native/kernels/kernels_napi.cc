@@ -58,13 +58,14 @@ Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
 
 Variant parse_variant(const Napi::Value& v) {
   if (v.IsUndefined()) return auto_variant();
-  if (!v.IsString()) throw std::invalid_argument("variant must be \"scalar\", \"avx2\", \"avx512\" or \"auto\"");
+  if (!v.IsString()) throw std::invalid_argument("variant must be \"scalar\", \"avx2\", \"avx512\", \"amx\" or \"auto\"");
   const std::string s = v.As<Napi::String>();
   Variant out;
   if (s == "auto") return auto_variant();
   if (s == "scalar") out = Variant::Scalar;
   else if (s == "avx2") out = Variant::Avx2;
   else if (s == "avx512") out = Variant::Avx512;
+  else if (s == "amx") out = Variant::Amx;
   else throw std::invalid_argument("unknown kernel variant '" + s + "'");
   if (!variant_available(out)) throw std::invalid_argument("kernel variant '" + s + "' is not available on this CPU");
   return out;
@@ -135,7 +136,7 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
     const int64_t n = int64_t(x.ElementLength());
     check_row_length(atype, n);
     auto out = Napi::Uint8Array::New(info.Env(), row_bytes(atype, n));
-    const bool simd = variant == Variant::Avx512 ? avx512::quantize_activations(atype, x.Data(), n, out.Data())
+    const bool simd = vector_variant(variant) == Variant::Avx512 ? avx512::quantize_activations(atype, x.Data(), n, out.Data())
                     : variant == Variant::Avx2   ? avx2::quantize_activations(atype, x.Data(), n, out.Data())
                                                  : false;
     if (!simd) quantize_activation_row(atype, x.Data(), out.Data(), n);
@@ -296,7 +297,7 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
 }
 
 const char* variant_name(Variant v) {
-  return v == Variant::Avx512 ? "avx512" : v == Variant::Avx2 ? "avx2" : "scalar";
+  return v == Variant::Amx ? "amx" : v == Variant::Avx512 ? "avx512" : v == Variant::Avx2 ? "avx2" : "scalar";
 }
 
 Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
@@ -310,10 +311,11 @@ Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
   o.Set("avx512vl", f.avx512vl);
   o.Set("avx512vnni", f.avx512vnni);
   o.Set("avx512bf16", f.avx512bf16);
+  o.Set("amxInt8", f.amx_int8);
   o.Set("autoVariant", variant_name(auto_variant()));
   auto list = Napi::Array::New(info.Env());
   uint32_t n = 0;
-  for (Variant v : {Variant::Scalar, Variant::Avx2, Variant::Avx512})
+  for (Variant v : {Variant::Scalar, Variant::Avx2, Variant::Avx512, Variant::Amx})
     if (variant_available(v)) list.Set(n++, variant_name(v));
   o.Set("variants", list);
   return o;

@@ -18,7 +18,7 @@ namespace {
 
 Variant widest_variant() {
   const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx2 && f.fma && f.f16c) return Variant::Avx512;
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.avx2 && f.fma && f.f16c) return f.amx_int8 ? Variant::Amx : Variant::Avx512;
   if (f.avx2 && f.fma && f.f16c) return Variant::Avx2;
   return Variant::Scalar;
 }
@@ -87,7 +87,7 @@ void dequantize_row(int type, const uint8_t* src, float* dst, int64_t n) {
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  switch (g_auto_variant) {
+  switch (vector_variant(g_auto_variant)) {
     case Variant::Avx512: avx512::swiglu(gate, up, out, n); return;
     case Variant::Avx2: avx2::swiglu(gate, up, out, n); return;
     default: {
@@ -168,7 +168,9 @@ void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* in, int n, Variant v
 
 namespace {
 
-void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, const BandHook* after_band) {
+void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant requested, const BandHook* after_band) {
+  const bool amx = requested == Variant::Amx;
+  const Variant variant = vector_variant(requested);
   struct Job { TileFn tile; ActLayout layout; int act_buffer; const uint8_t* act; bool packed; };
   thread_local std::vector<Job> jobs;
   thread_local std::vector<std::vector<uint8_t>> acts;
@@ -185,7 +187,12 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
   for (int j = 0; j < n; j++) {
     const MatmulJob& J = in[j];
     const int64_t k = J.w->cols;
-    const TileFn tile = tile_for(variant, J.w->type);
+    // Q4_K batches on AMX tiles: the kernel takes all the rows (it blocks them for the caches itself).
+    int per64 = 0;
+    if (amx && J.w->type == GGML_Q4_K)
+      for (int m = 0; m < J.n_act; m++) per64 += J.gemm_rows ? (J.gemm_rows[m] & kOrderQ4kGemm) != 0 : J.w->gemm_order;
+    const bool amx_tile = amx && J.w->type == GGML_Q4_K && avx512::q4k_amx_pays(J.n_act, per64);
+    const TileFn tile = amx_tile ? avx512::tile_q4k_amx : tile_for(variant, J.w->type);
     // Every row summed in a batch (none `lone` below) by a kernel that blocks the rows itself: lone rows read the
     // widened layout, so a job mixing the two orders keeps it.
     bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w) && reads_16bit_rows(*J.w, variant);
@@ -338,7 +345,7 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant variant, con
       // mul_mat_id, and for matrices tinyBLAS's tiles do not fit) go to the tile together; it keeps each row's sums
       // apart. The quantized kernels give each row of a batch the bits it has alone anyway.
       const bool lone = is_float && (J.rows_alone || !tinyblas_shape(w) || !float_batch_row(gemm_rows, m0, J.n_act));
-      const int act_chunk = lone || blocks_activations(w, variant) ? J.n_act
+      const int act_chunk = lone || blocks_activations(w, variant) || jb.tile == avx512::tile_q4k_amx ? J.n_act
                                                                    : int(std::max<size_t>(1, (size_t(192) << 10) / jb.layout.row_bytes));
       m1 = std::min(J.n_act, m0 + act_chunk);
       if (by_order && !mixed_tile)
@@ -447,7 +454,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   if (n_act <= 0) return;
   const int64_t k = w.cols;
   // The estimate runs on a packed Q8_0 matrix: the matrix itself, or the Q8_0 copy of a float matrix.
-  const bool avx512 = g_auto_variant == Variant::Avx512 && w.rows % kPackRows == 0;
+  const bool avx512 = vector_variant(g_auto_variant) == Variant::Avx512 && w.rows % kPackRows == 0;
   const bool own = avx512 && w.type == GGML_Q8_0 && w.packed != nullptr && w.max_abs_scale > 0;
   const ArgmaxShadow* shadow = avx512 && !own && w.shadow && w.shadow->max_abs_scale > 0 ? w.shadow : nullptr;
   if (!own && !shadow) {

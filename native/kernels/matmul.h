@@ -83,7 +83,8 @@ struct MatmulJob {
 void matmul_jobs(ThreadPool& pool, const MatmulJob* jobs, int n);
 void matmul_jobs_variant(ThreadPool& pool, const MatmulJob* jobs, int n, Variant variant);
 
-// The variant matmul uses: the widest this CPU supports (AVX-512 needs F/BW/VL/VNNI; AVX2 needs FMA and F16C).
+// The variant matmul uses: the widest this CPU supports (AVX-512 needs F/BW/VL/VNNI; AVX2 needs FMA and F16C; Amx
+// is AVX-512 with AMX-INT8 tiles the OS grants, cpu_features.h).
 Variant auto_variant();
 bool variant_available(Variant v);
 

@@ -163,7 +163,7 @@ float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
 }
 
 void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
-  if (auto_variant() != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
+  if (vector_variant(auto_variant()) != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
   const size_t n = packed_bytes(m.type, m.rows, m.cols);
   buffers_.emplace_back(n);
   uint8_t* p = buffers_.back().data();
@@ -174,7 +174,7 @@ void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
 
 std::unique_ptr<ShadowBuild> ShadowBuild::start(const Matrix& m, bool release_rows) {
   const bool float_type = m.type == GGML_F32 || m.type == GGML_F16 || m.type == GGML_BF16;
-  if (auto_variant() != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return nullptr;
+  if (vector_variant(auto_variant()) != Variant::Avx512 || !float_type || m.rows % kPackRows != 0 || m.cols % QK8_0 != 0) return nullptr;
   return std::make_unique<ShadowBuild>(m, release_rows);
 }
 

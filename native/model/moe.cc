@@ -13,7 +13,7 @@ namespace {
 
 // exp(x[i] - max) into y and their sum, with ggml_vec_soft_max_f32's operations for the variant in use.
 double soft_max_exp(const float* x, float* y, int n, float max) {
-  switch (auto_variant()) {
+  switch (vector_variant(auto_variant())) {
     case Variant::Avx512: return avx512::soft_max_exp(x, y, n, max);
     case Variant::Avx2: return avx2::soft_max_exp(x, y, n, max);
     default: {

@@ -17,7 +17,7 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   // Q8_0 matrices are read in place by single activation rows (as fast as from a packed copy) and packed only once
   // batches have come (pack_deferred); every other packable type is packed now.
   auto attach_or_defer = [&](Matrix& m) {
-    if (m.type == GGML_Q8_0 && auto_variant() == Variant::Avx512 && m.rows >= kPackRows) deferred_packs_.push_back(&m);
+    if (m.type == GGML_Q8_0 && vector_variant(auto_variant()) == Variant::Avx512 && m.rows >= kPackRows) deferred_packs_.push_back(&m);
     else attach_packed(m, pool);
   };
   attach_or_defer(w_.output);
