@@ -59,6 +59,28 @@ alignas(64) constexpr TileConfig kTileConfig = tile_config();
 // (decoded weights, copied quants) in registers or move their stores past it.
 inline void tile_sources_written() { __asm__ volatile("" ::: "memory"); }
 
+// The calling thread's tile configuration, replaced by ours for one call and put back after it. The engine's
+// calling thread is one of libuv's pool threads, shared with other native code in the process: llama.cpp's AMX
+// kernels (node-llama-cpp, in the same process) load their configuration once per thread and keep using it, and a
+// tile product under another configuration is SIGILL (seen: test/core/quantize/llama-cpp-parity.test.ts).
+class TileConfigScope {
+ public:
+  TileConfigScope() {
+    _tile_storeconfig(&saved_);
+    tile_sources_written();  // GCC's _tile_storeconfig does not tell the compiler it wrote saved_
+    _tile_loadconfig(&kTileConfig);
+  }
+  ~TileConfigScope() {
+    if (saved_.palette == 0) _tile_release();  // no configuration before: tiles back to their initial state
+    else _tile_loadconfig(&saved_);
+  }
+  TileConfigScope(const TileConfigScope&) = delete;
+  TileConfigScope& operator=(const TileConfigScope&) = delete;
+
+ private:
+  TileConfig saved_;
+};
+
 inline float h2f(ggml_half h) { return _cvtsh_ss(h); }
 
 // One super-block of 16 weight rows: per sub-block j the B tile (row k, bytes 4m..4m+3 = levels 4k..4k+3 of the
@@ -247,8 +269,8 @@ void block_pass(const Band& band, const ActBlock* A, const WeightSb* wdec, int r
 }  // namespace
 
 void tile_q4k_amx(const TileArgs& t) {
-  // Per thread, and loaded at each call: a pool thread may run its first tile kernel here.
-  _tile_loadconfig(&kTileConfig);
+  // Per call: a pool thread may run its first tile kernel here, or another library's since the last.
+  const TileConfigScope tiles;
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   const int blocks = (t.n_act + kTile - 1) / kTile;
