@@ -16,22 +16,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <vector>
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/kernel_variants.h"
+#include "thread_cpu.h"
 #include "xorshift.h"
 
 namespace {
 
 float value() { return float(int64_t(xorshift_next() % 2000001) - 1000000) * 1e-6f; }
-
-double thread_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
-}
 
 struct Weights {
   int rows, cols;

@@ -9,24 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <vector>
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/kernel_variants.h"
+#include "thread_cpu.h"
 #include "xorshift.h"
-
-namespace {
-
-
-double thread_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 7) {
