@@ -14,8 +14,8 @@
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/kernel_variants.h"
+#include "random_blocks.h"
 #include "thread_cpu.h"
-#include "xorshift.h"
 
 int main(int argc, char** argv) {
   if (argc != 7) {
@@ -31,30 +31,9 @@ int main(int argc, char** argv) {
   const size_t block = type == ir::GGML_Q4_K ? sizeof(ir::block_q4_K) : sizeof(ir::block_q6_K);
   const int64_t nsb = cols / 256;
   const size_t wrow = size_t(nsb) * block;
-  // Random bytes, with scale halves that are ordinary numbers (no infinities or NaNs in the float steps).
-  std::vector<uint8_t> w(size_t(experts) * size_t(rows) * wrow);
-  for (auto& b : w) b = uint8_t(xorshift_next());
-  for (size_t i = 0; i < w.size() / block; i++) {
-    uint8_t* b = w.data() + i * block;
-    const uint16_t d = uint16_t(0x2000 | (xorshift_next() & 0x3ff)), dmin = uint16_t(0x1c00 | (xorshift_next() & 0x3ff));
-    if (type == ir::GGML_Q4_K) {
-      std::memcpy(b, &d, 2);
-      std::memcpy(b + 2, &dmin, 2);
-    } else {
-      std::memcpy(b + block - 2, &d, 2);
-    }
-  }
+  std::vector<uint8_t> w = random_ksuper_blocks(type, size_t(experts) * size_t(rows) * size_t(nsb));
   constexpr int kMaxAct = 64;
-  std::vector<ir::block_q8_K> act(size_t(kMaxAct) * size_t(nsb));
-  for (auto& a : act) {
-    a.d = float(xorshift_next() % 1000) / 1e5f;
-    for (int j = 0; j < 256; j++) a.qs[j] = int8_t(int(xorshift_next() % 255) - 127);
-    for (int j = 0; j < 16; j++) {
-      int s = 0;
-      for (int q = 0; q < 16; q++) s += a.qs[16 * j + q];
-      a.bsums[j] = int16_t(s);
-    }
-  }
+  const std::vector<ir::block_q8_K> act = random_q8k_blocks(size_t(kMaxAct) * size_t(nsb));
   std::vector<float> y(size_t(kMaxAct) * size_t(rows));
   std::string list = argv[6];
   for (size_t at = 0; at < list.size();) {

@@ -19,8 +19,8 @@
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/kernel_variants.h"
+#include "random_blocks.h"
 #include "thread_cpu.h"
-#include "xorshift.h"
 
 int main(int argc, char** argv) {
   if (argc != 6) {
@@ -40,24 +40,8 @@ int main(int argc, char** argv) {
   }
   const int64_t nsb = cols / 256;
   const size_t wrow = size_t(nsb) * sizeof(ir::block_q4_K);
-  // Random bytes, with scale halves that are ordinary numbers (no infinities or NaNs in the float steps).
-  std::vector<uint8_t> w(size_t(rows) * wrow);
-  for (auto& b : w) b = uint8_t(xorshift_next());
-  for (size_t i = 0; i < w.size() / sizeof(ir::block_q4_K); i++) {
-    const uint16_t d = uint16_t(0x2000 | (xorshift_next() & 0x3ff)), dmin = uint16_t(0x1c00 | (xorshift_next() & 0x3ff));
-    std::memcpy(&w[i * sizeof(ir::block_q4_K)], &d, 2);
-    std::memcpy(&w[i * sizeof(ir::block_q4_K) + 2], &dmin, 2);
-  }
-  std::vector<ir::block_q8_K> act(size_t(nact) * size_t(nsb));
-  for (auto& a : act) {
-    a.d = float(xorshift_next() % 1000) / 1e5f;
-    for (int j = 0; j < 256; j++) a.qs[j] = int8_t(int(xorshift_next() % 255) - 127);
-    for (int j = 0; j < 16; j++) {
-      int s = 0;
-      for (int q = 0; q < 16; q++) s += a.qs[16 * j + q];
-      a.bsums[j] = int16_t(s);
-    }
-  }
+  const std::vector<uint8_t> w = random_ksuper_blocks(ir::GGML_Q4_K, size_t(rows) * size_t(nsb));
+  const std::vector<ir::block_q8_K> act = random_q8k_blocks(size_t(nact) * size_t(nsb));
   std::vector<float> y[2] = {std::vector<float>(size_t(nact) * size_t(rows)), std::vector<float>(size_t(nact) * size_t(rows))};
   ir::TileArgs t{};
   t.wtype = ir::GGML_Q4_K;
