@@ -2,6 +2,10 @@
 // drain (SIGTERM) the replica streaming the most answers a third of the way through, and what came of it.
 import { runConversations, summarize, type ConversationPlan, type TurnRecord } from "./conversation-load.ts";
 import type { Deployment } from "./deployment.ts";
+import { setTimeout as delay } from "node:timers/promises";
+
+/** How long a frozen replica's last written bytes get to reach the clients before it is judged (generous: CI is loaded). */
+const FROZEN_MS = 500;
 
 export interface FailoverResult {
   summary: ReturnType<typeof summarize>;
@@ -15,14 +19,24 @@ export interface FailoverResult {
 /**
  * Once a third of the requests ended, the replica streaming the most answers is killed (SIGKILL): those streams
  * are cut, requests queued there are caught before their first token; resolves after local.sh started it again.
+ * The replica is frozen (SIGSTOP) first, and killed only once the bytes it wrote before have had time to arrive and
+ * a stream of it is still unfinished: short answers otherwise often end between the choice and the kill, and then
+ * there is no cut stream to see. A replica with nothing left unfinished is thawed and the next one is chosen later.
  */
 export async function failover(d: Deployment, plan: ConversationPlan): Promise<FailoverResult & { killed: string }> {
   const logBefore = d.accessLog().length;
   let killed = "none";
-  const { records, wallMs, back } = await midway(d, plan, (victim, pid) => {
+  const { records, wallMs, back } = await midway(d, plan, async (victim, pid, streamingOn) => {
+    process.kill(pid, "SIGSTOP");
+    await delay(FROZEN_MS);
+    if (streamingOn() === 0) {
+      process.kill(pid, "SIGCONT");
+      return false;
+    }
     killed = d.replicas[victim]!.id;
     process.kill(pid, "SIGKILL");
-    return d.restarted(victim, pid);
+    await d.restarted(victim, pid);
+    return true;
   });
   await back();
   const retriedByNginx = d.accessLog().slice(logBefore).filter((l) => /upstream=\S+, /.test(l)).length;
@@ -31,19 +45,23 @@ export async function failover(d: Deployment, plan: ConversationPlan): Promise<F
 
 /**
  * Runs the conversations; once a third of the requests ended and some replica is streaming answers, `act` is called
- * on the one streaming the most (0-based index, current pid) at once, and what it returns is awaited by `back()`.
+ * on the one streaming the most (0-based index, current pid, its count of unfinished streams now). `act` resolves to
+ * true once it acted and its consequences are over (`back()` awaits that), or to false when it did nothing: then the
+ * next ended request tries again.
  */
-async function midway(d: Deployment, plan: ConversationPlan, act: (victim: number, pid: number) => Promise<void>) {
+async function midway(d: Deployment, plan: ConversationPlan, act: (victim: number, pid: number, streamingOn: () => number) => Promise<boolean>) {
   const total = plan.conversations * plan.turns;
   const streaming = new Map<string, number>();
-  let acted: Promise<void> | undefined;
+  let acting: Promise<boolean> | undefined;
   const pick = () => {
     const counts = d.replicas.map((r) => streaming.get(r.id) ?? 0);
     const busiest = counts.indexOf(Math.max(...counts));
-    if (counts[busiest]! > 0) acted = act(busiest, d.pid(busiest));
+    if (counts[busiest]! === 0) return;
+    acting = act(busiest, d.pid(busiest), () => streaming.get(d.replicas[busiest]!.id) ?? 0);
+    void acting.then((did) => void (did || (acting = undefined)));
   };
-  const { records, wallMs } = await runConversations({ ...plan, streaming, onEnded: (n) => void (n >= total / 3 && !acted && pick()) });
-  return { records, wallMs, back: async () => acted };
+  const { records, wallMs } = await runConversations({ ...plan, streaming, onEnded: (n) => void (n >= total / 3 && !acting && pick()) });
+  return { records, wallMs, back: async () => void (await acting) };
 }
 
 export interface DrainResult {
@@ -70,9 +88,10 @@ export async function drain(d: Deployment, plan: ConversationPlan): Promise<Drai
     victim = i;
     termAt = performance.now();
     process.kill(pid, "SIGTERM");
-    while (d.pid(i) === pid) await new Promise((r) => setTimeout(r, 10)); // local.sh writes the new pid once the old one exited
+    while (d.pid(i) === pid) await delay(10); // local.sh writes the new pid once the old one exited
     exitedAt = performance.now();
     await d.restarted(i, pid);
+    return true;
   });
   await back();
   const id = victim < 0 ? "none" : d.replicas[victim]!.id;
