@@ -1,5 +1,5 @@
-// One thread running the AVX-512 tile on Q4_K/Q6_K weights against one activation row (decode's single-row
-// kernels, q4k_single_row and q6k_single_row) over a Q4_K_M model's layer shapes, `layers` copies of them (larger
+// One thread running the AVX-512 tile on Q4_K/Q5_K/Q6_K weights against one activation row (decode's single-row
+// kernels, q4k_single_row, q5k_single_row and q6k_single_row) over a Q4_K_M (or Q5_K_M) model's layer shapes, `layers` copies of them (larger
 // than the caches: read from memory as in the model), random weights (random_blocks.h). Each matrix is cut into
 // the guided bands matmul.cc gives two threads for one activation row (a quarter of the work left, down to 64 KB,
 // rows in fours), run one after another. Prints the smallest and median CPU time of a pass and a hash of the
@@ -12,6 +12,7 @@
 //       native/{ggml_types,anonymous_memory,thread_pool,mapped_file,engine_threads}.cc \
 //       build/Release/kernels_amx.a build/Release/kernels_avx2.a build/Release/kernels_ref.a -lpthread -o /tmp/ksuper-lone-rows
 //   usage: ksuper-lone-rows qwen3|llama [layers 8] [reps 30] [types q4_k,q6_k] [head 0|1]
+//   types: which of the model's matrices run; q5_k in the list makes every Q4_K matrix Q5_K (Q5_K_M).
 //   qwen3: Qwen3-0.6B (1024 wide, ffn 3072; attn_v and ffn_down Q6_K in every other layer, as Q4_K_M); llama:
 //   Llama-3.2-1B (2048 wide, ffn 8192, kv 512). head 1 adds the tied Q6_K output head once per pass.
 #include <algorithm>
@@ -32,7 +33,7 @@ namespace {
 struct Matrix {
   int type, rows, cols;
   std::vector<uint8_t> w;
-  size_t wrow() const { return size_t(cols / 256) * (type == ir::GGML_Q4_K ? sizeof(ir::block_q4_K) : sizeof(ir::block_q6_K)); }
+  size_t wrow() const { return size_t(cols / 256) * ksuper_block_bytes(type); }
 };
 
 // matmul.cc's decode bands for two threads, over one matrix as its own section.
@@ -77,8 +78,10 @@ int main(int argc, char** argv) {
   const bool head = argc > 5 && std::atoi(argv[5]) != 0;
   const int d = qwen ? 1024 : 2048, q = qwen ? 2048 : 2048, kv = qwen ? 1024 : 512, ff = qwen ? 3072 : 8192;
   std::vector<Matrix> ms;
+  const bool q5 = types.find("q5_k") != std::string::npos;
   auto add = [&](int type, int rows, int cols) {
-    if (types.find(type == GGML_Q4_K ? "q4_k" : "q6_k") == std::string::npos) return;
+    if (q5 && type == GGML_Q4_K) type = GGML_Q5_K;
+    if (types.find(type == GGML_Q4_K ? "q4_k" : type == GGML_Q5_K ? "q5_k" : "q6_k") == std::string::npos) return;
     ms.push_back({type, rows, cols, random_ksuper_blocks(type, size_t(rows) * size_t(cols / 256))});
   };
   for (int l = 0; l < layers; l++) {

@@ -1054,28 +1054,40 @@ void q4k_single_row(const TileArgs& t) {
 
 // Q5_K: llama.cpp's ggml_vec_dot_q5_K order, as the batch kernels sum a row: 8 float lanes, one fused multiply-add per
 // lane and super-block (the even and odd sub-blocks' lanes added first, exactly), the mins apart; lanes summed at
-// the end.
-void q5k_single_row(const TileArgs& t) {
-  const int64_t nsb = t.k / QK_K;
-  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  const K4ScaleIndex index;
-  for (int r = 0; r < t.nw; r++) {
-    const auto* w = reinterpret_cast<const block_q5_K*>(t.w + size_t(r) * t.wrow);
-    __m256 acc = _mm256_setzero_ps();
-    float msum = 0;
-    for (int64_t sb = 0; sb < nsb; sb++) {
-      const block_q5_K& B = w[sb];
-      const block_q8_K& A = act[sb];
+// the end. NS rows side by side (runs of the band), each with its own accumulators.
+template <int NS>
+void q5k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const K4ScaleIndex& index) {
+  __m256 acc[NS];
+  float msum[NS];
+  for (int s = 0; s < NS; s++) {
+    acc[s] = _mm256_setzero_ps();
+    msum[s] = 0;
+  }
+  for (int64_t sb = 0; sb < nsb; sb++) {
+    const block_q8_K& A = act[sb];
+#pragma GCC unroll 4  // unrolled, as q6k_rows: a rolled loop's loads cycle over the runs
+    for (int s = 0; s < NS; s++) {
+      const block_q5_K& B = reinterpret_cast<const block_q5_K*>(rows[s])[sb];
       uint32_t u[4];
       k4_scales_mins(B.scales, u);
       const __m256i isum8 = k4_isum8<true>(B.qs, B.qh, A.qs, k4_scale_bytes(u), index);
       const float dd = h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d;
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc);
+      acc[s] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc[s]);
       const float dm = h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d;
-      msum = msum + dm * float(hsum_i32(k4_mprod(u, A)));
+      msum[s] = msum[s] + dm * float(hsum_i32(k4_mprod(u, A)));
     }
-    t.y[r] = hsum(acc) - msum;
   }
+  for (int s = 0; s < NS; s++) *out[s] = hsum(acc[s]) - msum[s];
+}
+
+// A band of lone Q5_K rows in 4 runs side by side, as Q4_K (q4k_single_row).
+void q5k_single_row(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const K4ScaleIndex index;
+  row_streams<4>(t.nw, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    q5k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
+  }));
 }
 
 // Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as the batch kernels compute it
