@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rows, experts and reps must be positive, cols a multiple of 256\n");
     return 2;
   }
-  const size_t block = type == ir::GGML_Q4_K ? sizeof(ir::block_q4_K) : sizeof(ir::block_q6_K);
+  const size_t block = ksuper_block_bytes(type);
   const int64_t nsb = cols / 256;
   const size_t wrow = size_t(nsb) * block;
   std::vector<uint8_t> w = random_ksuper_blocks(type, size_t(experts) * size_t(rows) * size_t(nsb));

@@ -8,16 +8,21 @@
 #include "../../native/ggml_types.h"
 #include "xorshift.h"
 
-// n Q4_K or Q6_K super-blocks of random bytes whose scale halves are ordinary numbers (no infinities or NaNs in the
-// float steps).
+// The bytes of a Q4_K, Q5_K or Q6_K super-block.
+inline size_t ksuper_block_bytes(int type) {
+  return type == ir::GGML_Q4_K ? sizeof(ir::block_q4_K) : type == ir::GGML_Q5_K ? sizeof(ir::block_q5_K) : sizeof(ir::block_q6_K);
+}
+
+// n Q4_K, Q5_K or Q6_K super-blocks of random bytes whose scale halves are ordinary numbers (no infinities or NaNs in
+// the float steps).
 inline std::vector<uint8_t> random_ksuper_blocks(int type, size_t n) {
-  const size_t block = type == ir::GGML_Q4_K ? sizeof(ir::block_q4_K) : sizeof(ir::block_q6_K);
+  const size_t block = ksuper_block_bytes(type);
   std::vector<uint8_t> w(n * block);
   for (auto& b : w) b = uint8_t(xorshift_next());
   for (size_t i = 0; i < n; i++) {
     uint8_t* b = w.data() + i * block;
     const uint16_t d = uint16_t(0x2000 | (xorshift_next() & 0x3ff)), dmin = uint16_t(0x1c00 | (xorshift_next() & 0x3ff));
-    if (type == ir::GGML_Q4_K) {
+    if (type != ir::GGML_Q6_K) {  // Q4_K and Q5_K: d, dmin first
       std::memcpy(b, &d, 2);
       std::memcpy(b + 2, &dmin, 2);
     } else {

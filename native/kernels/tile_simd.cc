@@ -1009,8 +1009,8 @@ inline uint32_t q4k_d_dmin(const block_q4_K& B) {
 // kernel; in lanes 2 rows read 1.12x and 4 rows 1.19x the bytes per CPU-second of one (3072-wide rows in L2).
 template <int NS>
 void q4k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const K4ScaleIndex& index) {
-  static_assert(NS == 1 || NS == 2 || NS == 4, "rows in lanes: 1, 2 or 4");
-  // Lanes (seq, msum) of row s are 2s and 2s + 1: acc for 1-2 rows, acc4 for 4.
+  static_assert(NS == 1 || NS == 4, "rows in lanes: 1 or 4");
+  // Lanes (seq, msum) of row s are 2s and 2s + 1: acc for 1 row, acc4 for 4.
   __m128 acc = _mm_setzero_ps();
   __m256 acc4 = _mm256_setzero_ps();
   for (int64_t sb = 0; sb < nsb; sb++) {
@@ -1023,12 +1023,6 @@ void q4k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
       both = _mm_hadd_epi32(both, both);  // [isum, mins, isum, mins]
       const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(q4k_d_dmin(*B[0])))), _mm_set1_ps(A.d));
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(both), dd, acc);
-    } else if constexpr (NS == 2) {
-      const __m256i g = _mm256_hadd_epi32(q4k_pairs(q4k_sums(*B[0], A, index)), q4k_pairs(q4k_sums(*B[1], A, index)));
-      const __m128i tot = _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));  // [i0, m0, i1, m1]
-      const __m128i dw = _mm_set_epi32(0, 0, int(q4k_d_dmin(*B[1])), int(q4k_d_dmin(*B[0])));
-      const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(dw), _mm_set1_ps(A.d));
-      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(tot), dd, acc);
     } else {
       const __m256i g01 = _mm256_hadd_epi32(q4k_pairs(q4k_sums(*B[0], A, index)), q4k_pairs(q4k_sums(*B[1], A, index)));
       const __m256i g23 = _mm256_hadd_epi32(q4k_pairs(q4k_sums(*B[2], A, index)), q4k_pairs(q4k_sums(*B[3], A, index)));
@@ -1044,46 +1038,56 @@ void q4k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, fl
   for (int s = 0; s < NS; s++) *out[s] = lanes[2 * s] - lanes[2 * s + 1];
 }
 
-// A band of lone Q4_K rows: 4 runs if each is 512 KB or more, else 2 (rows shorter than kStreamMinK: one). One
-// thread, 3072-wide rows from memory, every other band (as two threads take them), GB per CPU-second against one
-// run: 2 runs 1.03-1.14x at bands of 128 KB-3 MB; 4 runs 0.84-1.15x at 256 KB-2 MB, 1.22x at 3 MB (loaded machine).
-constexpr size_t kQ4kFourRunBytes = size_t(2) << 20;
+// A band of lone Q4_K rows in 4 runs side by side, whatever the row length: the K-quants' rows are never short
+// (256+ elements; Qwen3-0.6B's 1024-wide Q4_K row is 576 bytes), and one run through rows read one after another
+// keeps too few cache lines in flight. One thread, Qwen3-0.6B's layer shapes from memory (bench/native/
+// ksuper-lone-rows.cc), loaded machine: 1.7x the GB per CPU-second of one run (6.2-6.8 -> 10.3-11.8), 1.35x in
+// cache (the 4 rows' reductions share one tree); Llama-3.2-1B's shapes 1.2x against 2 runs for bands under 2 MB.
 void q4k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   const K4ScaleIndex index;
-  const auto run = lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+  row_streams<4>(t.nw, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
     q4k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
-  });
-  if (t.k < kStreamMinK) row_streams<1>(t.nw, run);
-  else if (size_t(t.nw) * t.wrow >= kQ4kFourRunBytes) row_streams<4>(t.nw, run);
-  else row_streams<2>(t.nw, run);
+  }));
 }
 
 // Q5_K: llama.cpp's ggml_vec_dot_q5_K order, as the batch kernels sum a row: 8 float lanes, one fused multiply-add per
 // lane and super-block (the even and odd sub-blocks' lanes added first, exactly), the mins apart; lanes summed at
-// the end.
-void q5k_single_row(const TileArgs& t) {
-  const int64_t nsb = t.k / QK_K;
-  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
-  const K4ScaleIndex index;
-  for (int r = 0; r < t.nw; r++) {
-    const auto* w = reinterpret_cast<const block_q5_K*>(t.w + size_t(r) * t.wrow);
-    __m256 acc = _mm256_setzero_ps();
-    float msum = 0;
-    for (int64_t sb = 0; sb < nsb; sb++) {
-      const block_q5_K& B = w[sb];
-      const block_q8_K& A = act[sb];
+// the end. NS rows side by side (runs of the band), each with its own accumulators.
+template <int NS>
+void q5k_rows(const uint8_t* const* rows, const block_q8_K* act, int64_t nsb, float* const* out, const K4ScaleIndex& index) {
+  __m256 acc[NS];
+  float msum[NS];
+  for (int s = 0; s < NS; s++) {
+    acc[s] = _mm256_setzero_ps();
+    msum[s] = 0;
+  }
+  for (int64_t sb = 0; sb < nsb; sb++) {
+    const block_q8_K& A = act[sb];
+#pragma GCC unroll 4  // unrolled, as q6k_rows: a rolled loop's loads cycle over the runs
+    for (int s = 0; s < NS; s++) {
+      const block_q5_K& B = reinterpret_cast<const block_q5_K*>(rows[s])[sb];
       uint32_t u[4];
       k4_scales_mins(B.scales, u);
       const __m256i isum8 = k4_isum8<true>(B.qs, B.qh, A.qs, k4_scale_bytes(u), index);
       const float dd = h2f(reinterpret_cast<const uint8_t*>(&B.d)) * A.d;
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc);
+      acc[s] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum8), acc[s]);
       const float dm = h2f(reinterpret_cast<const uint8_t*>(&B.dmin)) * A.d;
-      msum = msum + dm * float(hsum_i32(k4_mprod(u, A)));
+      msum[s] = msum[s] + dm * float(hsum_i32(k4_mprod(u, A)));
     }
-    t.y[r] = hsum(acc) - msum;
   }
+  for (int s = 0; s < NS; s++) *out[s] = hsum(acc[s]) - msum[s];
+}
+
+// A band of lone Q5_K rows in 4 runs side by side, as Q4_K (q4k_single_row).
+void q5k_single_row(const TileArgs& t) {
+  const int64_t nsb = t.k / QK_K;
+  const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
+  const K4ScaleIndex index;
+  row_streams<4>(t.nw, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+    q5k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
+  }));
 }
 
 // Q6_K against one activation row, in place: llama.cpp's ggml_vec_dot_q6_K order, as the batch kernels compute it
@@ -1178,9 +1182,10 @@ void q6k_single_row(const TileArgs& t) {
   const int64_t nsb = t.k / QK_K;
   const auto* act = reinterpret_cast<const block_q8_K*>(t.act);
   const Q6kScaleIndex index;
-  // Memory-bound (in L2 ~1.7x Q4_K's bytes per CPU-second): 4 runs, as F16/BF16 (lone_row_runs); 3072/8192-wide
-  // rows from memory, every other band, 1.1-1.25x the GB per CPU-second of one run (AVX-512).
-  lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
+  // Memory-bound (in L2 ~1.7x Q4_K's bytes per CPU-second): 4 runs, as F16/BF16, but for every row length, as
+  // Q4_K (q4k_single_row): 3072/8192-wide rows from memory, every other band, 1.1-1.25x the GB per CPU-second of
+  // one run; Qwen3-0.6B's 1024-wide head (151936 rows, ksuper-lone-rows) 1.65x, loaded machine (AVX-512).
+  row_streams<4>(t.nw, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
     q6k_rows<decltype(ns)::value>(rows, act, nsb, out, index);
   }));
 }
