@@ -115,7 +115,7 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
 #pragma GCC unroll 6
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
   {
-    const typename Op::StepMode mode;
+    [[maybe_unused]] const typename Op::StepMode mode;
     for (int64_t l = kLanes * P; l < kc; l += Op::kStep) {
       typename Op::WVec wv[RW];
 #pragma GCC unroll 4
