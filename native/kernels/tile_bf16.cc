@@ -5,7 +5,8 @@
 //   (_mm512_reduce_add_ps) and added in double, the leftover elements' f32 products added in double;
 // - 2+ activation rows with k % 32 == 0 (llamafile's tinyBLAS<32, __m512, __m512bh>): one accumulator per
 //   (weight row, activation row) pair over 32-element steps, reduced once (tinyblas_gemm.h's blocking).
-// The instruction itself is used: its rounding is the hardware's, on the CPU both run on.
+// The instruction itself is used: its rounding is the hardware's, on the CPU both run on. Where it is slow
+// (CpuFeatures::bf16_fma: Intel, one per two cycles), the batches compute the same steps with f32 FMAs (Bf16FmaOp).
 #include "intrinsics.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "cpu_features.h"
 #include "kernel_variants.h"
 
 // Everything below may use AVX512-BF16: tile_bf16 runs only where the CPU has it (bf16_dot_applies). The standard
@@ -86,6 +88,48 @@ struct Bf16Op : tinyblas::Acc {
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_dpbf16_ps(acc, w, a); }
 };
 
+// vdpbf16ps's lane step as two f32 FMAs: the odd elements' product (each bf16 product is exact in f32, so the FMA
+// rounds once, as the instruction's add does), then the even elements'; with denormal inputs as zero and denormal
+// results flushed (MXCSR DAZ and FTZ, which vdpbf16ps applies whatever MXCSR says). The same bits as the
+// instruction on 6.4M lanes of random and adversarial operands (denormals, underflowing and overflowing products,
+// cancelling pairs, denormal accumulators); the other order, or either flag off, differs (see the notes, bf16pp33).
+// Per 32 elements: 2 FMAs and 2 widening ops per vector against one vdpbf16ps, which Intel cores run at a quarter
+// of the FMA's instruction rate. A 4x5 tile: 20 accumulators, 4 weight and 1 activation vector as odd/even halves.
+struct Bf16FmaOp : tinyblas::Acc {
+  struct Halves {
+    __m512 odd, even;
+  };
+  using Act = uint16_t;
+  using WVec = Halves;
+  using AVec = Halves;
+  static constexpr int kStep = 32, kRA = 5;
+  static Halves widen(const uint16_t* p) {
+    const __m512i v = _mm512_loadu_si512(p);  // element 2j in the low half of dword j, 2j+1 in the high half
+    return {_mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xFFFF0000u)))), _mm512_castsi512_ps(_mm512_slli_epi32(v, 16))};
+  }
+  static WVec load_w(const uint16_t* p) { return widen(p); }
+  static AVec load_a(const uint16_t* p) { return widen(p); }
+  static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_fmadd_ps(w.even, a.even, _mm512_fmadd_ps(w.odd, a.odd, acc)); }
+  // DAZ and FTZ over the steps; the reduction (_mm512_reduce_add_ps) runs in the caller's environment, as llama.cpp's.
+  class StepMode {
+   public:
+    StepMode() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kDaz | kFtz); }
+    ~StepMode() { _mm_setcsr(saved_); }
+    StepMode(const StepMode&) = delete;
+    StepMode& operator=(const StepMode&) = delete;
+
+   private:
+    static constexpr unsigned kDaz = 1u << 6, kFtz = 1u << 15;
+    unsigned saved_;
+  };
+};
+
+// t's rows (act: the 16-bit rows) in tinyBLAS's order, by the instruction or by its FMA twin.
+void gemm_bf16(const TileArgs& t, const uint16_t* act) {
+  if (cpu_features().bf16_fma) tinyblas::gemm<Bf16FmaOp>(t, act);
+  else tinyblas::gemm<Bf16Op>(t, act);
+}
+
 }  // namespace
 
 bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16) {
@@ -94,7 +138,7 @@ bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16) {
 
 void tile_bf16(const TileArgs& t) {
   if (t.act_16bit && !t.single_row) {  // the driver's rows, converted once per matmul
-    tinyblas::gemm<Bf16Op>(t, reinterpret_cast<const uint16_t*>(t.act));
+    gemm_bf16(t, reinterpret_cast<const uint16_t*>(t.act));
     return;
   }
   thread_local std::vector<uint16_t> act;
@@ -102,7 +146,7 @@ void tile_bf16(const TileArgs& t) {
   const auto* af = reinterpret_cast<const float*>(t.act);
   to_bf16(af, int64_t(t.n_act) * t.k, act.data());
   if (!t.single_row) {
-    tinyblas::gemm<Bf16Op>(t, act.data());
+    gemm_bf16(t, act.data());
     return;
   }
   // Every row in vec_dot's order. One activation row (decode): long weight rows in 4 runs side by side (lone_row_runs).

@@ -509,6 +509,7 @@ struct HalfBatchOp {
   static float hsum(Vec v) { return IR_SIMD_NS::hsum(v); }  // of lanes i + (i+8): Lanes16::reduce_add
   static AVec load_a(const float* p) { return _mm256_loadu_ps(p); }
   static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
+  struct StepMode {};  // tinyblas_gemm.h's Acc::StepMode: the caller's environment
 };
 struct F16BatchOp : HalfBatchOp {
   static WVec load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }

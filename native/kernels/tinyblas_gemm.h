@@ -47,6 +47,8 @@ struct Acc {
   static Vec load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
+  // Held over a tile's k loop (not its reduction): an Op whose steps need another floating-point environment.
+  struct StepMode {};
 };
 
 // _mm512_reduce_add_ps of 16 vectors at once: lane L of the result is x[L]'s sum, by GCC's tree for one vector
@@ -112,15 +114,18 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
   for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
-  for (int64_t l = kLanes * P; l < kc; l += Op::kStep) {
-    typename Op::WVec wv[RW];
+  {
+    [[maybe_unused]] const typename Op::StepMode mode;
+    for (int64_t l = kLanes * P; l < kc; l += Op::kStep) {
+      typename Op::WVec wv[RW];
 #pragma GCC unroll 4
-    for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l);
+      for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l);
 #pragma GCC unroll 6
-    for (int i = 0; i < RA; i++) {
-      const typename Op::AVec av = Op::load_a(a + i * lda + l);
+      for (int i = 0; i < RA; i++) {
+        const typename Op::AVec av = Op::load_a(a + i * lda + l);
 #pragma GCC unroll 4
-      for (int r = 0; r < RW; r++) c[r][i] = Op::madd(wv[r], av, c[r][i]);
+        for (int r = 0; r < RW; r++) c[r][i] = Op::madd(wv[r], av, c[r][i]);
+      }
     }
   }
   if constexpr (P + 1 < Op::kParts) {
