@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { nativeKernels as k } from "../../../core/native-kernels.ts";
@@ -66,7 +65,8 @@ test("F16 batches: every row equals the F32 kernel's tinyBLAS sums of the widene
 
 // Without AVX512-BF16 llama.cpp widens BF16 as it does F16 (tinyBLAS<8, __m256, __m256, ggml_bf16_t> on AVX2; 16
 // lanes on AVX-512F): the AVX2 blocked kernel (tile_simd.cc's half_batch) must give the F32 kernel's bits.
-const hasBf16 = readFileSync("/proc/cpuinfo", "utf8").includes("avx512_bf16");
+// The kernels' view (INFER_REPL_KERNELS=avx2 caps it), not /proc/cpuinfo: a capped run takes the widened order.
+const hasBf16 = k.cpuFeatures().avx512bf16;
 test("BF16 batches without AVX512-BF16: every row equals the F32 kernel's tinyBLAS sums of the widened weights", { skip: hasBf16 && "AVX512-BF16: vdpbf16ps's order (next test)" }, () => {
   assertWidenedTinyblas(GgmlType.BF16, 43);
 });
