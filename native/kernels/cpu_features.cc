@@ -47,6 +47,7 @@ const CpuFeatures& cpu_features() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
     c.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    c.intel = __builtin_cpu_is("intel");
 #endif
     const char* env = std::getenv("INFER_REPL_KERNELS");
     const std::string cap = env ? env : "";

@@ -11,6 +11,8 @@ struct CpuFeatures {
   bool avx512f = false, avx512dq = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
   // AMX-TILE and AMX-INT8, and Linux granted this process the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM).
   bool amx_int8 = false;
+  // GenuineIntel: decode's F16/BF16 weight rows take software prefetches (kernel_variants.h, kLonePrefetchBytes).
+  bool intel = false;
 };
 
 const CpuFeatures& cpu_features();
