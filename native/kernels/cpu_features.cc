@@ -47,6 +47,7 @@ const CpuFeatures& cpu_features() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
     c.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    c.intel = __builtin_cpu_is("intel");
 #endif
     const char* env = std::getenv("INFER_REPL_KERNELS");
     const std::string cap = env ? env : "";
@@ -57,9 +58,7 @@ const CpuFeatures& cpu_features() {
     // The AMX kernel is part of the AVX-512 variant (its float steps are AVX-512's): only asked for with it.
     c.amx_int8 = !amx_off && c.avx512f && c.avx512bw && c.avx512vl && c.avx512vnni && amx_int8_usable();
     const char* fma_env = std::getenv("INFER_REPL_BF16_FMA");
-#if defined(__x86_64__) || defined(__i386__)
-    c.bf16_fma = c.avx512bf16 && (fma_env ? std::string(fma_env) == "1" : __builtin_cpu_is("intel"));
-#endif
+    c.bf16_fma = c.avx512bf16 && (fma_env ? std::string(fma_env) == "1" : c.intel);
     return c;
   }();
   return f;

@@ -16,6 +16,8 @@ struct CpuFeatures {
   // where vdpbf16ps retires one per two cycles, half the FMAs' multiply-adds (Sapphire Rapids: 53 against 106
   // GMAC/s on one core; AMD's Zen 4/5 run it at twice the FMA's rate). INFER_REPL_BF16_FMA=0/1 overrides.
   bool bf16_fma = false;
+  // GenuineIntel: decode's F16/BF16 weight rows take software prefetches (kernel_variants.h, kLonePrefetchBytes).
+  bool intel = false;
 };
 
 const CpuFeatures& cpu_features();

@@ -48,13 +48,15 @@ inline float bf16_value(uint16_t h) {
 // NW weight rows against NA activation rows (a, af: row m at m * k), each pair in ggml_vec_dot_bf16's order (its own
 // accumulators: the bits it has alone); pair (r, m)'s sum into out[r][m * ldy]. Weight loads are shared by the
 // activation rows, activation loads by the weight rows (several weight streams in flight: row_streams).
-template <int NW, int NA>
+// kPrefetch: prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
+template <int NW, int NA, bool kPrefetch = false>
 void vec_dot_bf16_rows(const uint16_t* const* w, const uint16_t* a, const float* af, int64_t k, float* const* out, int64_t ldy) {
   __m512 c1[NW][NA], c2[NW][NA];
   for (int r = 0; r < NW; r++)
     for (int m = 0; m < NA; m++) c1[r][m] = c2[r][m] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 64 <= k; i += 64) {
+    if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
     __m512bh a1[NA], a2[NA];
     for (int m = 0; m < NA; m++) {
       a1[m] = (__m512bh)_mm512_loadu_si512(a + m * k + i);
@@ -149,13 +151,19 @@ void tile_bf16(const TileArgs& t) {
     gemm_bf16(t, act.data());
     return;
   }
-  // Every row in vec_dot's order. One activation row (decode): long weight rows in 4 runs side by side (lone_row_runs).
-  // Several: each weight row meets them in passes of 8 (16 accumulators).
+  // Every row in vec_dot's order. One activation row (decode): long weight rows in 4 runs side by side (lone_row_runs,
+  // from kHalfStreamMinK; with prefetches on Intel). Several: each weight row meets them in passes of 8 (16
+  // accumulators).
   auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   if (t.n_act == 1) {
-    lone_row_runs<4>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
-      vec_dot_bf16_rows<decltype(ns)::value, 1>(w, act.data(), af, t.k, out, t.ldy);
-    }));
+    auto runs = [&](auto prefetch) {
+      lone_row_runs<4>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
+        vec_dot_bf16_rows<decltype(ns)::value, 1, decltype(prefetch)::value>(w, act.data(), af, t.k, out, t.ldy);
+      }), kHalfStreamMinK);
+    };
+    static const bool intel = cpu_features().intel;
+    if (intel) runs(std::true_type{});
+    else runs(std::false_type{});
     return;
   }
   for (int r = 0; r < t.nw; r++) {

@@ -240,8 +240,10 @@ struct Levels {
 // own accumulators, so its bits are those it has alone; weight loads are shared by the activation rows, activation
 // loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16/BF16 rows are read in
 // place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved its speed.
-template <int kWType, int NW, int NA>
+// kPrefetch (F16/BF16, one activation row): prefetch_runs_ahead in each 64-element step.
+template <int kWType, int NW, int NA, bool kPrefetch = false>
 void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* const* out, int64_t ldy) {
+  static_assert(!kPrefetch || kWType != GGML_F32, "the prefetch steps are 128 bytes: 64 16-bit weights");
 #if IR_AVX512
   constexpr int kLanes = 16;
   using Vec = __m512;
@@ -277,7 +279,8 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   for (int r = 0; r < NW; r++)
     for (int m = 0; m < NA; m++)
       for (int j = 0; j < 4; j++) acc[r][m][j] = zero();
-  for (int64_t i = 0; i < np; i += kStep)
+  for (int64_t i = 0; i < np; i += kStep) {
+    if constexpr (kPrefetch) prefetch_runs_ahead<NW>(rows, i * int64_t(sizeof(uint16_t)));
     for (int j = 0; j < 4; j++) {
       Vec av[NA];
       for (int m = 0; m < NA; m++) av[m] = load(a + m * k + i + j * kLanes);
@@ -286,6 +289,7 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
         for (int m = 0; m < NA; m++) acc[r][m][j] = fma(w, av[m], acc[r][m][j]);
       }
     }
+  }
   // The leftover products are one dependent chain per pair: the pairs' chains interleave, element by element.
   for (int r = 0; r < NW; r++) {
     if constexpr (kWType == GGML_F32) {  // ggml_vec_dot_f32 adds them in float
@@ -331,16 +335,23 @@ constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
 constexpr int kLoneStreams = IR_AVX512 ? 4 : 1;
 
 // Weight rows (row_at) against every activation row of t in vec_dot's order (TileArgs::single_row). One activation
-// row (decode): long weight rows in kLoneStreams runs (lone_row_runs). Several: each weight row meets them in
-// passes, so it is read from memory once and from L1 by the later passes.
+// row (decode): long weight rows in kLoneStreams runs (lone_row_runs; F16/BF16 from kHalfStreamMinK, with
+// prefetches on Intel). Several: each weight row meets them in passes, so it is read from memory once and from L1 by
+// the later passes.
 template <int kWType, typename RowAt>
 void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
   const auto* a = reinterpret_cast<const float*>(t.act);
   if (t.n_act == 1) {
     const auto row = [&](int r) -> const void* { return row_at(r); };
-    lone_row_runs<kLoneStreams>(nw, t.k, lone_pass(row, t.y, [&](auto ns, const void* const* rows, float* const* out) {
-      vec_dot_rows<kWType, decltype(ns)::value, 1>(rows, a, t.k, out, t.ldy);
-    }));
+    constexpr bool kHalf = kWType != GGML_F32;
+    auto runs = [&](auto prefetch) {
+      lone_row_runs<kLoneStreams>(nw, t.k, lone_pass(row, t.y, [&](auto ns, const void* const* rows, float* const* out) {
+        vec_dot_rows<kWType, decltype(ns)::value, 1, decltype(prefetch)::value>(rows, a, t.k, out, t.ldy);
+      }), kHalf ? kHalfStreamMinK : kStreamMinK);
+    };
+    static const bool intel = cpu_features().intel;
+    if (kHalf && intel) runs(std::integral_constant<bool, kHalf>{});
+    else runs(std::false_type{});
     return;
   }
   for (int r = 0; r < nw; r++)

@@ -104,13 +104,13 @@ test("BF16 batches: every row equals tinyBLAS's vdpbf16ps chains, whatever else 
 // lone row to llama.cpp): a row marked 8 gets the bits of the same row in an all-batch matmul, an unmarked row the
 // bits it has alone (ggml_vec_dot's order), in the same call. Row counts and lengths cross the kernels' passes
 // (4 rows a pass for f32/f16, 8 for bf16) and their leftover elements (cols not a multiple of 64); a lone row meets
-// rows of 2048+ elements 4 at a time (lone_row_runs: 13 rows leave one over).
+// rows of 2048+ elements (F16/BF16: 1024+) 4 at a time (lone_row_runs: 13 rows leave one over, 10 two).
 const FLOAT_BATCH = 8;
 test("float matmuls: each row takes its own order (tinyBLAS when marked, vec_dot's alone otherwise), whatever the others", () => {
   const rand = prng(47);
   for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16]) {
     let ordersDiffer = false;
-    for (const [rows, cols, nAct] of [[8, 64, 3], [12, 288, 13], [16, 4160, 9], [8, 100, 6], [13, 2100, 5]] as const) {
+    for (const [rows, cols, nAct] of [[8, 64, 3], [12, 288, 13], [16, 4160, 9], [8, 100, 6], [13, 2100, 5], [10, 1040, 3]] as const) {
       const w = randomWeights(rand, type, rows, cols);
       const x = randomFloats(rand, nAct * cols);
       const orders = Uint8Array.from({ length: nAct }, (_, m) => (m % 3 === 1 ? FLOAT_BATCH : 0));
