@@ -50,11 +50,11 @@ function tinyBlas(w: Float32Array, a: Float32Array): number {
 
 // [rows, cols, activation rows]: 288 leaves 32 leftovers (stories15M), 172 44 (stories260K's FFN down: no tinyBLAS,
 // k % 16 != 0), 100 36, 76 12, 24 only leftovers; 16+ rows against 4+ activation rows take the AVX-512 lane kernel;
-// 18 rows (not a multiple of 4) sum a batch in vec_dot's order. A lone row meets 2112- and (F16) 1040-wide rows in
-// 4 runs (lone_row_runs; 10 rows leave two over).
+// 18 rows (not a multiple of 4) sum a batch in vec_dot's order. A lone row meets 2112- and (F16/BF16) 576-, 768- and
+// 1040-wide rows in 4 runs (lone_row_runs; 10 rows leave two over).
 const SHAPES: [number, number, number][] = [
   [8, 288, 1], [8, 288, 3], [32, 288, 5], [8, 768, 1], [8, 768, 4], [64, 172, 1], [64, 172, 6], [16, 100, 3],
-  [16, 76, 1], [20, 76, 7], [12, 24, 2], [18, 64, 3], [4, 2112, 1], [4, 2112, 2], [10, 1040, 1],
+  [16, 76, 1], [20, 76, 7], [12, 24, 2], [18, 64, 3], [4, 2112, 1], [4, 2112, 2], [10, 1040, 1], [10, 576, 1],
 ];
 
 // Every variant this CPU runs (scalar included: it computes the same orders one lane at a time).
