@@ -41,11 +41,13 @@ inline void row_streams(int nw, F&& f) {
 // Decode's use of row_streams: kStreams runs for rows of kStreamMinK+ elements, one run for shorter ones. The runs pay
 // for themselves on long rows streamed from memory (Llama-1B F16, 2048/8192 wide); stories15M's 288/768-wide rows
 // decoded 1.1-1.25x slower in four runs than in one.
-// F16/BF16 rows take the runs from 512 elements (1 KB). On a Sapphire Rapids host, with kLonePrefetchBytes: Qwen3-0.6B's
-// 1024-wide rows read 1.12x the bytes per CPU-second of one run (f16dec33); from 512, decode per token took 1.27x /
-// 1.25x less CPU on SmolLM2-135M F16 / BF16 (576 wide), 1.12x / 1.07x on Qwen2.5-0.5B (896), and stories15M F16's
-// 768-wide FFN down rows came out even (stop 33, quiet, bench/batched-step.ts --seqs 1, alternating builds).
-constexpr int64_t kStreamMinK = 2048, kHalfStreamMinK = 512;
+// Compact rows (F16/BF16, and the 32-element types: Q8_0, Q4_0, ...; 2 bytes an element or fewer) take the runs from
+// 512 elements. On a Sapphire Rapids host, with kLonePrefetchBytes: Qwen3-0.6B's 1024-wide F16 rows read 1.12x the
+// bytes per CPU-second of one run (f16dec33); from 512, decode per token took 1.27x / 1.25x less CPU on SmolLM2-135M
+// F16 / BF16 (576 wide), 1.12x / 1.07x on Qwen2.5-0.5B (896); Q8_0 2.1x / 2.2x on Qwen3-0.6B / Qwen2.5-0.5B (their
+// 151936-row tied heads among them), stories15M Q8_0 1.05x, stories15M F16 even (stop 33, quiet,
+// bench/batched-step.ts --seqs 1, alternating builds).
+constexpr int64_t kStreamMinK = 2048, kCompactStreamMinK = 512;
 template <int kStreams, typename F>
 inline void lone_row_runs(int nw, int64_t k, F&& f, int64_t min_k = kStreamMinK) {
   if (k >= min_k) row_streams<kStreams>(nw, f);

@@ -152,14 +152,14 @@ void tile_bf16(const TileArgs& t) {
     return;
   }
   // Every row in vec_dot's order. One activation row (decode): long weight rows in 4 runs side by side (lone_row_runs,
-  // from kHalfStreamMinK; with prefetches on Intel). Several: each weight row meets them in passes of 8 (16
+  // from kCompactStreamMinK; with prefetches on Intel). Several: each weight row meets them in passes of 8 (16
   // accumulators).
   auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   if (t.n_act == 1) {
     auto runs = [&](auto prefetch) {
       lone_row_runs<4>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
         vec_dot_bf16_rows<decltype(ns)::value, 1, decltype(prefetch)::value>(w, act.data(), af, t.k, out, t.ldy);
-      }), kHalfStreamMinK);
+      }), kCompactStreamMinK);
     };
     static const bool intel = cpu_features().intel;
     if (intel) runs(std::true_type{});

@@ -335,7 +335,7 @@ constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
 constexpr int kLoneStreams = IR_AVX512 ? 4 : 1;
 
 // Weight rows (row_at) against every activation row of t in vec_dot's order (TileArgs::single_row). One activation
-// row (decode): long weight rows in kLoneStreams runs (lone_row_runs; F16/BF16 from kHalfStreamMinK, with
+// row (decode): long weight rows in kLoneStreams runs (lone_row_runs; F16/BF16 from kCompactStreamMinK, with
 // prefetches on Intel). Several: each weight row meets them in passes, so it is read from memory once and from L1 by
 // the later passes.
 template <int kWType, typename RowAt>
@@ -347,7 +347,7 @@ void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
     auto runs = [&](auto prefetch) {
       lone_row_runs<kLoneStreams>(nw, t.k, lone_pass(row, t.y, [&](auto ns, const void* const* rows, float* const* out) {
         vec_dot_rows<kWType, decltype(ns)::value, 1, decltype(prefetch)::value>(rows, a, t.k, out, t.ldy);
-      }), kHalf ? kHalfStreamMinK : kStreamMinK);
+      }), kHalf ? kCompactStreamMinK : kStreamMinK);
     };
     static const bool intel = cpu_features().intel;
     if (kHalf && intel) runs(std::integral_constant<bool, kHalf>{});
@@ -783,7 +783,7 @@ template <int kType>
 void block32_lone_rows_of(const TileArgs& t) {
   lone_row_runs<4>(t.nw, t.k, lone_pass(band_row(t), t.y, [&](auto ns, const uint8_t* const* rows, float* const* out) {
     block32_single_row<kType, decltype(ns)::value>(t, rows, out);
-  }));
+  }), kCompactStreamMinK);
 }
 void block32_lone_rows(const TileArgs& t) {
   switch (t.wtype) {
@@ -847,7 +847,7 @@ void q8_0_lone_rows(const TileArgs& t) {
         q8_0_lone_pairs<1>(pair, t.act, nb, pair_out);
       }
     }
-  }));
+  }), kCompactStreamMinK);
 }
 #endif
 
