@@ -4,6 +4,8 @@
 #pragma once
 #include "intrinsics.h"
 
+#include <cstdint>
+
 #ifndef IR_SIMD_NS
 #error "IR_SIMD_NS must name the variant namespace"
 #endif
@@ -39,6 +41,22 @@ inline __m256i lane_sums(const __m256i (&v)[N]) {
     const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)), _mm256_hadd_epi32(at(2), at(3)));
     const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(at(4), at(5)), _mm256_hadd_epi32(at(6), at(7)));
     return _mm256_add_epi32(_mm256_permute2x128_si256(s0, s1, 0x20), _mm256_permute2x128_si256(s0, s1, 0x31));
+  }
+}
+
+// The outputs of a K-quant pass over N <= 8 activation rows, one per float lane (the AVX2 tile_ksuper_rows and the
+// AVX-512 tile_ksuper_batch take the same float steps): Q4_K's single-row order holds row i in lane i of `seq`, less
+// that lane of msum; Q5_K and Q6_K hold it in acc[i]'s eight lanes, summed by hsum, less msum's lane i.
+template <bool kSeqLanes, int N, int M>
+inline void store_pass_outputs(__m256 seq, __m256 msum, const __m256 (&acc)[M], float* y, int64_t ldy) {
+  float out[8];
+  if constexpr (kSeqLanes) {
+    _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
+    for (int i = 0; i < N; i++) y[i * ldy] = out[i];
+  } else {
+    static_assert(M >= N);
+    _mm256_storeu_ps(out, msum);
+    for (int i = 0; i < N; i++) y[i * ldy] = hsum(acc[i]) - out[i];
   }
 }
 

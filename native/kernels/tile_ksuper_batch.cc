@@ -216,16 +216,7 @@ struct PassAcc {
         msum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sb_mins(D, A)), _mm256_mul_ps(_mm256_set1_ps(D.dmin), ad), msum);
     }
   }
-  void finish(float* y, int64_t ldy) const {
-    float out[kLanes];
-    if constexpr (kType == GGML_Q4_K) {
-      _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
-      for (int i = 0; i < N; i++) y[i * ldy] = out[i];
-    } else {
-      _mm256_storeu_ps(out, msum);
-      for (int i = 0; i < N; i++) y[i * ldy] = hsum(acc[i]) - out[i];
-    }
-  }
+  void finish(float* y, int64_t ldy) const { store_pass_outputs<kType == GGML_Q4_K, N>(seq, msum, acc, y, ldy); }
 };
 
 // One weight row against activation rows m0 .. m0 + N (N <= kLanes); y[i * ldy] gets row m0 + i's output.

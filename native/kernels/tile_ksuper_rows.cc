@@ -156,14 +156,7 @@ void rows_pass(const uint8_t* row, int64_t nsb, const int8_t* qs, const PassSb* 
       }
     }
   }
-  float out[kPassRows];
-  if constexpr (kType == GGML_Q4_K) {
-    _mm256_storeu_ps(out, _mm256_sub_ps(seq, msum));
-    for (int i = 0; i < N; i++) y[i * ldy] = out[i];
-  } else {
-    _mm256_storeu_ps(out, msum);
-    for (int i = 0; i < N; i++) y[i * ldy] = hsum(acc[i]) - out[i];
-  }
+  store_pass_outputs<kType == GGML_Q4_K, N>(seq, msum, acc, y, ldy);
 }
 
 using PassFn = void (*)(const uint8_t*, int64_t, const int8_t*, const PassSb*, float*, int64_t);

@@ -22,6 +22,7 @@
 #include "kernel_variants.h"
 #include "pack.h"
 #include "quants.h"
+#include "simd_sums.h"
 
 namespace ir {
 namespace avx512 {
@@ -88,10 +89,7 @@ void activation_offsets(int wtype, const uint8_t* act, int n_act, int64_t nb, in
     if (lane8_order(wtype)) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * i), _mm256_mullo_epi32(group_sums, _mm256_set1_epi32(-weight_bias(wtype))));
     } else {
-      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(group_sums), _mm256_extracti128_si256(group_sums, 1));
-      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-      out[i] = -weight_bias(wtype) * _mm_cvtsi128_si32(s);
+      out[i] = -weight_bias(wtype) * hsum_i32(group_sums);
     }
   }
 }
