@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cpu_features.h"
+
 namespace ir {
 
 // Per activation row order bits (matmul's gemm_rows, TileArgs::gemm_rows): which of llama.cpp's orders sums the
@@ -62,6 +64,14 @@ inline void lone_row_runs(int nw, int64_t k, F&& f, int64_t min_k = kStreamMinK)
 // 0.5-2 KB were alike, a non-temporal prefetch halved it. On the AMD Zen 5 EPYC, 4 runs with a 1 KB prefetch ran 0.66x
 // (bw28), so other CPUs keep the hardware prefetcher alone.
 constexpr int64_t kLonePrefetchBytes = 1024;
+
+// f(std::true_type) where decode's F16/BF16 lone rows prefetch ahead (Intel), else f(std::false_type): the kernels
+// take whether they prefetch as a template argument, so the check is made once a band of rows, not once a step.
+template <typename F>
+inline void with_lone_prefetch(F&& f) {
+  if (cpu_features().intel) f(std::true_type{});
+  else f(std::false_type{});
+}
 
 // The two cache lines kLonePrefetchBytes past byte `at` of each of the NS rows (a 128-byte step: 64 F16/BF16).
 template <int NS, typename T>

@@ -161,9 +161,7 @@ void tile_bf16(const TileArgs& t) {
         vec_dot_bf16_rows<decltype(ns)::value, 1, decltype(prefetch)::value>(w, act.data(), af, t.k, out, t.ldy);
       }), kCompactStreamMinK);
     };
-    static const bool intel = cpu_features().intel;
-    if (intel) runs(std::true_type{});
-    else runs(std::false_type{});
+    with_lone_prefetch(runs);
     return;
   }
   for (int r = 0; r < t.nw; r++) {

@@ -349,8 +349,7 @@ void lone_rows(RowAt row_at, int nw, const TileArgs& t) {
         vec_dot_rows<kWType, decltype(ns)::value, 1, decltype(prefetch)::value>(rows, a, t.k, out, t.ldy);
       }), kHalf ? kCompactStreamMinK : kStreamMinK);
     };
-    static const bool intel = cpu_features().intel;
-    if (kHalf && intel) runs(std::integral_constant<bool, kHalf>{});
+    if constexpr (kHalf) with_lone_prefetch(runs);
     else runs(std::false_type{});
     return;
   }
