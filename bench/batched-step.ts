@@ -1,7 +1,10 @@
 // CPU time of a batched decode step: n sequences, each one token a step, greedy (argmax) rows as the engine's
 // temperature-0 decode asks for them, driving the native Model directly. Wall time beside it; at a loaded machine
 // the CPU milliseconds per step are the robust figure (for A/B builds, INFER_REPL_ADDON=<other build>).
-//   usage: npx tsx bench/batched-step.ts <model.gguf> [--seqs 16] [--steps 24] [--threads 2]
+// --prompt P: each sequence starts with a P-token prompt in one batch, as `generate` and `infer-repl bench` decode
+// after a prefill (a batch of 16+ rows makes the Q8_0 matrices' packed copies, which decode then reads); without
+// it the warm-up steps are decode steps too, and with --seqs 1 the Q8_0 rows are read in place.
+//   usage: npx tsx bench/batched-step.ts <model.gguf> [--seqs 16] [--steps 24] [--threads 2] [--prompt 0]
 import { parseArgs } from "node:util";
 import { readGguf } from "../core/gguf/index.ts";
 import { readHparams } from "../core/model/hparams.ts";
@@ -10,16 +13,19 @@ import { native } from "../core/native.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { seqs: { type: "string", default: "16" }, steps: { type: "string", default: "24" }, threads: { type: "string", default: "2" } },
+  options: {
+    seqs: { type: "string", default: "16" }, steps: { type: "string", default: "24" }, threads: { type: "string", default: "2" },
+    prompt: { type: "string", default: "0" },
+  },
 });
 const file = positionals[0];
-if (!file) throw new Error("usage: npx tsx bench/batched-step.ts <model.gguf> [--seqs 16] [--steps 24] [--threads 2]");
-const n = Number(values.seqs), steps = Number(values.steps);
+if (!file) throw new Error("usage: npx tsx bench/batched-step.ts <model.gguf> [--seqs 16] [--steps 24] [--threads 2] [--prompt 0]");
+const n = Number(values.seqs), steps = Number(values.steps), prompt = Number(values.prompt);
 native.setThreads(Number(values.threads));
 const f = readGguf(file);
 const hp = readHparams(f);
 const model = new native.Model({ path: f.path, config: hp, tensors: weightTable(f, hp) });
-const BLOCK = 16, perSeq = Math.ceil((steps + 2) / BLOCK);
+const BLOCK = 16, perSeq = Math.ceil((prompt + steps + 2) / BLOCK);
 const kv = new native.KvCache({ nLayer: hp.nLayer, nBlocks: n * perSeq, blockSize: BLOCK, kvDim: hp.nHeadKv * hp.headDim, type: "f16" });
 const blockTables = Int32Array.from({ length: n * perSeq }, (_, i) => i);
 const tableOffsets = Int32Array.from({ length: n + 1 }, (_, s) => s * perSeq);
@@ -35,13 +41,24 @@ async function step(pos: number): Promise<void> {
   tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
 }
 
-await step(0);  // warm-up: pages the weights in
-await step(1);
+// Warm-up: pages the weights in (after the prompt, if any, two decode steps).
+if (prompt > 0) {
+  const rows = n * prompt, seqOf = (i: number) => Math.floor(i / prompt);
+  await model.forward(kv, {
+    tokens: Int32Array.from({ length: rows }, (_, i) => 1000 + 17 * seqOf(i) + (i % prompt)),
+    positions: Int32Array.from({ length: rows }, (_, i) => i % prompt),
+    seqIds: Int32Array.from({ length: rows }, (_, i) => seqOf(i)), blockTables, tableOffsets,
+    logitRows: Int32Array.from({ length: n }, (_, s) => s * prompt + prompt - 1), logits: new Float32Array(0), argmax,
+  });
+  tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
+}
+await step(prompt);
+await step(prompt + 1);
 const t0 = performance.now(), c0 = process.cpuUsage();
 const stepCpu: number[] = [];
 for (let s = 0; s < steps; s++) {
   const cs = process.cpuUsage();
-  await step(2 + s);
+  await step(prompt + 2 + s);
   const c = process.cpuUsage(cs);
   stepCpu.push((c.user + c.system) / 1000);
 }

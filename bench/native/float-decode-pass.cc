@@ -8,7 +8,10 @@
 //   modes: "kernel" (the matmuls), "hot" (the kernels on 256 rows of the first matrix over and over: their rate from
 //          L2), "r<streams>p<ahead>" (a pure read of every matrix: 256 KB chunks over the pool, each read as
 //          `streams` parts side by side, software prefetches `ahead` bytes ahead in each, 0 for none)
-//   memory: "map" (the file's mapping), "anon" / "huge" (every matrix copied to anonymous 4 KiB / 2 MiB pages)
+//   memory: "map" (the file's mapping), "anon" / "huge" (every matrix copied to anonymous 4 KiB / 2 MiB pages),
+//           "packed" (the packable matrices' packed copies, pack.h, as the engine reads Q8_0 after a batch; the pure
+//           reads then read those copies)
+//   head: 1 adds the output head (or the tied token embedding) as matmul_argmax, a greedy step's head
 //   tensors: lines "name type offset rows cols" (absolute file offsets), from
 //     npx tsx -e 'import {readGguf} from "./core/gguf/index.ts"; const g = readGguf(process.argv[1]);
 //       for (const t of g.tensors) if (t.dims.length === 2) console.log(t.name, t.type, g.dataOffset + Number(t.offset), t.dims[1], t.dims[0])' FILE
@@ -20,7 +23,7 @@
 //       native/{ggml_types,anonymous_memory,thread_pool,mapped_file,engine_threads}.cc \
 //       build/Release/kernels_amx.a build/Release/kernels_avx2.a build/Release/kernels_ref.a -lpthread \
 //       -o /tmp/float-decode-pass
-//   usage: float-decode-pass FILE TENSORS [threads 2] [rounds 9] [modes kernel,r4p0] [memory map]
+//   usage: float-decode-pass FILE TENSORS [threads 2] [rounds 9] [modes kernel,r4p0] [memory map] [head 0]
 #include <immintrin.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -39,6 +42,7 @@
 
 #include "../../native/ggml_types.h"
 #include "../../native/kernels/matmul.h"
+#include "../../native/kernels/pack.h"
 #include "../../native/mapped_file.h"
 #include "../../native/thread_pool.h"
 
@@ -60,7 +64,7 @@ struct Step {
 int main(int argc, char** argv) {
   using namespace ir;
   if (argc < 3) {
-    std::fprintf(stderr, "usage: float-decode-pass FILE TENSORS [threads 2] [rounds 9] [modes kernel,r4p0] [memory map]\n");
+    std::fprintf(stderr, "usage: float-decode-pass FILE TENSORS [threads 2] [rounds 9] [modes kernel,r4p0] [memory map] [head 0]\n");
     return 2;
   }
   MappedFile file(argv[1]);
@@ -81,7 +85,12 @@ int main(int argc, char** argv) {
     while (in >> name >> type >> offset >> rows >> cols) by_name[name] = Matrix{file.data() + offset, type, rows, cols};
   }
   const std::string memory = argc > 6 ? argv[6] : "map";
-  if (memory != "map") {
+  const bool with_head = argc > 7 && std::atoi(argv[7]) != 0;
+  ThreadPool pool(threads);
+  PackedWeights packed;
+  if (memory == "packed") {
+    for (auto& [name, m] : by_name) packed.attach(m, pool);
+  } else if (memory != "map") {
     for (auto& [name, m] : by_name) {
       const size_t n = size_t(m.rows) * row_bytes(m.type, m.cols);
       const size_t len = (n + (2u << 20) - 1) & ~size_t((2u << 20) - 1);
@@ -94,6 +103,15 @@ int main(int argc, char** argv) {
   }
   std::vector<Step> steps;
   size_t bytes = 0;
+  // What a pass reads of a matrix: its packed copy where it has one, then the rows past it.
+  auto weight_spans = [](const Matrix& m) {
+    const size_t rb = row_bytes(m.type, m.cols);
+    const int64_t in_copy = m.packed ? m.rows / kPackRows * kPackRows : 0;
+    std::vector<std::pair<const uint8_t*, size_t>> spans;
+    if (in_copy) spans.push_back({m.packed, packed_bytes(m.type, m.rows, m.cols)});
+    if (in_copy < m.rows) spans.push_back({m.data + size_t(in_copy) * rb, size_t(m.rows - in_copy) * rb});
+    return spans;
+  };
   int64_t max_cols = 0, max_rows = 0;
   for (int l = 0;; l++) {
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -110,6 +128,12 @@ int main(int argc, char** argv) {
       steps.push_back(s);
     }
   }
+  const Matrix* head = nullptr;
+  if (with_head) {
+    head = by_name.count("output.weight") ? &by_name.at("output.weight") : &by_name.at("token_embd.weight");
+    bytes += size_t(head->rows) * row_bytes(head->type, head->cols);
+    max_cols = std::max(max_cols, head->cols);
+  }
   std::printf("%zu matmuls, %.3f GB, %d threads\n", steps.size(), double(bytes) * 1e-9, threads);
   std::vector<float> x(static_cast<size_t>(max_cols));
   uint64_t seed = 88172645463325252ull;
@@ -118,17 +142,18 @@ int main(int argc, char** argv) {
     v = float(int64_t(seed % 2000001) - 1000000) * 1e-6f;
   }
   std::vector<std::vector<float>> ys(3, std::vector<float>(size_t(max_rows)));
-  ThreadPool pool(threads);
   volatile uint64_t sink = 0;
+  std::vector<const Matrix*> all;
+  for (const Step& s : steps) all.insert(all.end(), s.ws.begin(), s.ws.end());
+  if (head) all.push_back(head);
   auto read_pass = [&](int streams, int ahead) {
-    for (const Step& s : steps)
-      for (const Matrix* m : s.ws) {
-        const size_t n = size_t(m->rows) * row_bytes(m->type, m->cols);
+    for (const Matrix* m : all)
+      for (const auto& [data, n] : weight_spans(*m)) {
         constexpr size_t kChunk = 256 << 10;
         const int chunks = int((n + kChunk - 1) / kChunk);
         std::vector<uint64_t> part(size_t(pool.size()) * 8);
         pool.parallel_for(chunks, [&](int c, int th) {
-          const uint8_t* p = m->data + size_t(c) * kChunk;
+          const uint8_t* p = data + size_t(c) * kChunk;
           const size_t len = (std::min(kChunk, n - size_t(c) * kChunk) / size_t(streams)) & ~size_t(255);
           __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
           for (size_t i = 0; i < len; i += 256)
@@ -161,6 +186,11 @@ int main(int argc, char** argv) {
             std::memcpy(&b, &ys[j][size_t(i)], 4);
             *hash = (*hash ^ b) * 1099511628211ull;
           }
+    }
+    if (head) {
+      int32_t best = -1;
+      matmul_argmax(pool, *head, x.data(), 1, &best);
+      if (hash) *hash = (*hash ^ uint32_t(best)) * 1099511628211ull;
     }
   };
   // The kernels on 256 rows of the first matrix over and over (1 MB at 2048 columns, in L2): their compute rate.

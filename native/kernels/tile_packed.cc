@@ -110,11 +110,42 @@ inline __m512i lane8_levels(const uint8_t* block, int i) {
 
 inline __m512 load_f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 
+// A lone activation row's weights are prefetched block by block, kStreamAheadBytes ahead of the pass, into L2: each
+// block of a group asks for its share (group bytes / blocks) of the bytes that far on in its stream (the same
+// group, or past its end the stream's next group, `stride` groups on). Before, a lone row's pass asked for a whole
+// group two groups ahead before computing one (~270 prefetches at once for a 1024-wide group): they queued for the
+// core's fill buffers, the pass then computed with few lines in flight, and perf put 3/4 of a Qwen3-0.6B Q8_0
+// decode's packed-kernel time on those prefetches. On the Sapphire Rapids host (2 threads, bench/native/
+// float-decode-pass.cc, Qwen3-0.6B's packed layers and head, in-process alternation) this read 1.13-1.17x the bytes
+// per CPU-second of the burst, 1.06x of no software prefetch; 1-4 KB ahead and T0/T1/T2 were within noise of each other.
+constexpr size_t kStreamAheadBytes = 2048;
+struct StreamAhead {
+  const uint8_t* group = nullptr;  // null: no prefetches (several activation rows prefetch per pass instead)
+  size_t group_bytes = 0, share = 0;
+  int stride = 1;
+  const uint8_t* end = nullptr;
+
+  StreamAhead() = default;
+  StreamAhead(const uint8_t* g, size_t bytes, int64_t nb, int stride_groups, const uint8_t* stop)
+      : group(g), group_bytes(bytes), share((bytes + size_t(nb) - 1) / size_t(nb)), stride(stride_groups), end(stop) {}
+
+  // Inlined by force: GCC 12 took an out-of-line copy, whose only effects are prefetches, for a pure function and
+  // dropped every call to it (the first build of this had no prefetch left in the kernels).
+  [[gnu::always_inline]] inline void at_block(int64_t b) const {
+    if (!group) return;
+    const size_t at = size_t(b) * share + kStreamAheadBytes;
+    const uint8_t* from = group + (at < group_bytes ? at : at + size_t(stride - 1) * group_bytes);
+    const uint8_t* to = std::min(from + share, end);
+    for (const uint8_t* p = from; p < to; p += 64) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+  }
+};
+
 // One packed group in the ggml_vec_dot order against MA activation rows (act: their blocks, offsets: 8 per
 // block); y[m * ldy + r]. kFiveBit: the levels are in the Q5_0/Q5_1 layout, else in Q8_0's (bytes). kMin: Q5_1's
 // mins follow the scales and the activations are Q8_1.
 template <int MA, bool kFiveBit, bool kMin>
-void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
+void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy,
+                 const StreamAhead& ahead) {
   const size_t level_bytes = packed_level_bytes(kFiveBit ? GGML_Q5_0 : GGML_Q8_0);
   const uint8_t* levels = group;
   const uint8_t* scales = group + size_t(nb) * level_bytes;
@@ -125,6 +156,7 @@ void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int
     summs[m] = _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < nb; b++) {
+    ahead.at_block(b);
     const __m512 dw = load_f16x16(scales + size_t(b) * 32);
     __m512 dd[MA];
     ActBlock a[MA];
@@ -155,7 +187,8 @@ void lane8_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int
 
 // One packed Q4_0 or IQ4_NL group against MA activation rows (offsets: 1 per block); y[m * ldy + r].
 template <int MA, bool kIq4nl>
-void nibble_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy) {
+void nibble_group(const uint8_t* group, int64_t nb, const uint8_t* act, const int32_t* offsets, float* y, int64_t ldy,
+                  const StreamAhead& ahead) {
   const uint8_t* levels = group;
   const uint8_t* scales = group + size_t(nb) * packed_level_bytes(GGML_Q4_0);
   const __m512i low4 = _mm512_set1_epi8(0xF);
@@ -166,6 +199,7 @@ void nibble_group(const uint8_t* group, int64_t nb, const uint8_t* act, const in
   __m512 acc[MA];
   for (int m = 0; m < MA; m++) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
+    ahead.at_block(b);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + size_t(b) * 32)));
     __m512i lo[4], hi[4];
     for (int j = 0; j < 4; j++) {
@@ -218,7 +252,7 @@ inline void prefetch_span(const uint8_t* from, size_t bytes, const uint8_t* end)
   for (const uint8_t* p = from; p < to; p += 64) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
 }
 
-using GroupFn = void (*)(const uint8_t*, int64_t, const uint8_t*, const int32_t*, float*, int64_t);
+using GroupFn = void (*)(const uint8_t*, int64_t, const uint8_t*, const int32_t*, float*, int64_t, const StreamAhead&);
 
 }  // namespace
 
@@ -254,15 +288,14 @@ void tile_packed(const TileArgs& t) {
   const size_t act_row = size_t(nb) * act_block_bytes(has_min);
   const int groups = t.nw / kPackRows;
   const uint8_t* end = t.prefetch_end ? t.prefetch_end : t.w + size_t(groups) * t.wrow;
-  // The weights are prefetched kMatmulPrefetchGroups groups ahead, a share per pass. A single row too (it had been
-  // left to the hardware prefetchers): with the machine loaded by other processes (load average ~11), decode in
-  // fresh processes ran 1.22x (Qwen2.5-0.5B Q5_K_M), 1.61x (SmolLM2-135M Q5_K_M) and 1.38x (Qwen2.5-0.5B Q8_0) faster
-  // with it (medians of 4 alternating pairs); not yet measured on a quiet machine.
+  // Several activation rows: the weights are prefetched kMatmulPrefetchGroups groups ahead, a share per pass. One
+  // (decode): block by block inside the pass (StreamAhead).
   const int passes = t.n_act / block + t.n_act % block;
   const size_t chunk = (t.wrow + size_t(passes) - 1) / size_t(passes);
   for (int g = 0; g < groups; g++) {
     const uint8_t* group = t.w + size_t(g) * t.wrow;
     const uint8_t* ahead = group + size_t(kMatmulPrefetchGroups) * t.wrow;
+    const StreamAhead lone = t.n_act == 1 ? StreamAhead(group, t.wrow, nb, 1, end) : StreamAhead();
     if (expand) {
       expand_five_bit_group(t.wtype, group, nb, expanded.data());
       group = expanded.data();
@@ -271,11 +304,11 @@ void tile_packed(const TileArgs& t) {
     int m = 0, pass = 0;
     for (; m + block <= t.n_act; m += block, pass++) {
       prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
-      full(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy);
+      full(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy, lone);
     }
     for (; m < t.n_act; m++, pass++) {
-      prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
-      one(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy);
+      if (t.n_act > 1) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
+      one(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy, lone);
     }
   }
 }
@@ -291,12 +324,13 @@ namespace {
 // Group gi's estimates go to y + gi·kPackRows + m·ldy (unless y is null), its maxima to group_max[m·ldmax + gi].
 template <int MA, int G>
 void q8_0_block_groups(const uint8_t* group, size_t group_bytes, int64_t nb, const uint8_t* act, const int32_t* offsets,
-                       float* y, int64_t ldy, float* group_max, int64_t ldmax) {
+                       float* y, int64_t ldy, float* group_max, int64_t ldmax, const StreamAhead* ahead) {
   const size_t level_bytes = packed_level_bytes(GGML_Q8_0);
   __m512 acc[MA][G];
   for (int m = 0; m < MA; m++)
     for (int gi = 0; gi < G; gi++) acc[m][gi] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
+    for (int gi = 0; gi < G; gi++) ahead[gi].at_block(b);
     const uint8_t* levels[G];
     __m512 dw[G];
     for (int gi = 0; gi < G; gi++) {
@@ -359,16 +393,20 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
     float* gmax = group_max + g;
     const size_t chunk = (size_t(n_groups) * t.wrow + size_t(passes) - 1) / size_t(passes);
     const uint8_t* ahead = group + size_t(kPrefetchGroups) * t.wrow;
+    // One activation row: each of the pass's groups is a stream, prefetched block by block (StreamAhead).
+    StreamAhead lone[2];
+    if (t.n_act == 1)
+      for (int gi = 0; gi < n_groups; gi++) lone[gi] = StreamAhead(group + size_t(gi) * t.wrow, t.wrow, nb, n_groups, end);
     for (int m = 0, pass = 0; m < t.n_act; pass++) {
-      prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
+      if (t.n_act > 1) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
       const uint8_t* a = t.act + size_t(m) * act_row;
       const int32_t* off = offsets.data() + size_t(m) * size_t(nb);
       float* ym = y ? y + m * t.ldy : nullptr;
       const int rows = t.n_act - m >= kRowsPerPass ? kRowsPerPass : 1;
-      if (rows == kRowsPerPass && n_groups == 2) q8_0_block_groups<kRowsPerPass, 2>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax);
-      else if (rows == kRowsPerPass) q8_0_block_groups<kRowsPerPass, 1>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax);
-      else if (n_groups == 2) q8_0_block_groups<1, 2>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax);
-      else q8_0_block_groups<1, 1>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax);
+      if (rows == kRowsPerPass && n_groups == 2) q8_0_block_groups<kRowsPerPass, 2>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax, lone);
+      else if (rows == kRowsPerPass) q8_0_block_groups<kRowsPerPass, 1>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax, lone);
+      else if (n_groups == 2) q8_0_block_groups<1, 2>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax, lone);
+      else q8_0_block_groups<1, 1>(group, t.wrow, nb, a, off, ym, t.ldy, gmax + size_t(m) * size_t(ldmax), ldmax, lone);
       m += rows;
     }
     g += n_groups;

@@ -1,0 +1,89 @@
+// CPU time of a decode step under two builds of the addon in one process, step by step in turn (A B A B ...), so
+// that both meet the same moments of a loaded machine: per build, the median CPU milliseconds a step, and the median
+// of the per-pair ratios. Each build loads its own copy of the model; with --prompt P each sequence first takes a
+// P-token prompt in one batch (packing the Q8_0 matrices, as decode after a prefill reads them).
+//   usage: npx tsx bench/interleaved-step.ts <model.gguf> <addon A.node> <addon B.node> [--seqs 1] [--steps 64]
+//          [--threads 2] [--prompt 16]
+import { createRequire } from "node:module";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { readGguf } from "../core/gguf/index.ts";
+import { readHparams } from "../core/model/hparams.ts";
+import { weightTable } from "../core/model/weights.ts";
+import type { NativeAddon } from "../core/native.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    seqs: { type: "string", default: "1" }, steps: { type: "string", default: "64" }, threads: { type: "string", default: "2" },
+    prompt: { type: "string", default: "16" },
+  },
+});
+const [file, ...addons] = positionals;
+if (!file || addons.length !== 2) {
+  throw new Error("usage: npx tsx bench/interleaved-step.ts <model.gguf> <A.node> <B.node> [--seqs 1] [--steps 64] [--threads 2] [--prompt 16]");
+}
+const n = Number(values.seqs), steps = Number(values.steps), prompt = Number(values.prompt);
+const require = createRequire(import.meta.url);
+const f = readGguf(file);
+const hp = readHparams(f);
+const BLOCK = 16, perSeq = Math.ceil((prompt + steps + 2) / BLOCK);
+const blockTables = Int32Array.from({ length: n * perSeq }, (_, i) => i);
+const tableOffsets = Int32Array.from({ length: n + 1 }, (_, s) => s * perSeq);
+
+// One build's model and cache; step(pos) runs a decode step of every sequence at position pos.
+function runner(path: string) {
+  const native = require(path) as NativeAddon;
+  native.setThreads(Number(values.threads));
+  const model = new native.Model({ path: f.path, config: hp, tensors: weightTable(f, hp) });
+  const kv = new native.KvCache({ nLayer: hp.nLayer, nBlocks: n * perSeq, blockSize: BLOCK, kvDim: hp.nHeadKv * hp.headDim, type: "f16" });
+  const argmax = new Int32Array(n);
+  let tokens = Int32Array.from({ length: n }, (_, s) => 1000 + 17 * s);
+  return {
+    async prefill(): Promise<void> {
+      if (prompt === 0) return;
+      const rows = n * prompt, seqOf = (i: number) => Math.floor(i / prompt);
+      await model.forward(kv, {
+        tokens: Int32Array.from({ length: rows }, (_, i) => 1000 + 17 * seqOf(i) + (i % prompt)),
+        positions: Int32Array.from({ length: rows }, (_, i) => i % prompt),
+        seqIds: Int32Array.from({ length: rows }, (_, i) => seqOf(i)), blockTables, tableOffsets,
+        logitRows: Int32Array.from({ length: n }, (_, s) => s * prompt + prompt - 1), logits: new Float32Array(0), argmax,
+      });
+      tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
+    },
+    async step(pos: number): Promise<Int32Array> {
+      await model.forward(kv, {
+        tokens, positions: new Int32Array(n).fill(pos), seqIds: Int32Array.from({ length: n }, (_, s) => s), blockTables, tableOffsets,
+        logitRows: Int32Array.from({ length: n }, (_, r) => r), logits: new Float32Array(0), argmax,
+      });
+      tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
+      return tokens;
+    },
+  };
+}
+
+const runs = addons.map(runner);
+for (const r of runs) {
+  await r.prefill();
+  await r.step(prompt);  // warm-up: pages the weights in
+}
+const cpu: number[][] = [[], []];
+let same = true;
+for (let s = 0; s < steps; s++) {
+  const out: Int32Array[] = [];
+  // Alternate which build goes first, so neither always follows the other's cache traffic.
+  for (const i of s % 2 === 0 ? [0, 1] : [1, 0]) {
+    await sleep(2);  // the other build's pool stops spinning (200 µs) before this step's clock starts
+    const c0 = process.cpuUsage();
+    out[i] = await runs[i]!.step(prompt + 1 + s);
+    const c = process.cpuUsage(c0);
+    cpu[i]!.push((c.user + c.system) / 1000);
+  }
+  same &&= out[0]!.every((t, j) => t === out[1]![j]);
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const ratios = cpu[0]!.map((a, i) => a / cpu[1]![i]!);
+console.log(JSON.stringify({
+  seqs: n, steps, prompt, cpu_ms_a: +median(cpu[0]!).toFixed(2), cpu_ms_b: +median(cpu[1]!).toFixed(2),
+  a_over_b: +median(ratios).toFixed(3), same_tokens: same,
+}));
