@@ -89,7 +89,9 @@ int main(int argc, char** argv) {
   ThreadPool pool(threads);
   PackedWeights packed;
   if (memory == "packed") {
-    for (auto& [name, m] : by_name) packed.attach(m, pool);
+    std::vector<Matrix*> all;
+    for (auto& [name, m] : by_name) all.push_back(&m);
+    packed.attach_all(all, pool, [](Matrix&) {});
   } else if (memory != "map") {
     for (auto& [name, m] : by_name) {
       const size_t n = size_t(m.rows) * row_bytes(m.type, m.cols);

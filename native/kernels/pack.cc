@@ -162,14 +162,39 @@ float q8_0_max_abs_scale(const uint8_t* data, int64_t rows, int64_t cols) {
   return largest;
 }
 
-void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
-  if (vector_variant(auto_variant()) != Variant::Avx512 || !packable(m.type) || m.rows < kPackRows) return;
-  const size_t n = packed_bytes(m.type, m.rows, m.cols);
-  buffers_.emplace_back(n);
-  uint8_t* p = buffers_.back().data();
-  pack_matrix(pool, m.type, m.data, m.rows, m.cols, p);
-  m.packed = p;
+namespace {
+
+bool gets_packed(const Matrix& m) { return vector_variant(auto_variant()) == Variant::Avx512 && packable(m.type) && m.rows >= kPackRows; }
+
+}  // namespace
+
+void PackedWeights::pack_into(Matrix& m, ThreadPool& pool, uint8_t* dst) {
+  pack_matrix(pool, m.type, m.data, m.rows, m.cols, dst);
+  m.packed = dst;
   if (m.type == GGML_Q8_0) m.max_abs_scale = q8_0_max_abs_scale(m.data, m.rows, m.cols);
+}
+
+void PackedWeights::attach(Matrix& m, ThreadPool& pool) {
+  if (!gets_packed(m)) return;
+  buffers_.emplace_back(packed_bytes(m.type, m.rows, m.cols));
+  pack_into(m, pool, buffers_.back().data());
+}
+
+void PackedWeights::attach_all(const std::vector<Matrix*>& ms, ThreadPool& pool, const std::function<void(Matrix&)>& packed_one) {
+  size_t total = 0;
+  for (const Matrix* m : ms)
+    if (gets_packed(*m)) total += packed_bytes(m->type, m->rows, m->cols);  // whole groups: multiples of 64 bytes
+  if (total == 0) return;
+  buffers_.emplace_back(total);
+  uint8_t* p = buffers_.back().data();
+  for (Matrix* m : ms) {
+    if (!gets_packed(*m)) continue;
+    const size_t n = packed_bytes(m->type, m->rows, m->cols);
+    pack_into(*m, pool, p);
+    slices_.push_back({p, n});
+    p += n;
+    packed_one(*m);
+  }
 }
 
 std::unique_ptr<ShadowBuild> ShadowBuild::start(const Matrix& m, bool release_rows) {
@@ -230,6 +255,12 @@ void PackedWeights::attach_argmax_shadow(Matrix& m, ShadowBuild& done) {
 }
 
 bool PackedWeights::release(const uint8_t* p) {
+  for (auto it = slices_.begin(); it != slices_.end(); ++it)
+    if (it->data == p) {
+      release_pages(it->data, it->bytes);  // private anonymous pages: given back to the system
+      slices_.erase(it);
+      return true;
+    }
   for (auto it = buffers_.begin(); it != buffers_.end(); ++it)
     if (it->data() == p) {
       buffers_.erase(it);

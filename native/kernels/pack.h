@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -108,16 +109,30 @@ class PackedWeights {
   // Points m.packed at a new packed copy of m when the matmul variant in use has a packed kernel for its type
   // (made over the pool).
   void attach(Matrix& m, ThreadPool& pool);
+  // attach for each of ms, their copies in one allocation, so that they lie in 2 MiB pages: the kernel gives a
+  // mapping transparent huge pages only for the aligned 2 MiB ranges inside it, and a 1-3 MB matrix of its own had
+  // nearly none (~55% of Qwen3-0.6B's packed Q8_0 bytes were in 4 KiB pages, and which ones varied from load to load:
+  // decode from them ran ~1.2x slower, the hardware prefetcher stopping at every 4 KiB page). packed_one(m) runs
+  // after each copy is made.
+  void attach_all(const std::vector<Matrix*>& ms, ThreadPool& pool, const std::function<void(Matrix&)>& packed_one);
   // Points m.shadow at a new Q8_0 estimate copy of a float matrix, for greedy steps (matmul_argmax), when the
   // AVX-512 variant is in use and the shape allows (rows a multiple of 16, columns of 32): made now, over the pool.
   void attach_argmax_shadow(Matrix& m, ThreadPool& pool);
   // The same with a finished build of m's copy, which this object then owns.
   void attach_argmax_shadow(Matrix& m, ShadowBuild& done);
-  // Frees the packed copy starting at p (a matrix now points elsewhere); false if no buffer of this object starts there.
+  // Frees the packed copy starting at p (a matrix now points elsewhere); false if no copy of this object starts there.
+  // A copy inside a shared allocation (attach_all) gives back the whole pages it spans alone.
   bool release(const uint8_t* p);
 
  private:
+  // Makes m's packed copy at dst (zero-filled, packed_bytes) and points m at it.
+  static void pack_into(Matrix& m, ThreadPool& pool, uint8_t* dst);
+  struct Slice {
+    const uint8_t* data;
+    size_t bytes;
+  };
   std::vector<AnonymousMemory> buffers_;
+  std::vector<Slice> slices_;  // the copies attach_all placed in buffers_' shared allocations
   std::vector<std::unique_ptr<ArgmaxShadow>> shadows_;
 };
 

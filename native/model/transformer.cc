@@ -16,9 +16,11 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   w_.output.gemm_order = cfg.batch_arithmetic;
   // Q8_0 matrices are read in place by single activation rows (as fast as from a packed copy) and packed only once
   // batches have come (pack_deferred); every other packable type is packed now.
+  // The others are packed together after the layers (PackedWeights::attach_all: one allocation, 2 MiB pages).
+  std::vector<Matrix*> pack_now;
   auto attach_or_defer = [&](Matrix& m) {
     if (m.type == GGML_Q8_0 && vector_variant(auto_variant()) == Variant::Avx512 && m.rows >= kPackRows) deferred_packs_.push_back(&m);
-    else attach_packed(m, pool);
+    else pack_now.push_back(&m);
   };
   attach_or_defer(w_.output);
   for (LayerWeights& L : w_.layers) {
@@ -39,6 +41,7 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
       }
     }
   }
+  packed_.attach_all(pack_now, pool, [this](Matrix& m) { after_packing(m); });
   // A float head: greedy steps estimate with a Q8_0 copy (argmax of soft-capped logits never reads it). Its
   // chunks start after the packing above, which has the pool.
   if (!transforms_logits()) head_estimate_ = ShadowBuild::start(w_.output, w_.file_mapped);
@@ -53,6 +56,10 @@ Transformer::~Transformer() { stop_head_estimate_worker(); }
 
 void Transformer::attach_packed(Matrix& m, ThreadPool& pool) {
   packed_.attach(m, pool);
+  after_packing(m);
+}
+
+void Transformer::after_packing(Matrix& m) {
   // The original's pages go as soon as its copy is made, so that the peak holds one original at most.
   if (w_.file_mapped && m.packed && packed_rows_complete(m.type))
     release_pages(m.data, size_t(m.rows / kPackRows * kPackRows) * row_bytes(m.type, m.cols));
@@ -61,7 +68,7 @@ void Transformer::attach_packed(Matrix& m, ThreadPool& pool) {
 }
 
 void Transformer::pack_deferred(ThreadPool& pool) {
-  for (Matrix* m : deferred_packs_) attach_packed(*m, pool);
+  packed_.attach_all(deferred_packs_, pool, [this](Matrix& m) { after_packing(m); });
   deferred_packs_.clear();
 }
 

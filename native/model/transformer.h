@@ -200,7 +200,10 @@ class Transformer {
   void stop_head_estimate_worker();
   // Points m at a new packed copy (PackedWeights::attach) and releases the file pages it replaces.
   void attach_packed(Matrix& m, ThreadPool& pool);
-  // Packs the Q8_0 matrices load left to be read in place (deferred_packs_), over the pool.
+  // What follows the packing of m: its file pages released (if its copy holds all of it), a tied token embedding
+  // pointed at the head's copy.
+  void after_packing(Matrix& m);
+  // Packs the Q8_0 matrices load left to be read in place (deferred_packs_), over the pool, into one allocation.
   void pack_deferred(ThreadPool& pool);
   // Counts a forward's rows if it is a batch; packs the deferred matrices once kPackAfterBatchRows have come.
   void count_batch_rows(ThreadPool& pool, int n_tokens);

@@ -10,8 +10,9 @@ import { noShared, sharedModel } from "../../helpers/index.ts";
 // Whatever it reads, its drafts and logits must be those of its own head.
 
 const PROMPT = [1, 9038, 2501, 263, 931]; // "Once upon a time"
-// Packed copies, the target's estimate copy among them, are made by the AVX-512 kernels only: elsewhere nothing is shared.
-const noPacking = nativeKernels.cpuFeatures().autoVariant !== "avx512" && "packed copies (and so a shared head) are AVX-512 only";
+// Packed copies, the target's estimate copy among them, are made by the AVX-512 kernels only (the AMX variant runs
+// them too): elsewhere nothing is shared.
+const noPacking = !["avx512", "amx"].includes(nativeKernels.cpuFeatures().autoVariant) && "packed copies (and so a shared head) are AVX-512 only";
 
 function load(file: string): Model {
   const m = Model.load(sharedModel(file));
