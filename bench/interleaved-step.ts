@@ -1,7 +1,9 @@
 // CPU time of a decode step under two builds of the addon in one process, step by step in turn (A B A B ...), so
 // that both meet the same moments of a loaded machine: per build, the median CPU milliseconds a step, and the median
 // of the per-pair ratios. Each build loads its own copy of the model; with --prompt P each sequence first takes a
-// P-token prompt in one batch (packing the Q8_0 matrices, as decode after a prefill reads them).
+// P-token prompt in one batch (packing the Q8_0 matrices, as decode after a prefill reads them). Run both orders
+// (A B, then B A): two loads of one build can differ (before q8dec34 a model's packed copies had a share of 2 MiB
+// pages that varied by load, and two instances of the same build differed by up to 1.25x).
 //   usage: npx tsx bench/interleaved-step.ts <model.gguf> <addon A.node> <addon B.node> [--seqs 1] [--steps 64]
 //          [--threads 2] [--prompt 16]
 import { createRequire } from "node:module";

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu_features.h"
 #include "kernel_variants.h"
 #include "pack.h"
 #include "quants.h"
@@ -116,8 +117,11 @@ inline __m512 load_f16x16(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_load
 // group two groups ahead before computing one (~270 prefetches at once for a 1024-wide group): they queued for the
 // core's fill buffers, the pass then computed with few lines in flight, and perf put 3/4 of a Qwen3-0.6B Q8_0
 // decode's packed-kernel time on those prefetches. On the Sapphire Rapids host (2 threads, bench/native/
-// float-decode-pass.cc, Qwen3-0.6B's packed layers and head, in-process alternation) this read 1.13-1.17x the bytes
-// per CPU-second of the burst, 1.06x of no software prefetch; 1-4 KB ahead and T0/T1/T2 were within noise of each other.
+// float-decode-pass.cc, Qwen3-0.6B's packed layers and head, modes alternating in one process, loaded machine) this
+// read 1.06-1.25x the bytes per CPU-second of the burst (6 runs; no software prefetch at all: 1.07x in one), 0.9x of
+// a pure read of the same bytes; 1-4 KB ahead and T0/T1/T2 were within noise of each other.
+// Intel only (CpuFeatures::intel), as the F16/BF16 lone rows' prefetch: the burst was kept for single rows in stop 27
+// (notes, "Packed Q5_1": faster than no prefetch on that host, loaded), and this has not been measured on AMD.
 constexpr size_t kStreamAheadBytes = 2048;
 struct StreamAhead {
   const uint8_t* group = nullptr;  // null: no prefetches (several activation rows prefetch per pass instead)
@@ -288,14 +292,15 @@ void tile_packed(const TileArgs& t) {
   const size_t act_row = size_t(nb) * act_block_bytes(has_min);
   const int groups = t.nw / kPackRows;
   const uint8_t* end = t.prefetch_end ? t.prefetch_end : t.w + size_t(groups) * t.wrow;
-  // Several activation rows: the weights are prefetched kMatmulPrefetchGroups groups ahead, a share per pass. One
-  // (decode): block by block inside the pass (StreamAhead).
+  // Several activation rows (and one on AMD): the weights are prefetched kMatmulPrefetchGroups groups ahead, a share
+  // per pass. One on Intel (decode): block by block inside the pass (StreamAhead).
+  const bool lone_ahead = t.n_act == 1 && cpu_features().intel;
   const int passes = t.n_act / block + t.n_act % block;
   const size_t chunk = (t.wrow + size_t(passes) - 1) / size_t(passes);
   for (int g = 0; g < groups; g++) {
     const uint8_t* group = t.w + size_t(g) * t.wrow;
     const uint8_t* ahead = group + size_t(kMatmulPrefetchGroups) * t.wrow;
-    const StreamAhead lone = t.n_act == 1 ? StreamAhead(group, t.wrow, nb, 1, end) : StreamAhead();
+    const StreamAhead lone = lone_ahead ? StreamAhead(group, t.wrow, nb, 1, end) : StreamAhead();
     if (expand) {
       expand_five_bit_group(t.wtype, group, nb, expanded.data());
       group = expanded.data();
@@ -307,7 +312,7 @@ void tile_packed(const TileArgs& t) {
       full(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy, lone);
     }
     for (; m < t.n_act; m++, pass++) {
-      if (t.n_act > 1) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
+      if (!lone_ahead) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
       one(group, nb, t.act + size_t(m) * act_row, offsets.data() + size_t(m) * offsets_per_row, y + m * t.ldy, t.ldy, lone);
     }
   }
@@ -386,6 +391,7 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
   const int groups = t.nw / kPackRows;
   const uint8_t* end = t.w + size_t(groups) * t.wrow;
   const int passes = (t.n_act + kRowsPerPass - 1) / kRowsPerPass;
+  const bool lone_ahead = t.n_act == 1 && cpu_features().intel;
   for (int g = 0; g < groups;) {
     const int n_groups = g + 2 <= groups ? 2 : 1;
     const uint8_t* group = t.w + size_t(g) * t.wrow;
@@ -393,12 +399,12 @@ void tile_packed_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ld
     float* gmax = group_max + g;
     const size_t chunk = (size_t(n_groups) * t.wrow + size_t(passes) - 1) / size_t(passes);
     const uint8_t* ahead = group + size_t(kPrefetchGroups) * t.wrow;
-    // One activation row: each of the pass's groups is a stream, prefetched block by block (StreamAhead).
+    // One activation row on Intel: each of the pass's groups is a stream, prefetched block by block (StreamAhead).
     StreamAhead lone[2];
-    if (t.n_act == 1)
+    if (lone_ahead)
       for (int gi = 0; gi < n_groups; gi++) lone[gi] = StreamAhead(group + size_t(gi) * t.wrow, t.wrow, nb, n_groups, end);
     for (int m = 0, pass = 0; m < t.n_act; pass++) {
-      if (t.n_act > 1) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
+      if (!lone_ahead) prefetch_span(ahead + size_t(pass) * chunk, chunk, end);
       const uint8_t* a = t.act + size_t(m) * act_row;
       const int32_t* off = offsets.data() + size_t(m) * size_t(nb);
       float* ym = y ? y + m * t.ldy : nullptr;
