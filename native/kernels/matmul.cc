@@ -42,12 +42,13 @@ struct ActLayout {
   int encoding;        // quantize_activation_row encoding
   bool widen_to_f32;   // F16/BF16 values expanded back to f32 after rounding
   size_t row_bytes;
+  bool split_pairs = false;  // widened BF16 in AVX2's pair-split order (bf16_pair_slot)
 };
 
-ActLayout act_layout(int wtype, int64_t k, bool simd, bool narrow16 = false) {
+ActLayout act_layout(int wtype, int64_t k, bool simd, bool narrow16 = false, bool avx2 = false) {
   const int enc = vec_dot_type(wtype);
   const bool widen = simd && !narrow16 && (enc == GGML_F16 || enc == GGML_BF16);
-  return {enc, widen, widen ? size_t(k) * 4 : row_bytes(enc, k)};
+  return {enc, widen, widen ? size_t(k) * 4 : row_bytes(enc, k), widen && avx2 && enc == GGML_BF16};
 }
 
 bool act_16bit(const ActLayout& L) { return !L.widen_to_f32 && (L.encoding == GGML_F16 || L.encoding == GGML_BF16); }
@@ -61,6 +62,10 @@ void prepare_row(const ActLayout& L, Variant v, const float* x, int64_t k, uint8
     return;
   }
   auto* o = reinterpret_cast<float*>(out);
+  if (L.split_pairs) {
+    for (int64_t i = 0; i < k; i++) o[bf16_pair_slot(i, k)] = bf16_to_fp32(fp32_to_bf16(x[i]));
+    return;
+  }
   for (int64_t i = 0; i < k; i++)
     o[i] = L.encoding == GGML_F16 ? fp16_lut(fp32_to_fp16(x[i])) : bf16_to_fp32(fp32_to_bf16(x[i]));
 }
@@ -136,11 +141,11 @@ bool float_batch_row(const uint8_t* gemm_rows, int m, int n_act) {
 }
 
 // llama.cpp sums a float matmul of several activation rows with tinyBLAS only when its tiles fit the matrix (rows a
-// multiple of 4, columns of the vector width); otherwise every row takes ggml_vec_dot's order, as a lone row does
-// (e.g. qwen2moe's one-row shared-expert gate). The columns' rule is the AVX-512 build's (16 lanes) on every
-// variant: the others compute its orders (16 lanes as two halves), so they must pick the same one.
+// multiple of 4, columns of the step: 16 lanes, or BF16's 32 elements a vdpbf16ps step); otherwise every row takes
+// ggml_vec_dot's order, as a lone row does (e.g. qwen2moe's one-row shared-expert gate). The columns' rule is the
+// zen4 build's on every variant: the others compute its orders (16 lanes as two halves), so they must pick the same.
 bool tinyblas_shape(const Matrix& w) {
-  return w.rows % 4 == 0 && (w.type == GGML_BF16 || w.cols % 16 == 0);
+  return w.rows % 4 == 0 && w.cols % (w.type == GGML_BF16 ? 32 : 16) == 0;
 }
 
 // F16/BF16 batches whose kernel blocks the activation rows for the caches itself (tinyblas_gemm.h): the tile gets
@@ -197,13 +202,14 @@ void run_jobs(ThreadPool& pool, const MatmulJob* in, int n, Variant requested, c
     // widened layout, so a job mixing the two orders keeps it.
     bool batch_kernel = J.n_act > 1 && !J.rows_alone && tinyblas_shape(*J.w) && reads_16bit_rows(*J.w, variant);
     for (int m = 0; m < J.n_act && batch_kernel; m++) batch_kernel = float_batch_row(J.gemm_rows, m, J.n_act);
-    const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar, batch_kernel);
+    const ActLayout L = act_layout(J.w->type, k, tile != tile_scalar, batch_kernel, tile == avx2::tile);
     jobs.push_back({tile, L, -1, nullptr, variant == Variant::Avx512 && J.w->packed != nullptr});
     if (J.n_act <= 0) continue;
     int buffer = -1;
     for (int i = 0; i < j && buffer < 0; i++) {
       const Job& o = jobs[size_t(i)];
-      if (o.act_buffer >= 0 && in[i].x == J.x && o.layout.encoding == L.encoding && o.layout.widen_to_f32 == L.widen_to_f32) buffer = o.act_buffer;
+      if (o.act_buffer >= 0 && in[i].x == J.x && o.layout.encoding == L.encoding && o.layout.widen_to_f32 == L.widen_to_f32 &&
+          o.layout.split_pairs == L.split_pairs) buffer = o.act_buffer;
     }
     if (buffer < 0) {
       // The rows any job reads of this input.

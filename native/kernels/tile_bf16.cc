@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "bf16_twin.h"
 #include "cpu_features.h"
 #include "kernel_variants.h"
 
@@ -90,13 +91,10 @@ struct Bf16Op : tinyblas::Acc {
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_dpbf16_ps(acc, w, a); }
 };
 
-// vdpbf16ps's lane step as two f32 FMAs: the odd elements' product (each bf16 product is exact in f32, so the FMA
-// rounds once, as the instruction's add does), then the even elements'; with denormal inputs as zero and denormal
-// results flushed (MXCSR DAZ and FTZ, which vdpbf16ps applies whatever MXCSR says). The same bits as the
-// instruction on 6.4M lanes of random and adversarial operands (denormals, underflowing and overflowing products,
-// cancelling pairs, denormal accumulators); the other order, or either flag off, differs (see the notes, bf16pp33).
-// Per 32 elements: 2 FMAs and 2 widening ops per vector against one vdpbf16ps, which Intel cores run at a quarter
-// of the FMA's instruction rate. A 4x5 tile: 20 accumulators, 4 weight and 1 activation vector as odd/even halves.
+// vdpbf16ps's lane step as its twin (bf16_twin.h): two f32 FMAs, the odd elements' product then the even ones', under
+// DAZ and FTZ. Per 32 elements: 2 FMAs and 2 widening ops per vector against one vdpbf16ps, which Intel cores run at
+// a quarter of the FMA's instruction rate. A 4x5 tile: 20 accumulators, 4 weight and 1 activation vector as odd/even
+// halves.
 struct Bf16FmaOp : tinyblas::Acc {
   struct Halves {
     __m512 odd, even;
@@ -112,18 +110,8 @@ struct Bf16FmaOp : tinyblas::Acc {
   static WVec load_w(const uint16_t* p) { return widen(p); }
   static AVec load_a(const uint16_t* p) { return widen(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_fmadd_ps(w.even, a.even, _mm512_fmadd_ps(w.odd, a.odd, acc)); }
-  // DAZ and FTZ over the steps; the reduction (_mm512_reduce_add_ps) runs in the caller's environment, as llama.cpp's.
-  class StepMode {
-   public:
-    StepMode() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kDaz | kFtz); }
-    ~StepMode() { _mm_setcsr(saved_); }
-    StepMode(const StepMode&) = delete;
-    StepMode& operator=(const StepMode&) = delete;
-
-   private:
-    static constexpr unsigned kDaz = 1u << 6, kFtz = 1u << 15;
-    unsigned saved_;
-  };
+  // Over the steps only; the reduction (_mm512_reduce_add_ps) runs in the caller's environment, as llama.cpp's.
+  using StepMode = DazFtzScope;
 };
 
 // t's rows (act: the 16-bit rows) in tinyBLAS's order, by the instruction or by its FMA twin.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "bf16_twin.h"
 #include "block32_codes.h"
 #include "cpu_features.h"
 #include "expf_ggml.h"
@@ -499,39 +500,127 @@ void half_single_row(const TileArgs& t) {
 }
 
 #if !IR_AVX512
-// F16/BF16 weights against 2+ activation rows in tinyBLAS's order as the AVX-512 build runs it (float_group's: one
-// 16-lane accumulator per pair, both operands widened to f32, _mm512_reduce_add_ps's tree once), blocked by
-// tinyblas_gemm.h in a 3x4 tile of 8-lane vectors that computes the 16 lanes as two parts (lanes 0-7, then 8-15,
-// each over the whole k slice: 12 accumulators + 3 weight vectors + 1 activation of the 16 ymm registers; the 16
-// lanes at once would take two registers per accumulator). The weights are widened in registers from the file's
-// rows (no f32 copy of them), the activations arrive widened (f32 holding the rounded values).
-struct HalfBatchOp {
+// The accumulator side of AVX2's blocked batch kernels (tinyblas_gemm.h): AVX-512's 16-lane accumulators as two
+// 8-lane parts (lanes 0-7, then 8-15, each over the whole k slice; the 16 lanes at once would take two registers per
+// accumulator), and _mm512_reduce_add_ps as hsum of the parts' sum (Lanes16::reduce_add).
+struct Lanes8Acc {
   using Vec = __m256;
-  using Act = float;
-  using AVec = __m256;
-  using WVec = __m256;
-  static constexpr int kStep = 16, kParts = 2, kRW = 3, kRA = 4, kRegisters = 16;
+  static constexpr int kParts = 2, kRegisters = 16;
   static constexpr int64_t kKc = 2048;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec add(Vec x, Vec y) { return _mm256_add_ps(x, y); }
   static float hsum(Vec v) { return IR_SIMD_NS::hsum(v); }  // of lanes i + (i+8): Lanes16::reduce_add
+};
+
+// F16 weights against 2+ activation rows in tinyBLAS's order as the AVX-512 build runs it (float_group's: one
+// 16-lane accumulator per pair, both operands widened to f32, _mm512_reduce_add_ps's tree once), blocked by
+// tinyblas_gemm.h in a 3x4 tile of 8-lane vectors (12 accumulators + 3 weight vectors + 1 activation of the 16 ymm
+// registers). The weights are widened in registers from the file's rows (no f32 copy of them), the activations
+// arrive widened (f32 holding the rounded values).
+struct F16BatchOp : Lanes8Acc {
+  using Act = float;
+  using AVec = __m256;
+  using WVec = __m256;
+  static constexpr int kStep = 16, kRW = 3, kRA = 4;
+  static WVec load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static AVec load_a(const float* p) { return _mm256_loadu_ps(p); }
   static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
   struct StepMode {};  // tinyblas_gemm.h's Acc::StepMode: the caller's environment
 };
-struct F16BatchOp : HalfBatchOp {
-  static WVec load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-};
-struct Bf16BatchOp : HalfBatchOp {
-  static WVec load_w(const uint16_t* p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+
+// ---- BF16 in the zen4 build's orders: vdpbf16ps's twin (bf16_twin.h) on 8-lane halves --------------------------
+// 8 pairs (16 elements) as f32 vectors of their odd and their even elements. Weights: one load, the high half of
+// each dword (2j+1) masked, the low one (2j) shifted up; activations arrive split so (bf16_pair_slot): two loads.
+struct PairHalves {
+  __m256 odd, even;
+  static PairHalves weights(const uint16_t* p) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(int(0xFFFF0000u)))), _mm256_castsi256_ps(_mm256_slli_epi32(v, 16))};
   }
+  static PairHalves acts(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  // vdpbf16ps's step on 8 lanes (inside a DazFtzScope): the odd product, then the even one.
+  static __m256 step(PairHalves w, PairHalves a, __m256 acc) { return _mm256_fmadd_ps(w.even, a.even, _mm256_fmadd_ps(w.odd, a.odd, acc)); }
+};
+
+// NW weight rows against NA activation rows (split rows: bf16_pair_slot), each pair in ggml_vec_dot_bf16's zen4
+// order: two 16-lane vdpbf16ps accumulators (elements 0-31 and 32-63 of each 64-element step; here four 8-lane
+// halves), each reduced (_mm512_reduce_add_ps's tree) and added in double, then the k % 64 leftovers' f32 products
+// in double. Pair (r, m)'s sum into out[r][m * ldy]; each pair keeps its own accumulators (the bits it has alone).
+// kPrefetch: prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
+template <int NW, int NA, bool kPrefetch = false>
+void bf16_vec_dot_rows(const uint16_t* const* w, const float* a, int64_t k, float* const* out, int64_t ldy) {
+  __m256 c[NW][NA][4];
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++)
+      for (int q = 0; q < 4; q++) c[r][m][q] = _mm256_setzero_ps();
+  const int64_t np = k & ~int64_t(63);
+  {
+    const DazFtzScope steps;
+    for (int64_t i = 0; i < np; i += 64) {
+      if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
+      for (int q = 0; q < 4; q++) {
+        PairHalves av[NA];
+        for (int m = 0; m < NA; m++) av[m] = PairHalves::acts(a + m * k + i + 16 * q);
+        for (int r = 0; r < NW; r++) {
+          const PairHalves wv = PairHalves::weights(w[r] + i + 16 * q);
+          for (int m = 0; m < NA; m++) c[r][m][q] = PairHalves::step(wv, av[m], c[r][m][q]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++) {
+      double sum = double(hsum(_mm256_add_ps(c[r][m][0], c[r][m][1])));
+      sum += double(hsum(_mm256_add_ps(c[r][m][2], c[r][m][3])));
+      for (int64_t j = np; j < k; j++) sum += double(bf16_to_fp32(w[r][j]) * a[m * k + bf16_pair_slot(j, k)]);
+      out[r][m * ldy] = float(sum);
+    }
+}
+
+// BF16 weight rows against every activation row of t in vec_dot's order (TileArgs::single_row), as tile_bf16.cc's
+// AVX-512 lone rows: one activation row (decode) reads long rows in kBf16LoneStreams runs (with prefetches on
+// Intel); several meet each weight row in passes of two (8 accumulators + 2 weight and 4 activation halves).
+constexpr int kBf16LoneStreams = 1;
+void bf16_lone_rows(const TileArgs& t) {
+  const auto* a = reinterpret_cast<const float*>(t.act);
+  auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
+  if (t.n_act == 1) {
+    auto runs = [&](auto prefetch) {
+      lone_row_runs<kBf16LoneStreams>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
+        bf16_vec_dot_rows<decltype(ns)::value, 1, decltype(prefetch)::value>(w, a, t.k, out, t.ldy);
+      }), kCompactStreamMinK);
+    };
+    with_lone_prefetch(runs);
+    return;
+  }
+  for (int r = 0; r < t.nw; r++) {
+    const uint16_t* w[1] = {row(r)};
+    act_passes<2>(t.n_act, [&](auto na, int m0) {
+      float* out[1] = {t.y + int64_t(m0) * t.ldy + r};
+      bf16_vec_dot_rows<1, decltype(na)::value>(w, a + int64_t(m0) * t.k, t.k, out, t.ldy);
+    });
+  }
+}
+
+// BF16 weights against 2+ activation rows in tinyBLAS's zen4 order (tinyBLAS<32, __m512, __m512bh>: one 16-lane
+// vdpbf16ps accumulator per pair over 32-element steps, reduced once), blocked by tinyblas_gemm.h: each step's two
+// parts are its first and last 16 elements, 8 pairs each. A 2x4 tile: 8 accumulators + 2 weight rows' and one
+// activation row's halves + the mask of 16 registers.
+struct Bf16BatchOp : Lanes8Acc {
+  using Act = float;
+  using AVec = PairHalves;
+  using WVec = PairHalves;
+  static constexpr int kStep = 32, kRW = 2, kRA = 4;
+  static WVec load_w(const uint16_t* p) { return PairHalves::weights(p); }
+  static AVec load_a(const float* p) { return PairHalves::acts(p); }
+  static __m256 madd(WVec w, AVec a, __m256 acc) { return PairHalves::step(w, a, acc); }
+  using StepMode = DazFtzScope;
 };
 
 bool half_batch_applies(const TileArgs& t) {
-  return !t.single_row && !t.act_16bit && (t.wtype == GGML_F16 || t.wtype == GGML_BF16) && t.k % 16 == 0;
+  return !t.single_row && !t.act_16bit && (t.wtype == GGML_F16 ? t.k % 16 == 0 : t.wtype == GGML_BF16 && t.k % 32 == 0);
 }
 
 void half_batch(const TileArgs& t) {
@@ -1473,6 +1562,12 @@ void tile(const TileArgs& t) {
 #if !IR_AVX512
   if (half_batch_applies(t)) {
     half_batch(t);
+    return;
+  }
+#endif
+#if !IR_AVX512
+  if (t.single_row && t.wtype == GGML_BF16) {
+    bf16_lone_rows(t);
     return;
   }
 #endif

@@ -1,7 +1,7 @@
 // F16/BF16 weights against many activation rows in llamafile's tinyBLAS order, blocked for the caches (AVX-512 and
 // AVX2). tinyBLAS (what llama.cpp runs for a float matmul of 2+ activation rows) keeps one vector accumulator per
 // (weight row, activation row) pair, adds one step of Op::kStep elements at a time in k order (`madd`: an f32
-// fused multiply-add for F16, vdpbf16ps for BF16 with AVX512-BF16, an f32 FMA of widened values otherwise), and
+// fused multiply-add for F16, vdpbf16ps for BF16 or its twin of two FMAs, bf16_twin.h), and
 // reduces it once (hsum). Any blocking that keeps each pair's chain whole and in order gives its bits, so this one
 // is free to pick its own:
 // - an Op::kRW weight rows x Op::kRA activation rows register tile (AVX-512 4x6: 24 of 32 registers; AVX2 3x4: 12
@@ -99,9 +99,10 @@ inline void reduce_tile(const typename Op::Vec (&c)[RW][RA], float* y, int64_t l
 // accumulators between passes: zeroed here on the first pass, reduced into y on the last. The RW decoded weight
 // vectors of a step are held in registers across the activation rows.
 // An accumulator of the order computed may be Op::kParts vectors (AVX2 computing AVX-512's 16 lanes: two __m256,
-// lanes 0-7 and 8-15 of each kStep-element step). Each lane's chain is independent of the others, so the parts run
-// one after the other (part P here) over the whole k slice, each a full register tile; part 0 goes through acc (also
-// on the last pass), and the last part's sums are Op::hsum of the parts' sum (_mm512_reduce_add_ps's first add).
+// lanes 0-7 and 8-15, the first and second half of each kStep-element step). Each lane's chain is independent of the
+// others, so the parts run one after the other (part P here) over the whole k slice, each a full register tile; part
+// 0 goes through acc (also on the last pass), and the last part's sums are Op::hsum of the parts' sum
+// (_mm512_reduce_add_ps's first add).
 template <class Op, int RW, int RA, int P = 0>
 inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
                   bool last, float* y, int64_t ldy) {
@@ -116,7 +117,7 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
   {
     [[maybe_unused]] const typename Op::StepMode mode;
-    for (int64_t l = kLanes * P; l < kc; l += Op::kStep) {
+    for (int64_t l = Op::kStep / Op::kParts * P; l < kc; l += Op::kStep) {
       typename Op::WVec wv[RW];
 #pragma GCC unroll 4
       for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l);
