@@ -86,8 +86,8 @@ struct Bf16Op : tinyblas::Acc {
   using WVec = __m512bh;
   using AVec = __m512bh;
   static constexpr int kStep = 32;
-  static WVec load_w(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
-  static AVec load_a(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+  static WVec load_w(const uint16_t* p, int = 0) { return (__m512bh)_mm512_loadu_si512(p); }
+  static AVec load_a(const uint16_t* p, int = 0) { return (__m512bh)_mm512_loadu_si512(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_dpbf16_ps(acc, w, a); }
 };
 
@@ -107,8 +107,8 @@ struct Bf16FmaOp : tinyblas::Acc {
     const __m512i v = _mm512_loadu_si512(p);  // element 2j in the low half of dword j, 2j+1 in the high half
     return {_mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xFFFF0000u)))), _mm512_castsi512_ps(_mm512_slli_epi32(v, 16))};
   }
-  static WVec load_w(const uint16_t* p) { return widen(p); }
-  static AVec load_a(const uint16_t* p) { return widen(p); }
+  static WVec load_w(const uint16_t* p, int = 0) { return widen(p); }
+  static AVec load_a(const uint16_t* p, int = 0) { return widen(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_fmadd_ps(w.even, a.even, _mm512_fmadd_ps(w.odd, a.odd, acc)); }
   // Over the steps only; the reduction (_mm512_reduce_add_ps) runs in the caller's environment, as llama.cpp's.
   using StepMode = DazFtzScope;

@@ -52,12 +52,9 @@ struct Lanes16 {
   __m256 lo, hi;
   static Lanes16 zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
   static Lanes16 load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
-  template <int kWType>  // 16 f16 or bf16 values widened
-  static Lanes16 load_half(const uint16_t* p) {
+  static Lanes16 load_f16(const uint16_t* p) {  // 16 f16 values widened
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
-    if constexpr (kWType == GGML_F16) return {_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
-    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16)),
-            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16))};
+    return {_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
   }
   static Lanes16 fmadd(Lanes16 x, Lanes16 y, Lanes16 acc) { return {_mm256_fmadd_ps(x.lo, y.lo, acc.lo), _mm256_fmadd_ps(x.hi, y.hi, acc.hi)}; }
   static Lanes16 add(Lanes16 x, Lanes16 y) { return {_mm256_add_ps(x.lo, y.lo), _mm256_add_ps(x.hi, y.hi)}; }
@@ -267,8 +264,9 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   auto zero = [] { return Lanes16::zero(); };
   auto load = [](const float* p) { return Lanes16::load(p); };
   auto load_w = [&](int r, int64_t i) {
+    static_assert(kWType != GGML_BF16, "AVX2's BF16 rows are bf16_lone_rows'");
     if constexpr (kWType == GGML_F32) return Lanes16::load(static_cast<const float*>(rows[r]) + i);
-    return Lanes16::load_half<kWType>(static_cast<const uint16_t*>(rows[r]) + i);
+    else return Lanes16::load_f16(static_cast<const uint16_t*>(rows[r]) + i);
   };
   auto fma = [](Vec x, Vec y, Vec acc) { return Lanes16::fmadd(x, y, acc); };
   auto add = [](Vec x, Vec y) { return Lanes16::add(x, y); };
@@ -505,7 +503,7 @@ void half_single_row(const TileArgs& t) {
 // accumulator), and _mm512_reduce_add_ps as hsum of the parts' sum (Lanes16::reduce_add).
 struct Lanes8Acc {
   using Vec = __m256;
-  static constexpr int kParts = 2, kRegisters = 16;
+  static constexpr int kParts = 2, kRegisters = 16, kSubSteps = 1;
   static constexpr int64_t kKc = 2048;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
@@ -524,8 +522,8 @@ struct F16BatchOp : Lanes8Acc {
   using AVec = __m256;
   using WVec = __m256;
   static constexpr int kStep = 16, kRW = 3, kRA = 4;
-  static WVec load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  static AVec load_a(const float* p) { return _mm256_loadu_ps(p); }
+  static WVec load_w(const uint16_t* p, int = 0) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static AVec load_a(const float* p, int = 0) { return _mm256_loadu_ps(p); }
   static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
   struct StepMode {};  // tinyblas_gemm.h's Acc::StepMode: the caller's environment
 };
@@ -544,78 +542,89 @@ struct PairHalves {
   static __m256 step(PairHalves w, PairHalves a, __m256 acc) { return _mm256_fmadd_ps(w.even, a.even, _mm256_fmadd_ps(w.odd, a.odd, acc)); }
 };
 
-// NW weight rows against NA activation rows (split rows: bf16_pair_slot), each pair in ggml_vec_dot_bf16's zen4
-// order: two 16-lane vdpbf16ps accumulators (elements 0-31 and 32-63 of each 64-element step; here four 8-lane
-// halves), each reduced (_mm512_reduce_add_ps's tree) and added in double, then the k % 64 leftovers' f32 products
-// in double. Pair (r, m)'s sum into out[r][m * ldy]; each pair keeps its own accumulators (the bits it has alone).
+// ggml_vec_dot_bf16's zen4 order for a weight row against NA activation rows (split rows: bf16_pair_slot): two
+// 16-lane vdpbf16ps accumulators over 64-element steps (elements 0-31 and 32-63 of each; here four 8-lane halves),
+// each reduced (_mm512_reduce_add_ps's tree) and added in double, then the k % 64 leftovers' f32 products in double.
+// In two phases, so that the steps of many rows share one DAZ/FTZ scope (setting MXCSR costs ~100 cycles) and the
+// sums run outside it: bf16_steps stores each pair's four halves (part[m * 32 ...]), bf16_sum adds them up.
 // kPrefetch: prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
-template <int NW, int NA, bool kPrefetch = false>
-void bf16_vec_dot_rows(const uint16_t* const* w, const float* a, int64_t k, float* const* out, int64_t ldy) {
-  __m256 c[NW][NA][4];
-  for (int r = 0; r < NW; r++)
-    for (int m = 0; m < NA; m++)
-      for (int q = 0; q < 4; q++) c[r][m][q] = _mm256_setzero_ps();
-  const int64_t np = k & ~int64_t(63);
-  {
-    const DazFtzScope steps;
-    for (int64_t i = 0; i < np; i += 64) {
-      if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
-      for (int q = 0; q < 4; q++) {
-        PairHalves av[NA];
-        for (int m = 0; m < NA; m++) av[m] = PairHalves::acts(a + m * k + i + 16 * q);
-        for (int r = 0; r < NW; r++) {
-          const PairHalves wv = PairHalves::weights(w[r] + i + 16 * q);
-          for (int m = 0; m < NA; m++) c[r][m][q] = PairHalves::step(wv, av[m], c[r][m][q]);
-        }
-      }
+template <int NA, bool kPrefetch>
+void bf16_steps(const uint16_t* w, const float* a, int64_t k, float* part) {
+  __m256 c[NA][4];
+  for (int m = 0; m < NA; m++)
+    for (int q = 0; q < 4; q++) c[m][q] = _mm256_setzero_ps();
+  for (int64_t i = 0; i + 64 <= k; i += 64) {
+    if constexpr (kPrefetch) prefetch_runs_ahead<1>(&w, i * int64_t(sizeof(uint16_t)));
+    for (int q = 0; q < 4; q++) {
+      const PairHalves wv = PairHalves::weights(w + i + 16 * q);
+      for (int m = 0; m < NA; m++) c[m][q] = PairHalves::step(wv, PairHalves::acts(a + m * k + i + 16 * q), c[m][q]);
     }
   }
-  for (int r = 0; r < NW; r++)
-    for (int m = 0; m < NA; m++) {
-      double sum = double(hsum(_mm256_add_ps(c[r][m][0], c[r][m][1])));
-      sum += double(hsum(_mm256_add_ps(c[r][m][2], c[r][m][3])));
-      for (int64_t j = np; j < k; j++) sum += double(bf16_to_fp32(w[r][j]) * a[m * k + bf16_pair_slot(j, k)]);
-      out[r][m * ldy] = float(sum);
-    }
+  for (int m = 0; m < NA; m++)
+    for (int q = 0; q < 4; q++) _mm256_storeu_ps(part + 32 * m + 8 * q, c[m][q]);
+}
+
+inline float bf16_sum(const float* part, const uint16_t* w, const float* a, int64_t k) {
+  const auto half = [&](int q) { return _mm256_loadu_ps(part + 8 * q); };
+  double sum = double(hsum(_mm256_add_ps(half(0), half(1))));
+  sum += double(hsum(_mm256_add_ps(half(2), half(3))));
+  for (int64_t j = k & ~int64_t(63); j < k; j++) sum += double(bf16_to_fp32(w[j]) * a[bf16_pair_slot(j, k)]);
+  return float(sum);
 }
 
 // BF16 weight rows against every activation row of t in vec_dot's order (TileArgs::single_row), as tile_bf16.cc's
-// AVX-512 lone rows: one activation row (decode) reads long rows in kBf16LoneStreams runs (with prefetches on
-// Intel); several meet each weight row in passes of two (8 accumulators + 2 weight and 4 activation halves).
-constexpr int kBf16LoneStreams = 1;
+// AVX-512 lone rows, with the weight rows in chunks of kBf16ScopeRows under one DAZ/FTZ scope: one run through the
+// rows (AVX2's float lone rows keep one too: four would spill), activation rows two at a time (8 accumulators + a
+// weight row's 2 and the activations' 4 halves), one (decode) with prefetches on Intel.
+constexpr int kBf16ScopeRows = 64;
 void bf16_lone_rows(const TileArgs& t) {
   const auto* a = reinterpret_cast<const float*>(t.act);
   auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
-  if (t.n_act == 1) {
-    auto runs = [&](auto prefetch) {
-      lone_row_runs<kBf16LoneStreams>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
-        bf16_vec_dot_rows<decltype(ns)::value, 1, decltype(prefetch)::value>(w, a, t.k, out, t.ldy);
-      }), kCompactStreamMinK);
-    };
-    with_lone_prefetch(runs);
-    return;
-  }
-  for (int r = 0; r < t.nw; r++) {
-    const uint16_t* w[1] = {row(r)};
-    act_passes<2>(t.n_act, [&](auto na, int m0) {
-      float* out[1] = {t.y + int64_t(m0) * t.ldy + r};
-      bf16_vec_dot_rows<1, decltype(na)::value>(w, a + int64_t(m0) * t.k, t.k, out, t.ldy);
-    });
+  alignas(32) float part[kBf16ScopeRows][64];
+  auto chunk = [&](int r0, int n, auto prefetch) {
+    for (int m0 = 0; m0 < t.n_act; m0 += 2) {
+      const int na = std::min(2, t.n_act - m0);
+      const float* am = a + int64_t(m0) * t.k;
+      {
+        const DazFtzScope steps;
+        for (int r = 0; r < n; r++) {
+          if (na == 2) bf16_steps<2, false>(row(r0 + r), am, t.k, part[r]);
+          else bf16_steps<1, decltype(prefetch)::value>(row(r0 + r), am, t.k, part[r]);
+        }
+      }
+      for (int r = 0; r < n; r++)
+        for (int m = 0; m < na; m++) t.y[int64_t(m0 + m) * t.ldy + r0 + r] = bf16_sum(part[r] + 32 * m, row(r0 + r), am + int64_t(m) * t.k, t.k);
+    }
+  };
+  for (int r0 = 0; r0 < t.nw; r0 += kBf16ScopeRows) {
+    const int n = std::min(kBf16ScopeRows, t.nw - r0);
+    if (t.n_act == 1) with_lone_prefetch([&](auto prefetch) { chunk(r0, n, prefetch); });
+    else chunk(r0, n, std::false_type{});
   }
 }
 
 // BF16 weights against 2+ activation rows in tinyBLAS's zen4 order (tinyBLAS<32, __m512, __m512bh>: one 16-lane
 // vdpbf16ps accumulator per pair over 32-element steps, reduced once), blocked by tinyblas_gemm.h: each step's two
-// parts are its first and last 16 elements, 8 pairs each. A 2x4 tile: 8 accumulators + 2 weight rows' and one
-// activation row's halves + the mask of 16 registers.
+// parts are its first and last 16 elements, 8 pairs each, and each part's step two sub-steps, the odd elements'
+// products then the even ones' (PairHalves::step as separate FMAs). So the tile is F16BatchOp's, 3x4 with one
+// vector per weight row (12 accumulators + 3 weight vectors + 1 activation: all 16 registers; the odd elements are
+// shifted down and up rather than masked, which would take a 17th), and a weight vector costs one 32-byte load and
+// one or two shifts per 8 pairs. Standalone on Llama-1B's 2048-wide rows (one thread, 128 activation rows; GMAC per
+// CPU-second against the widened order's F16-style kernel it replaces): 2x4 holding both halves of its 2 weight
+// rows 0.55x (8 accumulators: two dependent FMAs each a step barely cover the FMA latency), 3x4 a weight row at a
+// time against activation halves read from memory 0.75x, this one 0.93x (0.77x with a mask register, spilled), and
+// each of them 0.8x with the DAZ/FTZ scope per tile instead of per sub-band (tinyblas_gemm.h's has_step_mode).
 struct Bf16BatchOp : Lanes8Acc {
   using Act = float;
-  using AVec = PairHalves;
-  using WVec = PairHalves;
-  static constexpr int kStep = 32, kRW = 2, kRA = 4;
-  static WVec load_w(const uint16_t* p) { return PairHalves::weights(p); }
-  static AVec load_a(const float* p) { return PairHalves::acts(p); }
-  static __m256 madd(WVec w, AVec a, __m256 acc) { return PairHalves::step(w, a, acc); }
+  using AVec = __m256;
+  using WVec = __m256;
+  static constexpr int kStep = 32, kRW = 3, kRA = 4, kSubSteps = 2;
+  static WVec load_w(const uint16_t* p, int h) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(h == 0 ? _mm256_srli_epi32(v, 16) : v, 16));
+  }
+  static AVec load_a(const float* p, int h) { return _mm256_loadu_ps(p + 8 * h); }
+  static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
   using StepMode = DazFtzScope;
 };
 
@@ -1565,15 +1574,16 @@ void tile(const TileArgs& t) {
     return;
   }
 #endif
-#if !IR_AVX512
-  if (t.single_row && t.wtype == GGML_BF16) {
-    bf16_lone_rows(t);
+  if (t.single_row && t.wtype == GGML_F16) {
+    half_single_row<GGML_F16>(t);
     return;
   }
+  if (t.single_row && t.wtype == GGML_BF16) {
+#if IR_AVX512
+    half_single_row<GGML_BF16>(t);  // without AVX512-BF16 (tile_bf16 takes them with it): the widened order
+#else
+    bf16_lone_rows(t);
 #endif
-  if (t.single_row && (t.wtype == GGML_F16 || t.wtype == GGML_BF16)) {
-    if (t.wtype == GGML_F16) half_single_row<GGML_F16>(t);
-    else half_single_row<GGML_BF16>(t);
     return;
   }
   if (family(t.wtype) == Family::KSuper && t.single_row && !t.gemm_order) {
