@@ -198,9 +198,9 @@ void tile_ksuper_batch(const TileArgs& t);
 // tinyblas_gemm.h says): k % 16 == 0, as tinyBLAS takes them.
 bool f16_batch_applies(const TileArgs& t);
 void tile_f16_batch(const TileArgs& t);
-// BF16 weights with AVX512-BF16's vdpbf16ps in llama.cpp's zen4 orders (tile_bf16.cc): ggml_vec_dot_bf16 for one
-// activation row, tinyBLAS for several (k % 32 == 0).
-bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16);
+// BF16 weights in llama.cpp's zen4 orders (tile_bf16.cc), by AVX512-BF16's vdpbf16ps or its twin (bf16_twin.h):
+// ggml_vec_dot_bf16 for lone rows, tinyBLAS for batch rows (k % 32 == 0).
+bool bf16_dot_applies(const TileArgs& t);
 void tile_bf16(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);

@@ -156,7 +156,7 @@ bool blocks_activations(const Matrix& w, Variant v) {
   if (v == Variant::Avx2) return ((w.type == GGML_F16 || w.type == GGML_BF16) && w.cols % 16 == 0) || w.type == GGML_Q4_K;
   if (v != Variant::Avx512) return false;
   if (w.type == GGML_F16) return w.cols % 16 == 0;
-  return w.type == GGML_BF16 && w.cols % 32 == 0 && cpu_features().avx512bf16;
+  return w.type == GGML_BF16 && w.cols % 32 == 0;
 }
 
 // Of those, the AVX-512 kernels read the 16-bit values (TileArgs::act_16bit); AVX2's take them widened to f32.

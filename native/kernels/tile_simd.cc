@@ -242,6 +242,7 @@ struct Levels {
 template <int kWType, int NW, int NA, bool kPrefetch = false>
 void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* const* out, int64_t ldy) {
   static_assert(!kPrefetch || kWType != GGML_F32, "the prefetch steps are 128 bytes: 64 16-bit weights");
+  static_assert(kWType != GGML_BF16, "BF16 lone rows are vdpbf16ps's order: tile_bf16.cc, bf16_lone_rows");
 #if IR_AVX512
   constexpr int kLanes = 16;
   using Vec = __m512;
@@ -249,9 +250,7 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   auto load = [](const float* p) { return _mm512_loadu_ps(p); };
   auto load_w = [&](int r, int64_t i) {
     if constexpr (kWType == GGML_F32) return _mm512_loadu_ps(static_cast<const float*>(rows[r]) + i);
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(rows[r]) + i));
-    if constexpr (kWType == GGML_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(rows[r]) + i)));
   };
   auto fma = [](Vec x, Vec y, Vec acc) { return _mm512_fmadd_ps(x, y, acc); };
   auto add = [](Vec x, Vec y) { return _mm512_add_ps(x, y); };
@@ -264,7 +263,6 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   auto zero = [] { return Lanes16::zero(); };
   auto load = [](const float* p) { return Lanes16::load(p); };
   auto load_w = [&](int r, int64_t i) {
-    static_assert(kWType != GGML_BF16, "AVX2's BF16 rows are bf16_lone_rows'");
     if constexpr (kWType == GGML_F32) return Lanes16::load(static_cast<const float*>(rows[r]) + i);
     else return Lanes16::load_f16(static_cast<const uint16_t*>(rows[r]) + i);
   };
@@ -1562,8 +1560,7 @@ void tile(const TileArgs& t) {
     tile_f16_batch(t);
     return;
   }
-  static const bool has_bf16 = cpu_features().avx512bf16;
-  if (bf16_dot_applies(t, has_bf16)) {
+  if (bf16_dot_applies(t)) {
     tile_bf16(t);
     return;
   }
@@ -1578,14 +1575,12 @@ void tile(const TileArgs& t) {
     half_single_row<GGML_F16>(t);
     return;
   }
+#if !IR_AVX512
   if (t.single_row && t.wtype == GGML_BF16) {
-#if IR_AVX512
-    half_single_row<GGML_BF16>(t);  // without AVX512-BF16 (tile_bf16 takes them with it): the widened order
-#else
     bf16_lone_rows(t);
-#endif
     return;
   }
+#endif
   if (family(t.wtype) == Family::KSuper && t.single_row && !t.gemm_order) {
     if (const TileFn single = ksuper_single_row(t.wtype)) {
       single(t);
