@@ -546,20 +546,26 @@ struct PairHalves {
 // In two phases, so that the steps of many rows share one DAZ/FTZ scope (setting MXCSR costs ~100 cycles) and the
 // sums run outside it: bf16_steps stores each pair's four halves (part[m * 32 ...]), bf16_sum adds them up.
 // kPrefetch: prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
-template <int NA, bool kPrefetch>
-void bf16_steps(const uint16_t* w, const float* a, int64_t k, float* part) {
-  __m256 c[NA][4];
-  for (int m = 0; m < NA; m++)
-    for (int q = 0; q < 4; q++) c[m][q] = _mm256_setzero_ps();
+template <int NW, int NA, bool kPrefetch>
+void bf16_steps(const uint16_t* const* w, const float* a, int64_t k, float* const* part) {
+  __m256 c[NW][NA][4];
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++)
+      for (int q = 0; q < 4; q++) c[r][m][q] = _mm256_setzero_ps();
   for (int64_t i = 0; i + 64 <= k; i += 64) {
-    if constexpr (kPrefetch) prefetch_runs_ahead<1>(&w, i * int64_t(sizeof(uint16_t)));
+    if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
     for (int q = 0; q < 4; q++) {
-      const PairHalves wv = PairHalves::weights(w + i + 16 * q);
-      for (int m = 0; m < NA; m++) c[m][q] = PairHalves::step(wv, PairHalves::acts(a + m * k + i + 16 * q), c[m][q]);
+      PairHalves av[NA];
+      for (int m = 0; m < NA; m++) av[m] = PairHalves::acts(a + m * k + i + 16 * q);
+      for (int r = 0; r < NW; r++) {
+        const PairHalves wv = PairHalves::weights(w[r] + i + 16 * q);
+        for (int m = 0; m < NA; m++) c[r][m][q] = PairHalves::step(wv, av[m], c[r][m][q]);
+      }
     }
   }
-  for (int m = 0; m < NA; m++)
-    for (int q = 0; q < 4; q++) _mm256_storeu_ps(part + 32 * m + 8 * q, c[m][q]);
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++)
+      for (int q = 0; q < 4; q++) _mm256_storeu_ps(part[r] + 32 * m + 8 * q, c[r][m][q]);
 }
 
 inline float bf16_sum(const float* part, const uint16_t* w, const float* a, int64_t k) {
@@ -571,33 +577,46 @@ inline float bf16_sum(const float* part, const uint16_t* w, const float* a, int6
 }
 
 // BF16 weight rows against every activation row of t in vec_dot's order (TileArgs::single_row), as tile_bf16.cc's
-// AVX-512 lone rows, with the weight rows in chunks of kBf16ScopeRows under one DAZ/FTZ scope: one run through the
-// rows (AVX2's float lone rows keep one too: four would spill), activation rows two at a time (8 accumulators + a
-// weight row's 2 and the activations' 4 halves), one (decode) with prefetches on Intel.
-constexpr int kBf16ScopeRows = 64;
+// AVX-512 lone rows, with the weight rows in chunks of kBf16ScopeRows under one DAZ/FTZ scope. One activation row
+// (decode): rows of kCompactStreamMinK+ elements in kBf16LoneStreams runs side by side (8 accumulators + 2 weight and
+// 2 activation halves + the mask), with prefetches on Intel; several: activation rows two at a time.
+constexpr int kBf16ScopeRows = 64, kBf16LoneStreams = 2;
 void bf16_lone_rows(const TileArgs& t) {
   const auto* a = reinterpret_cast<const float*>(t.act);
   auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   alignas(32) float part[kBf16ScopeRows][64];
-  auto chunk = [&](int r0, int n, auto prefetch) {
+  for (int r0 = 0; r0 < t.nw; r0 += kBf16ScopeRows) {
+    const int n = std::min(kBf16ScopeRows, t.nw - r0);
     for (int m0 = 0; m0 < t.n_act; m0 += 2) {
       const int na = std::min(2, t.n_act - m0);
       const float* am = a + int64_t(m0) * t.k;
       {
         const DazFtzScope steps;
-        for (int r = 0; r < n; r++) {
-          if (na == 2) bf16_steps<2, false>(row(r0 + r), am, t.k, part[r]);
-          else bf16_steps<1, decltype(prefetch)::value>(row(r0 + r), am, t.k, part[r]);
+        if (t.n_act == 1) {
+          with_lone_prefetch([&](auto prefetch) {
+            lone_row_runs<kBf16LoneStreams>(n, t.k, [&](auto ns, const int* rs) {
+              constexpr int NS = decltype(ns)::value;
+              const uint16_t* w[NS];
+              float* p[NS];
+              for (int s = 0; s < NS; s++) {
+                w[s] = row(r0 + rs[s]);
+                p[s] = part[rs[s]];
+              }
+              bf16_steps<NS, 1, decltype(prefetch)::value>(w, am, t.k, p);
+            }, kCompactStreamMinK);
+          });
+        } else {
+          for (int r = 0; r < n; r++) {
+            const uint16_t* w[1] = {row(r0 + r)};
+            float* p[1] = {part[r]};
+            if (na == 2) bf16_steps<1, 2, false>(w, am, t.k, p);
+            else bf16_steps<1, 1, false>(w, am, t.k, p);
+          }
         }
       }
       for (int r = 0; r < n; r++)
         for (int m = 0; m < na; m++) t.y[int64_t(m0 + m) * t.ldy + r0 + r] = bf16_sum(part[r] + 32 * m, row(r0 + r), am + int64_t(m) * t.k, t.k);
     }
-  };
-  for (int r0 = 0; r0 < t.nw; r0 += kBf16ScopeRows) {
-    const int n = std::min(kBf16ScopeRows, t.nw - r0);
-    if (t.n_act == 1) with_lone_prefetch([&](auto prefetch) { chunk(r0, n, prefetch); });
-    else chunk(r0, n, std::false_type{});
   }
 }
 
