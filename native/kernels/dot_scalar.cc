@@ -176,7 +176,7 @@ inline float reduce_add16(const float* v) {
 
 // ggml_vec_dot's order (a lone row): four 16-lane accumulators over 64-element steps, added (0+2)+(1+3), reduced;
 // the k % 64 leftovers as the AVX-512 build compiles its loop (vec_dot_rows): f32 products rounded and added one at
-// a time except the last k % 8, fused; f16/bf16 products added in double.
+// a time except the last k % 8, fused; f16 products added in double (BF16: bf16_dot below).
 float float_vec_dot(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
   const int64_t np = k & ~int64_t(63);
   float acc[4][16] = {};
