@@ -232,8 +232,8 @@ struct Levels {
 };
 
 // NW weight rows (f32, or f16 widened in registers; BF16 takes vdpbf16ps's order: bf16_lone_rows, tile_bf16.cc)
-// against NA activation rows (a, a + k, ...), each pair in ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four vector accumulators over 4-vector steps, reduced
-// pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
+// against NA activation rows (a, a + k, ...), each pair in ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone
+// row: four vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
 // f16: in double, the result rounded to float). Pair (r, m)'s sum goes to out[r][m * ldy]. Each pair keeps its
 // own accumulators, so its bits are those it has alone; weight loads are shared by the activation rows, activation
 // loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16/BF16 rows are read in
