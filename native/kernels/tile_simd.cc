@@ -231,14 +231,14 @@ struct Levels {
   const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
 };
 
-// NW weight rows (f32, or f16 widened in registers; BF16 takes vdpbf16ps's order: bf16_lone_rows, tile_bf16.cc)
-// against NA activation rows (a, a + k, ...), each pair in ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone
-// row: four vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
-// f16: in double, the result rounded to float). Pair (r, m)'s sum goes to out[r][m * ldy]. Each pair keeps its
-// own accumulators, so its bits are those it has alone; weight loads are shared by the activation rows, activation
-// loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16/BF16 rows are read in
-// place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved its speed.
-// kPrefetch (F16/BF16, one activation row): prefetch_runs_ahead in each 64-element step.
+// NW weight rows (f32, or f16 widened in registers; BF16 takes vdpbf16ps's order: bf16_lone_rows, tile_bf16.cc) against
+// NA activation rows (a, a + k, ...), each pair in ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four
+// vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover elements are
+// added one product at a time (f32: in float; f16: in double, the result rounded to float). Pair (r, m)'s sum goes to
+// out[r][m * ldy]. Each pair keeps its own accumulators, so its bits are those it has alone; weight loads are shared by
+// the activation rows, activation loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16
+// rows are read in place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved
+// its speed. kPrefetch (F16, one activation row): prefetch_runs_ahead in each 64-element step.
 template <int kWType, int NW, int NA, bool kPrefetch = false>
 void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* const* out, int64_t ldy) {
   static_assert(!kPrefetch || kWType != GGML_F32, "the prefetch steps are 128 bytes: 64 16-bit weights");
