@@ -57,8 +57,10 @@ const CpuFeatures& cpu_features() {
     if (cap == "scalar") c.avx = c.avx2 = c.fma = c.f16c = false;
     // The AMX kernel is part of the AVX-512 variant (its float steps are AVX-512's): only asked for with it.
     c.amx_int8 = !amx_off && c.avx512f && c.avx512bw && c.avx512vl && c.avx512vnni && amx_int8_usable();
+    const char* bf16_env = std::getenv("INFER_REPL_AVX512BF16");
+    if (bf16_env && std::string(bf16_env) == "0") c.avx512bf16 = false;
     const char* fma_env = std::getenv("INFER_REPL_BF16_FMA");
-    c.bf16_fma = c.avx512bf16 && (fma_env ? std::string(fma_env) == "1" : c.intel);
+    c.bf16_fma = c.avx512f && (!c.avx512bf16 || (fma_env ? std::string(fma_env) == "1" : c.intel));
     return c;
   }();
   return f;

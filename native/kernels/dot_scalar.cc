@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "bf16_twin.h"
 #include "quants.h"
 
 namespace ir {
@@ -175,7 +176,7 @@ inline float reduce_add16(const float* v) {
 
 // ggml_vec_dot's order (a lone row): four 16-lane accumulators over 64-element steps, added (0+2)+(1+3), reduced;
 // the k % 64 leftovers as the AVX-512 build compiles its loop (vec_dot_rows): f32 products rounded and added one at
-// a time except the last k % 8, fused; f16/bf16 products added in double.
+// a time except the last k % 8, fused; f16 products added in double (BF16: bf16_dot below).
 float float_vec_dot(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
   const int64_t np = k & ~int64_t(63);
   float acc[4][16] = {};
@@ -211,11 +212,36 @@ float float_tinyblas(int wtype, const uint8_t* w, const uint8_t* a, int64_t k) {
   return sum;
 }
 
+// BF16 in the zen4 build's orders, vdpbf16ps's lanes by its twin (bf16_twin.h): steps of 32 elements per 16-lane
+// accumulator (lane l: the pair 2l, 2l+1 of the step, odd product first) under DAZ and FTZ, reduced outside them.
+// A lone row (ggml_vec_dot_bf16): two accumulators over 64-element steps, each reduced and added in double, the
+// k % 64 leftovers' f32 products added in double. A batch row (tinyBLAS, k % 32 == 0): one accumulator.
+float bf16_dot(const uint8_t* w, const uint8_t* a, int64_t k, bool single_row) {
+  const int64_t step = single_row ? 64 : 32, np = k / step * step;
+  float acc[2][16] = {};
+  {
+    const DazFtzScope steps;
+    for (int64_t i = 0; i < np; i += 32)
+      for (int l = 0; l < 16; l++) {
+        const int64_t e = i + 2 * l;
+        float& c = acc[single_row ? (i / 32) % 2 : 0][l];
+        c = std::fma(float_at(GGML_BF16, w, e + 1), float_at(GGML_BF16, a, e + 1), c);
+        c = std::fma(float_at(GGML_BF16, w, e), float_at(GGML_BF16, a, e), c);
+      }
+  }
+  if (!single_row) return reduce_add16(acc[0]);
+  double sum = reduce_add16(acc[0]);
+  sum += double(reduce_add16(acc[1]));
+  for (int64_t i = np; i < k; i++) sum += double(float_at(GGML_BF16, w, i) * float_at(GGML_BF16, a, i));
+  return float(sum);
+}
+
 }  // namespace
 
 float vec_dot_ref(int wtype, const uint8_t* w, const uint8_t* a, int64_t k, bool single_row) {
   switch (wtype) {
-    case GGML_F32: case GGML_F16: case GGML_BF16:
+    case GGML_BF16: return bf16_dot(w, a, k, single_row);
+    case GGML_F32: case GGML_F16:
       return single_row ? float_vec_dot(wtype, w, a, k) : float_tinyblas(wtype, w, a, k);
     case GGML_Q4_0: case GGML_Q4_1: case GGML_Q5_0: case GGML_Q5_1: case GGML_Q8_0: case GGML_IQ4_NL:
       return dot_block32(wtype, w, a, k);

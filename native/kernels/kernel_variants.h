@@ -99,6 +99,16 @@ auto lone_pass(RowAt row_at, float* y, Kernel kernel) {
   };
 }
 
+// AVX2's BF16 activation rows: f32 holding the bf16-rounded values (as the SIMD variants' other F16/BF16 rows), each
+// 16-element group's pairs split, the 8 odd elements first (element 2j+1 at slot j), then the 8 even ones (2j at
+// 8 + j), so that vdpbf16ps's twin (bf16_twin.h) loads either side of 8 pairs as one vector; a row's last k % 16
+// elements stay in place. The slot of element i of a k-element row:
+inline int64_t bf16_pair_slot(int64_t i, int64_t k) {
+  const int64_t g = i & ~int64_t(15);
+  if (g + 16 > k) return i;
+  return g + ((i & 1) ? 0 : 8) + ((i & 15) >> 1);
+}
+
 struct TileArgs {
   int wtype;
   int64_t k;           // elements per row
@@ -188,9 +198,9 @@ void tile_ksuper_batch(const TileArgs& t);
 // tinyblas_gemm.h says): k % 16 == 0, as tinyBLAS takes them.
 bool f16_batch_applies(const TileArgs& t);
 void tile_f16_batch(const TileArgs& t);
-// BF16 weights with AVX512-BF16's vdpbf16ps in llama.cpp's zen4 orders (tile_bf16.cc): ggml_vec_dot_bf16 for one
-// activation row, tinyBLAS for several (k % 32 == 0).
-bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16);
+// BF16 weights in llama.cpp's zen4 orders (tile_bf16.cc), by AVX512-BF16's vdpbf16ps or its twin (bf16_twin.h):
+// ggml_vec_dot_bf16 for lone rows, tinyBLAS for batch rows (k % 32 == 0).
+bool bf16_dot_applies(const TileArgs& t);
 void tile_bf16(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);

@@ -5,8 +5,9 @@
 //   (_mm512_reduce_add_ps) and added in double, the leftover elements' f32 products added in double;
 // - 2+ activation rows with k % 32 == 0 (llamafile's tinyBLAS<32, __m512, __m512bh>): one accumulator per
 //   (weight row, activation row) pair over 32-element steps, reduced once (tinyblas_gemm.h's blocking).
-// The instruction itself is used: its rounding is the hardware's, on the CPU both run on. Where it is slow
-// (CpuFeatures::bf16_fma: Intel, one per two cycles), the batches compute the same steps with f32 FMAs (Bf16FmaOp).
+// The instruction itself is used where the CPU has it and it is fast: its rounding is the hardware's. Its twin
+// (bf16_twin.h: two f32 FMAs under DAZ/FTZ, Bf16FmaOp) computes the same steps without AVX512-BF16, and for batches
+// on Intel (CpuFeatures::bf16_fma), where the instruction is slow.
 #include "intrinsics.h"
 
 #include <algorithm>
@@ -14,11 +15,13 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "bf16_twin.h"
 #include "cpu_features.h"
 #include "kernel_variants.h"
 
-// Everything below may use AVX512-BF16: tile_bf16 runs only where the CPU has it (bf16_dot_applies). The standard
-// headers are included above, so none of their inline functions is compiled for it.
+// Everything below may use AVX512-BF16, and does only in Bf16Op, which runs where the CPU has it; the twin's paths
+// (every path without it) are plain AVX-512F/BW code. The standard headers are included above, so none of their
+// inline functions is compiled for it.
 #pragma GCC target("avx512bf16")
 #include "tinyblas_gemm.h"
 
@@ -45,58 +48,20 @@ inline float bf16_value(uint16_t h) {
   return f;
 }
 
-// NW weight rows against NA activation rows (a, af: row m at m * k), each pair in ggml_vec_dot_bf16's order (its own
-// accumulators: the bits it has alone); pair (r, m)'s sum into out[r][m * ldy]. Weight loads are shared by the
-// activation rows, activation loads by the weight rows (several weight streams in flight: row_streams).
-// kPrefetch: prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
-template <int NW, int NA, bool kPrefetch = false>
-void vec_dot_bf16_rows(const uint16_t* const* w, const uint16_t* a, const float* af, int64_t k, float* const* out, int64_t ldy) {
-  __m512 c1[NW][NA], c2[NW][NA];
-  for (int r = 0; r < NW; r++)
-    for (int m = 0; m < NA; m++) c1[r][m] = c2[r][m] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 64 <= k; i += 64) {
-    if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
-    __m512bh a1[NA], a2[NA];
-    for (int m = 0; m < NA; m++) {
-      a1[m] = (__m512bh)_mm512_loadu_si512(a + m * k + i);
-      a2[m] = (__m512bh)_mm512_loadu_si512(a + m * k + i + 32);
-    }
-    for (int r = 0; r < NW; r++) {
-      const __m512bh w1 = (__m512bh)_mm512_loadu_si512(w[r] + i), w2 = (__m512bh)_mm512_loadu_si512(w[r] + i + 32);
-      for (int m = 0; m < NA; m++) {
-        c1[r][m] = _mm512_dpbf16_ps(c1[r][m], w1, a1[m]);
-        c2[r][m] = _mm512_dpbf16_ps(c2[r][m], w2, a2[m]);
-      }
-    }
-  }
-  for (int r = 0; r < NW; r++)
-    for (int m = 0; m < NA; m++) {
-      double sum = 0;
-      sum += double(_mm512_reduce_add_ps(c1[r][m]));
-      sum += double(_mm512_reduce_add_ps(c2[r][m]));
-      for (int64_t j = i; j < k; j++) sum += double(bf16_value(w[r][j]) * af[m * k + j]);
-      out[r][m * ldy] = float(sum);
-    }
-}
-
 struct Bf16Op : tinyblas::Acc {
   using Act = uint16_t;
   using WVec = __m512bh;
   using AVec = __m512bh;
   static constexpr int kStep = 32;
-  static WVec load_w(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
-  static AVec load_a(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
+  static WVec load_w(const uint16_t* p, int = 0) { return (__m512bh)_mm512_loadu_si512(p); }
+  static AVec load_a(const uint16_t* p, int = 0) { return (__m512bh)_mm512_loadu_si512(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_dpbf16_ps(acc, w, a); }
 };
 
-// vdpbf16ps's lane step as two f32 FMAs: the odd elements' product (each bf16 product is exact in f32, so the FMA
-// rounds once, as the instruction's add does), then the even elements'; with denormal inputs as zero and denormal
-// results flushed (MXCSR DAZ and FTZ, which vdpbf16ps applies whatever MXCSR says). The same bits as the
-// instruction on 6.4M lanes of random and adversarial operands (denormals, underflowing and overflowing products,
-// cancelling pairs, denormal accumulators); the other order, or either flag off, differs (see the notes, bf16pp33).
-// Per 32 elements: 2 FMAs and 2 widening ops per vector against one vdpbf16ps, which Intel cores run at a quarter
-// of the FMA's instruction rate. A 4x5 tile: 20 accumulators, 4 weight and 1 activation vector as odd/even halves.
+// vdpbf16ps's lane step as its twin (bf16_twin.h): two f32 FMAs, the odd elements' product then the even ones', under
+// DAZ and FTZ. Per 32 elements: 2 FMAs and 2 widening ops per vector against one vdpbf16ps, which Intel cores run at
+// a quarter of the FMA's instruction rate. A 4x5 tile: 20 accumulators, 4 weight and 1 activation vector as odd/even
+// halves.
 struct Bf16FmaOp : tinyblas::Acc {
   struct Halves {
     __m512 odd, even;
@@ -109,22 +74,100 @@ struct Bf16FmaOp : tinyblas::Acc {
     const __m512i v = _mm512_loadu_si512(p);  // element 2j in the low half of dword j, 2j+1 in the high half
     return {_mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int(0xFFFF0000u)))), _mm512_castsi512_ps(_mm512_slli_epi32(v, 16))};
   }
-  static WVec load_w(const uint16_t* p) { return widen(p); }
-  static AVec load_a(const uint16_t* p) { return widen(p); }
+  static WVec load_w(const uint16_t* p, int = 0) { return widen(p); }
+  static AVec load_a(const uint16_t* p, int = 0) { return widen(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_fmadd_ps(w.even, a.even, _mm512_fmadd_ps(w.odd, a.odd, acc)); }
-  // DAZ and FTZ over the steps; the reduction (_mm512_reduce_add_ps) runs in the caller's environment, as llama.cpp's.
-  class StepMode {
-   public:
-    StepMode() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kDaz | kFtz); }
-    ~StepMode() { _mm_setcsr(saved_); }
-    StepMode(const StepMode&) = delete;
-    StepMode& operator=(const StepMode&) = delete;
-
-   private:
-    static constexpr unsigned kDaz = 1u << 6, kFtz = 1u << 15;
-    unsigned saved_;
-  };
+  // Over the steps only; the reduction (_mm512_reduce_add_ps) runs in the caller's environment, as llama.cpp's.
+  using StepMode = DazFtzScope;
 };
+
+// ggml_vec_dot_bf16's steps for NW weight rows against NA activation rows (a: row m at m * k) by Op's step
+// (vdpbf16ps, or its twin): each pair's two accumulators (c1: elements 0-31 of each 64-element step, c2: 32-63)
+// stored at part[r] + 32 * m, c1 then c2, for bf16_pair_sum. Weight loads are shared by the activation rows,
+// activation loads by the weight rows (several weight streams in flight: row_streams). kPrefetch:
+// prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
+template <class Op, int NW, int NA, bool kPrefetch = false>
+void bf16_steps(const uint16_t* const* w, const uint16_t* a, int64_t k, float* const* part) {
+  __m512 c1[NW][NA], c2[NW][NA];
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++) c1[r][m] = c2[r][m] = _mm512_setzero_ps();
+  for (int64_t i = 0; i + 64 <= k; i += 64) {
+    if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
+    typename Op::AVec a1[NA], a2[NA];
+    for (int m = 0; m < NA; m++) {
+      a1[m] = Op::load_a(a + m * k + i);
+      a2[m] = Op::load_a(a + m * k + i + 32);
+    }
+    for (int r = 0; r < NW; r++) {
+      const typename Op::WVec w1 = Op::load_w(w[r] + i), w2 = Op::load_w(w[r] + i + 32);
+      for (int m = 0; m < NA; m++) {
+        c1[r][m] = Op::madd(w1, a1[m], c1[r][m]);
+        c2[r][m] = Op::madd(w2, a2[m], c2[r][m]);
+      }
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++) {
+      _mm512_storeu_ps(part[r] + 32 * m, c1[r][m]);
+      _mm512_storeu_ps(part[r] + 32 * m + 16, c2[r][m]);
+    }
+}
+
+// A pair's sum from bf16_steps' accumulators, in the caller's environment: each reduced, added in double, then the
+// k % 64 leftovers' f32 products (af: the activation row as f32) in double.
+float bf16_pair_sum(const float* part, const uint16_t* w, const float* af, int64_t k) {
+  double sum = 0;
+  sum += double(_mm512_reduce_add_ps(_mm512_loadu_ps(part)));
+  sum += double(_mm512_reduce_add_ps(_mm512_loadu_ps(part + 16)));
+  for (int64_t j = k & ~int64_t(63); j < k; j++) sum += double(bf16_value(w[j]) * af[j]);
+  return float(sum);
+}
+
+// Every row of t in vec_dot's order (act, af: the activation rows as bf16 and as f32). One activation row (decode):
+// long weight rows in 4 runs side by side (lone_row_runs, from kCompactStreamMinK; with prefetches on Intel).
+// Several: each weight row meets them in passes of 8 (16 accumulators). The weight rows go in chunks whose pairs'
+// accumulators fill kPartFloats: Op's environment (the twin's DAZ/FTZ; setting it costs ~100 cycles) is set once a
+// chunk, the sums run after it.
+template <class Op>
+void lone_rows(const TileArgs& t, const uint16_t* act, const float* af) {
+  constexpr size_t kPartFloats = size_t(32) << 10;
+  auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
+  const int chunk = int(std::max<size_t>(1, kPartFloats / (32 * size_t(t.n_act))));
+  thread_local std::vector<float> parts;
+  parts.resize(size_t(std::min(chunk, t.nw)) * size_t(t.n_act) * 32);
+  float* part = parts.data();
+  for (int r0 = 0; r0 < t.nw; r0 += chunk) {
+    const int n = std::min(chunk, t.nw - r0);
+    {
+      [[maybe_unused]] const typename Op::StepMode mode;
+      if (t.n_act == 1) {
+        with_lone_prefetch([&](auto prefetch) {
+          lone_row_runs<4>(n, t.k, [&](auto ns, const int* rs) {
+            constexpr int NS = decltype(ns)::value;
+            const uint16_t* w[NS];
+            float* p[NS];
+            for (int s = 0; s < NS; s++) {
+              w[s] = row(r0 + rs[s]);
+              p[s] = part + 32 * size_t(rs[s]);
+            }
+            bf16_steps<Op, NS, 1, decltype(prefetch)::value>(w, act, t.k, p);
+          }, kCompactStreamMinK);
+        });
+      } else {
+        for (int r = 0; r < n; r++) {
+          const uint16_t* w[1] = {row(r0 + r)};
+          act_passes<8>(t.n_act, [&](auto na, int m0) {
+            float* p[1] = {part + 32 * (size_t(r) * size_t(t.n_act) + size_t(m0))};
+            bf16_steps<Op, 1, decltype(na)::value>(w, act + int64_t(m0) * t.k, t.k, p);
+          });
+        }
+      }
+    }
+    for (int r = 0; r < n; r++)
+      for (int m = 0; m < t.n_act; m++)
+        t.y[int64_t(m) * t.ldy + r0 + r] = bf16_pair_sum(part + 32 * (size_t(r) * size_t(t.n_act) + size_t(m)), row(r0 + r), af + int64_t(m) * t.k, t.k);
+  }
+}
 
 // t's rows (act: the 16-bit rows) in tinyBLAS's order, by the instruction or by its FMA twin.
 void gemm_bf16(const TileArgs& t, const uint16_t* act) {
@@ -134,9 +177,7 @@ void gemm_bf16(const TileArgs& t, const uint16_t* act) {
 
 }  // namespace
 
-bool bf16_dot_applies(const TileArgs& t, bool has_avx512bf16) {
-  return has_avx512bf16 && t.wtype == GGML_BF16 && (t.single_row || t.k % 32 == 0);
-}
+bool bf16_dot_applies(const TileArgs& t) { return t.wtype == GGML_BF16 && (t.single_row || t.k % 32 == 0); }
 
 void tile_bf16(const TileArgs& t) {
   if (t.act_16bit && !t.single_row) {  // the driver's rows, converted once per matmul
@@ -147,30 +188,9 @@ void tile_bf16(const TileArgs& t) {
   act.resize(size_t(t.n_act) * size_t(t.k));
   const auto* af = reinterpret_cast<const float*>(t.act);
   to_bf16(af, int64_t(t.n_act) * t.k, act.data());
-  if (!t.single_row) {
-    gemm_bf16(t, act.data());
-    return;
-  }
-  // Every row in vec_dot's order. One activation row (decode): long weight rows in 4 runs side by side (lone_row_runs,
-  // from kCompactStreamMinK; with prefetches on Intel). Several: each weight row meets them in passes of 8 (16
-  // accumulators).
-  auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
-  if (t.n_act == 1) {
-    auto runs = [&](auto prefetch) {
-      lone_row_runs<4>(t.nw, t.k, lone_pass(row, t.y, [&](auto ns, const uint16_t* const* w, float* const* out) {
-        vec_dot_bf16_rows<decltype(ns)::value, 1, decltype(prefetch)::value>(w, act.data(), af, t.k, out, t.ldy);
-      }), kCompactStreamMinK);
-    };
-    with_lone_prefetch(runs);
-    return;
-  }
-  for (int r = 0; r < t.nw; r++) {
-    const uint16_t* w[1] = {row(r)};
-    act_passes<8>(t.n_act, [&](auto na, int m0) {
-      float* out[1] = {t.y + int64_t(m0) * t.ldy + r};
-      vec_dot_bf16_rows<1, decltype(na)::value>(w, act.data() + int64_t(m0) * t.k, af + int64_t(m0) * t.k, t.k, out, t.ldy);
-    });
-  }
+  if (!t.single_row) gemm_bf16(t, act.data());
+  else if (cpu_features().avx512bf16) lone_rows<Bf16Op>(t, act.data(), af);
+  else lone_rows<Bf16FmaOp>(t, act.data(), af);
 }
 
 }  // namespace avx512

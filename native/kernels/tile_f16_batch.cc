@@ -18,8 +18,8 @@ struct F16Op : tinyblas::Acc {
   using AVec = __m512;
   static constexpr int kStep = 16;
   static __m512 widen(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
-  static WVec load_w(const uint16_t* p) { return widen(p); }
-  static AVec load_a(const uint16_t* p) { return widen(p); }
+  static WVec load_w(const uint16_t* p, int = 0) { return widen(p); }
+  static AVec load_a(const uint16_t* p, int = 0) { return widen(p); }
   static __m512 madd(WVec w, AVec a, __m512 acc) { return _mm512_fmadd_ps(w, a, acc); }
 };
 

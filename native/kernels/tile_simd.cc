@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../ggml_types.h"
+#include "bf16_twin.h"
 #include "block32_codes.h"
 #include "cpu_features.h"
 #include "expf_ggml.h"
@@ -51,12 +52,9 @@ struct Lanes16 {
   __m256 lo, hi;
   static Lanes16 zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
   static Lanes16 load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
-  template <int kWType>  // 16 f16 or bf16 values widened
-  static Lanes16 load_half(const uint16_t* p) {
+  static Lanes16 load_f16(const uint16_t* p) {  // 16 f16 values widened
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
-    if constexpr (kWType == GGML_F16) return {_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
-    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16)),
-            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16))};
+    return {_mm256_cvtph_ps(a), _mm256_cvtph_ps(b)};
   }
   static Lanes16 fmadd(Lanes16 x, Lanes16 y, Lanes16 acc) { return {_mm256_fmadd_ps(x.lo, y.lo, acc.lo), _mm256_fmadd_ps(x.hi, y.hi, acc.hi)}; }
   static Lanes16 add(Lanes16 x, Lanes16 y) { return {_mm256_add_ps(x.lo, y.lo), _mm256_add_ps(x.hi, y.hi)}; }
@@ -233,17 +231,18 @@ struct Levels {
   const int8_t* at(int r, int64_t b) const { return q + size_t(r) * row_stride + size_t(b) * block_stride; }
 };
 
-// NW weight rows (f32, or f16/bf16 widened in registers) against NA activation rows (a, a + k, ...), each pair in
-// ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four vector accumulators over 4-vector steps, reduced
-// pairwise ((0+2)+(1+3)), then horizontally; leftover elements are added one product at a time (f32: in float;
-// f16/bf16: in double, the result rounded to float). Pair (r, m)'s sum goes to out[r][m * ldy]. Each pair keeps its
-// own accumulators, so its bits are those it has alone; weight loads are shared by the activation rows, activation
-// loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16/BF16 rows are read in
-// place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved its speed.
-// kPrefetch (F16/BF16, one activation row): prefetch_runs_ahead in each 64-element step.
+// NW weight rows (f32, or f16 widened in registers; BF16 takes vdpbf16ps's order: bf16_lone_rows, tile_bf16.cc) against
+// NA activation rows (a, a + k, ...), each pair in ggml_vec_dot_f32/_f16's order, as llama.cpp sums a lone row: four
+// vector accumulators over 4-vector steps, reduced pairwise ((0+2)+(1+3)), then horizontally; leftover elements are
+// added one product at a time (f32: in float; f16: in double, the result rounded to float). Pair (r, m)'s sum goes to
+// out[r][m * ldy]. Each pair keeps its own accumulators, so its bits are those it has alone; weight loads are shared by
+// the activation rows, activation loads by the weight rows (NW > 1: several weight streams in flight, row_streams). F16
+// rows are read in place: decode is a pass over the weights, and an f32 copy of each row (a store and a reload) halved
+// its speed. kPrefetch (F16, one activation row): prefetch_runs_ahead in each 64-element step.
 template <int kWType, int NW, int NA, bool kPrefetch = false>
 void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* const* out, int64_t ldy) {
   static_assert(!kPrefetch || kWType != GGML_F32, "the prefetch steps are 128 bytes: 64 16-bit weights");
+  static_assert(kWType != GGML_BF16, "BF16 lone rows are vdpbf16ps's order: tile_bf16.cc, bf16_lone_rows");
 #if IR_AVX512
   constexpr int kLanes = 16;
   using Vec = __m512;
@@ -251,9 +250,7 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   auto load = [](const float* p) { return _mm512_loadu_ps(p); };
   auto load_w = [&](int r, int64_t i) {
     if constexpr (kWType == GGML_F32) return _mm512_loadu_ps(static_cast<const float*>(rows[r]) + i);
-    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(rows[r]) + i));
-    if constexpr (kWType == GGML_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(rows[r]) + i)));
   };
   auto fma = [](Vec x, Vec y, Vec acc) { return _mm512_fmadd_ps(x, y, acc); };
   auto add = [](Vec x, Vec y) { return _mm512_add_ps(x, y); };
@@ -267,7 +264,7 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
   auto load = [](const float* p) { return Lanes16::load(p); };
   auto load_w = [&](int r, int64_t i) {
     if constexpr (kWType == GGML_F32) return Lanes16::load(static_cast<const float*>(rows[r]) + i);
-    return Lanes16::load_half<kWType>(static_cast<const uint16_t*>(rows[r]) + i);
+    else return Lanes16::load_f16(static_cast<const uint16_t*>(rows[r]) + i);
   };
   auto fma = [](Vec x, Vec y, Vec acc) { return Lanes16::fmadd(x, y, acc); };
   auto add = [](Vec x, Vec y) { return Lanes16::add(x, y); };
@@ -328,7 +325,7 @@ void vec_dot_rows(const void* const* rows, const float* a, int64_t k, float* con
 }
 
 // Activation rows per vec_dot_rows pass: four accumulators each, within the vector registers (24 of 32 zmm: each
-// widened f16/bf16 weight vector serves 6 rows).
+// widened f16 weight vector serves 6 rows).
 constexpr int kLoneActs = IR_AVX512 ? 6 : 2;
 // Weight rows side by side against a single activation row (lone_row_runs): 16 accumulators, which fit AVX-512's 32
 // registers; AVX2's 16 would spill, so it keeps one run (not measured there).
@@ -499,39 +496,157 @@ void half_single_row(const TileArgs& t) {
 }
 
 #if !IR_AVX512
-// F16/BF16 weights against 2+ activation rows in tinyBLAS's order as the AVX-512 build runs it (float_group's: one
-// 16-lane accumulator per pair, both operands widened to f32, _mm512_reduce_add_ps's tree once), blocked by
-// tinyblas_gemm.h in a 3x4 tile of 8-lane vectors that computes the 16 lanes as two parts (lanes 0-7, then 8-15,
-// each over the whole k slice: 12 accumulators + 3 weight vectors + 1 activation of the 16 ymm registers; the 16
-// lanes at once would take two registers per accumulator). The weights are widened in registers from the file's
-// rows (no f32 copy of them), the activations arrive widened (f32 holding the rounded values).
-struct HalfBatchOp {
+// The accumulator side of AVX2's blocked batch kernels (tinyblas_gemm.h): AVX-512's 16-lane accumulators as two
+// 8-lane parts (lanes 0-7, then 8-15, each over the whole k slice; the 16 lanes at once would take two registers per
+// accumulator), and _mm512_reduce_add_ps as hsum of the parts' sum (Lanes16::reduce_add).
+struct Lanes8Acc {
   using Vec = __m256;
-  using Act = float;
-  using AVec = __m256;
-  using WVec = __m256;
-  static constexpr int kStep = 16, kParts = 2, kRW = 3, kRA = 4, kRegisters = 16;
+  static constexpr int kParts = 2, kRegisters = 16, kSubSteps = 1;
   static constexpr int64_t kKc = 2048;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec add(Vec x, Vec y) { return _mm256_add_ps(x, y); }
   static float hsum(Vec v) { return IR_SIMD_NS::hsum(v); }  // of lanes i + (i+8): Lanes16::reduce_add
-  static AVec load_a(const float* p) { return _mm256_loadu_ps(p); }
+};
+
+// F16 weights against 2+ activation rows in tinyBLAS's order as the AVX-512 build runs it (float_group's: one
+// 16-lane accumulator per pair, both operands widened to f32, _mm512_reduce_add_ps's tree once), blocked by
+// tinyblas_gemm.h in a 3x4 tile of 8-lane vectors (12 accumulators + 3 weight vectors + 1 activation of the 16 ymm
+// registers). The weights are widened in registers from the file's rows (no f32 copy of them), the activations
+// arrive widened (f32 holding the rounded values).
+struct F16BatchOp : Lanes8Acc {
+  using Act = float;
+  using AVec = __m256;
+  using WVec = __m256;
+  static constexpr int kStep = 16, kRW = 3, kRA = 4;
+  static WVec load_w(const uint16_t* p, int = 0) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static AVec load_a(const float* p, int = 0) { return _mm256_loadu_ps(p); }
   static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
   struct StepMode {};  // tinyblas_gemm.h's Acc::StepMode: the caller's environment
 };
-struct F16BatchOp : HalfBatchOp {
-  static WVec load_w(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-};
-struct Bf16BatchOp : HalfBatchOp {
-  static WVec load_w(const uint16_t* p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+
+// ---- BF16 in the zen4 build's orders: vdpbf16ps's twin (bf16_twin.h) on 8-lane halves --------------------------
+// 8 pairs (16 elements) as f32 vectors of their odd and their even elements. Weights: one load, the high half of
+// each dword (2j+1) masked, the low one (2j) shifted up; activations arrive split so (bf16_pair_slot): two loads.
+struct PairHalves {
+  __m256 odd, even;
+  static PairHalves weights(const uint16_t* p) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(int(0xFFFF0000u)))), _mm256_castsi256_ps(_mm256_slli_epi32(v, 16))};
   }
+  static PairHalves acts(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+  // vdpbf16ps's step on 8 lanes (inside a DazFtzScope): the odd product, then the even one.
+  static __m256 step(PairHalves w, PairHalves a, __m256 acc) { return _mm256_fmadd_ps(w.even, a.even, _mm256_fmadd_ps(w.odd, a.odd, acc)); }
+};
+
+// ggml_vec_dot_bf16's zen4 order for a weight row against NA activation rows (split rows: bf16_pair_slot): two
+// 16-lane vdpbf16ps accumulators over 64-element steps (elements 0-31 and 32-63 of each; here four 8-lane halves),
+// each reduced (_mm512_reduce_add_ps's tree) and added in double, then the k % 64 leftovers' f32 products in double.
+// In two phases, so that the steps of many rows share one DAZ/FTZ scope (setting MXCSR costs ~100 cycles) and the
+// sums run outside it: bf16_steps stores each pair's four halves (part[m * 32 ...]), bf16_sum adds them up.
+// kPrefetch: prefetch_runs_ahead in each 64-element step (decode's lone rows on Intel).
+template <int NW, int NA, bool kPrefetch>
+void bf16_steps(const uint16_t* const* w, const float* a, int64_t k, float* const* part) {
+  __m256 c[NW][NA][4];
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++)
+      for (int q = 0; q < 4; q++) c[r][m][q] = _mm256_setzero_ps();
+  for (int64_t i = 0; i + 64 <= k; i += 64) {
+    if constexpr (kPrefetch) prefetch_runs_ahead<NW>(w, i * int64_t(sizeof(uint16_t)));
+    for (int q = 0; q < 4; q++) {
+      PairHalves av[NA];
+      for (int m = 0; m < NA; m++) av[m] = PairHalves::acts(a + m * k + i + 16 * q);
+      for (int r = 0; r < NW; r++) {
+        const PairHalves wv = PairHalves::weights(w[r] + i + 16 * q);
+        for (int m = 0; m < NA; m++) c[r][m][q] = PairHalves::step(wv, av[m], c[r][m][q]);
+      }
+    }
+  }
+  for (int r = 0; r < NW; r++)
+    for (int m = 0; m < NA; m++)
+      for (int q = 0; q < 4; q++) _mm256_storeu_ps(part[r] + 32 * m + 8 * q, c[r][m][q]);
+}
+
+inline float bf16_sum(const float* part, const uint16_t* w, const float* a, int64_t k) {
+  const auto half = [&](int q) { return _mm256_loadu_ps(part + 8 * q); };
+  double sum = double(hsum(_mm256_add_ps(half(0), half(1))));
+  sum += double(hsum(_mm256_add_ps(half(2), half(3))));
+  for (int64_t j = k & ~int64_t(63); j < k; j++) sum += double(bf16_to_fp32(w[j]) * a[bf16_pair_slot(j, k)]);
+  return float(sum);
+}
+
+// BF16 weight rows against every activation row of t in vec_dot's order (TileArgs::single_row), as tile_bf16.cc's
+// AVX-512 lone rows, with the weight rows in chunks of kBf16ScopeRows under one DAZ/FTZ scope. One activation row
+// (decode): rows of kCompactStreamMinK+ elements in kBf16LoneStreams runs side by side (8 accumulators + 2 weight and
+// 2 activation halves + the mask), with prefetches on Intel; several: activation rows two at a time.
+constexpr int kBf16ScopeRows = 64, kBf16LoneStreams = 2;
+void bf16_lone_rows(const TileArgs& t) {
+  const auto* a = reinterpret_cast<const float*>(t.act);
+  auto row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
+  alignas(32) float part[kBf16ScopeRows][64];
+  for (int r0 = 0; r0 < t.nw; r0 += kBf16ScopeRows) {
+    const int n = std::min(kBf16ScopeRows, t.nw - r0);
+    for (int m0 = 0; m0 < t.n_act; m0 += 2) {
+      const int na = std::min(2, t.n_act - m0);
+      const float* am = a + int64_t(m0) * t.k;
+      {
+        const DazFtzScope steps;
+        if (t.n_act == 1) {
+          with_lone_prefetch([&](auto prefetch) {
+            lone_row_runs<kBf16LoneStreams>(n, t.k, [&](auto ns, const int* rs) {
+              constexpr int NS = decltype(ns)::value;
+              const uint16_t* w[NS];
+              float* p[NS];
+              for (int s = 0; s < NS; s++) {
+                w[s] = row(r0 + rs[s]);
+                p[s] = part[rs[s]];
+              }
+              bf16_steps<NS, 1, decltype(prefetch)::value>(w, am, t.k, p);
+            }, kCompactStreamMinK);
+          });
+        } else {
+          for (int r = 0; r < n; r++) {
+            const uint16_t* w[1] = {row(r0 + r)};
+            float* p[1] = {part[r]};
+            if (na == 2) bf16_steps<1, 2, false>(w, am, t.k, p);
+            else bf16_steps<1, 1, false>(w, am, t.k, p);
+          }
+        }
+      }
+      for (int r = 0; r < n; r++)
+        for (int m = 0; m < na; m++) t.y[int64_t(m0 + m) * t.ldy + r0 + r] = bf16_sum(part[r] + 32 * m, row(r0 + r), am + int64_t(m) * t.k, t.k);
+    }
+  }
+}
+
+// BF16 weights against 2+ activation rows in tinyBLAS's zen4 order (tinyBLAS<32, __m512, __m512bh>: one 16-lane
+// vdpbf16ps accumulator per pair over 32-element steps, reduced once), blocked by tinyblas_gemm.h: each step's two
+// parts are its first and last 16 elements, 8 pairs each, and each part's step two sub-steps, the odd elements'
+// products then the even ones' (PairHalves::step as separate FMAs). So the tile is F16BatchOp's, 3x4 with one
+// vector per weight row (12 accumulators + 3 weight vectors + 1 activation: all 16 registers; the odd elements are
+// shifted down and up rather than masked, which would take a 17th), and a weight vector costs one 32-byte load and
+// one or two shifts per 8 pairs. Standalone on Llama-1B's 2048-wide rows (one thread, 128 activation rows; GMAC per
+// CPU-second against the widened order's F16-style kernel it replaces): 2x4 holding both halves of its 2 weight
+// rows 0.55x (8 accumulators: two dependent FMAs each a step barely cover the FMA latency), 3x4 a weight row at a
+// time against activation halves read from memory 0.75x, this one 0.93x (0.77x with a mask register, spilled), and
+// each of them 0.8x with the DAZ/FTZ scope per tile instead of per sub-band (tinyblas_gemm.h's has_step_mode).
+struct Bf16BatchOp : Lanes8Acc {
+  using Act = float;
+  using AVec = __m256;
+  using WVec = __m256;
+  static constexpr int kStep = 32, kRW = 3, kRA = 4, kSubSteps = 2;
+  static WVec load_w(const uint16_t* p, int h) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(h == 0 ? _mm256_srli_epi32(v, 16) : v, 16));
+  }
+  static AVec load_a(const float* p, int h) { return _mm256_loadu_ps(p + 8 * h); }
+  static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
+  using StepMode = DazFtzScope;
 };
 
 bool half_batch_applies(const TileArgs& t) {
-  return !t.single_row && !t.act_16bit && (t.wtype == GGML_F16 || t.wtype == GGML_BF16) && t.k % 16 == 0;
+  return !t.single_row && !t.act_16bit && (t.wtype == GGML_F16 ? t.k % 16 == 0 : t.wtype == GGML_BF16 && t.k % 32 == 0);
 }
 
 void half_batch(const TileArgs& t) {
@@ -1464,8 +1579,7 @@ void tile(const TileArgs& t) {
     tile_f16_batch(t);
     return;
   }
-  static const bool has_bf16 = cpu_features().avx512bf16;
-  if (bf16_dot_applies(t, has_bf16)) {
+  if (bf16_dot_applies(t)) {
     tile_bf16(t);
     return;
   }
@@ -1476,11 +1590,16 @@ void tile(const TileArgs& t) {
     return;
   }
 #endif
-  if (t.single_row && (t.wtype == GGML_F16 || t.wtype == GGML_BF16)) {
-    if (t.wtype == GGML_F16) half_single_row<GGML_F16>(t);
-    else half_single_row<GGML_BF16>(t);
+  if (t.single_row && t.wtype == GGML_F16) {
+    half_single_row<GGML_F16>(t);
     return;
   }
+#if !IR_AVX512
+  if (t.single_row && t.wtype == GGML_BF16) {
+    bf16_lone_rows(t);
+    return;
+  }
+#endif
   if (family(t.wtype) == Family::KSuper && t.single_row && !t.gemm_order) {
     if (const TileFn single = ksuper_single_row(t.wtype)) {
       single(t);

@@ -1,7 +1,7 @@
 // F16/BF16 weights against many activation rows in llamafile's tinyBLAS order, blocked for the caches (AVX-512 and
 // AVX2). tinyBLAS (what llama.cpp runs for a float matmul of 2+ activation rows) keeps one vector accumulator per
 // (weight row, activation row) pair, adds one step of Op::kStep elements at a time in k order (`madd`: an f32
-// fused multiply-add for F16, vdpbf16ps for BF16 with AVX512-BF16, an f32 FMA of widened values otherwise), and
+// fused multiply-add for F16, vdpbf16ps for BF16 or its twin of two FMAs, bf16_twin.h), and
 // reduces it once (hsum). Any blocking that keeps each pair's chain whole and in order gives its bits, so this one
 // is free to pick its own:
 // - an Op::kRW weight rows x Op::kRA activation rows register tile (AVX-512 4x6: 24 of 32 registers; AVX2 3x4: 12
@@ -14,7 +14,8 @@
 //   instead of one tile's rows through every slice (a 96-row block of 8192 elements is 1.5 MB: more than L2, so
 //   every group streamed it from L3). The sub-band's accumulators (4 kRW x block rows x one vector) stay in L2.
 // Op supplies Act (the activation element type), kStep, load_w, load_a and madd, and the accumulator side (Vec,
-// zero/load/store/hsum, the tile's kRW, kRA, kKc and kRegisters: AVX-512's Acc below, AVX2's in tile_simd.cc).
+// zero/load/store/hsum, the tile's kRW, kRA, kKc, kRegisters and kSubSteps: AVX-512's Acc below, AVX2's in
+// tile_simd.cc).
 // Included by the kernels of one instruction set only (tile_f16_batch.cc and tile_bf16.cc, the latter compiled for
 // AVX512-BF16; tile_simd.cc for AVX2), in that library's namespace.
 #pragma once
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernel_variants.h"
@@ -41,7 +43,7 @@ constexpr int kSubTiles = 4;
 // AVX-512's accumulator vector and tile shape (AVX2's: tile_simd.cc). hsum is tinyBLAS's for the vector type.
 struct Acc {
   using Vec = __m512;
-  static constexpr int kRW = 4, kRA = 6, kRegisters = 32, kParts = 1;
+  static constexpr int kRW = 4, kRA = 6, kRegisters = 32, kParts = 1, kSubSteps = 1;
   static constexpr int64_t kKc = 2048;
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec load(const float* p) { return _mm512_loadu_ps(p); }
@@ -95,13 +97,20 @@ inline void reduce_tile(const typename Op::Vec (&c)[RW][RA], float* y, int64_t l
     for (int i = 0; i < RA; i++) y[i * ldy + r] = Op::hsum(c[r][i]);
 }
 
-// RW weight rows against RA activation rows over [0, kc) of their (already offset) pointers. acc holds the RW*RA
+// RW weight rows against RA activation rows over [0, kc) of their (already offset) pointers. A step is Op::kSubSteps
+// multiply-adds per accumulator, in order, each from its own weight and activation vectors (load_w/load_a's h) read
+// at the step's offset: vdpbf16ps's twin on AVX2 takes the odd elements of 8 pairs, then the even ones, so a tile
+// holds one vector per weight row at a time, as a plain f32 step does. acc holds the RW*RA
 // accumulators between passes: zeroed here on the first pass, reduced into y on the last. The RW decoded weight
 // vectors of a step are held in registers across the activation rows.
 // An accumulator of the order computed may be Op::kParts vectors (AVX2 computing AVX-512's 16 lanes: two __m256,
-// lanes 0-7 and 8-15 of each kStep-element step). Each lane's chain is independent of the others, so the parts run
-// one after the other (part P here) over the whole k slice, each a full register tile; part 0 goes through acc (also
-// on the last pass), and the last part's sums are Op::hsum of the parts' sum (_mm512_reduce_add_ps's first add).
+// lanes 0-7 and 8-15, the first and second half of each kStep-element step). Each lane's chain is independent of the
+// others, so the parts run one after the other (part P here) over the whole k slice, each a full register tile; part
+// 0 goes through acc (also on the last pass), and the last part's sums are Op::hsum of the parts' sum
+// (_mm512_reduce_add_ps's first add).
+// An Op with a StepMode (a floating-point environment for its steps, not for the reduction) never reduces here: gemm
+// holds the mode over a sub-band's passes (last is false) and reduces the stored accumulators after it
+// (reduce_stored).
 template <class Op, int RW, int RA, int P = 0>
 inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
                   bool last, float* y, int64_t ldy) {
@@ -114,15 +123,15 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
   for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
-  {
-    [[maybe_unused]] const typename Op::StepMode mode;
-    for (int64_t l = kLanes * P; l < kc; l += Op::kStep) {
+  for (int64_t l = Op::kStep / Op::kParts * P; l < kc; l += Op::kStep) {
+#pragma GCC unroll 2
+    for (int h = 0; h < Op::kSubSteps; h++) {
       typename Op::WVec wv[RW];
 #pragma GCC unroll 4
-      for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l);
+      for (int r = 0; r < RW; r++) wv[r] = Op::load_w(w[r] + l, h);
 #pragma GCC unroll 6
       for (int i = 0; i < RA; i++) {
-        const typename Op::AVec av = Op::load_a(a + i * lda + l);
+        const typename Op::AVec av = Op::load_a(a + i * lda + l, h);
 #pragma GCC unroll 4
         for (int r = 0; r < RW; r++) c[r][i] = Op::madd(wv[r], av, c[r][i]);
       }
@@ -147,6 +156,24 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
 #pragma GCC unroll 6
       for (int i = 0; i < RA; i++) Op::store(acc + kAccFloats * (r * RA + i) + kLanes * P, c[r][i]);
   }
+}
+
+// Whether Op's steps run in an environment of their own (Op::StepMode not the empty "caller's environment").
+// Changing MXCSR costs ~100 cycles a time on Sapphire Rapids (a 3x4 AVX2 tile of one 2048-element pass ran 1.23x
+// slower with the change around it than without), so it is held over a sub-band's tiles, not set per tile.
+template <class Op>
+constexpr bool has_step_mode = !std::is_empty_v<typename Op::StepMode>;
+
+// The rw x ra tile's accumulators stored at acc (micro's layout, all parts) reduced into y, as micro's last pass does.
+template <class Op>
+void reduce_stored(const float* acc, int rw, int ra, float* y, int64_t ldy) {
+  constexpr int kLanes = sizeof(typename Op::Vec) / 4, kAccFloats = kLanes * Op::kParts;
+  for (int r = 0; r < rw; r++)
+    for (int i = 0; i < ra; i++) {
+      const float* p = acc + kAccFloats * (r * ra + i);
+      if constexpr (Op::kParts == 1) y[i * ldy + r] = Op::hsum(Op::load(p));
+      else y[i * ldy + r] = Op::hsum(Op::add(Op::load(p), Op::load(p + kLanes)));
+    }
 }
 
 template <class Op>
@@ -178,29 +205,42 @@ void gemm(const TileArgs& t, const typename Op::Act* act) {
   constexpr int kRW = Op::kRW, kRA = Op::kRA, kSubRows = kSubTiles * kRW, kLanes = sizeof(typename Op::Vec) / 4 * Op::kParts;
   const int64_t kc = std::min(k, Op::kKc);
   const int mb_max = std::max<int>(kRA, int(kActBlockBytes / (size_t(kc) * sizeof(typename Op::Act))) / kRA * kRA);
+  constexpr bool kDefer = has_step_mode<Op>;
   thread_local std::vector<float> accs;  // kLanes floats per accumulator (all its parts)
-  if ((k > kc || Op::kParts > 1) && accs.size() < size_t(mb_max) * kSubRows * kLanes) accs.resize(size_t(mb_max) * kSubRows * kLanes);
+  if ((k > kc || Op::kParts > 1 || kDefer) && accs.size() < size_t(mb_max) * kSubRows * kLanes) accs.resize(size_t(mb_max) * kSubRows * kLanes);
   const int n_blocks = (t.n_act + mb_max - 1) / mb_max;
   for (int b = 0, m0 = 0, mb; b < n_blocks; b++, m0 += mb) {
     mb = even_share(t.n_act, n_blocks, b);
-    for (int s0 = 0; s0 < t.nw; s0 += kSubRows) {
-      const int s1 = std::min(t.nw, s0 + kSubRows);
-      for (int64_t k0 = 0; k0 < k; k0 += kc) {
-        const int64_t kl = std::min(kc, k - k0);
-        for (int r0 = s0; r0 < s1; r0 += kRW) {
-          const int rw = std::min(kRW, t.nw - r0);
-          const uint16_t* wk[kRW];
-          for (int r = 0; r < kRW; r++)
-            wk[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow) + k0;
-          float* acc = accs.data() + size_t((r0 - s0) / kRW) * size_t(mb_max) * kRW * kLanes;
-          const int n_tiles = (mb + kRA - 1) / kRA;
-          for (int i = 0, a0 = 0, ra; i < n_tiles; i++, a0 += ra) {
-            ra = even_share(mb, n_tiles, i);
-            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc + size_t(a0) * kRW * kLanes,
-                                  k0 == 0, k0 + kl == k, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
-          }
+    const int n_tiles = (mb + kRA - 1) / kRA;
+    // Tile (r0, i) of the sub-band from s0: f(rw, acc, a0, ra).
+    auto tiles = [&](int s0, int s1, auto&& f) {
+      for (int r0 = s0; r0 < s1; r0 += kRW) {
+        float* acc = accs.data() + size_t((r0 - s0) / kRW) * size_t(mb_max) * kRW * kLanes;
+        for (int i = 0, a0 = 0, ra; i < n_tiles; i++, a0 += ra) {
+          ra = even_share(mb, n_tiles, i);
+          f(r0, std::min(kRW, t.nw - r0), acc + size_t(a0) * kRW * kLanes, a0, ra);
         }
       }
+    };
+    for (int s0 = 0; s0 < t.nw; s0 += kSubRows) {
+      const int s1 = std::min(t.nw, s0 + kSubRows);
+      {
+        [[maybe_unused]] const typename Op::StepMode mode;
+        for (int64_t k0 = 0; k0 < k; k0 += kc) {
+          const int64_t kl = std::min(kc, k - k0);
+          tiles(s0, s1, [&](int r0, int rw, float* acc, int a0, int ra) {
+            const uint16_t* wk[kRW];
+            for (int r = 0; r < kRW; r++)
+              wk[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow) + k0;
+            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc, k0 == 0, !kDefer && k0 + kl == k,
+                                  t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+          });
+        }
+      }
+      if constexpr (kDefer)
+        tiles(s0, s1, [&](int r0, int rw, float* acc, int a0, int ra) {
+          reduce_stored<Op>(acc, rw, ra, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+        });
     }
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
-import { nativeKernels as k } from "../../../core/native-kernels.ts";
+import { type KernelVariant, nativeKernels as k } from "../../../core/native-kernels.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 
@@ -34,13 +34,14 @@ function widened(type: GgmlType, w: Uint8Array, rows: number, cols: number): Flo
 }
 
 /** Row m of a batch alone beside one other row (its neighbour, or row 0): the bits must not depend on the rest. */
-function assertRowsIndependent(type: GgmlType, w: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number, y: Float32Array) {
+function assertRowsIndependent(type: GgmlType, w: Uint8Array, rows: number, cols: number, x: Float32Array, nAct: number, y: Float32Array,
+  variant?: KernelVariant) {
   for (const m of [0, nAct >> 1, nAct - 1]) {
     const other = m === 0 ? 1 : 0;
     const pair = new Float32Array(2 * cols);
     pair.set(x.subarray(other * cols, (other + 1) * cols), 0);
     pair.set(x.subarray(m * cols, (m + 1) * cols), cols);
-    const yp = k.matmul(type, w, rows, cols, pair, 2);
+    const yp = k.matmul(type, w, rows, cols, pair, 2, variant);
     assert.deepEqual(yp.subarray(rows), y.subarray(m * rows, (m + 1) * rows), `row ${m} of ${nAct} against the same row in a batch of 2`);
   }
 }
@@ -63,18 +64,11 @@ test("F16 batches: every row equals the F32 kernel's tinyBLAS sums of the widene
   assertWidenedTinyblas(GgmlType.F16, 41);
 });
 
-// Without AVX512-BF16 llama.cpp widens BF16 as it does F16 (tinyBLAS<8, __m256, __m256, ggml_bf16_t> on AVX2; 16
-// lanes on AVX-512F): the AVX2 blocked kernel (tile_simd.cc's half_batch) must give the F32 kernel's bits.
-// The kernels' view (INFER_REPL_KERNELS=avx2 caps it), not /proc/cpuinfo: a capped run takes the widened order.
-const hasBf16 = k.cpuFeatures().avx512bf16;
-test("BF16 batches without AVX512-BF16: every row equals the F32 kernel's tinyBLAS sums of the widened weights", { skip: hasBf16 && "AVX512-BF16: vdpbf16ps's order (next test)" }, () => {
-  assertWidenedTinyblas(GgmlType.BF16, 43);
-});
-
-// vdpbf16ps as this CPU computes it: per f32 lane, the odd element's product added and rounded, then the even one's
-// (each bf16 product is exact in f32; Intel's definition, and what llama.cpp's zen4 library gets from the AMD core),
-// then GCC's _mm512_reduce_add_ps tree. In double, every addition is exact but for rare double roundings, which a
-// fixed seed either hits or not.
+// vdpbf16ps as the zen4 build computes it: per f32 lane, the odd element's product added and rounded, then the even
+// one's (each bf16 product is exact in f32; Intel's definition, and what llama.cpp's zen4 library gets from the AMD
+// core), then GCC's _mm512_reduce_add_ps tree. In double, every addition is exact but for rare double roundings,
+// which a fixed seed either hits or not. Every variant gives these bits: without AVX512-BF16 (AVX2, scalar) by the
+// instruction's twin of two f32 FMAs (native/kernels/bf16_twin.h).
 function tinyblasBf16(w: Float32Array, a: Float32Array, cols: number): number {
   const f = Math.fround, acc = new Array<number>(16).fill(0);
   for (let l = 0; l < cols; l += 32)
@@ -84,21 +78,23 @@ function tinyblasBf16(w: Float32Array, a: Float32Array, cols: number): number {
   return v[0]!;
 }
 
-test("BF16 batches: every row equals tinyBLAS's vdpbf16ps chains, whatever else is in the batch", { skip: !hasBf16 && "no AVX512-BF16: the previous test's order" }, () => {
-  const rand = prng(43);
-  for (const [rows, cols, nAct] of SHAPES) {
-    const w = randomWeights(rand, GgmlType.BF16, rows, cols);
-    const x = randomFloats(rand, nAct * cols);
-    const y = k.matmul(GgmlType.BF16, w, rows, cols, x, nAct);
-    const wf = widened(GgmlType.BF16, w, rows, cols), a = rounded(GgmlType.BF16, x, cols);
-    for (let m = 0; m < nAct; m++)
-      for (let r = 0; r < rows; r++) {
-        const want = tinyblasBf16(wf.subarray(r * cols, (r + 1) * cols), a.subarray(m * cols, (m + 1) * cols), cols);
-        assert.equal(y[m * rows + r], want, `${rows}x${cols}, ${nAct} rows: act ${m} row ${r}`);
-      }
-    assertRowsIndependent(GgmlType.BF16, w, rows, cols, x, nAct, y);
-  }
-});
+for (const variant of k.cpuFeatures().variants) {
+  test(`BF16 batches (${variant}): every row equals tinyBLAS's vdpbf16ps chains, whatever else is in the batch`, () => {
+    const rand = prng(43);
+    for (const [rows, cols, nAct] of SHAPES) {
+      const w = randomWeights(rand, GgmlType.BF16, rows, cols);
+      const x = randomFloats(rand, nAct * cols);
+      const y = k.matmul(GgmlType.BF16, w, rows, cols, x, nAct, variant);
+      const wf = widened(GgmlType.BF16, w, rows, cols), a = rounded(GgmlType.BF16, x, cols);
+      for (let m = 0; m < nAct; m++)
+        for (let r = 0; r < rows; r++) {
+          const want = tinyblasBf16(wf.subarray(r * cols, (r + 1) * cols), a.subarray(m * cols, (m + 1) * cols), cols);
+          assert.equal(y[m * rows + r], want, `${rows}x${cols}, ${nAct} rows: act ${m} row ${r}`);
+        }
+      assertRowsIndependent(GgmlType.BF16, w, rows, cols, x, nAct, y, variant);
+    }
+  });
+}
 
 // Per-row orders (gemmOrder bits, a step's rows: a prompt's rows in tinyBLAS's order beside decode tokens, each a
 // lone row to llama.cpp): a row marked 8 gets the bits of the same row in an all-batch matmul, an unmarked row the

@@ -7,14 +7,21 @@ import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { prng } from "../../helpers/index.ts";
 
-// BF16 batches (native/kernels/tile_bf16.cc) run vdpbf16ps, or on Intel its f32-FMA twin (CpuFeatures::bf16_fma:
-// the odd product then the even one, DAZ and FTZ over the steps). The twin must give the instruction's bits where
-// an f32 FMA chain alone would not: bf16 denormals (vdpbf16ps takes them as zero), products and sums that
-// underflow (flushed), products that overflow, and pairs whose products cancel. The choice is made once per
-// process (INFER_REPL_BF16_FMA=0|1), so each side runs in a child of its own on the same inputs.
+// BF16 weights give vdpbf16ps's bits (llama.cpp's zen4 build) on every variant: AVX-512 runs the instruction, or on
+// Intel its f32-FMA twin for batches (CpuFeatures::bf16_fma), or without AVX512-BF16 the twin everywhere; AVX2 and
+// the scalar reference run the twin (native/kernels/bf16_twin.h: the odd product then the even one, DAZ and FTZ over
+// the steps). The twin must give the instruction's bits where an f32 FMA chain alone would not: bf16 denormals
+// (vdpbf16ps takes them as zero), products and sums that underflow (flushed), products that overflow, and pairs
+// whose products cancel; in batches (tinyBLAS's order) and in lone rows (ggml_vec_dot_bf16's: a row alone, and rows
+// of a batch each summed alone). The AVX-512 choices are made once per process (INFER_REPL_BF16_FMA=0|1,
+// INFER_REPL_AVX512BF16=0), so each runs in a child of its own on the same inputs, with the instruction available
+// (no INFER_REPL_KERNELS cap): the child of INFER_REPL_BF16_FMA=0 computes the instruction's bits and the other
+// variants'.
 const hasBf16 = readFileSync("/proc/cpuinfo", "utf8").includes("avx512_bf16");
 const kernelsUrl = new URL("../../../core/native-kernels.ts", import.meta.url).href;
-const ROWS = 12, COLS = 320, N_ACT = 7;  // tiles of 4 weight rows; 7 activation rows: the 4x5 tile and a 4x2 one
+// Tiles of 4 weight rows; 7 activation rows: AVX-512's 4x5 tile and a 4x2 one, AVX2's 2x4 and 2x3; 352 columns: 5
+// 64-element steps of a lone row and 32 leftovers.
+const ROWS = 12, COLS = 352, N_ACT = 7;
 
 /** A bf16 bit pattern of a kind: 0 moderate, 1 denormal, 2 tiny (products underflow), 3 huge, 4 near 1, 5 the
  *  smallest normals, 6 below 1 (5 against 6: products and sums about the f32 denormal range). */
@@ -47,31 +54,61 @@ function inputs(): { w: Uint16Array; x: Float32Array } {
   return { w, x: new Float32Array(xb.buffer) };
 }
 
-function childOutputs(dir: string, fma: "0" | "1"): Uint32Array {
-  const out = path.join(dir, `y${fma}.bin`);
+/** Outputs of `runs` (variant:batch, variant:lone: every row alone, the decode kernel; variant:rows: the rows in one
+ *  call, each summed alone) in a child with the environment `env` (named `tag`), as one array per run. */
+function childOutputs(dir: string, tag: string, env: Record<string, string>, runs: string[]): Uint32Array[] {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.INFER_REPL_KERNELS;
   execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e",
     `import { readFileSync, writeFileSync } from "node:fs";
      import { nativeKernels as k } from ${JSON.stringify(kernelsUrl)};
-     const [dir, out, rows, cols, nAct] = process.argv.slice(1);
+     const [dir, tag, rows, cols, nAct, ...runs] = process.argv.slice(1);
      const w = new Uint8Array(readFileSync(dir + "/w.bin")), xb = readFileSync(dir + "/x.bin");
      const x = new Float32Array(xb.buffer, xb.byteOffset, xb.byteLength / 4);
-     writeFileSync(out, k.matmul(${GgmlType.BF16}, w, +rows, +cols, x, +nAct));`,
-    dir, out, String(ROWS), String(COLS), String(N_ACT)], { env: { ...process.env, INFER_REPL_BF16_FMA: fma }, stdio: "pipe" });
-  const y = readFileSync(out);
-  return new Uint32Array(y.buffer, y.byteOffset, y.byteLength / 4);
+     for (const run of runs) {
+       const [variant, mode] = run.split(":");
+       let y;
+       if (mode === "batch") y = k.matmul(${GgmlType.BF16}, w, +rows, +cols, x, +nAct, variant);
+       else if (mode === "rows") y = k.matmul(${GgmlType.BF16}, w, +rows, +cols, x, +nAct, variant, undefined, new Uint8Array(+nAct));
+       else {
+         y = new Float32Array(+rows * +nAct);
+         for (let m = 0; m < +nAct; m++) y.set(k.matmul(${GgmlType.BF16}, w, +rows, +cols, x.subarray(m * +cols, (m + 1) * +cols), 1, variant), m * +rows);
+       }
+       writeFileSync(dir + "/" + run.replace(":", "-") + "-" + tag, y);
+     }`,
+    dir, tag, String(ROWS), String(COLS), String(N_ACT), ...runs], { env: childEnv, stdio: "pipe" });
+  return runs.map((run) => {
+    const y = readFileSync(path.join(dir, `${run.replace(":", "-")}-${tag}`));
+    return new Uint32Array(y.buffer, y.byteOffset, y.byteLength / 4);
+  });
 }
 
-test("BF16 batches: the f32-FMA twin gives vdpbf16ps's bits on denormal, underflowing, overflowing and cancelling operands", { skip: !hasBf16 && "no AVX512-BF16" }, (t) => {
+function assertSameBits(got: Uint32Array, want: Uint32Array, what: string) {
+  assert.equal(got.length, want.length, what);
+  for (let i = 0; i < want.length; i++)
+    assert.equal(got[i]!.toString(16), want[i]!.toString(16), `${what}: activation row ${Math.floor(i / ROWS)}, weight row ${i % ROWS}`);
+}
+
+test("BF16 on every variant: vdpbf16ps's bits on denormal, underflowing, overflowing and cancelling operands", { skip: !hasBf16 && "no AVX512-BF16" }, (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), "tile-bf16-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { w, x } = inputs();
   writeFileSync(path.join(dir, "w.bin"), new Uint8Array(w.buffer));
   writeFileSync(path.join(dir, "x.bin"), new Uint8Array(x.buffer));
-  const dp = childOutputs(dir, "0"), fma = childOutputs(dir, "1");
-  assert.equal(dp.length, ROWS * N_ACT);
-  // The inputs reach what they are for: sums next to the denormal range, overflows.
-  const f = new Float32Array(dp.buffer, dp.byteOffset, dp.length);
-  assert.ok(f.some((v) => !Number.isFinite(v)) && f.some((v) => Math.abs(v) < 1e-36), "input coverage");
-  for (let i = 0; i < dp.length; i++)
-    assert.equal(fma[i]!.toString(16), dp[i]!.toString(16), `activation row ${Math.floor(i / ROWS)}, weight row ${i % ROWS}`);
+  const runs = ["avx512:batch", "avx512:lone", "avx512:rows", "avx2:batch", "avx2:lone", "avx2:rows", "scalar:batch", "scalar:lone", "scalar:rows"];
+  const dp = childOutputs(dir, "dp", { INFER_REPL_BF16_FMA: "0" }, runs);
+  const [batch, lone] = [dp[0]!, dp[1]!];
+  assert.equal(batch.length, ROWS * N_ACT);
+  // The inputs reach what they are for: sums next to the denormal range, overflows; the two orders differ.
+  for (const y of [batch, lone]) {
+    const f = new Float32Array(y.buffer, y.byteOffset, y.length);
+    assert.ok(f.some((v) => !Number.isFinite(v)) && f.some((v) => Math.abs(v) < 1e-36), "input coverage");
+  }
+  assert.ok(batch.some((v, i) => v !== lone[i]), "the batch and lone-row orders differ");
+  runs.forEach((run, i) => assertSameBits(dp[i]!, run.endsWith(":batch") ? batch : lone, `${run} against vdpbf16ps`));
+  // AVX-512's batches by the twin (Intel's default), and every AVX-512 path as on a CPU without AVX512-BF16.
+  const [fmaBatch] = childOutputs(dir, "fma", { INFER_REPL_BF16_FMA: "1" }, ["avx512:batch"]);
+  assertSameBits(fmaBatch!, batch, "avx512:batch with INFER_REPL_BF16_FMA=1");
+  const noBf16 = childOutputs(dir, "nobf16", { INFER_REPL_AVX512BF16: "0" }, ["avx512:batch", "avx512:lone", "avx512:rows"]);
+  noBf16.forEach((y, i) => assertSameBits(y, i === 0 ? batch : lone, `${["batch", "lone", "rows"][i]} with INFER_REPL_AVX512BF16=0`));
 });
