@@ -8,8 +8,8 @@
 import { parseArgs } from "node:util";
 import { readGguf } from "../core/gguf/index.ts";
 import { readHparams } from "../core/model/hparams.ts";
-import { weightTable } from "../core/model/weights.ts";
 import { native } from "../core/native.ts";
+import { decodeSteps } from "./decode-steps.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,42 +23,17 @@ if (!file) throw new Error("usage: npx tsx bench/batched-step.ts <model.gguf> [-
 const n = Number(values.seqs), steps = Number(values.steps), prompt = Number(values.prompt);
 native.setThreads(Number(values.threads));
 const f = readGguf(file);
-const hp = readHparams(f);
-const model = new native.Model({ path: f.path, config: hp, tensors: weightTable(f, hp) });
-const BLOCK = 16, perSeq = Math.ceil((prompt + steps + 2) / BLOCK);
-const kv = new native.KvCache({ nLayer: hp.nLayer, nBlocks: n * perSeq, blockSize: BLOCK, kvDim: hp.nHeadKv * hp.headDim, type: "f16" });
-const blockTables = Int32Array.from({ length: n * perSeq }, (_, i) => i);
-const tableOffsets = Int32Array.from({ length: n + 1 }, (_, s) => s * perSeq);
-const seqIds = Int32Array.from({ length: n }, (_, s) => s);
-const argmax = new Int32Array(n);
-let tokens = Int32Array.from({ length: n }, (_, s) => 1000 + 17 * s);
-
-async function step(pos: number): Promise<void> {
-  await model.forward(kv, {
-    tokens, positions: new Int32Array(n).fill(pos), seqIds, blockTables, tableOffsets,
-    logitRows: Int32Array.from({ length: n }, (_, r) => r), logits: new Float32Array(0), argmax,
-  });
-  tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
-}
+const run = decodeSteps(native, f, readHparams(f), { seqs: n, prompt, steps });
 
 // Warm-up: pages the weights in (after the prompt, if any, two decode steps).
-if (prompt > 0) {
-  const rows = n * prompt, seqOf = (i: number) => Math.floor(i / prompt);
-  await model.forward(kv, {
-    tokens: Int32Array.from({ length: rows }, (_, i) => 1000 + 17 * seqOf(i) + (i % prompt)),
-    positions: Int32Array.from({ length: rows }, (_, i) => i % prompt),
-    seqIds: Int32Array.from({ length: rows }, (_, i) => seqOf(i)), blockTables, tableOffsets,
-    logitRows: Int32Array.from({ length: n }, (_, s) => s * prompt + prompt - 1), logits: new Float32Array(0), argmax,
-  });
-  tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
-}
-await step(prompt);
-await step(prompt + 1);
+await run.prefill();
+await run.step(prompt);
+await run.step(prompt + 1);
 const t0 = performance.now(), c0 = process.cpuUsage();
 const stepCpu: number[] = [];
 for (let s = 0; s < steps; s++) {
   const cs = process.cpuUsage();
-  await step(prompt + 2 + s);
+  await run.step(prompt + 2 + s);
   const c = process.cpuUsage(cs);
   stepCpu.push((c.user + c.system) / 1000);
 }

@@ -7,12 +7,13 @@
 //   usage: npx tsx bench/interleaved-step.ts <model.gguf> <addon A.node> <addon B.node> [--seqs 1] [--steps 64]
 //          [--threads 2] [--prompt 16]
 import { createRequire } from "node:module";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { readGguf } from "../core/gguf/index.ts";
 import { readHparams } from "../core/model/hparams.ts";
-import { weightTable } from "../core/model/weights.ts";
 import type { NativeAddon } from "../core/native.ts";
+import { decodeSteps } from "./decode-steps.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -29,39 +30,12 @@ const n = Number(values.seqs), steps = Number(values.steps), prompt = Number(val
 const require = createRequire(import.meta.url);
 const f = readGguf(file);
 const hp = readHparams(f);
-const BLOCK = 16, perSeq = Math.ceil((prompt + steps + 2) / BLOCK);
-const blockTables = Int32Array.from({ length: n * perSeq }, (_, i) => i);
-const tableOffsets = Int32Array.from({ length: n + 1 }, (_, s) => s * perSeq);
 
-// One build's model and cache; step(pos) runs a decode step of every sequence at position pos.
-function runner(path: string) {
-  const native = require(path) as NativeAddon;
+// One build's model and cache.
+function runner(addon: string) {
+  const native = require(path.resolve(addon)) as NativeAddon;
   native.setThreads(Number(values.threads));
-  const model = new native.Model({ path: f.path, config: hp, tensors: weightTable(f, hp) });
-  const kv = new native.KvCache({ nLayer: hp.nLayer, nBlocks: n * perSeq, blockSize: BLOCK, kvDim: hp.nHeadKv * hp.headDim, type: "f16" });
-  const argmax = new Int32Array(n);
-  let tokens = Int32Array.from({ length: n }, (_, s) => 1000 + 17 * s);
-  return {
-    async prefill(): Promise<void> {
-      if (prompt === 0) return;
-      const rows = n * prompt, seqOf = (i: number) => Math.floor(i / prompt);
-      await model.forward(kv, {
-        tokens: Int32Array.from({ length: rows }, (_, i) => 1000 + 17 * seqOf(i) + (i % prompt)),
-        positions: Int32Array.from({ length: rows }, (_, i) => i % prompt),
-        seqIds: Int32Array.from({ length: rows }, (_, i) => seqOf(i)), blockTables, tableOffsets,
-        logitRows: Int32Array.from({ length: n }, (_, s) => s * prompt + prompt - 1), logits: new Float32Array(0), argmax,
-      });
-      tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
-    },
-    async step(pos: number): Promise<Int32Array> {
-      await model.forward(kv, {
-        tokens, positions: new Int32Array(n).fill(pos), seqIds: Int32Array.from({ length: n }, (_, s) => s), blockTables, tableOffsets,
-        logitRows: Int32Array.from({ length: n }, (_, r) => r), logits: new Float32Array(0), argmax,
-      });
-      tokens = Int32Array.from(argmax, (t) => Math.max(0, t));
-      return tokens;
-    },
-  };
+  return decodeSteps(native, f, hp, { seqs: n, prompt, steps });
 }
 
 const runs = addons.map(runner);
