@@ -14,9 +14,11 @@ namespace ir {
 Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPool& pool, bool background_head_estimate)
     : cfg_(cfg), w_(std::move(weights)) {
   w_.output.gemm_order = cfg.batch_arithmetic;
-  // Q8_0 matrices are read in place by single activation rows (as fast as from a packed copy) and packed only once
-  // batches have come (pack_deferred); every other packable type is packed now.
-  // The others are packed together after the layers (PackedWeights::attach_all: one allocation, 2 MiB pages).
+  // Q8_0 matrices are read in place by single activation rows and packed only once batches have come
+  // (pack_deferred), so that loading does not wait on their copies; every other packable type is packed now, all
+  // together after the layers (PackedWeights::attach_all: one allocation, 2 MiB pages). Since q8dec34 the in-place
+  // rows are slower than the packed copy (2-5x the CPU per step on Sapphire Rapids): packing Q8_0 at load, off the
+  // first token's path, is a lead (docs/architecture-notes.md).
   std::vector<Matrix*> pack_now;
   auto attach_or_defer = [&](Matrix& m) {
     if (m.type == GGML_Q8_0 && vector_variant(auto_variant()) == Variant::Avx512 && m.rows >= kPackRows) deferred_packs_.push_back(&m);
