@@ -21,6 +21,7 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
   // first token's path, is a lead (docs/architecture-notes.md).
   std::vector<Matrix*> pack_now;
   auto attach_or_defer = [&](Matrix& m) {
+    step_weight_bytes_ += double(m.rows) * double(row_bytes(m.type, m.cols));
     if (m.type == GGML_Q8_0 && vector_variant(auto_variant()) == Variant::Avx512 && m.rows >= kPackRows) deferred_packs_.push_back(&m);
     else pack_now.push_back(&m);
   };
@@ -287,6 +288,16 @@ void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
 // against 3,300-4,000 tokens/s; 16: 5,200-5,600 against 5,000) and no better below (2 rows a part: even at 4-6
 // sequences), where a forward that splits each matmul's weight rows streams the weights once instead of per thread.
 constexpr int kMinRowsPerPart = 4;
+// Each part reads every weight matrix for itself, so a split step streams the weights once per part. Where they
+// are large, that costs more than a batched forward's ~100 parallel sections, until each part has this many rows
+// to share every weight byte it reads (Sapphire Rapids, two threads, CPU per step unsplit/split: Llama-3.2-1B
+// Q4_K_M 16 sequences 0.85, 8 sequences 0.66, 32 sequences 0.99; Qwen2.5-0.5B Q4_K_M 16 0.84, 32 1.00; Qwen3-0.6B
+// Q4_K_M 16 0.91, 32 1.06; the same with the AMX tiles off: it is the weights' traffic, not the kernel).
+constexpr int kSharedWeightRows = 16;
+// Below this many weight bytes a step (a forward's matrices, the head included) splits at any row count: the
+// weights stay in the caches, the sections' barriers are what costs (SmolLM2-135M Q4_K_M, ~105 MB: 16 sequences
+// unsplit/split 1.15; Qwen2.5-0.5B and Qwen3-0.6B Q4_K_M are ~400 MB).
+constexpr double kSplitAlwaysBytes = 256e6;
 
 // Whether this step runs as independent forwards over parts of its rows: a decode step (each sequence's one
 // token, every row's logits or argmax in row order, no early exit, whose test spans all rows) of enough rows.
@@ -299,6 +310,7 @@ bool Transformer::splits_by_sequence(const ThreadPool& pool, const StepBatch& b)
   // for all its tokens; parts would each read the experts of their own tokens, most of them the same ones.
   if (cfg_.moe.n_expert > 0) return false;
   if (parts < 2 || b.n_tokens < kMinRowsPerPart * parts || b.exit.n > 0 || b.n_tokens != b.n_seqs || b.n_logit_rows != b.n_tokens) return false;
+  if (b.n_tokens < kSharedWeightRows * parts && step_weight_bytes_ >= kSplitAlwaysBytes) return false;
   for (int r = 0; r < b.n_logit_rows; r++)
     if (b.logit_rows[r] != r) return false;
   seen_seqs_.assign(size_t(b.n_seqs), 0);

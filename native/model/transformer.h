@@ -148,8 +148,9 @@ class Transformer {
   // Returns an empty string on success, or what was wrong with the batch (nothing is written then).
   std::string validate(const StepBatch& b, const KvPool& kv) const;
   // A decode step of several sequences (one token each, no early exit) runs as one forward per pool thread over a
-  // contiguous share of its rows (forward_by_sequence); any other batch as one forward whose matmuls and attention
-  // are spread over the pool. The results are the same either way.
+  // contiguous share of its rows (forward_by_sequence), unless the weights are large and the shares small
+  // (splits_by_sequence); any other batch as one forward whose matmuls and attention are spread over the pool. The
+  // results are the same either way.
   void forward(ThreadPool& pool, KvPool& kv, const StepBatch& b);
   // The rows of the output head (token ids) that the early-exit confidence test uses; empty = the full head.
   void set_exit_head(const std::vector<int32_t>& token_ids, ThreadPool& pool);
@@ -237,6 +238,7 @@ class Transformer {
   std::vector<Matrix*> deferred_packs_;
   static constexpr int64_t kPackAfterBatchRows = 16;
   int64_t batch_rows_seen_ = 0;
+  double step_weight_bytes_ = 0;  // the dense matrices' bytes, the head's included: what a forward streams
   std::vector<AnonymousMemory> expert_copies_;  // unpacked experts in 2 MiB pages (copy_experts)
   Activations main_;      // the engine thread's forward
   std::vector<std::unique_ptr<Lane>> lanes_;  // one per pool thread, made on the first split step
