@@ -4,7 +4,7 @@
 // before the next block; the passes then take the decoded row from L1, their activations from L1/L2 (matmul hands
 // a tile L2-sized chunks of them). tile_simd.cc's 32-element tile ran two activation rows per sweep of a four-row
 // scratch, reloading every level and its sign and forming each dw·da product in a scalar register and broadcasting
-// it: per (pair, block) ~8 vector operations against 6 here (Q4_1/Q5_1: 5).
+// it: per (pair, block) ~8 vector operations against 5 here (Q8_0: 6), plus loads.
 //
 // Per (weight row, activation row) pair the arithmetic is tile_simd.cc's block32_group / block32_seq_group (and so
 // the AVX-512 variant's and llama.cpp-zen4's), every output the bits of its row alone: the integer sums are exact
@@ -34,6 +34,10 @@ namespace {
 
 constexpr int kPassRows = 8;  // activation rows per pass: one per float lane of a 256-bit vector
 
+// The bits of kMagic = 1.5·2^23, whose float ulp is 1: for |x| < 2^22 the int32 bits kMagicBits + x are the float
+// kMagic + x exactly, so subtracting kMagic gives float(x) exactly, the value vcvtdq2ps gives.
+constexpr int32_t kMagicBits = 0x4B400000;
+
 struct alignas(32) Run32 { int8_t b[32]; };
 struct alignas(32) Floats8 { float v[8]; };
 struct alignas(32) Ints8 { int32_t v[8]; };
@@ -44,7 +48,7 @@ constexpr bool signed_levels(int wtype) { return wtype == GGML_Q8_0 || wtype == 
 
 // A pass's activation rows laid out for few_pass, per block b: the rows' quants [b][row] (fixed offsets from one
 // pointer, where eight row pointers would take the general registers), their scales d[b] and Q8_1 sums s[b] (row i
-// in lane i, zero past the pass's rows) and the bias terms: Q5_0 -16·(4-byte group sums) per row, off[b][row];
+// in lane i, zero past the pass's rows) and the bias terms: Q5_0 kMagicBits - 16·(4-byte group sums) per row, off[b][row];
 // Q4_0 -8·(block sum) per row, off[b] lane i.
 struct PassActs {
   std::vector<Run32> qs;
@@ -72,7 +76,7 @@ void prepare_pass(const uint8_t* act, int n, int64_t nb, PassActs& a) {
       const __m256i groups = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);  // sums of bytes 4j..4j+3
       if (kType == GGML_Q5_0)
         _mm256_store_si256(reinterpret_cast<__m256i*>(a.off[size_t(b) * size_t(n) + size_t(i)].v),
-                           _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(groups, 4)));
+                           _mm256_sub_epi32(_mm256_set1_epi32(kMagicBits), _mm256_slli_epi32(groups, 4)));
       if (kType == GGML_Q4_0) a.off[size_t(b)].v[i] = -8 * hsum_i32(groups);
     }
 }
@@ -115,20 +119,28 @@ void few_pass(const Row& w, int64_t nb, const PassActs& a, float* y, int64_t ldy
     __m256 acc[N];
     for (int i = 0; i < N; i++) acc[i] = _mm256_setzero_ps();
     __m256 msum = _mm256_setzero_ps();
+    const __m256i magic = _mm256_set1_epi32(kMagicBits);
+    const __m256 magic_f = _mm256_castsi256_ps(magic);
     for (int64_t b = 0; b < nb; b++) {
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.lv + size_t(b) * w.stride));
       const __m256i wa = signed_levels(kType) ? _mm256_abs_epi8(wv) : wv;
-      // Lane i: fl(dw·da_i), which a lane permute hands to row i's accumulator whole.
-      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(w.d[b]), _mm256_load_ps(a.d[size_t(b)].v));
+      // Lane i: fl(dw·da_i), stored so that row i's accumulator takes it by a broadcast from memory (a load, where
+      // a lane permute took a shuffle port).
+      alignas(32) float scale[kPassRows];
+      _mm256_store_ps(scale, _mm256_mul_ps(_mm256_set1_ps(w.d[b]), _mm256_load_ps(a.d[size_t(b)].v)));
       if constexpr (has_min(kType)) msum = _mm256_fmadd_ps(_mm256_set1_ps(w.m[b]), _mm256_load_ps(a.s[size_t(b)].v), msum);
       for (int i = 0; i < N; i++) {
-        __m256i isum = lane_isum<kType, N>(wv, wa, a, b, i);
-        if constexpr (kType == GGML_Q5_0)
-          isum = _mm256_add_epi32(isum, _mm256_load_si256(reinterpret_cast<const __m256i*>(a.off[size_t(b) * N + size_t(i)].v)));
-        acc[i] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, _mm256_set1_epi32(i)), _mm256_cvtepi32_ps(isum), acc[i]);
+        // float(lanes) as the bits of kMagic + lanes less kMagic (exact: |lanes| < 2^22), an integer add and a
+        // float subtract where vcvtdq2ps shares the multiply ports with maddubs, madd and the fma (Q5_0's bias
+        // terms carry the magic already).
+        const __m256i isum = lane_isum<kType, N>(wv, wa, a, b, i);
+        const __m256i biased = _mm256_add_epi32(isum, kType == GGML_Q5_0 ? _mm256_load_si256(reinterpret_cast<const __m256i*>(a.off[size_t(b) * N + size_t(i)].v)) : magic);
+        acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&scale[i]), _mm256_sub_ps(_mm256_castsi256_ps(biased), magic_f), acc[i]);
       }
     }
     _mm256_storeu_ps(out, msum);
+    // Unrolled here, or GCC 12 kept acc[] in memory and stored every accumulator after every block.
+#pragma GCC unroll 8
     for (int i = 0; i < N; i++) out[i] = hsum(acc[i]) + out[i];
   }
   for (int i = 0; i < N; i++) y[i * ldy] = out[i];

@@ -80,6 +80,14 @@ inline __m256i pair_mins(__m256i mins16, const PassSb& A, int p0, int p1) {
   return mins;
 }
 
+// An empty barrier that keeps the sums in registers as they are: without it GCC 12 moved the adds of a
+// super-block's eight runs after all their 8·N products, which it kept on the stack (Q6_K at N = 8: 64 stores and
+// reloads per super-block).
+template <int N>
+[[gnu::always_inline]] inline void in_registers(__m256i (&v)[N]) {
+  for (int i = 0; i < N; i++) asm("" : "+x"(v[i]));
+}
+
 // One weight row against the N rows of a pass: y[i * ldy] = row i's output.
 template <int kType, bool kPer64, int N>
 void rows_pass(const uint8_t* row, int64_t nsb, const int8_t* qs, const PassSb* asb, float* y, int64_t ldy) {
@@ -112,6 +120,7 @@ void rows_pass(const uint8_t* row, int64_t nsb, const int8_t* qs, const PassSb* 
         const __m256i scale = _mm256_shuffle_epi8(pair, _mm256_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,
                                                                         1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0));
         for (int i = 0; i < N; i++) isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(_mm256_maddubs_epi16(levels, act(s, j, i)), scale));
+        in_registers(isum);
       }
       const float d = _cvtsh_ss(B.d);
       for (int i = 0; i < N; i++) {
@@ -140,6 +149,7 @@ void rows_pass(const uint8_t* row, int64_t nsb, const int8_t* qs, const PassSb* 
         // Scale j zero-extended into every int16 lane (a byte shuffle: the high byte's index has its top bit set).
         const __m256i scale = _mm256_shuffle_epi8(sc8, _mm256_set1_epi16(short(0xFF00 | j)));
         for (int i = 0; i < N; i++) isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(_mm256_maddubs_epi16(levels, act(s, j, i)), scale));
+        in_registers(isum);
         if (kPer64 && j % 2 == 1) {  // the batched order's two steps after sub-blocks j-1, j (pair j/2)
           seq = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_sums<N>(isum)), dd, seq);
           for (int i = 0; i < N; i++) isum[i] = _mm256_setzero_si256();
@@ -287,17 +297,14 @@ void lane_decode(const uint8_t* row, size_t wrow, int n, int64_t nsb, LaneSb* ou
     for (int j = 0; j < 8; j++) _mm256_store_si256(reinterpret_cast<__m256i*>(L.scales[j]), pairs_of(sc, j, j));
     for (int p = 0; p < 4; p++) _mm256_store_si256(reinterpret_cast<__m256i*>(L.mins[p]), pairs_of(mn, 2 * p, 2 * p + 1));
     for (int c = 0; c < 4; c++) {  // runs 2c (low nibbles) and 2c+1 (high)
-      __m256i lo[kLaneRows], hi[kLaneRows];
-      for (int w = 0; w < kLaneRows; w++) {
-        const __m256i v = w < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block(w, s)->qs + 32 * c)) : _mm256_setzero_si256();
-        lo[w] = _mm256_and_si256(v, low4);
-        hi[w] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      }
-      transpose8x32(lo);
-      transpose8x32(hi);
+      // The stored bytes transposed once (v[g] lane w: row w's bytes 4g..4g+3), then split into both runs' levels.
+      __m256i v[kLaneRows];
+      for (int w = 0; w < kLaneRows; w++)
+        v[w] = w < n ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block(w, s)->qs + 32 * c)) : _mm256_setzero_si256();
+      transpose8x32(v);
       for (int g = 0; g < 8; g++) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(L.levels[8 * (2 * c) + g]), lo[g]);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(L.levels[8 * (2 * c + 1) + g]), hi[g]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(L.levels[8 * (2 * c) + g]), _mm256_and_si256(v[g], low4));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(L.levels[8 * (2 * c + 1) + g]), _mm256_and_si256(_mm256_srli_epi16(v[g], 4), low4));
       }
     }
   }
@@ -377,6 +384,17 @@ void lane_tile(const TileArgs& t) {
   for (int r0 = 0; r0 < t.nw; r0 += kLaneRows) {
     const int n = std::min(kLaneRows, t.nw - r0);
     lane_decode(t.w + size_t(r0) * t.wrow, t.wrow, n, nsb, dec.data());
+    // The next group's rows (contiguous) into L2 while this group's passes run, each pass a share of their lines in
+    // proportion to its activation rows: read by lane_decode alone, in groups of 8 rows of 1-5 KB each, they were
+    // too short for the hardware prefetcher (perf: most of lane_decode's samples, ~13% of a 16-sequence Llama-1B
+    // step, on the instruction after a row's load).
+    const int next_rows = std::max(0, std::min(kLaneRows, t.nw - r0 - kLaneRows));
+    const uint8_t* next = t.w + size_t(r0 + (next_rows > 0 ? kLaneRows : 0)) * t.wrow;
+    const size_t next_lines = (size_t(next_rows) * t.wrow + 63) / 64;
+    auto prefetch_next = [&](int m0, int m1) {
+      for (size_t l = next_lines * size_t(m0) / size_t(t.n_act); l < next_lines * size_t(m1) / size_t(t.n_act); l++)
+        _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
+    };
     auto store = [&](int m, __m256 v) {
       float* y = t.y + int64_t(m) * t.ldy + r0;
       if (n == kLaneRows) return _mm256_storeu_ps(y, v);
@@ -393,6 +411,7 @@ void lane_tile(const TileArgs& t) {
         pairs[i] = &pair_sums[size_t(m + i) * size_t(nsb) * 4];
       }
       __m256 out[MA];
+      prefetch_next(m, m + MA);
       lane_rows<kPer64, MA>(dec.data(), nsb, rows, pairs, out);
       for (int i = 0; i < MA; i++) store(m + i, out[i]);
     });
