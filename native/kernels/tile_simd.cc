@@ -1389,6 +1389,32 @@ inline __m256i round_pack32(const float* x, float scale, int8_t* out) {
 
 }  // namespace
 
+// fp32_to_bf16 on 8 lanes (round to nearest even, NaN made quiet): the bf16 bits in each dword's low half.
+inline __m256i bf16_of(__m256 x) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
+  return _mm256_blendv_epi8(rounded, quiet, nan);
+}
+
+#if !IR_AVX512
+void bf16_split_row(const float* x, int64_t k, float* out) {
+  const int64_t k16 = k & ~int64_t(15);
+  for (int64_t g = 0; g < k16; g += 16) {
+    // Each element's rounded value (its bf16 bits shifted up), then the odd elements' lanes and the even ones':
+    // per 128-bit half [a1 a3 b1 b3 | a5 a7 b5 b7], put in order by a 64-bit permute.
+    const __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(bf16_of(_mm256_loadu_ps(x + g)), 16));
+    const __m256 b = _mm256_castsi256_ps(_mm256_slli_epi32(bf16_of(_mm256_loadu_ps(x + g + 8)), 16));
+    const auto in_order = [](__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); };
+    _mm256_storeu_ps(out + g, in_order(_mm256_shuffle_ps(a, b, 0xDD)));
+    _mm256_storeu_ps(out + g + 8, in_order(_mm256_shuffle_ps(a, b, 0x88)));
+  }
+  for (int64_t i = k16; i < k; i++) out[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+}
+#endif
+
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out) {
   switch (encoding) {
     case GGML_Q8_0: case GGML_Q8_1: {
@@ -1441,16 +1467,11 @@ bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out)
       for (; i < k; i++) o[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
       return true;
     }
-    case GGML_BF16: {  // fp32_to_bf16 on 8 lanes: round to nearest even, NaN made quiet
+    case GGML_BF16: {
       auto* o = reinterpret_cast<uint16_t*>(out);
       int64_t i = 0;
       for (; i + 8 <= k; i += 8) {
-        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-        const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
-        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-        const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
-        const __m256i h = _mm256_blendv_epi8(rounded, quiet, nan);  // 8 values < 2^16
+        const __m256i h = bf16_of(_mm256_loadu_ps(x + i));  // 8 values < 2^16
         const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), _mm256_castsi256_si128(packed));
       }

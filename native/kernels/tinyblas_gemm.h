@@ -143,6 +143,9 @@ inline void micro(const typename Op::WElem* const* w, const typename Op::Act* a,
   for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
+  // Every part has steps in every pass (kc is a multiple of kStep): told so, GCC keeps the accumulators in registers
+  // instead of copying them through the stack around the loop (~1.5% of AVX2's BF16 batches).
+  if (kc <= Op::kStep / Op::kParts * P) __builtin_unreachable();
   for (int64_t l = Op::kStep / Op::kParts * P; l < kc; l += Op::kStep) {
 #pragma GCC unroll 2
     for (int h = 0; h < Op::kSubSteps; h++) {
