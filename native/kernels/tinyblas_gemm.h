@@ -52,9 +52,6 @@ struct Acc {
   static Vec load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
-  static void hsums(const Vec* v, int n, float* out) {  // out[j] = hsum(v[j])
-    for (int j = 0; j < n; j++) out[j] = hsum(v[j]);
-  }
   // Held over a tile's k loop (not its reduction): an Op whose steps need another floating-point environment.
   struct StepMode {};
   // The weight rows as micro reads them: the file's, or an Op's panel of them (has_panel).
@@ -143,9 +140,10 @@ inline void micro(const typename Op::WElem* const* w, const typename Op::Act* a,
   for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
-  // Every part has steps in every pass (kc is a multiple of kStep): told so, GCC keeps the accumulators in registers
-  // instead of copying them through the stack around the loop (~1.5% of AVX2's BF16 batches).
-  if (kc <= Op::kStep / Op::kParts * P) __builtin_unreachable();
+  // Every part has steps in every pass (kc is a multiple of kStep): told so, GCC keeps AVX2's accumulators in
+  // registers instead of copying them through the stack around the loop (~1.5% of its BF16 batches).
+  if constexpr (Op::kParts > 1)
+    if (kc <= Op::kStep / Op::kParts * P) __builtin_unreachable();
   for (int64_t l = Op::kStep / Op::kParts * P; l < kc; l += Op::kStep) {
 #pragma GCC unroll 2
     for (int h = 0; h < Op::kSubSteps; h++) {
@@ -195,20 +193,22 @@ template <class Op>
 constexpr bool has_panel = !std::is_same_v<typename Op::WElem, uint16_t>;
 
 // The rw x ra tile's accumulators stored at acc (micro's layout, all parts) reduced into y, as micro's last pass does.
+// Two parts (AVX2's Lanes8Acc): their sums eight accumulators at a time (Op::hsums).
 template <class Op>
 void reduce_stored(const float* acc, int rw, int ra, float* y, int64_t ldy) {
   constexpr int kLanes = sizeof(typename Op::Vec) / 4, kAccFloats = kLanes * Op::kParts;
-  typename Op::Vec v[Op::kRW * Op::kRA];
-  float sums[Op::kRW * Op::kRA];
-  const int n = rw * ra;
-  for (int j = 0; j < n; j++) {
-    const float* p = acc + kAccFloats * j;
-    if constexpr (Op::kParts == 1) v[j] = Op::load(p);
-    else v[j] = Op::add(Op::load(p), Op::load(p + kLanes));
+  if constexpr (Op::kParts == 1) {
+    for (int r = 0; r < rw; r++)
+      for (int i = 0; i < ra; i++) y[i * ldy + r] = Op::hsum(Op::load(acc + kAccFloats * (r * ra + i)));
+  } else {
+    typename Op::Vec v[Op::kRW * Op::kRA];
+    float sums[Op::kRW * Op::kRA];
+    const int n = rw * ra;
+    for (int j = 0; j < n; j++) v[j] = Op::add(Op::load(acc + kAccFloats * j), Op::load(acc + kAccFloats * j + kLanes));
+    Op::hsums(v, n, sums);
+    for (int r = 0; r < rw; r++)
+      for (int i = 0; i < ra; i++) y[i * ldy + r] = sums[r * ra + i];
   }
-  Op::hsums(v, n, sums);
-  for (int r = 0; r < rw; r++)
-    for (int i = 0; i < ra; i++) y[i * ldy + r] = sums[r * ra + i];
 }
 
 template <class Op>
