@@ -635,9 +635,10 @@ void bf16_lone_rows(const TileArgs& t) {
 // parts are its first and last 16 elements, 8 pairs each, and each part's step two sub-steps, the odd elements'
 // products then the even ones' (PairHalves::step as separate FMAs). So the tile is F16BatchOp's, 3x4 with one
 // vector per weight row (12 accumulators + 3 weight vectors + 1 activation: all 16 registers).
-// The weights come from a panel (tinyblas_gemm.h's has_panel): a tile's rows of a k pass widened to f32 in the
-// activations' split layout (bf16_pair_slot) once per activation block, so either side of 8 pairs is one load and the
-// tile's ports 0/1 run its FMAs alone. Decoding them in registers instead (a 32-byte load, the odd elements shifted
+// The weights come from a panel (tinyblas_gemm.h's has_panel): a sub-band's rows of a 512-element k pass widened to
+// f32 in the activations' split layout (bf16_pair_slot) once per activation block, so either side of 8 pairs is one
+// load and the tile's ports 0/1 run its FMAs alone (Llama-1B BF16 pp128 on AVX2: ~1.19x less CPU with the prefetches
+// and the rest of bf16pp35). Decoding them in registers instead (a 32-byte load, the odd elements shifted
 // down and up, the even ones up: three shift µops per 8 pairs of a weight row, once for every activation tile) ran
 // ~0.93x the widened order's kernel (bf16avx34); masking the odd elements takes a 17th register.
 struct Bf16BatchOp : Lanes8Acc {

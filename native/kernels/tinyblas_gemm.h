@@ -9,6 +9,8 @@
 // - the k range in passes of Op::kKc elements: a pass's kRW weight rows stay in L1 while every activation tile of
 //   the block runs against them; the accumulators between passes are stored and reloaded (exact);
 // - activation rows in blocks of ~kActBlockBytes (L2): a band's weights come from memory once per block;
+// - an Op with a weight panel (has_panel: AVX2's BF16) converts a sub-band's rows of each pass once per block and runs
+//   the block's activation tiles against it one after another, each tile against all of the sub-band's row tiles;
 // - with several passes (k > kKc: Llama-1B's 8192-wide FFN down), weight rows in sub-bands of kSubTiles tiles: each
 //   pass runs all of a sub-band's tiles of weight rows against the block's k slice (in L2) before the next slice,
 //   instead of one tile's rows through every slice (a 96-row block of 8192 elements is 1.5 MB: more than L2, so
@@ -187,8 +189,8 @@ constexpr bool has_step_mode = !std::is_empty_v<typename Op::StepMode>;
 
 // Whether Op reads its weights from a panel (Op::WElem not the file's uint16_t): Op::to_panel(src, n, dst) writes the
 // n elements of a weight row's k slice as n WElems, each element at its own offset (micro reads w[r] + l either way).
-// gemm converts a tile's rows once per k pass and activation block, and every activation tile of the block reads them
-// (from L1: kRW rows of a kKc pass), instead of each tile decoding the same weights in registers again.
+// gemm converts a sub-band's rows once per k pass and activation block, and every activation tile of the block reads
+// them from L1, instead of each tile decoding the same weights in registers again.
 template <class Op>
 constexpr bool has_panel = !std::is_same_v<typename Op::WElem, uint16_t>;
 
