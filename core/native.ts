@@ -163,6 +163,9 @@ export interface NativeAddon {
   setThreads(n: number): void;
   /** Speculative steps whose chain was drafted ahead (NativeDraftStep.nextSteps) / was not, in this process. */
   aheadDraftStats?(): { hits: number; misses: number };
+  /** The batch attention's vectorized expf (ggml_v_expf) against its one-lane reference on the float bit patterns
+   *  [firstBits, firstBits + count): mismatching patterns and the first (-1: none, or no vector path on this CPU). */
+  batchExpfMismatches?(firstBits: number, count: number): { mismatches: number; firstMismatchBits: number };
 }
 
 const require = createRequire(import.meta.url);

@@ -12,6 +12,7 @@
 #include "kernels/kernels_napi.h"
 #include "kernels/matmul.h"
 #include "kv/kv_pool.h"
+#include "model/attention.h"
 #include "mapped_file.h"
 #include "model/ahead_draft.h"
 #include "model/greedy_chain.h"
@@ -722,6 +723,21 @@ Napi::Value AheadDraftStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// batchExpfMismatches(firstBits, count) -> { mismatches, firstMismatchBits }: ggml_v_expf's vector path against its
+// one-lane reference (batch_expf_mismatches), for the test.
+Napi::Value BatchExpfMismatches(const Napi::CallbackInfo& info) {
+  const double first = info[0].As<Napi::Number>().DoubleValue(), count = info[1].As<Napi::Number>().DoubleValue();
+  if (!(first >= 0 && count >= 0 && first + count <= 4294967296.0)) {
+    Napi::RangeError::New(info.Env(), "batchExpfMismatches: the range must lie within the 2^32 float bit patterns").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const ExpfLaneCheck r = batch_expf_mismatches(uint32_t(first), uint32_t(count));
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("mismatches", Napi::Number::New(info.Env(), double(r.mismatches)));
+  o.Set("firstMismatchBits", Napi::Number::New(info.Env(), double(r.first_mismatch)));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function kv = KvCache::Define(env), model = Model::Define(env);
   env.SetInstanceData(new Classes{Napi::Persistent(kv), Napi::Persistent(model)});
@@ -729,6 +745,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model);
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("aheadDraftStats", Napi::Function::New(env, AheadDraftStats));
+  exports.Set("batchExpfMismatches", Napi::Function::New(env, BatchExpfMismatches));
   register_kernel_api(env, exports);
   return exports;
 }

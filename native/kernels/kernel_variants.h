@@ -165,6 +165,8 @@ bool supports(int wtype);
 double soft_max_exp(const float* x, float* y, int n, float max);
 void tile(const TileArgs& t);
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out);
+// A BF16 activation row widened in bf16_pair_slot's order: out[bf16_pair_slot(i, k)] = x[i] rounded to bf16.
+void bf16_split_row(const float* x, int64_t k, float* out);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // Q4_K (either order), Q5_K and Q6_K against any number of activation rows (tile_ksuper_rows.cc): weight rows
 // decoded in registers against up to eight activation rows at a time, or (Q4_K, 16+ rows) eight weight rows decoded

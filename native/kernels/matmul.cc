@@ -70,14 +70,8 @@ void prepare_row(const ActLayout& L, Variant v, const float* x, int64_t k, uint8
     return;
   }
   auto* o = reinterpret_cast<float*>(out);
-  if (L.split_pairs) {
-    const int64_t k16 = k & ~int64_t(15);
-    for (int64_t g = 0; g < k16; g += 16)  // bf16_pair_slot, a group at a time
-      for (int j = 0; j < 8; j++) {
-        o[g + j] = bf16_to_fp32(fp32_to_bf16(x[g + 2 * j + 1]));
-        o[g + 8 + j] = bf16_to_fp32(fp32_to_bf16(x[g + 2 * j]));
-      }
-    for (int64_t i = k16; i < k; i++) o[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+  if (L.split_pairs) {  // only the AVX2 variant's layout
+    avx2::bf16_split_row(x, k, o);
     return;
   }
   for (int64_t i = 0; i < k; i++)

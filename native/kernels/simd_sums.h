@@ -21,6 +21,21 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// hsum of eight vectors at once, bit for bit: out[j] = hsum(v[j]). Each add takes the same two values as hsum's for
+// every vector, with shuffles gathering two, four and eight vectors' partial sums per add (21 instructions for eight
+// sums against hsum's ~40).
+inline void hsum8(const __m256 (&v)[8], float* out) {
+  __m256 s[4], u[2];
+  for (int p = 0; p < 4; p++)  // [v[2p] lanes i + i+4 | v[2p+1]'s]
+    s[p] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * p], v[2 * p + 1], 0x20), _mm256_permute2f128_ps(v[2 * p], v[2 * p + 1], 0x31));
+  for (int q = 0; q < 2; q++)  // per 128-bit half: (0+2, 1+3) of s[2q]'s, then of s[2q+1]'s
+    u[q] = _mm256_add_ps(_mm256_shuffle_ps(s[2 * q], s[2 * q + 1], 0x44), _mm256_shuffle_ps(s[2 * q], s[2 * q + 1], 0xEE));
+  // (0+2) + (1+3): the sums of v[0], v[2], v[4], v[6] | v[1], v[3], v[5], v[7]
+  alignas(32) float t[8];
+  _mm256_store_ps(t, _mm256_add_ps(_mm256_shuffle_ps(u[0], u[1], 0x88), _mm256_shuffle_ps(u[0], u[1], 0xDD)));
+  for (int j = 0; j < 4; j++) out[2 * j] = t[j], out[2 * j + 1] = t[4 + j];
+}
+
 // The sum of the 8 int32 lanes (exact in any order).
 inline int hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

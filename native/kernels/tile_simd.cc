@@ -508,6 +508,16 @@ struct Lanes8Acc {
   static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec add(Vec x, Vec y) { return _mm256_add_ps(x, y); }
   static float hsum(Vec v) { return IR_SIMD_NS::hsum(v); }  // of lanes i + (i+8): Lanes16::reduce_add
+  static void hsums(const Vec* v, int n, float* out) {  // out[j] = hsum(v[j]), eight at a time
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      Vec x[8];
+      float s[8];
+      for (int j = 0; j < 8; j++) x[j] = j0 + j < n ? v[j0 + j] : zero();
+      hsum8(x, s);
+      std::copy(s, s + std::min(8, n - j0), out + j0);
+    }
+  }
+  using WElem = uint16_t;  // tinyblas_gemm.h's has_panel: the file's rows
 };
 
 // F16 weights against 2+ activation rows in tinyBLAS's order as the AVX-512 build runs it (float_group's: one
@@ -624,22 +634,30 @@ void bf16_lone_rows(const TileArgs& t) {
 // vdpbf16ps accumulator per pair over 32-element steps, reduced once), blocked by tinyblas_gemm.h: each step's two
 // parts are its first and last 16 elements, 8 pairs each, and each part's step two sub-steps, the odd elements'
 // products then the even ones' (PairHalves::step as separate FMAs). So the tile is F16BatchOp's, 3x4 with one
-// vector per weight row (12 accumulators + 3 weight vectors + 1 activation: all 16 registers; the odd elements are
-// shifted down and up rather than masked, which would take a 17th), and a weight vector costs one 32-byte load and
-// one or two shifts per 8 pairs. Standalone on Llama-1B's 2048-wide rows (one thread, 128 activation rows; GMAC per
-// CPU-second against the widened order's F16-style kernel it replaces): 2x4 holding both halves of its 2 weight
-// rows 0.55x (8 accumulators: two dependent FMAs each a step barely cover the FMA latency), 3x4 a weight row at a
-// time against activation halves read from memory 0.75x, this one 0.93x (0.77x with a mask register, spilled), and
-// each of them 0.8x with the DAZ/FTZ scope per tile instead of per sub-band (tinyblas_gemm.h's has_step_mode).
+// vector per weight row (12 accumulators + 3 weight vectors + 1 activation: all 16 registers).
+// The weights come from a panel (tinyblas_gemm.h's has_panel): a sub-band's rows of a 512-element k pass widened to
+// f32 in the activations' split layout (bf16_pair_slot) once per activation block, so either side of 8 pairs is one
+// load and the tile's ports 0/1 run its FMAs alone (Llama-1B BF16 pp128 on AVX2: ~1.19x less CPU with the prefetches
+// and the rest of bf16pp35). Decoding them in registers instead (a 32-byte load, the odd elements shifted
+// down and up, the even ones up: three shift µops per 8 pairs of a weight row, once for every activation tile) ran
+// ~0.93x the widened order's kernel (bf16avx34); masking the odd elements takes a 17th register.
 struct Bf16BatchOp : Lanes8Acc {
   using Act = float;
   using AVec = __m256;
   using WVec = __m256;
+  using WElem = float;
   static constexpr int kStep = 32, kRW = 3, kRA = 4, kSubSteps = 2;
-  static WVec load_w(const uint16_t* p, int h) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(h == 0 ? _mm256_srli_epi32(v, 16) : v, 16));
+  static constexpr int64_t kKc = 512;
+  // n bf16 elements (n % 16 == 0) as f32 rows in bf16_pair_slot's order: bit copies, so a denormal stays one for the
+  // twin's DAZ to take as zero.
+  static void to_panel(const uint16_t* src, int64_t n, float* dst) {
+    for (int64_t i = 0; i < n; i += 16) {
+      const PairHalves h = PairHalves::weights(src + i);
+      _mm256_store_ps(dst + i, h.odd);
+      _mm256_store_ps(dst + i + 8, h.even);
+    }
   }
+  static WVec load_w(const float* p, int h) { return _mm256_load_ps(p + 8 * h); }
   static AVec load_a(const float* p, int h) { return _mm256_loadu_ps(p + 8 * h); }
   static __m256 madd(WVec w, AVec a, __m256 acc) { return _mm256_fmadd_ps(w, a, acc); }
   using StepMode = DazFtzScope;
@@ -1372,6 +1390,32 @@ inline __m256i round_pack32(const float* x, float scale, int8_t* out) {
 
 }  // namespace
 
+// fp32_to_bf16 on 8 lanes (round to nearest even, NaN made quiet): the bf16 bits in each dword's low half.
+inline __m256i bf16_of(__m256 x) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
+  return _mm256_blendv_epi8(rounded, quiet, nan);
+}
+
+#if !IR_AVX512
+void bf16_split_row(const float* x, int64_t k, float* out) {
+  const int64_t k16 = k & ~int64_t(15);
+  for (int64_t g = 0; g < k16; g += 16) {
+    // Each element's rounded value (its bf16 bits shifted up), then the odd elements' lanes and the even ones':
+    // per 128-bit half [a1 a3 b1 b3 | a5 a7 b5 b7], put in order by a 64-bit permute.
+    const __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(bf16_of(_mm256_loadu_ps(x + g)), 16));
+    const __m256 b = _mm256_castsi256_ps(_mm256_slli_epi32(bf16_of(_mm256_loadu_ps(x + g + 8)), 16));
+    const auto in_order = [](__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); };
+    _mm256_storeu_ps(out + g, in_order(_mm256_shuffle_ps(a, b, 0xDD)));
+    _mm256_storeu_ps(out + g + 8, in_order(_mm256_shuffle_ps(a, b, 0x88)));
+  }
+  for (int64_t i = k16; i < k; i++) out[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+}
+#endif
+
 bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out) {
   switch (encoding) {
     case GGML_Q8_0: case GGML_Q8_1: {
@@ -1424,16 +1468,11 @@ bool quantize_activations(int encoding, const float* x, int64_t k, uint8_t* out)
       for (; i < k; i++) o[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
       return true;
     }
-    case GGML_BF16: {  // fp32_to_bf16 on 8 lanes: round to nearest even, NaN made quiet
+    case GGML_BF16: {
       auto* o = reinterpret_cast<uint16_t*>(out);
       int64_t i = 0;
       for (; i + 8 <= k; i += 8) {
-        const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-        const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
-        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
-        const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
-        const __m256i h = _mm256_blendv_epi8(rounded, quiet, nan);  // 8 values < 2^16
+        const __m256i h = bf16_of(_mm256_loadu_ps(x + i));  // 8 values < 2^16
         const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), _mm256_castsi256_si128(packed));
       }

@@ -9,6 +9,8 @@
 // - the k range in passes of Op::kKc elements: a pass's kRW weight rows stay in L1 while every activation tile of
 //   the block runs against them; the accumulators between passes are stored and reloaded (exact);
 // - activation rows in blocks of ~kActBlockBytes (L2): a band's weights come from memory once per block;
+// - an Op with a weight panel (has_panel: AVX2's BF16) converts a sub-band's rows of each pass once per block and runs
+//   the block's activation tiles against it one after another, each tile against all of the sub-band's row tiles;
 // - with several passes (k > kKc: Llama-1B's 8192-wide FFN down), weight rows in sub-bands of kSubTiles tiles: each
 //   pass runs all of a sub-band's tiles of weight rows against the block's k slice (in L2) before the next slice,
 //   instead of one tile's rows through every slice (a 96-row block of 8192 elements is 1.5 MB: more than L2, so
@@ -38,6 +40,9 @@ namespace tinyblas {
 
 constexpr size_t kActBlockBytes = size_t(384) << 10;
 constexpr int kSubTiles = 4;
+// AVX2 BF16 (the panel Op) on Llama-1B's 2048- and 8192-wide rows against 128 activation rows, one thread: 48-row
+// blocks ran fastest for both (32 and 64 up to 0.9x; 12, which kActBlockBytes of the whole 8192 elements gives, 0.7x).
+constexpr int64_t kPanelBlockK = 2048;
 
 #if defined(__AVX512F__)
 // AVX-512's accumulator vector and tile shape (AVX2's: tile_simd.cc). hsum is tinyBLAS's for the vector type.
@@ -51,6 +56,8 @@ struct Acc {
   static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
   // Held over a tile's k loop (not its reduction): an Op whose steps need another floating-point environment.
   struct StepMode {};
+  // The weight rows as micro reads them: the file's, or an Op's panel of them (has_panel).
+  using WElem = uint16_t;
 };
 
 // _mm512_reduce_add_ps of 16 vectors at once: lane L of the result is x[L]'s sum, by GCC's tree for one vector
@@ -112,7 +119,19 @@ inline void reduce_tile(const typename Op::Vec (&c)[RW][RA], float* y, int64_t l
 // holds the mode over a sub-band's passes (last is false) and reduces the stored accumulators after it
 // (reduce_stored).
 template <class Op, int RW, int RA, int P = 0>
-inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
+inline void micro(const typename Op::WElem* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
+                  bool last, float* y, int64_t ldy);
+
+// Part P of micro as a function of its own: inlined after part 0, GCC allocated its registers worse (weight vectors
+// reloaded as FMA memory operands, register copies; its k loop ran ~17% slower than part 0's).
+template <class Op, int RW, int RA, int P>
+[[gnu::noinline]] void micro_part(const typename Op::WElem* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc,
+                                  bool first, bool last, float* y, int64_t ldy) {
+  micro<Op, RW, RA, P>(w, a, lda, kc, acc, first, last, y, ldy);
+}
+
+template <class Op, int RW, int RA, int P>
+inline void micro(const typename Op::WElem* const* w, const typename Op::Act* a, int64_t lda, int64_t kc, float* acc, bool first,
                   bool last, float* y, int64_t ldy) {
   static_assert(RW * RA + RW + 1 <= Op::kRegisters, "accumulators, weight vectors and an activation vector in registers");
   static_assert(Op::kParts == 1 || Op::kParts == 2, "one vector, or two halves of the order's accumulator");
@@ -123,6 +142,10 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
   for (int r = 0; r < RW; r++)
 #pragma GCC unroll 6
     for (int i = 0; i < RA; i++) c[r][i] = first ? Op::zero() : Op::load(acc + kAccFloats * (r * RA + i) + kLanes * P);
+  // Every part has steps in every pass (kc is a multiple of kStep): told so, GCC keeps AVX2's accumulators in
+  // registers instead of copying them through the stack around the loop (~1.5% of its BF16 batches).
+  if constexpr (Op::kParts > 1)
+    if (kc <= Op::kStep / Op::kParts * P) __builtin_unreachable();
   for (int64_t l = Op::kStep / Op::kParts * P; l < kc; l += Op::kStep) {
 #pragma GCC unroll 2
     for (int h = 0; h < Op::kSubSteps; h++) {
@@ -140,7 +163,7 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
   if constexpr (P + 1 < Op::kParts) {
     for (int r = 0; r < RW; r++)
       for (int i = 0; i < RA; i++) Op::store(acc + kAccFloats * (r * RA + i) + kLanes * P, c[r][i]);
-    micro<Op, RW, RA, P + 1>(w, a, lda, kc, acc, first, last, y, ldy);
+    micro_part<Op, RW, RA, P + 1>(w, a, lda, kc, acc, first, last, y, ldy);
   } else {
     if (last) {
       if constexpr (Op::kParts == 1) {
@@ -164,20 +187,34 @@ inline void micro(const uint16_t* const* w, const typename Op::Act* a, int64_t l
 template <class Op>
 constexpr bool has_step_mode = !std::is_empty_v<typename Op::StepMode>;
 
+// Whether Op reads its weights from a panel (Op::WElem not the file's uint16_t): Op::to_panel(src, n, dst) writes the
+// n elements of a weight row's k slice as n WElems, each element at its own offset (micro reads w[r] + l either way).
+// gemm converts a sub-band's rows once per k pass and activation block, and every activation tile of the block reads
+// them from L1, instead of each tile decoding the same weights in registers again.
+template <class Op>
+constexpr bool has_panel = !std::is_same_v<typename Op::WElem, uint16_t>;
+
 // The rw x ra tile's accumulators stored at acc (micro's layout, all parts) reduced into y, as micro's last pass does.
+// Two parts (AVX2's Lanes8Acc): their sums eight accumulators at a time (Op::hsums).
 template <class Op>
 void reduce_stored(const float* acc, int rw, int ra, float* y, int64_t ldy) {
   constexpr int kLanes = sizeof(typename Op::Vec) / 4, kAccFloats = kLanes * Op::kParts;
-  for (int r = 0; r < rw; r++)
-    for (int i = 0; i < ra; i++) {
-      const float* p = acc + kAccFloats * (r * ra + i);
-      if constexpr (Op::kParts == 1) y[i * ldy + r] = Op::hsum(Op::load(p));
-      else y[i * ldy + r] = Op::hsum(Op::add(Op::load(p), Op::load(p + kLanes)));
-    }
+  if constexpr (Op::kParts == 1) {
+    for (int r = 0; r < rw; r++)
+      for (int i = 0; i < ra; i++) y[i * ldy + r] = Op::hsum(Op::load(acc + kAccFloats * (r * ra + i)));
+  } else {
+    typename Op::Vec v[Op::kRW * Op::kRA];
+    float sums[Op::kRW * Op::kRA];
+    const int n = rw * ra;
+    for (int j = 0; j < n; j++) v[j] = Op::add(Op::load(acc + kAccFloats * j), Op::load(acc + kAccFloats * j + kLanes));
+    Op::hsums(v, n, sums);
+    for (int r = 0; r < rw; r++)
+      for (int i = 0; i < ra; i++) y[i * ldy + r] = sums[r * ra + i];
+  }
 }
 
 template <class Op>
-using MicroFn = void (*)(const uint16_t* const*, const typename Op::Act*, int64_t, int64_t, float*, bool, bool, float*, int64_t);
+using MicroFn = void (*)(const typename Op::WElem* const*, const typename Op::Act*, int64_t, int64_t, float*, bool, bool, float*, int64_t);
 
 // The RW x ra tile, ra <= RA (only tiles of up to Op::kRA rows are instantiated).
 template <class Op, int RW, int RA = Op::kRA>
@@ -201,45 +238,87 @@ inline int even_share(int total, int n, int i) { return total / n + (i < total %
 // t's band of weight rows (k % Op::kStep == 0) against its n_act activation rows `act` (row stride t.k).
 template <class Op>
 void gemm(const TileArgs& t, const typename Op::Act* act) {
+  using WElem = typename Op::WElem;
   const int64_t k = t.k;
   constexpr int kRW = Op::kRW, kRA = Op::kRA, kSubRows = kSubTiles * kRW, kLanes = sizeof(typename Op::Vec) / 4 * Op::kParts;
+  constexpr bool kDefer = has_step_mode<Op>, kPanel = has_panel<Op>;
   const int64_t kc = std::min(k, Op::kKc);
-  const int mb_max = std::max<int>(kRA, int(kActBlockBytes / (size_t(kc) * sizeof(typename Op::Act))) / kRA * kRA);
-  constexpr bool kDefer = has_step_mode<Op>;
+  // A block's rows hold kActBlockBytes of a pass's slice (read kRW weight rows at a time). A panel Op's short passes
+  // read each activation tile once per sub-band and its block's conversions of the weights are the cost of a smaller
+  // block: its block holds kActBlockBytes of a kPanelBlockK slice.
+  const int64_t k_block = kPanel ? std::min(k, kPanelBlockK) : kc;
+  const int mb_max = std::max<int>(kRA, int(kActBlockBytes / (size_t(k_block) * sizeof(typename Op::Act))) / kRA * kRA);
   thread_local std::vector<float> accs;  // kLanes floats per accumulator (all its parts)
   if ((k > kc || Op::kParts > 1 || kDefer) && accs.size() < size_t(mb_max) * kSubRows * kLanes) accs.resize(size_t(mb_max) * kSubRows * kLanes);
+  // kPanel: a sub-band's rows of a k pass, kc apart, from a cache line (vector loads never split one).
+  thread_local std::vector<WElem> panel_store;
+  constexpr size_t kLine = 64 / sizeof(WElem);
+  if (kPanel && panel_store.size() < size_t(kSubRows) * size_t(kc) + kLine) panel_store.resize(size_t(kSubRows) * size_t(kc) + kLine);
+  WElem* const panel = panel_store.data() + (kLine - reinterpret_cast<uintptr_t>(panel_store.data()) / sizeof(WElem) % kLine) % kLine;
+  auto file_row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   const int n_blocks = (t.n_act + mb_max - 1) / mb_max;
   for (int b = 0, m0 = 0, mb; b < n_blocks; b++, m0 += mb) {
     mb = even_share(t.n_act, n_blocks, b);
     const int n_tiles = (mb + kRA - 1) / kRA;
-    // Tile (r0, i) of the sub-band from s0: f(rw, acc, a0, ra).
-    auto tiles = [&](int s0, int s1, auto&& f) {
-      for (int r0 = s0; r0 < s1; r0 += kRW) {
-        float* acc = accs.data() + size_t((r0 - s0) / kRW) * size_t(mb_max) * kRW * kLanes;
-        for (int i = 0, a0 = 0, ra; i < n_tiles; i++, a0 += ra) {
-          ra = even_share(mb, n_tiles, i);
-          f(r0, std::min(kRW, t.nw - r0), acc + size_t(a0) * kRW * kLanes, a0, ra);
-        }
-      }
+    // The sub-band [s0, s1)'s tiles of weight rows, rows(r0, rw), and the block's activation tiles, acts(a0, ra).
+    auto row_tiles = [&](int s0, int s1, auto&& rows) {
+      for (int r0 = s0; r0 < s1; r0 += kRW) rows(r0, std::min(kRW, t.nw - r0));
     };
+    auto act_tiles = [&](auto&& acts) {
+      for (int i = 0, a0 = 0, ra; i < n_tiles; i++, a0 += ra) acts(a0, ra = even_share(mb, n_tiles, i));
+    };
+    // Tile (r0, a0)'s accumulators in accs: a sub-band's row tile holds mb_max rows' worth.
+    auto acc_at = [&](int s0, int r0, int a0) { return accs.data() + (size_t((r0 - s0) / kRW) * size_t(mb_max) + size_t(a0)) * kRW * kLanes; };
     for (int s0 = 0; s0 < t.nw; s0 += kSubRows) {
       const int s1 = std::min(t.nw, s0 + kSubRows);
       {
         [[maybe_unused]] const typename Op::StepMode mode;
         for (int64_t k0 = 0; k0 < k; k0 += kc) {
           const int64_t kl = std::min(kc, k - k0);
-          tiles(s0, s1, [&](int r0, int rw, float* acc, int a0, int ra) {
-            const uint16_t* wk[kRW];
-            for (int r = 0; r < kRW; r++)
-              wk[r] = reinterpret_cast<const uint16_t*>(t.w + size_t(r0 + std::min(r, rw - 1)) * t.wrow) + k0;
-            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc, k0 == 0, !kDefer && k0 + kl == k,
-                                  t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
-          });
+          auto tile = [&](int r0, int rw, int a0, int ra) {
+            const WElem* wk[kRW];
+            for (int r = 0; r < kRW; r++) {
+              const int row = r0 + std::min(r, rw - 1);
+              if constexpr (kPanel) wk[r] = panel + size_t(row - s0) * size_t(kc);
+              else wk[r] = file_row(row) + k0;
+            }
+            micro_for<Op>(rw, ra)(wk, act + size_t(m0 + a0) * size_t(k) + size_t(k0), k, kl, acc_at(s0, r0, a0), k0 == 0,
+                                  !kDefer && k0 + kl == k, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+          };
+          if constexpr (kPanel) {
+            // The sub-band's rows converted once for the block, then an activation tile at a time against all of
+            // them: its kRA rows of the pass (from L2) are read by every row tile from L1, as is the panel.
+            for (int r = s0; r < s1; r++) Op::to_panel(file_row(r) + k0, kl, panel + size_t(r - s0) * size_t(kc));
+            // The next pass's rows (this sub-band's next k slice, else the next sub-band's first) asked for into L2,
+            // a few lines before each tile: read from memory by the conversion alone, their latency showed (Llama-1B's
+            // rows against 128 activation rows, weights from memory: ~1.1x with the prefetches); asked for in bursts,
+            // the prefetches waited for fill buffers.
+            const bool next_slice = k0 + kc < k;
+            const int p0 = next_slice ? s0 : s1;
+            const int64_t pk0 = next_slice ? k0 + kc : 0;
+            const int p1 = std::min(t.nw, p0 + kSubRows);
+            const int64_t row_lines = (std::min(kc, k - pk0) * int64_t(sizeof(uint16_t)) + 63) / 64 + 1;
+            const int64_t lines = int64_t(std::max(0, p1 - p0)) * row_lines, calls = int64_t(n_tiles) * ((s1 - s0 + kRW - 1) / kRW);
+            int64_t asked = 0, line = 0, call = 0;
+            int row = p0;
+            act_tiles([&](int a0, int ra) {
+              row_tiles(s0, s1, [&](int r0, int rw) {
+                for (const int64_t upto = lines * ++call / calls; asked < upto; asked++) {
+                  _mm_prefetch(reinterpret_cast<const char*>(file_row(row) + pk0) + 64 * line, _MM_HINT_T1);
+                  if (++line == row_lines) line = 0, row++;
+                }
+                tile(r0, rw, a0, ra);
+              });
+            });
+          } else {
+            // A row tile's kRW rows of the pass (in L1) against every activation tile of the block (from L2).
+            row_tiles(s0, s1, [&](int r0, int rw) { act_tiles([&](int a0, int ra) { tile(r0, rw, a0, ra); }); });
+          }
         }
       }
       if constexpr (kDefer)
-        tiles(s0, s1, [&](int r0, int rw, float* acc, int a0, int ra) {
-          reduce_stored<Op>(acc, rw, ra, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy);
+        row_tiles(s0, s1, [&](int r0, int rw) {
+          act_tiles([&](int a0, int ra) { reduce_stored<Op>(acc_at(s0, r0, a0), rw, ra, t.y + int64_t(m0 + a0) * t.ldy + r0, t.ldy); });
         });
     }
   }

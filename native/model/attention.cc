@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -791,6 +792,37 @@ __attribute__((target("avx512f,avx512dq,fma"))) void batch_weights_avx512(float*
   }
 }
 
+// ggml_v_expf on 8 lanes with AVX and FMA: the lane's operations (fused where it fuses), and its ldexp(j, n) as the
+// product j · 2^n, which is the same correctly rounded value while 2^n is a normal float (n in [-126, 127]); a vector
+// with a lane outside (exponents of ±87 and beyond, -inf and NaN scores) takes the lane function for every lane.
+__attribute__((target("avx,fma"))) inline __m256 ggml_expf8(__m256 x) {
+  using namespace ggml_expf;
+  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), _mm256_set1_ps(kRound)), _mm256_set1_ps(kRound));
+  const __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_set1_ps(-126), _CMP_GE_OQ), _mm256_cmp_ps(n, _mm256_set1_ps(127), _CMP_LE_OQ));
+  if (_mm256_movemask_ps(in_range) != 0xFF) {
+    alignas(32) float v[8];
+    _mm256_store_ps(v, x);
+    for (float& f : v) f = ggml_expf_lane(f);
+    return _mm256_load_ps(v);
+  }
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(kC5), b, _mm256_set1_ps(kC4)), u, _mm256_fmadd_ps(_mm256_set1_ps(kC3), b, _mm256_set1_ps(kC2))), u,
+                                   _mm256_fmadd_ps(_mm256_set1_ps(kC1), b, _mm256_set1_ps(1.0f)));
+  // 2^n's bits, (n + 127) << 23, on 128-bit halves (AVX has no 256-bit integer ops).
+  const __m256i e = _mm256_cvttps_epi32(n);
+  const auto pow2 = [](__m128i h) { return _mm_slli_epi32(_mm_add_epi32(h, _mm_set1_epi32(127)), 23); };
+  const __m256i p = _mm256_insertf128_si256(_mm256_castsi128_si256(pow2(_mm256_castsi256_si128(e))), pow2(_mm256_extractf128_si256(e, 1)), 1);
+  return _mm256_mul_ps(j, _mm256_castsi256_ps(p));
+}
+
+__attribute__((target("avx,fma"))) void batch_weights_avx(float* e, float max, double* sum) {
+  for (int g = 0; g < kBatchTile / 16; g++) {
+    for (int h = 0; h < 2; h++) _mm256_storeu_ps(e + 16 * g + 8 * h, ggml_expf8(_mm256_sub_ps(_mm256_loadu_ps(e + 16 * g + 8 * h), _mm256_set1_ps(max))));
+    *sum += double(reduce_add16(e + 16 * g));
+  }
+}
+
 #endif
 
 // A tile's scores as llama.cpp's tiled path finishes them: soft-capped (tanhf, then times the cap), then the mask:
@@ -804,7 +836,17 @@ inline void batch_tile_cap_and_mask(const HeadAttention& a, float* e, int t0, in
 
 // The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
 // factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
-inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512) {
+enum class ExpLanes { kLane, kAvx, kAvx512 };  // which ggml_v_expf computes a tile's weights (same bits)
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,fma"))) void expf16_lanes(const float* x, float* y) { _mm512_storeu_ps(y, ggml_expf16(_mm512_loadu_ps(x))); }
+__attribute__((target("avx,fma"))) void expf8_lanes(const float* x, float* y) {
+  for (int h = 0; h < 2; h++) _mm256_storeu_ps(y + 8 * h, ggml_expf8(_mm256_loadu_ps(x + 8 * h)));
+}
+#endif
+
+
+inline float batch_tile_softmax(float* e, float& M, float& S, ExpLanes lanes) {
   float tile_max = -INFINITY;
   for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
   if (tile_max == -INFINITY) {  // nothing to attend in this tile (llama.cpp skips the row)
@@ -820,13 +862,14 @@ inline float batch_tile_softmax(float* e, float& M, float& S, bool avx512) {
   M = m_new;
   double sum = 0;
 #if defined(__x86_64__)
-  if (avx512) {
-    batch_weights_avx512(e, m_new, &sum);
+  if (lanes != ExpLanes::kLane) {
+    if (lanes == ExpLanes::kAvx512) batch_weights_avx512(e, m_new, &sum);
+    else batch_weights_avx(e, m_new, &sum);
     S = float(double(S) + sum);
     return ms;
   }
 #else
-  (void)avx512;
+  (void)lanes;
 #endif
   for (int g = 0; g < kBatchTile / 16; g++) {
     for (int j = 16 * g; j < 16 * g + 16; j++) e[j] = ggml_expf_lane(e[j] - m_new);
@@ -857,7 +900,7 @@ void attend_batch_portable(const HeadAttention& a, const Rows& rows, const float
       e[j] = dot * a.scale;
     }
     batch_tile_cap_and_mask(a, e, t0, valid, first);
-    const float ms = batch_tile_softmax(e, M, S, false);
+    const float ms = batch_tile_softmax(e, M, S, ExpLanes::kLane);
     if (ms != 1.0f) for (int d = 0; d < hd; d++) acc[d] *= ms;
     for (int j = 0; j < valid; j++)
       for (int d = 0; d < hd; d++) {
@@ -891,7 +934,7 @@ __attribute__((target("avx512f,avx512dq,fma,f16c"))) void attend_batch_avx512(co
     }
     for (int j = valid; j < kBatchTile; j++) e[j] = -INFINITY;
     batch_tile_cap_and_mask(a, e, t0, valid, first);
-    const float ms = batch_tile_softmax(e, M, S, true);
+    const float ms = batch_tile_softmax(e, M, S, ExpLanes::kAvx512);
     if (ms != 1.0f) for (int i = 0; i < nv; i++) acc[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(ms));
     for (int j = 0; j < valid; j++) {
       if (j + kVPrefetchDistance < valid) prefetch_row(rows.v[t0 + j + kVPrefetchDistance], size_t(hd) * 2);
@@ -938,7 +981,7 @@ __attribute__((target("avx,fma,f16c"))) void attend_batch_avx(const HeadAttentio
     }
     for (int j = valid; j < kBatchTile; j++) e[j] = -INFINITY;
     batch_tile_cap_and_mask(a, e, t0, valid, first);
-    const float ms = batch_tile_softmax(e, M, S, false);
+    const float ms = batch_tile_softmax(e, M, S, ExpLanes::kAvx);
     if (ms != 1.0f) for (int i = 0; i < nv; i++) acc[i] = _mm256_mul_ps(acc[i], _mm256_set1_ps(ms));
     for (int j = 0; j < valid; j++) {
       if (j + kVPrefetchDistance < valid) prefetch_row(rows.v[t0 + j + kVPrefetchDistance], size_t(hd) * 2);
@@ -1117,7 +1160,7 @@ void attend_batch_tile(const HeadAttention* heads, int n_heads, int count, const
       const int valid = std::min(kBatchTile, p.n - t0);
       for (int j = valid; j < kBatchTile; j++) p.e[j] = -INFINITY;
       batch_tile_cap_and_mask(heads[0], p.e, t0, valid, p.first);
-      ms[i] = batch_tile_softmax(p.e, p.M, p.S, true);
+      ms[i] = batch_tile_softmax(p.e, p.M, p.S, ExpLanes::kAvx512);
     }
     // V: runs of pairs of one KV head and the same number of positions, up to the registers' worth at a time, in
     // slices of up to kMaxVSlice vectors of the head.
@@ -1291,6 +1334,32 @@ void attend_tile(const HeadAttention* all, int n_heads, int count, const float* 
     }
     attend_heads(at, n_heads, q + size_t(t) * q_stride, out + size_t(t) * out_stride);
   }
+}
+
+ExpfLaneCheck batch_expf_mismatches(uint32_t first, uint32_t count) {
+  ExpfLaneCheck r{0, -1};
+  alignas(64) float x[16], y[16];
+  for (uint64_t i0 = 0; i0 < count; i0 += 16) {
+    const int n = int(std::min<uint64_t>(16, count - i0));
+    for (int j = 0; j < 16; j++) {
+      const uint32_t bits = first + uint32_t(i0 + uint64_t(std::min(j, n - 1)));
+      std::memcpy(&x[j], &bits, 4);
+    }
+#if defined(__x86_64__)
+    if (kernels.avx512_fma_f16c) expf16_lanes(x, y);
+    else if (kernels.avx_fma_f16c) expf8_lanes(x, y);
+    else return r;
+#else
+    return r;
+#endif
+    for (int j = 0; j < n; j++) {
+      const float want = ggml_expf_lane(x[j]);
+      if (std::memcmp(&want, &y[j], 4) != 0 && !(std::isnan(want) && std::isnan(y[j]))) {
+        if (r.mismatches++ == 0) r.first_mismatch = int64_t(first) + int64_t(i0) + j;
+      }
+    }
+  }
+  return r;
 }
 
 }  // namespace ir

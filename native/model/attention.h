@@ -57,4 +57,13 @@ constexpr int kMaxTile = 8;
 // once for every query and head of the tile that reads it (the heads of one KV head under GQA).
 void attend_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride);
 
+// The batch arithmetic's vectorized expf (ggml_v_expf) on the float bit patterns [first, first + count): how many
+// give other bits on this CPU's vector path (AVX or AVX-512, for the test) than on the one-lane reference, and the
+// first of them (-1 if none).
+struct ExpfLaneCheck {
+  int64_t mismatches;
+  int64_t first_mismatch;
+};
+ExpfLaneCheck batch_expf_mismatches(uint32_t first, uint32_t count);
+
 }  // namespace ir

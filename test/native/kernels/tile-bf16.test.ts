@@ -19,9 +19,10 @@ import { prng } from "../../helpers/index.ts";
 // variants'.
 const hasBf16 = readFileSync("/proc/cpuinfo", "utf8").includes("avx512_bf16");
 const kernelsUrl = new URL("../../../core/native-kernels.ts", import.meta.url).href;
-// Tiles of 4 weight rows; 7 activation rows: AVX-512's 4x5 tile and a 4x2 one, AVX2's 2x4 and 2x3; 352 columns: 5
-// 64-element steps of a lone row and 32 leftovers.
-const ROWS = 12, COLS = 352, N_ACT = 7;
+// Tiles of 4 weight rows; 7 activation rows: AVX-512's 4x5 tile and a 4x2 one, AVX2's 3x4 and 3x3; 1056 columns: 16
+// 64-element steps of a lone row and 32 leftovers, and AVX2's batch passes of 512, 512 and 32 elements (each pass's
+// weight rows converted into its panel, tinyblas_gemm.h).
+const ROWS = 12, COLS = 1056, N_ACT = 7;
 
 /** A bf16 bit pattern of a kind: 0 moderate, 1 denormal, 2 tiny (products underflow), 3 huge, 4 near 1, 5 the
  *  smallest normals, 6 below 1 (5 against 6: products and sums about the f32 denormal range). */
