@@ -834,8 +834,6 @@ inline void batch_tile_cap_and_mask(const HeadAttention& a, float* e, int t0, in
   for (int j = 0; j < valid && t0 + j < first; j++) e[j] = -INFINITY;
 }
 
-// The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
-// factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
 enum class ExpLanes { kLane, kAvx, kAvx512 };  // which ggml_v_expf computes a tile's weights (same bits)
 
 #if defined(__x86_64__)
@@ -845,7 +843,8 @@ __attribute__((target("avx,fma"))) void expf8_lanes(const float* x, float* y) {
 }
 #endif
 
-
+// The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
+// factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
 inline float batch_tile_softmax(float* e, float& M, float& S, ExpLanes lanes) {
   float tile_max = -INFINITY;
   for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
