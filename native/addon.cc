@@ -40,6 +40,26 @@ double get_double(const Napi::Object& o, const char* key) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// Work off the event loop that settles a promise. A worker thread's environment can be torn down while such work
+// still runs (Worker.terminate(), the REPL's :quit right after a stopped :bench): node then completes the work with
+// JavaScript off, so settling fails, and node-addon-api would turn that failure into a fatal error for the whole
+// process. No one can await the promise then, so the raw calls' status is dropped.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  Napi::Promise promise() const { return Napi::Promise(Env(), promise_); }
+
+ protected:
+  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env) {
+    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw std::runtime_error("cannot create a promise");
+  }
+  void OnOK() override { napi_resolve_deferred(Env(), deferred_, Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { napi_reject_deferred(Env(), deferred_, e.Value()); }
+
+ private:
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;  // valid in the scope that made the worker, where promise() is read
+};
+
 // ---------------------------------------------------------------------------------------------------------
 // The addon's classes (instance data), to tell its objects from look-alikes before unwrapping them.
 struct Classes {
@@ -405,12 +425,11 @@ class Model : public Napi::ObjectWrap<Model> {
 
   // Builds the Transformer (packing the weights) on a worker thread, so that the JavaScript side can go on loading
   // (the tokenizer) meanwhile; the model's methods are for after ready() settles.
-  class BuildWorker : public Napi::AsyncWorker {
+  class BuildWorker : public PromiseWorker {
    public:
     BuildWorker(const Napi::Object& model_obj, Model* model, const ModelConfig& cfg, ModelWeights w, bool background)
-        : Napi::AsyncWorker(model_obj.Env()), deferred_(Napi::Promise::Deferred::New(model_obj.Env())),
-          model_obj_(Napi::Persistent(model_obj)), model_(model), cfg_(cfg), w_(std::move(w)), background_(background) {}
-    Napi::Promise promise() { return deferred_.Promise(); }
+        : PromiseWorker(model_obj.Env()), model_obj_(Napi::Persistent(model_obj)), model_(model), cfg_(cfg), w_(std::move(w)),
+          background_(background) {}
 
    protected:
     void Execute() override {
@@ -423,12 +442,10 @@ class Model : public Napi::ObjectWrap<Model> {
     }
     void OnOK() override {
       model_->net_ = std::move(net_);
-      deferred_.Resolve(Env().Undefined());
+      PromiseWorker::OnOK();
     }
-    void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
    private:
-    Napi::Promise::Deferred deferred_;
     Napi::ObjectReference model_obj_;  // keeps model_ alive until the build is done
     Model* model_;
     ModelConfig cfg_;
@@ -574,11 +591,10 @@ class StepRequest {
 // its drafted tokens copied into the target's batch (sequence s's k[s] tokens from tokenOffsets[s]), then the
 // target's forward over them, so drafting and verifying take one trip off the event loop and no JavaScript runs
 // between them.
-class ForwardWorker : public Napi::AsyncWorker {
+class ForwardWorker : public PromiseWorker {
  public:
   ForwardWorker(Napi::Env env, Model* model, KvCache* kv, Napi::Object model_obj, Napi::Object kv_obj, Napi::Object batch)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        step_(model, kv, model_obj, kv_obj, batch) {
+      : PromiseWorker(env), step_(model, kv, model_obj, kv_obj, batch) {
     if (!has(batch, "draft")) return;
     if (!batch.Get("draft").IsObject()) throw std::invalid_argument("batch.draft must be an object");
     auto d = batch.Get("draft").As<Napi::Object>();
@@ -613,7 +629,6 @@ class ForwardWorker : public Napi::AsyncWorker {
         throw std::invalid_argument("batch.draft.tokenOffsets puts drafted tokens outside the batch");
   }
 
-  Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
@@ -635,11 +650,8 @@ class ForwardWorker : public Napi::AsyncWorker {
     if (!problem.empty()) return SetError(problem);
     if (!ahead_k_.empty()) start_next_chain();
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   StepRequest step_;
   std::unique_ptr<StepRequest> draft_;
   Napi::ObjectReference offsets_ref_;

@@ -129,7 +129,7 @@ test("chat mode: three turns reuse the cache (the third computes only its new to
   await term.command(`:export recipe ${recipe}`, `wrote the recipe ${recipe}`);
   assert.match(readFileSync(recipe, "utf8"), /chat: \{ system: "You are terse\." \}/);
   term.line(":quit");
-  assert.equal(await term.exitCode(), 0);
+  assert.equal(await term.exitCode(), 0, term.screen());
 });
 
 test("chat mode on a Qwen3-shaped reasoning model: the think block is folded to one line and kept out of the next turn", { skip, timeout: 300_000 }, async (t) => {
@@ -159,5 +159,5 @@ test("chat mode on a Qwen3-shaped reasoning model: the think block is folded to 
   await turn(term, "Hide it");
   assert.match(term.screen(), /you: Hide it\nHi!\n/);
   term.line(":quit");
-  assert.equal(await term.exitCode(), 0);
+  assert.equal(await term.exitCode(), 0, term.screen());
 });

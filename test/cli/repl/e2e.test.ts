@@ -56,7 +56,7 @@ test("REPL end to end: stream, :set, Ctrl+C, keypress latency, :save/:export, :q
   assert.match(source, /sampling: \{ temperature: 0 \}/);
   assert.match(source, /sha256: "[0-9a-f]{64}"/);
   term.line(":quit");
-  assert.equal(await term.exitCode(), 0);
+  assert.equal(await term.exitCode(), 0, term.screen());
 
   // A new process opens the session and, saved again, it is the same notebook.
   const again = new Terminal(dir, [], { env: { INFER_REPL_MODELS: modelsDir } });
@@ -98,7 +98,7 @@ test("issue 8: a recipe exported from a seeded session, run with tsx on the same
   await term.command(`:save ${session}`, "saved 1 cell");
   await term.command(`:export recipe ${recipe}`, `wrote the recipe ${recipe}`);
   term.line(":quit");
-  assert.equal(await term.exitCode(), 0);
+  assert.equal(await term.exitCode(), 0, term.screen());
 
   const cell = loadSession(session).cells[0]!;
   assert.equal(cell.prompt, prompt);
@@ -174,5 +174,5 @@ test("issue 19: at 80x24 — failed :load keeps the model, cells numbered 1, 2, 
   await term.waitFor((s) => s.includes("error: :bench stopped") && / · idle ?$/m.test(s), "the bench stopped", 20_000, 25, () => term.visible());
 
   term.line(":quit");
-  assert.equal(await term.exitCode(), 0);
+  assert.equal(await term.exitCode(), 0, term.screen());
 });

@@ -35,5 +35,5 @@ test(":tune shows progress, Ctrl+C stops it keeping the best so far, :export rec
   assert.match(source, /\/\/ Chosen: /);
   assert.match(source, /batching: \{ maxSeqs: \d+, maxBatchTokens: \d+, maxWaitMs: \d+ \}/);
   term.line(":quit");
-  assert.equal(await term.exitCode(), 0);
+  assert.equal(await term.exitCode(), 0, term.screen());
 });
