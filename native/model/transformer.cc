@@ -45,6 +45,9 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
     }
   }
   packed_.attach_all(pack_now, pool, [this](Matrix& m) { after_packing(m); });
+  // AVX2 estimates a Q8_0 head's batched argmax from its own rows, bounded by its largest block scale.
+  if (vector_variant(auto_variant()) == Variant::Avx2 && w_.output.type == GGML_Q8_0)
+    w_.output.max_abs_scale = q8_0_max_abs_scale(w_.output.data, w_.output.rows, w_.output.cols);
   // A float head: greedy steps estimate with a Q8_0 copy (argmax of soft-capped logits never reads it). Its
   // chunks start after the packing above, which has the pool.
   if (!transforms_logits()) head_estimate_ = ShadowBuild::start(w_.output, w_.file_mapped);
