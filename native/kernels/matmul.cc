@@ -468,7 +468,8 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   if (n_act <= 0) return;
   const int64_t k = w.cols;
   // The estimate runs on a packed Q8_0 matrix (AVX-512): the matrix itself, or the Q8_0 copy of a float matrix;
-  // on AVX2, on a Q8_0 matrix's own rows for batches (one row's exact pass costs about what the estimate does).
+  // on AVX2, on a Q8_0 matrix's own rows for batches (a lone row keeps the exact pass: its head is a stream from
+  // memory, where the estimate was not measured).
   const Variant variant = vector_variant(g_auto_variant);
   const bool avx512 = variant == Variant::Avx512 && w.rows % kPackRows == 0;
   const bool avx2 = variant == Variant::Avx2 && w.rows % kPackRows == 0 && n_act >= 2;
