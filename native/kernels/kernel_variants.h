@@ -177,6 +177,9 @@ void tile_ksuper_rows(const TileArgs& t);
 // block run against all of them, eight at a time; every output the bits of its row alone.
 bool block32_few_applies(const TileArgs& t);
 void tile_block32_few(const TileArgs& t);
+// avx512::tile_packed_q8_0_block_sums's estimate (the same bits) from unpacked Q8_0 rows: t.w the band's first row,
+// t.wrow its row bytes, t.nw a multiple of 16; group g is rows 16g..16g+15 of the band.
+void tile_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ldmax);
 }  // namespace avx2
 namespace avx512 {
 bool supports(int wtype);

@@ -210,7 +210,7 @@ Napi::Value MatmulArgmax(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const MatmulArgs a = matmul_args(info, "matmulArgmax");
     Matrix w{a.weights.Data(), a.type, a.rows, a.cols, arg_packed(info[6], a.type, a.rows, a.cols)};
-    if (w.packed && a.type == GGML_Q8_0) w.max_abs_scale = q8_0_max_abs_scale(w.data, a.rows, a.cols);
+    if (a.type == GGML_Q8_0) w.max_abs_scale = q8_0_max_abs_scale(w.data, a.rows, a.cols);
     auto out = Napi::Int32Array::New(info.Env(), size_t(a.n_act));
     std::lock_guard<std::mutex> lock(engine_mutex());
     PackedWeights shadow;  // a float matrix: the Q8_0 estimate copy the model makes for its head

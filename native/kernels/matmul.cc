@@ -467,9 +467,13 @@ double shadow_bound(const ArgmaxShadow& sh, const float* x, const float* x_seen,
 void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out, const uint8_t* gemm_rows) {
   if (n_act <= 0) return;
   const int64_t k = w.cols;
-  // The estimate runs on a packed Q8_0 matrix: the matrix itself, or the Q8_0 copy of a float matrix.
-  const bool avx512 = vector_variant(g_auto_variant) == Variant::Avx512 && w.rows % kPackRows == 0;
-  const bool own = avx512 && w.type == GGML_Q8_0 && w.packed != nullptr && w.max_abs_scale > 0;
+  // The estimate runs on a packed Q8_0 matrix (AVX-512): the matrix itself, or the Q8_0 copy of a float matrix;
+  // on AVX2, on a Q8_0 matrix's own rows for batches (a lone row keeps the exact pass: its head is a stream from
+  // memory, where the estimate was not measured).
+  const Variant variant = vector_variant(g_auto_variant);
+  const bool avx512 = variant == Variant::Avx512 && w.rows % kPackRows == 0;
+  const bool avx2 = variant == Variant::Avx2 && w.rows % kPackRows == 0 && n_act >= 2;
+  const bool own = w.type == GGML_Q8_0 && w.max_abs_scale > 0 && ((avx512 && w.packed != nullptr) || avx2);
   const ArgmaxShadow* shadow = avx512 && !own && w.shadow && w.shadow->max_abs_scale > 0 ? w.shadow : nullptr;
   if (!own && !shadow) {
     // matmul's values, each band's largest taken right after the band (its outputs still in cache, on both
@@ -495,7 +499,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   const ActLayout L = act_layout(GGML_Q8_0, k, true);
   thread_local std::vector<uint8_t> act;
   act.resize(L.row_bytes * size_t(n_act));
-  for (int m = 0; m < n_act; m++) prepare_row(L, Variant::Avx512, x + int64_t(m) * k, k, act.data() + L.row_bytes * size_t(m));
+  for (int m = 0; m < n_act; m++) prepare_row(L, variant, x + int64_t(m) * k, k, act.data() + L.row_bytes * size_t(m));
   // A float matrix's exact products take the activations in its own layout (f32, or f16/bf16 widened to f32).
   const ActLayout F = act_layout(w.type, k, true);
   thread_local std::vector<uint8_t> seen;
@@ -504,13 +508,13 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     for (int m = 0; m < n_act; m++) prepare_row(F, Variant::Avx512, x + int64_t(m) * k, k, seen.data() + F.row_bytes * size_t(m));
   }
   const uint8_t* seen_rows = seen.data();  // thread_local: the pool's threads read it through this pointer
-  const uint8_t* est_packed = own ? w.packed : shadow->packed;
+  const uint8_t* est_packed = avx2 ? w.data : own ? w.packed : shadow->packed;
   const float est_scale = own ? w.max_abs_scale : shadow->max_abs_scale;
 
   // The largest estimate of every packed group (16 rows) per activation row, bands of groups over the pool. The
   // estimates themselves are not kept (32 activation rows of a 32000-row head would write 4 MB per step): the few
   // groups that can hold a candidate are estimated again below, for their activation row only (the same bits).
-  const size_t group_bytes = packed_group_bytes(GGML_Q8_0, k);
+  const size_t group_bytes = avx2 ? kPackRows * row_bytes(GGML_Q8_0, k) : packed_group_bytes(GGML_Q8_0, k);
   const int64_t groups = w.rows / kPackRows;
   // An even number of groups per task: the estimate takes groups in pairs.
   const int64_t per_task = std::max<int64_t>(2, (groups / (int64_t(pool.size()) * 8) + 1) / 2 * 2);
@@ -526,14 +530,15 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
     t.wtype = GGML_Q8_0;
     t.k = k;
     t.w = est_packed + size_t(g0) * group_bytes;
-    t.wrow = group_bytes;
+    t.wrow = avx2 ? group_bytes / kPackRows : group_bytes;  // AVX2 reads rows, AVX-512 packed groups
     t.nw = int((g1 - g0) * kPackRows);
     t.act = a + L.row_bytes * size_t(m0);
     t.n_act = rows;
     t.y = y;
     t.ldy = kPackRows;
     t.single_row = rows == 1;
-    avx512::tile_packed_q8_0_block_sums(t, group_max, groups);
+    if (avx2) avx2::tile_q8_0_block_sums(t, group_max, groups);
+    else avx512::tile_packed_q8_0_block_sums(t, group_max, groups);
   };
   pool.parallel_for(n_tasks, [&](int task, int) {
     const int64_t g0 = int64_t(task) * per_task;
@@ -545,7 +550,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
   // and Σ|terms| <= (1+u)·max|dw|·128·Σ_b |da_b|·Σ_j |a_bj| (|w| <= 128). matmul keeps 8 partial sums per pair
   // (nb roundings each, 3 more to combine them); the estimate one (nb). A float matrix: shadow_bound.
   const int64_t nb = k / QK8_0;
-  const TileFn exact_tile = tile_for(Variant::Avx512, w.type);
+  const TileFn exact_tile = tile_for(variant, w.type);
   const size_t wrow = row_bytes(w.type, k);
   // A packed matrix's candidate rows are read back from its packed copy (read_row): the original's pages may be
   // released (Transformer). A float matrix has no packed copy: its rows are read where they are.
@@ -582,7 +587,7 @@ void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act,
         TileArgs t;
         t.wtype = w.type;
         t.k = k;
-        if (own) {
+        if (own && w.packed) {
           row_copy.resize(wrow);
           read_row(w, r, row_copy.data());
           t.w = row_copy.data();

@@ -28,7 +28,8 @@ struct Matrix {
   // Optional row-interleaved copy of the first rows / 16 * 16 rows (pack.h), which the AVX-512 variant computes
   // with instead of `data`; every variant gives the same results either way.
   const uint8_t* packed = nullptr;
-  // Largest |block scale| of a packed Q8_0 matrix (set with `packed`; 0 = unknown): bounds matmul_argmax's estimate.
+  // Largest |block scale| of a Q8_0 matrix (0 = unknown): bounds matmul_argmax's estimate (AVX-512: of a packed
+  // matrix, set with `packed`; AVX2: of its rows).
   float max_abs_scale = 0;
   // Optional estimate copy of a float matrix for matmul_argmax (AVX-512 only).
   const ArgmaxShadow* shadow = nullptr;
@@ -46,9 +47,10 @@ void matmul(ThreadPool& pool, const Matrix& w, const float* x, int n_act, float*
 
 // out[m] = the index of the largest of matmul's outputs for activation row m (the first of equal maxima, NaN never
 // largest; -1 when every output is NaN or -infinity): exactly what scanning matmul's output gives. For a packed
-// Q8_0 matrix it computes a cheaper estimate of every output (per-block integer sums, one multiply-add per block),
-// bounds the estimate's distance from matmul's result from the scales and the activations, and computes
-// matmul's exact value only for the rows within twice that bound of the largest estimate.
+// Q8_0 matrix (AVX2: any Q8_0 matrix with max_abs_scale, 2+ activation rows) it computes a cheaper estimate of
+// every output (per-block integer sums, one multiply-add per block), bounds the estimate's distance from matmul's
+// result from the scales and the activations, and computes matmul's exact value only for the rows within twice that
+// bound of the largest estimate.
 // gemm_rows: the rows' order bits, as matmul_shared_input takes them.
 void matmul_argmax(ThreadPool& pool, const Matrix& w, const float* x, int n_act, int32_t* out,
                    const uint8_t* gemm_rows = nullptr);

@@ -19,6 +19,7 @@
 #include "intrinsics.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -98,11 +99,12 @@ inline __m256i lane_isum(__m256i wv, __m256i wa, const PassActs& a, int64_t b, i
   else return _mm256_madd_epi16(_mm256_maddubs_epi16(wv, av), ones);
 }
 
-// One weight row against the N rows of a pass: y[i * ldy] = row i's output.
-template <int kType, int N>
+// One weight row against the N rows of a pass: y[i * ldy] = row i's output. kBlockSums: per block the exact int32
+// total, fused by fl(dw·da) (Q4_0/IQ4_NL's order; for Q8_0 matmul_argmax's estimate, not an output's order).
+template <int kType, int N, bool kBlockSums = block_order(kType)>
 void few_pass(const Row& w, int64_t nb, const PassActs& a, float* y, int64_t ldy) {
   float out[kPassRows];
-  if constexpr (block_order(kType)) {
+  if constexpr (kBlockSums) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.lv + size_t(b) * w.stride));
@@ -148,15 +150,19 @@ void few_pass(const Row& w, int64_t nb, const PassActs& a, float* y, int64_t ldy
 
 using PassFn = void (*)(const Row&, int64_t, const PassActs&, float*, int64_t);
 
-template <int kType>
+template <int kType, bool kBlockSums>
 PassFn pass_for(int n) {
-  const PassFn table[] = {few_pass<kType, 1>, few_pass<kType, 2>, few_pass<kType, 3>, few_pass<kType, 4>,
-                          few_pass<kType, 5>, few_pass<kType, 6>, few_pass<kType, 7>, few_pass<kType, 8>};
+  const PassFn table[] = {few_pass<kType, 1, kBlockSums>, few_pass<kType, 2, kBlockSums>, few_pass<kType, 3, kBlockSums>,
+                          few_pass<kType, 4, kBlockSums>, few_pass<kType, 5, kBlockSums>, few_pass<kType, 6, kBlockSums>,
+                          few_pass<kType, 7, kBlockSums>, few_pass<kType, 8, kBlockSums>};
   return table[n - 1];
 }
 
-template <int kType>
-void few_rows(const TileArgs& t) {
+// t.y[m * t.ldy + r] = activation row m against weight row r. With group_max (kBlockSums only): the largest
+// (non-NaN) output of activation row m over rows 16g..16g+15 into group_max[m * ldmax + g] after those rows (t.nw a
+// multiple of 16), the outputs themselves only where t.y is not null.
+template <int kType, bool kBlockSums = block_order(kType)>
+void few_rows(const TileArgs& t, float* group_max = nullptr, int64_t ldmax = 0) {
   const int64_t nb = t.k / 32;
   const size_t wblk = size_t(type_traits(kType).type_size);
   const size_t arow = size_t(nb) * (has_min(kType) ? sizeof(block_q8_1) : sizeof(block_q8_0));
@@ -172,7 +178,7 @@ void few_rows(const TileArgs& t) {
   for (int p = 0, m = 0; p < passes; p++) {
     const int n = (t.n_act - m) / (passes - p);
     m0[size_t(p)] = m;
-    fns[size_t(p)] = pass_for<kType>(n);
+    fns[size_t(p)] = pass_for<kType, kBlockSums>(n);
     prepare_pass<kType>(t.act + size_t(m) * arow, n, nb, acts[size_t(p)]);
     m += n;
   }
@@ -186,6 +192,12 @@ void few_rows(const TileArgs& t) {
   // Each weight row streams from memory once (prefetched 2 KB or two rows ahead); the later passes read it decoded
   // from L1.
   const size_t ahead = std::max<size_t>(2048, 2 * t.wrow);
+  // Group maxima without outputs: a group's outputs in scratch (row m at m * kGroupRows), taken after its last row.
+  constexpr int kGroupRows = 16;
+  thread_local std::vector<float> scratch;
+  if (group_max && !t.y) scratch.resize(size_t(t.n_act) * kGroupRows);
+  float* const y = group_max && !t.y ? scratch.data() : t.y;
+  const int64_t ldy = group_max && !t.y ? kGroupRows : t.ldy;
   for (int r = 0; r < t.nw; r++) {
     const uint8_t* row = t.w + size_t(r) * t.wrow;
     for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
@@ -197,7 +209,16 @@ void few_rows(const TileArgs& t) {
     }
     Row rw = w;
     if (kType == GGML_Q8_0) rw.lv = reinterpret_cast<const int8_t*>(row + 2);
-    for (int p = 0; p < passes; p++) fns[size_t(p)](rw, nb, acts[size_t(p)], t.y + int64_t(m0[size_t(p)]) * t.ldy + r, t.ldy);
+    const int col = y == t.y ? r : r % kGroupRows;
+    for (int p = 0; p < passes; p++) fns[size_t(p)](rw, nb, acts[size_t(p)], y + int64_t(m0[size_t(p)]) * ldy + col, ldy);
+    if (group_max && r % kGroupRows == kGroupRows - 1)
+      for (int m = 0; m < t.n_act; m++) {
+        const float* ym = y + int64_t(m) * ldy + (col - (kGroupRows - 1));
+        float top = -INFINITY;  // NaN compares false: it never counts
+        for (int i = 0; i < kGroupRows; i++)
+          if (ym[i] > top) top = ym[i];
+        group_max[int64_t(m) * ldmax + r / kGroupRows] = top;
+      }
   }
 }
 
@@ -209,6 +230,10 @@ bool block32_few_applies(const TileArgs& t) {
       return t.n_act >= 2;
     default: return false;
   }
+}
+
+void tile_q8_0_block_sums(const TileArgs& t, float* group_max, int64_t ldmax) {
+  few_rows<GGML_Q8_0, true>(t, group_max, ldmax);
 }
 
 void tile_block32_few(const TileArgs& t) {

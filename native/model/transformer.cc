@@ -45,6 +45,8 @@ Transformer::Transformer(const ModelConfig& cfg, ModelWeights weights, ThreadPoo
     }
   }
   packed_.attach_all(pack_now, pool, [this](Matrix& m) { after_packing(m); });
+  // AVX2 estimates a Q8_0 head's batched argmax from its own rows, bounded by its largest block scale.
+  head_scale_pending_ = vector_variant(auto_variant()) == Variant::Avx2 && w_.output.type == GGML_Q8_0;
   // A float head: greedy steps estimate with a Q8_0 copy (argmax of soft-capped logits never reads it). Its
   // chunks start after the packing above, which has the pool.
   if (!transforms_logits()) head_estimate_ = ShadowBuild::start(w_.output, w_.file_mapped);
@@ -94,6 +96,19 @@ void Transformer::finish_head_estimate(ThreadPool& pool) {
   head_estimate_.reset();
   // Greedy steps read only their candidates' rows of the head (the chunks released theirs, this the pages between).
   if (w_.file_mapped) release_pages(w_.output.data, size_t(w_.output.rows) * row_bytes(w_.output.type, w_.output.cols));
+}
+
+void Transformer::scale_head_for_estimate(ThreadPool& pool, const StepBatch& b) {
+  if (!head_scale_pending_ || !b.argmax || b.n_logit_rows < 2) return;
+  head_scale_pending_ = false;
+  Matrix& h = w_.output;
+  const int parts = pool.size();
+  std::vector<float> part_max(size_t(parts), 0.0f);
+  pool.parallel_for(parts, [&](int p, int) {
+    const int64_t r0 = h.rows * p / parts, r1 = h.rows * (p + 1) / parts;
+    part_max[size_t(p)] = q8_0_max_abs_scale(h.data + size_t(r0) * row_bytes(h.type, h.cols), r1 - r0, h.cols);
+  });
+  h.max_abs_scale = *std::max_element(part_max.begin(), part_max.end());
 }
 
 void Transformer::set_draft_head(std::vector<int32_t> token_ids, ThreadPool& pool) {
@@ -279,6 +294,7 @@ void Transformer::attention(ThreadPool& pool, const KvPool& kv, int layer, const
 
 void Transformer::forward(ThreadPool& pool, KvPool& kv, const StepBatch& b) {
   finish_head_estimate(pool);
+  scale_head_for_estimate(pool, b);
   count_batch_rows(pool, b.n_tokens);
   if (splits_by_sequence(pool, b)) return forward_by_sequence(pool, kv, b);
   run(pool, kv, b, main_);

@@ -199,6 +199,10 @@ class Transformer {
   // that the background thread's reads of the file end with it, as a forward's own do (whatever the step needs).
   void finish_head_estimate(ThreadPool& pool);
   void stop_head_estimate_worker();
+  // AVX2: a Q8_0 head's largest block scale (what bounds matmul_argmax's estimate), scanned over the pool at the
+  // first greedy step of 2+ rows, the first to estimate: single-sequence use never scans the head for it (at load the
+  // scan took ~200 ms, single-threaded page faults on Qwen2.5-0.5B's 144 MB head).
+  void scale_head_for_estimate(ThreadPool& pool, const StepBatch& b);
   // Points m at a new packed copy (PackedWeights::attach) and releases the file pages it replaces.
   void attach_packed(Matrix& m, ThreadPool& pool);
   // What follows the packing of m: its file pages released (if its copy holds all of it), a tied token embedding
@@ -239,6 +243,7 @@ class Transformer {
   static constexpr int64_t kPackAfterBatchRows = 16;
   int64_t batch_rows_seen_ = 0;
   double step_weight_bytes_ = 0;  // the dense matrices' bytes, the head's included: what a forward streams
+  bool head_scale_pending_ = false;  // scale_head_for_estimate has yet to run
   std::vector<AnonymousMemory> expert_copies_;  // unpacked experts in 2 MiB pages (copy_experts)
   Activations main_;      // the engine thread's forward
   std::vector<std::unique_ptr<Lane>> lanes_;  // one per pool thread, made on the first split step

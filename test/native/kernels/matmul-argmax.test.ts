@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { availableParallelism } from "node:os";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { nativeKernels as k } from "../../../core/native-kernels.ts";
 import { native } from "../../../core/native.ts";
+import { runNode } from "../../helpers/cli.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights } from "./random-weights.ts";
 
@@ -12,7 +14,11 @@ import { randomFloats, randomWeights } from "./random-weights.ts";
 // differ by one quantization step, and rows whose real dot products are equal but whose float sums differ in the
 // last bits (weight blocks 1 and 2 swapped where the activation's blocks 1 and 2 are equal), which only the estimate's
 // error bound keeps among the candidates.
+// The AVX2 variant estimates from a Q8_0 matrix's own rows (2+ activation rows): the same checks run in a child
+// process whose kernels are capped to it (the variant is chosen once per process).
 const noAvx512 = !k.cpuFeatures().variants.includes("avx512") && "the estimate runs on packed Q8_0 (AVX-512)";
+const AVX2_CHILD = "INFER_REPL_ARGMAX_TEST_AVX2";
+const avx2Child = process.env[AVX2_CHILD] === "1";
 
 function scanArgmax(y: Float32Array, rows: number, nAct: number): number[] {
   return Array.from({ length: nAct }, (_, m) => {
@@ -43,20 +49,61 @@ function nearTies(rand: () => number, rows: number, cols: number): Uint8Array {
   return w;
 }
 
-test("Q8_0 packed: argmax equals the scan of matmul's output on random, tied and nearly tied rows", { skip: noAvx512 }, () => {
+/** Q8_0 argmax against the scan of matmul's output on random, tied and nearly tied rows: packed on AVX-512, from the
+ *  rows themselves on AVX2. */
+function q8Ties(variant: "avx512" | "avx2"): void {
   const rand = prng(515);
   for (const [rows, cols] of [[16, 32], [48, 288], [64, 288], [512, 288], [2048, 768]] as const) {
     for (const kind of ["random", "near ties"] as const) {
       const w = kind === "random" ? randomWeights(rand, GgmlType.Q8_0, rows, cols) : nearTies(rand, rows, cols);
-      const packed = k.pack(GgmlType.Q8_0, w, rows, cols)!;
-      for (const nAct of [1, 3, 4, 9]) {
+      const packed = variant === "avx512" ? k.pack(GgmlType.Q8_0, w, rows, cols)! : undefined;
+      for (const nAct of [1, 3, 4, 9, 16]) {
         const x = randomFloats(rand, nAct * cols);
         if (kind === "near ties" && cols >= 96) for (let m = 0; m < nAct; m++) x.copyWithin(m * cols + 64, m * cols + 32, m * cols + 64);
-        const want = scanArgmax(k.matmul(GgmlType.Q8_0, w, rows, cols, x, nAct, "avx512", packed), rows, nAct);
-        assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.Q8_0, w, rows, cols, x, nAct, packed)), want, `${kind} ${rows}x${cols} nAct ${nAct}`);
+        const want = scanArgmax(k.matmul(GgmlType.Q8_0, w, rows, cols, x, nAct, variant, packed), rows, nAct);
+        assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.Q8_0, w, rows, cols, x, nAct, packed)), want, `${variant} ${kind} ${rows}x${cols} nAct ${nAct}`);
       }
     }
   }
+}
+
+/** Rows 0..14 are one row; row 15 is it with blocks 1 and 2 swapped, and every activation row repeats its block 1 as
+ *  block 2: all 16 rows have the same real dot product, and only the float order tells them apart, so which row
+ *  wins is decided in the last bits, where the estimate's own order may disagree. */
+function q8FloatOrder(variant: "avx512" | "avx2"): void {
+  const rand = prng(517);
+  const rows = 16, cols = 288, rowBytes = (cols / 32) * 34, nAct = 8;
+  let checked = 0;
+  for (let trial = 0; trial < 60; trial++) {
+    const base = randomWeights(rand, GgmlType.Q8_0, 1, cols);
+    const w = new Uint8Array(rows * rowBytes);
+    for (let r = 0; r < rows; r++) w.set(base, r * rowBytes);
+    w.set(base.subarray(68, 102), 15 * rowBytes + 34);
+    w.set(base.subarray(34, 68), 15 * rowBytes + 68);
+    const x = randomFloats(rand, nAct * cols);
+    for (let m = 0; m < nAct; m++) x.copyWithin(m * cols + 64, m * cols + 32, m * cols + 64);
+    const packed = variant === "avx512" ? k.pack(GgmlType.Q8_0, w, rows, cols)! : undefined;
+    const want = scanArgmax(k.matmul(GgmlType.Q8_0, w, rows, cols, x, nAct, variant, packed), rows, nAct);
+    checked += want.filter((i) => i === 15).length;
+    assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.Q8_0, w, rows, cols, x, nAct, packed)), want, `${variant} trial ${trial}`);
+  }
+  assert.ok(checked > 0, "some trials must have the swapped row ahead in float");
+}
+
+if (avx2Child) {
+  q8Ties("avx2");
+  q8FloatOrder("avx2");
+  console.log("avx2 argmax checks passed");
+}
+
+test("Q8_0 packed: argmax equals the scan of matmul's output on random, tied and nearly tied rows", { skip: noAvx512 || avx2Child }, () => {
+  q8Ties("avx512");
+});
+
+test("Q8_0 on AVX2 (the estimate from the rows themselves): random, tied, nearly tied and float-order-tied rows", { skip: avx2Child || (!k.cpuFeatures().variants.includes("avx2") && "needs AVX2") }, async () => {
+  const r = await runNode(["--import", "tsx", fileURLToPath(import.meta.url)], "", { [AVX2_CHILD]: "1", INFER_REPL_KERNELS: "avx2" });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /avx2 argmax checks passed/);
 });
 
 test("without a packed Q8_0 matrix it is the scan of the full output; NaN rows give -1", () => {
@@ -94,27 +141,8 @@ test("K-quant heads over many row bands and two threads: the band maxima combine
   }
 });
 
-test("Q8_0 packed: rows equal in exact arithmetic but not in float are told apart by the exact values", { skip: noAvx512 }, () => {
-  // Rows 0..14 are one row; row 15 is it with blocks 1 and 2 swapped, and every activation row repeats its block
-  // 1 as block 2: all 16 rows have the same real dot product, and only the float order tells them apart, so
-  // which row wins is decided in the last bits, where the estimate's own order may disagree.
-  const rand = prng(517);
-  const rows = 16, cols = 288, rowBytes = (cols / 32) * 34, nAct = 8;
-  let checked = 0;
-  for (let trial = 0; trial < 60; trial++) {
-    const base = randomWeights(rand, GgmlType.Q8_0, 1, cols);
-    const w = new Uint8Array(rows * rowBytes);
-    for (let r = 0; r < rows; r++) w.set(base, r * rowBytes);
-    w.set(base.subarray(68, 102), 15 * rowBytes + 34);
-    w.set(base.subarray(34, 68), 15 * rowBytes + 68);
-    const x = randomFloats(rand, nAct * cols);
-    for (let m = 0; m < nAct; m++) x.copyWithin(m * cols + 64, m * cols + 32, m * cols + 64);
-    const packed = k.pack(GgmlType.Q8_0, w, rows, cols)!;
-    const want = scanArgmax(k.matmul(GgmlType.Q8_0, w, rows, cols, x, nAct, "avx512", packed), rows, nAct);
-    checked += want.filter((i) => i === 15).length;
-    assert.deepEqual(Array.from(k.matmulArgmax(GgmlType.Q8_0, w, rows, cols, x, nAct, packed)), want, `trial ${trial}`);
-  }
-  assert.ok(checked > 0, "some trials must have the swapped row ahead in float");
+test("Q8_0 packed: rows equal in exact arithmetic but not in float are told apart by the exact values", { skip: noAvx512 || avx2Child }, () => {
+  q8FloatOrder("avx512");
 });
 
 /** Float rows: copies of 4 base rows, some nudged by one ulp in one weight, some with weights 1 and 2 swapped
