@@ -12,7 +12,9 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 // sub-bands between the passes (200 rows: bands of 28 = 16 + 12 rows, or more with fewer threads), partial register
 // tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch. A tile's sums are
 // reduced four activation rows at a time (reduce_add_16): 3, 5, 6 and 19 rows give tiles of 3, 5, 6 and 5/4 rows
-// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65.
+// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65. AVX-512's F16
+// (gemm_act_panel) blocks by weight bands instead: 200 rows of 4160 are bands of 124 and 76 rows (1 MB), each tile's
+// k in passes of 1024, 1024, 1024, 1024 and 64 through its f32 activation panel.
 // (rows a multiple of 4 and cols of 16 (F16) / 32 (BF16): shapes tinyBLAS takes.)
 const SHAPES: [rows: number, cols: number, nAct: number][] = [
   [8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100], [200, 4160, 13],
