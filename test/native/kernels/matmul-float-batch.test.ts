@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { type KernelVariant, nativeKernels as k } from "../../../core/native-kernels.ts";
+import { native } from "../../../core/native.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 
@@ -49,9 +51,9 @@ function assertRowsIndependent(type: GgmlType, w: Uint8Array, rows: number, cols
 }
 
 /** type's batches against the F32 kernel's tinyBLAS sums of the widened weights and rounded activations. */
-function assertWidenedTinyblas(type: GgmlType, seed: number) {
+function assertWidenedTinyblas(type: GgmlType, seed: number, shapes = SHAPES) {
   const rand = prng(seed);
-  for (const [rows, cols, nAct] of SHAPES) {
+  for (const [rows, cols, nAct] of shapes) {
     const w = randomWeights(rand, type, rows, cols);
     const x = randomFloats(rand, nAct * cols);
     const y = k.matmul(type, w, rows, cols, x, nAct);
@@ -64,6 +66,18 @@ function assertWidenedTinyblas(type: GgmlType, seed: number) {
 
 test("F16 batches: every row equals the F32 kernel's tinyBLAS sums of the widened weights, whatever else is in the batch", () => {
   assertWidenedTinyblas(GgmlType.F16, 41);
+});
+
+// AVX-512's weight bands (half the L2 of 32768-element rows: 16 rows at a 2 MB L2, 8 at 1 MB or unknown): one thread
+// splits 9 activation rows' matmul into four ranges of 64 rows, each of several bands, every band reading the same
+// activation tiles again.
+test("F16 batches on one thread: a range of weight rows longer than a band sums as the F32 kernel does", () => {
+  native.setThreads(1);
+  try {
+    assertWidenedTinyblas(GgmlType.F16, 43, [[256, 32768, 9]]);
+  } finally {
+    native.setThreads(availableParallelism());  // the addon's default
+  }
 });
 
 // vdpbf16ps as the zen4 build computes it: per f32 lane, the odd element's product added and rounded, then the even
