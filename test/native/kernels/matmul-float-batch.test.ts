@@ -14,9 +14,9 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 // sub-bands between the passes (200 rows: bands of 28 = 16 + 12 rows, or more with fewer threads), partial register
 // tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch. A tile's sums are
 // reduced four activation rows at a time (reduce_add_16): 3, 5, 6 and 19 rows give tiles of 3, 5, 6 and 5/4 rows
-// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65. AVX-512's F16
-// (gemm_act_panel) blocks by weight bands instead: 200 rows of 4160 are bands of 124 and 76 rows (1 MB), each tile's
-// k in passes of 1024, 1024, 1024, 1024 and 64 through its f32 activation panel.
+// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65. AVX-512's F16 batches of
+// 64+ rows (gemm_act_panel) block by weight bands instead, each tile's k in passes of 1024 through its f32 activation
+// panel: 100 rows of 4160 in passes of 1024, 1024, 1024, 1024 and 64; 130 rows of 2048 in two.
 // (rows a multiple of 4 and cols of 16 (F16) / 32 (BF16): shapes tinyBLAS takes.)
 const SHAPES: [rows: number, cols: number, nAct: number][] = [
   [8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100], [200, 4160, 13],
@@ -68,13 +68,13 @@ test("F16 batches: every row equals the F32 kernel's tinyBLAS sums of the widene
   assertWidenedTinyblas(GgmlType.F16, 41);
 });
 
-// AVX-512's weight bands (half the L2 of 32768-element rows: 16 rows at a 2 MB L2, 8 at 1 MB or unknown): one thread
-// splits 9 activation rows' matmul into four ranges of 64 rows, each of several bands, every band reading the same
-// activation tiles again.
+// AVX-512's weight bands for 64+ activation rows (half the L2 of 32768-element rows: 16 rows at a 2 MB L2, 8 at 1 MB
+// or unknown): one thread splits the matmul into four ranges of 64 rows, each of several bands, every band reading the
+// same activation tiles again.
 test("F16 batches on one thread: a range of weight rows longer than a band sums as the F32 kernel does", () => {
   native.setThreads(1);
   try {
-    assertWidenedTinyblas(GgmlType.F16, 43, [[256, 32768, 9]]);
+    assertWidenedTinyblas(GgmlType.F16, 43, [[256, 32768, 65]]);
   } finally {
     native.setThreads(availableParallelism());  // the addon's default
   }
