@@ -1,12 +1,13 @@
 #include "cpu_features.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <unistd.h>
 
 #if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 namespace ir {
@@ -61,6 +62,9 @@ const CpuFeatures& cpu_features() {
     if (bf16_env && std::string(bf16_env) == "0") c.avx512bf16 = false;
     const char* fma_env = std::getenv("INFER_REPL_BF16_FMA");
     c.bf16_fma = c.avx512f && (!c.avx512bf16 || (fma_env ? std::string(fma_env) == "1" : c.intel));
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    c.l2_bytes = std::max(0L, sysconf(_SC_LEVEL2_CACHE_SIZE));  // glibc reads it from CPUID
+#endif
     return c;
   }();
   return f;

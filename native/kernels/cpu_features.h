@@ -21,6 +21,8 @@ struct CpuFeatures {
   bool bf16_fma = false;
   // GenuineIntel: decode's F16/BF16 weight rows take software prefetches (kernel_variants.h, kLonePrefetchBytes).
   bool intel = false;
+  // The core's L2 in bytes (0: unknown): AVX-512 F16 batches keep a band of weight rows in half of it (tinyblas_gemm.h).
+  long l2_bytes = 0;
 };
 
 const CpuFeatures& cpu_features();

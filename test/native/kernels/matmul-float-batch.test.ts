@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { test } from "node:test";
 import { GgmlType } from "../../../core/gguf/index.ts";
 import { type KernelVariant, nativeKernels as k } from "../../../core/native-kernels.ts";
+import { native } from "../../../core/native.ts";
 import { prng } from "../../helpers/index.ts";
 import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 
@@ -12,7 +14,9 @@ import { randomFloats, randomWeights, typeName } from "./random-weights.ts";
 // sub-bands between the passes (200 rows: bands of 28 = 16 + 12 rows, or more with fewer threads), partial register
 // tiles (rows and activation counts not multiples of 4 and 6), or with what else is in the batch. A tile's sums are
 // reduced four activation rows at a time (reduce_add_16): 3, 5, 6 and 19 rows give tiles of 3, 5, 6 and 5/4 rows
-// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65.
+// (the rows spread evenly over the fewest tiles of <= 6), 130 rows of 2048 two blocks of 65. AVX-512's F16 batches of
+// 64+ rows (gemm_act_panel) block by weight bands instead, each tile's k in passes of 1024 through its f32 activation
+// panel: 100 rows of 4160 in passes of 1024, 1024, 1024, 1024 and 64; 130 rows of 2048 in two.
 // (rows a multiple of 4 and cols of 16 (F16) / 32 (BF16): shapes tinyBLAS takes.)
 const SHAPES: [rows: number, cols: number, nAct: number][] = [
   [8, 64, 2], [12, 288, 7], [36, 2048, 13], [20, 4160, 9], [8, 4160, 100], [200, 4160, 13],
@@ -47,9 +51,9 @@ function assertRowsIndependent(type: GgmlType, w: Uint8Array, rows: number, cols
 }
 
 /** type's batches against the F32 kernel's tinyBLAS sums of the widened weights and rounded activations. */
-function assertWidenedTinyblas(type: GgmlType, seed: number) {
+function assertWidenedTinyblas(type: GgmlType, seed: number, shapes = SHAPES) {
   const rand = prng(seed);
-  for (const [rows, cols, nAct] of SHAPES) {
+  for (const [rows, cols, nAct] of shapes) {
     const w = randomWeights(rand, type, rows, cols);
     const x = randomFloats(rand, nAct * cols);
     const y = k.matmul(type, w, rows, cols, x, nAct);
@@ -62,6 +66,18 @@ function assertWidenedTinyblas(type: GgmlType, seed: number) {
 
 test("F16 batches: every row equals the F32 kernel's tinyBLAS sums of the widened weights, whatever else is in the batch", () => {
   assertWidenedTinyblas(GgmlType.F16, 41);
+});
+
+// AVX-512's weight bands for 64+ activation rows (half the L2 of 32768-element rows: 16 rows at a 2 MB L2, 8 at 1 MB
+// or unknown): one thread splits the matmul into four ranges of 64 rows, each of several bands, every band reading the
+// same activation tiles again.
+test("F16 batches on one thread: a range of weight rows longer than a band sums as the F32 kernel does", () => {
+  native.setThreads(1);
+  try {
+    assertWidenedTinyblas(GgmlType.F16, 43, [[256, 32768, 65]]);
+  } finally {
+    native.setThreads(availableParallelism());  // the addon's default
+  }
 });
 
 // vdpbf16ps as the zen4 build computes it: per f32 lane, the odd element's product added and rounded, then the even
