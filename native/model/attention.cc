@@ -841,13 +841,33 @@ __attribute__((target("avx512f,avx512dq,fma"))) void expf16_lanes(const float* x
 __attribute__((target("avx,fma"))) void expf8_lanes(const float* x, float* y) {
   for (int h = 0; h < 2; h++) _mm256_storeu_ps(y + 8 * h, ggml_expf8(_mm256_loadu_ps(x + 8 * h)));
 }
+
+
+// The largest of a tile's 64 scores, NaNs skipped (as std::max(max, e[j]) in order skips them), in lanes: the
+// scalar loop was one chain of 64 dependent maxss, ~60% of the AVX2 tile path's own time outside the kernels. The
+// order can only change the sign of a zero maximum, which no result sees (e - ±0 and exp(M - m) with M, m zeros
+// give the same weights and factors).
+__attribute__((target("avx"))) float tile_max_avx(const float* e) {
+  __m256 m[2] = {_mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY)};
+  // max_ps(x, m) returns m when x is NaN.
+  for (int j = 0; j < kBatchTile; j += 16)
+    for (int h = 0; h < 2; h++) m[h] = _mm256_max_ps(_mm256_loadu_ps(e + j + 8 * h), m[h]);
+  const __m256 m8 = _mm256_max_ps(m[0], m[1]);
+  const __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+  const __m128 m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  return _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+}
 #endif
 
 // The online-softmax bookkeeping for one tile whose scores e[0..63] are ready (-inf past the context): returns the
 // factor the accumulator must be multiplied by first (1 if none) and leaves the weights in e.
 inline float batch_tile_softmax(float* e, float& M, float& S, ExpLanes lanes) {
   float tile_max = -INFINITY;
-  for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
+#if defined(__x86_64__)
+  if (lanes != ExpLanes::kLane) tile_max = tile_max_avx(e);
+  else
+#endif
+    for (int j = 0; j < kBatchTile; j++) tile_max = std::max(tile_max, e[j]);
   if (tile_max == -INFINITY) {  // nothing to attend in this tile (llama.cpp skips the row)
     for (int j = 0; j < kBatchTile; j++) e[j] = 0.0f;
     return 1.0f;
@@ -1010,11 +1030,11 @@ void attend_batch(const HeadAttention& a, const float* q, float* out) {
 
 #if defined(__x86_64__)
 // ---- several queries and heads of one tile in the batch arithmetic ---------------------------------------
-// attend_batch_avx512's operations for every (query, head) pair of an attend_tile call, tile of 64 positions by
-// tile: each 16-position K group and each V row is converted once for all the pairs that read it (the queries of
-// the tile, the heads sharing a KV head under GQA) instead of once per pair. Every pair's own chain of operations
-// (its score sums over the dimensions, its online softmax, its V accumulation position by position) is the one
-// attend_batch_avx512 runs, so the results are bit-identical.
+// attend_batch_avx512's (or attend_batch_avx's) operations for every (query, head) pair of an attend_tile call,
+// tile of 64 positions by tile: each 16-position K group and each V row is converted once for all the pairs that
+// read it (the queries of the tile, the heads sharing a KV head under GQA) instead of once per pair. Every pair's
+// own chain of operations (its score sums over the dimensions, its online softmax, its V accumulation position
+// by position) is the one attend_batch_avx512 / attend_batch_avx runs, so the results are bit-identical.
 
 struct BatchPair {
   const float* q;
@@ -1042,15 +1062,34 @@ __attribute__((target("avx512f,fma,f16c"))) void batch_scores16(const uint16_t* 
   for (int p = 0; p < NP; p++) _mm512_storeu_ps(pairs[p]->e + 16 * g, _mm512_mul_ps(dot[p], _mm512_set1_ps(scale)));
 }
 
+// The same with AVX: each 16-position group as two 8-lane halves (attend_batch_avx's).
+template <int NP>
+__attribute__((target("avx,fma,f16c"))) void batch_scores8(const uint16_t* k, int stride, int hd, const BatchPair* const* pairs, float scale, int g) {
+  __m256 dot[NP][2];
+  for (int p = 0; p < NP; p++) dot[p][0] = dot[p][1] = _mm256_setzero_ps();
+  for (int d = 0; d < hd; d++) {
+    const __m256 k0 = half8(k + size_t(d) * stride), k1 = half8(k + size_t(d) * stride + 8);
+    for (int p = 0; p < NP; p++) {
+      const __m256 qd = _mm256_broadcast_ss(pairs[p]->q + d);
+      dot[p][0] = _mm256_fmadd_ps(k0, qd, dot[p][0]);
+      dot[p][1] = _mm256_fmadd_ps(k1, qd, dot[p][1]);
+    }
+  }
+  const __m256 s = _mm256_set1_ps(scale);
+  for (int p = 0; p < NP; p++)
+    for (int h = 0; h < 2; h++) _mm256_storeu_ps(pairs[p]->e + 16 * g + 8 * h, _mm256_mul_ps(dot[p][h], s));
+}
+
 using BatchScoresFn = void (*)(const uint16_t*, int, int, const BatchPair* const*, float, int);
-constexpr int kMaxScorePairs = 8;  // accumulators in registers
-constexpr BatchScoresFn kBatchScores[kMaxScorePairs] = {batch_scores16<1>, batch_scores16<2>, batch_scores16<3>, batch_scores16<4>,
-                                                         batch_scores16<5>, batch_scores16<6>, batch_scores16<7>, batch_scores16<8>};
+constexpr BatchScoresFn kBatchScores16[] = {batch_scores16<1>, batch_scores16<2>, batch_scores16<3>, batch_scores16<4>,
+                                            batch_scores16<5>, batch_scores16<6>, batch_scores16<7>, batch_scores16<8>};
+// Two accumulators a pair: six pairs leave a register for each K half and the query's broadcast.
+constexpr BatchScoresFn kBatchScores8[] = {batch_scores8<1>, batch_scores8<2>, batch_scores8<3>, batch_scores8<4>, batch_scores8<5>, batch_scores8<6>};
 
 // Vectors i0 .. i0+NV-1 of V rows 0..valid-1 (at v[j] + dv) into the accumulators of NP pairs, each first rescaled
 // by its factor. (Each dimension's accumulator is its own chain, so a head may be taken in slices of vectors.)
 template <int NV, int NP>
-__attribute__((target("avx512f,fma,f16c"))) void batch_v_rows(const uint8_t* const* v, ptrdiff_t dv, int i0, int valid, const BatchPair* const* pairs, const float* ms) {
+__attribute__((target("avx512f,fma,f16c"))) void batch_v_rows16(const uint8_t* const* v, ptrdiff_t dv, int i0, int valid, const BatchPair* const* pairs, const float* ms) {
   __m512 acc[NP][NV];
   dv += ptrdiff_t(i0) * 32;
   for (int p = 0; p < NP; p++) {
@@ -1074,36 +1113,98 @@ __attribute__((target("avx512f,fma,f16c"))) void batch_v_rows(const uint8_t* con
     for (int i = 0; i < NV; i++) _mm512_storeu_ps(pairs[p]->acc + 16 * (i0 + i), acc[p][i]);
 }
 
-using BatchVFn = void (*)(const uint8_t* const*, ptrdiff_t, int, int, const BatchPair* const*, const float*);
-constexpr int kMaxVSlice = 8;  // vectors of a head one V pass takes
-// Pairs per V pass for NV vectors a head: 16 accumulators or fewer.
-constexpr int max_v_pairs(int nv) { return std::max(1, 16 / nv); }
-
-template <int NV, int... Ps>
-BatchVFn pick_v_pairs(int n, std::integer_sequence<int, Ps...>) {
-  BatchVFn fn = nullptr;
-  ((n == Ps + 1 ? (fn = batch_v_rows<NV, Ps + 1>, 0) : 0), ...);
-  return fn;
+// The same with AVX, 8 dimensions a vector (attend_batch_avx's V step).
+template <int NV, int NP>
+__attribute__((target("avx,fma,f16c"))) void batch_v_rows8(const uint8_t* const* v, ptrdiff_t dv, int i0, int valid, const BatchPair* const* pairs, const float* ms) {
+  __m256 acc[NP][NV];
+  dv += ptrdiff_t(i0) * 16;
+  for (int p = 0; p < NP; p++) {
+    const __m256 f = _mm256_set1_ps(ms[p]);
+    for (int i = 0; i < NV; i++) {
+      acc[p][i] = _mm256_loadu_ps(pairs[p]->acc + 8 * (i0 + i));
+      if (ms[p] != 1.0f) acc[p][i] = _mm256_mul_ps(acc[p][i], f);
+    }
+  }
+  for (int j = 0; j < valid; j++) {
+    if (j + kVPrefetchDistance < valid) prefetch_row(v[j + kVPrefetchDistance] + dv, size_t(NV) * 16);
+    const auto* row = reinterpret_cast<const uint16_t*>(v[j] + dv);
+    __m256 vr[NV];
+    for (int i = 0; i < NV; i++) vr[i] = half8(row + 8 * i);
+    for (int p = 0; p < NP; p++) {
+      const __m256 w = _mm256_broadcast_ss(pairs[p]->e + j);
+      for (int i = 0; i < NV; i++) acc[p][i] = _mm256_fmadd_ps(vr[i], w, acc[p][i]);
+    }
+  }
+  for (int p = 0; p < NP; p++)
+    for (int i = 0; i < NV; i++) _mm256_storeu_ps(pairs[p]->acc + 8 * (i0 + i), acc[p][i]);
 }
 
-// The V pass for n pairs (<= max_v_pairs(nv)) over nv (1..kMaxVSlice) vectors of their heads.
-BatchVFn batch_v_fn(int nv, int n) {
+using BatchVFn = void (*)(const uint8_t* const*, ptrdiff_t, int, int, const BatchPair* const*, const float*);
+
+// The V pass for n pairs over NV vectors of their heads, n in 1..sizeof...(Ps).
+template <template <int, int> class Pass, int NV, int... Ps>
+BatchVFn pick_v_pairs(int n, std::integer_sequence<int, Ps...>) {
+  BatchVFn fn = nullptr;
+  ((n == Ps + 1 ? (fn = Pass<NV, Ps + 1>::run, 0) : 0), ...);
+  return fn;
+}
+template <int NV, int NP> struct VRows16 { static constexpr BatchVFn run = batch_v_rows16<NV, NP>; };
+template <int NV, int NP> struct VRows8 { static constexpr BatchVFn run = batch_v_rows8<NV, NP>; };
+
+// AVX-512: slices of up to 8 vectors, 16 accumulators or fewer a pass.
+constexpr int max_v_pairs16(int nv) { return std::max(1, 16 / nv); }
+BatchVFn batch_v_fn16(int nv, int n) {
   switch (nv) {
 #define IR_BATCH_V(NV) \
-  case NV: return pick_v_pairs<NV>(n, std::make_integer_sequence<int, max_v_pairs(NV)>{});
+  case NV: return pick_v_pairs<VRows16, NV>(n, std::make_integer_sequence<int, max_v_pairs16(NV)>{});
     IR_BATCH_V(1) IR_BATCH_V(2) IR_BATCH_V(3) IR_BATCH_V(4) IR_BATCH_V(5) IR_BATCH_V(6) IR_BATCH_V(7) IR_BATCH_V(8)
 #undef IR_BATCH_V
     default: return nullptr;
   }
 }
 
-// Whether attend_batch_tile takes these heads: attend_batch_avx512's conditions (an f16 pool, K in 16-slot groups).
-bool batch_tile_applies(const HeadAttention& a) {
-  return kernels.avx512_fma_f16c && a.kv->type() == KvType::F16 && a.kv->k_dim_stride() % 16 == 0;
+// AVX: 16 registers hold a pass's accumulators, its slice of the V row and the weight's broadcast.
+constexpr int max_v_pairs8(int nv) { return std::max(1, 10 / nv); }
+BatchVFn batch_v_fn8(int nv, int n) {
+  switch (nv) {
+#define IR_BATCH_V(NV) \
+  case NV: return pick_v_pairs<VRows8, NV>(n, std::make_integer_sequence<int, max_v_pairs8(NV)>{});
+    IR_BATCH_V(1) IR_BATCH_V(2)
+#undef IR_BATCH_V
+    default: return nullptr;
+  }
 }
 
-void attend_batch_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
-  const int hd = heads[0].head_dim, nv = hd / 16, n_max = heads[0].n_ctx, stride = heads[0].kv->k_dim_stride();
+// The vector kernels attend_batch_tile runs on.
+struct BatchTileKernels {
+  int lanes;                     // floats per vector
+  const BatchScoresFn* scores;   // [n - 1]: the scores of n pairs
+  int max_score_pairs;
+  BatchVFn (*v_fn)(int nv, int n);
+  int max_v_slice;               // vectors of a head one V pass takes
+  int (*max_v_pairs)(int nv);    // pairs one V pass takes
+  ExpLanes exp;
+};
+constexpr BatchTileKernels kBatchTile16 = {16, kBatchScores16, 8, batch_v_fn16, 8, [](int nv) { return max_v_pairs16(nv); }, ExpLanes::kAvx512};
+constexpr BatchTileKernels kBatchTile8 = {8, kBatchScores8, 6, batch_v_fn8, 2, [](int nv) { return max_v_pairs8(nv); }, ExpLanes::kAvx};
+
+// The kernels attend_batch_tile takes these heads with, or null: attend_batch's vector conditions (an f16 pool,
+// K in 16-slot groups).
+const BatchTileKernels* batch_tile_kernels(const HeadAttention& a) {
+  if (a.kv->type() != KvType::F16 || a.kv->k_dim_stride() % 16 != 0) return nullptr;
+  if (kernels.avx512_fma_f16c) return &kBatchTile16;
+  if (kernels.avx_fma_f16c) return &kBatchTile8;
+  return nullptr;
+}
+
+// Runs of [i, j) split as evenly as `most` a run allows: the next run's end from i.
+inline int even_run_end(int i, int j, int most) {
+  const int runs = (j - i + most - 1) / most;
+  return i + (j - i + runs - 1) / runs;
+}
+
+void attend_batch_tile(const BatchTileKernels& kern, const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
+  const int hd = heads[0].head_dim, nv = hd / kern.lanes, n_max = heads[0].n_ctx, stride = heads[0].kv->k_dim_stride();
   const float scale = heads[0].scale;
   struct BatchScratch {
     HeadScratch rows;
@@ -1143,34 +1244,39 @@ void attend_batch_tile(const HeadAttention* heads, int n_heads, int count, const
     int na = 0;
     for (int i = 0; i < np; i++)
       if (pair_reads(sc.pairs[i], t0)) active[na++] = &sc.pairs[i];
-    // Scores: runs of pairs of one KV head, up to kMaxScorePairs at a time, for the groups any of them needs.
+    // Scores: runs of pairs of one KV head, split evenly into calls of up to max_score_pairs, for the groups any
+    // of them needs.
     for (int i = 0; i < na;) {
-      int j = i + 1;
-      while (j < na && j - i < kMaxScorePairs && active[j]->kv == active[i]->kv) j++;
-      int valid = 0;
-      for (int x = i; x < j; x++) valid = std::max(valid, std::min(kBatchTile, active[x]->n - t0));
-      for (int g = 0; 16 * g < valid; g++)
-        kBatchScores[j - i - 1](reinterpret_cast<const uint16_t*>(rows.k[t0 + 16 * g] + active[i]->dk), stride, hd, active + i, scale, g);
-      i = j;
+      int kv_end = i + 1;
+      while (kv_end < na && active[kv_end]->kv == active[i]->kv) kv_end++;
+      for (int j; i < kv_end; i = j) {
+        j = even_run_end(i, kv_end, kern.max_score_pairs);
+        int valid = 0;
+        for (int x = i; x < j; x++) valid = std::max(valid, std::min(kBatchTile, active[x]->n - t0));
+        for (int g = 0; 16 * g < valid; g++)
+          kern.scores[j - i - 1](reinterpret_cast<const uint16_t*>(rows.k[t0 + 16 * g] + active[i]->dk), stride, hd, active + i, scale, g);
+      }
     }
-    // Each pair's masking and online softmax, as attend_batch_avx512 runs them.
+    // Each pair's masking and online softmax, as attend_batch_avx512 / attend_batch_avx run them.
     for (int i = 0; i < na; i++) {
       BatchPair& p = *active[i];
       const int valid = std::min(kBatchTile, p.n - t0);
       for (int j = valid; j < kBatchTile; j++) p.e[j] = -INFINITY;
       batch_tile_cap_and_mask(heads[0], p.e, t0, valid, p.first);
-      ms[i] = batch_tile_softmax(p.e, p.M, p.S, ExpLanes::kAvx512);
+      ms[i] = batch_tile_softmax(p.e, p.M, p.S, kern.exp);
     }
-    // V: runs of pairs of one KV head and the same number of positions, up to the registers' worth at a time, in
-    // slices of up to kMaxVSlice vectors of the head.
-    for (int i0 = 0; i0 < nv; i0 += kMaxVSlice) {
-      const int w = std::min(kMaxVSlice, nv - i0);
+    // V: runs of pairs of one KV head and the same number of positions, split evenly into passes of up to the
+    // registers' worth, in slices of up to max_v_slice vectors of the head.
+    for (int i0 = 0; i0 < nv; i0 += kern.max_v_slice) {
+      const int w = std::min(kern.max_v_slice, nv - i0);
       for (int i = 0; i < na;) {
         const int valid = std::min(kBatchTile, active[i]->n - t0);
-        int j = i + 1;
-        while (j < na && j - i < max_v_pairs(w) && active[j]->kv == active[i]->kv && std::min(kBatchTile, active[j]->n - t0) == valid) j++;
-        batch_v_fn(w, j - i)(rows.v + t0, active[i]->dv, i0, valid, active + i, ms + i);
-        i = j;
+        int run_end = i + 1;
+        while (run_end < na && active[run_end]->kv == active[i]->kv && std::min(kBatchTile, active[run_end]->n - t0) == valid) run_end++;
+        for (int j; i < run_end; i = j) {
+          j = even_run_end(i, run_end, kern.max_v_pairs(w));
+          kern.v_fn(w, j - i)(rows.v + t0, active[i]->dv, i0, valid, active + i, ms + i);
+        }
       }
     }
   }
@@ -1271,7 +1377,8 @@ void attend_heads(const HeadAttention* all, int n_heads, const float* q, float* 
 void attend_tile(const HeadAttention* all, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride) {
   const int hd = all[0].head_dim;
 #if defined(__x86_64__)
-  if (batch_arithmetic_applies(all[0]) && batch_tile_applies(all[0])) return attend_batch_tile(all, n_heads, count, q, q_stride, out, out_stride);
+  if (batch_arithmetic_applies(all[0]))
+    if (const BatchTileKernels* kern = batch_tile_kernels(all[0])) return attend_batch_tile(*kern, all, n_heads, count, q, q_stride, out, out_stride);
   const SoftmaxHeadsFn pass = heads_pass(all, n_heads);
   if (count > 1 && count <= kMaxTile && pass && all[0].kv->k_dim_stride() % 16 == 0 && ggml_f16_simd_dims(hd) == 0) {
     // The K reads start at the block of the first query's window; query t skips the positions before its own.

@@ -53,8 +53,9 @@ constexpr int kMaxTile = 8;
 // A tile of `count` (<= kMaxTile) consecutive queries of one sequence, for n_heads adjacent heads: query t's heads
 // are at q + t·q_stride (as for attend_heads) and write out + t·out_stride likewise. heads describe the last query;
 // query t attends to n_ctx - (count - 1 - t) positions. The same results as attend_heads for each query; K is
-// read once for the whole tile. In the batch arithmetic (AVX-512, f16 pool) each K group and V row is converted
-// once for every query and head of the tile that reads it (the heads of one KV head under GQA).
+// read once for the whole tile. In the batch arithmetic (AVX-512, or AVX with FMA and F16C; an f16 pool) each K
+// group and V row is converted once for every query and head of the tile that reads it (the heads of one KV head
+// under GQA).
 void attend_tile(const HeadAttention* heads, int n_heads, int count, const float* q, size_t q_stride, float* out, size_t out_stride);
 
 // The batch arithmetic's vectorized expf (ggml_v_expf) on the float bit patterns [first, first + count): how many
