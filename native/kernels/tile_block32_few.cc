@@ -200,7 +200,7 @@ void few_rows(const TileArgs& t, float* group_max = nullptr, int64_t ldmax = 0) 
   const int64_t ldy = group_max && !t.y ? kGroupRows : t.ldy;
   for (int r = 0; r < t.nw; r++) {
     const uint8_t* row = t.w + size_t(r) * t.wrow;
-    for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
+    prefetch_lines<3>(row + ahead, t.wrow);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = row + size_t(b) * wblk;
       dw[size_t(b)] = h2f(blk);

@@ -515,7 +515,7 @@ void wide_group(const uint8_t* w, size_t wrow, int r0, int r1, int64_t s0, int64
                         : s1 < nsb   ? w + size_t(r0) * wrow + size_t(s1) * sb_bytes
                                      : row + wrow;
     const size_t bytes = size_t((r + 1 < r1 || s1 >= nsb ? s1 - s0 : std::min(nsb, s1 + range) - s1)) * sb_bytes;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+    prefetch_lines<3>(next, bytes);
     wide_pass<kType, N>(row, s0, s1, q, asb, acc[r - r0]);
   }
 }
@@ -748,7 +748,7 @@ void tile_rows(const TileArgs& t) {
       const int m2 = pass_list[1].m0;
       for (int r = 0; r < t.nw; r++) {
         const uint8_t* row = t.w + size_t(r) * t.wrow;
-        for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
+        prefetch_lines<3>(row + ahead, t.wrow);
         fn(row, nsb, act, act_sb.data(), t.y + r, act + size_t(m2) * size_t(nsb), act_sb.data() + size_t(nsb), t.y + int64_t(m2) * t.ldy + r, t.ldy);
       }
       return;
@@ -759,7 +759,7 @@ void tile_rows(const TileArgs& t) {
     for (int p = 0; p < passes; p++) fns[p] = pass_for<kType, Source>(pass_list[size_t(p)].n, pass_list[size_t(p)].per64);
     for (int r = 0; r < t.nw; r++) {
       const uint8_t* row = t.w + size_t(r) * t.wrow;
-      for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
+      prefetch_lines<3>(row + ahead, t.wrow);
       for (int p = 0; p < passes; p++) {
         const Pass& P = pass_list[size_t(p)];
         fns[p](Source{row}, nsb, act + size_t(P.m0) * size_t(nsb), act_sb.data() + size_t(p) * size_t(nsb), t.y + int64_t(P.m0) * t.ldy + r, t.ldy);

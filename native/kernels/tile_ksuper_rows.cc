@@ -212,7 +212,7 @@ void tile_rows(const TileArgs& t) {
   const size_t ahead = std::max<size_t>(2048, 2 * t.wrow);
   auto prefetch = [&](int r) {
     const uint8_t* row = t.w + size_t(r) * t.wrow;
-    for (size_t o = 0; o < t.wrow; o += 64) _mm_prefetch(reinterpret_cast<const char*>(row + ahead + o), _MM_HINT_T0);
+    prefetch_lines<3>(row + ahead, t.wrow);
   };
   const int block = passes <= kRowOuterPasses ? 1 : std::max(1, int(kBlockBytes / t.wrow));
   for (int r0 = 0; r0 < t.nw; r0 += block) {
@@ -392,8 +392,8 @@ void lane_tile(const TileArgs& t) {
     const uint8_t* next = t.w + size_t(r0 + (next_rows > 0 ? kLaneRows : 0)) * t.wrow;
     const size_t next_lines = (size_t(next_rows) * t.wrow + 63) / 64;
     auto prefetch_next = [&](int m0, int m1) {
-      for (size_t l = next_lines * size_t(m0) / size_t(t.n_act); l < next_lines * size_t(m1) / size_t(t.n_act); l++)
-        _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T1);
+      const size_t l0 = next_lines * size_t(m0) / size_t(t.n_act), l1 = next_lines * size_t(m1) / size_t(t.n_act);
+      prefetch_lines<2>(next + 64 * l0, 64 * (l1 - l0));
     };
     auto store = [&](int m, __m256 v) {
       float* y = t.y + int64_t(m) * t.ldy + r0;

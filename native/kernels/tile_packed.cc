@@ -140,7 +140,7 @@ struct StreamAhead {
     const size_t at = size_t(b) * share + kStreamAheadBytes;
     const uint8_t* from = group + (at < group_bytes ? at : at + size_t(stride - 1) * group_bytes);
     const uint8_t* to = std::min(from + share, end);
-    for (const uint8_t* p = from; p < to; p += 64) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+    if (from < to) prefetch_lines<2>(from, size_t(to - from));
   }
 };
 
@@ -252,8 +252,7 @@ constexpr int kPrefetchGroups = 4;
 constexpr int kMatmulPrefetchGroups = 2;
 inline void prefetch_span(const uint8_t* from, size_t bytes, const uint8_t* end) {
   if (from >= end) return;
-  const uint8_t* to = std::min(from + bytes, end);
-  for (const uint8_t* p = from; p < to; p += 64) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  prefetch_lines<3>(from, std::min(bytes, size_t(end - from)));
 }
 
 using GroupFn = void (*)(const uint8_t*, int64_t, const uint8_t*, const int32_t*, float*, int64_t, const StreamAhead&);

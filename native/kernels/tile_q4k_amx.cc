@@ -109,7 +109,7 @@ void decode_block(const uint8_t* w, size_t wrow, int r0, int nw, int64_t nsb, We
     WeightSb& W = out[s];
     const uint8_t* blk = first + size_t(s) * sizeof(block_q4_K);
     for (int m = 0; m < ahead_rows; m++)
-      for (size_t o = 0; o < sizeof(block_q4_K); o += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + size_t(2 * kTile + m) * wrow + o), _MM_HINT_T1);
+      prefetch_lines<2>(blk + size_t(2 * kTile + m) * wrow, sizeof(block_q4_K));
     // Per weight row (lane m) the block's dwords: d and dmin, then the 12 bytes of packed scales and mins, unpacked as
     // k4_scales_mins does (scales 0..7 as the bytes of u0, u1; mins of u2, u3).
     auto dword = [&](int o) { return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, row_offset, blk + o, 1); };

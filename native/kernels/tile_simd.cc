@@ -442,8 +442,7 @@ void lane_rows_pass(const float* w, const float* a, int64_t k, const LaneTails& 
   __m512 part[NA][kLaneRows];  // per activation row, each weight row's four accumulators added pairwise, in slots
   for (int r = 0; r < kLaneRows; r++) {
     const float* wr = w + int64_t(r) * k;
-    if (prefetch)
-      for (int64_t i = 0; i < k; i += 16) _mm_prefetch(reinterpret_cast<const char*>(prefetch + int64_t(r) * k + i), _MM_HINT_T0);
+    if (prefetch) prefetch_lines<3>(prefetch + int64_t(r) * k, size_t(k) * sizeof(float));
     __m512 acc[NA][4];
     for (int m = 0; m < NA; m++)
       for (int j = 0; j < 4; j++) acc[m][j] = _mm512_setzero_ps();
