@@ -237,6 +237,14 @@ MicroFn<Op> micro_for(int rw, int ra) {
 // Part i of n splitting `total` as evenly as possible (the first total % n parts one larger).
 inline int even_share(int total, int n, int i) { return total / n + (i < total % n); }
 
+// n elements of a thread's scratch store starting at a cache line (vector loads never split one); grows store.
+template <typename T>
+T* line_aligned(std::vector<T>& store, size_t n) {
+  constexpr size_t kLine = 64 / sizeof(T);
+  if (store.size() < n + kLine) store.resize(n + kLine);
+  return store.data() + (kLine - reinterpret_cast<uintptr_t>(store.data()) / sizeof(T) % kLine) % kLine;
+}
+
 // t's band of weight rows (k % Op::kStep == 0) against its n_act activation rows `act` (row stride t.k).
 template <class Op>
 void gemm(const TileArgs& t, const typename Op::Act* act) {
@@ -254,9 +262,7 @@ void gemm(const TileArgs& t, const typename Op::Act* act) {
   if ((k > kc || Op::kParts > 1 || kDefer) && accs.size() < size_t(mb_max) * kSubRows * kLanes) accs.resize(size_t(mb_max) * kSubRows * kLanes);
   // kPanel: a sub-band's rows of a k pass, kc apart, from a cache line (vector loads never split one).
   thread_local std::vector<WElem> panel_store;
-  constexpr size_t kLine = 64 / sizeof(WElem);
-  if (kPanel && panel_store.size() < size_t(kSubRows) * size_t(kc) + kLine) panel_store.resize(size_t(kSubRows) * size_t(kc) + kLine);
-  WElem* const panel = panel_store.data() + (kLine - reinterpret_cast<uintptr_t>(panel_store.data()) / sizeof(WElem) % kLine) % kLine;
+  WElem* const panel = kPanel ? line_aligned(panel_store, size_t(kSubRows) * size_t(kc)) : nullptr;
   auto file_row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   const int n_blocks = (t.n_act + mb_max - 1) / mb_max;
   for (int b = 0, m0 = 0, mb; b < n_blocks; b++, m0 += mb) {
@@ -350,8 +356,7 @@ void gemm_act_panel(const TileArgs& t, const uint16_t* act) {
   if (k > kc && accs.size() < size_t(band / kRW) * kAccFloats) accs.resize(size_t(band / kRW) * kAccFloats);
   // The panel's rows kc apart, from a cache line.
   thread_local std::vector<float> panel_store;
-  if (panel_store.size() < size_t(kRA) * size_t(kc) + 16) panel_store.resize(size_t(kRA) * size_t(kc) + 16);
-  float* const panel = panel_store.data() + (16 - reinterpret_cast<uintptr_t>(panel_store.data()) / sizeof(float) % 16) % 16;
+  float* const panel = line_aligned(panel_store, size_t(kRA) * size_t(kc));
   auto file_row = [&](int r) { return reinterpret_cast<const uint16_t*>(t.w + size_t(r) * t.wrow); };
   const int n_tiles = (t.n_act + kRA - 1) / kRA;
   for (int s0 = 0; s0 < t.nw; s0 += band) {
